@@ -1,0 +1,74 @@
+"""The ``initlab`` command. The CLI is the only part of initlab that prints.
+
+Each subcommand lives in a module of this package with two functions:
+``add_parser(subparsers)`` registers its arguments and ``run(args) -> int`` carries it out.
+Errors of initlab's own (bad input) are printed as one line, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from .._validation import InitlabError
+
+# subcommand name -> module (relative to this package), in the order `--help` lists them
+SUBCOMMANDS = {
+    "run": "run",
+    "reproduce": "reproduce",
+    "data": "data",
+    "inits": "inits",
+    "theory": "theory",
+    "report": "report",
+    "sweep": "sweep",
+    "results": "results",
+}
+
+
+def _available_modules():
+    for name, module in SUBCOMMANDS.items():
+        try:
+            yield name, importlib.import_module(f".{module}", __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{module}":
+                raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="initlab",
+        description="Study how parameter initialization shapes neural-network training.",
+    )
+    parser.add_argument("--version", action="version", version=f"initlab {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for _, module in _available_modules():
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``initlab`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except InitlabError as exc:
+        print(f"initlab {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"initlab {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
