@@ -50,9 +50,7 @@ class Activation:
 
 
 def _tanh() -> Activation:
-    return Activation(
-        "tanh", {}, np.tanh, lambda Z, A: 1.0 - A * A, lambda Z, A: np.abs(A) > 0.99
-    )
+    return Activation("tanh", {}, np.tanh, lambda Z, A: 1.0 - A * A, lambda Z, A: np.abs(A) > 0.99)
 
 
 def _sigmoid() -> Activation:
@@ -88,7 +86,11 @@ def _leaky_relu(slope: float = 0.01) -> Activation:
 
 def _linear() -> Activation:
     return Activation(
-        "linear", {}, lambda Z: Z, lambda Z, A: np.ones_like(Z), lambda Z, A: np.zeros(Z.shape, bool)
+        "linear",
+        {},
+        lambda Z: Z,
+        lambda Z, A: np.ones_like(Z),
+        lambda Z, A: np.zeros(Z.shape, bool),
     )
 
 

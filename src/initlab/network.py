@@ -23,6 +23,7 @@ stopping at layer 1: the gradient with respect to ``X`` is never formed.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,9 +41,16 @@ Array = np.ndarray
 
 
 def first_layer(W1: Array, X: Array) -> Array:
-    """``W_1 X`` for a population: one GEMM of ``(K n_1, n_0) @ (n_0, m)``."""
-    K, n1, n0 = W1.shape
-    return (W1.reshape(K * n1, n0) @ X).reshape(K, n1, X.shape[1])
+    """``W_1 X`` for a population, ``(K, n_1, n_0) @ (n_0, m)``.
+
+    One 2-D GEMM per member, with the shapes a lone member would have, so a member's
+    numbers do not depend on the population it is trained in (bit for bit). (With a long
+    inner dimension this is also faster than one GEMM on the stacked rows.)
+    """
+    Z = np.empty((W1.shape[0], W1.shape[1], X.shape[1]), dtype=np.result_type(W1, X))
+    for k in range(W1.shape[0]):
+        np.matmul(W1[k], X, out=Z[k])
+    return Z
 
 
 def forward_rest(
@@ -72,6 +80,7 @@ def backward(
     As: Sequence[Array],
     act: _activations.Activation,
     alive: Array | None = None,
+    dZs: list[Array] | None = None,
 ) -> tuple[Array, list[Array | None], list[Array]]:
     """Back-propagate the cross-entropy from the logits down to ``dZ_1``.
 
@@ -79,6 +88,8 @@ def backward(
     ----------
     alive : bool ndarray (K,), optional
         Members whose gradient is wanted; the others get exactly zero gradients.
+    dZs : list, optional
+        If given, receives ``dZ_1 .. dZ_L`` (in layer order) for diagnostics.
 
     Returns
     -------
@@ -97,6 +108,7 @@ def backward(
     L = len(weights)
     dWs: list[Array | None] = [None] * L
     dbs: list[Array] = [np.empty(0)] * L
+    kept = [dZ]
     for l in range(L - 1, 0, -1):
         A_prev = As[l - 1]
         dWs[l] = np.matmul(dZ, A_prev.swapaxes(-1, -2)) / m
@@ -104,6 +116,9 @@ def backward(
         dZ = np.matmul(weights[l].swapaxes(-1, -2), dZ) * act.df(Zs[l - 1], A_prev)
         if alive is not None and not alive.all():
             dZ[~alive] = 0.0  # 0 * inf from a dead member's forward pass
+        kept.append(dZ)
+    if dZs is not None:
+        dZs.extend(reversed(kept))
     dbs[0] = dZ.sum(axis=-1, keepdims=True) / m
     return dZ, dWs, dbs
 
@@ -155,8 +170,8 @@ class Network:
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[0] != self.layer_sizes[0]:
             raise InitlabError(
-                f"X has shape {X.shape}, but this network expects (n_features={self.layer_sizes[0]}, "
-                "n_examples): one column per example"
+                f"X has shape {X.shape}, but this network expects "
+                f"(n_features={self.layer_sizes[0]}, n_examples): one column per example"
             )
         return X.astype(self.dtype, copy=False)
 
@@ -233,7 +248,7 @@ def init_parameters(
     """
     initializer = _initializers.get(init)
     Ws, bs = [], []
-    for n_prev, n in zip(layer_sizes[:-1], layer_sizes[1:], strict=True):
+    for n_prev, n in itertools.pairwise(layer_sizes):
         Ws.append(initializer((n, n_prev), rng, dtype))
         bs.append(np.zeros((n, 1), dtype=dtype))
     return Ws, bs
@@ -287,7 +302,11 @@ def stack(networks: Sequence[Network]) -> Network:
     """Concatenate populations of one architecture along the population axis."""
     first = networks[0]
     for net in networks[1:]:
-        if net.layer_sizes != first.layer_sizes or net.activation != first.activation:
+        same_act = (net.activation.name, net.activation.params) == (
+            first.activation.name,
+            first.activation.params,
+        )
+        if net.layer_sizes != first.layer_sizes or not same_act:
             raise InitlabError("only networks of one architecture and activation can be stacked")
     L = len(first.weights)
     return Network(

@@ -1,0 +1,119 @@
+"""``initlab inits``: the initializer catalogue, and one scheme sampled against its theory.
+
+``initlab inits`` lists every registered scheme on one line: name, distribution, variance or
+bounds, and the framework function it matches. ``initlab inits NAME --shape 256 128``
+draws one weight and prints its mean, std, min and max beside the theoretical values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any
+
+from .. import initializers
+from .._rng import STREAMS, make_rng
+from .._validation import InitlabError, check_number
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "inits",
+        help="list the initializer catalogue, or sample one scheme against its theory",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("name", nargs="?", help="a scheme to sample (omit to list them all)")
+    parser.add_argument(
+        "--shape", type=int, nargs="+", default=[256, 128], help="weight shape (out, in, ...)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--stream", choices=STREAMS, default="default", help="random stream")
+    parser.add_argument(
+        "--param",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a scheme parameter, e.g. --param gain=2 mode=fan_out",
+    )
+    parser.set_defaults(func=run)
+
+
+def parse_value(text: str) -> Any:
+    """``"2"`` -> 2, ``"0.5"`` -> 0.5, ``"true"`` -> True, anything else the string itself."""
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def parse_params(items: list[str]) -> dict[str, Any]:
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InitlabError(f"--param takes KEY=VALUE; got {item!r}")
+        params[key] = parse_value(value)
+    return params
+
+
+def catalogue_lines() -> list[str]:
+    rows = [(s.name, s.distribution, s.formula, s.equivalent) for s in initializers.catalogue()]
+    rows.insert(0, ("name", "distribution", "variance / bounds", "framework"))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = [
+        "  ".join(f"{c:<{w}}" for c, w in zip(row[:3], widths, strict=True)) + "  " + row[3]
+        for row in rows
+    ]
+    lines.append("")
+    lines.append(
+        "lsuv: data-dependent (Mishkin & Matas 2016), not a (shape, rng) scheme: use it in"
+    )
+    lines.append('a spec as init = {name = "lsuv", tol = 0.1, max_iter = 10} or initlab.lsuv.')
+    lines.append(
+        "Fans: W is (fan_out, fan_in) as in PyTorch; Keras/JAX kernels are (fan_in, fan_out)."
+    )
+    return lines
+
+
+def _fmt(x: float) -> str:
+    return "unbounded" if math.isinf(x) else f"{x:.6g}"
+
+
+def sample_lines(
+    name: str, shape: tuple[int, ...], seed: int, stream: str, params: dict
+) -> list[str]:
+    init = initializers.get(name, **params)
+    W = init(shape, make_rng(seed, stream))
+    theory = init.moments(shape)
+    rows = [
+        ("mean", W.mean(), theory.mean),
+        ("std", W.std(), theory.std),
+        ("min", W.min(), theory.low),
+        ("max", W.max(), theory.high),
+    ]
+    fans = initializers.compute_fans(shape)
+    lines = [
+        f"{init.name} {dict(init.params)}  shape {shape}  fan_in {fans[0]}  fan_out {fans[1]}  "
+        f"seed {seed} ({stream})",
+        f"{'':6}{'sample':>14}{'theory':>14}",
+    ]
+    lines += [f"{label:6}{_fmt(s):>14}{_fmt(t):>14}" for label, s, t in rows]
+    lines.append("(theory for min and max: the support's bounds)")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.name is None:
+        lines = catalogue_lines()
+    else:
+        if any(n < 1 for n in args.shape):
+            raise InitlabError(f"--shape needs positive sizes; got {args.shape}")
+        check_number("--seed", args.seed, low=0, integer=True)
+        params = parse_params(args.param)
+        lines = sample_lines(args.name, tuple(args.shape), args.seed, args.stream, params)
+    print("\n".join(lines))
+    return 0
