@@ -113,7 +113,10 @@ def backward(
         A_prev = As[l - 1]
         dWs[l] = np.matmul(dZ, A_prev.swapaxes(-1, -2)) / m
         dbs[l] = dZ.sum(axis=-1, keepdims=True) / m
-        dZ = np.matmul(weights[l].swapaxes(-1, -2), dZ) * act.df(Zs[l - 1], A_prev)
+        Wt = weights[l].swapaxes(-1, -2)
+        # a layer of one unit (the output): W^T dZ is an outer product, exact as a broadcast
+        dA = Wt * dZ if Wt.shape[-1] == 1 else np.matmul(Wt, dZ)
+        dZ = dA * act.df(Zs[l - 1], A_prev)
         if alive is not None and not alive.all():
             dZ[~alive] = 0.0  # 0 * inf from a dead member's forward pass
         kept.append(dZ)

@@ -1,0 +1,137 @@
+"""Training: cost recording, engines agree, populations equal solo runs, divergence."""
+
+import numpy as np
+import pytest
+
+from initlab import InitlabError, init_network, init_population
+from initlab.engines import choose
+from initlab.training import train
+
+
+def wide_problem(n=300, m=40, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, m)) / np.sqrt(n)
+    Y = (rng.standard_normal((1, n)) @ X > 0).astype(float)
+    return X, Y
+
+
+def reference_gd(net, X, Y, lr, T):
+    """Plain gradient descent with Network.gradients, one member, for comparison."""
+    net = net.copy()
+    costs = []
+    for _ in range(T):
+        costs.append(net.cost(X, Y)[0])
+        dWs, dbs = net.gradients(X, Y)
+        for W, dW in zip(net.weights, dWs, strict=True):
+            W -= lr * dW
+        for b, db in zip(net.biases, dbs, strict=True):
+            b -= lr * db
+    return np.array(costs), net
+
+
+@pytest.mark.parametrize("engine", ["direct", "sample"])
+def test_cost_history_is_before_each_update(engine):
+    X, Y = wide_problem()
+    net = init_network([300, 5, 5, 1], "xavier", seed=1)
+    ref_costs, ref_net = reference_gd(net, X, Y, 0.5, 30)
+    trained, hist = train(net, X, Y, learning_rate=0.5, iterations=30, engine=engine)
+    assert hist.engine == engine
+    np.testing.assert_allclose(hist.costs[0], ref_costs, rtol=1e-12)
+    assert hist.costs[0, 0] == net.cost(X, Y)[0]  # iteration 0: the initial parameters
+    np.testing.assert_allclose(hist.final_cost[0], ref_net.cost(X, Y)[0], rtol=1e-12)
+    for W, W_ref in zip(trained.weights, ref_net.weights, strict=True):
+        np.testing.assert_allclose(W, W_ref, rtol=1e-10, atol=1e-14)
+
+
+def test_sample_engine_reproduces_direct_to_1e9_on_a_non_chaotic_run():
+    X, Y = wide_problem(n=500, m=30)
+    members = [("zeros", 1), ({"name": "random", "scale": 3}, 1), ("he", 1)]
+    pop = init_population([500, 8, 4, 1], members, activation="tanh", stream="legacy")
+    _, direct = train(pop, X, Y, learning_rate=0.05, iterations=300, engine="direct")
+    _, sample = train(pop, X, Y, learning_rate=0.05, iterations=300, engine="sample")
+    np.testing.assert_allclose(sample.costs, direct.costs, rtol=1e-9)
+
+
+@pytest.mark.parametrize("engine", ["direct", "sample"])
+def test_each_member_gets_exactly_what_it_gets_alone(engine):
+    X, Y = wide_problem()
+    members = [("he", 1), ("xavier", 2), ({"name": "random", "scale": 2}, 3), ("zeros", 4)]
+    lrs = [0.1, 0.3, 0.05, 0.2]
+    pop = init_population([300, 6, 3, 1], members, activation="relu")
+    trained, hist = train(pop, X, Y, learning_rate=lrs, iterations=50, engine=engine)
+    for k, (init, seed) in enumerate(members):
+        alone = init_network([300, 6, 3, 1], init, seed=seed, activation="relu")
+        t1, h1 = train(alone, X, Y, learning_rate=lrs[k], iterations=50, engine=engine)
+        np.testing.assert_array_equal(h1.costs[0], hist.costs[k])
+        for W1, W in zip(t1.weights, trained.weights, strict=True):
+            np.testing.assert_array_equal(W1[0], W[k])
+
+
+def test_a_diverging_member_is_frozen_without_disturbing_the_others():
+    X, Y = wide_problem(n=20, m=30)
+    members = [("he", 1), ({"name": "random", "scale": 1e200}, 2), ("xavier", 3)]
+    pop = init_population([20, 4, 1], members, activation="relu")
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # none escape the loop
+        trained, hist = train(pop, X, Y, learning_rate=[0.1, 0.1, 0.1], iterations=20)
+    assert hist.diverged.tolist() == [False, True, False]
+    assert hist.diverged_at[1] == 0
+    assert np.isnan(hist.costs[1]).all() and np.isnan(hist.final_cost[1])
+    # the diverged member's parameters are returned as they were when it diverged
+    np.testing.assert_array_equal(trained.weights[0][1], pop.weights[0][1])
+    # the others equal a population without the diverged member
+    clean = init_population([20, 4, 1], [members[0], members[2]], activation="relu")
+    _, h2 = train(clean, X, Y, learning_rate=0.1, iterations=20)
+    np.testing.assert_array_equal(hist.costs[[0, 2]], h2.costs)
+
+
+def test_divergence_during_training_is_caught():
+    X, Y = wide_problem(n=20, m=30)
+    pop = init_population([20, 4, 1], [("he", 1), ("he", 1)], activation="relu")
+    _, hist = train(pop, X, Y, learning_rate=[0.1, 1e200], iterations=10)
+    assert not hist.diverged[0] and hist.diverged[1]
+    assert 0 < hist.diverged_at[1] < 10
+    assert np.isfinite(hist.costs[1, : hist.diverged_at[1]]).all()
+
+
+def test_held_out_data_is_measured():
+    X, Y = wide_problem(n=50, m=60)
+    net = init_network([50, 5, 1], "xavier", seed=0)
+    trained, hist = train(net, X[:, :40], Y[:, :40], learning_rate=0.5, iterations=100,
+                          X_test=X[:, 40:], Y_test=Y[:, 40:], eval_every=10)
+    assert hist.eval_iterations == [*range(0, 100, 10), 100]
+    assert hist.test_costs[0, 0] == pytest.approx(net.cost(X[:, 40:], Y[:, 40:])[0], rel=1e-12)
+    assert hist.test_costs[0, -1] == pytest.approx(trained.cost(X[:, 40:], Y[:, 40:])[0], rel=1e-12)
+    assert hist.test_accuracy_history[0, -1] == trained.accuracy(X[:, 40:], Y[:, 40:])[0]
+
+
+def test_float32_keeps_one_dtype():
+    X, Y = wide_problem()
+    net = init_network([300, 5, 1], "he", seed=0, dtype=np.float32)
+    trained, hist = train(net, X, Y, learning_rate=0.1, iterations=5)
+    assert all(W.dtype == np.float32 for W in trained.weights)
+    net64 = init_network([300, 5, 1], "he", seed=0)
+    _, h64 = train(net64, X, Y, learning_rate=0.1, iterations=5)
+    np.testing.assert_allclose(hist.costs, h64.costs, rtol=1e-5)
+
+
+def test_auto_engine_follows_the_cost_model():
+    assert choose("auto", n_features=67500, m=100, K=4, n1=5, iterations=1000) == "sample"
+    assert choose("auto", n_features=784, m=60000, K=1, n1=128, iterations=50) == "direct"
+    with pytest.raises(InitlabError, match="valid engines"):
+        choose("fast", 10, 10, 1, 1, 1)
+
+
+@pytest.mark.parametrize("bad,match", [(0.0, "learning_rate must be >"), (-1, "learning_rate")])
+def test_bad_learning_rate(bad, match):
+    X, Y = wide_problem(n=10, m=5)
+    with pytest.raises(InitlabError, match=match):
+        train(init_network([10, 2, 1], "he"), X, Y, learning_rate=bad, iterations=1)
+
+
+def test_bad_labels_and_iterations():
+    X, Y = wide_problem(n=10, m=5)
+    net = init_network([10, 2, 1], "he")
+    with pytest.raises(InitlabError, match="labels 0 and 1"):
+        train(net, X, Y * 2, learning_rate=0.1, iterations=1)
+    with pytest.raises(InitlabError, match="iterations must be >= 1"):
+        train(net, X, Y, learning_rate=0.1, iterations=0)
