@@ -88,7 +88,9 @@ class DirectEngine:
 
     def grad_norm(self, dZ1: np.ndarray) -> np.ndarray:
         """``||dW_1||_F`` per member, ``dW_1 = dZ_1 X^T / m``."""
-        return _row_norms(np.matmul(dZ1, self.X.T)) / self._m
+        for k in range(dZ1.shape[0]):
+            np.matmul(dZ1[k], self.X.T, out=self._dW[k])
+        return _row_norms(self._dW) / self._m
 
     def weight_norm(self) -> np.ndarray:
         return _row_norms(self.W1)

@@ -192,7 +192,8 @@ def _recorder(training: dict[str, Any], net: Network):
         return None, ()
     from .diagnostics import Recorder, record_iterations
 
-    return Recorder(len(net.weights), net.K), record_iterations(training["iterations"])
+    recorder = Recorder(len(net.weights), net.K, activation=net.activation)
+    return recorder, record_iterations(training["iterations"])
 
 
 def _record(
