@@ -6,7 +6,13 @@ import pytest
 from initlab import InitlabError, gradient_check, init_network, init_population
 from initlab.losses import bce_with_logits
 
-ACTIVATIONS = [("tanh", {}), ("sigmoid", {}), ("relu", {}), ("leaky_relu", {"slope": 0.1}), ("linear", {})]
+ACTIVATIONS = [
+    ("tanh", {}),
+    ("sigmoid", {}),
+    ("relu", {}),
+    ("leaky_relu", {"slope": 0.1}),
+    ("linear", {}),
+]
 
 
 @pytest.mark.parametrize("name,params", ACTIVATIONS)
@@ -38,7 +44,9 @@ def test_gradient_check_fails_on_a_wrong_gradient(blobs):
 
 def test_population_gradients_are_per_member(blobs):
     X, Y = blobs
-    pop = init_population([6, 5, 1], [("he", 1), ("xavier", 2), ({"name": "random", "scale": 0.5}, 3)])
+    pop = init_population(
+        [6, 5, 1], [("he", 1), ("xavier", 2), ({"name": "random", "scale": 0.5}, 3)]
+    )
     dWs, dbs = pop.gradients(X, Y)
     for k in range(3):
         alone_W, alone_b = pop.member(k).gradients(X, Y)
@@ -52,7 +60,9 @@ def test_bce_from_logits_is_finite_where_the_sigmoid_rounds_to_0_or_1():
     Z = np.array([[-800.0, -40.0, 0.0, 40.0, 800.0]])
     Y = np.array([[1.0, 1.0, 1.0, 0.0, 0.0]])
     # exact values: softplus(-z) for y=1, softplus(z) for y=0
-    expected = np.mean([800.0, 40.0 + np.log1p(np.exp(-40.0)), np.log(2.0), 40.0 + np.log1p(np.exp(-40.0)), 800.0])
+    expected = np.mean(
+        [800.0, 40.0 + np.log1p(np.exp(-40.0)), np.log(2.0), 40.0 + np.log1p(np.exp(-40.0)), 800.0]
+    )
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         got = bce_with_logits(Z, Y)
     assert np.isfinite(got)
@@ -75,9 +85,9 @@ def test_layout_and_legacy_stream_match_published_code():
         np.testing.assert_array_equal(net.weights[l][0], rs.randn(n, n_prev) * 10)
         np.testing.assert_array_equal(net.biases[l][0], np.zeros((n, 1)))
     # NumPy's global state is untouched
-    state = np.random.get_state()[1].copy()
+    state = np.random.get_state()[1].copy()  # noqa: NPY002 (checking the global state is untouched)
     init_network([4, 3, 1], "he", seed=5, stream="legacy")
-    np.testing.assert_array_equal(np.random.get_state()[1], state)
+    np.testing.assert_array_equal(np.random.get_state()[1], state)  # noqa: NPY002
 
 
 def test_post_he_and_xavier_scales():

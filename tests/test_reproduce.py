@@ -15,9 +15,16 @@ from initlab.cli import main
 POST_COSTS = {
     "zeros": [0.6931471805599453] * 10,
     "random": [
-        1.2413142077549013, 1.1258751902393416, 1.0989052435267657, 1.0840966471282327,
-        1.0706953292105978, 1.0574847320236294, 1.0443168708889223, 1.031157857251139,
-        1.0179838815204902, 1.004767088515343,
+        1.2413142077549013,
+        1.1258751902393416,
+        1.0989052435267657,
+        1.0840966471282327,
+        1.0706953292105978,
+        1.0574847320236294,
+        1.0443168708889223,
+        1.031157857251139,
+        1.0179838815204902,
+        1.004767088515343,
     ],
 }
 POST_ACCURACY = {"zeros": 0.50, "random": 0.55}
@@ -48,12 +55,18 @@ def test_reproduce_prints_the_posts_numbers(cats_vs_dogs_dir, tmp_path, capsys):
     for name, costs in POST_COSTS.items():
         hist = runs[name]["cost_history"]
         assert len(hist) == 1000
-        assert all(same_8_digits(hist[i], c) for i, c in zip(range(99, 1000, 100), costs, strict=True))
+        assert all(
+            same_8_digits(hist[i], c) for i, c in zip(range(99, 1000, 100), costs, strict=True)
+        )
         assert runs[name]["train_accuracy"] == POST_ACCURACY[name]
         assert runs[name]["test_accuracy"] is None
     for name in ("he", "xavier"):
         assert runs[name]["train_accuracy"] >= 0.99, (name, runs[name]["train_accuracy"])
-    assert {p.name for p in out.glob("*.png")} >= {"cost_curves.png", "cost_zeros.png", "cost_he.png"}
+    assert {p.name for p in out.glob("*.png")} >= {
+        "cost_curves.png",
+        "cost_zeros.png",
+        "cost_he.png",
+    }
 
 
 def test_offline_main_job_uses_bundled_digits(tmp_path, capsys, monkeypatch):

@@ -57,14 +57,26 @@ def test_relative_paths_are_relative_to_the_spec(tmp_path):
 @pytest.mark.parametrize(
     "old,new,match",
     [
-        ('activation = "tanh"', 'activation = "tanh"\nwidth = 3', r"unknown key 'width' in \[model\]"),
+        (
+            'activation = "tanh"',
+            'activation = "tanh"\nwidth = 3',
+            r"unknown key 'width' in \[model\]",
+        ),
         ("iterations = 10", "iteration = 10", r"unknown key 'iteration' in \[training\]"),
         ('init = "he"', 'init = "hee"', r"runs\[1\]\.init: unknown initializer 'hee'.*he_normal"),
-        ('activation = "tanh"', 'activation = "swish"', r"model\.activation: unknown activation 'swish'"),
+        (
+            'activation = "tanh"',
+            'activation = "swish"',
+            r"model\.activation: unknown activation 'swish'",
+        ),
         ("learning_rate = 0.1", "learning_rate = 0", r"training\.learning_rate must be > 0"),
         ("learning_rate = 0.5", "learning_rate = -2", r"runs\[1\]\.learning_rate must be > 0"),
         ("iterations = 10", "iterations = 0", r"training\.iterations must be >= 1"),
-        ('train = "digits"', 'train = "no/such/folder"', r"data\.train: .*no/such/folder does not exist"),
+        (
+            'train = "digits"',
+            'train = "no/such/folder"',
+            r"data\.train: .*no/such/folder does not exist",
+        ),
         ('train = "digits"', "", r"\[data\] needs 'train'"),
         ("scale = 10 }", "scale = -1 }", r"runs\[0\]\.init: .*scale must be > 0"),
         ("scale = 10 }", "scal = 1 }", r"runs\[0\]\.init: .*scal"),
@@ -93,6 +105,8 @@ def test_no_runs_and_bad_toml(tmp_path):
 
 
 def test_test_file_and_fraction_exclude_each_other(tmp_path):
-    text = GOOD.replace('train = "digits"', 'train = "digits"\ntest = "digits"\ntest_fraction = 0.2')
+    text = GOOD.replace(
+        'train = "digits"', 'train = "digits"\ntest = "digits"\ntest_fraction = 0.2'
+    )
     with pytest.raises(SpecError, match="exclude each other"):
         spec.load(write(tmp_path, text))

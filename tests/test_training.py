@@ -96,8 +96,16 @@ def test_divergence_during_training_is_caught():
 def test_held_out_data_is_measured():
     X, Y = wide_problem(n=50, m=60)
     net = init_network([50, 5, 1], "xavier", seed=0)
-    trained, hist = train(net, X[:, :40], Y[:, :40], learning_rate=0.5, iterations=100,
-                          X_test=X[:, 40:], Y_test=Y[:, 40:], eval_every=10)
+    trained, hist = train(
+        net,
+        X[:, :40],
+        Y[:, :40],
+        learning_rate=0.5,
+        iterations=100,
+        X_test=X[:, 40:],
+        Y_test=Y[:, 40:],
+        eval_every=10,
+    )
     assert hist.eval_iterations == [*range(0, 100, 10), 100]
     assert hist.test_costs[0, 0] == pytest.approx(net.cost(X[:, 40:], Y[:, 40:])[0], rel=1e-12)
     assert hist.test_costs[0, -1] == pytest.approx(trained.cost(X[:, 40:], Y[:, 40:])[0], rel=1e-12)
