@@ -22,6 +22,7 @@ from . import __version__
 from . import activations as _activations
 from . import data as _data
 from . import lsuv as _lsuv
+from ._validation import InitlabError
 from .network import Network, init_population, stack
 from .spec import Run, Spec
 from .stats import mean_interval, summarize
@@ -142,9 +143,28 @@ def train_group(
         progress=progress,
     )
     diag = recorder.result() if recorder is not None else None
-    return [
-        _record(r, k, sizes, trained, hist, data, diag, lsuv_reports[k]) for k, r in enumerate(runs)
-    ]
+    x2 = float(np.mean(X * X))
+    records = []
+    for k, r in enumerate(runs):
+        rec = _record(r, k, sizes, trained, hist, data, diag, lsuv_reports[k])
+        rec["theory"] = _theory(r, sizes, model, x2) if r.replicate == 0 else None
+        records.append(rec)
+    return records
+
+
+def _theory(run: Run, sizes: list[int], model: dict[str, Any], x2: float) -> dict[str, Any]:
+    """Mean-field prediction at initialization for `run`, or why there is none."""
+    from . import theory
+
+    if run.init == "lsuv":
+        return {"available": False, "reason": "LSUV is data-dependent"}
+    try:
+        pred = theory.predict(
+            sizes, run.init_spec, activation_of(run.activation, model), input_second_moment=x2
+        )
+    except (InitlabError, ArithmeticError) as exc:  # e.g. variances beyond float range
+        return {"available": False, "reason": str(exc) or type(exc).__name__}
+    return {"available": True, **pred.as_dict()}
 
 
 def run(

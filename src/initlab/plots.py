@@ -115,3 +115,53 @@ def write_figures(results: dict[str, Any], out_dir: str | os.PathLike) -> list[P
         if rec["replicate"] == 0:
             paths.append(save(cost_curve(rec), out / f"cost_{slug(rec['name'])}.png"))
     return paths
+
+
+def test_curves(results: dict[str, Any]) -> Figure:
+    """Held-out cost and accuracy over training, per run (first seed)."""
+    fig = _figure(10.0, 4.2)
+    ax_cost, ax_acc = fig.subplots(1, 2)
+    for i, rec in enumerate(r for r in results["runs"] if r["replicate"] == 0):
+        if rec["test_cost_history"] is None:
+            continue
+        it = np.asarray(rec["eval_iterations"])
+        ax_cost.plot(it, _arr(rec["test_cost_history"]), color=f"C{i}", label=rec["name"])
+        ax_acc.plot(it, 100 * _arr(rec["test_accuracy_history"]), color=f"C{i}", label=rec["name"])
+    ax_cost.set(xlabel="iteration", ylabel="held-out cost", title="Held-out cost")
+    ax_acc.set(xlabel="iteration", ylabel="held-out accuracy (%)", title="Held-out accuracy")
+    for ax in (ax_cost, ax_acc):
+        ax.grid(alpha=0.3)
+    ax_acc.legend()
+    return fig
+
+
+def theory_vs_measurement(results: dict[str, Any]) -> Figure | None:
+    r"""Mean-field :math:`q_l` beside the measured second moment of :math:`Z_l` at iteration 0.
+
+    The measurement is :math:`\overline{Z_l^2} = \text{std}^2 + \text{mean}^2` over units and
+    examples from the stored diagnostics of each run's first seed. None if no run has both.
+    """
+    pairs = []
+    for rec in results["runs"]:
+        th, dg = rec.get("theory"), rec.get("diagnostics")
+        if rec["replicate"] == 0 and th and th.get("available") and dg:
+            measured = [
+                (s[0] ** 2 + m[0] ** 2) if s[0] is not None and m[0] is not None else np.nan
+                for s, m in zip(dg["z_std"], dg["z_mean"], strict=True)
+            ]
+            pairs.append((rec["name"], np.asarray(th["q"], dtype=float), np.asarray(measured)))
+    if not pairs:
+        return None
+    fig = _figure(8.0, 4.8)
+    ax = fig.add_subplot()
+    for i, (name, q, measured) in enumerate(pairs):
+        layers = np.arange(1, q.size + 1)
+        ax.plot(layers, q, color=f"C{i}", ls="--", label=f"{name}: theory")
+        ax.plot(layers, measured, color=f"C{i}", marker="o", ls="none", label=f"{name}: measured")
+    ax.set_yscale("symlog", linthresh=1e-6)
+    ax.set_xticks(np.arange(1, pairs[0][1].size + 1))
+    ax.set(xlabel="layer l", ylabel=r"variance of $Z_l$ at initialization ($q_l$)")
+    ax.set_title("Signal propagation at initialization: mean-field theory vs measurement")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncols=2)
+    return fig

@@ -1,0 +1,29 @@
+"""``initlab report DIR``: a self-contained HTML page and a Markdown summary of stored results."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ._common import console
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="write report.html (self-contained) and report.md from stored results",
+        description="Draw every figure from the stored results in DIR (results.json and/or "
+        "sweep.sqlite) into one HTML file with the figures embedded (viewing needs no "
+        "network), and a Markdown summary. Nothing is re-trained.",
+    )
+    p.add_argument("dir", type=Path, help="a directory written by run, reproduce or sweep")
+    p.add_argument("--out", type=Path, help="where to write (default: DIR)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..report import write_report
+
+    for path in write_report(args.dir, args.out):
+        console.print(f"wrote {path}")
+    return 0

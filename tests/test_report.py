@@ -1,0 +1,99 @@
+"""`initlab report`: one self-contained HTML page from stored results, and a Markdown summary."""
+
+import json
+import re
+import shutil
+import subprocess
+import textwrap
+
+import pytest
+
+from initlab import InitlabError
+from initlab.cli import main
+from initlab.report import write_report
+
+SPEC = """
+[data]
+train = "digits"
+test_fraction = 0.25
+
+[model]
+hidden = [8, 8]
+activation = "tanh"
+
+[training]
+learning_rate = 0.5
+iterations = 40
+seeds = 3
+
+[[runs]]
+name = "zeros"
+init = "zeros"
+
+[[runs]]
+name = "xavier"
+init = "xavier"
+
+[[runs]]
+name = "exploding"
+init = { name = "random", scale = 1e200 }
+activation = "relu"   # overflows to inf at once: a diverged member, in its own population
+seeds = 1
+"""
+
+
+@pytest.fixture(scope="module")
+def experiment_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("exp")
+    (d / "exp.toml").write_text(textwrap.dedent(SPEC))
+    assert main(["run", str(d / "exp.toml"), "--out", str(d / "out"), "--quiet"]) == 0
+    return d / "out"
+
+
+def test_report_is_self_contained_and_complete(experiment_dir):
+    html_path, md_path = write_report(experiment_dir)
+    page = html_path.read_text()
+    # every figure is embedded; nothing is fetched from anywhere
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//|file:)""", page)
+    imgs = re.findall(r'<img alt="([^"]*)" src="data:image/png;base64,', page)
+    runs_with_diag = 3  # first seed of each named run
+    assert len(imgs) == 2 + 2 + 1 + 2 * runs_with_diag  # cost x2, accuracy + held-out, theory
+    assert "diverged at iteration 0" in page  # the exploding run says so, and nothing crashed
+    md = md_path.read_text()
+    assert "| zeros | zeros | 3 |" in md and "| exploding |" in md
+    assert re.search(r"\| xavier \| xavier \| 3 \| [0-9.]+ \[[0-9.]+, [0-9.]+\] \|", md)
+
+
+def test_report_figures_load_in_headless_chromium(experiment_dir, tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium)")
+    html_path, _ = write_report(experiment_dir, tmp_path)
+    n = len(re.findall(r"<img ", html_path.read_text()))
+    dom = subprocess.run(
+        [
+            chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=10000", "--dump-dom", html_path.as_uri(),
+        ],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    assert f'data-figures-loaded="{n}/{n}"' in dom
+
+
+def test_report_of_a_directory_without_results(tmp_path):
+    with pytest.raises(InitlabError, match="no results in directory"):
+        write_report(tmp_path)
+    assert main(["report", str(tmp_path)]) == 2
+
+
+def test_report_refuses_an_unknown_format_version(experiment_dir, tmp_path):
+    results = json.loads((experiment_dir / "results.json").read_text())
+    results["schema_version"] = 99
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    with pytest.raises(InitlabError, match="schema version 99"):
+        write_report(tmp_path)
+    (tmp_path / "results.json").write_text('{"runs": []}')
+    with pytest.raises(InitlabError, match="not an initlab results file"):
+        write_report(tmp_path)
