@@ -1,0 +1,203 @@
+"""``initlab theory``: mean-field signal propagation, predicted beside measured.
+
+``initlab theory --layers 1000 1000 1000 1000 1000 1 --init xavier --activation tanh``
+predicts, layer by layer, the variance q_l of the pre-activations Z_l and the ratio
+r_l = Var(dZ_l) / Var(dZ_{l+1}) of consecutive gradient variances (Poole et al. 2016,
+Schoenholz et al. 2017), measures both on random networks fed Gaussian inputs, and prints
+them side by side with chi_1, the critical sigma_w^2 and the phase (ordered, critical or
+chaotic). ``--layers`` lists n_1 .. n_L (the last is the single output unit); the input
+width n_0 is ``--input-dim``, by default n_1. ``--init`` and ``--activation`` take a name
+or ``name:key=value,key=value`` (``random:scale=0.1``, ``leaky_relu:slope=0.2``).
+``--out DIR`` also writes phase_diagram.png, theory_vs_measurement.png and theory.json
+(the resolved configuration, the prediction and the measurement).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from .. import activations, initializers, theory
+from .._validation import InitlabError, check_number
+from .inits import parse_value
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "theory",
+        help="mean-field signal propagation: predicted vs measured variances, phase diagram",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--layers",
+        type=int,
+        nargs="+",
+        required=True,
+        metavar="N",
+        help="widths n_1 .. n_L of the layers after the input; the last must be 1",
+    )
+    parser.add_argument("--input-dim", type=int, metavar="N", help="n_0 (default: n_1)")
+    parser.add_argument("--init", default="xavier", help="initializer (default xavier)")
+    parser.add_argument("--activation", default="tanh", help="hidden activation (default tanh)")
+    parser.add_argument(
+        "--sigma-b2",
+        type=float,
+        default=0.0,
+        metavar="V",
+        help="bias variance; biases are drawn N(0, V) (default 0: initlab's zero biases)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--examples",
+        type=int,
+        default=theory.DEFAULT_EXAMPLES,
+        metavar="M",
+        help=f"Gaussian inputs per network (default {theory.DEFAULT_EXAMPLES})",
+    )
+    parser.add_argument(
+        "--members",
+        type=int,
+        default=theory.DEFAULT_MEMBERS,
+        metavar="K",
+        help=f"independent networks measured (default {theory.DEFAULT_MEMBERS})",
+    )
+    parser.add_argument("--out", metavar="DIR", help="write the figures and theory.json here")
+    parser.set_defaults(func=run)
+
+
+def parse_spec(text: str, what: str) -> dict[str, Any]:
+    """``"random:scale=0.1,x=2"`` -> ``{"name": "random", "scale": 0.1, "x": 2}``."""
+    name, _, rest = text.partition(":")
+    spec: dict[str, Any] = {"name": name}
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InitlabError(f"{what} takes NAME or NAME:KEY=VALUE,...; got {text!r}")
+        spec[key.strip()] = parse_value(value.strip())
+    return spec
+
+
+def _row(cells: list[str], widths: list[int]) -> str:
+    return "  ".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True))
+
+
+def _pm(value: float, se: float) -> str:
+    return f"{value:.4g}" if math.isnan(se) else f"{value:.4g} ± {se:.2g}"  # nan for K = 1
+
+
+def _hidden_sigma_w2(prediction: theory.Prediction):
+    """sigma_w^2 of the hidden-to-hidden weights W_2 .. W_{L-1} (W_1 if there are none)."""
+    w2 = prediction.sigma_w2
+    return w2[1:-1] if len(w2) > 2 else w2[:1]
+
+
+def table_lines(prediction: theory.Prediction, measurement: theory.Measurement) -> list[str]:
+    """The per-layer table: q_l and r_l, theory beside measurement."""
+    widths = [5, 6, 11, 19, 11, 19]
+    lines = [_row(["layer", "width", "q theory", "q measured", "r theory", "r measured"], widths)]
+    L = len(prediction.q)
+    for l in range(L):
+        r = ["-", "-"]
+        if l < L - 1:
+            r = [f"{prediction.ratio[l]:.4g}", _pm(measurement.ratio[l], measurement.ratio_se[l])]
+        q = [f"{prediction.q[l]:.4g}", _pm(measurement.q[l], measurement.q_se[l])]
+        lines.append(_row([str(l + 1), str(prediction.layer_sizes[l + 1]), *q, *r], widths))
+    return lines
+
+
+def _fixed_point_words(act: activations.Activation, w2: float, b2: float) -> str:
+    q = float(theory.fixed_point(act, w2, b2))
+    if q == 0:
+        return "q* = 0: the signal's variance decays"
+    if math.isinf(q):
+        return "no finite q*: the variance does not contract"
+    return f"q* = {q:.4g}"
+
+
+def phase_lines(prediction: theory.Prediction, act: activations.Activation) -> list[str]:
+    """chi_1, phase and gradient depth scale for the hidden-to-hidden sigma_w^2."""
+    b2 = prediction.sigma_b2
+    lines = []
+    for w2 in sorted({round(float(v), 12) for v in _hidden_sigma_w2(prediction)}):
+        chi = float(theory.chi1(act, w2, b2))
+        rate = abs(math.log(chi)) if chi > 0 else math.inf
+        depth = (
+            f"deep in the network, gradients change by a factor e every {1 / rate:.3g} layers"
+            if rate > 1e-12
+            else "deep in the network, gradients keep their scale"
+        )
+        lines.append(
+            f"chi_1 = {chi:.6g} at sigma_w^2 = {w2:.6g}, sigma_b^2 = {b2:.6g} "
+            f"({_fixed_point_words(act, w2, b2)}): {theory.phase(chi)}; {depth}"
+        )
+    try:
+        critical = f"{theory.critical_sigma_w2(act, b2):.6g}"
+    except InitlabError:
+        critical = "none (chi_1 does not cross 1)"
+    lines.append(f"critical sigma_w^2 (chi_1 = 1) at sigma_b^2 = {b2:.6g}: {critical}")
+    return lines
+
+
+def _write_outputs(out: Path, config: dict, prediction, measurement, act, mark) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "phase_diagram.png", out / "theory_vs_measurement.png", out / "theory.json"]
+    theory.plot_phase_diagram(act, mark=mark).savefig(paths[0], dpi=120)
+    theory.plot_theory_vs_measurement(prediction, measurement).savefig(paths[1], dpi=120)
+    record = {
+        "config": config,
+        "prediction": prediction.as_dict(),
+        "measurement": measurement.as_dict(),
+    }
+    paths[2].write_text(json.dumps(record, indent=2) + "\n")
+    return paths
+
+
+def run(args: argparse.Namespace) -> int:
+    for i, n in enumerate(args.layers):
+        check_number(f"--layers[{i}]", n, low=1, integer=True)
+    n0 = args.layers[0] if args.input_dim is None else args.input_dim
+    check_number("--input-dim", n0, low=1, integer=True)
+    sizes = [n0, *args.layers]
+    init = initializers.get(parse_spec(args.init, "--init"))
+    act_spec = parse_spec(args.activation, "--activation")
+    act = activations.get(act_spec.pop("name"), **act_spec)
+    b2 = args.sigma_b2
+    measurement = theory.measure(
+        sizes, init, act, m=args.examples, seed=args.seed, members=args.members, sigma_b2=b2
+    )
+    x2 = measurement.input_second_moment
+    prediction = theory.predict(sizes, init, act, input_second_moment=x2, sigma_b2=b2)
+    w2 = " ".join(f"{v:.4g}" for v in prediction.sigma_w2)
+    lines = [
+        f"mean-field theory vs measurement: {prediction.activation}, init {prediction.init}, "
+        f"layers {'-'.join(map(str, sizes))}",
+        f"sigma_w^2 = n_in Var(W), layers 1..{len(sizes) - 1}: {w2}; "
+        f"sigma_b^2 = {prediction.sigma_b2:g}",
+        f"measured on {measurement.members} network(s) x {measurement.m} inputs x ~ N(0, 1) "
+        f"(mean x^2 = {measurement.input_second_moment:.4f}), seed {args.seed}, top gradient "
+        "dZ_L ~ N(0, 1); ± one standard error over the networks",
+        "",
+        *table_lines(prediction, measurement),
+        "q = Var(Z_l);  r = Var(dZ_l) / Var(dZ_{l+1}) = (n_{l+1} / n_l) chi_l",
+        "",
+        *phase_lines(prediction, act),
+    ]
+    if args.out:
+        mark = (float(_hidden_sigma_w2(prediction).mean()), prediction.sigma_b2)
+        config = {
+            "layer_sizes": sizes,
+            "init": prediction.init,
+            "activation": prediction.activation,
+            "sigma_b2": args.sigma_b2,
+            "seed": args.seed,
+            "examples": args.examples,
+            "members": args.members,
+        }
+        paths = _write_outputs(Path(args.out), config, prediction, measurement, act, mark)
+        lines += ["", *(f"wrote {p}" for p in paths)]
+    print("\n".join(lines))
+    return 0
