@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @contextlib.contextmanager
