@@ -1,0 +1,170 @@
+"""``initlab results DIR``: the runs of a sweep (or an ``initlab run``) as a table.
+
+Filters (``--where``; several values of one column are alternatives, different columns
+must all match), then sort, then limit; the rows selected are printed and exported alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from ._common import console
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "results",
+        help="print, filter, average and export the runs of a sweep (DIR/sweep.sqlite)",
+        description="Read DIR/sweep.sqlite (or DIR/results.json of `initlab run`) and print "
+        "its runs as a table; filter with --where, sort, average over seeds with --mean, "
+        "export with --csv/--parquet, draw a heatmap with --heatmap.",
+    )
+    p.add_argument("dir", type=Path, help="output directory of `initlab sweep` or `initlab run`")
+    p.add_argument(
+        "--where", action="append", default=[], metavar="AXIS=VALUE",
+        help="keep runs with this value, e.g. init=he, hidden=5,5, learning_rate=0.01, "
+        "status=failed, diverged=true (repeatable)",
+    )  # fmt: skip
+    p.add_argument(
+        "--sort", metavar="COLUMN",
+        help="sort by a column, e.g. final_cost; -train_accuracy sorts descending",
+    )  # fmt: skip
+    p.add_argument("--limit", type=int, metavar="N", help="keep the first N rows")
+    p.add_argument(
+        "--mean", action="store_true",
+        help="one row per setting: mean and 95%% interval over seeds",
+    )  # fmt: skip
+    p.add_argument("--csv", type=Path, metavar="FILE", help="write the rows as CSV")
+    p.add_argument(
+        "--parquet", type=Path, metavar="FILE",
+        help="write the rows as Parquet, with cost histories (needs pyarrow)",
+    )  # fmt: skip
+    p.add_argument(
+        "--heatmap", nargs=2, metavar=("X", "Y"),
+        help="draw METRIC over two axes (init, activation, hidden, learning_rate, seed, data) "
+        "into --out FILE.png",
+    )  # fmt: skip
+    p.add_argument("--metric", default="final_cost", help="heatmap metric (default final_cost)")
+    p.add_argument(
+        "--aggregate", default="mean", choices=("mean", "median", "min", "max"),
+        help="heatmap aggregate over the other axes (default mean)",
+    )  # fmt: skip
+    p.add_argument("--out", type=Path, metavar="FILE.png", help="heatmap file")
+    p.add_argument("-q", "--quiet", action="store_true", help="do not print the table")
+    p.set_defaults(func=run)
+    # let `--sort -train_accuracy` pass its value: argparse takes words that start with "-"
+    # for options, except what its negative-number pattern matches; widen that pattern to
+    # "-name" (no option of this command looks like that; `--sort=-name` works regardless)
+    p._negative_number_matcher = re.compile(r"^-\d+$|^-\d*\.\d+$|^-[a-z][a-z_]+$")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import sweep_table as T
+    from .._validation import InitlabError
+
+    if args.heatmap and args.out is None:
+        raise InitlabError("--heatmap needs --out FILE.png")
+    if args.limit is not None and args.limit < 0:
+        raise InitlabError(f"--limit must be >= 0; got {args.limit}")
+    filters = T.parse_where(args.where)
+    histories = ("cost_history",) if args.parquet and not args.mean else ()
+    rows = T.load_rows(args.dir, histories=histories)
+    total = len(rows)
+    rows = T.where(rows, filters)
+    if args.heatmap:
+        from .. import sweep_plots
+        from ..plots import save
+
+        fig = sweep_plots.heatmap(rows, *args.heatmap, metric=args.metric, aggregate=args.aggregate)
+        console.print(f"heatmap: {save(fig, args.out)}")
+    shown = T.mean_over_seeds(rows) if args.mean else rows
+    if args.sort:
+        shown = T.sort(shown, args.sort)
+    if args.limit is not None:
+        shown = shown[: args.limit]
+    if not args.quiet:
+        console.print(_mean_table(shown) if args.mean else _run_table(shown))
+        what = "settings" if args.mean else "runs"
+        console.print(f"{len(shown)} {what} shown; {len(rows)} of {total} runs match")
+    if args.csv:
+        console.print(f"csv: {T.write_csv(shown, args.csv)}")
+    if args.parquet:
+        console.print(f"parquet: {T.write_parquet(shown, args.parquet)}")
+    return 0
+
+
+def _num(v: Any, fmt: str = ".6f") -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def _pct(v: Any) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%"
+
+
+def _varies(rows: list[dict], key: str) -> bool:
+    return len({str(r.get(key)) for r in rows}) > 1
+
+
+def _run_table(rows: list[dict]) -> Table:
+    table = Table(title="initlab: sweep runs", title_justify="left")
+    show_data = _varies(rows, "data")
+    has_test = any(r.get("test_accuracy") is not None for r in rows)
+    failed = any(r["status"] == "failed" for r in rows)
+    cols = ["id", *(["data"] if show_data else []), "hidden", "activation", "init", "lr",
+            "seed", "status", "final cost", "train acc", *(["test acc"] if has_test else []),
+            "diverged", *(["error"] if failed else [])]  # fmt: skip
+    for c in cols:
+        table.add_column(c, justify="right" if c in ("lr", "seed", "final cost") else "left")
+    for r in rows:
+        cells = [r["id"]]
+        if show_data:
+            cells.append(Path(str(r["data"])).name)
+        cells += [
+            str(r["hidden"]), r["activation"], r["init_label"], f"{r['learning_rate']:g}",
+            str(r["seed"]), r["status"], _num(r["final_cost"]), _pct(r["train_accuracy"]),
+        ]  # fmt: skip
+        if has_test:
+            cells.append(_pct(r.get("test_accuracy")))
+        div = r.get("diverged")
+        cells.append("-" if div is None else f"at {r['diverged_at']}" if div else "no")
+        if failed:
+            err = (r.get("error") or "").strip().splitlines()
+            cells.append(err[-1] if err else "")
+        table.add_row(*cells)
+    return table
+
+
+def _interval(row: dict, key: str, pct: bool) -> str:
+    """``mean ± half-width`` of the (symmetric) 95% interval."""
+    mean, low = row[key], row[f"{key}_low"]
+    if mean is None:
+        return "-"
+    if pct:
+        return f"{100 * mean:.1f}%" + ("" if low is None else f" ±{100 * (mean - low):.1f}")
+    return f"{mean:.4f}" + ("" if low is None else f" ±{mean - low:.4f}")
+
+
+def _mean_table(rows: list[dict]) -> Table:
+    table = Table(title="initlab: sweep, mean over seeds ± 95% interval", title_justify="left")
+    show_data = _varies(rows, "data")
+    has_test = any(r.get("test_accuracy") is not None for r in rows)
+    cols = [*(["data"] if show_data else []), "hidden", "activation", "init", "lr", "seeds",
+            "diverged", "final cost", "train acc", *(["test acc"] if has_test else [])]  # fmt: skip
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("data", "activation", "init") else "right")
+    for r in rows:
+        cells = [Path(str(r["data"])).name] if show_data else []
+        cells += [
+            str(r["hidden"]), r["activation"], r["init"], f"{r['learning_rate']:g}", str(r["n"]),
+            str(r["diverged"]), _interval(r, "final_cost", False),
+            _interval(r, "train_accuracy", True),
+        ]  # fmt: skip
+        if has_test:
+            cells.append(_interval(r, "test_accuracy", True))
+        table.add_row(*cells)
+    return table

@@ -1,0 +1,130 @@
+"""``initlab sweep SPEC.toml --out DIR``: train a grid of runs into a resumable store."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ._common import console, err_console
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="train a grid of runs (a sweep spec, TOML) into a resumable SQLite store",
+        description="Expand the [axes] of SPEC into runs, train them as populations on "
+        "local worker processes (or a Dask cluster) and store each population in "
+        "DIR/sweep.sqlite as it finishes. Runs already done are skipped: run the same "
+        "command again to resume after an interruption, or to retry failed runs.",
+    )
+    p.add_argument("spec", type=Path, help="sweep file (TOML); see examples/sweep.toml")
+    p.add_argument("--out", type=Path, required=True, help="output directory (the store)")
+    p.add_argument(
+        "--jobs", type=int, help="local worker processes (default: the number of cores; "
+        "1 trains in this process)",
+    )  # fmt: skip
+    p.add_argument(
+        "--scheduler", metavar="ADDRESS",
+        help="send the work to a Dask distributed scheduler, e.g. tcp://10.0.0.5:8786 "
+        "(needs initlab[dask]; workers must see the data paths)",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-population", type=int, metavar="N",
+        help="override sweep.max_population (members trained together; bounds memory)",
+    )  # fmt: skip
+    p.add_argument(
+        "--extend", action="store_true",
+        help="add this spec's runs to a store made by another spec",
+    )  # fmt: skip
+    p.add_argument(
+        "--figures", action="store_true",
+        help="write heatmaps of final cost and accuracy into DIR at the end",
+    )  # fmt: skip
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+@contextlib.contextmanager
+def _bar(quiet: bool) -> Iterator[Any]:
+    """A ``progress(stored, failed, total)`` callback: a bar on a terminal, else None."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+        TextColumn("runs, {task.fields[failed]} failed;"), TimeElapsedColumn(),
+        TextColumn("elapsed,"), TimeRemainingColumn(), TextColumn("left"),
+        console=err_console, transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("sweep", total=None, failed=0)
+
+        def update(stored: int, failed: int, total: int) -> None:
+            bar.update(task, completed=stored + failed, total=total, failed=failed)
+
+        yield update
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import sweep, sweep_spec
+
+    s = sweep_spec.load(args.spec)
+    if args.max_population is not None:
+        if args.max_population < 1:
+            raise sweep_spec.SpecError("--max-population must be >= 1")
+        s.max_population = args.max_population
+    shape = " x ".join(f"{len(v)} {k}" for k, v in s.axes.items() if len(v) > 1) or "1 run"
+    console.print(f"sweep {args.spec}: {len(s.runs)} runs ({shape})")
+    with sweep.prepare(s, args.out, extend=args.extend) as plan:
+        console.print(
+            f"store {plan.store.path}: {plan.done} done before, "
+            + (f"{plan.failed_before} failed before (retrying), " if plan.failed_before else "")
+            + f"{len(plan.todo)} to run"
+        )
+        if not plan.todo:
+            console.print("nothing to do: every run is done")
+            return 0
+        try:
+            with _bar(args.quiet) as progress:
+                report = sweep.execute(
+                    plan, jobs=args.jobs, scheduler=args.scheduler, progress=progress
+                )
+        except KeyboardInterrupt:
+            status = plan.store.statuses()
+            done = sum(status.get(r.id) == "done" for r in s.runs)
+            err_console.print(
+                f"interrupted: {done} of {len(s.runs)} runs are stored; run the same "
+                "command again to resume"
+            )
+            raise
+        console.print(
+            f"{report.stored} runs stored ({report.diverged} diverged), {report.failed} failed, "
+            f"in {report.seconds:.1f} s: {report.chunks} populations on {report.workers}"
+        )
+        if args.figures:
+            from .. import sweep_plots
+
+            for path in sweep_plots.write_figures(plan.store.rows(), args.out):
+                console.print(f"figure: {path}")
+    if report.failed:
+        last = report.errors[0].strip().splitlines()[-1]
+        err_console.print(
+            f"{report.failed} runs failed (first error: {last}); their errors are stored "
+            f"(initlab results {args.out} --where status=failed). Run the same command "
+            "again to retry them"
+        )
+        return 1
+    console.print(f"results: initlab results {args.out}")
+    return 0
