@@ -143,3 +143,18 @@ def test_bad_labels_and_iterations():
         train(net, X, Y * 2, learning_rate=0.1, iterations=1)
     with pytest.raises(InitlabError, match="iterations must be >= 1"):
         train(net, X, Y, learning_rate=0.1, iterations=0)
+
+
+@pytest.mark.parametrize("engine", ["direct", "sample"])
+def test_history_alone_matches_the_returned_network(engine):
+    X, Y = wide_problem()
+    pop = init_population([300, 5, 1], [("he", 1), ("xavier", 2)], activation="tanh")
+    trained, hist = train(pop, X, Y, learning_rate=0.3, iterations=20, engine=engine)
+    none, lean = train(
+        pop, X, Y, learning_rate=0.3, iterations=20, engine=engine, return_network=False
+    )
+    assert none is None
+    np.testing.assert_array_equal(lean.costs, hist.costs)
+    np.testing.assert_array_equal(lean.final_accuracy, hist.final_accuracy)
+    np.testing.assert_allclose(hist.final_accuracy, trained.accuracy(X, Y), rtol=0)
+    np.testing.assert_allclose(hist.final_cost, trained.cost(X, Y), rtol=1e-12)

@@ -133,7 +133,8 @@ def resolve_source(value: str, base: str | os.PathLike = ".", *, key: str = "sou
     if value in FETCHABLE:
         if locate(value) is None:
             raise DataError(
-                f"{key}: {value!r} is not in the cache {cache_dir()}; run `initlab data fetch {value}`"
+                f"{key}: {value!r} is not in the cache {cache_dir()}; "
+                f"run `initlab data fetch {value}`"
             )
         return value
     raise DataError(

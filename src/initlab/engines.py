@@ -108,7 +108,8 @@ class SampleEngine:
     name = "sample"
 
     def __init__(self, W1: np.ndarray, X: np.ndarray) -> None:
-        self.W0 = W1.copy()
+        self.W0 = W1  # read-only here; copied before the first write (freeze)
+        self._own_W0 = False
         self.X = X
         self.G = X.T @ X
         self.Z0 = first_layer(W1, X)
@@ -153,6 +154,8 @@ class SampleEngine:
         return np.add(W, self.W0, out=W)
 
     def freeze(self, k: int) -> None:
+        if not self._own_W0:
+            self.W0, self._own_W0 = self.W0.copy(), True
         self.W0[k] = 0.0
         self.Z0[k] = 0.0
         self.C[k] = 0.0

@@ -129,7 +129,7 @@ def train_group(
     sizes = [X.shape[0], *model["hidden"], 1]
     net, lsuv_reports = _build(runs, sizes, X, model, training)
     recorder, record_at = _recorder(training, net)
-    trained, hist = train(
+    _, hist = train(
         net,
         X,
         Y,
@@ -141,12 +141,13 @@ def train_group(
         record_at=record_at,
         hooks=[recorder] if recorder is not None else [],
         progress=progress,
+        return_network=False,  # records need the history only; skips materializing W_1
     )
     diag = recorder.result() if recorder is not None else None
     x2 = float(np.mean(X * X))
     records = []
     for k, r in enumerate(runs):
-        rec = _record(r, k, sizes, trained, hist, data, diag, lsuv_reports[k])
+        rec = _record(r, k, sizes, hist, data, diag, lsuv_reports[k])
         rec["theory"] = _theory(r, sizes, model, x2) if r.replicate == 0 else None
         records.append(rec)
     return records
@@ -220,15 +221,13 @@ def _record(
     run: Run,
     k: int,
     sizes: list[int],
-    net: Network,
     hist: History,
     data: ExperimentData,
     diag: Any,
     lsuv_report: dict | None,
 ) -> dict[str, Any]:
     diverged = bool(hist.diverged[k])
-    member = net.member(k)
-    train_acc = None if diverged else float(member.accuracy(data.train.X, data.train.Y)[0])
+    train_acc = None if diverged else float(hist.final_accuracy[k])
     rec: dict[str, Any] = {
         "name": run.name,
         "init": run.init,

@@ -67,6 +67,8 @@ class History:
         Training cost before each update; NaN after a member diverged.
     final_cost : ndarray (K,)
         Cost of the returned parameters (after all T updates); NaN if diverged.
+    final_accuracy : ndarray (K,)
+        Training accuracy (``A_L >= 0.5``) of the returned parameters; NaN if diverged.
     diverged_at : ndarray of int (K,)
         Iteration at which the cost became non-finite, or -1.
     eval_iterations : list of int
@@ -80,6 +82,7 @@ class History:
 
     costs: np.ndarray
     final_cost: np.ndarray
+    final_accuracy: np.ndarray
     diverged_at: np.ndarray
     engine: str
     seconds: float
@@ -115,7 +118,8 @@ def train(
     record_at: Iterable[int] = (),
     hooks: Sequence[Hook] = (),
     progress: Callable[[int], None] | None = None,
-) -> tuple[Network, History]:
+    return_network: bool = True,
+) -> tuple[Network | None, History]:
     r"""Train every member of `network` by full-batch gradient descent.
 
     Parameters
@@ -139,10 +143,14 @@ def train(
         Iterations at which `hooks` are called with a :class:`Step`.
     progress : callable, optional
         Called as ``progress(i)`` after iteration i (for progress bars).
+    return_network : bool
+        Build the trained network. With False, None is returned in its place and
+        :math:`W_1` is never materialized (the sample engine's one feature-sized product
+        after the loop); the history has every cost and accuracy.
 
     Returns
     -------
-    network : Network
+    network : Network or None
         The trained population (diverged members as they were when they diverged).
     history : History
     """
@@ -156,7 +164,8 @@ def train(
     lr_d = lr.astype(dtype)
     name = _engines.choose(engine, X.shape[0], m, K, network.layer_sizes[1], T)
     eng = _engines.make(name, network.weights[0], X)
-    weights = [W.copy() for W in network.weights]
+    # W_1 belongs to the engine (which copies it); the others are updated here in place
+    weights = [network.weights[0], *(W.copy() for W in network.weights[1:])]
     biases = [b.copy() for b in network.biases]
     act = network.activation
     testing = X_test is not None
@@ -208,20 +217,24 @@ def train(
                 biases[l] -= lr_d[:, None, None] * dbs[l]
             if progress is not None:
                 progress(i)
-        weights[0] = eng.weight()
         ZL = forward_rest(eng.preactivation(biases[0]), weights, biases, act)[0][-1]
         final_cost = np.where(alive, bce_with_logits(ZL, Y), np.nan)
+        final_accuracy = np.where(alive, _accuracy(ZL, Y), np.nan)
         if testing:
             eval_iters.append(T)
             evaluate()
-    for k, (Ws, bs) in saved.items():
-        for l in range(len(weights)):
-            weights[l][k], biases[l][k] = Ws[l], bs[l]
+    trained = None
+    if return_network:
+        weights[0] = eng.weight()
+        for k, (Ws, bs) in saved.items():
+            for l in range(len(weights)):
+                weights[l][k], biases[l][k] = Ws[l], bs[l]
+        trained = Network(network.layer_sizes, act, weights, biases)
     seconds = time.perf_counter() - start
-    trained = Network(network.layer_sizes, act, weights, biases)
     history = History(
         costs=costs,
         final_cost=final_cost,
+        final_accuracy=final_accuracy,
         diverged_at=diverged_at,
         engine=name,
         seconds=seconds,

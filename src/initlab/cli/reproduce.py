@@ -91,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
             continue
         console.print(f"\n{rec['name']} initialization")
         for i in range(99, len(rec["cost_history"]), 100):
-            console.print(f"The cost after {i + 1} iterations is: {float(rec['cost_history'][i])!r}")
+            cost = float(rec["cost_history"][i])
+            console.print(f"The cost after {i + 1} iterations is: {cost!r}")
         acc = rec["train_accuracy"]
         console.print("The accuracy rate is: " + ("-" if acc is None else f"{100 * acc:.2f}%."))
     console.print()
