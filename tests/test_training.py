@@ -115,8 +115,10 @@ def test_held_out_data_is_measured():
 def test_float32_keeps_one_dtype():
     X, Y = wide_problem()
     net = init_network([300, 5, 1], "he", seed=0, dtype=np.float32)
-    trained, hist = train(net, X, Y, learning_rate=0.1, iterations=5)
-    assert all(W.dtype == np.float32 for W in trained.weights)
+    for engine in ("direct", "sample"):
+        trained, hist = train(net, X, Y, learning_rate=0.1, iterations=5, engine=engine)
+        assert all(W.dtype == np.float32 for W in trained.weights)
+        assert all(b.dtype == np.float32 for b in trained.biases)
     net64 = init_network([300, 5, 1], "he", seed=0)
     _, h64 = train(net64, X, Y, learning_rate=0.1, iterations=5)
     np.testing.assert_allclose(hist.costs, h64.costs, rtol=1e-5)

@@ -83,13 +83,13 @@ class DirectEngine:
         """``W_1 -= step_k dZ_1 X^T`` with ``step = lr / m``; no feature-sized temporaries."""
         scaled = dZ1 * step[:, None, None]
         for k in range(self.W1.shape[0]):
-            np.matmul(scaled[k], self.X.T, out=self._dW[k])
+            np.dot(scaled[k], self.X.T, out=self._dW[k])
         self.W1 -= self._dW
 
     def grad_norm(self, dZ1: np.ndarray) -> np.ndarray:
         """``||dW_1||_F`` per member, ``dW_1 = dZ_1 X^T / m``."""
         for k in range(dZ1.shape[0]):
-            np.matmul(dZ1[k], self.X.T, out=self._dW[k])
+            np.dot(dZ1[k], self.X.T, out=self._dW[k])
         return _row_norms(self._dW) / self._m
 
     def weight_norm(self) -> np.ndarray:
@@ -150,7 +150,7 @@ class SampleEngine:
     def weight(self) -> np.ndarray:
         W = np.empty_like(self.W0)
         for k in range(W.shape[0]):  # one GEMM per member: far faster than a stacked matmul
-            np.matmul(self.C[k], self.X.T, out=W[k])
+            np.dot(self.C[k], self.X.T, out=W[k])
         return np.add(W, self.W0, out=W)
 
     def freeze(self, k: int) -> None:

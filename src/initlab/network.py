@@ -49,7 +49,7 @@ def first_layer(W1: Array, X: Array) -> Array:
     """
     Z = np.empty((W1.shape[0], W1.shape[1], X.shape[1]), dtype=np.result_type(W1, X))
     for k in range(W1.shape[0]):
-        np.matmul(W1[k], X, out=Z[k])
+        np.dot(W1[k], X, out=Z[k])  # np.dot: BLAS for any operand layout
     return Z
 
 
@@ -205,7 +205,7 @@ class Network:
         X = self._check_X(X)
         Zs, As = self.forward(X)
         dZ1, dWs, dbs = backward(Y, self.weights, Zs, As, self.activation)
-        dWs[0] = np.matmul(dZ1, X.T) / X.shape[1]
+        dWs[0] = np.stack([np.dot(dZ, X.T) for dZ in dZ1]) / X.shape[1]
         return dWs, dbs  # type: ignore[return-value]
 
     def member(self, k: int) -> Network:

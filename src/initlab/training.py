@@ -157,7 +157,7 @@ def train(
     T = int(check_number("iterations", iterations, low=1, integer=True))
     dtype = network.dtype
     X = np.ascontiguousarray(network._check_X(X))
-    Y = _check_labels(Y, X.shape[1], "Y")
+    Y = _check_labels(Y, X.shape[1], "Y").astype(dtype)  # one dtype in every product
     K, m = network.K, X.shape[1]
     lr = _learning_rates(learning_rate, K)
     step = (lr / m).astype(dtype)
@@ -171,7 +171,7 @@ def train(
     testing = X_test is not None
     if testing:
         X_test = np.ascontiguousarray(network._check_X(X_test))
-        Y_test = _check_labels(Y_test, X_test.shape[1], "Y_test")
+        Y_test = _check_labels(Y_test, X_test.shape[1], "Y_test").astype(dtype)
         eval_every = eval_every or max(1, T // 100)
     record = set(record_at)
     costs = np.full((K, T), np.nan)
