@@ -225,7 +225,8 @@ def check_init(init: Any, key: str) -> tuple[str, dict[str, Any]]:
             built = _initializers.get(name, **params)
             params = dict(built.params)
     except InitlabError as exc:
-        raise SpecError(f"{key}: {exc}") from None
+        extra = ", and lsuv (data-dependent)" if "valid initializers" in str(exc) else ""
+        raise SpecError(f"{key}: {exc}{extra}") from None
     return name, params
 
 

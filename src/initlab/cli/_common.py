@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -45,7 +45,7 @@ def _pct(summary: dict[str, Any]) -> str:
         return "-"
     text = f"{100 * summary['mean']:.2f}%"
     if summary["low"] is not None:
-        text += f" [{100 * summary['low']:.1f}, {100 * summary['high']:.1f}]"
+        text += f" ±{100 * (summary['high'] - summary['mean']):.2f}"
     return text
 
 
@@ -54,14 +54,20 @@ def _cost(summary: dict[str, Any]) -> str:
         return "-"
     text = f"{summary['mean']:.6f}"
     if summary["low"] is not None:
-        text += f" [{summary['low']:.4f}, {summary['high']:.4f}]"
+        text += f" ±{summary['high'] - summary['mean']:.6f}"
     return text
 
 
 def summary_table(results: dict[str, Any]) -> Table:
     """One row per named run: init, seeds, final cost and accuracies (95% intervals if N > 1)."""
     has_test = results["data"]["test"] is not None
-    table = Table(title="initlab: initializations compared", title_justify="left")
+    table = Table(
+        title="initlab: initializations compared",
+        title_justify="left",
+        caption="± is the half-width of a 95% interval of the mean over seeds (Student t)"
+        if any(len(s["seeds"]) > 1 for s in results["summary"])
+        else None,
+    )
     for col in ("run", "init", "seeds", "final cost", "train accuracy"):
         table.add_column(col, justify="left" if col in ("run", "init") else "right")
     if has_test:
