@@ -6,7 +6,6 @@ Array layout everywhere: ``X`` is ``(n_features, n_examples)``, ``Y`` is ``(1, n
 
 from ._rng import make_rng
 from ._validation import DataError, InitlabError, SpecError
-from .lsuv import lsuv, lsuv_network
 from .network import Network, gradient_check, init_network, init_population
 from .training import History, train
 
@@ -22,8 +21,6 @@ __all__ = [
     "gradient_check",
     "init_network",
     "init_population",
-    "lsuv",
-    "lsuv_network",
     "make_rng",
     "train",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -46,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"initlab {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="BLAS threads for the linear algebra (default: as configured, e.g. by "
+        "OPENBLAS_NUM_THREADS); 1 is fastest on a machine whose cores are busy",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for _, module in _available_modules():
         module.add_parser(sub)
@@ -60,6 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads must be >= 1; got {args.threads}")
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=args.threads)
     try:
         return int(args.func(args) or 0)
     except InitlabError as exc:
@@ -68,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"initlab {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `initlab inits | head`: stop quietly
+        sys.stdout = open(os.devnull, "w")
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
