@@ -6,11 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 # One BLAS thread for the whole session: on a shared 2-core machine, multi-threaded OpenBLAS
 # calls slow down by orders of magnitude when another process competes for the cores
 # (BENCHMARKS.md), and single-threaded results are the same numbers.
+BLAS_DEFAULT_THREADS = max((p["num_threads"] for p in threadpool_info()), default=1)
 _BLAS_LIMIT = threadpool_limits(limits=1)
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,16 +1,24 @@
 """`initlab reproduce` on the post's 100 images prints the post's numbers.
 
 Zeros and random x 10 are not chaotic: their costs must match the post's printed costs to
-8 significant digits. He and Xavier are chaotic at this learning rate (rounding-level
-differences grow; see the README), so only their >= 99% training accuracy is checked.
+8 significant digits. He and Xavier are chaotic at this learning rate: rounding-level
+differences grow until iteration ~30 decides the run (see the README). Their digits are
+not checked; their >= 99% training accuracy is checked twice: for the command as a user
+runs it here (default engine and BLAS threads: one rounding variant, as the post's was),
+and as the distribution over perturbed replicas, which does not depend on rounding.
 """
 
 import json
 import re
 
+import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
+import initlab
+from conftest import BLAS_DEFAULT_THREADS
 from initlab.cli import main
+from initlab.training import train
 
 POST_COSTS = {
     "zeros": [0.6931471805599453] * 10,
@@ -37,7 +45,9 @@ def same_8_digits(a, b):
 @pytest.mark.slow
 def test_reproduce_prints_the_posts_numbers(cats_vs_dogs_dir, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["reproduce", "--data", str(cats_vs_dogs_dir), "--out", str(out), "--quiet"]) == 0
+    argv = ["reproduce", "--data", str(cats_vs_dogs_dir), "--out", str(out), "--quiet"]
+    with threadpool_limits(limits=BLAS_DEFAULT_THREADS):  # as `initlab reproduce` runs
+        assert main(argv) == 0
     text = capsys.readouterr().out
     # the post's printout: per run, the cost every 100 iterations, then the accuracy
     blocks = dict(re.findall(r"\n(\w+) initialization\n((?:The cost.*\n)+The accuracy.*)", text))
@@ -80,3 +90,19 @@ def test_offline_main_job_uses_bundled_digits(tmp_path, capsys, monkeypatch):
     assert results["data"]["train"]["n_features"] == 64
     assert [r["name"] for r in results["runs"]] == ["zeros", "random", "he", "xavier"]
     assert (out / "cost_curves.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("init", ["he", "xavier"])
+def test_he_and_xavier_reach_99_percent_over_perturbed_replicas(cats_vs_dogs, init):
+    """The post's claim as a distribution: 32 replicas of the post's network whose W1 is
+    perturbed by 1e-12 (relative; replica 0 unperturbed), trained as one population. More
+    than half reach >= 99% training accuracy (examples/chaos.py: 83% of 128 for He, 88%
+    for Xavier), so the median does."""
+    X, Y = cats_vs_dogs.X, cats_vs_dogs.Y
+    pop = initlab.init_population([X.shape[0], 5, 5, 1], [(init, 1)] * 32, stream="legacy")
+    noise = np.random.default_rng(0).standard_normal(pop.weights[0][1:].shape)
+    pop.weights[0][1:] *= 1 + 1e-12 * noise
+    trained, _ = train(pop, X, Y, learning_rate=0.01, iterations=1000, engine="sample")
+    acc = trained.accuracy(X, Y)
+    assert np.median(acc) >= 0.99 and np.mean(acc >= 0.99) > 0.5, np.sort(acc)

@@ -35,10 +35,10 @@ from __future__ import annotations
 
 import copy
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from . import activations as _activations
 from . import engines as _engines
@@ -61,6 +61,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
 }
 """Every default of an experiment, in one place."""
+
+T = TypeVar("T")
 
 RUN_KEYS = ("name", "init", "learning_rate", "seed", "seeds", "activation")
 DTYPES = ("float64", "float32")
@@ -103,19 +105,27 @@ class Spec:
         }
 
 
-def load(path: str | Path) -> Spec:
-    """Read and validate the TOML experiment file at `path`."""
+def load_toml(path: str | Path, parse: Callable[..., T], what: str = "spec file") -> T:
+    """Read the TOML file at `path` and validate it with ``parse(raw, base=path.parent)``.
+
+    Every error becomes a :class:`SpecError` that starts with the file's path.
+    """
     path = Path(path)
     if not path.is_file():
-        raise SpecError(f"spec file {path} does not exist")
+        raise SpecError(f"{what} {path} does not exist")
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path} is not valid TOML: {exc}") from None
     try:
-        spec = parse(raw, base=path.parent)
+        return parse(raw, base=path.parent)
     except InitlabError as exc:
         raise SpecError(f"{path}: {exc}") from None
+
+
+def load(path: str | Path) -> Spec:
+    """Read and validate the TOML experiment file at `path`."""
+    spec = load_toml(path, parse)
     spec.source = str(path)
     return spec
 

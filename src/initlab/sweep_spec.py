@@ -48,14 +48,13 @@ import hashlib
 import itertools
 import json
 import math
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import spec as _spec
-from ._validation import InitlabError, SpecError, check_keys, check_number
+from ._validation import SpecError, check_keys, check_number
 
 SWEEP_DEFAULTS: dict[str, Any] = {"max_population": 256}
 """Defaults of the ``[sweep]`` table."""
@@ -147,18 +146,8 @@ def _floats(params: Mapping[str, Any]) -> dict[str, Any]:
 
 def load(path: str | Path) -> SweepSpec:
     """Read and validate the TOML sweep file at `path`."""
-    path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"sweep spec {path} does not exist")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{path} is not valid TOML: {exc}") from None
-    try:
-        sweep = parse(raw, base=path.parent)
-    except InitlabError as exc:
-        raise SpecError(f"{path}: {exc}") from None
-    sweep.source = str(path.resolve())
+    sweep = _spec.load_toml(path, parse, "sweep spec")
+    sweep.source = str(Path(path).resolve())
     return sweep
 
 
