@@ -77,14 +77,26 @@ def test_image_columns_are_c_order_pixels(tmp_path):
 
 
 def test_class_subfolders_sorted_first_is_zero(tmp_path):
-    for sub, seeds in (("dogs", (1, 2)), ("cats", (3,))):
+    for sub, seeds in (("puppies", (1, 2)), ("kittens", (3,))):
         (tmp_path / sub).mkdir()
         for s in seeds:
             write_image(tmp_path / sub / f"img{s}.jpg", seed=s)
     ds = data.load(tmp_path)
-    assert ds.example_ids == ("cats/img3.jpg", "dogs/img1.jpg", "dogs/img2.jpg")
+    assert ds.example_ids == ("kittens/img3.jpg", "puppies/img1.jpg", "puppies/img2.jpg")
     assert np.array_equal(ds.Y, [[0.0, 1.0, 1.0]])
-    assert "cats=0" in ds.name and "dogs=1" in ds.name
+    assert "kittens=0" in ds.name and "puppies=1" in ds.name
+
+
+@pytest.mark.parametrize("cat,dog", [("cats", "dogs"), ("Cat", "dog")])
+def test_cat_and_dog_subfolders_get_the_posts_labels(tmp_path, cat, dog):
+    for sub, seeds in ((dog, (1, 2)), (cat, (3,))):
+        (tmp_path / sub).mkdir()
+        for s in seeds:
+            write_image(tmp_path / sub / f"img{s}.jpg", seed=s)
+    ds = data.load(tmp_path)
+    assert ds.example_ids == (f"{dog}/img1.jpg", f"{dog}/img2.jpg", f"{cat}/img3.jpg")
+    assert np.array_equal(ds.Y, [[0.0, 0.0, 1.0]])  # cat = 1, as cat.*.jpg files
+    assert f"{dog}=0" in ds.name and f"{cat}=1" in ds.name
 
 
 # --------------------------------------------------------------------------- HDF5

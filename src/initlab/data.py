@@ -36,6 +36,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 """File suffixes read as images (case-insensitive)."""
 
 POST_PREFIXES = {"cat.": 1.0, "dog.": 0.0}
+POST_FOLDERS = {"cat": 1.0, "cats": 1.0, "dog": 0.0, "dogs": 0.0}
+"""Class sub-folders with these names get the post's labels (cat = 1) whatever their order."""
 """The post's file naming: ``cat.*`` is label 1, ``dog.*`` is label 0 (case-insensitive)."""
 
 
@@ -186,12 +188,13 @@ def load_image_folder(path: str | os.PathLike) -> Dataset:
 
     1. The post's: every file is named ``cat.*`` (label 1) or ``dog.*`` (label 0) with a
        ``.jpg``, ``.jpeg`` or ``.png`` suffix (case-insensitive).
-    2. Exactly two sub-folders of images, one per class: sorted by name, the first is label 0
-       and the second label 1 (so ``0``/``1`` map to themselves, and ``cats``/``dogs`` give
-       cats 0). ``Dataset.name`` states the mapping used.
+    2. Exactly two sub-folders of images, one per class. Folders named ``cat``/``cats`` and
+       ``dog``/``dogs`` (any case) get the post's labels, cat 1 and dog 0; otherwise, sorted
+       by name, the first is label 0 and the second label 1 (so ``0``/``1`` map to
+       themselves). ``Dataset.name`` states the mapping used.
 
-    Columns follow the files sorted by name (code-point order; for layout 2, the first
-    sub-folder's files then the second's). Each image is decoded with Pillow, converted to
+    Columns follow the files sorted by name (code-point order; for layout 2, the label-0
+    sub-folder's files then the label-1 one's). Each image is decoded with Pillow, converted to
     RGB and flattened in C order (row, column, channel), exactly
     ``np.asarray(Image.open(f).convert("RGB")).ravel() / 255``: the matrix of the post's loader
     (``plt.imread``, ``reshape(m, -1).T``, ``/ 255``) up to its column order.
@@ -247,6 +250,12 @@ def _class_folder_layout(folder: Path, entries: list[Path]) -> tuple[list[Path],
             f"{folder} has {len(entries)} sub-folders ({', '.join(p.name for p in entries)}); "
             "the class-folder layout needs exactly two, one per class"
         )
+    post = [POST_FOLDERS.get(p.name.lower()) for p in entries]
+    if sorted(post, key=str) == [0.0, 1.0]:  # cat(s)/ and dog(s)/: the post's labels
+        entries = sorted(entries, key=lambda p: POST_FOLDERS[p.name.lower()])
+        how = "by sub-folder name, as the post labels them"
+    else:
+        how = "by sorted sub-folder"
     files, labels = [], []
     for label, sub in enumerate(entries):
         inside = _visible(sub)
@@ -260,7 +269,7 @@ def _class_folder_layout(folder: Path, entries: list[Path]) -> tuple[list[Path],
             raise DataError(f"class folder {sub} has no images")
         files += inside
         labels += [float(label)] * len(inside)
-    return files, labels, f"labels by sorted sub-folder: {entries[0].name}=0, {entries[1].name}=1"
+    return files, labels, f"labels {how}: {entries[0].name}=0, {entries[1].name}=1"
 
 
 def _read_images(files: list[Path]) -> tuple[np.ndarray, tuple[int, ...]]:
