@@ -60,8 +60,8 @@ def test_report_is_self_contained_and_complete(experiment_dir):
     assert len(imgs) == 2 + 2 + 1 + 2 * runs_with_diag  # cost x2, accuracy + held-out, theory
     assert "diverged at iteration 0" in page  # the exploding run says so, and nothing crashed
     md = md_path.read_text()
-    assert "| zeros | zeros | 3 |" in md and "| exploding |" in md
-    assert re.search(r"\| xavier \| xavier \| 3 \| [0-9.]+ \[[0-9.]+, [0-9.]+\] \|", md)
+    assert "| zeros | zeros | 1..3 (N=3) |" in md and "| exploding |" in md
+    assert re.search(r"\| xavier \| xavier \| 1\.\.3 \(N=3\) \| [0-9.]+ ±[0-9.]+ \|", md)
 
 
 def test_report_figures_load_in_headless_chromium(experiment_dir, tmp_path):

@@ -61,24 +61,35 @@ def _figure_html(fig: Figure | None, caption: str) -> str:
 
 
 def _fmt(summary: dict[str, Any], pct: bool) -> str:
+    """``mean ±h`` where h is the half-width of the 95% interval (none with one seed)."""
     if summary is None or summary["mean"] is None:
         return "-"
-    f = (lambda v: f"{100 * v:.2f}%") if pct else (lambda v: f"{v:.6f}")
-    text = f(summary["mean"])
+    scale, digits, unit = (100, 2, "%") if pct else (1, 6, "")
+    text = f"{scale * summary['mean']:.{digits}f}{unit}"
     if summary["low"] is not None:
-        text += f" [{f(summary['low'])}, {f(summary['high'])}]"
+        text += f" ±{scale * (summary['high'] - summary['mean']):.{digits}f}"
     return text
 
 
+INTERVAL_NOTE = "± is the half-width of a 95% interval of the mean over seeds (Student t)"
+
+
 def comparison_rows(results: dict[str, Any]) -> list[list[str]]:
-    """The comparison table: header row, then one row per named run."""
+    """The comparison table: header row, then one row per named run.
+
+    The CLI prints it and the report writes it, so they always agree.
+    """
     has_test = results["data"]["test"] is not None
     head = ["run", "init", "seeds", "final cost", "train accuracy"]
     head += ["test accuracy"] if has_test else []
     rows = [[*head, "diverged"]]
     for s in results["summary"]:
         params = ", ".join(f"{k}={v}" for k, v in s["params"].items())
-        row = [s["name"], s["init"] + (f"({params})" if params else ""), str(len(s["seeds"]))]
+        seeds = s["seeds"]
+        seed_text = (
+            str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}..{seeds[-1]} (N={len(seeds)})"
+        )
+        row = [s["name"], s["init"] + (f"({params})" if params else ""), seed_text]
         row += [_fmt(s["final_cost"], False), _fmt(s["train_accuracy"], True)]
         row += [_fmt(s["test_accuracy"], True)] if has_test else []
         rows.append([*row, str(s["diverged"])])
@@ -201,13 +212,14 @@ def write_report(source: str | os.PathLike, out: str | os.PathLike | None = None
 def _experiment_parts(results: dict[str, Any]) -> tuple[str, str]:
     rows = comparison_rows(results)
     setup = _setup(results)
-    h = [f"<h2>Comparison</h2><pre>{html.escape(setup)}</pre>", _html_table(rows)]
+    note = f"<p>{html.escape(INTERVAL_NOTE)}.</p>"
+    h = [f"<h2>Comparison</h2><pre>{html.escape(setup)}</pre>", _html_table(rows), note]
     for title, figs in _sections(results):
         body = "".join(_figure_html(f, c) for f, c in figs)
         if body:
             h.append(f"<h2>{html.escape(title)}</h2>{body}")
     md = "## Comparison\n\n```\n" + setup + "\n```\n\n" + _md_table(rows)
-    md += "\n\nIntervals are 95% confidence intervals of the mean over seeds (Student t)."
+    md += f"\n\n{INTERVAL_NOTE}."
     md += " Figures: report.html."
     return "".join(h), md
 

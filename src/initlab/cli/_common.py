@@ -40,50 +40,20 @@ def progress_bar(description: str, quiet: bool = False) -> Iterator[Any]:
         yield update
 
 
-def _pct(summary: dict[str, Any]) -> str:
-    if summary["mean"] is None:
-        return "-"
-    text = f"{100 * summary['mean']:.2f}%"
-    if summary["low"] is not None:
-        text += f" ±{100 * (summary['high'] - summary['mean']):.2f}"
-    return text
-
-
-def _cost(summary: dict[str, Any]) -> str:
-    if summary["mean"] is None:
-        return "-"
-    text = f"{summary['mean']:.6f}"
-    if summary["low"] is not None:
-        text += f" ±{summary['high'] - summary['mean']:.6f}"
-    return text
-
-
 def summary_table(results: dict[str, Any]) -> Table:
-    """One row per named run: init, seeds, final cost and accuracies (95% intervals if N > 1)."""
-    has_test = results["data"]["test"] is not None
+    """The comparison table of :func:`initlab.report.comparison_rows`, for the terminal."""
+    from ..report import INTERVAL_NOTE, comparison_rows
+
+    head, *rows = comparison_rows(results)
+    several = any(len(s["seeds"]) > 1 for s in results["summary"])
     table = Table(
         title="initlab: initializations compared",
         title_justify="left",
-        caption="± is the half-width of a 95% interval of the mean over seeds (Student t)"
-        if any(len(s["seeds"]) > 1 for s in results["summary"])
-        else None,
+        caption=INTERVAL_NOTE if several else None,
     )
-    for col in ("run", "init", "seeds", "final cost", "train accuracy"):
+    for col in head:
         table.add_column(col, justify="left" if col in ("run", "init") else "right")
-    if has_test:
-        table.add_column("test accuracy", justify="right")
-    table.add_column("diverged", justify="right")
-    for s in results["summary"]:
-        params = ", ".join(f"{k}={v}" for k, v in s["params"].items())
-        init = s["init"] + (f"({params})" if params else "")
-        seeds = s["seeds"]
-        seed_text = (
-            str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}..{seeds[-1]} (N={len(seeds)})"
-        )
-        row = [s["name"], init, seed_text, _cost(s["final_cost"]), _pct(s["train_accuracy"])]
-        if has_test:
-            row.append(_pct(s["test_accuracy"]))
-        row.append(str(s["diverged"]))
+    for row in rows:
         table.add_row(*row)
     return table
 
