@@ -26,7 +26,7 @@ body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; 
        color: #222; line-height: 1.45; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.92em; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
-th:first-child, td:first-child, td:nth-child(2) { text-align: left; }
+th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) { text-align: left; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
 figure { margin: 1em 0; } figcaption { color: #555; font-size: 0.9em; }
 code { background: #f4f4f4; padding: 0 0.2em; }
@@ -212,14 +212,15 @@ def write_report(source: str | os.PathLike, out: str | os.PathLike | None = None
 def _experiment_parts(results: dict[str, Any]) -> tuple[str, str]:
     rows = comparison_rows(results)
     setup = _setup(results)
-    note = f"<p>{html.escape(INTERVAL_NOTE)}.</p>"
+    several = any(len(s["seeds"]) > 1 for s in results["summary"])
+    note = f"<p>{html.escape(INTERVAL_NOTE)}.</p>" if several else ""
     h = [f"<h2>Comparison</h2><pre>{html.escape(setup)}</pre>", _html_table(rows), note]
     for title, figs in _sections(results):
         body = "".join(_figure_html(f, c) for f, c in figs)
         if body:
             h.append(f"<h2>{html.escape(title)}</h2>{body}")
     md = "## Comparison\n\n```\n" + setup + "\n```\n\n" + _md_table(rows)
-    md += f"\n\n{INTERVAL_NOTE}."
+    md += f"\n\n{INTERVAL_NOTE}." if several else ""
     md += " Figures: report.html."
     return "".join(h), md
 
