@@ -16,7 +16,7 @@ import pytest
 from numpy.polynomial.hermite_e import hermegauss
 from scipy import integrate
 
-from initlab import activations, theory
+from initlab import activations, plots_theory, theory
 from initlab._validation import InitlabError
 from initlab.cli import main
 
@@ -329,15 +329,15 @@ def test_figures_are_headless_and_use_no_pyplot_state(tmp_path):
 
     before = plt.get_fignums()
     w2, b2 = np.linspace(0.2, 3, 15), np.linspace(0, 0.3, 7)
-    fig = theory.plot_phase_diagram("tanh", mark=(1.0, 0.0), sigma_w2_grid=w2, sigma_b2_grid=b2)
+    fig = plots_theory.plot_phase_diagram("tanh", mark=(1.0, 0.0), sigma_w2_grid=w2, sigma_b2_grid=b2)
     ax = fig.axes[0]
     assert [t.get_text().split("\n")[0] for t in ax.texts] == ["ordered", "chaotic"]
     fig.savefig(tmp_path / "phase.png")
     p = theory.predict([30, 40, 1], "xavier", "tanh", input_second_moment=1.0)
     m = theory.measure([30, 40, 1], "xavier", "tanh", m=16, members=2)
-    theory.plot_theory_vs_measurement(p, m).savefig(tmp_path / "compare.png")
+    plots_theory.plot_theory_vs_measurement(p, m).savefig(tmp_path / "compare.png")
     # the post's random init (sigma_w^2 = 100 n) far right: a log axis keeps chi_1 = 1 in view
-    far = theory.plot_phase_diagram("tanh", mark=(1e5, 0.0))
+    far = plots_theory.plot_phase_diagram("tanh", mark=(1e5, 0.0))
     assert far.axes[0].get_xscale() == "log"
     assert plt.get_fignums() == before
     assert (tmp_path / "phase.png").stat().st_size > 0

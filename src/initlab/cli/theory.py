@@ -20,7 +20,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .. import activations, initializers, theory
+from .. import activations, initializers, plots_theory, theory
 from .._validation import InitlabError, check_number
 from .inits import parse_value
 
@@ -145,8 +145,8 @@ def phase_lines(prediction: theory.Prediction, act: activations.Activation) -> l
 def _write_outputs(out: Path, config: dict, prediction, measurement, act, mark) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "phase_diagram.png", out / "theory_vs_measurement.png", out / "theory.json"]
-    theory.plot_phase_diagram(act, mark=mark).savefig(paths[0], dpi=120)
-    theory.plot_theory_vs_measurement(prediction, measurement).savefig(paths[1], dpi=120)
+    plots_theory.plot_phase_diagram(act, mark=mark).savefig(paths[0], dpi=120)
+    plots_theory.plot_theory_vs_measurement(prediction, measurement).savefig(paths[1], dpi=120)
     record = {
         "config": config,
         "prediction": prediction.as_dict(),
