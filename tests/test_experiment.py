@@ -4,6 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from initlab import experiment, init_population, spec
 from initlab.training import train
@@ -68,7 +69,11 @@ def test_summary_over_seeds():
     he = next(s for s in results["summary"] if s["name"] == "he")
     costs = np.array([r["cost_history"] for r in results["runs"] if r["name"] == "he"])
     np.testing.assert_allclose(he["cost_mean"], costs.mean(axis=0), rtol=1e-12)
-    assert he["final_cost"]["n"] == 2 and he["final_cost"]["low"] < he["final_cost"]["high"]
+    finals = [r["final_cost"] for r in results["runs"] if r["name"] == "he"]
+    low, high = stats.t.interval(0.95, len(finals) - 1, np.mean(finals), stats.sem(finals))
+    assert he["final_cost"]["n"] == 2
+    assert he["final_cost"]["low"] == pytest.approx(low, rel=1e-12)
+    assert he["final_cost"]["high"] == pytest.approx(high, rel=1e-12)
     lsuv = next(s for s in results["summary"] if s["name"] == "lsuv")
     assert lsuv["final_cost"]["low"] is None  # one seed: no interval
 

@@ -69,6 +69,13 @@ def test_bce_from_logits_is_finite_where_the_sigmoid_rounds_to_0_or_1():
     assert got == pytest.approx(expected, rel=1e-15)
 
 
+def test_bce_of_confident_correct_predictions_is_tiny_not_zero():
+    # softplus(-40) = log1p(exp(-40)) = 4.248e-18: the naive log(1 - a) or log(1 + e) gives 0
+    Z = np.array([[40.0, -40.0]])
+    Y = np.array([[1.0, 0.0]])
+    assert bce_with_logits(Z, Y) == pytest.approx(np.exp(-40.0), rel=1e-15, abs=0)
+
+
 def test_bce_matches_the_naive_formula_where_it_is_accurate():
     rng = np.random.default_rng(0)
     Z = rng.uniform(-5, 5, size=(1, 200))

@@ -329,7 +329,9 @@ def test_figures_are_headless_and_use_no_pyplot_state(tmp_path):
 
     before = plt.get_fignums()
     w2, b2 = np.linspace(0.2, 3, 15), np.linspace(0, 0.3, 7)
-    fig = plots_theory.plot_phase_diagram("tanh", mark=(1.0, 0.0), sigma_w2_grid=w2, sigma_b2_grid=b2)
+    fig = plots_theory.plot_phase_diagram(
+        "tanh", mark=(1.0, 0.0), sigma_w2_grid=w2, sigma_b2_grid=b2
+    )
     ax = fig.axes[0]
     assert [t.get_text().split("\n")[0] for t in ax.texts] == ["ordered", "chaotic"]
     fig.savefig(tmp_path / "phase.png")

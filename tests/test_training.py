@@ -77,7 +77,9 @@ def test_a_diverging_member_is_frozen_without_disturbing_the_others():
     assert hist.diverged_at[1] == 0
     assert np.isnan(hist.costs[1]).all() and np.isnan(hist.final_cost[1])
     # the diverged member's parameters are returned as they were when it diverged
-    np.testing.assert_array_equal(trained.weights[0][1], pop.weights[0][1])
+    for l in range(2):
+        np.testing.assert_array_equal(trained.weights[l][1], pop.weights[l][1])
+        np.testing.assert_array_equal(trained.biases[l][1], pop.biases[l][1])
     # the others equal a population without the diverged member
     clean = init_population([20, 4, 1], [members[0], members[2]], activation="relu")
     _, h2 = train(clean, X, Y, learning_rate=0.1, iterations=20)
@@ -86,11 +88,20 @@ def test_a_diverging_member_is_frozen_without_disturbing_the_others():
 
 def test_divergence_during_training_is_caught():
     X, Y = wide_problem(n=20, m=30)
-    pop = init_population([20, 4, 1], [("he", 1), ("he", 1)], activation="relu")
+    # two hidden layers: after the blow-up a hidden activation is inf, and without being
+    # set aside the member's zeroed gradients would still meet 0 * inf = NaN
+    pop = init_population([20, 4, 4, 1], [("he", 1), ("he", 1)], activation="relu")
     _, hist = train(pop, X, Y, learning_rate=[0.1, 1e200], iterations=10)
     assert not hist.diverged[0] and hist.diverged[1]
-    assert 0 < hist.diverged_at[1] < 10
-    assert np.isfinite(hist.costs[1, : hist.diverged_at[1]]).all()
+    t = hist.diverged_at[1]
+    assert 0 < t < 10
+    assert np.isfinite(hist.costs[1, :t]).all()
+    # it comes back exactly as it was at iteration t: the same member alone after t updates
+    trained, _ = train(pop, X, Y, learning_rate=[0.1, 1e200], iterations=10)
+    alone, _ = train(pop.member(1), X, Y, learning_rate=1e200, iterations=t)
+    for l in range(3):
+        np.testing.assert_array_equal(trained.weights[l][1], alone.weights[l][0])
+        np.testing.assert_array_equal(trained.biases[l][1], alone.biases[l][0])
 
 
 def test_held_out_data_is_measured():
