@@ -97,3 +97,39 @@ def test_report_refuses_an_unknown_format_version(experiment_dir, tmp_path):
     (tmp_path / "results.json").write_text('{"runs": []}')
     with pytest.raises(InitlabError, match="not an initlab results file"):
         write_report(tmp_path)
+
+
+SWEEP = """
+[data]
+train = "digits"
+
+[model]
+hidden = [4]
+
+[training]
+iterations = 20
+
+[axes]
+init = ["zeros", "he"]
+learning_rate = [0.1, 0.5]
+activation = ["tanh", "relu"]
+seeds = 2
+"""
+
+
+def test_report_of_a_sweep_has_heatmaps_over_chosen_axes(tmp_path):
+    (tmp_path / "sweep.toml").write_text(SWEEP)
+    out = tmp_path / "out"
+    assert (
+        main(["sweep", str(tmp_path / "sweep.toml"), "--out", str(out), "--jobs", "1", "-q"]) == 0
+    )
+    assert main(["report", str(out), "--axes", "init", "learning_rate"]) == 0
+    page = (out / "report.html").read_text()
+    captions = re.findall(r"<figcaption>([^<]*)</figcaption>", page)
+    assert captions == [
+        "final_cost over init x learning_rate, mean over the rest",
+        "train_accuracy over init x learning_rate, mean over the rest",
+    ]
+    assert "16 runs done, 0 failed, 16 in the sweep" in (out / "report.md").read_text()
+    with pytest.raises(InitlabError, match="unknown x_axis 'depth'"):
+        write_report(out, axes=("depth", "init"))

@@ -166,7 +166,12 @@ def _sections(results: dict[str, Any]) -> Iterable[tuple[str, list[tuple[Figure 
         )
 
 
-def write_report(source: str | os.PathLike, out: str | os.PathLike | None = None) -> list[Path]:
+def write_report(
+    source: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    *,
+    axes: tuple[str, str] | None = None,
+) -> list[Path]:
     """Write ``report.html`` and ``report.md`` for the results in `source`.
 
     Parameters
@@ -176,6 +181,9 @@ def write_report(source: str | os.PathLike, out: str | os.PathLike | None = None
         ``sweep.sqlite`` (from ``initlab sweep``).
     out : path, optional
         Output directory (default: `source`).
+    axes : (str, str), optional
+        For a sweep: the two axes of its heatmaps (e.g. ``("init", "learning_rate")``),
+        everything else averaged; by default the two with the most values.
 
     Returns
     -------
@@ -193,7 +201,7 @@ def write_report(source: str | os.PathLike, out: str | os.PathLike | None = None
         parts_html.append(h)
         parts_md.append(m)
     if _has_sweep(source):
-        h, m = _sweep_parts(source)
+        h, m = _sweep_parts(source, axes)
         parts_html.append(h)
         parts_md.append(m)
     page = (
@@ -229,7 +237,7 @@ def _has_sweep(source: Path) -> bool:
     return (source / "sweep.sqlite").is_file()
 
 
-def _sweep_parts(source: Path) -> tuple[str, str]:
+def _sweep_parts(source: Path, axes: tuple[str, str] | None) -> tuple[str, str]:
     from . import sweep_plots
     from .sweep_store import open_store
 
@@ -238,7 +246,7 @@ def _sweep_parts(source: Path) -> tuple[str, str]:
     done = [r for r in rows if r["status"] == "done"]
     if not done:
         return "<h2>Sweep</h2><p>No finished runs yet.</p>", "## Sweep\n\nNo finished runs yet."
-    x, y = sweep_plots.default_axes(done)
+    x, y = axes or sweep_plots.default_axes(done)
     metrics = ["final_cost", "train_accuracy"]
     if any(r.get("test_accuracy") is not None for r in done):
         metrics.append("test_accuracy")

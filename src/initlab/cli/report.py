@@ -18,12 +18,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("dir", type=Path, help="a directory written by run, reproduce or sweep")
     p.add_argument("--out", type=Path, help="where to write (default: DIR)")
+    p.add_argument(
+        "--axes",
+        nargs=2,
+        metavar=("X", "Y"),
+        help="a sweep's heatmap axes, e.g. init learning_rate (default: the two with the "
+        "most values); others are averaged",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..report import write_report
 
-    for path in write_report(args.dir, args.out):
+    axes = tuple(args.axes) if args.axes else None
+    for path in write_report(args.dir, args.out, axes=axes):
         console.print(f"wrote {path}")
     return 0
