@@ -309,7 +309,7 @@ distinct_units : ndarray (R, L, K)
                 if m[key] != first[key]:
                     raise InitlabError(f"member {k} has other {key} than member 0: {m[key]!r}")
         L, bins = len(first["units"]), first["histograms"]["bins"]
-        col = lambda key: np.array([_nan(m[key]) for m in members], dtype=float).T  # noqa: E731
+        col = lambda key: np.array([m[key] for m in members], dtype=float).T  # noqa: E731
         series = {q: col(q) for q in QUANTITIES}  # (K, L, R) -> (R, L, K)
         counts = {kind: np.zeros((2, L, len(members), bins), np.int64) for kind in KINDS}
         edges = {kind: np.full((2, L, len(members), bins + 1), np.nan) for kind in KINDS}
@@ -338,13 +338,6 @@ distinct_units : ndarray (R, L, K)
 def _floats(values: Array, integer: bool = False) -> list[float | int | None]:
     cast = int if integer else float
     return [cast(v) if np.isfinite(v) else None for v in values]
-
-
-def _nan(values: Any) -> Any:
-    """None -> NaN, recursively through lists."""
-    if isinstance(values, list):
-        return [_nan(v) for v in values]
-    return math.nan if values is None else values
 
 
 class Recorder:

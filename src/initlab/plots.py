@@ -1,5 +1,7 @@
 """Figures drawn from stored results (never by re-training).
 
+Stored results write NaN as null; ``np.asarray(values, dtype=float)`` turns it back.
+
 Every function returns a :class:`matplotlib.figure.Figure` built without pyplot's global
 state, so it shows inline in a notebook and saves headless; nothing calls ``plt.show()``.
 """
@@ -8,7 +10,6 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +23,11 @@ def _figure(width: float = 8.0, height: float = 5.0) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def _arr(values: Sequence[float | None]) -> np.ndarray:
-    return np.array([np.nan if v is None else v for v in values], dtype=float)
-
-
 def cost_curve(record: dict[str, Any]) -> Figure:
     """The cost at every iteration of one run (a results ``runs`` entry)."""
     fig = _figure()
     ax = fig.add_subplot()
-    cost = _arr(record["cost_history"])
+    cost = np.asarray(record["cost_history"], dtype=float)
     ax.plot(np.arange(cost.size), cost, color="C0")
     if record.get("diverged"):
         ax.axvline(record["diverged_at"], color="C3", ls="--", label="diverged")
@@ -48,11 +45,11 @@ def cost_curves(results: dict[str, Any], *, log: bool = False) -> Figure:
     fig = _figure()
     ax = fig.add_subplot()
     for i, s in enumerate(results["summary"]):
-        mean = _arr(s["cost_mean"])
+        mean = np.asarray(s["cost_mean"], dtype=float)
         x = np.arange(mean.size)
         label = s["name"] + (f" (mean of {len(s['seeds'])} seeds)" if len(s["seeds"]) > 1 else "")
         ax.plot(x, mean, color=f"C{i}", label=label)
-        low, high = _arr(s["cost_low"]), _arr(s["cost_high"])
+        low, high = np.asarray(s["cost_low"], dtype=float), np.asarray(s["cost_high"], dtype=float)
         if np.isfinite(low).any():
             ax.fill_between(x, low, high, color=f"C{i}", alpha=0.25, lw=0)
     if log:
@@ -74,9 +71,9 @@ def accuracies(results: dict[str, Any]) -> Figure:
     kinds = [k for k in ("train_accuracy", "test_accuracy") if any(s[k]["n"] for s in summary)]
     width = 0.8 / len(kinds)
     for j, kind in enumerate(kinds):
-        mean = _arr([s[kind]["mean"] for s in summary]) * 100
-        low = _arr([s[kind]["low"] for s in summary]) * 100
-        high = _arr([s[kind]["high"] for s in summary]) * 100
+        mean = np.asarray([s[kind]["mean"] for s in summary], dtype=float) * 100
+        low = np.asarray([s[kind]["low"] for s in summary], dtype=float) * 100
+        high = np.asarray([s[kind]["high"] for s in summary], dtype=float) * 100
         err = np.where(np.isfinite(low), np.vstack([mean - low, high - mean]), 0.0)
         pos = x + (j - (len(kinds) - 1) / 2) * width
         ax.bar(pos, np.nan_to_num(mean), width, yerr=err, capsize=4, label=kind.split("_")[0])
@@ -125,8 +122,15 @@ def test_curves(results: dict[str, Any]) -> Figure:
         if rec["test_cost_history"] is None:
             continue
         it = np.asarray(rec["eval_iterations"])
-        ax_cost.plot(it, _arr(rec["test_cost_history"]), color=f"C{i}", label=rec["name"])
-        ax_acc.plot(it, 100 * _arr(rec["test_accuracy_history"]), color=f"C{i}", label=rec["name"])
+        ax_cost.plot(
+            it, np.asarray(rec["test_cost_history"], dtype=float), color=f"C{i}", label=rec["name"]
+        )
+        ax_acc.plot(
+            it,
+            100 * np.asarray(rec["test_accuracy_history"], dtype=float),
+            color=f"C{i}",
+            label=rec["name"],
+        )
     ax_cost.set(xlabel="iteration", ylabel="held-out cost", title="Held-out cost")
     ax_acc.set(xlabel="iteration", ylabel="held-out accuracy (%)", title="Held-out accuracy")
     for ax in (ax_cost, ax_acc):

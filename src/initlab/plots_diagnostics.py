@@ -67,7 +67,7 @@ def plot_diagnostics(
     fig = Figure(figsize=(4.2 * ncols, 3.0 * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, q in zip(axes, quantities, strict=False):
-        values = _array(member[q])
+        values = np.asarray(member[q], dtype=float)
         for l, v in enumerate(values):
             ax.plot(its, v, marker=".", label=f"layer {l + 1}" + " (output)" * (l == L - 1))
         if diverged.any():
@@ -120,8 +120,3 @@ def _stairs(ax: Axes, h: Mapping[str, Any] | None) -> None:
         return
     ax.stairs(h["counts"], h["edges"], fill=True)
     ax.tick_params(labelsize="small")
-
-
-def _array(values: Sequence[Sequence[float | None]]) -> np.ndarray:
-    """Nested lists with None -> float ndarray with NaN."""
-    return np.array([[np.nan if v is None else v for v in row] for row in values], dtype=float)

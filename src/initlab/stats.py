@@ -46,7 +46,7 @@ def mean_interval(
 
 def summarize(values: list[float | None] | np.ndarray) -> dict[str, Any]:
     """``{"mean", "low", "high", "n"}`` of scalar results over seeds (None for NaN)."""
-    arr = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    arr = np.asarray(values, dtype=np.float64)  # None (a diverged run) becomes NaN
     mean, low, high = mean_interval(arr[:, None])
     return {
         "mean": _num(mean[0]),
