@@ -86,19 +86,20 @@ def test_a_diverging_member_is_frozen_without_disturbing_the_others():
     np.testing.assert_array_equal(hist.costs[[0, 2]], h2.costs)
 
 
-def test_divergence_during_training_is_caught():
+@pytest.mark.parametrize("engine", ["direct", "sample"])
+def test_divergence_during_training_is_caught(engine):
     X, Y = wide_problem(n=20, m=30)
     # two hidden layers: after the blow-up a hidden activation is inf, and without being
     # set aside the member's zeroed gradients would still meet 0 * inf = NaN
     pop = init_population([20, 4, 4, 1], [("he", 1), ("he", 1)], activation="relu")
-    _, hist = train(pop, X, Y, learning_rate=[0.1, 1e200], iterations=10)
+    _, hist = train(pop, X, Y, learning_rate=[0.1, 1e200], iterations=10, engine=engine)
     assert not hist.diverged[0] and hist.diverged[1]
     t = hist.diverged_at[1]
     assert 0 < t < 10
     assert np.isfinite(hist.costs[1, :t]).all()
     # it comes back exactly as it was at iteration t: the same member alone after t updates
-    trained, _ = train(pop, X, Y, learning_rate=[0.1, 1e200], iterations=10)
-    alone, _ = train(pop.member(1), X, Y, learning_rate=1e200, iterations=t)
+    trained, _ = train(pop, X, Y, learning_rate=[0.1, 1e200], iterations=10, engine=engine)
+    alone, _ = train(pop.member(1), X, Y, learning_rate=1e200, iterations=t, engine=engine)
     for l in range(3):
         np.testing.assert_array_equal(trained.weights[l][1], alone.weights[l][0])
         np.testing.assert_array_equal(trained.biases[l][1], alone.biases[l][0])

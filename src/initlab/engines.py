@@ -98,6 +98,10 @@ class DirectEngine:
     def weight(self) -> np.ndarray:
         return self.W1.copy()
 
+    def member_weight(self, k: int) -> np.ndarray:
+        """Member k's ``W_1`` (a copy)."""
+        return self.W1[k].copy()
+
     def freeze(self, k: int) -> None:
         self.W1[k] = 0.0
 
@@ -115,7 +119,7 @@ class SampleEngine:
         self.Z0 = first_layer(W1, X)
         self.C = np.zeros(self.Z0.shape, dtype=W1.dtype)
         self._m = X.shape[1]
-        self._cross: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._cross: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def _CG(self) -> np.ndarray:
         return np.matmul(self.C, self.G)
@@ -125,10 +129,10 @@ class SampleEngine:
 
     def preactivation_on(self, X: np.ndarray, b1: np.ndarray) -> np.ndarray:
         """``W_1(0) X' + C (X^T X') + b_1``; ``X^T X'`` and ``W_1(0) X'`` are cached per array."""
-        key = id(X)
-        if key not in self._cross:
-            self._cross[key] = (self.X.T @ X, first_layer(self.W0, X))
-        H, Z0 = self._cross[key]
+        cached = self._cross.get(id(X))
+        if cached is None or cached[0] is not X:  # an id can be reused by a new array
+            cached = self._cross[id(X)] = (X, self.X.T @ X, first_layer(self.W0, X))
+        _, H, Z0 = cached
         return Z0 + np.matmul(self.C, H) + b1
 
     def update(self, dZ1: np.ndarray, step: np.ndarray) -> None:
@@ -153,13 +157,17 @@ class SampleEngine:
             np.dot(self.C[k], self.X.T, out=W[k])
         return np.add(W, self.W0, out=W)
 
+    def member_weight(self, k: int) -> np.ndarray:
+        """Member k's ``W_1 = W_1(0) + C X^T``, without materializing the others."""
+        return self.W0[k] + np.dot(self.C[k], self.X.T)
+
     def freeze(self, k: int) -> None:
         if not self._own_W0:
             self.W0, self._own_W0 = self.W0.copy(), True
         self.W0[k] = 0.0
         self.Z0[k] = 0.0
         self.C[k] = 0.0
-        for _, Z0 in self._cross.values():
+        for _, _, Z0 in self._cross.values():
             Z0[k] = 0.0
 
 

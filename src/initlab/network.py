@@ -73,6 +73,15 @@ def forward_rest(
     return Zs, As
 
 
+def accuracy_from_logits(ZL: Array, Y: Array) -> Array:
+    r"""Fraction of examples with ``(sigma(Z_L) >= 0.5) == Y``, per member.
+
+    The prediction is made on :math:`\sigma(Z_L)`, as the post does, not on the sign of
+    :math:`Z_L`: the two differ where the sigmoid rounds a tiny negative logit to 0.5.
+    """
+    return ((expit(ZL) >= 0.5) == (Y == 1)).mean(axis=(-2, -1))
+
+
 def backward(
     Y: Array,
     weights: Sequence[Array],
@@ -198,7 +207,7 @@ class Network:
 
     def accuracy(self, X: Array, Y: Array) -> Array:
         """Fraction of examples with ``(A_L >= 0.5) == Y``, per member, shape ``(K,)``."""
-        return ((self.predict_proba(X) >= 0.5) == (Y == 1)).mean(axis=(-2, -1))
+        return accuracy_from_logits(self.logits(X), Y)
 
     def gradients(self, X: Array, Y: Array) -> tuple[list[Array], list[Array]]:
         """Exact gradients ``(dWs, dbs)`` of the cost, every layer, by back-propagation."""

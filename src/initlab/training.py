@@ -20,12 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.special import expit
 
 from . import engines as _engines
 from ._validation import InitlabError, check_number
 from .losses import bce_with_logits
-from .network import Network, backward, forward_rest
+from .network import Network, accuracy_from_logits, backward, forward_rest
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +183,7 @@ def train(
         Z1 = eng.preactivation_on(X_test, biases[0])
         ZL = forward_rest(Z1, weights, biases, act)[0][-1]
         test_costs.append(np.where(alive, bce_with_logits(ZL, Y_test), np.nan))
-        test_acc.append(np.where(alive, _accuracy(ZL, Y_test), np.nan))
+        test_acc.append(np.where(alive, accuracy_from_logits(ZL, Y_test), np.nan))
 
     start = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -219,7 +218,7 @@ def train(
                 progress(i)
         ZL = forward_rest(eng.preactivation(biases[0]), weights, biases, act)[0][-1]
         final_cost = np.where(alive, bce_with_logits(ZL, Y), np.nan)
-        final_accuracy = np.where(alive, _accuracy(ZL, Y), np.nan)
+        final_accuracy = np.where(alive, accuracy_from_logits(ZL, Y), np.nan)
         if testing:
             eval_iters.append(T)
             evaluate()
@@ -245,13 +244,9 @@ def train(
     return trained, history
 
 
-def _accuracy(ZL: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    return ((expit(ZL) >= 0.5) == (Y == 1)).mean(axis=(-2, -1))
-
-
 def _set_aside(k, eng, weights, biases) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Copy member k's parameters, then zero its rows so it costs nothing from now on."""
-    Ws = [eng.weight()[k].copy(), *(W[k].copy() for W in weights[1:])]
+    Ws = [eng.member_weight(k), *(W[k].copy() for W in weights[1:])]
     bs = [b[k].copy() for b in biases]
     eng.freeze(k)
     for W in weights[1:]:
@@ -271,8 +266,3 @@ def _check_labels(Y: Any, m: int, name: str) -> np.ndarray:
         found = np.unique(Y[~np.isin(Y, (0.0, 1.0))])[:5]
         raise InitlabError(f"{name} must hold labels 0 and 1 only; found {found.tolist()}")
     return Y
-
-
-def accuracy(network: Network, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """Fraction of correct predictions (``A_L >= 0.5``) per member, shape (K,)."""
-    return network.accuracy(X, _check_labels(Y, np.asarray(X).shape[1], "Y"))
