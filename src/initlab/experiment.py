@@ -22,8 +22,9 @@ from . import __version__
 from . import activations as _activations
 from . import data as _data
 from . import lsuv as _lsuv
+from ._rng import make_rng
 from ._validation import InitlabError
-from .network import Network, init_population, stack
+from .network import Network, from_members, init_parameters
 from .spec import Run, Spec
 from .stats import mean_interval, summarize
 from .training import History, train
@@ -75,22 +76,20 @@ def _build(
     """The population for `runs`, and each member's LSUV report (or None)."""
     dtype = np.dtype(training["dtype"])
     act = activation_of(runs[0].activation, model)
-    nets, reports = [], []
+    members, reports = [], []
     for run in runs:
         if run.init == "lsuv":
             net, report = _lsuv.lsuv_network(
                 sizes, X, activation=act, seed=run.seed, stream=training["stream"], dtype=dtype,
                 **run.params,
             )  # fmt: skip
+            members.append(([W[0] for W in net.weights], [b[0] for b in net.biases]))
             reports.append(report.as_dict())
         else:
-            net = init_population(
-                sizes, [(run.init_spec, run.seed)], activation=act, stream=training["stream"],
-                dtype=dtype,
-            )  # fmt: skip
+            rng = make_rng(run.seed, training["stream"])
+            members.append(init_parameters(sizes, run.init_spec, rng, dtype))
             reports.append(None)
-        nets.append(net)
-    return stack(nets), reports
+    return from_members(sizes, act, members), reports  # each W_1 is stacked once
 
 
 def activation_of(name: str, model: dict) -> Any:

@@ -283,9 +283,19 @@ def init_population(
     if not members:
         raise InitlabError("a population needs at least one member")
     drawn = [init_parameters(sizes, init, make_rng(seed, stream), dtype) for init, seed in members]
-    weights = [np.stack([Ws[l] for Ws, _ in drawn]) for l in range(len(sizes) - 1)]
-    biases = [np.stack([bs[l] for _, bs in drawn]) for l in range(len(sizes) - 1)]
-    return Network(sizes, _activations.get(activation), weights, biases)
+    return from_members(sizes, activation, drawn)
+
+
+def from_members(
+    layer_sizes: Sequence[int],
+    activation: str | _activations.Activation,
+    members: Sequence[tuple[Sequence[Array], Sequence[Array]]],
+) -> Network:
+    """A population from each member's 2-D parameters ``(Ws, bs)``, stacked once."""
+    L = len(layer_sizes) - 1
+    weights = [np.stack([Ws[l] for Ws, _ in members]) for l in range(L)]
+    biases = [np.stack([bs[l] for _, bs in members]) for l in range(L)]
+    return Network(layer_sizes, _activations.get(activation), weights, biases)
 
 
 def init_network(
@@ -307,25 +317,6 @@ def init_network(
     """
     return init_population(
         layer_sizes, [(init, seed)], activation=activation, stream=stream, dtype=dtype
-    )
-
-
-def stack(networks: Sequence[Network]) -> Network:
-    """Concatenate populations of one architecture along the population axis."""
-    first = networks[0]
-    for net in networks[1:]:
-        same_act = (net.activation.name, net.activation.params) == (
-            first.activation.name,
-            first.activation.params,
-        )
-        if net.layer_sizes != first.layer_sizes or not same_act:
-            raise InitlabError("only networks of one architecture and activation can be stacked")
-    L = len(first.weights)
-    return Network(
-        first.layer_sizes,
-        first.activation,
-        [np.concatenate([n.weights[l] for n in networks]) for l in range(L)],
-        [np.concatenate([n.biases[l] for n in networks]) for l in range(L)],
     )
 
 
