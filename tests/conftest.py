@@ -11,8 +11,16 @@ from threadpoolctl import threadpool_info, threadpool_limits
 # One BLAS thread for the whole session: on a shared 2-core machine, multi-threaded OpenBLAS
 # calls slow down by orders of magnitude when another process competes for the cores
 # (BENCHMARKS.md), and single-threaded results are the same numbers.
-BLAS_DEFAULT_THREADS = max((p["num_threads"] for p in threadpool_info()), default=1)
+_BLAS_DEFAULT_THREADS = max((p["num_threads"] for p in threadpool_info()), default=1)
 _BLAS_LIMIT = threadpool_limits(limits=1)
+
+
+@pytest.fixture
+def default_blas_threads():
+    """Within the test, BLAS uses its own default thread count, as the CLI does."""
+    with threadpool_limits(limits=_BLAS_DEFAULT_THREADS):
+        yield _BLAS_DEFAULT_THREADS
+
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"

@@ -13,10 +13,8 @@ import re
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
 import initlab
-from conftest import BLAS_DEFAULT_THREADS
 from initlab.cli import main
 from initlab.training import train
 
@@ -43,11 +41,12 @@ def same_8_digits(a, b):
 
 
 @pytest.mark.slow
-def test_reproduce_prints_the_posts_numbers(cats_vs_dogs_dir, tmp_path, capsys):
+def test_reproduce_prints_the_posts_numbers(
+    cats_vs_dogs_dir, tmp_path, capsys, default_blas_threads
+):
     out = tmp_path / "out"
     argv = ["reproduce", "--data", str(cats_vs_dogs_dir), "--out", str(out), "--quiet"]
-    with threadpool_limits(limits=BLAS_DEFAULT_THREADS):  # as `initlab reproduce` runs
-        assert main(argv) == 0
+    assert main(argv) == 0  # with BLAS's default threads, as `initlab reproduce` runs
     text = capsys.readouterr().out
     # the post's printout: per run, the cost every 100 iterations, then the accuracy
     blocks = dict(re.findall(r"\n(\w+) initialization\n((?:The cost.*\n)+The accuracy.*)", text))

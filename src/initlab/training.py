@@ -200,9 +200,10 @@ def train(
             if testing and i % eval_every == 0:
                 eval_iters.append(i)
                 evaluate()
-            dZs: list[np.ndarray] | None = [] if i in record else None
+            recording = hooks and i in record
+            dZs: list[np.ndarray] | None = [] if recording else None
             dZ1, dWs, dbs = backward(Y, weights, Zs, As, act, alive, dZs)
-            if i in record:
+            if recording:
                 st = Step(
                     i, Zs, As, dZs, dWs, dbs, eng.grad_norm(dZ1), eng.weight_norm(),
                     [eng.weight(), *weights[1:]], biases, lr, alive.copy(), J,
