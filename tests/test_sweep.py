@@ -377,7 +377,7 @@ def done_sweep(toy, tmp_path):
 def test_results_filter_sort_limit_and_export(done_sweep, tmp_path, capsys):
     csv_path, pq_path = tmp_path / "r.csv", tmp_path / "r.parquet"
     args = ["results", str(done_sweep), "--where", "init=he", "--where", "init=zeros",
-            "--where", "activation=tanh", "--sort", "-train_accuracy", "--limit", "5",
+            "--where", "activation=tanh", "--sort=-train_accuracy", "--limit", "5",
             "--csv", str(csv_path), "--parquet", str(pq_path)]  # fmt: skip
     assert main(args) == 0
     text = capsys.readouterr().out

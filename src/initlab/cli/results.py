@@ -7,7 +7,6 @@ must all match), then sort, then limit; the rows selected are printed and export
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument(
         "--sort", metavar="COLUMN",
-        help="sort by a column, e.g. final_cost; -train_accuracy sorts descending",
+        help="sort by a column, e.g. final_cost; --sort=-train_accuracy sorts descending",
     )  # fmt: skip
     p.add_argument("--limit", type=int, metavar="N", help="keep the first N rows")
     p.add_argument(
@@ -57,10 +56,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, metavar="FILE.png", help="heatmap file")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the table")
     p.set_defaults(func=run)
-    # let `--sort -train_accuracy` pass its value: argparse takes words that start with "-"
-    # for options, except what its negative-number pattern matches; widen that pattern to
-    # "-name" (no option of this command looks like that; `--sort=-name` works regardless)
-    p._negative_number_matcher = re.compile(r"^-\d+$|^-\d*\.\d+$|^-[a-z][a-z_]+$")
 
 
 def run(args: argparse.Namespace) -> int:
