@@ -18,8 +18,8 @@ import time
 import numpy as np
 import scipy
 
-from initlab import initializers
 from initlab._rng import make_rng
+from initlab.init import catalogue as initializers
 
 
 def _time(fn) -> float:

@@ -52,7 +52,8 @@ def child(mode: str) -> None:
     import tracemalloc
 
     import initlab
-    from initlab import data, training
+    from initlab import data
+    from initlab.nn import training as training
 
     d = data.load(DATA)
     X, Y = d.X, d.Y

@@ -43,7 +43,10 @@ from _common import (
     spread,
     verdict,
 )
-from initlab import data, engines, network, training
+from initlab import data
+from initlab.nn import engines as engines
+from initlab.nn import network as network
+from initlab.nn import training as training
 
 LEARNING_RATE = 0.01
 ITERATIONS = 1000

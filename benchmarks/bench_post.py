@@ -46,7 +46,8 @@ from _common import (
     spread,
     verdict,
 )
-from initlab import data, training
+from initlab import data
+from initlab.nn import training as training
 
 LEARNING_RATE = 0.01
 ITERATIONS = 1000

@@ -34,7 +34,7 @@ import numpy as np
 import _torchnet  # exits with a message if torch is missing
 import initlab
 from _common import alternate, header, parser, ratios, set_threads, spread, verdict
-from initlab import training
+from initlab.nn import training as training
 
 LAYERS = [784, 128, 64, 1]
 M = 60_000
@@ -131,7 +131,7 @@ def main() -> None:
         print(
             "  what-if float32: initlab float32 with the labels Y cast to float32 inside\n"
             "  train (the suggested fix, applied in this process only by wrapping\n"
-            "  initlab.training._check_labels), so the backward pass stays in float32"
+            "  initlab.nn.training._check_labels), so the backward pass stays in float32"
         )
     flops = 2 * M * (2 * LAYERS[0] * LAYERS[1] + 3 * LAYERS[1] * LAYERS[2] + 3 * LAYERS[2])
     print("throughput of the matrix products (forward and backward, per iteration):")

@@ -31,7 +31,9 @@ from _common import (
     spread,
     timed,
 )
-from initlab import data, network, training
+from initlab import data
+from initlab.nn import network as network
+from initlab.nn import training as training
 
 
 def main() -> None:

@@ -18,7 +18,8 @@ import argparse
 import numpy as np
 
 import initlab
-from initlab import data, training
+from initlab import data
+from initlab.nn import training as training
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from scipy.special import expit
 
 from initlab import init_population
 from initlab._validation import InitlabError
-from initlab.diagnostics import (
+from initlab.analysis.diagnostics import (
     QUANTITIES,
     Diagnostics,
     Recorder,
@@ -23,12 +23,12 @@ from initlab.diagnostics import (
     distinct_units,
     record_iterations,
 )
-from initlab.training import train
+from initlab.nn.training import train
 
 matplotlib.use("Agg")
 from matplotlib.figure import Figure
 
-from initlab.plots_diagnostics import plot_diagnostics, plot_histograms
+from initlab.report.diagnostics import plot_diagnostics, plot_histograms
 
 pytestmark = pytest.mark.filterwarnings("error")
 

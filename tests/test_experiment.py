@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from initlab import experiment, init_population, spec
-from initlab.training import train
+from initlab import init_population
+from initlab.experiment import runner as experiment
+from initlab.experiment import spec as spec
+from initlab.nn.training import train
 
 
 def small_spec(**training):

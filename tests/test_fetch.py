@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from initlab import DataError, InitlabError, data
-from initlab import fetch as fetch_module
-from initlab._manifests import MANIFESTS
 from initlab.cli import main
+from initlab.data import download as fetch_module
+from initlab.data.manifests import MANIFESTS
 
 MANIFEST = MANIFESTS["cats-vs-dogs"]
 

@@ -19,19 +19,20 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from initlab import _truncnorm, initializers
 from initlab._rng import make_rng
 from initlab._validation import InitlabError
 from initlab.cli import inits as inits_cli
-from initlab.gains import calculate_gain, nonlinearities
-from initlab.network import init_network
+from initlab.init import catalogue as initializers
+from initlab.init import truncnorm as _truncnorm
+from initlab.init.build import init_network
+from initlab.init.gains import calculate_gain, nonlinearities
 
 ALPHA = 1e-6
 Z = stats.norm.isf(ALPHA / 2)  # two-sided z bound, about 4.89
 SHAPE = (200, 300)  # (fan_out, fan_in): n = 60000 entries
 FAN_OUT, FAN_IN = SHAPE
 FAN_AVG = (FAN_IN + FAN_OUT) / 2
-T2 = stats.truncnorm(-2, 2).std()  # scipy's, independent of initlab._truncnorm
+T2 = stats.truncnorm(-2, 2).std()  # scipy's, independent of initlab.init.truncnorm
 
 
 def tn2(var):

@@ -8,9 +8,10 @@ import inspect
 import numpy as np
 import pytest
 
-from initlab import init_network, init_population, initializers
+from initlab import init_network, init_population
 from initlab._validation import InitlabError
-from initlab.lsuv import LSUV_PARAMS, lsuv, lsuv_network
+from initlab.init import catalogue as initializers
+from initlab.init.lsuv import LSUV_PARAMS, lsuv, lsuv_network
 
 SIZES = [100] + [64] * 9 + [1]  # 10 weight layers, width 64
 TOL = LSUV_PARAMS["tol"]

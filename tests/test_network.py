@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from initlab import InitlabError, gradient_check, init_network, init_population
-from initlab.losses import bce_with_logits
+from initlab.nn.losses import bce_with_logits
 
 ACTIVATIONS = [
     ("tanh", {}),
@@ -17,7 +17,7 @@ ACTIVATIONS = [
 
 @pytest.mark.parametrize("name,params", ACTIVATIONS)
 def test_gradient_check_passes_for_every_activation(blobs, name, params):
-    from initlab import activations
+    from initlab.nn import activations as activations
 
     X, Y = blobs
     act = activations.get(name, **params)

@@ -10,7 +10,7 @@ import pytest
 
 from initlab import InitlabError
 from initlab.cli import main
-from initlab.report import write_report
+from initlab.report.html import write_report
 
 SPEC = """
 [data]

@@ -16,7 +16,7 @@ import pytest
 
 import initlab
 from initlab.cli import main
-from initlab.training import train
+from initlab.nn.training import train
 
 POST_COSTS = {
     "zeros": [0.6931471805599453] * 10,

@@ -4,7 +4,8 @@ import textwrap
 
 import pytest
 
-from initlab import SpecError, spec
+from initlab import SpecError
+from initlab.experiment import spec as spec
 
 
 def write(tmp_path, text):

@@ -15,9 +15,13 @@ import time
 import numpy as np
 import pytest
 
-from initlab import InitlabError, sweep, sweep_plots, sweep_spec, sweep_table
+from initlab import InitlabError
 from initlab.cli import main
-from initlab.sweep_store import open_store
+from initlab.experiment import sweep as sweep
+from initlab.experiment import sweep_spec as sweep_spec
+from initlab.report import sweep as sweep_plots
+from initlab.results import table as sweep_table
+from initlab.results.sweep_store import open_store
 
 INITS = ["zeros", {"name": "random", "scale": 10}, "he", "xavier"]
 
@@ -117,7 +121,7 @@ def _ids(raw, base):
 def test_ids_are_the_same_in_another_process(toy):
     raw = raw_spec()
     code = (
-        "import json, sys; from initlab import sweep_spec; "
+        "import json, sys; from initlab.experiment import sweep_spec; "
         "print(json.dumps([r.id for r in sweep_spec.parse(json.loads(sys.argv[1]), "
         "base=sys.argv[2]).runs]))"
     )

@@ -7,9 +7,10 @@ import sqlite3
 import numpy as np
 import pytest
 
-from initlab import InitlabError, sweep_store
+from initlab import InitlabError
 from initlab.cli import main
-from initlab.sweep_store import open_store
+from initlab.results import sweep_store as sweep_store
+from initlab.results.sweep_store import open_store
 
 
 def axes(seed):

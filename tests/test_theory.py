@@ -1,4 +1,4 @@
-"""Mean-field theory (initlab.theory) against closed forms, a second quadrature, and networks.
+"""Mean-field theory (initlab.analysis.theory) against closed forms, a second quadrature, and networks.
 
 Independent truths: closed-form Gaussian moments; scipy's adaptive quadrature and NumPy's
 Gauss-Hermite rule; fixed points found by plainly iterating the map; the known critical
@@ -16,9 +16,11 @@ import pytest
 from numpy.polynomial.hermite_e import hermegauss
 from scipy import integrate
 
-from initlab import activations, plots_theory, theory
 from initlab._validation import InitlabError
+from initlab.analysis import theory as theory
 from initlab.cli import main
+from initlab.nn import activations as activations
+from initlab.report import theory as plots_theory
 
 SLOPE = 0.2  # leaky ReLU slope used throughout
 QS = [0.0, 1e-8, 0.3, 1.0, 7.0, 1e3, 1e6, 1e12, 1e20]

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from initlab import InitlabError, init_network, init_population
-from initlab.engines import choose
-from initlab.training import train
+from initlab.nn.engines import choose
+from initlab.nn.training import train
 
 
 def wide_problem(n=300, m=40, seed=0):

@@ -1,15 +1,24 @@
 """initlab: study how parameter initialization shapes neural-network training.
 
-Array layout everywhere: ``X`` is ``(n_features, n_examples)``, ``Y`` is ``(1, n_examples)``,
-``W_l`` is ``(K, n_l, n_{l-1})`` with a leading population axis (see :mod:`initlab.network`).
+Array layout everywhere: ``X`` is ``(n_features, n_examples)``, ``Y`` is
+``(n_outputs, n_examples)``,
+``W_l`` is ``(K, n_l, n_{l-1})`` with a leading population axis (see :mod:`initlab.nn.network`).
+
+The package is laid out by the flow of data, each stage importing only the stages before it::
+
+    nn -> init -> data -> analysis -> results -> experiment -> report -> cli
 """
 
-from ._rng import make_rng
-from ._validation import DataError, InitlabError, SpecError
-from .network import Network, gradient_check, init_network, init_population
-from .training import History, train
-
-__version__ = "0.1.0"
+from initlab._rng import make_rng
+from initlab._validation import DataError, InitlabError, SpecError
+from initlab._version import __version__
+from initlab.init.build import init_network, init_population
+from initlab.init.catalogue import get as get_initializer
+from initlab.init.catalogue import variance_scaling
+from initlab.init.gains import calculate_gain
+from initlab.init.lsuv import lsuv
+from initlab.nn.network import Network, gradient_check
+from initlab.nn.training import History, train
 
 __all__ = [
     "DataError",
@@ -18,9 +27,13 @@ __all__ = [
     "Network",
     "SpecError",
     "__version__",
+    "calculate_gain",
+    "get_initializer",
     "gradient_check",
     "init_network",
     "init_population",
+    "lsuv",
     "make_rng",
     "train",
+    "variance_scaling",
 ]

@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .._validation import InitlabError
+from initlab._validation import InitlabError
 
 # subcommand name -> module (relative to this package), in the order `--help` lists them
 SUBCOMMANDS = {
@@ -39,7 +39,7 @@ def _available_modules():
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from initlab._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="initlab",

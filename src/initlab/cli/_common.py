@@ -41,8 +41,8 @@ def progress_bar(description: str, quiet: bool = False) -> Iterator[Any]:
 
 
 def summary_table(results: dict[str, Any]) -> Table:
-    """The comparison table of :func:`initlab.report.comparison_rows`, for the terminal."""
-    from ..report import INTERVAL_NOTE, comparison_rows
+    """The comparison table of :func:`initlab.report.html.comparison_rows`, for the terminal."""
+    from initlab.report.html import INTERVAL_NOTE, comparison_rows
 
     head, *rows = comparison_rows(results)
     several = any(len(s["seeds"]) > 1 for s in results["summary"])
@@ -60,7 +60,8 @@ def summary_table(results: dict[str, Any]) -> Table:
 
 def write_outputs(results: dict[str, Any], out: Path, figures: bool = True) -> list[Path]:
     """results.json and (optionally) the standard figures into `out`."""
-    from .. import plots, store
+    from initlab.report import figures as plots
+    from initlab.results import records as store
 
     paths = [store.write_results(out, results)]
     if figures:

@@ -5,7 +5,7 @@
 ``initlab data list``
     the bundled datasets and the fetchable ones (and whether they are cached).
 ``initlab data info SOURCE [--x-key K] [--y-key K]``
-    load anything :func:`initlab.data.load` accepts and describe it.
+    load anything :func:`initlab.data.loaders.load` accepts and describe it.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .. import data
-from ..fetch import Progress
+from initlab import data
+from initlab.data.download import Progress
 
 _DESCRIPTION = "Fetch the post's images, list the datasets, describe a data source."
 

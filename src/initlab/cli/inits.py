@@ -11,9 +11,9 @@ import argparse
 import math
 from typing import Any
 
-from .. import initializers
-from .._rng import STREAMS, make_rng
-from .._validation import InitlabError, check_number
+from initlab._rng import STREAMS, make_rng
+from initlab._validation import InitlabError, check_number
+from initlab.init import catalogue as initializers
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import console
+from initlab.cli._common import console
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..report import write_report
+    from initlab.report.html import write_report
 
     axes = tuple(args.axes) if args.axes else None
     for path in write_report(args.dir, args.out, axes=axes):

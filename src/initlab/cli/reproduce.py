@@ -11,7 +11,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ._common import console, describe_data, err_console, progress_bar, summary_table, write_outputs
+from initlab.cli._common import (
+    console,
+    describe_data,
+    err_console,
+    progress_bar,
+    summary_table,
+    write_outputs,
+)
 
 POST_RUNS = [
     {"name": "zeros", "init": "zeros"},
@@ -22,7 +29,7 @@ POST_RUNS = [
 
 
 def post_spec(train: str, *, engine: str = "direct", seeds: int = 1) -> dict[str, Any]:
-    """The post's experiment as a spec (see :mod:`initlab.spec`)."""
+    """The post's experiment as a spec (see :mod:`initlab.experiment.spec`)."""
     return {
         "data": {"train": train},
         "model": {"hidden": [5, 5], "activation": "tanh"},
@@ -63,7 +70,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _pick_data(given: str | None) -> str:
-    from .. import fetch
+    from initlab.data import download as fetch
 
     if given is not None:
         return given
@@ -79,7 +86,8 @@ def _pick_data(given: str | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import experiment, spec
+    from initlab.experiment import runner as experiment
+    from initlab.experiment import spec as spec
 
     s = spec.parse(post_spec(_pick_data(args.data), engine=args.engine, seeds=args.seeds))
     data = experiment.load_data(s)

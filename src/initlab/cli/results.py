@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.table import Table
 
-from ._common import console
+from initlab.cli._common import console
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -59,8 +59,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import sweep_table as T
-    from .._validation import InitlabError
+    from initlab._validation import InitlabError
+    from initlab.results import table as T
 
     if args.heatmap and args.out is None:
         raise InitlabError("--heatmap needs --out FILE.png")
@@ -72,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
     total = len(rows)
     rows = T.where(rows, filters)
     if args.heatmap:
-        from .. import sweep_plots
-        from ..plots import save
+        from initlab.report import sweep as sweep_plots
+        from initlab.report.figures import save
 
         fig = sweep_plots.heatmap(rows, *args.heatmap, metric=args.metric, aggregate=args.aggregate)
         console.print(f"heatmap: {save(fig, args.out)}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import console, describe_data, progress_bar, summary_table, write_outputs
+from initlab.cli._common import console, describe_data, progress_bar, summary_table, write_outputs
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import experiment, spec
+    from initlab.experiment import runner as experiment
+    from initlab.experiment import spec as spec
 
     s = spec.load(args.spec)
     if args.engine:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ._common import console, err_console
+from initlab.cli._common import console, err_console
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -78,7 +78,8 @@ def _bar(quiet: bool) -> Iterator[Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import sweep, sweep_spec
+    from initlab.experiment import sweep as sweep
+    from initlab.experiment import sweep_spec as sweep_spec
 
     s = sweep_spec.load(args.spec)
     if args.max_population is not None:
@@ -114,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
             f"in {report.seconds:.1f} s: {report.chunks} populations on {report.workers}"
         )
         if args.figures:
-            from .. import sweep_plots
+            from initlab.report import sweep as sweep_plots
 
             for path in sweep_plots.write_figures(plan.store.rows(), args.out):
                 console.print(f"figure: {path}")

@@ -20,9 +20,12 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .. import activations, initializers, plots_theory, theory
-from .._validation import InitlabError, check_number
-from .inits import parse_value
+from initlab._validation import InitlabError, check_number
+from initlab.analysis import theory as theory
+from initlab.cli.inits import parse_value
+from initlab.init import catalogue as initializers
+from initlab.nn import activations as activations
+from initlab.report import theory as plots_theory
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -1,0 +1,1 @@
+"""Analysis of networks and results: per-layer diagnostics, mean-field theory, seed statistics."""

@@ -1,0 +1,487 @@
+r"""Per-layer diagnostics recorded during training: statistics, symmetry, histograms.
+
+A :class:`Recorder` is a training hook (``train(..., record_at=iters, hooks=[rec])``). At
+each recorded iteration :math:`i` (before that iteration's update) it measures, for every
+layer :math:`l = 1..L` and every population member :math:`k`:
+
+- ``z_mean``, ``z_std``: mean and standard deviation of :math:`Z_l` over units and examples;
+- ``a_mean``, ``a_std``: the same for :math:`A_l = \phi(Z_l)`; for the output layer
+  :math:`A_L = \sigma(Z_L)`;
+- ``saturated``: the fraction of entries for which ``Activation.saturated(Z, A)`` holds
+  (tanh, sigmoid: outside the central 99% of the output range; ReLU: exactly 0, dead);
+  the output layer uses sigmoid's rule;
+- ``grad_norm``: :math:`\lVert dW_l \rVert_F`; ``weight_norm``: :math:`\lVert W_l \rVert_F`;
+- ``update_ratio``: :math:`\eta_k \lVert dW_l \rVert_F / \lVert W_l \rVert_F`, the relative
+  size of the coming update; **NaN when** :math:`\lVert W_l \rVert_F = 0` (e.g. zeros init),
+  whatever the gradient: a relative change of a zero matrix is undefined;
+- ``distinct_units``: the number of distinct rows of :math:`[W_l \mid b_l]`
+  (:func:`distinct_units`); 1 for every layer of a zeros init, :math:`n_l` for He or Xavier;
+  the output layer has one unit, so it is always 1;
+
+and the cost. It also keeps histograms of :math:`A_l` and :math:`dZ_l` (the back-propagated
+gradient, not divided by m) at the first and the last recorded iteration.
+
+A member that has diverged (``step.alive[k]`` False, from the iteration at which its cost
+became non-finite) gets NaN everywhere, ``diverged`` True and no histogram. Nothing here
+raises or warns on NaN or inf: statistics of an overflowing member that is still alive are
+whatever IEEE arithmetic gives (inf or NaN).
+
+Arrays are indexed ``[recorded iteration, layer, member]``, the layer axis running over
+``1..L`` (index 0 is layer 1). :meth:`Diagnostics.member` gives one member as plain JSON
+data and :meth:`Diagnostics.from_member_dicts` rebuilds from such dicts, so figures are
+drawn from stored results (:mod:`initlab.report.html.diagnostics`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from scipy.special import expit
+
+from initlab._validation import InitlabError, check_number
+from initlab.nn import activations as _activations
+
+Array = np.ndarray
+
+SCHEMA = 1
+QUANTITIES = (
+    "z_mean", "z_std", "a_mean", "a_std", "saturated",
+    "grad_norm", "weight_norm", "update_ratio", "distinct_units",
+)  # fmt: skip
+"""The per-layer series, in the order of :class:`Diagnostics` and of :meth:`Diagnostics.member`."""
+KINDS = ("A", "dZ")
+"""Histogrammed arrays: activations ``A_l`` (output: ``sigmoid(Z_L)``) and gradients ``dZ_l``."""
+DEFAULT_TOL = {"float64": 1e-10, "float32": 1e-4}
+"""Relative tolerance of :func:`distinct_units` used by :class:`Recorder`, by weight dtype."""
+
+_SIGMOID = _activations.get("sigmoid")
+
+
+def record_iterations(T: int, per_decade: int = 3) -> list[int]:
+    """A default schedule: 0, then ``per_decade`` round numbers per decade, then ``T - 1``.
+
+    With ``per_decade = 3`` these are 1, 2, 5, 10, 20, 50, ... (``10**(j / d)`` rounded to one
+    significant digit); with 1 they are 1, 10, 100, .... ``T - 1`` is the last iteration a
+    hook sees (the returned network, after update ``T - 1``, is not seen).
+
+    Examples
+    --------
+    >>> record_iterations(1000)
+    [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 999]
+    """
+    T = int(check_number("T", T, low=1, integer=True))
+    d = int(check_number("per_decade", per_decade, low=1, integer=True))
+    its, j = {0, T - 1}, 0
+    while (it := _nice(10.0 ** (j / d))) < T - 1:
+        its.add(it)
+        j += 1
+    return sorted(its)
+
+
+def _nice(x: float) -> int:
+    """`x` rounded to one significant digit."""
+    scale = 10.0 ** math.floor(math.log10(x))
+    return int(round(x / scale) * scale)
+
+
+def distinct_units(W: Array, b: Array, tol: float = 1e-10) -> Array | float:
+    r"""Number of distinct hidden units: distinct rows of :math:`[W \mid b]`.
+
+    Rows :math:`r_i, r_j` of :math:`R = [W \mid b]` (shape ``(n_l, n_{l-1} + 1)``) are the
+    same unit when
+
+    .. math::
+
+        \lVert r_i - r_j \rVert_2 \le \text{tol} \cdot \max_q \lVert r_q \rVert_2,
+
+    and the count is the number of connected components of that relation (so all-zero rows
+    are one unit). Computed exactly, in :math:`O(n_l n_{l-1})` unless many rows nearly
+    coincide: rows are sorted by their projection on a fixed unit vector (rows closer than
+    the threshold project closer than it) and only neighbours are compared.
+
+    Parameters
+    ----------
+    W : ndarray (K, n_l, n_{l-1}) or (n_l, n_{l-1})
+    b : ndarray (K, n_l, 1) or (n_l, 1)
+    tol : float
+        Relative tolerance (>= 0).
+
+    Returns
+    -------
+    ndarray (K,) of float, or float for 2-D input
+        The counts; NaN for a member whose parameters are not all finite.
+    """
+    tol = check_number("tol", tol, low=0)
+    W, b = np.asarray(W), np.asarray(b)
+    if W.ndim not in (2, 3) or b.shape != (*W.shape[:-1], 1):
+        raise InitlabError(
+            f"W has shape {W.shape} and b {b.shape}: expected W (K, n_l, n_prev) with "
+            "b (K, n_l, 1), or W (n_l, n_prev) with b (n_l, 1)"
+        )
+    if W.ndim == 2:
+        return _distinct_rows(W, b[:, 0], tol)
+    return np.array([_distinct_rows(W[k], b[k, :, 0], tol) for k in range(W.shape[0])])
+
+
+@lru_cache(maxsize=16)
+def _direction(d: int) -> Array:
+    """A fixed unit vector of length `d` (its own generator, so no global state)."""
+    u = np.random.default_rng(0x5EED).standard_normal(d)
+    u /= np.linalg.norm(u)
+    u.flags.writeable = False
+    return u
+
+
+def _distinct_rows(W: Array, b: Array, tol: float) -> float:
+    """Connected components of ``||r_i - r_j|| <= tol max ||r||`` for rows of ``[W | b]``."""
+    scale = float(np.max([W.max(), -W.min(), b.max(), -b.min()]))  # NaN propagates
+    if not math.isfinite(scale):
+        return math.nan
+    if scale == 0:
+        return 1.0
+    if not 1e-100 < scale < 1e100:  # the relation is scale-free: rescale, or squares over/underflow
+        W, b = W / scale, b / scale
+    thr = tol * math.sqrt(np.max(np.einsum("ij,ij->i", W, W) + b * b))
+    u = _direction(W.shape[1] + 1)
+    p = W @ u[:-1] + b * u[-1]
+    order = np.argsort(p, kind="stable")
+    # |p_i - p_j| <= ||r_i - r_j||: a component never spans a gap wider than thr
+    cuts = np.flatnonzero(np.diff(p[order]) > thr) + 1
+    count = 0
+    for block in np.split(order, cuts):
+        count += _components(W, b, block, thr) if block.size > 1 else 1
+    return float(count)
+
+
+def _components(W: Array, b: Array, rows: Array, thr: float) -> int:
+    """Connected components among `rows`; a pair already joined is never compared."""
+    label = np.arange(rows.size)
+    for a, i in enumerate(rows):
+        if (label == label[0]).all():
+            break
+        later = (label != label[a]) & (np.arange(rows.size) > a)
+        dW = W[rows[later]] - W[i]
+        dist = np.sqrt(np.einsum("ij,ij->i", dW, dW) + (b[rows[later]] - b[i]) ** 2)
+        label[np.isin(label, label[later][dist <= thr])] = label[a]
+    return np.unique(label).size
+
+
+def _norms(A: Array) -> Array:
+    """Frobenius norm of each member's matrix, ``(K, p, q) -> (K,)``."""
+    return np.sqrt(np.einsum("kij,kij->k", A, A))
+
+
+def _histograms(V: Array, bins: int) -> tuple[Array, Array]:
+    """Per-member histograms of ``V`` (K, ...) on `bins` equal bins from min to max.
+
+    Counts equal ``np.histogram(V[k], bins, range=(min, max))`` of the finite values
+    (non-finite values are not counted; a constant member gets ``min -+ 0.5`` as numpy does);
+    a member with no finite value gets zero counts and NaN edges.
+    """
+    K = V.shape[0]
+    x = V.reshape(K, -1).astype(np.float64, copy=False)
+    finite = np.isfinite(x)
+    lo = np.where(finite, x, np.inf).min(axis=1)
+    hi = np.where(finite, x, -np.inf).max(axis=1)
+    empty = ~(lo <= hi)
+    lo[empty], hi[empty] = 0.0, 0.0
+    flat = lo == hi
+    lo[flat] -= 0.5
+    hi[flat] += 0.5
+    edges = np.linspace(lo, hi, bins + 1, axis=1)
+    x = np.where(finite, x, lo[:, None])
+    # numpy's own binning (np.histogram, equal bins), row by row
+    idx = np.clip(((x - lo[:, None]) / (hi - lo)[:, None] * bins).astype(np.intp), 0, bins - 1)
+    idx -= x < np.take_along_axis(edges, idx, axis=1)
+    idx += (x >= np.take_along_axis(edges, idx + 1, axis=1)) & (idx != bins - 1)
+    idx[~finite] = bins  # an overflow bin, dropped below
+    idx += (bins + 1) * np.arange(K)[:, None]
+    counts = np.bincount(idx.ravel(), minlength=K * (bins + 1)).reshape(K, bins + 1)[:, :bins]
+    edges[empty] = np.nan
+    return counts, edges
+
+
+@dataclass
+class Diagnostics:
+    """Recorded diagnostics of a population (see the module docstring for each quantity).
+
+    Attributes
+    ----------
+    iterations : ndarray of int (R,)
+        The recorded iterations.
+    units : tuple of int
+        ``(n_1, ..., n_L)``.
+    activation : str
+        The hidden activation (its rule defines ``saturated``).
+    tol : float
+        Tolerance of ``distinct_units``.
+    cost : ndarray (R, K)
+        Training cost at each recorded iteration (NaN once diverged).
+    diverged : bool ndarray (R, K)
+    z_mean, z_std, a_mean, a_std, saturated, grad_norm, weight_norm, update_ratio, \
+distinct_units : ndarray (R, L, K)
+    histogram_iterations : ndarray of int (2,)
+        The first and the last recorded iteration.
+    histogram_counts : dict
+        ``{"A": counts, "dZ": counts}``, each int64 ``(2, L, K, bins)``: ``[0]`` at the first,
+        ``[1]`` at the last recorded iteration.
+    histogram_edges : dict
+        The bin edges, float64 ``(2, L, K, bins + 1)``, chosen per layer and member from the
+        data (min to max of its finite values); NaN where there is no histogram.
+    """
+
+    iterations: Array
+    units: tuple[int, ...]
+    activation: str
+    tol: float
+    cost: Array
+    diverged: Array
+    z_mean: Array
+    z_std: Array
+    a_mean: Array
+    a_std: Array
+    saturated: Array
+    grad_norm: Array
+    weight_norm: Array
+    update_ratio: Array
+    distinct_units: Array
+    histogram_iterations: Array
+    histogram_counts: dict[str, Array]
+    histogram_edges: dict[str, Array]
+
+    @property
+    def K(self) -> int:
+        """Population size."""
+        return self.cost.shape[1]
+
+    def member(self, k: int) -> dict[str, Any]:
+        """Member `k` as plain JSON data (``json.dumps(..., allow_nan=False)`` works).
+
+        Layout: ``schema`` (int), ``activation`` (str), ``units`` (``[n_1..n_L]``), ``tol``,
+        ``iterations`` (R ints), ``diverged`` (R bools), ``cost`` (R floats), one key per
+        name in :data:`QUANTITIES` holding L lists (layer 1 first) of R values, and
+        ``histograms = {"bins": int, "first": H, "last": H}`` with
+        ``H = {"iteration": int, "A": [h_1..h_L], "dZ": [h_1..h_L]}`` and
+        ``h_l = {"counts": [bins ints], "edges": [bins + 1 floats]}`` or None (diverged).
+        Every NaN or infinite value is written as None (and read back as NaN).
+        """
+        k = int(check_number("k", k, low=0, high=self.K - 1, integer=True))
+        out: dict[str, Any] = {
+            "schema": SCHEMA,
+            "activation": self.activation,
+            "units": list(self.units),
+            "tol": self.tol,
+            "iterations": [int(i) for i in self.iterations],
+            "diverged": [bool(d) for d in self.diverged[:, k]],
+            "cost": _floats(self.cost[:, k]),
+        }
+        for q in QUANTITIES:
+            values = getattr(self, q)[:, :, k].T
+            out[q] = [_floats(v, integer=q == "distinct_units") for v in values]
+        out["histograms"] = {"bins": self.histogram_counts["A"].shape[-1]}
+        for j, when in enumerate(("first", "last")):
+            h: dict[str, Any] = {"iteration": int(self.histogram_iterations[j])}
+            for kind in KINDS:
+                counts, edges = self.histogram_counts[kind][j], self.histogram_edges[kind][j]
+                h[kind] = [
+                    None if not np.isfinite(edges[l, k]).all()
+                    else {"counts": counts[l, k].tolist(), "edges": edges[l, k].tolist()}
+                    for l in range(len(self.units))
+                ]  # fmt: skip
+            out["histograms"][when] = h
+        return out
+
+    @classmethod
+    def from_member_dicts(cls, members: Sequence[Mapping[str, Any]]) -> Diagnostics:
+        """Rebuild diagnostics from :meth:`member` dicts; member k is ``members[k]``."""
+        if not members:
+            raise InitlabError("from_member_dicts needs at least one member dict")
+        first = members[0]
+        for k, m in enumerate(members):
+            if m.get("schema") != SCHEMA:
+                raise InitlabError(f"member {k} has schema {m.get('schema')!r}; expected {SCHEMA}")
+            for key in ("iterations", "units", "activation"):
+                if m[key] != first[key]:
+                    raise InitlabError(f"member {k} has other {key} than member 0: {m[key]!r}")
+        L, bins = len(first["units"]), first["histograms"]["bins"]
+        col = lambda key: np.array([m[key] for m in members], dtype=float).T  # noqa: E731
+        series = {q: col(q) for q in QUANTITIES}  # (K, L, R) -> (R, L, K)
+        counts = {kind: np.zeros((2, L, len(members), bins), np.int64) for kind in KINDS}
+        edges = {kind: np.full((2, L, len(members), bins + 1), np.nan) for kind in KINDS}
+        for k, m in enumerate(members):
+            for j, when in enumerate(("first", "last")):
+                for kind in KINDS:
+                    for l, h in enumerate(m["histograms"][when][kind]):
+                        if h is not None:
+                            counts[kind][j, l, k], edges[kind][j, l, k] = h["counts"], h["edges"]
+        return cls(
+            iterations=np.array(first["iterations"], dtype=int),
+            units=tuple(first["units"]),
+            activation=first["activation"],
+            tol=first["tol"],
+            cost=col("cost"),
+            diverged=np.array([m["diverged"] for m in members], dtype=bool).T,
+            **series,
+            histogram_iterations=np.array(
+                [first["histograms"][w]["iteration"] for w in ("first", "last")]
+            ),
+            histogram_counts=counts,
+            histogram_edges=edges,
+        )
+
+
+def _floats(values: Array, integer: bool = False) -> list[float | int | None]:
+    cast = int if integer else float
+    return [cast(v) if np.isfinite(v) else None for v in values]
+
+
+class Recorder:
+    r"""A training hook recording :class:`Diagnostics` at the iterations it is called.
+
+    Parameters
+    ----------
+    n_layers : int
+        L, the number of weight layers (hidden layers + 1).
+    K : int
+        Population size.
+    histogram_bins : int
+        Bins of the ``A`` and ``dZ`` histograms.
+    activation : str or Activation
+        The network's hidden activation (a :class:`~initlab.nn.training.Step` does not carry
+        it); it defines ``saturated``.
+    tol : float, optional
+        Relative tolerance of :func:`distinct_units`; by default :data:`DEFAULT_TOL` for the
+        weights' dtype (1e-10 for float64, 1e-4 otherwise).
+
+    Examples
+    --------
+    >>> rec = Recorder(len(net.weights), net.K, activation=net.activation)  # doctest: +SKIP
+    >>> train(net, X, Y, learning_rate=0.01, iterations=T,
+    ...       record_at=record_iterations(T), hooks=[rec])  # doctest: +SKIP
+    >>> rec.result().member(0)["z_std"]  # doctest: +SKIP
+
+    Cost per call: a few passes over every ``Z_l``, ``A_l``, ``dZ_l`` and ``W_l`` of the
+    population, vectorized over members (the symmetry count loops over members and layers).
+    Histograms are computed at every call; the first and the latest are kept.
+    """
+
+    def __init__(
+        self,
+        n_layers: int,
+        K: int,
+        histogram_bins: int = 30,
+        *,
+        activation: str | _activations.Activation,
+        tol: float | None = None,
+    ) -> None:
+        self.n_layers = int(check_number("n_layers", n_layers, low=1, integer=True))
+        self.K = int(check_number("K", K, low=1, integer=True))
+        self.bins = int(check_number("histogram_bins", histogram_bins, low=1, integer=True))
+        self.activation = _activations.get(activation)
+        self.tol = None if tol is None else float(check_number("tol", tol, low=0))
+        self._rows: list[dict[str, Array]] = []
+        self._iterations: list[int] = []
+        self._first: tuple[int, dict[str, tuple[Array, Array]]] | None = None
+        self._last: tuple[int, dict[str, tuple[Array, Array]]] | None = None
+        self._units: tuple[int, ...] = ()
+
+    def __call__(self, step: Any) -> None:
+        self._check(step)
+        L, K, bins = self.n_layers, self.K, self.bins
+        alive = np.asarray(step.alive, dtype=bool)
+        row = {q: np.full((L, K), np.nan) for q in QUANTITIES}
+        hist = {kind: (np.zeros((L, K, bins), np.int64), np.full((L, K, bins + 1), np.nan))
+                for kind in KINDS}  # fmt: skip
+        with np.errstate(all="ignore"):
+            for l in range(L):
+                for q, v in self._layer(step, l).items():
+                    row[q][l] = v
+                for k in np.flatnonzero(alive):
+                    W, b = step.weights[l][k], step.biases[l][k, :, 0]
+                    row["distinct_units"][l, k] = _distinct_rows(W, b, self.tol)
+                A = step.As[l] if l < L - 1 else expit(step.Zs[l])
+                for kind, V in (("A", A), ("dZ", step.dZs[l])):
+                    if alive.any():
+                        hist[kind][0][l, alive], hist[kind][1][l, alive] = _histograms(
+                            V[alive], bins
+                        )
+        for q in QUANTITIES:
+            row[q][:, ~alive] = np.nan
+        row["cost"] = np.where(alive, step.costs, np.nan)
+        row["diverged"] = ~alive
+        self._rows.append(row)
+        self._iterations.append(int(step.iteration))
+        self._last = (int(step.iteration), hist)
+        self._first = self._first or self._last
+
+    def _layer(self, step: Any, l: int) -> dict[str, Array]:
+        """Every statistic but the symmetry count for layer ``l + 1``, all members at once."""
+        Z = step.Zs[l]
+        act, A = (self.activation, step.As[l]) if l < self.n_layers - 1 else (_SIGMOID, expit(Z))
+        g = step.grad_norm_1 if l == 0 else _norms(step.dWs[l])
+        w = step.weight_norm_1 if l == 0 else _norms(step.weights[l])
+        lr = np.asarray(step.learning_rate, dtype=np.float64)
+        return {
+            "z_mean": Z.mean(axis=(1, 2)),
+            "z_std": Z.std(axis=(1, 2)),
+            "a_mean": A.mean(axis=(1, 2)),
+            "a_std": A.std(axis=(1, 2)),
+            "saturated": act.saturated(Z, A).mean(axis=(1, 2)),
+            "grad_norm": g,
+            "weight_norm": w,
+            "update_ratio": np.where(w > 0, lr * g / np.where(w > 0, w, 1.0), np.nan),
+        }
+
+    def _check(self, step: Any) -> None:
+        """Validate the step against (n_layers, K) and, once, the activation."""
+        if len(step.Zs) != self.n_layers or step.Zs[0].shape[0] != self.K:
+            raise InitlabError(
+                f"the recorder was built for n_layers={self.n_layers}, K={self.K}, but the "
+                f"step has {len(step.Zs)} layers and {step.Zs[0].shape[0]} members: build it "
+                "as Recorder(len(net.weights), net.K, activation=net.activation)"
+            )
+        if self.tol is None:
+            dtype = np.dtype(step.weights[-1].dtype).name
+            self.tol = DEFAULT_TOL.get(dtype, DEFAULT_TOL["float32"])
+        if not self._rows:
+            self._units = tuple(Z.shape[1] for Z in step.Zs)
+            alive = np.asarray(step.alive, dtype=bool)
+            if self.n_layers > 1 and alive.any():
+                Z, A = step.Zs[0][alive, :, :1], step.As[0][alive, :, :1]
+                with np.errstate(all="ignore"):
+                    same = np.allclose(self.activation.f(Z), A, equal_nan=True)
+                if not same:
+                    raise InitlabError(
+                        f"the recorder was built for activation {self.activation.name!r}, "
+                        "but the network's hidden activations differ: pass "
+                        "activation=net.activation"
+                    )
+
+    def result(self) -> Diagnostics:
+        """The diagnostics recorded so far."""
+        if not self._rows:
+            raise InitlabError(
+                "no iteration was recorded: pass record_at=record_iterations(T) and "
+                "hooks=[recorder] to train"
+            )
+        first, last = self._first, self._last
+        stack = lambda key: np.stack([r[key] for r in self._rows])  # noqa: E731
+        return Diagnostics(
+            iterations=np.array(self._iterations, dtype=int),
+            units=self._units,
+            activation=self.activation.name,
+            tol=float(self.tol),
+            cost=stack("cost"),
+            diverged=stack("diverged"),
+            **{q: stack(q) for q in QUANTITIES},
+            histogram_iterations=np.array([first[0], last[0]]),
+            histogram_counts={kind: np.stack([first[1][kind][0], last[1][kind][0]])
+                              for kind in KINDS},
+            histogram_edges={kind: np.stack([first[1][kind][1], last[1][kind][1]])
+                             for kind in KINDS},
+        )  # fmt: skip

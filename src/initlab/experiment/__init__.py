@@ -1,0 +1,1 @@
+"""Experiments: specs validated once, runs grouped into populations, sweeps executed and resumed."""

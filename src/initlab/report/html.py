@@ -1,0 +1,259 @@
+"""``initlab report DIR``: one self-contained HTML page and a Markdown summary.
+
+Everything is drawn from the stored results alone (``results.json`` of ``initlab run`` or
+``initlab reproduce``, and ``sweep.sqlite`` of ``initlab sweep``), never by re-training.
+Figures are embedded as PNG data URIs, so the page needs no network and no other file.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from initlab._validation import InitlabError
+from initlab.report import figures as plots
+from initlab.results.records import RESULTS_FILE, read_results, write_atomic
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em;
+       color: #222; line-height: 1.45; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.92em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
+th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) { text-align: left; }
+img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
+figure { margin: 1em 0; } figcaption { color: #555; font-size: 0.9em; }
+code { background: #f4f4f4; padding: 0 0.2em; }
+"""
+
+# Counts the figures that loaded: a broken one is outlined in red, and the count is left
+# on <body data-figures-loaded="n/total"> (the test reads it in headless Chromium).
+SCRIPT = """
+window.addEventListener('load', () => {
+  const imgs = [...document.images];
+  const ok = imgs.filter(i => i.complete && i.naturalWidth > 0);
+  imgs.filter(i => !ok.includes(i)).forEach(i => { i.style.outline = '3px solid red'; });
+  document.body.dataset.figuresLoaded = ok.length + '/' + imgs.length;
+});
+"""
+
+
+def _png(fig: Figure) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _figure_html(fig: Figure | None, caption: str) -> str:
+    if fig is None:
+        return ""
+    alt = html.escape(caption, quote=True)
+    return (
+        f'<figure><img alt="{alt}" src="data:image/png;base64,{_png(fig)}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
+
+
+def _fmt(summary: dict[str, Any], pct: bool) -> str:
+    """``mean ±h`` where h is the half-width of the 95% interval (none with one seed)."""
+    if summary is None or summary["mean"] is None:
+        return "-"
+    scale, digits, unit = (100, 2, "%") if pct else (1, 6, "")
+    text = f"{scale * summary['mean']:.{digits}f}{unit}"
+    if summary["low"] is not None:
+        text += f" ±{scale * (summary['high'] - summary['mean']):.{digits}f}"
+    return text
+
+
+INTERVAL_NOTE = "± is the half-width of a 95% interval of the mean over seeds (Student t)"
+
+
+def comparison_rows(results: dict[str, Any]) -> list[list[str]]:
+    """The comparison table: header row, then one row per named run.
+
+    The CLI prints it and the report writes it, so they always agree.
+    """
+    has_test = results["data"]["test"] is not None
+    head = ["run", "init", "seeds", "final cost", "train accuracy"]
+    head += ["test accuracy"] if has_test else []
+    rows = [[*head, "diverged"]]
+    for s in results["summary"]:
+        params = ", ".join(f"{k}={v}" for k, v in s["params"].items())
+        seeds = s["seeds"]
+        seed_text = (
+            str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}..{seeds[-1]} (N={len(seeds)})"
+        )
+        row = [s["name"], s["init"] + (f"({params})" if params else ""), seed_text]
+        row += [_fmt(s["final_cost"], False), _fmt(s["train_accuracy"], True)]
+        row += [_fmt(s["test_accuracy"], True)] if has_test else []
+        rows.append([*row, str(s["diverged"])])
+    return rows
+
+
+def _html_table(rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows[1:]
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _md_table(rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows[1:]]
+    return "\n".join(lines)
+
+
+def _setup(results: dict[str, Any]) -> str:
+    spec = results["spec"]
+    m, t = spec["model"], spec["training"]
+    d = results["data"]
+    lines = [
+        f"data: {d['train']['name']} ({d['train']['n_features']} features, "
+        f"{d['train']['n_examples']} examples)",
+        f"held out: {d['test']['name']}" if d["test"] else "held out: none",
+        f"network: hidden {m['hidden']}, {m['activation']} hidden units, sigmoid output",
+        f"training: {t['iterations']} iterations of full-batch gradient descent, learning rate "
+        f"{t['learning_rate']}, stream {t['stream']}, engine {results['engine']}, {t['dtype']}",
+        f"initlab {results['initlab_version']}, {results['created']}, "
+        f"{results['machine']['platform']}",
+    ]
+    return "\n".join(lines)
+
+
+def _sections(results: dict[str, Any]) -> Iterable[tuple[str, list[tuple[Figure | None, str]]]]:
+    yield (
+        "Cost curves",
+        [
+            (plots.cost_curves(results), "Cost at every iteration (mean and 95% band over seeds)"),
+            (plots.cost_curves(results, log=True), "The same on a log scale"),
+        ],
+    )
+    figs = [(plots.accuracies(results), "Accuracy, with 95% intervals over seeds")]
+    if results["data"]["test"] is not None:
+        figs.append((plots.test_curves(results), "Held-out cost and accuracy during training"))
+    yield "Accuracy", figs
+    yield (
+        "Signal propagation: theory beside measurement",
+        [
+            (
+                plots.theory_vs_measurement(results),
+                "Mean-field q_l (dashed) vs the measured mean square of Z_l at iteration 0 "
+                "(dots). The theory is an average over random weights for wide layers: with "
+                "few units, and above all at the single output unit, one draw can be far from it.",
+            )
+        ],
+    )
+    from initlab.report.diagnostics import plot_diagnostics, plot_histograms
+
+    for rec in results["runs"]:
+        dg = rec.get("diagnostics")
+        if rec["replicate"] != 0 or not dg:
+            continue
+        note = f" (diverged at iteration {rec['diverged_at']})" if rec["diverged"] else ""
+        yield (
+            f"Per-layer diagnostics: {rec['name']}{note}",
+            [
+                (plot_diagnostics(dg, title=rec["name"]), "Per-layer statistics over training"),
+                (plot_histograms(dg, title=rec["name"]), "Activations and gradients, first/last"),
+            ],
+        )
+
+
+def write_report(
+    source: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    *,
+    axes: tuple[str, str] | None = None,
+) -> list[Path]:
+    """Write ``report.html`` and ``report.md`` for the results in `source`.
+
+    Parameters
+    ----------
+    source : path
+        A directory with ``results.json`` (from ``initlab run`` or ``reproduce``) and/or
+        ``sweep.sqlite`` (from ``initlab sweep``).
+    out : path, optional
+        Output directory (default: `source`).
+    axes : (str, str), optional
+        For a sweep: the two axes of its heatmaps (e.g. ``("init", "learning_rate")``),
+        everything else averaged; by default the two with the most values.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    source = Path(source)
+    out = Path(out) if out is not None else source
+    if not source.is_dir():
+        raise InitlabError(f"{source} is not a directory of initlab results")
+    parts_html, parts_md = [], []
+    if (source / RESULTS_FILE).is_file() or not _has_sweep(source):
+        results = read_results(source)
+        h, m = _experiment_parts(results)
+        parts_html.append(h)
+        parts_md.append(m)
+    if _has_sweep(source):
+        h, m = _sweep_parts(source, axes)
+        parts_html.append(h)
+        parts_md.append(m)
+    page = (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<title>initlab report</title>"
+        f"<style>{STYLE}</style></head><body><h1>initlab report</h1>"
+        + "".join(parts_html)
+        + f"<script>{SCRIPT}</script></body></html>"
+    )
+    paths = [out / "report.html", out / "report.md"]
+    write_atomic(paths[0], page.encode("utf-8"))
+    write_atomic(paths[1], ("# initlab report\n\n" + "\n\n".join(parts_md) + "\n").encode())
+    return paths
+
+
+def _experiment_parts(results: dict[str, Any]) -> tuple[str, str]:
+    rows = comparison_rows(results)
+    setup = _setup(results)
+    several = any(len(s["seeds"]) > 1 for s in results["summary"])
+    note = f"<p>{html.escape(INTERVAL_NOTE)}.</p>" if several else ""
+    h = [f"<h2>Comparison</h2><pre>{html.escape(setup)}</pre>", _html_table(rows), note]
+    for title, figs in _sections(results):
+        body = "".join(_figure_html(f, c) for f, c in figs)
+        if body:
+            h.append(f"<h2>{html.escape(title)}</h2>{body}")
+    md = "## Comparison\n\n```\n" + setup + "\n```\n\n" + _md_table(rows)
+    md += f"\n\n{INTERVAL_NOTE}." if several else ""
+    md += " Figures: report.html."
+    return "".join(h), md
+
+
+def _has_sweep(source: Path) -> bool:
+    return (source / "sweep.sqlite").is_file()
+
+
+def _sweep_parts(source: Path, axes: tuple[str, str] | None) -> tuple[str, str]:
+    from initlab.report import sweep as sweep_plots
+    from initlab.results.sweep_store import open_store
+
+    with open_store(source, readonly=True) as store:
+        rows = store.rows()
+    done = [r for r in rows if r["status"] == "done"]
+    if not done:
+        return "<h2>Sweep</h2><p>No finished runs yet.</p>", "## Sweep\n\nNo finished runs yet."
+    x, y = axes or sweep_plots.default_axes(done)
+    metrics = ["final_cost", "train_accuracy"]
+    if any(r.get("test_accuracy") is not None for r in done):
+        metrics.append("test_accuracy")
+    figs = "".join(
+        _figure_html(sweep_plots.heatmap(done, x, y, m), f"{m} over {x} x {y}, mean over the rest")
+        for m in metrics
+    )
+    failed = sum(r["status"] == "failed" for r in rows)
+    text = f"{len(done)} runs done, {failed} failed, {len(rows)} in the sweep"
+    return f"<h2>Sweep</h2><p>{text}</p>{figs}", f"## Sweep\n\n{text}. Heatmaps: report.html."

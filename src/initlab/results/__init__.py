@@ -1,0 +1,1 @@
+"""Results on disk: experiment records (JSON), the sweep store (SQLite), tables and labels."""

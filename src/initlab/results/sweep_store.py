@@ -1,0 +1,454 @@
+r"""The results of a sweep: one SQLite file, ``DIR/sweep.sqlite``, one row per run.
+
+Schema (version 1)::
+
+    meta(key TEXT PRIMARY KEY, value TEXT)
+        format = "initlab.sweep", schema_version = "1", created, initlab_version
+    specs(runs_hash TEXT PRIMARY KEY, n_runs, spec TEXT, source TEXT, added_at TEXT)
+        every sweep spec run into this store: its resolved tables as JSON, and the SHA-256
+        of its sorted run ids (two specs that expand to the same runs are the same sweep)
+    runs(id TEXT PRIMARY KEY, config TEXT,                    -- config: canonical JSON
+         data, hidden, activation, init, params, learning_rate, seed,   -- the axes, indexed
+         status ('pending' | 'done' | 'failed'),
+         final_cost, train_accuracy, test_accuracy, test_cost, diverged, diverged_at, engine,
+         seconds, population, finished_at, worker, attempts, error)
+    histories(run_id, name, dtype, shape, data BLOB, PRIMARY KEY (run_id, name))
+        cost_history, test_cost_history, test_accuracy_history (little-endian float64,
+        dtype "<f8") and eval_iterations ("<i8"), as ``ndarray.tobytes()``; shape is JSON
+    details(run_id TEXT PRIMARY KEY, json TEXT)
+        the rest of a run's record, as JSON: diagnostics (if training.diagnostics), LSUV's
+        report, layer sizes, ... (whatever :func:`initlab.experiment.runner.train_group` adds)
+
+``hidden`` is JSON text (``"[5, 5]"``), ``params`` JSON (``{"scale": 10}``). NaN and
+infinite metrics are stored as NULL. ``seconds`` is the wall-clock time of the population
+the run was trained in, ``population`` its size, ``worker`` is ``host:pid``.
+
+The file is in WAL mode with ``synchronous = FULL``; every write is one transaction, and a
+run becomes ``done`` in the same transaction that stores its metrics and histories, so a
+run is either wholly stored or still pending, whatever kills the writer. Pending rows are
+inserted with ``INSERT OR IGNORE`` and results written only over rows not yet done: the
+primary key makes a second copy of a run impossible.
+
+A file that is not SQLite, a SQLite file without initlab's ``meta`` table, a store of
+another schema version, and (when opened for writing) a store failing SQLite's
+``quick_check`` are refused with an :class:`~initlab.InitlabError` naming the file.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import hashlib
+import json
+import math
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from initlab._validation import InitlabError
+from initlab.results.records import jsonable
+
+FORMAT = "initlab.sweep"
+SCHEMA_VERSION = 1
+STORE_FILE = "sweep.sqlite"
+STATUSES = ("pending", "done", "failed")
+AXIS_COLUMNS = ("data", "hidden", "activation", "init", "params", "learning_rate", "seed")
+METRICS = ("final_cost", "train_accuracy", "test_accuracy", "test_cost", "diverged", "diverged_at")
+HISTORIES = {
+    "cost_history": "<f8",
+    "test_cost_history": "<f8",
+    "test_accuracy_history": "<f8",
+    "eval_iterations": "<i8",
+}
+"""Arrays stored per run, and their stored dtype."""
+_ELSEWHERE = {
+    *METRICS, *HISTORIES, "engine", "name", "init", "params", "seed", "replicate",
+    "learning_rate", "activation",
+}  # fmt: skip
+"""Record keys stored in columns (or implied by the config); the rest go to ``details``."""
+
+_SCHEMA = f"""
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE specs (
+    runs_hash TEXT PRIMARY KEY, n_runs INTEGER NOT NULL, spec TEXT NOT NULL,
+    source TEXT, added_at TEXT NOT NULL
+);
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY, config TEXT NOT NULL,
+    data TEXT NOT NULL, hidden TEXT NOT NULL, activation TEXT NOT NULL, init TEXT NOT NULL,
+    params TEXT NOT NULL, learning_rate REAL NOT NULL, seed INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN {STATUSES}),
+    final_cost REAL, train_accuracy REAL, test_accuracy REAL, test_cost REAL,
+    diverged INTEGER, diverged_at INTEGER, engine TEXT,
+    seconds REAL, population INTEGER, finished_at TEXT, worker TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0, error TEXT
+);
+CREATE TABLE histories (
+    run_id TEXT NOT NULL REFERENCES runs(id), name TEXT NOT NULL, dtype TEXT NOT NULL,
+    shape TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (run_id, name)
+) WITHOUT ROWID;
+CREATE TABLE details (run_id TEXT PRIMARY KEY REFERENCES runs(id), json TEXT NOT NULL);
+""" + "".join(f"CREATE INDEX runs_{c} ON runs({c});\n" for c in (*AXIS_COLUMNS, "status"))
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def runs_hash(ids: Iterable[str]) -> str:
+    """SHA-256 of the sorted run ids: what identifies a sweep's set of runs."""
+    return hashlib.sha256("\n".join(sorted(ids)).encode("ascii")).hexdigest()
+
+
+def _guard(method):
+    """Turn SQLite errors into InitlabErrors that name the file."""
+
+    @functools.wraps(method)
+    def wrapper(self: SweepStore, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise InitlabError(
+                    f"{self.path} is busy: another process holds it ({exc}); try again"
+                ) from None
+            raise self._damaged(exc) from None
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from None
+
+    return wrapper
+
+
+class SweepStore:
+    """An open sweep store. Use :func:`open_store`; close it (or use ``with``)."""
+
+    def __init__(self, path: Path, con: sqlite3.Connection) -> None:
+        self.path = path
+        self._con = con
+
+    def __enter__(self) -> SweepStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._con.close()
+
+    def _damaged(self, exc: Exception) -> InitlabError:
+        return InitlabError(
+            f"{self.path} is damaged or not an initlab sweep store ({exc}); move it away "
+            "and run the sweep again into a fresh --out directory"
+        )
+
+    def _transaction(self):
+        return _Transaction(self._con)
+
+    # ------------------------------------------------------------------ reading
+    @_guard
+    def meta(self) -> dict[str, str]:
+        return dict(self._con.execute("SELECT key, value FROM meta"))
+
+    @_guard
+    def specs(self) -> list[dict[str, Any]]:
+        """The specs run into this store, oldest first."""
+        cur = self._con.execute(
+            "SELECT runs_hash, n_runs, spec, source, added_at FROM specs ORDER BY rowid"
+        )
+        keys = ("runs_hash", "n_runs", "spec", "source", "added_at")
+        return [{**dict(zip(keys, r, strict=True)), "spec": json.loads(r[2])} for r in cur]
+
+    @_guard
+    def statuses(self) -> dict[str, str]:
+        """``{run id: status}`` of every run in the store."""
+        return dict(self._con.execute("SELECT id, status FROM runs"))
+
+    @_guard
+    def rows(
+        self,
+        where: Mapping[str, Any] | None = None,
+        *,
+        histories: Sequence[str] = (),
+    ) -> list[dict[str, Any]]:
+        """Runs as dicts (axes, status, metrics, timings), in the order they were added.
+
+        Parameters
+        ----------
+        where : mapping, optional
+            ``{column: value}`` equality filters on any column of ``runs``.
+        histories : sequence of str
+            Names from :data:`HISTORIES` to attach as arrays (None where absent).
+        """
+        where = dict(where or {})
+        cols = [r[1] for r in self._con.execute("PRAGMA table_info(runs)")]
+        for key in where:
+            if key not in cols:
+                raise InitlabError(f"unknown column {key!r}; columns are: {', '.join(cols)}")
+        sql = "SELECT * FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(f"{k} IS ?" for k in where)
+        cur = self._con.execute(sql + " ORDER BY rowid", list(where.values()))
+        names = [d[0] for d in cur.description]
+        rows = [_row(dict(zip(names, r, strict=True))) for r in cur]
+        for name in histories:
+            if name not in HISTORIES:
+                raise InitlabError(f"unknown history {name!r}; stored: {', '.join(HISTORIES)}")
+            found = self._histories_named(name)
+            for row in rows:
+                row[name] = found.get(row["id"])
+        return rows
+
+    def _histories_named(self, name: str) -> dict[str, np.ndarray]:
+        cur = self._con.execute(
+            "SELECT run_id, dtype, shape, data FROM histories WHERE name = ?", (name,)
+        )
+        return {rid: _array(dtype, shape, blob) for rid, dtype, shape, blob in cur}
+
+    @_guard
+    def histories(self, run_id: str) -> dict[str, np.ndarray]:
+        """Every stored array of run `run_id`."""
+        cur = self._con.execute(
+            "SELECT name, dtype, shape, data FROM histories WHERE run_id = ?", (run_id,)
+        )
+        return {name: _array(dtype, shape, blob) for name, dtype, shape, blob in cur}
+
+    @_guard
+    def details(self, run_id: str) -> dict[str, Any] | None:
+        """The rest of run `run_id`'s record (diagnostics, LSUV report, ...), or None."""
+        row = self._con.execute("SELECT json FROM details WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    # ------------------------------------------------------------------ writing
+    @_guard
+    def add_runs(
+        self,
+        runs: Iterable[tuple[str, Mapping[str, Any], Mapping[str, Any]]],
+        *,
+        spec: Mapping[str, Any] | None = None,
+        source: str | None = None,
+    ) -> int:
+        """Insert ``(id, config, axes)`` rows as pending unless present, and record the
+        `spec` they come from, in one transaction; return how many rows were new."""
+        rows = [
+            (rid, json.dumps(config, sort_keys=True, separators=(",", ":")), a["data"],
+             json.dumps(a["hidden"]), a["activation"], a["init"],
+             json.dumps(a["params"], sort_keys=True), a["learning_rate"], a["seed"])
+            for rid, config, a in runs
+        ]  # fmt: skip
+        with self._transaction():
+            before = self._con.total_changes
+            self._con.executemany(
+                "INSERT OR IGNORE INTO runs (id, config, data, hidden, activation, init, "
+                "params, learning_rate, seed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            added = self._con.total_changes - before
+            if spec is not None:
+                self._con.execute(
+                    "INSERT OR IGNORE INTO specs VALUES (?, ?, ?, ?, ?)",
+                    (runs_hash(r[0] for r in rows), len(rows), json.dumps(jsonable(spec)),
+                     source, _now()),
+                )  # fmt: skip
+            return added
+
+    @_guard
+    def save_done(
+        self, ids: Sequence[str], records: Sequence[Mapping[str, Any]], *, seconds: float,
+        worker: str, finished_at: str,
+    ) -> int:  # fmt: skip
+        """Store finished runs (records of :func:`initlab.experiment.runner.train_group`), in one
+        transaction; runs already done are left as they are. Return how many were stored."""
+        stored = 0
+        with self._transaction():
+            for rid, rec in zip(ids, records, strict=True):
+                cur = self._con.execute(
+                    "UPDATE runs SET status = 'done', final_cost = ?, train_accuracy = ?, "
+                    "test_accuracy = ?, test_cost = ?, diverged = ?, diverged_at = ?, "
+                    "engine = ?, seconds = ?, population = ?, finished_at = ?, worker = ?, "
+                    "attempts = attempts + 1, error = NULL "
+                    "WHERE id = ? AND status != 'done'",
+                    (*(_real(rec[m]) for m in METRICS[:4]), int(bool(rec["diverged"])),
+                     rec["diverged_at"], rec["engine"], seconds, len(ids), finished_at, worker,
+                     rid),
+                )  # fmt: skip
+                if cur.rowcount != 1:
+                    continue
+                stored += 1
+                self._con.executemany(
+                    "INSERT OR REPLACE INTO histories VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (rid, name, dtype, json.dumps(list(arr.shape)), arr.tobytes())
+                        for name, dtype in HISTORIES.items()
+                        if rec.get(name) is not None
+                        for arr in [np.ascontiguousarray(rec[name], dtype=dtype)]
+                    ],
+                )
+                details = {k: v for k, v in rec.items() if k not in _ELSEWHERE and v is not None}
+                if details:
+                    self._con.execute(
+                        "INSERT OR REPLACE INTO details VALUES (?, ?)",
+                        (rid, json.dumps(jsonable(details), allow_nan=False)),
+                    )
+        return stored
+
+    @_guard
+    def save_failed(
+        self, ids: Sequence[str], error: str, *, seconds: float, worker: str, finished_at: str
+    ) -> int:
+        """Mark runs failed with `error` (runs already done are left as they are)."""
+        with self._transaction():
+            before = self._con.total_changes
+            self._con.executemany(
+                "UPDATE runs SET status = 'failed', error = ?, seconds = ?, population = ?, "
+                "worker = ?, finished_at = ?, attempts = attempts + 1 "
+                "WHERE id = ? AND status != 'done'",
+                [(error, seconds, len(ids), worker, finished_at, rid) for rid in ids],
+            )
+            return self._con.total_changes - before
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error)."""
+
+    def __init__(self, con: sqlite3.Connection) -> None:
+        self.con = con
+
+    def __enter__(self) -> None:
+        self.con.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.con.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _real(x: Any) -> float | None:
+    return None if x is None or not math.isfinite(float(x)) else float(x)
+
+
+def _array(dtype: str, shape: str, blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype=np.dtype(dtype)).reshape(json.loads(shape))
+
+
+def _row(row: dict[str, Any]) -> dict[str, Any]:
+    row["hidden"] = json.loads(row["hidden"])
+    row["params"] = json.loads(row["params"])
+    row["config"] = json.loads(row["config"])
+    if row["diverged"] is not None:
+        row["diverged"] = bool(row["diverged"])
+    from initlab.results.labels import init_label
+
+    row["init_label"] = init_label(row["init"], row["params"])
+    return row
+
+
+def store_path(where: str | Path) -> Path:
+    """``DIR/sweep.sqlite`` for a directory; a file path as it is."""
+    where = Path(where)
+    return where / STORE_FILE if where.is_dir() or where.suffix != ".sqlite" else where
+
+
+def open_store(where: str | Path, *, create: bool = False, readonly: bool = False) -> SweepStore:
+    """Open the sweep store in directory `where` (or the ``.sqlite`` file `where`).
+
+    Parameters
+    ----------
+    create : bool
+        Create the directory and an empty store if there is none.
+    readonly : bool
+        Open read-only (``initlab results``); no integrity check beyond the meta table.
+
+    Raises
+    ------
+    InitlabError
+        Naming the file, if there is no store (and not `create`), or the file is not an
+        initlab sweep store, is of another schema version, or is damaged.
+    """
+    path = store_path(where)
+    if not path.exists():
+        if not create or readonly:
+            raise InitlabError(
+                f"no sweep results at {path}: expected {STORE_FILE} written by `initlab sweep`"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+    if readonly:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    else:
+        con = sqlite3.connect(path, timeout=30, isolation_level=None)
+    store = SweepStore(path, con)
+    try:
+        _check(store, create=create and not readonly, readonly=readonly)
+    except BaseException:
+        con.close()
+        raise
+    return store
+
+
+def _check(store: SweepStore, *, create: bool, readonly: bool) -> None:
+    con, path = store._con, store.path
+    try:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as exc:
+        raise InitlabError(
+            f"{path} is not an initlab sweep store: it is not a SQLite database ({exc}). "
+            "Was it damaged, or written by something else? Move it away or use another --out"
+        ) from None
+    if not tables and create:
+        _create(con)
+        return
+    if "meta" not in tables:
+        raise InitlabError(
+            f"{path} is a SQLite database but not an initlab sweep store (it has no 'meta' "
+            "table); use another --out directory"
+        )
+    meta = store.meta()
+    if meta.get("format") != FORMAT:
+        raise InitlabError(
+            f"{path} is a SQLite database but not an initlab sweep store "
+            f"(meta format is {meta.get('format')!r}, not {FORMAT!r})"
+        )
+    if meta.get("schema_version") != str(SCHEMA_VERSION):
+        raise InitlabError(
+            f"{path} is a sweep store of schema version {meta.get('schema_version')!r}; this "
+            f"initlab reads version {SCHEMA_VERSION}. Use the initlab that wrote it, or run "
+            "the sweep again into a new --out directory"
+        )
+    if not readonly:
+        try:
+            problems = [r[0] for r in con.execute("PRAGMA quick_check")]
+            if problems == ["ok"]:
+                _pragmas(con)
+                return
+        except sqlite3.DatabaseError as exc:
+            problems = [str(exc)]
+        raise store._damaged("; ".join(problems[:3]))
+
+
+def _pragmas(con: sqlite3.Connection) -> None:
+    con.execute("PRAGMA journal_mode = WAL")
+    con.execute("PRAGMA synchronous = FULL")
+
+
+def _create(con: sqlite3.Connection) -> None:
+    from initlab._version import __version__
+
+    _pragmas(con)
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                con.execute(statement)
+        con.executemany(
+            "INSERT INTO meta VALUES (?, ?)",
+            [
+                ("format", FORMAT),
+                ("schema_version", str(SCHEMA_VERSION)),
+                ("created", _now()),
+                ("initlab_version", __version__),
+            ],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
