@@ -114,7 +114,8 @@ def train_group(
         Population members, in order; they must share ``activation``.
     data : ExperimentData
     model, training : dict
-        Resolved ``[model]`` and ``[training]`` tables (see :data:`initlab.experiment.spec.DEFAULTS`).
+        Resolved ``[model]`` and ``[training]`` tables
+        (see :data:`initlab.experiment.spec.DEFAULTS`).
     progress : callable, optional
         ``progress(i)`` after iteration i.
 
@@ -174,7 +175,7 @@ def run(
     data: ExperimentData | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Train every run of `spec` and return the results (plain data, see :mod:`initlab.results.records`).
+    """Train every run of `spec` and return the results (plain data; see results.records).
 
     Runs that share an activation are trained as one population (:func:`train_group`).
     """

@@ -6,9 +6,10 @@ The flow is ``sweep spec -> runs -> chunks (populations) -> workers -> store``::
     with prepare(sweep, "out/") as plan:       # opens DIR/sweep.sqlite, adds pending runs
         report = execute(plan, jobs=None)      # trains what is not done yet
 
-Only the parent process writes to the store: workers train a :class:`~initlab.experiment.sweep_spec.Chunk`
-(:func:`train_chunk`) and send back plain records, stored one transaction per chunk as
-each comes back. A chunk is a population of up to ``max_population`` runs of one group.
+Only the parent process writes to the store: workers train a
+:class:`~initlab.experiment.sweep_spec.Chunk` (:func:`train_chunk`) and send back plain
+records, stored one transaction per chunk as each comes back. A chunk is a population of up to
+``max_population`` runs of one group.
 
 Where the work runs:
 
