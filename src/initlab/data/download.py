@@ -178,16 +178,19 @@ def fetch(
     base = base_url if base_url.endswith("/") else base_url + "/"
     total = len(manifest)
     for done, (file, (size, sha)) in enumerate(sorted(manifest.items()), start=1):
-        dest = folder / file
-        if _is_valid(dest, size, sha):
-            log.debug("%s is cached and verified", dest)
-        else:
-            if dest.is_file():
-                log.warning("%s does not match its pinned SHA-256; downloading it again", dest)
-                dest.unlink()
-            url = base + urllib.parse.quote(file)
-            log.info("downloading %s", url)
-            _download(url, dest, sha, timeout)
+        _ensure_file(folder / file, size, sha, base + urllib.parse.quote(file), timeout)
         if progress is not None:
             progress(done, total, file)
     return folder
+
+
+def _ensure_file(dest: Path, size: int, sha: str, url: str, timeout: float) -> None:
+    """Keep `dest` if it matches its pinned size and hash; otherwise download it again."""
+    if _is_valid(dest, size, sha):
+        log.debug("%s is cached and verified", dest)
+        return
+    if dest.is_file():
+        log.warning("%s does not match its pinned SHA-256; downloading it again", dest)
+        dest.unlink()
+    log.info("downloading %s", url)
+    _download(url, dest, sha, timeout)

@@ -163,22 +163,39 @@ def lsuv(
     L = len(net.weights)
     iterations = np.zeros((L, net.K), dtype=int)
     variances = np.zeros((L, net.K))
-    A = None
+    A = X
     for l in range(L):
-        W, b = net.weights[l], net.biases[l]
         on_activation = measure == "activation" and l < L - 1
-        while True:
-            Z = (first_layer(W, X) if l == 0 else np.matmul(W, A)) + b
-            v = variances[l] = _variance(net.activation.f(Z) if on_activation else Z, l + 1)
-            todo = (np.abs(v - 1.0) >= tol) & (iterations[l] < max_iter)
-            if not todo.any():
-                break
-            W[todo] /= np.sqrt(v[todo]).astype(W.dtype)[:, None, None]
-            iterations[l, todo] += 1
-        A = net.activation.f(Z)
+        A = _rescale_layer(net, l, A, on_activation, tol, max_iter, iterations[l], variances[l])
     converged = np.abs(variances - 1.0) < tol
     logger.info("LSUV: iterations per layer %s", iterations.max(axis=1).tolist())
     return net, LSUVReport(iterations, variances, converged, tol, max_iter, measure)
+
+
+def _rescale_layer(
+    net: Network,
+    l: int,
+    A_prev: Array,
+    on_activation: bool,
+    tol: float,
+    max_iter: int,
+    iterations: Array,
+    variances: Array,
+) -> Array:
+    r"""Rescale layer `l`'s weights in place until its output variance is 1 (or `max_iter`).
+
+    Fills ``iterations`` and ``variances`` (one entry per member) and returns
+    :math:`A_l = \phi(Z_l)`, the next layer's input.
+    """
+    W, b = net.weights[l], net.biases[l]
+    while True:
+        Z = (first_layer(W, A_prev) if l == 0 else np.matmul(W, A_prev)) + b
+        v = variances[:] = _variance(net.activation.f(Z) if on_activation else Z, l + 1)
+        todo = (np.abs(v - 1.0) >= tol) & (iterations < max_iter)
+        if not todo.any():
+            return net.activation.f(Z)
+        W[todo] /= np.sqrt(v[todo]).astype(W.dtype)[:, None, None]
+        iterations[todo] += 1
 
 
 def _orthonormal(net: Network, seed: RNG | int) -> Network:
