@@ -18,11 +18,10 @@ from initlab.analysis.diagnostics import (
     QUANTITIES,
     Diagnostics,
     Recorder,
-    _direction,
     _histograms,
-    distinct_units,
     record_iterations,
 )
+from initlab.analysis.symmetry import _direction, distinct_units
 from initlab.nn.training import train
 
 matplotlib.use("Agg")

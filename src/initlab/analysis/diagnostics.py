@@ -29,7 +29,7 @@ whatever IEEE arithmetic gives (inf or NaN).
 Arrays are indexed ``[recorded iteration, layer, member]``, the layer axis running over
 ``1..L`` (index 0 is layer 1). :meth:`Diagnostics.member` gives one member as plain JSON
 data and :meth:`Diagnostics.from_member_dicts` rebuilds from such dicts, so figures are
-drawn from stored results (:mod:`initlab.report.html.diagnostics`).
+drawn from stored results (:mod:`initlab.report.diagnostics`).
 """
 
 from __future__ import annotations
@@ -37,13 +37,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from scipy.special import expit
 
 from initlab._validation import InitlabError, check_number
+from initlab.analysis.symmetry import distinct_rows, distinct_units  # noqa: F401
 from initlab.nn import activations as _activations
 
 Array = np.ndarray
@@ -87,88 +87,6 @@ def _nice(x: float) -> int:
     """`x` rounded to one significant digit."""
     scale = 10.0 ** math.floor(math.log10(x))
     return int(round(x / scale) * scale)
-
-
-def distinct_units(W: Array, b: Array, tol: float = 1e-10) -> Array | float:
-    r"""Number of distinct hidden units: distinct rows of :math:`[W \mid b]`.
-
-    Rows :math:`r_i, r_j` of :math:`R = [W \mid b]` (shape ``(n_l, n_{l-1} + 1)``) are the
-    same unit when
-
-    .. math::
-
-        \lVert r_i - r_j \rVert_2 \le \text{tol} \cdot \max_q \lVert r_q \rVert_2,
-
-    and the count is the number of connected components of that relation (so all-zero rows
-    are one unit). Computed exactly, in :math:`O(n_l n_{l-1})` unless many rows nearly
-    coincide: rows are sorted by their projection on a fixed unit vector (rows closer than
-    the threshold project closer than it) and only neighbours are compared.
-
-    Parameters
-    ----------
-    W : ndarray (K, n_l, n_{l-1}) or (n_l, n_{l-1})
-    b : ndarray (K, n_l, 1) or (n_l, 1)
-    tol : float
-        Relative tolerance (>= 0).
-
-    Returns
-    -------
-    ndarray (K,) of float, or float for 2-D input
-        The counts; NaN for a member whose parameters are not all finite.
-    """
-    tol = check_number("tol", tol, low=0)
-    W, b = np.asarray(W), np.asarray(b)
-    if W.ndim not in (2, 3) or b.shape != (*W.shape[:-1], 1):
-        raise InitlabError(
-            f"W has shape {W.shape} and b {b.shape}: expected W (K, n_l, n_prev) with "
-            "b (K, n_l, 1), or W (n_l, n_prev) with b (n_l, 1)"
-        )
-    if W.ndim == 2:
-        return _distinct_rows(W, b[:, 0], tol)
-    return np.array([_distinct_rows(W[k], b[k, :, 0], tol) for k in range(W.shape[0])])
-
-
-@lru_cache(maxsize=16)
-def _direction(d: int) -> Array:
-    """A fixed unit vector of length `d` (its own generator, so no global state)."""
-    u = np.random.default_rng(0x5EED).standard_normal(d)
-    u /= np.linalg.norm(u)
-    u.flags.writeable = False
-    return u
-
-
-def _distinct_rows(W: Array, b: Array, tol: float) -> float:
-    """Connected components of ``||r_i - r_j|| <= tol max ||r||`` for rows of ``[W | b]``."""
-    scale = float(np.max([W.max(), -W.min(), b.max(), -b.min()]))  # NaN propagates
-    if not math.isfinite(scale):
-        return math.nan
-    if scale == 0:
-        return 1.0
-    if not 1e-100 < scale < 1e100:  # the relation is scale-free: rescale, or squares over/underflow
-        W, b = W / scale, b / scale
-    thr = tol * math.sqrt(np.max(np.einsum("ij,ij->i", W, W) + b * b))
-    u = _direction(W.shape[1] + 1)
-    p = W @ u[:-1] + b * u[-1]
-    order = np.argsort(p, kind="stable")
-    # |p_i - p_j| <= ||r_i - r_j||: a component never spans a gap wider than thr
-    cuts = np.flatnonzero(np.diff(p[order]) > thr) + 1
-    count = 0
-    for block in np.split(order, cuts):
-        count += _components(W, b, block, thr) if block.size > 1 else 1
-    return float(count)
-
-
-def _components(W: Array, b: Array, rows: Array, thr: float) -> int:
-    """Connected components among `rows`; a pair already joined is never compared."""
-    label = np.arange(rows.size)
-    for a, i in enumerate(rows):
-        if (label == label[0]).all():
-            break
-        later = (label != label[a]) & (np.arange(rows.size) > a)
-        dW = W[rows[later]] - W[i]
-        dist = np.sqrt(np.einsum("ij,ij->i", dW, dW) + (b[rows[later]] - b[i]) ** 2)
-        label[np.isin(label, label[later][dist <= thr])] = label[a]
-    return np.unique(label).size
 
 
 def _norms(A: Array) -> Array:
@@ -403,7 +321,7 @@ class Recorder:
                     row[q][l] = v
                 for k in np.flatnonzero(alive):
                     W, b = step.weights[l][k], step.biases[l][k, :, 0]
-                    row["distinct_units"][l, k] = _distinct_rows(W, b, self.tol)
+                    row["distinct_units"][l, k] = distinct_rows(W, b, self.tol)
                 A = step.As[l] if l < L - 1 else expit(step.Zs[l])
                 for kind, V in (("A", A), ("dZ", step.dZs[l])):
                     if alive.any():
