@@ -174,7 +174,7 @@ def test_rng_is_a_generator_or_a_seed():
     W = init((np.int64(4), 3), 5)
     np.testing.assert_array_equal(W, init((4, 3), make_rng(5)))
     for bad in (None, -1, True, 2.0, "5"):
-        with pytest.raises(InitlabError, match="rng must be a numpy Generator .* seed; got"):
+        with pytest.raises(InitlabError, match=r"rng must be a numpy Generator .* seed; got"):
             init((4, 3), bad)
 
 
