@@ -294,3 +294,38 @@ def test_stft_kernel_is_the_windowed_dft(params, window, scale, side):
 def test_stft_errors(params, shape, message):
     with pytest.raises(InitlabError, match=message):
         initializers.get("stft", **params)(shape, 0)
+
+
+# --- the documented traps, where PyTorch can show them ------------------------------------
+
+
+def test_documented_traps_hold_in_torch():
+    torch = pytest.importorskip("torch")
+    with torch.random.fork_rng():  # nn modules draw from torch's global generator
+        torch.manual_seed(0)
+        W = torch.nn.Linear(300, 200).weight.detach().double().numpy()
+    ours = initializers.get("kaiming_uniform", a=math.sqrt(5)).moments(W.shape)
+    assert ours.high == pytest.approx(1 / math.sqrt(300)) and np.abs(W).max() <= ours.high
+    assert ours.std**2 == pytest.approx(1 / (3 * 300))
+    assert abs(W.var() * 3 * 300 - 1) < Z * math.sqrt(0.8 / W.size)  # Var(s^2)/v^2 = 0.8/n
+    # a transposed convolution's weight is (in, out, k, k); both rules read fan_in = out k^2
+    shape = tuple(torch.nn.ConvTranspose2d(8, 16, 3).weight.shape)
+    assert shape == (8, 16, 3, 3)
+    fans = initializers.compute_fans(shape)
+    assert fans == torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape)) == (144, 72)
+    assert keras_fans(initializers.keras_shape(shape)) == fans
+    assert initializers.compute_fans(shape, in_axis=0, out_axis=1) == (72, 144)
+
+
+def test_docs_have_the_traps_section():
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "initializers.md").read_text()
+    traps = docs.split("## Traps users hit")[1].split("\n## ")[0]
+    for topic in (
+        "`nn.Linear`",
+        "`trunc_normal_`'s bounds",
+        "Transposed convolutions",
+        '"uniform"',
+    ):
+        assert topic in traps, topic
