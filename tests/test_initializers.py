@@ -495,6 +495,13 @@ def test_cli_samples_a_scheme(capsys):
         assert f"\n{label} " in out
 
 
+def test_cli_prints_the_fans_the_scheme_reads(capsys):
+    argv = ["he_normal", "--shape", "5", "5", "32", "64", "--param", "in_axis=-2", "out_axis=-1"]
+    assert run_cli(argv) == 0
+    out = capsys.readouterr().out
+    assert "fan_in 800  fan_out 1600" in out and f"{math.sqrt(2 / 800):.6g}" in out
+
+
 def test_cli_parses_params():
     assert inits_cli.parse_params(["gain=2", "a=0.5", "mode=fan_in", "x=true"]) == {
         "gain": 2,

@@ -86,7 +86,7 @@ def orthogonal(gain: float = 1.0, column_axis: int = 0) -> Initializer:
         n = max(shape[c], math.prod(shape) // max(shape[c], 1))
         return Moments(0.0, gain / math.sqrt(n), -gain, gain)
 
-    params = {"gain": gain, "column_axis": column_axis}
+    params = {"gain": gain, **({"column_axis": column_axis} if column_axis else {})}
     return Initializer("orthogonal", params, _orthogonal_draw(gain, column_axis), moments)
 
 
@@ -193,7 +193,7 @@ def delta_orthogonal(gain: float = 1.0, column_axis: int = 0) -> Initializer:
     def moments(shape: Shape) -> Moments:
         return Moments(0.0, gain / math.sqrt(shape[0] * math.prod(shape[2:])), -gain, gain)
 
-    params = {"gain": gain, "column_axis": column_axis}
+    params = {"gain": gain, **({"column_axis": column_axis} if column_axis else {})}
     return Initializer("delta_orthogonal", params, draw, moments)
 
 
