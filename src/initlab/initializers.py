@@ -17,7 +17,7 @@ frameworks differ both variants exist under explicit names (``docs/initializers.
 - ``kaiming_normal``, ``xavier_normal`` (PyTorch) draw an **untruncated** normal, scaled by
   a gain (:func:`initlab.gains.calculate_gain`);
 - ``trunc_normal`` (PyTorch) truncates to absolute bounds ``[a, b]``; ``truncated_normal``
-  (Keras) truncates at ``mean +- 2 stddev``; neither rescales.
+  (Keras, JAX) truncates at ``mean + [lower, upper] stddev``, default +-2; neither rescales.
 
 The shared types and the registry are in :mod:`._base`; the fixed-distribution schemes in
 :mod:`._schemes`, the structured matrices (orthogonal, identity, dirac, delta-orthogonal,
