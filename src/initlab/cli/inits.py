@@ -98,7 +98,8 @@ def sample_lines(
         ("min", W.min(), theory.low),
         ("max", W.max(), theory.high),
     ]
-    fans = initializers.compute_fans(shape)
+    axes = {k: v for k, v in init.params.items() if k in ("in_axis", "out_axis", "batch_axis")}
+    fans = initializers.compute_fans(shape, **axes)  # as the scheme reads them
     lines = [
         f"{init.name} {dict(init.params)}  shape {shape}  fan_in {fans[0]}  fan_out {fans[1]}  "
         f"seed {seed} ({stream})",
