@@ -74,7 +74,10 @@ def catalogue_lines() -> list[str]:
     )
     lines.append('a spec as init = {name = "lsuv", tol = 0.1, max_iter = 10} or initlab.lsuv.')
     lines.append(
-        "Fans: W is (fan_out, fan_in) as in PyTorch; Keras/JAX kernels are (fan_in, fan_out)."
+        "Fans: W is (out, in, *kernel) as in PyTorch; Keras/JAX kernels are (*kernel, in, out):"
+    )
+    lines.append(
+        "convert with initializers.torch_shape / to_keras, or pass in_axis=-2, out_axis=-1."
     )
     return lines
 
@@ -95,7 +98,8 @@ def sample_lines(
         ("min", W.min(), theory.low),
         ("max", W.max(), theory.high),
     ]
-    fans = initializers.compute_fans(shape)
+    axes = {k: v for k, v in init.params.items() if k in ("in_axis", "out_axis", "batch_axis")}
+    fans = initializers.compute_fans(shape, **axes)  # as the scheme reads them
     lines = [
         f"{init.name} {dict(init.params)}  shape {shape}  fan_in {fans[0]}  fan_out {fans[1]}  "
         f"seed {seed} ({stream})",

@@ -1,8 +1,10 @@
 r"""Initializers: pure functions of ``(shape, rng, dtype) -> ndarray``, and their catalogue.
 
 Weights use initlab's (and PyTorch's) layout: ``W_l`` has shape ``(n_l, n_{l-1})`` =
-``(fan_out, fan_in)``; Keras and JAX kernels are ``(fan_in, fan_out)``, so their fans are
-read from the other axis (:func:`compute_fans` is the one place that reads them).
+``(fan_out, fan_in)``, a convolution ``(out, in, *kernel)``; Keras and JAX kernels are
+``(*kernel, in, out)``. :func:`compute_fans` is the one place that reads fans (other layouts
+through its axes); :func:`keras_shape`, :func:`torch_shape`, :func:`to_keras` and
+:func:`from_keras` convert between the two layouts.
 An :class:`Initializer` is a callable built by a registered builder from its parameters; it
 also states its theoretical moments, so that samples can be checked against them.
 
@@ -13,9 +15,14 @@ frameworks differ both variants exist under explicit names (``docs/initializers.
 - ``he_normal``, ``glorot_normal``, ``lecun_normal`` (Keras, JAX) draw a normal
   **truncated** at two standard deviations and rescaled to the target variance;
 - ``kaiming_normal``, ``xavier_normal`` (PyTorch) draw an **untruncated** normal, scaled by
-  a gain (:func:`initlab.init.gains.calculate_gain`);
+  a gain (:func:`initlab.gains.calculate_gain`);
 - ``trunc_normal`` (PyTorch) truncates to absolute bounds ``[a, b]``; ``truncated_normal``
-  (Keras) truncates at ``mean +- 2 stddev``; neither rescales.
+  (Keras, JAX) truncates at ``mean + [lower, upper] stddev``, default +-2; neither rescales.
+
+The shared types and the registry are in :mod:`.base`; the fixed-distribution schemes in
+:mod:`.schemes`, the structured matrices (orthogonal, identity, dirac, delta-orthogonal,
+sparse, STFT) in :mod:`.matrices`; importing them registers them, and they are re-exported
+here.
 
 Every initializer draws in float64 from the generator it is given, using only methods that
 NumPy's ``Generator`` and ``RandomState`` share, and casts to `dtype` at the end, so the
@@ -27,105 +34,85 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from initlab._rng import RNG
 from initlab._validation import InitlabError, check_number, unknown_name
-from initlab.init import truncnorm as _truncnorm
+from initlab.init.base import (
+    FANS,
+    INFO,
+    REGISTRY,
+    Axes,
+    Initializer,
+    Moments,
+    SchemeInfo,
+    Shape,
+    choice,
+    compute_fans,
+    fan,
+    register,
+    scaled,
+)
 from initlab.init.gains import calculate_gain
+from initlab.init.layout import from_keras, keras_shape, to_keras, torch_shape
+from initlab.init.matrices import delta_orthogonal, dirac, eye, identity, orthogonal, sparse, stft
+from initlab.init.schemes import (
+    constant,
+    normal,
+    ones,
+    random,
+    random_normal,
+    random_uniform,
+    trunc_normal,
+    truncated_normal,
+    uniform,
+    zeros,
+)
 
-Shape = tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class Moments:
-    """Theoretical mean, standard deviation and support of an initializer's entries."""
-
-    mean: float
-    std: float
-    low: float = -math.inf
-    high: float = math.inf
-
-
-@dataclass(frozen=True)
-class Initializer:
-    """A named, parameterized initializer.
-
-    Call it as ``init(shape, rng, dtype=np.float64)`` to draw an array.
-
-    Attributes
-    ----------
-    name : str
-        Registry name.
-    params : dict
-        The parameters it was built with (JSON-serializable).
-    draw : callable
-        ``draw(shape, rng) -> float64 ndarray``.
-    moments : callable
-        ``moments(shape) -> Moments``: theoretical moments for that shape.
-    """
-
-    name: str
-    params: Mapping[str, Any]
-    draw: Callable[[Shape, RNG], np.ndarray] = field(repr=False)
-    moments: Callable[[Shape], Moments] = field(repr=False)
-
-    def __call__(self, shape: Shape, rng: RNG, dtype: Any = np.float64) -> np.ndarray:
-        shape = tuple(int(s) for s in shape)
-        return np.asarray(self.draw(shape, rng), dtype=np.float64).astype(dtype, copy=False)
-
-
-def compute_fans(shape: Shape) -> tuple[int, int]:
-    r"""Return ``(fan_in, fan_out)`` of a weight of `shape` in initlab's layout.
-
-    For a 2-D weight ``(n_out, n_in)``: fan_in = n_in, fan_out = n_out. For more axes,
-    PyTorch's rule: ``(out, in, *receptive)`` with fan_in = in * prod(receptive),
-    fan_out = out * prod(receptive).
-    """
-    if len(shape) < 2:
-        raise InitlabError(f"fans need a weight of at least 2 dimensions; got shape {shape}")
-    receptive = math.prod(shape[2:])
-    return shape[1] * receptive, shape[0] * receptive
-
-
-_FANS: dict[str, Callable[[int, int], float]] = {
-    "fan_in": lambda fan_in, fan_out: fan_in,
-    "fan_out": lambda fan_in, fan_out: fan_out,
-    "fan_avg": lambda fan_in, fan_out: (fan_in + fan_out) / 2,
-}
-
-
-def _fan(shape: Shape, mode: str) -> float:
-    n = _FANS[mode](*compute_fans(shape))
-    if n <= 0:
-        raise InitlabError(f"{mode} of shape {shape} is 0: an empty weight has no scale")
-    return n
-
-
-def _choice(name: str, value: Any, options: Mapping[str, Any] | tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in options:
-        raise InitlabError(f"{name} must be one of {', '.join(options)}; got {value!r}")
-    return value
-
-
-# --- registry ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SchemeInfo:
-    """One catalogue line: what a registered scheme draws and its frameworks' names."""
-
-    name: str
-    distribution: str
-    formula: str
-    equivalent: str
-
-
-_REGISTRY: dict[str, Callable[..., Initializer]] = {}
-_INFO: dict[str, SchemeInfo] = {}
+__all__ = [
+    "Initializer",
+    "Moments",
+    "SchemeInfo",
+    "Shape",
+    "available",
+    "catalogue",
+    "compute_fans",
+    "constant",
+    "delta_orthogonal",
+    "dirac",
+    "eye",
+    "from_keras",
+    "get",
+    "glorot_normal",
+    "glorot_uniform",
+    "he",
+    "he_normal",
+    "he_uniform",
+    "identity",
+    "kaiming_normal",
+    "kaiming_uniform",
+    "keras_shape",
+    "lecun_normal",
+    "lecun_uniform",
+    "normal",
+    "ones",
+    "orthogonal",
+    "random",
+    "random_normal",
+    "random_uniform",
+    "register",
+    "sparse",
+    "stft",
+    "to_keras",
+    "torch_shape",
+    "trunc_normal",
+    "truncated_normal",
+    "uniform",
+    "variance_scaling",
+    "xavier",
+    "xavier_normal",
+    "xavier_uniform",
+    "zeros",
+]
 
 _DATA_DEPENDENT = {
     "lsuv": "LSUV (Mishkin & Matas 2016) is data-dependent: it rescales a network's weights "
@@ -134,27 +121,14 @@ _DATA_DEPENDENT = {
 }
 
 
-def register(
-    name: str, distribution: str = "", formula: str = "", equivalent: str = ""
-) -> Callable[[Callable[..., Initializer]], Callable[..., Initializer]]:
-    """Decorator registering an initializer builder under `name`, with its catalogue line."""
-
-    def deco(builder: Callable[..., Initializer]) -> Callable[..., Initializer]:
-        _REGISTRY[name] = builder
-        _INFO[name] = SchemeInfo(name, distribution, formula, equivalent)
-        return builder
-
-    return deco
-
-
 def available() -> list[str]:
     """Names of all registered initializers."""
-    return sorted(_REGISTRY)
+    return sorted(REGISTRY)
 
 
 def catalogue() -> list[SchemeInfo]:
     """One :class:`SchemeInfo` per registered initializer, sorted by name."""
-    return [_INFO[name] for name in available()]
+    return [INFO[name] for name in available()]
 
 
 def _check_params(name: str, builder: Callable[..., Initializer], params: Mapping) -> None:
@@ -197,57 +171,55 @@ def get(spec: str | Mapping[str, Any] | Initializer, **params: Any) -> Initializ
         raise InitlabError(f"an initializer is a name or a table with a 'name'; got {spec!r}")
     if spec in _DATA_DEPENDENT:
         raise InitlabError(_DATA_DEPENDENT[spec])
-    if spec not in _REGISTRY:
-        raise unknown_name("initializer", spec, _REGISTRY)
-    _check_params(spec, _REGISTRY[spec], params)
-    return _REGISTRY[spec](**params)
+    if spec not in REGISTRY:
+        raise unknown_name("initializer", spec, REGISTRY)
+    _check_params(spec, REGISTRY[spec], params)
+    return REGISTRY[spec](**params)
 
 
 # --- variance scaling -------------------------------------------------------------------
 
-_SQRT3 = math.sqrt(3.0)
 _TRUNCATED = "normal truncated at +-2 sigma, rescaled"
 _NORMAL = "normal (untruncated)"
 _DISTRIBUTIONS = ("normal", "truncated_normal", "uniform")
+_AXES = {"in_axis": 1, "out_axis": 0, "batch_axis": ()}  # initlab's and PyTorch's layout
 
 
-def _scaled(name: str, params: Mapping, distribution: str, std: Callable[[Shape], float]):
-    """Zero-mean entries of standard deviation ``std(shape)`` (after any truncation)."""
-
-    def draw(shape: Shape, rng: RNG) -> np.ndarray:
-        s = std(shape)
-        if distribution == "uniform":
-            return rng.uniform(-_SQRT3 * s, _SQRT3 * s, shape)
-        if distribution == "truncated_normal":  # sigma = s / 0.8796 before truncation
-            return _truncnorm.sample(rng, shape, -2.0, 2.0, s / _truncnorm.STD_2SIGMA)
-        x = rng.standard_normal(shape)
-        x *= s
-        return x
-
-    def moments(shape: Shape) -> Moments:
-        s = std(shape)
-        if distribution == "uniform":
-            return Moments(0.0, s, -_SQRT3 * s, _SQRT3 * s)
-        if distribution == "normal":
-            return Moments(0.0, s)
-        bound = 2.0 * (s / _truncnorm.STD_2SIGMA)
-        return Moments(0.0, s, -bound, bound)
-
-    return Initializer(name, dict(params), draw, moments)
+def _axes_param(name: str, axes: Any) -> int | list[int]:
+    if isinstance(axes, int) and not isinstance(axes, bool):
+        return axes
+    if isinstance(axes, list | tuple) and all(
+        isinstance(a, int) and not isinstance(a, bool) for a in axes
+    ):
+        return list(axes)
+    raise InitlabError(f"{name} must be an integer axis or a list of them; got {axes!r}")
 
 
-def _vs(name: str, params: Mapping, scale: float, mode: str, distribution: str):
-    return _scaled(name, params, distribution, lambda shape: math.sqrt(scale / _fan(shape, mode)))
+def _vs(name: str, scale: float, mode: str, distribution: str, *axes: Axes, params=None):
+    """``variance_scaling`` under `name`; `axes` = (in_axis, out_axis, batch_axis)."""
+    given = {k: _axes_param(k, a) for k, a in zip(_AXES, axes or _AXES.values(), strict=True)}
+    params = dict(params or {})
+    params.update({k: a for k, a in given.items() if a != _axes_param(k, _AXES[k])})
+
+    def std(shape: Shape) -> float:
+        return math.sqrt(scale / fan(shape, mode, given))
+
+    return scaled(name, params, distribution, std)
 
 
 @register(
     "variance_scaling",
     "per `distribution`",
-    "Var = scale/n, n = fan_in | fan_out | (fan_in+fan_out)/2",
+    "Var = scale/n, n = fan_in | fan_out | (fan_in+fan_out)/2 | sqrt(fan_in*fan_out)",
     "Keras VarianceScaling, jax variance_scaling",
 )
 def variance_scaling(
-    scale: float = 1.0, mode: str = "fan_in", distribution: str = "truncated_normal"
+    scale: float = 1.0,
+    mode: str = "fan_in",
+    distribution: str = "truncated_normal",
+    in_axis: Axes = 1,
+    out_axis: Axes = 0,
+    batch_axis: Axes = (),
 ) -> Initializer:
     r"""Zero-mean entries of variance :math:`v = \text{scale} / n`.
 
@@ -255,9 +227,9 @@ def variance_scaling(
     ----------
     scale : float
         Positive factor.
-    mode : {"fan_in", "fan_out", "fan_avg"}
-        :math:`n` is fan_in, fan_out or :math:`(\text{fan\_in} + \text{fan\_out}) / 2`
-        (:func:`compute_fans`).
+    mode : {"fan_in", "fan_out", "fan_avg", "fan_geo_avg"}
+        :math:`n` is fan_in, fan_out, :math:`(\text{fan\_in} + \text{fan\_out}) / 2` or
+        :math:`\sqrt{\text{fan\_in} \cdot \text{fan\_out}}` (:func:`compute_fans`).
     distribution : {"normal", "truncated_normal", "uniform"}
         ``"normal"``: :math:`N(0, v)`, untruncated (JAX's meaning; Keras reads "normal" as
         truncated and calls this one "untruncated_normal").
@@ -265,24 +237,32 @@ def variance_scaling(
         with :math:`\sigma = \sqrt{v} / 0.8796...`, so that the variance *after* truncation is
         :math:`v` (0.8796... is the standard deviation of N(0, 1) truncated to [-2, 2]).
         ``"uniform"``: :math:`U(-\sqrt{3v}, \sqrt{3v})`.
+    in_axis, out_axis, batch_axis : int or list of int
+        The axes :func:`compute_fans` reads; the defaults ``1, 0, ()`` are initlab's layout
+        ``(out, in, *receptive)``. JAX's defaults, for a ``(*receptive, in, out)`` kernel, are
+        ``-2, -1, ()``.
+
+    Complex dtypes draw as JAX does, with :math:`E|W|^2 = v` (:func:`initlab.init.base.scaled`);
+    the truncated one is rescaled exactly, where JAX's constant leaves :math:`1.0187\,v`.
 
     References
     ----------
     Keras ``VarianceScaling``; JAX ``jax.nn.initializers.variance_scaling``.
     """
     scale = check_number("scale", scale, low=0, low_open=True)
-    mode = _choice("mode", mode, _FANS)
-    distribution = _choice("distribution", distribution, _DISTRIBUTIONS)
+    mode = choice("mode", mode, FANS)
+    distribution = choice("distribution", distribution, _DISTRIBUTIONS)
     params = {"scale": scale, "mode": mode, "distribution": distribution}
-    return _vs("variance_scaling", params, scale, mode, distribution)
+    axes = (in_axis, out_axis, batch_axis)
+    return _vs("variance_scaling", scale, mode, distribution, *axes, params=params)
 
 
 @register("he_normal", _TRUNCATED, "Var = 2/fan_in", "Keras HeNormal, jax he_normal")
-def he_normal() -> Initializer:
+def he_normal(in_axis: Axes = 1, out_axis: Axes = 0, batch_axis: Axes = ()) -> Initializer:
     r"""``variance_scaling(2, "fan_in", "truncated_normal")``: a **truncated** normal,
     cut at :math:`\pm 2\sigma` and rescaled to variance :math:`2/\text{fan\_in}` (He et al. 2015,
     as Keras and JAX define it). PyTorch's untruncated version is ``kaiming_normal``."""
-    return _vs("he_normal", {}, 2.0, "fan_in", "truncated_normal")
+    return _vs("he_normal", 2.0, "fan_in", "truncated_normal", in_axis, out_axis, batch_axis)
 
 
 @register(
@@ -291,20 +271,20 @@ def he_normal() -> Initializer:
     "U(-b, b), b = sqrt(6/fan_in), Var = 2/fan_in",
     "Keras HeUniform, jax he_uniform (= torch kaiming_uniform_, relu)",
 )
-def he_uniform() -> Initializer:
+def he_uniform(in_axis: Axes = 1, out_axis: Axes = 0, batch_axis: Axes = ()) -> Initializer:
     r"""``variance_scaling(2, "fan_in", "uniform")``:
     :math:`U(-\sqrt{6/\text{fan\_in}}, \sqrt{6/\text{fan\_in}})` (Keras, JAX)."""
-    return _vs("he_uniform", {}, 2.0, "fan_in", "uniform")
+    return _vs("he_uniform", 2.0, "fan_in", "uniform", in_axis, out_axis, batch_axis)
 
 
 @register(
     "glorot_normal", _TRUNCATED, "Var = 2/(fan_in+fan_out)", "Keras GlorotNormal, jax glorot_normal"
 )
-def glorot_normal() -> Initializer:
+def glorot_normal(in_axis: Axes = 1, out_axis: Axes = 0, batch_axis: Axes = ()) -> Initializer:
     r"""``variance_scaling(1, "fan_avg", "truncated_normal")``: a **truncated** normal of
     variance :math:`2/(\text{fan\_in}+\text{fan\_out})` (Glorot & Bengio 2010, as Keras and JAX
     define it). PyTorch's untruncated version is ``xavier_normal``."""
-    return _vs("glorot_normal", {}, 1.0, "fan_avg", "truncated_normal")
+    return _vs("glorot_normal", 1.0, "fan_avg", "truncated_normal", in_axis, out_axis, batch_axis)
 
 
 @register(
@@ -313,17 +293,17 @@ def glorot_normal() -> Initializer:
     "U(-b, b), b = sqrt(6/(fan_in+fan_out))",
     "Keras GlorotUniform, jax glorot_uniform (= torch xavier_uniform_, gain 1)",
 )
-def glorot_uniform() -> Initializer:
+def glorot_uniform(in_axis: Axes = 1, out_axis: Axes = 0, batch_axis: Axes = ()) -> Initializer:
     r"""``variance_scaling(1, "fan_avg", "uniform")``:
     :math:`U(-b, b)`, :math:`b = \sqrt{6/(\text{fan\_in}+\text{fan\_out})}` (Keras, JAX)."""
-    return _vs("glorot_uniform", {}, 1.0, "fan_avg", "uniform")
+    return _vs("glorot_uniform", 1.0, "fan_avg", "uniform", in_axis, out_axis, batch_axis)
 
 
 @register("lecun_normal", _TRUNCATED, "Var = 1/fan_in", "Keras LecunNormal, jax lecun_normal")
-def lecun_normal() -> Initializer:
+def lecun_normal(in_axis: Axes = 1, out_axis: Axes = 0, batch_axis: Axes = ()) -> Initializer:
     r"""``variance_scaling(1, "fan_in", "truncated_normal")``: a **truncated** normal of
     variance :math:`1/\text{fan\_in}` (LeCun et al. 1998; Klambauer et al. 2017; Keras, JAX)."""
-    return _vs("lecun_normal", {}, 1.0, "fan_in", "truncated_normal")
+    return _vs("lecun_normal", 1.0, "fan_in", "truncated_normal", in_axis, out_axis, batch_axis)
 
 
 @register(
@@ -332,18 +312,18 @@ def lecun_normal() -> Initializer:
     "U(-b, b), b = sqrt(3/fan_in)",
     "Keras LecunUniform, jax lecun_uniform",
 )
-def lecun_uniform() -> Initializer:
+def lecun_uniform(in_axis: Axes = 1, out_axis: Axes = 0, batch_axis: Axes = ()) -> Initializer:
     r"""``variance_scaling(1, "fan_in", "uniform")``:
     :math:`U(-\sqrt{3/\text{fan\_in}}, \sqrt{3/\text{fan\_in}})` (Keras, JAX)."""
-    return _vs("lecun_uniform", {}, 1.0, "fan_in", "uniform")
+    return _vs("lecun_uniform", 1.0, "fan_in", "uniform", in_axis, out_axis, batch_axis)
 
 
 def _kaiming(name: str, a: float, mode: str, nonlinearity: str, distribution: str):
     a = check_number("a", a)
-    mode = _choice("mode", mode, ("fan_in", "fan_out"))
+    mode = choice("mode", mode, ("fan_in", "fan_out"))
     gain = calculate_gain(nonlinearity, a)
     params = {"a": a, "mode": mode, "nonlinearity": nonlinearity}
-    return _vs(name, params, gain * gain, mode, distribution)
+    return _vs(name, gain * gain, mode, distribution, params=params)
 
 
 @register(
@@ -373,7 +353,7 @@ def kaiming_uniform(
 
 def _xavier(name: str, gain: float, distribution: str):
     gain = check_number("gain", gain, low=0, low_open=True)
-    return _vs(name, {"gain": gain}, gain * gain, "fan_avg", distribution)
+    return _vs(name, gain * gain, "fan_avg", distribution, params={"gain": gain})
 
 
 @register("xavier_normal", _NORMAL, "std = gain*sqrt(2/(fan_in+fan_out))", "torch xavier_normal_")
@@ -404,7 +384,7 @@ def he() -> Initializer:
 
     Variance :math:`2/\text{fan\_in}` (He et al. 2015), an untruncated normal.
     """
-    return _vs("he", {}, 2.0, "fan_in", "normal")
+    return _vs("he", 2.0, "fan_in", "normal")
 
 
 @register("xavier", _NORMAL, "Var = 1/fan_in", "the post's 'Xavier' (an untruncated LeCun normal)")
@@ -414,24 +394,4 @@ def xavier() -> Initializer:
     Variance :math:`1/\text{fan\_in}`. This is the post's definition, not Glorot & Bengio's
     :math:`2/(\text{fan\_in}+\text{fan\_out})` (see ``glorot_normal``, ``xavier_normal``).
     """
-    return _vs("xavier", {}, 1.0, "fan_in", "normal")
-
-
-# The constant, plain-distribution and matrix schemes live in a second module (this one
-# would pass 400 lines); importing it registers them, and they are re-exported here.
-from initlab.init.schemes import (  # noqa: E402, F401
-    constant,
-    eye,
-    identity,
-    normal,
-    ones,
-    orthogonal,
-    random,
-    random_normal,
-    random_uniform,
-    sparse,
-    trunc_normal,
-    truncated_normal,
-    uniform,
-    zeros,
-)
+    return _vs("xavier", 1.0, "fan_in", "normal")

@@ -1,9 +1,8 @@
-r"""The catalogue's fixed-distribution and matrix schemes (registered in :mod:`.initializers`).
+r"""The catalogue's constant and fixed-distribution schemes.
 
-The post's zeros and random; constants; PyTorch's and Keras's plain distributions (same
-family names, different parameters and truncation rules); and the structured matrices:
-orthogonal, identity and sparse. Import them from :mod:`initlab.init.catalogue`, which
-re-exports them.
+The post's zeros and random; constants; PyTorch's, Keras's and JAX's plain distributions
+(same family names, different parameters and truncation rules). Import them from
+:mod:`initlab.init.catalogue`, which registers and re-exports them.
 """
 
 from __future__ import annotations
@@ -15,14 +14,14 @@ import numpy as np
 from initlab._rng import RNG
 from initlab._validation import InitlabError, check_number
 from initlab.init import truncnorm as _truncnorm
-from initlab.init.catalogue import Initializer, Moments, Shape, _scaled, register
+from initlab.init.base import Initializer, Moments, Shape, deterministic, register, scaled
 
 
 def _full(name: str, params: dict, value: float) -> Initializer:
-    return Initializer(
+    return deterministic(
         name,
         params,
-        lambda shape, rng: np.full(shape, float(value)),
+        lambda shape: np.full(shape, float(value)),
         lambda shape: Moments(value, 0.0, value, value),
     )
 
@@ -48,7 +47,7 @@ def random(scale: float = 10.0) -> Initializer:
         The factor :math:`s` (the post uses 10).
     """
     scale = check_number("scale", scale, low=0, low_open=True)
-    return _scaled("random", {"scale": scale}, "normal", lambda shape: scale)
+    return scaled("random", {"scale": scale}, "normal", lambda shape: scale)
 
 
 @register("constant", "constant", "W = value", "torch constant_, Keras Constant, jax constant")
@@ -83,8 +82,15 @@ def _normal(name: str, params: dict, mean: float, std: float) -> Initializer:
 
 
 def _truncated(name: str, params: dict, mean: float, std: float, a: float, b: float):
-    """N(mean, std^2) conditioned on [a, b] (absolute bounds), not rescaled."""
+    """N(mean, std^2) conditioned on [a, b] (absolute bounds, a < b), not rescaled."""
+    if not a < b:
+        raise InitlabError(f"the truncation interval needs a < b; got [{a}, {b}] for {name}")
     lo, hi = (a - mean) / std, (b - mean) / std
+    if not _truncnorm.mass(lo, hi) > 0:
+        raise InitlabError(
+            f"[{a}, {b}] lies {min(abs(lo), abs(hi)):.4g} std from the mean {mean}: "
+            f"N(mean, std^2) gives it probability 0 in float64, so {name} cannot sample it"
+        )
     z_mean, z_std = _truncnorm.moments(lo, hi)
 
     def draw(shape: Shape, rng: RNG) -> np.ndarray:
@@ -114,13 +120,6 @@ def normal(mean: float = 0.0, std: float = 1.0) -> Initializer:
     return _normal("normal", {"mean": mean, "std": std}, mean, std)
 
 
-def _check_truncation(mean: float, std: float, a: float, b: float) -> None:
-    if a >= mean:
-        raise InitlabError(f"a must be < mean ({mean}): [a, b] must contain the mean; got a={a}")
-    if b <= mean:
-        raise InitlabError(f"b must be > mean ({mean}): [a, b] must contain the mean; got b={b}")
-
-
 @register(
     "trunc_normal",
     "normal truncated to [a, b], not rescaled",
@@ -134,11 +133,14 @@ def trunc_normal(
     bounds, **not rescaled**: PyTorch's ``trunc_normal_``. The variance is below
     :math:`\sigma^2` (:math:`0.774\,\sigma^2` for the defaults).
 
-    Sampled exactly by inversion of the normal CDF (:mod:`initlab.init.truncnorm`).
+    Any :math:`a < b` is accepted, also an interval that does not contain the mean
+    (``[1, 3]`` with mean 0, as PyTorch and JAX sample it), as long as float64 gives it a
+    positive probability. Sampled exactly (:mod:`initlab.init.truncnorm`).
     """
     mean, std = check_number("mean", mean), check_number("std", std, low=0, low_open=True)
     a, b = check_number("a", a), check_number("b", b)
-    _check_truncation(mean, std, a, b)
+    if b <= a:
+        raise InitlabError(f"b must be > a ({a}) for trunc_normal; got b={b}")
     params = {"mean": mean, "std": std, "a": a, "b": b}
     return _truncated("trunc_normal", params, mean, std, a, b)
 
@@ -165,124 +167,33 @@ def random_uniform(minval: float = -0.05, maxval: float = 0.05) -> Initializer:
 
 @register(
     "truncated_normal",
-    "normal truncated at mean +-2 stddev, not rescaled",
-    "std = 0.8796 stddev, default stddev 0.05",
-    "Keras TruncatedNormal; jax truncated_normal",
+    "normal truncated at mean + [lower, upper] stddev, not rescaled",
+    "std = 0.8796 stddev for [-2, 2], default stddev 0.05",
+    "Keras TruncatedNormal; jax truncated_normal(stddev, lower=, upper=)",
 )
-def truncated_normal(mean: float = 0.0, stddev: float = 0.05) -> Initializer:
-    r""":math:`N(\mu, \sigma^2)` conditioned on :math:`|W_{ij} - \mu| \le 2\sigma`,
-    **not rescaled**: Keras's ``TruncatedNormal`` (and JAX's ``truncated_normal(stddev)``
-    for :math:`\mu = 0`). The standard deviation of the entries is
+def truncated_normal(
+    mean: float = 0.0, stddev: float = 0.05, lower: float = -2.0, upper: float = 2.0
+) -> Initializer:
+    r""":math:`N(\mu, \sigma^2)` conditioned on
+    :math:`\mu + l\sigma \le W_{ij} \le \mu + u\sigma`, **not rescaled**: Keras's
+    ``TruncatedNormal(mean, stddev)`` (:math:`l, u = -2, 2`) and JAX's
+    ``truncated_normal(stddev, lower=l, upper=u)`` (:math:`\mu = 0`; JAX's default stddev is
+    0.01). For :math:`[-2, 2]` the standard deviation of the entries is
     :math:`0.87962566\,\sigma`, not :math:`\sigma`; ``variance_scaling``'s truncated normal
-    rescales, this one does not."""
+    rescales, this one does not.
+
+    Parameters
+    ----------
+    mean, stddev : float
+        Mean and standard deviation of the normal before truncation.
+    lower, upper : float
+        Bounds in units of `stddev` from `mean` (JAX's ``lower``, ``upper``), lower < upper.
+    """
     mean = check_number("mean", mean)
     stddev = check_number("stddev", stddev, low=0, low_open=True)
-    params = {"mean": mean, "stddev": stddev}
-    return _truncated(
-        "truncated_normal", params, mean, stddev, mean - 2 * stddev, mean + 2 * stddev
-    )
-
-
-def _check_gain(gain: float) -> float:
-    return check_number("gain", gain, low=0, low_open=True)
-
-
-@register(
-    "orthogonal",
-    "Haar (semi-)orthogonal, times gain",
-    "W W^T = gain^2 I (rows <= cols), else W^T W",
-    "torch orthogonal_, Keras Orthogonal, jax orthogonal",
-)
-def orthogonal(gain: float = 1.0) -> Initializer:
-    r"""A uniformly (Haar) distributed (semi-)orthogonal matrix times `gain` (Saxe et al. 2014).
-
-    The weight is viewed as ``(rows, cols) = (shape[0], prod(shape[1:]))``, as in PyTorch.
-    A Gaussian matrix :math:`A` (transposed if rows < cols) is factored :math:`A = QR` and
-    :math:`Q \leftarrow Q \operatorname{diag}(\operatorname{sign} R_{ii})`: without the sign
-    correction :math:`Q` is not Haar distributed (Mezzadri 2007). Then
-    :math:`W W^T = g^2 I` if rows <= cols, else :math:`W^T W = g^2 I`. Each entry has mean 0
-    and variance :math:`g^2 / \max(\text{rows}, \text{cols})`.
-    """
-    gain = _check_gain(gain)
-
-    def draw(shape: Shape, rng: RNG) -> np.ndarray:
-        if len(shape) < 2:
-            raise InitlabError(f"orthogonal needs at least 2 dimensions; got shape {shape}")
-        rows = shape[0]
-        cols = math.prod(shape[1:])
-        A = rng.standard_normal((rows, cols))
-        if rows < cols:
-            A = A.T
-        Q, R = np.linalg.qr(A)
-        Q *= np.where(np.diag(R) < 0, -1.0, 1.0)
-        if rows < cols:
-            Q = Q.T
-        return gain * Q.reshape(shape)
-
-    def moments(shape: Shape) -> Moments:
-        n = max(shape[0], math.prod(shape[1:]))
-        return Moments(0.0, gain / math.sqrt(n), -gain, gain)
-
-    return Initializer("orthogonal", {"gain": gain}, draw, moments)
-
-
-def _eye(name: str, gain: float) -> Initializer:
-    def draw(shape: Shape, rng: RNG) -> np.ndarray:
-        if len(shape) != 2:
-            raise InitlabError(f"{name} needs a 2-D weight; got shape {shape}")
-        return gain * np.eye(*shape)
-
-    def moments(shape: Shape) -> Moments:
-        f = min(shape) / math.prod(shape)  # fraction of entries on the diagonal
-        return Moments(gain * f, gain * math.sqrt(f * (1 - f)), 0.0, gain)
-
-    return Initializer(name, {"gain": gain}, draw, moments)
-
-
-@register("identity", "constant", "W = gain * I (ones on the main diagonal)", "Keras Identity")
-def identity(gain: float = 1.0) -> Initializer:
-    r""":math:`W = g I`: ones on the main diagonal of a 2-D weight, zeros elsewhere, also
-    when it is not square (Keras's ``Identity``)."""
-    return _eye("identity", _check_gain(gain))
-
-
-@register("eye", "constant", "W = gain * I (ones on the main diagonal)", "torch eye_ (gain 1)")
-def eye(gain: float = 1.0) -> Initializer:
-    r""":math:`W = g I` (PyTorch's ``eye_`` for :math:`g = 1`): the same matrix as
-    ``identity``, under PyTorch's name."""
-    return _eye("eye", _check_gain(gain))
-
-
-@register(
-    "sparse",
-    "normal, ceil(sparsity*rows) zeros per column",
-    "N(0, std^2) off the zeros, default std 0.01",
-    "torch sparse_",
-)
-def sparse(sparsity: float, std: float = 0.01) -> Initializer:
-    r"""PyTorch's ``sparse_`` (Martens 2010) for a 2-D weight ``(rows, cols)``.
-
-    Every entry is :math:`N(0, \sigma^2)`, then in each column a uniformly random set of
-    :math:`z = \lceil \text{sparsity} \cdot \text{rows} \rceil` rows is set to 0. Entry
-    variance :math:`\sigma^2 (1 - z/\text{rows})`.
-    """
-    sparsity = check_number("sparsity", sparsity, low=0, high=1, high_open=True)
-    std = check_number("std", std, low=0)
-
-    def zeros_per_column(shape: Shape) -> int:
-        if len(shape) != 2:
-            raise InitlabError(f"sparse needs a 2-D weight; got shape {shape}")
-        return math.ceil(sparsity * shape[0])
-
-    def draw(shape: Shape, rng: RNG) -> np.ndarray:
-        z = zeros_per_column(shape)
-        W = rng.standard_normal(shape) * std
-        ranks = np.argsort(rng.random(shape), axis=0)  # a uniform permutation per column
-        np.put_along_axis(W, ranks[:z], 0.0, axis=0)
-        return W
-
-    def moments(shape: Shape) -> Moments:
-        kept = 1.0 - zeros_per_column(shape) / shape[0]
-        return Moments(0.0, std * math.sqrt(kept))
-
-    return Initializer("sparse", {"sparsity": sparsity, "std": std}, draw, moments)
+    lower, upper = check_number("lower", lower), check_number("upper", upper)
+    if not lower < upper:
+        raise InitlabError(f"upper must be > lower ({lower}); got upper={upper}")
+    params = {"mean": mean, "stddev": stddev, "lower": lower, "upper": upper}
+    a, b = mean + lower * stddev, mean + upper * stddev
+    return _truncated("truncated_normal", params, mean, stddev, a, b)
