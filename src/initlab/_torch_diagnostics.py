@@ -420,8 +420,7 @@ def results(
     return {
         "initlab_version": __version__,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                    "torch": torch.__version__},  # fmt: skip
+        "machine": {"platform": platform.platform(), "torch": torch.__version__},
         "setup": list(setup),
         "spec": None,
         "data": {"train": dict(train), "test": None if test is None else dict(test)},

@@ -62,7 +62,6 @@ def plot_diagnostics(
             raise InitlabError(f"unknown quantity {q!r}; valid quantities are: {', '.join(LABELS)}")
     its = np.asarray(member["iterations"], dtype=float)
     diverged = np.asarray(member["diverged"], dtype=bool)
-    L = len(member["units"])
     nrows = -(-len(quantities) // ncols)
     fig = Figure(figsize=(4.2 * ncols, 3.0 * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()

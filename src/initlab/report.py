@@ -112,8 +112,8 @@ def _md_table(rows: list[list[str]]) -> str:
 
 def _setup(results: dict[str, Any]) -> str:
     if results.get("setup"):  # results made outside initlab's runner (initlab.torch) say it
-        return "\n".join([*results["setup"], f"initlab {results['initlab_version']}, "
-                          f"{results['created']}, {results['machine']['platform']}"])
+        made = f"initlab {results['initlab_version']}, {results['created']}"
+        return "\n".join([*results["setup"], f"{made}, {results['machine']['platform']}"])
     spec = results["spec"]
     m, t = spec["model"], spec["training"]
     d = results["data"]

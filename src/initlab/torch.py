@@ -153,7 +153,7 @@ def _plan(
     plan = []
     for name, owner, local, p in owners:
         init = next((i for pat, i in rules if _matches(pat, name, owner, local)), None)
-        if init is None and isinstance(owner, LAYERS + EMBEDDING):
+        if init is None and default is not None and isinstance(owner, LAYERS + EMBEDDING):
             init = default if local == "weight" else bias_init if local == "bias" else None
         if init is not None:
             plan.append((name, owner, p, init))
@@ -177,7 +177,8 @@ def apply(
     scheme : str or dict or Initializer or None
         The default for the weight of every Linear, Conv, ConvTranspose and Embedding layer
         (:data:`LAYERS`, :data:`EMBEDDING`), e.g. ``"kaiming_normal"`` or
-        ``{"name": "kaiming_uniform", "a": 5 ** 0.5}``. None: only `rules` apply.
+        ``{"name": "kaiming_uniform", "a": 5 ** 0.5}``. None: only `rules` apply (no
+        default for weights or biases).
     rules : sequence of (pattern, scheme)
         Overrides, the first matching rule winning. A pattern is a glob over full parameter
         names (``"*.bias"``, ``"features.0.weight"``, ``"head.*"``), or a module type
