@@ -145,8 +145,8 @@ def main(argv: list[str] | None = None) -> Path:
     )  # fmt: skip
     write_results(args.out, results)
     for rec in records:
-        print(f"{rec['name']:>20}: final train cost {rec['final_cost']:.4f}, "
-              f"train accuracy {rec['train_accuracy']:.1%}, held out {rec['test_accuracy']:.1%}")  # fmt: skip
+        acc = f"train accuracy {rec['train_accuracy']:.1%}, held out {rec['test_accuracy']:.1%}"
+        print(f"{rec['name']:>20}: final train cost {rec['final_cost']:.4f}, {acc}")
     paths = write_report(args.out)
     print(f"open {paths[0]}")
     return args.out
