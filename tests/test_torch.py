@@ -123,6 +123,8 @@ def test_rules_first_match_wins_and_norms_are_left_alone():
     torch_bias = lin.bias.detach().clone()
     itorch.apply(lin, "he", bias=None)
     assert torch.equal(lin.bias, torch_bias)
+    table = itorch.apply(lin, None, rules=[(nn.Linear, "ones")])  # a type names weights only
+    assert [r.name for r in table] == ["weight"] and torch.equal(lin.bias, torch_bias)
 
 
 def test_rule_errors_name_the_problem():
