@@ -390,6 +390,8 @@ def lsuv(
         Seed of the orthonormal pre-initialization (layers drawn in forward order from one
         generator, as :func:`initlab.lsuv.lsuv_network` draws them); None rescales the
         module's current weights (LSUV on top of another scheme, e.g. after :func:`apply`).
+        The default, 0, is the paper's algorithm; :func:`initlab.lsuv.lsuv`, which takes an
+        already initialized network, defaults to None.
     layers : sequence of str, optional
         Names of the layers to scale; default every :data:`LAYERS` module the forward pass
         calls.
