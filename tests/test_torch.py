@@ -7,6 +7,7 @@ Under CI (``CI=true``) torch must be installed: these tests never skip there.
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -327,3 +328,25 @@ def test_digits_example_writes_a_report_of_the_torch_model(tmp_path, capsys):
     assert run["lsuv"]["layers"] == dg["layers"] and all(run["lsuv"]["converged"])
     assert all(0.7 < s[0] < 1.4 for s in dg["z_std"])
     assert "LSUV" in capsys.readouterr().out
+
+
+def test_recorder_marks_divergence_and_stays_diverged(problem):
+    net, X, Y = problem
+    model = itorch.from_network(net)
+    rec = itorch.Recorder(model, torch.from_numpy(X.T))
+    Xt, Yt = torch.from_numpy(X.T), torch.from_numpy(Y.T)
+    for i, scale in enumerate((1.0, math.nan, 1.0)):
+        model.zero_grad()
+        rec.begin(i)
+        loss = nn.functional.binary_cross_entropy_with_logits(model(Xt), Yt) * scale
+        loss.backward()
+        rec.end(loss, 0.1)
+    d = rec.record()
+    assert d["diverged"] == [False, True, True] and d["cost"][1:] == [None, None]
+    assert all(v[1] is None and v[2] is None and v[0] is not None for v in d["z_std"])
+    assert d["histograms"]["first"]["A"][0] is not None
+    assert d["histograms"]["last"]["A"] == [None, None, None]
+    fresh = itorch.Recorder(model, Xt)
+    fresh.begin(0)  # no forward pass before end()
+    with pytest.raises(InitlabError, match="no output or no gradient"):
+        fresh.end(1.0, 0.1)
