@@ -350,3 +350,25 @@ def test_recorder_marks_divergence_and_stays_diverged(problem):
     fresh.begin(0)  # no forward pass before end()
     with pytest.raises(InitlabError, match="no output or no gradient"):
         fresh.end(1.0, 0.1)
+
+
+def test_units_of_a_conv_transpose_are_its_output_channels():
+    from initlab._torch_diagnostics import _units
+
+    layer = nn.ConvTranspose2d(6, 8, 3, groups=2).double()
+    W = layer.weight.detach().numpy()  # (in 6, out/groups 4, 3, 3)
+    units, b = _units(layer)
+    assert units.shape == (8, 3 * 9) and b.shape == (8,)
+    for o in range(8):  # output channel o = group g, local channel j, fed by inputs of group g
+        g, j = divmod(o, 4)
+        np.testing.assert_array_equal(units[o], W[3 * g : 3 * g + 3, j].ravel())
+    with torch.no_grad():  # output channels 1 and 6 made one unit: one fewer distinct unit
+        layer.weight[3:6, 2] = layer.weight[0:3, 1]
+        layer.bias[6] = layer.bias[1]
+    model = nn.Sequential(layer, nn.ReLU())
+    rec = itorch.Recorder(model, torch.ones(2, 6, 4, 4, dtype=torch.float64))
+    rec.begin(0)
+    loss = model(torch.randn(2, 6, 4, 4, dtype=torch.float64)).sum()
+    loss.backward()
+    rec.end(loss, 0.1)
+    assert rec.record()["distinct_units"] == [[7]] and rec.record()["units"] == [8]
