@@ -23,7 +23,7 @@ else:
 
 from torch import nn
 
-from initlab import init_network
+from initlab import init_network, initializers
 from initlab import torch as itorch
 from initlab._validation import InitlabError
 from initlab.diagnostics import QUANTITIES, Recorder, record_iterations
@@ -126,6 +126,15 @@ def test_rules_first_match_wins_and_norms_are_left_alone():
     assert torch.equal(lin.bias, torch_bias)
     table = itorch.apply(lin, None, rules=[(nn.Linear, "ones")])  # a type names weights only
     assert [r.name for r in table] == ["weight"] and torch.equal(lin.bias, torch_bias)
+
+
+def test_tied_weights_are_drawn_once():
+    emb, head = nn.Embedding(20, 6), nn.Linear(6, 20, bias=False)
+    head.weight = emb.weight
+    table = itorch.apply(nn.ModuleDict({"emb": emb, "head": head}), "xavier", seed=0)
+    assert [r.name for r in table] == ["emb.weight"]
+    expected = initializers.get("xavier")((20, 6), np.random.default_rng(0))  # one draw
+    np.testing.assert_array_equal(head.weight.detach().numpy(), expected.astype(np.float32))
 
 
 def test_rule_errors_name_the_problem():

@@ -83,10 +83,14 @@ def _describe(init: _initializers.Initializer) -> str:
 
 
 def _owners(module: nn.Module) -> Iterator[tuple[str, nn.Module, str, nn.Parameter]]:
-    """``(full name, owning module, local name, parameter)`` for every parameter, in order."""
+    """``(full name, owning module, local name, parameter)`` for every parameter, in order;
+    a parameter shared by several modules (tied weights) only where it first appears."""
+    seen: set[int] = set()
     for mod_name, mod in module.named_modules():
         for local, p in mod.named_parameters(recurse=False):
-            yield (f"{mod_name}.{local}" if mod_name else local), mod, local, p
+            if id(p) not in seen:
+                seen.add(id(p))
+                yield (f"{mod_name}.{local}" if mod_name else local), mod, local, p
 
 
 def _matches(pattern: Pattern, name: str, owner: nn.Module, local: str) -> bool:
