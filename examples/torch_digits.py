@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> Path:
     n = {"n_features": 64, "name": "digits"}
     results = itorch.results(
         records, setup=setup, train={**n, "n_examples": len(data[0])},
-        test={**n, "name": "digits (held out)", "n_examples": len(data[2])},
+        test={**n, "name": "digits (held out)", "n_examples": len(data[2])}, loss="cross-entropy",
     )  # fmt: skip
     write_results(args.out, results)
     for rec in records:

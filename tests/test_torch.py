@@ -321,6 +321,7 @@ def test_digits_example_writes_a_report_of_the_torch_model(tmp_path, capsys):
     import runpy
     from pathlib import Path
 
+    from initlab import plots
     from initlab.store import read_results
 
     example = runpy.run_path(str(Path(__file__).parents[1] / "examples" / "torch_digits.py"))
@@ -328,7 +329,10 @@ def test_digits_example_writes_a_report_of_the_torch_model(tmp_path, capsys):
     page = (out / "report.html").read_text()
     for name in ("conv1", "conv2", "fc1", "fc2"):
         assert name in page
-    (run,) = read_results(out)["runs"]
+    results = read_results(out)
+    ylabel = plots.cost_curves(results).axes[0].get_ylabel()
+    assert ylabel == "cost (cross-entropy)"  # a 10-class loss, not initlab's binary one
+    (run,) = results["runs"]
     dg = run["diagnostics"]
     assert dg["layers"] == ["conv1", "conv2", "fc1", "fc2"] and dg["units"] == [8, 16, 64, 10]
     assert dg["iterations"] == [0, 1, 2] and len(run["cost_history"]) == 3

@@ -286,6 +286,7 @@ def results(
     setup: Sequence[str],
     train: Mapping[str, Any],
     test: Mapping[str, Any] | None = None,
+    loss: str = "loss",
 ) -> dict[str, Any]:
     """Results in the layout ``initlab report`` reads; write them with
     :func:`initlab.store.write_results`.
@@ -298,6 +299,8 @@ def results(
         Lines describing the model, data and training loop, shown at the top of the report.
     train, test : dict
         The data: ``{"name", "n_features", "n_examples"}``.
+    loss : str
+        The loss's name, for the cost axis of the report's figures.
     """
     if not records:
         raise InitlabError("results need at least one run record")
@@ -306,6 +309,7 @@ def results(
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "torch": torch.__version__},
         "setup": list(setup),
+        "loss": str(loss),
         "spec": None,
         "data": {"train": dict(train), "test": None if test is None else dict(test)},
         "engine": "torch",
