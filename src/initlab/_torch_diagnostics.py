@@ -120,7 +120,8 @@ class Recorder:
         self._dZ: dict[int, torch.Tensor] = {}
         self._iteration: int | None = None
         self._rows: list[dict[str, Any]] = []
-        self._hists: list[tuple[int, dict]] = []
+        self._iterations: list[int] = []
+        self._hists: list[tuple[int, dict]] = []  # the first and the latest recorded
         self._diverged = False
         self._handles = [m.register_forward_hook(self._hook(l)) for l, m in enumerate(self.modules)]
 
@@ -168,7 +169,8 @@ class Recorder:
         row["cost"] = cost if not self._diverged else np.nan
         row["diverged"] = self._diverged
         self._rows.append(row)
-        self._hists.append((i, hist))
+        self._iterations.append(i)
+        self._hists = [*self._hists[:1], (i, hist)]
         self._Z, self._dZ = {}, {}
 
     def _np(self, t: torch.Tensor) -> np.ndarray:
@@ -214,7 +216,7 @@ class Recorder:
                         c[j, l, 0], e[j, l, 0] = he
             counts[kind], edges[kind] = c, e
         return Diagnostics(
-            iterations=np.array([i for i, _ in self._hists]),
+            iterations=np.array(self._iterations),
             units=tuple(_units(m)[0].shape[0] for m in self.modules),
             activation=self.activation.name,
             tol=float(self.tol),
