@@ -62,14 +62,13 @@ def plot_diagnostics(
             raise InitlabError(f"unknown quantity {q!r}; valid quantities are: {', '.join(LABELS)}")
     its = np.asarray(member["iterations"], dtype=float)
     diverged = np.asarray(member["diverged"], dtype=bool)
-    L = len(member["units"])
     nrows = -(-len(quantities) // ncols)
     fig = Figure(figsize=(4.2 * ncols, 3.0 * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, q in zip(axes, quantities, strict=False):
         values = np.asarray(member[q], dtype=float)
         for l, v in enumerate(values):
-            ax.plot(its, v, marker=".", label=f"layer {l + 1}" + " (output)" * (l == L - 1))
+            ax.plot(its, v, marker=".", label=_layer_label(member, l))
         if diverged.any():
             ax.axvline(its[diverged][0], color="k", linestyle=":", label="diverged")
         ax.set_xscale("symlog", linthresh=1.0)
@@ -103,13 +102,21 @@ def plot_histograms(member: Mapping[str, Any], *, title: str | None = None) -> F
         for l in range(L):
             _stairs(axes[l, j], hists[when][kind][l])
     for l in range(L):
-        axes[l, 0].set_ylabel(f"layer {l + 1}" + (" (output)" if l == L - 1 else ""))
+        axes[l, 0].set_ylabel(_layer_label(member, l))
     if title:
         fig.suptitle(title)
     return fig
 
 
 _KIND = {"A": "$A_l$", "dZ": "$dZ_l$"}
+
+
+def _layer_label(member: Mapping[str, Any], l: int) -> str:
+    """``layer l`` (``(output)`` for the last), with the module's name when the record has
+    ``layers`` (records of :mod:`initlab.torch`)."""
+    names = member.get("layers")
+    label = f"layer {l + 1}" + (f" ({names[l]})" if names else "")
+    return label + (" (output)" if l == len(member["units"]) - 1 else "")
 
 
 def _stairs(ax: Axes, h: Mapping[str, Any] | None) -> None:

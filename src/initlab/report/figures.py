@@ -55,7 +55,8 @@ def cost_curves(results: dict[str, Any], *, log: bool = False) -> Figure:
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("iteration")
-    ax.set_ylabel("cost (binary cross-entropy)" + (", log scale" if log else ""))
+    loss = results.get("loss", "binary cross-entropy")  # results of initlab.torch name theirs
+    ax.set_ylabel(f"cost ({loss})" + (", log scale" if log else ""))
     ax.set_title("Cost curves")
     ax.grid(alpha=0.3, which="both" if log else "major")
     ax.legend()

@@ -111,6 +111,9 @@ def _md_table(rows: list[list[str]]) -> str:
 
 
 def _setup(results: dict[str, Any]) -> str:
+    if results.get("setup"):  # results made outside initlab's runner (initlab.torch) say it
+        made = f"initlab {results['initlab_version']}, {results['created']}"
+        return "\n".join([*results["setup"], f"{made}, {results['machine']['platform']}"])
     spec = results["spec"]
     m, t = spec["model"], spec["training"]
     d = results["data"]

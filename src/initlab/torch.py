@@ -1,0 +1,84 @@
+r"""initlab for PyTorch modules: apply a catalogue scheme, LSUV, diagnostics, coordinate checks.
+
+An optional bridge (``pip install "initlab[torch]"``): nothing else in initlab imports torch.
+
+**Values.** Every value is drawn by initlab's own catalogue (:mod:`initlab.initializers`) in
+float64 from one numpy generator, parameter after parameter in ``module.named_parameters()``
+order, then copied into the parameter (cast to its dtype) under ``torch.no_grad()``. So a
+scheme means here exactly what ``initlab inits`` says it means, and a seed gives the same
+numbers as initlab's own networks of the same shapes.
+
+**Fans** follow PyTorch's convention, :func:`initlab.initializers.compute_fans` on the raw
+weight shape, which equals ``torch.nn.init._calculate_fan_in_and_fan_out`` for every layer
+type (the tests hold it):
+
+=======================  ============================  ==========================  ===========
+layer                    weight shape                  fan_in                      fan_out
+=======================  ============================  ==========================  ===========
+Linear                   (out, in)                     in                          out
+Conv1d/2d/3d             (out, in/groups, *k)          in/groups * prod(k)         out * prod(k)
+ConvTranspose1d/2d/3d    (in, out/groups, *k)          out/groups * prod(k)        in * prod(k)
+Embedding                (num_embeddings, dim)         dim                         num_embeddings
+=======================  ============================  ==========================  ===========
+
+A ConvTranspose weight is stored transposed, ``(in, out/groups, *k)``, so PyTorch's (and
+initlab's) "fan_in" of it counts *output* channels: ``kaiming_*`` in ``fan_in`` mode scales it
+as PyTorch's own ``kaiming_*_`` would, not by the number of inputs a transposed-convolution
+output actually sums (use ``mode="fan_out"`` for that).
+
+What is here, from three private modules: :func:`apply`, :func:`fans`,
+:func:`from_network`, :func:`infer_activation`, :func:`layer_order`
+(:mod:`initlab._torch_init`); :func:`lsuv` (:mod:`initlab._torch_lsuv`); :class:`Recorder`,
+:func:`run_record`, :func:`results` (:mod:`initlab._torch_diagnostics`); :func:`coord_check`
+(:mod:`initlab._torch_coordcheck`).
+"""
+
+from __future__ import annotations
+
+try:
+    import torch  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised only without torch
+    raise ImportError(
+        'initlab.torch needs PyTorch: pip install "initlab[torch]" (a CPU build: pip install '
+        "torch --index-url https://download.pytorch.org/whl/cpu)"
+    ) from exc
+
+from ._torch_coordcheck import CoordCheck, coord_check
+from ._torch_diagnostics import Recorder, results, run_record
+from ._torch_init import (
+    ACTIVATIONS,
+    CONV,
+    CONV_TRANSPOSE,
+    EMBEDDING,
+    LAYERS,
+    InitRow,
+    InitTable,
+    apply,
+    fans,
+    from_network,
+    infer_activation,
+    layer_order,
+)
+from ._torch_lsuv import ModuleLSUVReport, lsuv
+
+__all__ = [
+    "ACTIVATIONS",
+    "CONV",
+    "CONV_TRANSPOSE",
+    "EMBEDDING",
+    "LAYERS",
+    "CoordCheck",
+    "InitRow",
+    "InitTable",
+    "ModuleLSUVReport",
+    "Recorder",
+    "apply",
+    "coord_check",
+    "fans",
+    "from_network",
+    "infer_activation",
+    "layer_order",
+    "lsuv",
+    "results",
+    "run_record",
+]
