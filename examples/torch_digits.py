@@ -27,9 +27,9 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 from initlab import torch as itorch
-from initlab.diagnostics import record_iterations
-from initlab.report import write_report
-from initlab.store import write_results
+from initlab.analysis.diagnostics import record_iterations
+from initlab.report.html import write_report
+from initlab.results.records import write_results
 
 
 def make_model() -> nn.Sequential:

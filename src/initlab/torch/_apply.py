@@ -15,11 +15,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import activations as _activations
-from . import initializers as _initializers
-from ._rng import RNG, make_rng
-from ._validation import InitlabError
-from .analysis.coordcheck import text_table
+from initlab._rng import RNG, make_rng
+from initlab._validation import InitlabError
+from initlab.analysis.coordcheck import text_table
+from initlab.init import catalogue as _initializers
+from initlab.nn import activations as _activations
 
 logger = logging.getLogger(__name__)
 

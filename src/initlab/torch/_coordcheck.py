@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._torch_init import _run
-from ._validation import InitlabError, check_number
-from .analysis.coordcheck import DEFAULT_BAND, CoordRow, coord_check_table, format_rows
+from initlab._validation import InitlabError, check_number
+from initlab.analysis.coordcheck import DEFAULT_BAND, CoordRow, coord_check_table, format_rows
+from initlab.torch._apply import _run
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import activations as _activations
-from . import initializers as _initializers
-from ._rng import RNG, make_rng
-from ._torch_init import LAYERS, _copy_into, _run, infer_activation, layer_order
-from ._validation import InitlabError
-from .analysis.coordcheck import text_table
-from .lsuv import LSUV_PARAMS, LSUVReport, _check_options
+from initlab._rng import RNG, make_rng
+from initlab._validation import InitlabError
+from initlab.analysis.coordcheck import text_table
+from initlab.init import catalogue as _initializers
+from initlab.init.lsuv import LSUV_PARAMS, LSUVReport, _check_options
+from initlab.nn import activations as _activations
+from initlab.torch._apply import LAYERS, _copy_into, _run, infer_activation, layer_order
 
 logger = logging.getLogger(__name__)
 

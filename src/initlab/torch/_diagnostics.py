@@ -38,12 +38,13 @@ import torch
 from scipy.special import expit
 from torch import nn
 
-from . import __version__
-from . import activations as _activations
-from ._torch_init import CONV_TRANSPOSE, LAYERS, infer_activation, layer_order
-from ._validation import InitlabError, check_number
-from .diagnostics import DEFAULT_TOL, KINDS, QUANTITIES, Diagnostics, _distinct_rows, _histograms
-from .experiment import summarize_runs
+from initlab._validation import InitlabError, check_number
+from initlab._version import __version__
+from initlab.analysis.diagnostics import DEFAULT_TOL, KINDS, QUANTITIES, Diagnostics, _histograms
+from initlab.analysis.symmetry import distinct_rows
+from initlab.experiment.runner import summarize_runs
+from initlab.nn import activations as _activations
+from initlab.torch._apply import CONV_TRANSPOSE, LAYERS, infer_activation, layer_order
 
 _SIGMOID = _activations.get("sigmoid")
 
@@ -197,7 +198,7 @@ class Recorder:
             "saturated": act.saturated(Z, A).mean(),
             "grad_norm": g, "weight_norm": w,
             "update_ratio": lr * g / w if w > 0 else np.nan,
-            "distinct_units": _distinct_rows(W, b, self.tol),
+            "distinct_units": distinct_rows(W, b, self.tol),
         }  # fmt: skip
 
     def result(self) -> Diagnostics:

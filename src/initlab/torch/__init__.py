@@ -28,9 +28,9 @@ output actually sums (use ``mode="fan_out"`` for that).
 
 What is here, from three private modules: :func:`apply`, :func:`fans`,
 :func:`from_network`, :func:`infer_activation`, :func:`layer_order`
-(:mod:`initlab._torch_init`); :func:`lsuv` (:mod:`initlab._torch_lsuv`); :class:`Recorder`,
-:func:`run_record`, :func:`results` (:mod:`initlab._torch_diagnostics`); :func:`coord_check`
-(:mod:`initlab._torch_coordcheck`).
+(:mod:`initlab.torch._apply`); :func:`lsuv` (:mod:`initlab.torch._lsuv`); :class:`Recorder`,
+:func:`run_record`, :func:`results` (:mod:`initlab.torch._diagnostics`); :func:`coord_check`
+(:mod:`initlab.torch._coordcheck`).
 """
 
 from __future__ import annotations
@@ -43,9 +43,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
         "torch --index-url https://download.pytorch.org/whl/cpu)"
     ) from exc
 
-from ._torch_coordcheck import CoordCheck, coord_check
-from ._torch_diagnostics import Recorder, results, run_record
-from ._torch_init import (
+from initlab.torch._apply import (
     ACTIVATIONS,
     CONV,
     CONV_TRANSPOSE,
@@ -59,7 +57,9 @@ from ._torch_init import (
     infer_activation,
     layer_order,
 )
-from ._torch_lsuv import ModuleLSUVReport, lsuv
+from initlab.torch._coordcheck import CoordCheck, coord_check
+from initlab.torch._diagnostics import Recorder, results, run_record
+from initlab.torch._lsuv import ModuleLSUVReport, lsuv
 
 __all__ = [
     "ACTIVATIONS",
