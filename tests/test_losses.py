@@ -52,7 +52,9 @@ def test_dZ_is_the_derivative_of_the_per_example_loss(head):
         Zp, Zm = Z[k : k + 1, :, i : i + 1].copy(), Z[k : k + 1, :, i : i + 1].copy()
         Zp[0, j] += eps
         Zm[0, j] -= eps
-        numeric[k, j, i] = (h.loss(Zp, Y[:, i : i + 1]) - h.loss(Zm, Y[:, i : i + 1]))[0] / (2 * eps)
+        numeric[k, j, i] = (h.loss(Zp, Y[:, i : i + 1]) - h.loss(Zm, Y[:, i : i + 1]))[0] / (
+            2 * eps
+        )
     np.testing.assert_allclose(h.dZ(Z, Y), numeric, rtol=1e-7, atol=1e-9)
 
 
@@ -99,7 +101,9 @@ def test_loss_equals_torch_float64(head):
     np.testing.assert_allclose(HEADS[head].loss(Z, Y), [float(r) for r in ref], rtol=1e-14)
 
 
-@pytest.mark.parametrize("head,n_out", [("sigmoid", 1), ("sigmoid", 3), ("softmax", 4), ("linear", 2)])
+@pytest.mark.parametrize(
+    "head,n_out", [("sigmoid", 1), ("sigmoid", 3), ("softmax", 4), ("linear", 2)]
+)
 def test_gradient_check_passes_for_every_head(head, n_out):
     rng = np.random.default_rng(1)
     X = rng.standard_normal((5, 12))
@@ -128,7 +132,9 @@ def test_targets_are_checked_against_the_head():
     X = np.zeros((4, 2))
     with pytest.raises(InitlabError, match="one-hot"):
         net.cost(X, np.array([[1.0, 1.0], [1.0, 0.0], [0.0, 0.0]]))
-    with pytest.raises(InitlabError, match=r"3 output\(s\) and X has 2 examples: expected \(3, 2\)"):
+    with pytest.raises(
+        InitlabError, match=r"3 output\(s\) and X has 2 examples: expected \(3, 2\)"
+    ):
         net.cost(X, np.zeros((1, 2)))
     with pytest.raises(InitlabError, match="labels 0 and 1"):
         init_network([4, 3, 1], "he").cost(X, np.array([[0.0, 2.0]]))

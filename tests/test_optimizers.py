@@ -121,7 +121,9 @@ def torch_costs(net, X, Y, config, batch, lr, head):
     model = torch.nn.Sequential(*layers)
     lins = [m for m in model if isinstance(m, torch.nn.Linear)]
     scale = cfg.layer_lr_scale or (1.0,) * len(lins)
-    groups = [{"params": list(m.parameters()), "lr": lr * s} for m, s in zip(lins, scale, strict=True)]
+    groups = [
+        {"params": list(m.parameters()), "lr": lr * s} for m, s in zip(lins, scale, strict=True)
+    ]
     if cfg.name in ("adam", "adamw"):
         cls = torch.optim.AdamW if cfg.decoupled else torch.optim.Adam
         opt = cls(groups, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, weight_decay=cfg.weight_decay)
@@ -218,9 +220,7 @@ def test_each_member_gets_exactly_what_it_gets_alone(name):
             engine=engine,
         )  # fmt: skip
         for k, (init, seed) in enumerate(members):
-            solo_cfg = {
-                key: (v[k] if isinstance(v, list) else v) for key, v in config.items()
-            }
+            solo_cfg = {key: (v[k] if isinstance(v, list) else v) for key, v in config.items()}
             if "betas" in config:
                 solo_cfg["betas"] = (config["betas"][0][k], config["betas"][1])
             alone = init_network(sizes, init, seed=seed, activation="relu")

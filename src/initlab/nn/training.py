@@ -224,7 +224,9 @@ def train(
         )  # fmt: skip
         record, counts = set(record_at), Counter()
         start = time.perf_counter()
-        with np.errstate(all="call", under="ignore", call=lambda kind, _: counts.update([kind])):
+        with np.errstate(
+            all="call", under="ignore", call=lambda kind, _: counts.update([kind.split()[0]])
+        ):
             for i in range(run.sched.steps):
                 _step(run, i, hooks if i in record else ())
                 if progress is not None:
