@@ -134,6 +134,9 @@ def test_float32_keeps_one_dtype():
     net64 = init_network([300, 5, 1], "he", seed=0)
     _, h64 = train(net64, X, Y, learning_rate=0.1, iterations=5)
     np.testing.assert_allclose(hist.costs, h64.costs, rtol=1e-5)
+    for optimizer in ({"name": "momentum", "weight_decay": 1e-3}, "adamw"):
+        trained, _ = train(net, X, Y, learning_rate=0.01, iterations=3, optimizer=optimizer)
+        assert {A.dtype for A in (*trained.weights, *trained.biases)} == {np.dtype(np.float32)}
 
 
 def test_auto_engine_follows_the_cost_model():

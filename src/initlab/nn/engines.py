@@ -74,7 +74,9 @@ class Engine(Protocol):
         """``dW_1 = dZ_1 X_B^T / |B|`` in the coordinates of :attr:`params` (zero for the
         members not in `members`)."""
 
-    def descend(self, dZ1: Array, step: Array, cols: Cols = None, members: Array | None = None):
+    def descend(
+        self, dZ1: Array, step: Array, cols: Cols = None, members: Array | None = None
+    ) -> None:
         """``W_1 -= (step_k dZ_1) X_B^T`` for `members` (all by default); ``step = lr/|B|``."""
 
     def grad_norm(self, dZ1: Array, cols: Cols = None) -> Array:
@@ -134,7 +136,9 @@ class DirectEngine:
         dW /= XB.shape[1]
         return [dW]
 
-    def descend(self, dZ1: Array, step: Array, cols: Cols = None, members: Array | None = None):
+    def descend(
+        self, dZ1: Array, step: Array, cols: Cols = None, members: Array | None = None
+    ) -> None:
         """No feature-sized temporaries: one ``(n_1, n_0)`` product per member, in place."""
         XB = self._X(cols)
         for k in _members(members, dZ1.shape[0]):
@@ -199,7 +203,9 @@ class SampleEngine:
             gC[np.ix_(ks, np.arange(gC.shape[1]), cols)] = dZ1[ks] / n
         return [gC, np.zeros_like(self.a)]
 
-    def descend(self, dZ1: Array, step: Array, cols: Cols = None, members: Array | None = None):
+    def descend(
+        self, dZ1: Array, step: Array, cols: Cols = None, members: Array | None = None
+    ) -> None:
         if members is None and cols is None:
             self.C -= dZ1 * step[:, None, None]
             return

@@ -46,7 +46,7 @@ ICLR 2015; I. Loshchilov and F. Hutter, "Decoupled weight decay regularization",
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -274,8 +274,3 @@ def _pair(betas: Any) -> tuple[Any, Any]:
     if not isinstance(betas, Sequence) or isinstance(betas, str) or len(betas) != 2:
         raise InitlabError(f"betas must be a pair (beta1, beta2); got {betas!r}")
     return betas[0], betas[1]
-
-
-def with_layer_lr_scale(opt: Optimizer, scale: Sequence[float]) -> Optimizer:
-    """`opt` with per-layer learning-rate multipliers `scale` (one per weight layer)."""
-    return replace(opt, layer_lr_scale=tuple(float(s) for s in scale))  # type: ignore[type-var]
