@@ -79,6 +79,9 @@ class Engine(Protocol):
     ) -> None:
         """``W_1 -= (step_k dZ_1) X_B^T`` for `members` (all by default); ``step = lr/|B|``."""
 
+    def weight_gradient(self, dZ1: Array, cols: Cols = None) -> Array:
+        """``dW_1 = dZ_1 X_B^T / |B|`` materialized, ``(K, n_1, n_0)``."""
+
     def grad_norm(self, dZ1: Array, cols: Cols = None) -> Array:
         """``||dW_1||_F`` per member."""
 
@@ -144,6 +147,9 @@ class DirectEngine:
         for k in _members(members, dZ1.shape[0]):
             np.dot(dZ1[k] * step[k], XB.T, out=self._dW[k])
             self.W1[k] -= self._dW[k]
+
+    def weight_gradient(self, dZ1: Array, cols: Cols = None) -> Array:
+        return self.gradient(dZ1, cols)[0]
 
     def grad_norm(self, dZ1: Array, cols: Cols = None) -> Array:
         XB = self._X(cols)
@@ -214,6 +220,10 @@ class SampleEngine:
                 self.C[k] -= dZ1[k] * step[k]
             else:
                 self.C[k][:, cols] -= dZ1[k] * step[k]
+
+    def weight_gradient(self, dZ1: Array, cols: Cols = None) -> Array:
+        XB = self.X if cols is None else self.X[:, cols]
+        return first_layer(dZ1, XB.T) / dZ1.shape[-1]
 
     def grad_norm(self, dZ1: Array, cols: Cols = None) -> Array:
         G = self.G if cols is None else self.G[np.ix_(cols, cols)]
