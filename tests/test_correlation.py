@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import integrate, stats
 from scipy.special import erf
 
 from initlab import activations, theory
@@ -74,7 +74,9 @@ def test_quadrature_reduces_to_one_dimension_at_c_0_and_1():
         f, _ = f_and_df(name)
         for q in (0.01, 1.0, 50.0):
             one = theory.gaussian_expectation(f, q)
-            assert C.gaussian_expectation_2d(f, f, q, q, 0.0) == pytest.approx(one**2, rel=1e-12, abs=1e-15)
+            assert C.gaussian_expectation_2d(f, f, q, q, 0.0) == pytest.approx(
+                one**2, rel=1e-12, abs=1e-15
+            )
             two = theory.gaussian_expectation(lambda u, f=f: f(u) ** 2, q)
             assert C.gaussian_expectation_2d(f, f, q, q, 1.0) == pytest.approx(two, rel=1e-12)
 
@@ -93,12 +95,16 @@ def test_relu_correlation_map_is_the_arccos_kernel():
         np.testing.assert_allclose(got, exact, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize(("act", "w2", "b2"), [("tanh", 2.5, 0.05), ("tanh", 1.5, 0.3), ("relu", 1.5, 0.1)])
+@pytest.mark.parametrize(
+    ("act", "w2", "b2"), [("tanh", 2.5, 0.05), ("tanh", 1.5, 0.3), ("relu", 1.5, 0.1)]
+)
 def test_chi_c_is_the_slope_of_the_map(act, w2, b2):
     """Price's theorem: C'(c) = sigma_w^2 E[phi'(u1) phi'(u2)], checked by central differences."""
     for c in (0.2, 0.7, 0.95):
         h = 1e-4
-        slope = (C.correlation_map(act, w2, b2, c + h) - C.correlation_map(act, w2, b2, c - h)) / (2 * h)
+        slope = (C.correlation_map(act, w2, b2, c + h) - C.correlation_map(act, w2, b2, c - h)) / (
+            2 * h
+        )
         assert C.chi_c(act, w2, b2, c) == pytest.approx(slope, rel=1e-7)
 
 
@@ -107,11 +113,17 @@ def test_chi_c_at_one_is_chi_1_and_at_zero_factorizes():
         assert C.chi_c(act, w2, b2, 1.0) == pytest.approx(theory.chi1(act, w2, b2), rel=1e-12)
         _, df = f_and_df(act)
         q = float(theory.fixed_point(act, w2, b2))
-        assert C.chi_c(act, w2, b2, 0.0) == pytest.approx(w2 * theory.gaussian_expectation(df, q) ** 2, rel=1e-12)
+        assert C.chi_c(act, w2, b2, 0.0) == pytest.approx(
+            w2 * theory.gaussian_expectation(df, q) ** 2, rel=1e-12
+        )
 
 
 def test_correlation_fixed_point_is_where_iterating_the_map_goes():
-    for act, w2, b2, c_star in (("tanh", 2.5, 0.05, None), ("tanh", 4.0, 0.0, 0.0), ("tanh", 1.2, 0.05, 1.0)):
+    for act, w2, b2, c_star in (
+        ("tanh", 2.5, 0.05, None),
+        ("tanh", 4.0, 0.0, 0.0),
+        ("tanh", 1.2, 0.05, 1.0),
+    ):
         got = C.correlation_fixed_point(act, w2, b2)
         if c_star is not None:
             assert got == c_star
@@ -134,7 +146,9 @@ def test_depth_scales_closed_forms_for_relu():
         assert d.xi_c == pytest.approx(-1 / math.log(w2 / 2), rel=1e-10)
 
 
-@pytest.mark.parametrize(("act", "w2", "b2"), [("tanh", 1.5, 0.05), ("tanh", 3.0, 0.1), ("sigmoid", 6.0, 0.2)])
+@pytest.mark.parametrize(
+    ("act", "w2", "b2"), [("tanh", 1.5, 0.05), ("tanh", 3.0, 0.1), ("sigmoid", 6.0, 0.2)]
+)
 def test_depth_scales_are_the_contraction_rates_of_the_iterated_maps(act, w2, b2):
     d = C.depth_scales(act, w2, b2)
     q, eps = d.q_star, 1e-4 * d.q_star
@@ -169,7 +183,9 @@ def test_critical_line_closed_forms_and_definition():
         assert p.chi_1 == pytest.approx(1.0, abs=1e-12)
         # chi_1 from its definition with scipy's adaptive quadrature at the fixed point
         pdf = stats.norm(scale=math.sqrt(p.q_star)).pdf
-        e = __import__("scipy").integrate.quad(lambda u: (1 - math.tanh(u) ** 2) ** 2 * pdf(u), -60, 60, epsabs=1e-14)[0]
+        e = integrate.quad(
+            lambda u, pdf=pdf: (1 - math.tanh(u) ** 2) ** 2 * pdf(u), -60, 60, epsabs=1e-14
+        )[0]
         assert p.sigma_w2 * e == pytest.approx(1.0, abs=1e-10)
 
 

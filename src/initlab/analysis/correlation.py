@@ -164,7 +164,7 @@ def gaussian_expectation_2d(
     if not np.all(np.isfinite(c)) or np.any(np.abs(c) > 1):
         raise InitlabError(f"c must be a correlation in [-1, 1]; got {c}")
     q1, q2, c = np.broadcast_arrays(q1, q2, c)
-    out = np.array([_expectation_2d(f, g, *v) for v in zip(q1.flat, q2.flat, c.flat)])
+    out = np.array([_expectation_2d(f, g, *v) for v in zip(q1.flat, q2.flat, c.flat, strict=True)])
     return float(out[0]) if c.ndim == 0 else out.reshape(c.shape)
 
 

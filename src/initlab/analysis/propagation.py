@@ -93,7 +93,12 @@ class CorrelationStudy:
 
 
 def predict_correlations(
-    act: ActivationLike, sigma_w2: float, sigma_b2: float, q0: float, c0: Sequence[float], depth: int
+    act: ActivationLike,
+    sigma_w2: float,
+    sigma_b2: float,
+    q0: float,
+    c0: Sequence[float],
+    depth: int,
 ) -> Array:
     r"""Iterate the joint map from :math:`(q_0, q_0, c_0 q_0)`: :math:`c_l`, (P, depth + 1)."""
     act = _activations.get(act)
@@ -179,9 +184,7 @@ def study_correlations(
             H = init((N, N), rng) @ act.f(H) + b
             measured[k, :, l] = _correlations(H)
     predicted = predict_correlations(act, w2, b2, q0, c0.tolist(), depth)
-    return CorrelationStudy(
-        theory._describe(act), w2, b2, q0, c0, predicted, measured, N, seed
-    )
+    return CorrelationStudy(theory._describe(act), w2, b2, q0, c0, predicted, measured, N, seed)
 
 
 def study_from_dict(data: dict[str, Any]) -> CorrelationStudy:
