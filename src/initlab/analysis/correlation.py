@@ -283,6 +283,13 @@ def correlation_fixed_point(act: ActivationLike, sigma_w2: float, sigma_b2: floa
     return float(brentq(h, 0.0, 1.0 - gap, xtol=1e-14, rtol=1e-15))
 
 
+def _gradient_depth(chi: float) -> float:
+    """1 / |ln chi_1|: inf at chi_1 = 1 (to 1e-12), 0 at chi_1 = 0 (e.g. zero weights)."""
+    if abs(chi - 1) <= _ROUND:
+        return math.inf
+    return 0.0 if chi <= 0 else 1.0 / abs(math.log(chi))
+
+
 def _depth(x: float) -> float:
     """-1 / ln x for a contraction rate x in (0, 1); inf if x >= 1 - 1e-12 (none)."""
     if not math.isfinite(x) or x >= 1.0 - _ROUND:
@@ -371,7 +378,7 @@ def depth_scales(act: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0) ->
         chi_c=slope_c,
         xi_q=_depth(slope_q),
         xi_c=_depth(slope_c),
-        xi_grad=math.inf if abs(chi - 1) <= _ROUND else 1.0 / abs(math.log(chi)),
+        xi_grad=_gradient_depth(chi),
         phase=theory.phase(chi),
     )
 

@@ -93,10 +93,10 @@ class SpectrumMoments:
 
 
 def _q_input(act: _activations.Activation, w2: float, b2: float) -> float:
-    """q* if finite and positive, else 1 (linear units, ReLU at sigma_b = 0: any q is fixed
-    or the spectrum does not depend on q)."""
+    """q*; 1e-20 (its limit) if q* = 0; 1 if q* is infinite (linear units, ReLU-type units
+    at sigma_b = 0, whose spectra do not depend on q)."""
     q = float(theory.fixed_point(act, w2, b2))
-    return q if 0 < q < math.inf else 1.0
+    return 1e-20 if q == 0 else (q if q < math.inf else 1.0)
 
 
 def spectrum_moments(
@@ -109,8 +109,9 @@ def spectrum_moments(
     r"""Mean and variance of the squared singular values of :math:`J` (module docstring).
 
     :math:`\mu_1, \mu_2` by :func:`initlab.theory.gaussian_expectation` at :math:`q^*`
-    (at :math:`q = 1` where :math:`q^*` is 0 or infinite and the spectrum's law does not
-    depend on :math:`q`, as for linear and ReLU-type units).
+    (at :math:`10^{-20}` if :math:`q^* = 0`, its limit; at 1 if :math:`q^*` is infinite,
+    which happens only for linear and ReLU-type units, whose :math:`\mu_k` do not depend
+    on :math:`q`).
     """
     act = _activations.get(act)
     w2 = float(check_number("sigma_w2", sigma_w2, low=0, low_open=True))

@@ -10,6 +10,19 @@ width n_0 is ``--input-dim``, by default n_1. ``--init`` and ``--activation`` ta
 or ``name:key=value,key=value`` (``random:scale=0.1``, ``leaky_relu:slope=0.2``).
 ``--out DIR`` also writes phase_diagram.png, theory_vs_measurement.png and theory.json
 (the resolved configuration, the prediction and the measurement).
+
+Signal-propagation studies (no --layers; each prints a table, and with ``--out DIR``
+writes DIR/<study>.json and DIR/<study>.png, which ``initlab report DIR`` shows):
+
+``--critical``     the critical line chi_1 = 1: sigma_w^2 for each activation (all, or
+                   those given to --activation) at each --sigma-b2-grid value.
+``--correlation``  the correlation map c -> c' of two inputs, c*, chi_c, the depth scales
+                   xi_q and xi_c, and c_l through --depth layers of width --width (1000)
+                   measured on --members networks from each --c0, beside the prediction.
+``--jacobian``     singular values of the input-output Jacobian at --depths (1 4 16 64),
+                   width --width (400), Gaussian and orthogonal weights, beside the
+                   free-probability mean and variance (Pennington et al. 2017, 2018).
+For --correlation and --jacobian, --sigma-w2 defaults to the critical value at --sigma-b2.
 """
 
 from __future__ import annotations
@@ -22,7 +35,10 @@ from typing import Any
 
 from .. import activations, initializers, plots_theory, theory
 from .._validation import InitlabError, check_number
+from . import _sigprop
 from .inits import parse_value
+
+STUDIES = ("critical", "correlation", "jacobian")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -32,17 +48,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    study = parser.add_mutually_exclusive_group()
+    for name in STUDIES:
+        study.add_argument(f"--{name}", action="store_true", help="see the description")
     parser.add_argument(
         "--layers",
         type=int,
         nargs="+",
-        required=True,
         metavar="N",
         help="widths n_1 .. n_L of the layers after the input; the last must be 1",
     )
     parser.add_argument("--input-dim", type=int, metavar="N", help="n_0 (default: n_1)")
     parser.add_argument("--init", default="xavier", help="initializer (default xavier)")
-    parser.add_argument("--activation", default="tanh", help="hidden activation (default tanh)")
+    parser.add_argument(
+        "--activation",
+        nargs="+",
+        metavar="NAME",
+        help="hidden activation (default tanh; --critical: several, default all)",
+    )
     parser.add_argument(
         "--sigma-b2",
         type=float,
@@ -61,10 +84,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--members",
         type=int,
-        default=theory.DEFAULT_MEMBERS,
         metavar="K",
-        help=f"independent networks measured (default {theory.DEFAULT_MEMBERS})",
+        help=f"independent networks measured (default {theory.DEFAULT_MEMBERS}; --jacobian 2)",
     )
+    parser.add_argument("--sigma-w2", type=float, metavar="V", help="sigma_w^2 = n_in Var(W)")
+    parser.add_argument(
+        "--sigma-b2-grid", type=float, nargs="+", metavar="V", help="--critical: sigma_b^2 values"
+    )
+    parser.add_argument("--depth", type=int, default=20, help="--correlation: layers (20)")
+    parser.add_argument("--width", type=int, metavar="N", help="--correlation/--jacobian: N")
+    parser.add_argument(
+        "--c0", type=float, nargs="+", default=[-0.5, 0.1, 0.5, 0.9, 0.99], metavar="C",
+        help="--correlation: starting correlations (-0.5 0.1 0.5 0.9 0.99)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--depths", type=int, nargs="+", default=[1, 4, 16, 64], metavar="L",
+        help="--jacobian: depths of the spectra (1 4 16 64)",
+    )  # fmt: skip
     parser.add_argument("--out", metavar="DIR", help="write the figures and theory.json here")
     parser.set_defaults(func=run)
 
@@ -157,13 +193,26 @@ def _write_outputs(out: Path, config: dict, prediction, measurement, act, mark) 
 
 
 def run(args: argparse.Namespace) -> int:
+    kind = next((k for k in STUDIES if getattr(args, k)), None)
+    if kind is not None:
+        if args.members is None:
+            args.members = 2 if kind == "jacobian" else theory.DEFAULT_MEMBERS
+        print("\n".join(_sigprop.run(kind, args, parse_spec)))
+        return 0
+    if args.layers is None:
+        raise InitlabError(
+            "initlab theory needs --layers, or one of --critical, --correlation, --jacobian"
+        )
+    if args.activation is not None and len(args.activation) > 1:
+        raise InitlabError(f"--activation takes one name here; got {args.activation}")
+    args.members = theory.DEFAULT_MEMBERS if args.members is None else args.members
     for i, n in enumerate(args.layers):
         check_number(f"--layers[{i}]", n, low=1, integer=True)
     n0 = args.layers[0] if args.input_dim is None else args.input_dim
     check_number("--input-dim", n0, low=1, integer=True)
     sizes = [n0, *args.layers]
     init = initializers.get(parse_spec(args.init, "--init"))
-    act_spec = parse_spec(args.activation, "--activation")
+    act_spec = parse_spec((args.activation or ["tanh"])[0], "--activation")
     act = activations.get(act_spec.pop("name"), **act_spec)
     b2 = args.sigma_b2
     measurement = theory.measure(
