@@ -122,7 +122,9 @@ def spectrum_moments(
     mu1 = float(theory.gaussian_expectation(lambda u: act.df(u, act.f(u)) ** 2, q))
     mu2 = float(theory.gaussian_expectation(lambda u: act.df(u, act.f(u)) ** 4, q))
     chi = w2 * mu1
-    variance = chi ** (2 * L) * L * (mu2 / mu1**2 - 1 - s1)
+    excess = mu2 / mu1**2 - 1  # >= 0 (Cauchy-Schwarz); 0 for linear units, to rounding
+    excess = 0.0 if abs(excess) < 1e-12 else excess
+    variance = chi ** (2 * L) * L * (excess - s1)
     return SpectrumMoments(L, chi**L, variance, chi, mu1, mu2, s1, q)
 
 
