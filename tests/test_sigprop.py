@@ -122,17 +122,21 @@ def test_run_records_carry_depth_scales():
             "data": {"train": "digits", "test_fraction": 0.25},
             "model": {"hidden": [8, 8], "activation": "tanh"},
             "training": {"learning_rate": 0.1, "iterations": 2, "diagnostics": False},
-            "runs": [{"name": "xavier", "init": "xavier"}, {"name": "zeros", "init": "zeros"}],
+            "runs": [
+                {"name": "glorot", "init": "glorot_normal"},
+                {"name": "zeros", "init": "zeros"},
+            ],
         }
     )
     results = experiment.run(s)
     d = results["runs"][0]["theory"]["depth_scales"]
-    expected = C.depth_scales("tanh", 1.0, 0.0)  # xavier 8 -> 8: sigma_w^2 = 2 n/(n + n) = 1
+    # hidden-to-hidden 8 -> 8: sigma_w^2 = 2 n/(n + n) = 1 (the input layer's is 2 64/72)
+    expected = C.depth_scales("tanh", 1.0, 0.0)
     assert d["sigma_w2"] == pytest.approx(1.0) and d["c_star"] == expected.c_star
     assert d["chi_1"] == pytest.approx(expected.chi_1, rel=1e-12) and d["phase"] == "critical"
     zeros = results["runs"][1]["theory"]["depth_scales"]
     assert zeros["chi_1"] == 0 and zeros["xi_grad"] == 0 and zeros["phase"] == "ordered"
     rows = depth_scale_rows(json.loads(json.dumps(jsonable(results))))
     assert rows[0][:5] == ["run", "init", "sigma_w^2", "q*", "chi_1"]
-    assert rows[1][0] == "xavier" and rows[1][5] == "critical" and rows[1][9] == "inf"
+    assert rows[1][0] == "glorot" and rows[1][5] == "critical" and rows[1][9] == "inf"
     assert math.isinf(expected.xi_c)
