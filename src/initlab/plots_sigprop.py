@@ -98,7 +98,7 @@ def plot_correlation(data: dict[str, Any]) -> Figure:
     right.set(xlabel="layer l", ylabel=r"$c_l$", title=f"through depth ($\\xi_c$ = {xi_text})")
     for ax in (left, right):
         ax.grid(alpha=0.3)
-    left.legend(fontsize=8, loc="upper right")
+    left.legend(fontsize=8, loc="lower left")
     right.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.suptitle(
         f"{study['activation']}, $\\sigma_w^2$ = {study['sigma_w2']:.4g}, "

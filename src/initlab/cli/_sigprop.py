@@ -69,6 +69,7 @@ def correlation_lines(record: dict[str, Any]) -> list[str]:
         f"gradients xi_grad = {_g(m['xi_grad'], 4)}",
         f"measured on {K} networks of width {s['width']} (seed {s['seed']}), inputs at "
         f"q0 = {_g(s['q0'], 4)}; ± one standard error over the networks",
+        "c_l per layer: for each starting c0, the mean-field prediction, then the measured mean",
         "",
     ]
     import numpy as np
@@ -76,13 +77,15 @@ def correlation_lines(record: dict[str, Any]) -> list[str]:
     measured = np.asarray(s["measured"], dtype=float)
     mean = measured.mean(axis=0)
     se = measured.std(axis=0, ddof=1) / math.sqrt(K) if K > 1 else np.full(mean.shape, np.nan)
-    rows = [["layer", *(f"c0 = {c:g}: theory  measured" for c in s["c0"])]]
+    rows = [["layer"]]
+    for c in s["c0"]:
+        rows[0] += [f"c0={c:g}", "measured"]
     for l in range(mean.shape[1]):
-        cells = []
+        cells = [str(l)]
         for p in range(mean.shape[0]):
             err = "" if l == 0 or math.isnan(se[p, l]) else f" ± {se[p, l]:.1g}"
-            cells.append(f"{s['predicted'][p][l]:.4f}  {mean[p, l]:.4f}{err}")
-        rows.append([str(l), *cells])
+            cells += [f"{s['predicted'][p][l]:.4f}", f"{mean[p, l]:.4f}{err}"]
+        rows.append(cells)
     return lines + _table(rows)
 
 
