@@ -14,11 +14,34 @@ from typing import Any
 from .. import activations, plots_sigprop
 from ..analysis import sigprop
 
+STUDIES = ("critical", "correlation", "jacobian")
+
 FIGURES = {
     "critical": plots_sigprop.plot_critical_line,
     "correlation": plots_sigprop.plot_correlation,
     "jacobian": plots_sigprop.plot_jacobian_spectra,
 }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The study flags and their options, on ``initlab theory``'s parser."""
+    study = parser.add_mutually_exclusive_group()
+    for name in STUDIES:
+        study.add_argument(f"--{name}", action="store_true", help="see the description")
+    parser.add_argument("--sigma-w2", type=float, metavar="V", help="sigma_w^2 = n_in Var(W)")
+    parser.add_argument(
+        "--sigma-b2-grid", type=float, nargs="+", metavar="V", help="--critical: sigma_b^2 values"
+    )
+    parser.add_argument("--depth", type=int, default=20, help="--correlation: layers (20)")
+    parser.add_argument("--width", type=int, metavar="N", help="--correlation/--jacobian: N")
+    parser.add_argument(
+        "--c0", type=float, nargs="+", default=[-0.5, 0.1, 0.5, 0.9, 0.99], metavar="C",
+        help="--correlation: starting correlations (-0.5 0.1 0.5 0.9 0.99)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--depths", type=int, nargs="+", default=[1, 4, 16, 64], metavar="L",
+        help="--jacobian: depths of the spectra (1 4 16 64)",
+    )  # fmt: skip
 
 
 def _g(x: float | None, digits: int = 6) -> str:

@@ -38,7 +38,7 @@ from .._validation import InitlabError, check_number
 from . import _sigprop
 from .inits import parse_value
 
-STUDIES = ("critical", "correlation", "jacobian")
+STUDIES = _sigprop.STUDIES
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -48,9 +48,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    study = parser.add_mutually_exclusive_group()
-    for name in STUDIES:
-        study.add_argument(f"--{name}", action="store_true", help="see the description")
     parser.add_argument(
         "--layers",
         type=int,
@@ -87,20 +84,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="K",
         help=f"independent networks measured (default {theory.DEFAULT_MEMBERS}; --jacobian 2)",
     )
-    parser.add_argument("--sigma-w2", type=float, metavar="V", help="sigma_w^2 = n_in Var(W)")
-    parser.add_argument(
-        "--sigma-b2-grid", type=float, nargs="+", metavar="V", help="--critical: sigma_b^2 values"
-    )
-    parser.add_argument("--depth", type=int, default=20, help="--correlation: layers (20)")
-    parser.add_argument("--width", type=int, metavar="N", help="--correlation/--jacobian: N")
-    parser.add_argument(
-        "--c0", type=float, nargs="+", default=[-0.5, 0.1, 0.5, 0.9, 0.99], metavar="C",
-        help="--correlation: starting correlations (-0.5 0.1 0.5 0.9 0.99)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--depths", type=int, nargs="+", default=[1, 4, 16, 64], metavar="L",
-        help="--jacobian: depths of the spectra (1 4 16 64)",
-    )  # fmt: skip
+    _sigprop.add_arguments(parser)
     parser.add_argument("--out", metavar="DIR", help="write the figures and theory.json here")
     parser.set_defaults(func=run)
 
