@@ -120,7 +120,7 @@ def test_run_records_carry_depth_scales():
     s = spec.parse(
         {
             "data": {"train": "digits", "test_fraction": 0.25},
-            "model": {"hidden": [8, 8], "activation": "tanh"},
+            "model": {"hidden": [8, 8, 8], "activation": "tanh"},
             "training": {"learning_rate": 0.1, "iterations": 2, "diagnostics": False},
             "runs": [
                 {"name": "glorot", "init": "glorot_normal"},
@@ -134,6 +134,10 @@ def test_run_records_carry_depth_scales():
     expected = C.depth_scales("tanh", 1.0, 0.0)
     assert d["sigma_w2"] == pytest.approx(1.0) and d["c_star"] == expected.c_star
     assert d["chi_1"] == pytest.approx(expected.chi_1, rel=1e-12) and d["phase"] == "critical"
+    jac = results["runs"][0]["theory"]["jacobian"]  # W_2, W_3: two hidden-to-hidden layers
+    expected_jac = J.spectrum_moments("tanh", 1.0, 0.0, 2, "gaussian")
+    assert jac["depth"] == 2 and jac["weights"] == "gaussian"
+    assert jac["variance"] == pytest.approx(expected_jac.variance, rel=1e-12)
     zeros = results["runs"][1]["theory"]["depth_scales"]
     assert zeros["chi_1"] == 0 and zeros["xi_grad"] == 0 and zeros["phase"] == "ordered"
     rows = depth_scale_rows(json.loads(json.dumps(jsonable(results))))

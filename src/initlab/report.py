@@ -248,7 +248,9 @@ def _experiment_parts(results: dict[str, Any]) -> tuple[str, str]:
 DEPTH_NOTE = (
     "Mean-field fixed points and depth scales at each run's hidden-to-hidden sigma_w^2 "
     "(Poole et al. 2016; Schoenholz et al. 2017): signals and gradients change by a factor "
-    "e every xi layers; inf on the critical line chi_1 = 1."
+    "e every xi layers; inf on the critical line chi_1 = 1. E[s^2] and Var[s^2]: mean and "
+    "variance of the squared singular values of the hidden-to-hidden Jacobian at the fixed "
+    "point, by free probability (Pennington et al. 2017, 2018)."
 )
 
 
@@ -264,11 +266,13 @@ def depth_scale_rows(results: dict[str, Any]) -> list[list[str]]:
         d = th.get("depth_scales")
         if rec["replicate"] != 0 or not d:
             continue
+        jac = th.get("jacobian") or {}
+        spectrum = [_num(jac["mean"]), _num(jac["variance"])] if jac else ["-", "-"]
         rows.append([rec["name"], rec["init"], _num(d["sigma_w2"]), _num(d["q_star"]),
                      _num(d["chi_1"]), d["phase"], _num(d["c_star"]), _num(d["chi_c"]),
-                     _num(d["xi_q"]), _num(d["xi_c"]), _num(d["xi_grad"])])  # fmt: skip
+                     _num(d["xi_q"]), _num(d["xi_c"]), _num(d["xi_grad"]), *spectrum])  # fmt: skip
     head = ["run", "init", "sigma_w^2", "q*", "chi_1", "phase", "c*", "chi_c", "xi_q", "xi_c",
-            "xi_grad"]  # fmt: skip
+            "xi_grad", "E[s^2] of J", "Var[s^2] of J"]  # fmt: skip
     return [head, *rows] if rows else []
 
 
