@@ -142,7 +142,9 @@ def gaussian_expectation_2d(
 
     Why not a Gauss-Hermite product rule on the Cholesky factor: its nodes straddle the
     kink line :math:`u_2 = 0`, which is oblique in :math:`(z_1, z_2)`, so for ReLU it
-    converges only algebraically (a 100 x 100 rule is off by 1e-5), and it fails for large
+    converges only algebraically (measured, 100 x 100 nodes: errors of 6e-4 in
+    :math:`E[\phi(u_1)\phi(u_2)]` and 9e-3 in :math:`E[\phi'(u_1)\phi'(u_2)]` at
+    :math:`c = 0.3`), and it fails for large
     :math:`q` as in one dimension. Measured against closed forms (the arc-cosine kernel of
     ReLU and its derivative, the arc-sine kernel of erf, linear units; ``tests/
     test_correlation.py``): error below 2e-13 (relative to :math:`\sqrt{q_1 q_2}` for
