@@ -30,7 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         study.add_argument(f"--{name}", action="store_true", help="see the description")
     parser.add_argument("--sigma-w2", type=float, metavar="V", help="sigma_w^2 = n_in Var(W)")
     parser.add_argument(
-        "--sigma-b2-grid", type=float, nargs="+", metavar="V", help="--critical: sigma_b^2 values"
+        "--sigma-b2-grid",
+        type=float,
+        nargs="+",
+        metavar="V",
+        help="--critical: sigma_b^2 values (0 0.01 0.05 0.1 0.2 0.5 1 2)",
     )
     parser.add_argument("--depth", type=int, default=20, help="--correlation: layers (20)")
     parser.add_argument("--width", type=int, metavar="N", help="--correlation/--jacobian: N")

@@ -85,7 +85,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"independent networks measured (default {theory.DEFAULT_MEMBERS}; --jacobian 2)",
     )
     _sigprop.add_arguments(parser)
-    parser.add_argument("--out", metavar="DIR", help="write the figures and theory.json here")
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write the figures and theory.json (a study: <study>.json) here",
+    )
     parser.set_defaults(func=run)
 
 
