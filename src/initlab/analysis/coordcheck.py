@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import InitlabError, check_number
+from initlab._validation import InitlabError, check_number
 
 DEFAULT_BAND = 0.25
 """Largest :math:`|\\beta|` called ``"stable"`` (see the module docstring)."""

@@ -10,6 +10,19 @@ width n_0 is ``--input-dim``, by default n_1. ``--init`` and ``--activation`` ta
 or ``name:key=value,key=value`` (``random:scale=0.1``, ``leaky_relu:slope=0.2``).
 ``--out DIR`` also writes phase_diagram.png, theory_vs_measurement.png and theory.json
 (the resolved configuration, the prediction and the measurement).
+
+Signal-propagation studies (no --layers; each prints a table, and with ``--out DIR``
+writes DIR/<study>.json and DIR/<study>.png, which ``initlab report DIR`` shows):
+
+``--critical``     the critical line chi_1 = 1: sigma_w^2 for each activation (all, or
+                   those given to --activation) at each --sigma-b2-grid value.
+``--correlation``  the correlation map c -> c' of two inputs, c*, chi_c, the depth scales
+                   xi_q and xi_c, and c_l through --depth layers of width --width (1000)
+                   measured on --members networks from each --c0, beside the prediction.
+``--jacobian``     singular values of the input-output Jacobian at --depths (1 4 16 64),
+                   width --width (400), Gaussian and orthogonal weights, beside the
+                   free-probability mean and variance (Pennington et al. 2017, 2018).
+For --correlation and --jacobian, --sigma-w2 defaults to the critical value at --sigma-b2.
 """
 
 from __future__ import annotations
@@ -22,10 +35,13 @@ from typing import Any
 
 from initlab._validation import InitlabError, check_number
 from initlab.analysis import theory as theory
+from initlab.cli import _sigprop
 from initlab.cli.inits import parse_value
 from initlab.init import catalogue as initializers
 from initlab.nn import activations as activations
 from initlab.report import theory as plots_theory
+
+STUDIES = _sigprop.STUDIES
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -39,13 +55,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--layers",
         type=int,
         nargs="+",
-        required=True,
         metavar="N",
         help="widths n_1 .. n_L of the layers after the input; the last must be 1",
     )
     parser.add_argument("--input-dim", type=int, metavar="N", help="n_0 (default: n_1)")
     parser.add_argument("--init", default="xavier", help="initializer (default xavier)")
-    parser.add_argument("--activation", default="tanh", help="hidden activation (default tanh)")
+    parser.add_argument(
+        "--activation",
+        nargs="+",
+        metavar="NAME",
+        help="hidden activation (default tanh; --critical: several, default all)",
+    )
     parser.add_argument(
         "--sigma-b2",
         type=float,
@@ -64,11 +84,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--members",
         type=int,
-        default=theory.DEFAULT_MEMBERS,
         metavar="K",
-        help=f"independent networks measured (default {theory.DEFAULT_MEMBERS})",
+        help=f"independent networks measured (default {theory.DEFAULT_MEMBERS}; --jacobian 2)",
     )
-    parser.add_argument("--out", metavar="DIR", help="write the figures and theory.json here")
+    _sigprop.add_arguments(parser)
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write the figures and theory.json (a study: <study>.json) here",
+    )
     parser.set_defaults(func=run)
 
 
@@ -160,13 +184,26 @@ def _write_outputs(out: Path, config: dict, prediction, measurement, act, mark) 
 
 
 def run(args: argparse.Namespace) -> int:
+    kind = next((k for k in STUDIES if getattr(args, k)), None)
+    if kind is not None:
+        if args.members is None:
+            args.members = 2 if kind == "jacobian" else theory.DEFAULT_MEMBERS
+        print("\n".join(_sigprop.run(kind, args, parse_spec)))
+        return 0
+    if args.layers is None:
+        raise InitlabError(
+            "initlab theory needs --layers, or one of --critical, --correlation, --jacobian"
+        )
+    if args.activation is not None and len(args.activation) > 1:
+        raise InitlabError(f"--activation takes one name here; got {args.activation}")
+    args.members = theory.DEFAULT_MEMBERS if args.members is None else args.members
     for i, n in enumerate(args.layers):
         check_number(f"--layers[{i}]", n, low=1, integer=True)
     n0 = args.layers[0] if args.input_dim is None else args.input_dim
     check_number("--input-dim", n0, low=1, integer=True)
     sizes = [n0, *args.layers]
     init = initializers.get(parse_spec(args.init, "--init"))
-    act_spec = parse_spec(args.activation, "--activation")
+    act_spec = parse_spec((args.activation or ["tanh"])[0], "--activation")
     act = activations.get(act_spec.pop("name"), **act_spec)
     b2 = args.sigma_b2
     measurement = theory.measure(

@@ -160,13 +160,49 @@ def _theory(run: Run, sizes: list[int], model: dict[str, Any], x2: float) -> dic
 
     if run.init == "lsuv":
         return {"available": False, "reason": "LSUV is data-dependent"}
+    act = activation_of(run.activation, model)
     try:
-        pred = theory.predict(
-            sizes, run.init_spec, activation_of(run.activation, model), input_second_moment=x2
-        )
+        pred = theory.predict(sizes, run.init_spec, act, input_second_moment=x2)
     except (InitlabError, ArithmeticError) as exc:  # e.g. variances beyond float range
         return {"available": False, "reason": str(exc) or type(exc).__name__}
-    return {"available": True, **pred.as_dict()}
+    scales = _depth_scales(pred, act)
+    jac = _jacobian_moments(run, pred, act) if scales is not None else None
+    return {"available": True, **pred.as_dict(), "depth_scales": scales, "jacobian": jac}
+
+
+_NOT_IID = ("sparse", "eye", "identity")  # structured weights: no free-probability law here
+
+
+def _jacobian_moments(run: Run, pred: Any, act: Any) -> dict[str, Any] | None:
+    """Free-probability mean and variance of the squared singular values of the Jacobian
+    of the hidden-to-hidden layers (W_2 .. W_{L-1}) at the variance fixed point, for i.i.d.
+    (s1 = -1) or orthogonal (s1 = 0) weights (see analysis.jacobian); None for one hidden
+    layer or structured weights."""
+    from initlab.analysis.jacobian import spectrum_moments
+
+    depth = len(pred.sigma_w2) - 2
+    if depth < 1 or run.init in _NOT_IID:
+        return None
+    weights = "orthogonal" if run.init == "orthogonal" else "gaussian"
+    w2 = float(np.mean(pred.sigma_w2[1:-1]))
+    try:
+        m = spectrum_moments(act, w2, pred.sigma_b2, depth, weights)
+    except (InitlabError, ArithmeticError):
+        return None
+    return {"depth": depth, "weights": weights, "mean": m.mean, "variance": m.variance}
+
+
+def _depth_scales(pred: Any, act: Any) -> dict[str, Any] | None:
+    """q*, chi_1, c*, chi_c, xi_q, xi_c at the hidden-to-hidden sigma_w^2 (mean over W_2 ..
+    W_{L-1}; W_1's if there are none) and sigma_b^2 = 0 (see analysis.correlation); None
+    where they cannot be computed."""
+    from initlab.analysis.correlation import depth_scales
+
+    w2 = pred.sigma_w2[1:-1] if len(pred.sigma_w2) > 2 else pred.sigma_w2[:1]
+    try:
+        return depth_scales(act, float(np.mean(w2)), pred.sigma_b2).as_dict()
+    except (InitlabError, ArithmeticError):  # e.g. sigma_w^2 beyond float range
+        return None
 
 
 def run(

@@ -1,7 +1,9 @@
 """``initlab report DIR``: one self-contained HTML page and a Markdown summary.
 
 Everything is drawn from the stored results alone (``results.json`` of ``initlab run`` or
-``initlab reproduce``, and ``sweep.sqlite`` of ``initlab sweep``), never by re-training.
+``initlab reproduce``, ``sweep.sqlite`` of ``initlab sweep``, and ``critical.json``,
+``correlation.json``, ``jacobian.json`` of ``initlab theory --critical / --correlation /
+--jacobian --out``), never by re-training.
 Figures are embedded as PNG data URIs, so the page needs no network and no other file.
 """
 
@@ -198,13 +200,18 @@ def write_report(
     if not source.is_dir():
         raise InitlabError(f"{source} is not a directory of initlab results")
     parts_html, parts_md = [], []
-    if (source / RESULTS_FILE).is_file() or not _has_sweep(source):
+    has_sigprop = _has_sigprop(source)
+    if (source / RESULTS_FILE).is_file() or not (_has_sweep(source) or has_sigprop):
         results = read_results(source)
         h, m = _experiment_parts(results)
         parts_html.append(h)
         parts_md.append(m)
     if _has_sweep(source):
         h, m = _sweep_parts(source, axes)
+        parts_html.append(h)
+        parts_md.append(m)
+    if has_sigprop:
+        h, m = _sigprop_parts(source)
         parts_html.append(h)
         parts_md.append(m)
     page = (
@@ -228,16 +235,83 @@ def _experiment_parts(results: dict[str, Any]) -> tuple[str, str]:
     h = [f"<h2>Comparison</h2><pre>{html.escape(setup)}</pre>", _html_table(rows), note]
     for title, figs in _sections(results):
         body = "".join(_figure_html(f, c) for f, c in figs)
+        if title.startswith("Signal propagation") and depth_scale_rows(results):
+            body += _html_table(depth_scale_rows(results)) + f"<p>{DEPTH_NOTE}</p>"
         if body:
             h.append(f"<h2>{html.escape(title)}</h2>{body}")
     md = "## Comparison\n\n```\n" + setup + "\n```\n\n" + _md_table(rows)
     md += f"\n\n{INTERVAL_NOTE}." if several else ""
     md += " Figures: report.html."
+    if depth_scale_rows(results):
+        md += "\n\n## Signal propagation\n\n" + _md_table(depth_scale_rows(results))
+        md += f"\n\n{DEPTH_NOTE}"
     return "".join(h), md
+
+
+DEPTH_NOTE = (
+    "Mean-field fixed points and depth scales at each run's hidden-to-hidden sigma_w^2 "
+    "(Poole et al. 2016; Schoenholz et al. 2017): signals and gradients change by a factor "
+    "e every xi layers; inf on the critical line chi_1 = 1. E[s^2] and Var[s^2]: mean and "
+    "variance of the squared singular values of the hidden-to-hidden Jacobian at the fixed "
+    "point, by free probability (Pennington et al. 2017, 2018)."
+)
+
+
+def _num(x: Any) -> str:
+    return "inf" if x is None else f"{x:.4g}"  # stored null: an infinite depth scale or q*
+
+
+def depth_scale_rows(results: dict[str, Any]) -> list[list[str]]:
+    """Header and one row per run (first seed) with stored depth scales; [] if none."""
+    rows = []
+    for rec in results["runs"]:
+        th = rec.get("theory") or {}
+        d = th.get("depth_scales")
+        if rec["replicate"] != 0 or not d:
+            continue
+        jac = th.get("jacobian") or {}
+        spectrum = [_num(jac["mean"]), _num(jac["variance"])] if jac else ["-", "-"]
+        rows.append([rec["name"], rec["init"], _num(d["sigma_w2"]), _num(d["q_star"]),
+                     _num(d["chi_1"]), d["phase"], _num(d["c_star"]), _num(d["chi_c"]),
+                     _num(d["xi_q"]), _num(d["xi_c"]), _num(d["xi_grad"]), *spectrum])  # fmt: skip
+    head = ["run", "init", "sigma_w^2", "q*", "chi_1", "phase", "c*", "chi_c", "xi_q", "xi_c",
+            "xi_grad", "E[s^2] of J", "Var[s^2] of J"]  # fmt: skip
+    return [head, *rows] if rows else []
+
+
+def _sigprop_parts(source: Path) -> tuple[str, str]:
+    """Figures of the studies `initlab theory --critical/--correlation/--jacobian --out`
+    stored in `source`, drawn from their JSON."""
+    from initlab.experiment import sigprop
+    from initlab.report import sigprop as plots_sigprop
+
+    stored = sigprop.stored(source)
+    captions = {
+        "critical": "Critical line chi_1 = 1 per activation (critical.json)",
+        "correlation": "Correlation map and c_l through depth, theory vs measured "
+        "(correlation.json)",
+        "jacobian": "Jacobian singular values at initialization, Gaussian vs orthogonal "
+        "weights (jacobian.json)",
+    }
+    draw = {
+        "critical": plots_sigprop.plot_critical_line,
+        "correlation": plots_sigprop.plot_correlation,
+        "jacobian": plots_sigprop.plot_jacobian_spectra,
+    }
+    figs = "".join(_figure_html(draw[k](data), captions[k]) for k, data in stored.items())
+    names = ", ".join(f"{k}.json" for k in stored)
+    return (
+        f"<h2>Signal propagation studies</h2>{figs}",
+        f"## Signal propagation studies\n\nFrom {names}. Figures: report.html.",
+    )
 
 
 def _has_sweep(source: Path) -> bool:
     return (source / "sweep.sqlite").is_file()
+
+
+def _has_sigprop(source: Path) -> bool:
+    return any((source / f"{k}.json").is_file() for k in ("critical", "correlation", "jacobian"))
 
 
 def _sweep_parts(source: Path, axes: tuple[str, str] | None) -> tuple[str, str]:

@@ -1,0 +1,437 @@
+r"""The correlation map of two inputs through a deep random network, and its depth scales.
+
+Poole et al. (2016), "Exponential expressivity in deep neural networks through transient
+chaos"; Schoenholz et al. (2017), "Deep information propagation". Conventions as in
+:mod:`initlab.theory`: weights of variance :math:`\sigma_w^2/n_{l-1}`, biases of variance
+:math:`\sigma_b^2`, :math:`Z_l = W_l \phi(Z_{l-1}) + b_l`.
+
+Two inputs give pre-activations :math:`(u_1, u_2)` whose entries are, over the weights,
+jointly Gaussian with variances :math:`q_1, q_2` and covariance :math:`q_{12}`; one layer maps
+
+.. math::
+
+    q_{12}' = \sigma_w^2\, E\!\left[\phi(u_1)\,\phi(u_2)\right] + \sigma_b^2, \qquad
+    u_1 = \sqrt{q_1}\, z_1, \quad u_2 = \sqrt{q_2}\left(c z_1 + \sqrt{1-c^2}\, z_2\right),
+
+with :math:`c = q_{12}/\sqrt{q_1 q_2}` and :math:`z_1, z_2` independent :math:`N(0, 1)`. At
+the variance fixed point :math:`q^*` (:func:`initlab.theory.fixed_point`) the correlation
+map is :math:`C(c) = q_{12}'/q^*`. :math:`C(1) = 1` always; its slope (Price's theorem,
+:math:`\partial E[\phi(u_1)\phi(u_2)]/\partial q_{12} = E[\phi'(u_1)\phi'(u_2)]`) is
+
+.. math::
+
+    \chi_c(c) = C'(c) = \sigma_w^2\, E\!\left[\phi'(u_1)\,\phi'(u_2)\right],
+    \qquad \chi_c(1) = \chi_1 .
+
+If :math:`\chi_1 < 1` (ordered) the stable fixed point is :math:`c^* = 1`; if
+:math:`\chi_1 > 1` (chaotic) it is the other root :math:`c^* < 1` of :math:`C(c) = c`. Near
+the fixed points, :math:`|q_l - q^*| \sim e^{-l/\xi_q}` and :math:`|c_l - c^*| \sim
+e^{-l/\xi_c}` with (Schoenholz et al. 2017, eqs. 6-9)
+
+.. math::
+
+    \xi_q^{-1} = -\ln V'(q^*), \quad
+    V'(q) = \sigma_w^2\, E\!\left[\phi'(u)^2 + \phi(u)\phi''(u)\right]
+          = \frac{\sigma_w^2}{q} E\!\left[u\, \phi(u)\, \phi'(u)\right], \qquad
+    \xi_c^{-1} = -\ln \chi_c(c^*),
+
+(the second form of :math:`V'` by Gaussian integration by parts, so only :math:`\phi` and
+:math:`\phi'` are needed); :math:`\xi_c = -1/\ln \chi_1` when :math:`c^* = 1`, and both
+diverge on the critical line :math:`\chi_1 = 1`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from numpy.polynomial.legendre import leggauss
+from scipy.optimize import brentq
+
+from initlab._validation import InitlabError, check_number
+from initlab.analysis import theory as theory
+from initlab.nn import activations as _activations
+
+Array = np.ndarray
+ActivationLike = str | _activations.Activation
+
+_NODES = 128  # Gauss-Legendre nodes per side of each split
+_Z_MAX = 10.0  # P(|z| > 10) = 1.5e-23
+_A_MIN = 1e-10  # smallest node scale (as at q = 1e20 in theory.gaussian_expectation)
+_Q_MIN, _Q_MAX = 1e-20, 1e20  # q* = 0 or inf: maps evaluated in their limit, as theory.chi1
+_C_GAP = 1e-10  # c* closer to 1 than this is not told apart from 1
+_ROUND = 1e-12  # a slope within this of 1 is 1 (the quadrature's rounding is ~1e-15)
+
+
+# --- two-dimensional Gaussian expectations ----------------------------------------------
+
+
+@lru_cache(maxsize=2)
+def _legendre(n: int) -> tuple[Array, Array]:
+    t, w = leggauss(n)
+    return (t + 1) / 2, w / 2  # on [0, 1]
+
+
+def _split_rule(z0: Array, a: Array) -> tuple[Array, Array]:
+    """Nodes and weights for E_z[f(z)] on [-Z, Z], split at `z0`, dense on the scale `a`.
+
+    ``z = z0 +- a sinh(b t)``, ``t`` in [0, 1], one Gauss-Legendre rule each side; the
+    weights include the standard normal density. Shapes: ``z0.shape + (2 n,)``.
+    """
+    t, w = _legendre(_NODES)
+    z0, a = np.asarray(z0)[..., None], np.asarray(a)[..., None]
+    sides = []
+    for sign, length in ((1.0, _Z_MAX - z0), (-1.0, _Z_MAX + z0)):
+        b = np.arcsinh(np.maximum(length, 0.0) / a)
+        e = np.exp(b * t)
+        sides.append((z0 + sign * a * (e - 1 / e) / 2, w * a * b * (e + 1 / e) / 2))
+    z = np.concatenate([sides[0][0], sides[1][0]], axis=-1)
+    weight = np.concatenate([sides[0][1], sides[1][1]], axis=-1)
+    return z, weight * np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+
+
+def _expectation_2d(f: Callable, g: Callable, q1: float, q2: float, c: float) -> float:
+    s1, s2 = math.sqrt(q1), math.sqrt(q2)
+    r = math.sqrt(max(1.0 - c * c, 0.0))
+    # outer: split at u1 = 0; dense where f varies (1/s1), where g(s2 c z1) varies
+    # (1/(s2 |c|)) and where the inner mean s2 c z1 crosses the inner kink (r/|c|)
+    tiny = 1e-300
+    a1 = min(1.0, 1.0 / max(s1, tiny), 1.0 / max(s2 * abs(c), tiny))
+    a1 = max(min(a1, r / max(abs(c), tiny)) if r > 0 else a1, _A_MIN)
+    z1, w1 = _split_rule(np.array(0.0), np.array(a1))
+    # inner, given z1: u2 = mu + s z2, split where u2 = 0, dense on the scale 1/s
+    mu, s = s2 * c * z1, s2 * r
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z0 = np.where(s > 0, np.clip(-mu / s, -_Z_MAX, _Z_MAX), 0.0)
+    a2 = np.full(z1.shape, max(min(1.0, 1.0 / s) if s > 0 else 1.0, _A_MIN))
+    z2, w2 = _split_rule(z0, a2)
+    inner = np.sum(w2 * g(mu[:, None] + s * z2), axis=-1)
+    return float(np.sum(w1 * f(s1 * z1) * inner))
+
+
+def gaussian_expectation_2d(
+    f: Callable[[Array], Array],
+    g: Callable[[Array], Array],
+    q1: float | Array,
+    q2: float | Array,
+    c: float | Array,
+) -> float | Array:
+    r"""Return :math:`E[f(u_1)\, g(u_2)]` for :math:`(u_1, u_2)` jointly Gaussian, mean 0.
+
+    .. math::
+
+        u_1 = \sqrt{q_1}\, z_1, \qquad u_2 = \sqrt{q_2}\,(c z_1 + \sqrt{1 - c^2}\, z_2),
+
+    :math:`\operatorname{Var} u_i = q_i`, :math:`\operatorname{corr}(u_1, u_2) = c`: the
+    Cholesky factor of the covariance. The integral is iterated: over :math:`z_2` given
+    :math:`z_1` (:math:`u_2` is then :math:`N(\mu, s^2)`, :math:`\mu = \sqrt{q_2} c z_1`,
+    :math:`s = \sqrt{q_2(1-c^2)}`), then over :math:`z_1`. Each one-dimensional rule is that
+    of :func:`initlab.theory.gaussian_expectation` moved to the point where its argument is
+    0: split there (so no node sits on the kink of ReLU-type units or the jump of their
+    derivative), :math:`z = z_0 \pm a \sinh(b t)` up to :math:`|z| = 10` and 128-point
+    Gauss-Legendre in :math:`t` on each side, nodes dense on the scale :math:`a` on which the
+    integrand varies (:math:`1/s` inside; outside the least of :math:`1/\sqrt{q_1}`,
+    :math:`1/(\sqrt{q_2}|c|)` and :math:`\sqrt{1-c^2}/|c|`, the last being where the inner
+    mean crosses the inner kink). 256 x 256
+    evaluations of `g`, 256 of `f` (96 points, as in one dimension, leave 5e-9 where
+    :math:`1 - c = 10^{-12}` puts the outer nodes over 7 decades).
+
+    Why not a Gauss-Hermite product rule on the Cholesky factor: its nodes straddle the
+    kink line :math:`u_2 = 0`, which is oblique in :math:`(z_1, z_2)`, so for ReLU it
+    converges only algebraically (measured, 100 x 100 nodes: errors of 6e-4 in
+    :math:`E[\phi(u_1)\phi(u_2)]` and 9e-3 in :math:`E[\phi'(u_1)\phi'(u_2)]` at
+    :math:`c = 0.3`), and it fails for large
+    :math:`q` as in one dimension. Measured against closed forms (the arc-cosine kernel of
+    ReLU and its derivative, the arc-sine kernel of erf, linear units; ``tests/
+    test_correlation.py``): error below 2e-13 (relative to :math:`\sqrt{q_1 q_2}` for
+    ReLU and linear units) for :math:`-1 \le c \le 1` (including :math:`1 - c = 10^{-12}`
+    and :math:`c = \pm 1`), :math:`10^{-6} \le q_1 \le 10^{6}` and
+    :math:`q_2 \in \{q_1, 2.5 q_1\}`.
+
+    Parameters
+    ----------
+    f, g : callable
+        Elementwise, vectorized.
+    q1, q2 : float or ndarray
+        Variances :math:`\ge 0`.
+    c : float or ndarray
+        Correlation in :math:`[-1, 1]`. Arguments broadcast; arrays give an array.
+    """
+    q1, q2 = theory._check_q(q1), theory._check_q(q2)
+    c = np.asarray(c, dtype=np.float64)
+    if not np.all(np.isfinite(c)) or np.any(np.abs(c) > 1):
+        raise InitlabError(f"c must be a correlation in [-1, 1]; got {c}")
+    q1, q2, c = np.broadcast_arrays(q1, q2, c)
+    out = np.array([_expectation_2d(f, g, *v) for v in zip(q1.flat, q2.flat, c.flat, strict=True)])
+    return float(out[0]) if c.ndim == 0 else out.reshape(c.shape)
+
+
+def _phi(act: _activations.Activation) -> Callable[[Array], Array]:
+    return act.f
+
+
+def _dphi(act: _activations.Activation) -> Callable[[Array], Array]:
+    return lambda u: act.df(u, act.f(u))
+
+
+# --- the maps -----------------------------------------------------------------------------
+
+
+def covariance_map(
+    act: ActivationLike, sigma_w2: float, sigma_b2: float, q1: float, q2: float, q12: float
+) -> tuple[float, float, float]:
+    r"""One layer of the joint map :math:`(q_1, q_2, q_{12}) \to (q_1', q_2', q_{12}')`.
+
+    :math:`q_i' = \sigma_w^2 E[\phi(\sqrt{q_i} z)^2] + \sigma_b^2` (:func:`initlab.theory.
+    variance_map`) and :math:`q_{12}' = \sigma_w^2 E[\phi(u_1)\phi(u_2)] + \sigma_b^2` with
+    :math:`\operatorname{corr}(u_1, u_2) = q_{12}/\sqrt{q_1 q_2}` (0 if a variance is 0).
+    """
+    act = _activations.get(act)
+    w2 = float(check_number("sigma_w2", sigma_w2, low=0))
+    b2 = float(check_number("sigma_b2", sigma_b2, low=0))
+    c = q12 / math.sqrt(q1 * q2) if q1 > 0 and q2 > 0 else 0.0
+    c = min(max(c, -1.0), 1.0)
+    e12 = gaussian_expectation_2d(act.f, act.f, q1, q2, c)
+    v1 = theory.variance_map(act, w2, b2, q1)
+    v2 = theory.variance_map(act, w2, b2, q2)
+    return float(v1), float(v2), w2 * e12 + b2
+
+
+def _q_star(act: _activations.Activation, w2: float, b2: float) -> float:
+    """q*, or its limit 1e-20 / 1e20 when the variance dies or does not contract."""
+    return min(max(float(theory.fixed_point(act, w2, b2)), _Q_MIN), _Q_MAX)
+
+
+def _check_wb(w2: Any, b2: Any) -> tuple[float, float]:
+    return (
+        float(check_number("sigma_w2", w2, low=0)),
+        float(check_number("sigma_b2", b2, low=0)),
+    )
+
+
+def correlation_map(
+    act: ActivationLike,
+    sigma_w2: float,
+    sigma_b2: float,
+    c: float | Array,
+    q: float | None = None,
+) -> float | Array:
+    r"""One layer of the correlation map for two inputs of equal variance `q`.
+
+    .. math::
+
+        C(c) = \frac{\sigma_w^2\, E[\phi(u_1)\phi(u_2)] + \sigma_b^2}
+                    {\sigma_w^2\, E[\phi(u_1)^2] + \sigma_b^2},
+        \qquad u_i \sim N(0, q),\ \operatorname{corr}(u_1, u_2) = c .
+
+    `q` defaults to :math:`q^*`, where the denominator is :math:`q^*`; when :math:`q^*` is 0
+    or infinite the map is taken at :math:`q = 10^{-20}` or :math:`10^{20}` (its limit, as
+    :func:`initlab.theory.chi1` does). `c` may be an array.
+    """
+    act = _activations.get(act)
+    w2, b2 = _check_wb(sigma_w2, sigma_b2)
+    q = _q_star(act, w2, b2) if q is None else float(check_number("q", q, low=0))
+    num = w2 * gaussian_expectation_2d(act.f, act.f, q, q, c) + b2
+    return num / float(theory.variance_map(act, w2, b2, q))
+
+
+def chi_c(
+    act: ActivationLike, sigma_w2: float, sigma_b2: float, c: float | Array | None = None
+) -> float | Array:
+    r""":math:`\chi_c = \sigma_w^2 E[\phi'(u_1)\phi'(u_2)]` at :math:`q^*` and correlation `c`.
+
+    The slope :math:`C'(c)` of :func:`correlation_map` (module docstring); `c` defaults to
+    :math:`c^*` (:func:`correlation_fixed_point`). At :math:`c = 1` it is :math:`\chi_1`.
+    """
+    act = _activations.get(act)
+    w2, b2 = _check_wb(sigma_w2, sigma_b2)
+    c = correlation_fixed_point(act, w2, b2) if c is None else c
+    q = _q_star(act, w2, b2)
+    return w2 * gaussian_expectation_2d(_dphi(act), _dphi(act), q, q, c)
+
+
+def correlation_fixed_point(act: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0) -> float:
+    r"""The stable fixed point :math:`c^* \in [0, 1]` of :func:`correlation_map`.
+
+    With equal variances, :math:`E[\phi(u_1)\phi(u_2)] = \sum_n a_n^2 c^n` (Hermite
+    expansion), so :math:`C` is increasing and convex on :math:`[0, 1]`, and
+    :math:`C(0) \ge 0`. If :math:`\chi_1 \le 1`, :math:`c^* = 1`. If :math:`\chi_1 > 1`,
+    :math:`h(c) = C(c) - c` is convex with :math:`h(1) = 0`, :math:`h'(1) = \chi_1 - 1 > 0`
+    and :math:`h(0) \ge 0`: it has exactly one other root in :math:`[0, 1)`, found by
+    Brent's method after stepping :math:`1 - c = 2^{-k}` toward 1 until :math:`h < 0`.
+    A root within :math:`10^{-10}` of 1 is reported as 1 (the chaotic phase is then
+    indistinguishable from the critical line).
+    """
+    act = _activations.get(act)
+    w2, b2 = _check_wb(sigma_w2, sigma_b2)
+    if float(theory.chi1(act, w2, b2)) <= 1.0 + _ROUND:
+        return 1.0
+    q = _q_star(act, w2, b2)
+
+    def h(c: float) -> float:
+        return float(correlation_map(act, w2, b2, c, q)) - c
+
+    if h(0.0) <= 0.0:
+        return 0.0
+    gap = 0.5
+    while gap >= _C_GAP and h(1.0 - gap) >= 0.0:
+        gap /= 2
+    if gap < _C_GAP:
+        return 1.0
+    return float(brentq(h, 0.0, 1.0 - gap, xtol=1e-14, rtol=1e-15))
+
+
+def _gradient_depth(chi: float) -> float:
+    """1 / |ln chi_1|: inf at chi_1 = 1 (to 1e-12), 0 at chi_1 = 0 (e.g. zero weights)."""
+    if abs(chi - 1) <= _ROUND:
+        return math.inf
+    return 0.0 if chi <= 0 else 1.0 / abs(math.log(chi))
+
+
+def _depth(x: float) -> float:
+    """-1 / ln x for a contraction rate x in (0, 1); inf if x >= 1 - 1e-12 (none)."""
+    if not math.isfinite(x) or x >= 1.0 - _ROUND:
+        return math.inf
+    return 0.0 if x <= 0.0 else -1.0 / math.log(x)
+
+
+@dataclass(frozen=True)
+class DepthScales:
+    r"""Fixed points, slopes and depth scales of one :math:`(\phi, \sigma_w^2, \sigma_b^2)`.
+
+    Attributes
+    ----------
+    activation : str
+    sigma_w2, sigma_b2 : float
+    q_star : float
+        :math:`q^*` (0: the signal dies; inf: the variance does not contract).
+    chi_1 : float
+        :math:`\sigma_w^2 E[\phi'(\sqrt{q^*} z)^2]`.
+    c_star : float
+        Stable fixed point of the correlation map.
+    chi_c : float
+        :math:`C'(c^*)`.
+    xi_q, xi_c : float
+        Depth scales (layers) of the convergence of :math:`q_l` to :math:`q^*` and of
+        :math:`c_l` to :math:`c^*`; inf where there is no exponential convergence.
+    xi_grad : float
+        :math:`1/|\ln \chi_1|`: gradients change by a factor :math:`e` every
+        :math:`\xi_\nabla` layers.
+    phase : str
+        :func:`initlab.theory.phase` of :math:`\chi_1`.
+    """
+
+    activation: str
+    sigma_w2: float
+    sigma_b2: float
+    q_star: float
+    chi_1: float
+    c_star: float
+    chi_c: float
+    xi_q: float
+    xi_c: float
+    xi_grad: float
+    phase: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (infinities are stored as null by :func:`initlab.store.jsonable`)."""
+        return asdict(self)
+
+
+def variance_map_slope(act: ActivationLike, sigma_w2: float, q: float) -> float:
+    r""":math:`V'(q) = \sigma_w^2 E[u\,\phi(u)\,\phi'(u)]/q`, :math:`u \sim N(0, q)`.
+
+    The derivative of :func:`initlab.theory.variance_map` in :math:`q` (module docstring);
+    its value at :math:`q^*` sets :math:`\xi_q`.
+    """
+    act = _activations.get(act)
+    w2 = float(check_number("sigma_w2", sigma_w2, low=0))
+    q = float(check_number("q", q, low=0, low_open=True))
+    f = _dphi(act)
+    return w2 * float(theory.gaussian_expectation(lambda u: u * act.f(u) * f(u), q)) / q
+
+
+def depth_scales(act: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0) -> DepthScales:
+    r"""Everything the mean-field theory says about depth at :math:`(\sigma_w^2, \sigma_b^2)`.
+
+    See :class:`DepthScales` and the module docstring for the formulas. Where :math:`q^*`
+    is 0 or infinite the slopes are taken in that limit (as :func:`initlab.theory.chi1`);
+    :math:`\xi_q` is then inf unless the limit contracts (tanh with :math:`\sigma_w^2 < 1`:
+    :math:`q_l \to 0` like :math:`\sigma_w^{2l}`).
+    """
+    act = _activations.get(act)
+    w2, b2 = _check_wb(sigma_w2, sigma_b2)
+    q_star = float(theory.fixed_point(act, w2, b2))
+    chi = float(theory.chi1(act, w2, b2))
+    c_star = correlation_fixed_point(act, w2, b2)
+    slope_c = chi if c_star == 1.0 else float(chi_c(act, w2, b2, c_star))
+    slope_q = variance_map_slope(act, w2, min(max(q_star, _Q_MIN), _Q_MAX))
+    return DepthScales(
+        activation=theory._describe(act),
+        sigma_w2=w2,
+        sigma_b2=b2,
+        q_star=q_star,
+        chi_1=chi,
+        c_star=c_star,
+        chi_c=slope_c,
+        xi_q=_depth(slope_q),
+        xi_c=_depth(slope_c),
+        xi_grad=_gradient_depth(chi),
+        phase=theory.phase(chi),
+    )
+
+
+@dataclass(frozen=True)
+class CriticalPoint:
+    r"""One point of the critical line :math:`\chi_1 = 1`, or why there is none.
+
+    Attributes
+    ----------
+    activation : str
+    sigma_b2 : float
+    sigma_w2 : float
+        The critical :math:`\sigma_w^2` (nan if :math:`\chi_1` does not cross 1).
+    q_star : float
+        :math:`q^*` there (inf for ReLU-type units with :math:`\sigma_b > 0`: on their
+        critical line the variance grows without bound).
+    chi_1 : float
+        :math:`\chi_1` at the solution, 1 to about 1e-12 (a check on the solver).
+    """
+
+    activation: str
+    sigma_b2: float
+    sigma_w2: float
+    q_star: float
+    chi_1: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def critical_line(act: ActivationLike, sigma_b2: Sequence[float]) -> list[CriticalPoint]:
+    r"""The critical :math:`\sigma_w^2` (:math:`\chi_1 = 1`) at each :math:`\sigma_b^2`.
+
+    Solved by :func:`initlab.theory.critical_sigma_w2` (Brent's method on
+    :math:`\chi_1(\sigma_w^2) - 1`, to a relative 1e-14 in :math:`\sigma_w^2`). Closed forms
+    the tests hold it to: 1 for tanh and linear units at :math:`\sigma_b = 0`, 2 for ReLU and
+    :math:`2/(1+a^2)` for leaky ReLU of slope :math:`a` at every :math:`\sigma_b^2`
+    (their :math:`\chi_1 = \sigma_w^2 (1+a^2)/2` does not depend on :math:`q`).
+    """
+    act = _activations.get(act)
+    points = []
+    for b2 in sigma_b2:
+        b2 = float(check_number("sigma_b2", b2, low=0))
+        try:
+            w2 = theory.critical_sigma_w2(act, b2)
+        except InitlabError:
+            points.append(CriticalPoint(theory._describe(act), b2, math.nan, math.nan, math.nan))
+            continue
+        q = float(theory.fixed_point(act, w2, b2))
+        points.append(
+            CriticalPoint(theory._describe(act), b2, w2, q, float(theory.chi1(act, w2, b2)))
+        )
+    return points

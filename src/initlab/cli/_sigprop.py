@@ -1,0 +1,185 @@
+"""``initlab theory --critical | --correlation | --jacobian``: compute, print, store.
+
+The studies are :mod:`initlab.experiment.sigprop`'s records; ``--out DIR`` writes each as
+``DIR/<kind>.json`` (atomically) with its figure ``DIR/<kind>.png``, drawn from that data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+from initlab.experiment import sigprop
+from initlab.nn import activations as activations
+from initlab.report import sigprop as plots_sigprop
+
+STUDIES = ("critical", "correlation", "jacobian")
+
+FIGURES = {
+    "critical": plots_sigprop.plot_critical_line,
+    "correlation": plots_sigprop.plot_correlation,
+    "jacobian": plots_sigprop.plot_jacobian_spectra,
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The study flags and their options, on ``initlab theory``'s parser."""
+    study = parser.add_mutually_exclusive_group()
+    for name in STUDIES:
+        study.add_argument(f"--{name}", action="store_true", help="see the description")
+    parser.add_argument("--sigma-w2", type=float, metavar="V", help="sigma_w^2 = n_in Var(W)")
+    parser.add_argument(
+        "--sigma-b2-grid",
+        type=float,
+        nargs="+",
+        metavar="V",
+        help="--critical: sigma_b^2 values (0 0.01 0.05 0.1 0.2 0.5 1 2)",
+    )
+    parser.add_argument("--depth", type=int, default=20, help="--correlation: layers (20)")
+    parser.add_argument("--width", type=int, metavar="N", help="--correlation/--jacobian: N")
+    parser.add_argument(
+        "--c0", type=float, nargs="+", default=[-0.5, 0.1, 0.5, 0.9, 0.99], metavar="C",
+        help="--correlation: starting correlations (-0.5 0.1 0.5 0.9 0.99)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--depths", type=int, nargs="+", default=[1, 4, 16, 64], metavar="L",
+        help="--jacobian: depths of the spectra (1 4 16 64)",
+    )  # fmt: skip
+
+
+def _g(x: float | None, digits: int = 6) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "none"
+    return "inf" if math.isinf(x) else f"{x:.{digits}g}"
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+
+
+def _activation(text: str, parse_spec) -> activations.Activation:
+    spec = parse_spec(text, "--activation")
+    return activations.get(spec.pop("name"), **spec)
+
+
+def critical_lines(record: dict[str, Any]) -> list[str]:
+    """The critical-line table: one row per sigma_b^2, one column per activation."""
+    names = list(record["lines"])
+    rows = [["sigma_b^2", *names]]
+    for i, b2 in enumerate(record["sigma_b2"]):
+        cells = []
+        for name in names:
+            p = record["lines"][name][i]
+            cells.append(f"{_g(p['sigma_w2'])} (q* {_g(p['q_star'], 4)})")
+        rows.append([f"{b2:g}", *cells])
+    return [
+        "critical line chi_1 = 1: the sigma_w^2 = n_in Var(W) at which gradients neither "
+        "vanish nor explode with depth (Brent's method; q* = the variance fixed point there; "
+        "ordered below, chaotic above)",
+        "",
+        *_table(rows),
+    ]
+
+
+def correlation_lines(record: dict[str, Any]) -> list[str]:
+    """Depth scales, then c_l per layer: theory beside measured mean ± standard error."""
+    m, s = record["map"], record["study"]
+    K = len(s["measured"])
+    lines = [
+        f"correlation map: {s['activation']}, sigma_w^2 = {_g(s['sigma_w2'])}, "
+        f"sigma_b^2 = {_g(s['sigma_b2'])}",
+        f"q* = {_g(m['q_star'])}, chi_1 = {_g(m['chi_1'])} ({m['phase']}), "
+        f"c* = {_g(m['c_star'])}, chi_c = {_g(m['chi_c'])}",
+        f"depth scales (layers): xi_q = {_g(m['xi_q'], 4)}, xi_c = {_g(m['xi_c'], 4)}, "
+        f"gradients xi_grad = {_g(m['xi_grad'], 4)}",
+        f"measured on {K} networks of width {s['width']} (seed {s['seed']}), inputs at "
+        f"q0 = {_g(s['q0'], 4)}; ± one standard error over the networks",
+        "c_l per layer: for each starting c0, the mean-field prediction, then the measured mean",
+        "",
+    ]
+    import numpy as np
+
+    measured = np.asarray(s["measured"], dtype=float)
+    mean = measured.mean(axis=0)
+    se = measured.std(axis=0, ddof=1) / math.sqrt(K) if K > 1 else np.full(mean.shape, np.nan)
+    rows = [["layer"]]
+    for c in s["c0"]:
+        rows[0] += [f"c0={c:g}", "measured"]
+    for l in range(mean.shape[1]):
+        cells = [str(l)]
+        for p in range(mean.shape[0]):
+            err = "" if l == 0 or math.isnan(se[p, l]) else f" ± {se[p, l]:.1g}"
+            cells += [f"{s['predicted'][p][l]:.4f}", f"{mean[p, l]:.4f}{err}"]
+        rows.append(cells)
+    return lines + _table(rows)
+
+
+def jacobian_lines(record: dict[str, Any]) -> list[str]:
+    """Per weight law and depth: mean and variance of sigma^2, theory beside measured."""
+    import numpy as np
+
+    first = record["panels"][0]["spectra"]
+    lines = [
+        f"Jacobian singular values at initialization: {first['activation']}, "
+        f"sigma_w^2 = {_g(first['sigma_w2'])}, sigma_b^2 = {_g(first['sigma_b2'])}, "
+        f"inputs at q* = {_g(first['q_star'], 4)}, width {first['width']}, "
+        f"{len(first['singular_values'])} network(s)",
+        "E[s^2], Var[s^2]: mean and variance of the squared singular values (theory: free "
+        "probability, N -> inf); measured: per network, then averaged",
+        "",
+    ]
+    rows = [["weights", "depth", "E[s^2] theory", "measured", "Var[s^2] theory", "measured",
+             "s_max", "s_min"]]  # fmt: skip
+    for panel in record["panels"]:
+        sv = np.asarray(panel["spectra"]["singular_values"], dtype=float)
+        for j, th in enumerate(panel["theory"]):
+            lam = sv[:, j] ** 2
+            rows.append([
+                panel["spectra"]["weights"], str(th["depth"]), f"{th['mean']:.4g}",
+                f"{lam.mean():.4g}", f"{th['variance']:.4g}", f"{lam.var(axis=-1).mean():.4g}",
+                f"{sv[:, j].max():.3g}", f"{sv[:, j].min():.3g}",
+            ])  # fmt: skip
+    return lines + _table(rows)
+
+
+PRINTERS = {
+    "critical": critical_lines,
+    "correlation": correlation_lines,
+    "jacobian": jacobian_lines,
+}
+
+
+def build(kind: str, args: argparse.Namespace, parse_spec) -> dict[str, Any]:
+    """Compute the record of `kind` from the command's arguments."""
+    if kind == "critical":
+        names = args.activation or activations.available()
+        acts = [_activation(a, parse_spec) for a in names]
+        grid = args.sigma_b2_grid or sigprop.DEFAULT_SIGMA_B2
+        return sigprop.critical_record(acts, grid)
+    act = _activation((args.activation or ["tanh"])[0], parse_spec)
+    w2 = sigprop.resolve_sigma_w2(act, args.sigma_w2, args.sigma_b2)
+    if kind == "correlation":
+        return sigprop.correlation_record(
+            act, w2, args.sigma_b2, c0=args.c0, depth=args.depth, width=args.width or 1000,
+            members=args.members, seed=args.seed,
+        )  # fmt: skip
+    return sigprop.jacobian_record(
+        act, w2, args.sigma_b2, depths=args.depths, width=args.width or 400,
+        members=args.members, seed=args.seed,
+    )  # fmt: skip
+
+
+def run(kind: str, args: argparse.Namespace, parse_spec) -> list[str]:
+    """Compute, store (with ``--out``) and return the lines to print."""
+    record = build(kind, args, parse_spec)
+    lines = PRINTERS[kind](record)
+    if args.out:
+        out = Path(args.out)
+        path = sigprop.write(out, record)
+        figure = out / f"{kind}.png"
+        FIGURES[kind](sigprop.read(out, kind)).savefig(figure, dpi=120)
+        lines += ["", f"wrote {path}", f"wrote {figure}"]
+    return lines

@@ -1,0 +1,158 @@
+r"""Signal-propagation results as stored data: the critical line, correlations, Jacobian spectra.
+
+Each ``*_record`` function computes one study and returns plain data (JSON-ready, with
+``"format": "initlab.sigprop.<kind>"`` and ``"schema_version"``); :func:`write` stores it
+atomically as ``<kind>.json`` (``critical.json``, ``correlation.json``, ``jacobian.json``)
+and :func:`read` reads it back with checks. Figures (:mod:`initlab.plots_sigprop`) and
+the report are drawn from these files only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from initlab._validation import InitlabError
+from initlab.analysis import correlation as _correlation
+from initlab.analysis import jacobian as _jacobian
+from initlab.analysis import theory as theory
+from initlab.analysis.propagation import study_correlations
+from initlab.nn import activations as _activations
+from initlab.results.records import jsonable, write_atomic
+
+SCHEMA_VERSION = 1
+KINDS = ("critical", "correlation", "jacobian")
+DEFAULT_SIGMA_B2 = (0.0, 0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+"""The :math:`\\sigma_b^2` of the critical-line table."""
+
+
+def _head(kind: str) -> dict[str, Any]:
+    return {"format": f"initlab.sigprop.{kind}", "schema_version": SCHEMA_VERSION}
+
+
+def critical_record(
+    acts: Sequence[str | _activations.Activation], sigma_b2: Sequence[float] = DEFAULT_SIGMA_B2
+) -> dict[str, Any]:
+    r"""The critical line :math:`\chi_1 = 1` of each activation at each :math:`\sigma_b^2`.
+
+    ``{"lines": {activation: [CriticalPoint.as_dict(), ...]}}`` (see
+    :func:`initlab.analysis.correlation.critical_line`).
+    """
+    lines = {}
+    for act in acts:
+        act = _activations.get(act)
+        points = _correlation.critical_line(act, sigma_b2)
+        lines[theory._describe(act)] = [p.as_dict() for p in points]
+    return {**_head("critical"), "sigma_b2": list(sigma_b2), "lines": lines}
+
+
+def resolve_sigma_w2(
+    act: _activations.Activation, sigma_w2: float | None, sigma_b2: float
+) -> float:
+    r""":math:`\sigma_w^2` as given, or the critical one at :math:`\sigma_b^2` if None."""
+    return theory.critical_sigma_w2(act, sigma_b2) if sigma_w2 is None else float(sigma_w2)
+
+
+def correlation_record(
+    act: str | _activations.Activation,
+    sigma_w2: float,
+    sigma_b2: float = 0.0,
+    *,
+    grid: int = 81,
+    **study: Any,
+) -> dict[str, Any]:
+    r"""The correlation map on `grid` points of :math:`[-1, 1]`, the depth scales, and the
+    measured :math:`c_l` (:func:`initlab.analysis.propagation.study_correlations`, which
+    takes the keyword arguments `study`)."""
+    act = _activations.get(act)
+    scales = _correlation.depth_scales(act, sigma_w2, sigma_b2)
+    c = np.linspace(-1.0, 1.0, grid)
+    C = _correlation.correlation_map(act, sigma_w2, sigma_b2, c)
+    measured = study_correlations(act, sigma_w2, sigma_b2, **study)
+    cmap = {"c": c, "C": C, **scales.as_dict()}
+    return jsonable({**_head("correlation"), "map": cmap, "study": measured.as_dict()})
+
+
+def jacobian_record(
+    act: str | _activations.Activation,
+    sigma_w2: float,
+    sigma_b2: float = 0.0,
+    *,
+    weights: Sequence[str] = ("gaussian", "orthogonal"),
+    **spectra: Any,
+) -> dict[str, Any]:
+    r"""Jacobian spectra for each weight law, with the theory per depth.
+
+    ``{"panels": [{"spectra": JacobianSpectra.as_dict(), "theory": [...]}, ...]}``; each
+    theory entry has the free-probability ``mean`` and ``variance`` of :math:`\sigma^2`
+    (:func:`initlab.analysis.jacobian.spectrum_moments`) and, for linear units with
+    Gaussian weights at :math:`\sigma_w^2 = 1`, the Fuss-Catalan density ``x``,
+    ``density`` (else None). Keyword arguments go to
+    :func:`initlab.analysis.jacobian.jacobian_spectra`.
+    """
+    act = _activations.get(act)
+    panels = []
+    for law in weights:
+        s = _jacobian.jacobian_spectra(act, sigma_w2, sigma_b2, weights=law, **spectra)
+        th = []
+        for depth in s.depths:
+            m = _jacobian.spectrum_moments(act, sigma_w2, sigma_b2, depth, law)
+            entry: dict[str, Any] = {"depth": depth, "mean": m.mean, "variance": m.variance}
+            entry["x"] = entry["density"] = None
+            exact = act.name == "linear" and law == "gaussian" and math.isclose(sigma_w2, 1.0)
+            if exact:
+                entry["x"], entry["density"] = _jacobian.fuss_catalan_density(depth)
+            th.append(entry)
+        panels.append({"spectra": s.as_dict(), "theory": th})
+    return jsonable({**_head("jacobian"), "panels": panels})
+
+
+def write(out_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
+    """Write `record` to ``out_dir/<kind>.json`` atomically; return the path."""
+    kind = record["format"].rsplit(".", 1)[-1]
+    path = Path(out_dir) / f"{kind}.json"
+    text = json.dumps(jsonable(record), allow_nan=False)
+    write_atomic(path, text.encode("utf-8"))
+    return path
+
+
+def read(path: str | os.PathLike, kind: str) -> dict[str, Any]:
+    """Read ``<kind>.json`` (a file, or a directory holding it), refusing foreign files.
+
+    Raises
+    ------
+    InitlabError
+        If the file is missing, not JSON, not this kind, or of another schema version.
+    """
+    if kind not in KINDS:
+        raise InitlabError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    path = Path(path)
+    file = path / f"{kind}.json" if path.is_dir() else path
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InitlabError(
+            f"no {kind} results at {file}: run `initlab theory --{kind} --out DIR`"
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InitlabError(f"{file} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != f"initlab.sigprop.{kind}":
+        raise InitlabError(f"{file} is not an initlab {kind} file (format initlab.sigprop.{kind})")
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise InitlabError(
+            f"{file} has schema version {data.get('schema_version')!r}; this initlab reads "
+            f"{SCHEMA_VERSION}"
+        )
+    return data
+
+
+def stored(directory: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """Every signal-propagation record in `directory`, by kind (those present only)."""
+    directory = Path(directory)
+    return {k: read(directory, k) for k in KINDS if (directory / f"{k}.json").is_file()}
