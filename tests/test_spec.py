@@ -52,7 +52,7 @@ def test_a_good_spec_resolves_into_runs(tmp_path):
 def test_relative_paths_are_relative_to_the_spec(tmp_path):
     (tmp_path / "imgs").mkdir()
     s = spec.load(write(tmp_path, GOOD.replace('"digits"', '"imgs"')))
-    assert s.data["train"] == str((tmp_path / "imgs").resolve())
+    assert s.data.train == str((tmp_path / "imgs").resolve())
 
 
 @pytest.mark.parametrize(

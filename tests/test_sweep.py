@@ -191,7 +191,7 @@ def _ids_keys(raw, toy):
         (lambda r: (r["data"].pop("train"), r["axes"].update(data=["toy.npz", "missing.npz"])),
          "axes.data[1]: "),
         (lambda r: r["training"].update(iterations=0), "training.iterations must be >= 1"),
-        (lambda r: r["training"].update(epochs=3), "unknown key 'epochs' in [training]"),
+        (lambda r: r["training"].update(epoch=3), "unknown key 'epoch' in [training]"),
         (lambda r: r["sweep"].update(max_population=0), "sweep.max_population must be >= 1"),
         (lambda r: r["sweep"].update(workers=2), "unknown key 'workers' in [sweep]"),
         (lambda r: r.update(runs=[{"init": "he"}]), "an [axes] table instead of [[runs]]"),

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     s = spec.load(args.spec)
     if args.engine:
-        s.training["engine"] = args.engine
+        s.training = s.training.with_engine(args.engine)
     data = experiment.load_data(s)
     with progress_bar("training", args.quiet) as progress:
         results = experiment.run(s, data=data, progress=progress)

@@ -56,7 +56,7 @@ from typing import Any
 
 from initlab._validation import InitlabError, check_number
 from initlab.experiment import runner as _experiment
-from initlab.experiment import spec as _spec
+from initlab.experiment.config import DataConfig
 from initlab.experiment.sweep_spec import Chunk, SweepRun, SweepSpec, canonical, chunks
 from initlab.results.sweep_store import SweepStore, open_store, runs_hash
 
@@ -266,7 +266,7 @@ def train_chunk(chunk: Chunk, blas_threads: int | None = None) -> ChunkResult:
     start = time.perf_counter()
     try:
         with _blas_limit(blas_threads):
-            data = _load_data(canonical(chunk.data))
+            data = _load_data(canonical(chunk.data.to_dict()))
             records = _experiment.train_group(list(chunk.runs), data, chunk.model, chunk.training)
         error = None
     except Exception:  # the error is stored with the runs; the sweep goes on
@@ -283,8 +283,7 @@ def train_chunk(chunk: Chunk, blas_threads: int | None = None) -> ChunkResult:
 
 @functools.lru_cache(maxsize=2)
 def _load_data(data_json: str) -> _experiment.ExperimentData:
-    table = json.loads(data_json)
-    return _experiment.load_data(_spec.Spec(data=table, model={}, training={}))
+    return _experiment.load_data(DataConfig(**json.loads(data_json)))
 
 
 def _blas_limit(threads: int | None) -> contextlib.AbstractContextManager:
