@@ -207,8 +207,8 @@ def load_image_folder(path: str | os.PathLike) -> Dataset:
        and dog 0. ``Dataset.name`` and ``Dataset.classes`` state the mapping used.
 
     Columns follow the files sorted by name (code-point order; for layout 2, the label-0
-    sub-folder's files, then the label-1 one's, and so on). Each image is decoded with Pillow, converted to
-    RGB and flattened in C order (row, column, channel), exactly
+    sub-folder's files, then the label-1 one's, and so on). Each image is decoded with Pillow,
+    converted to RGB and flattened in C order (row, column, channel), exactly
     ``np.asarray(Image.open(f).convert("RGB")).ravel() / 255``: the matrix of the post's loader
     (``plt.imread``, ``reshape(m, -1).T``, ``/ 255``) up to its column order.
 
@@ -224,7 +224,8 @@ def load_image_folder(path: str | os.PathLike) -> Dataset:
     if any(p.is_dir() for p in entries):
         files, labels, classes = _class_folder_layout(folder, entries)
         ids = tuple(f"{p.parent.name}/{p.name}" for p in files)
-        how = "as the post labels them" if _lower(classes) in _POST_CLASSES else "by sorted sub-folder"
+        post = _lower(classes) in _POST_CLASSES
+        how = "as the post labels them" if post else "by sorted sub-folder"
         mapping = f"labels {how}: " + ", ".join(f"{c}={i}" for i, c in enumerate(classes))
     else:
         files, labels, classes = _post_layout(folder, entries)

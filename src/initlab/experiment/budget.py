@@ -26,6 +26,7 @@ a lower bound up to those; what matters is its order of magnitude.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Sequence
 
@@ -48,7 +49,7 @@ def estimate_bytes(
     engine: str = "direct",
 ) -> int:
     """Estimated peak bytes of training `K` members of ``sizes = [n_0, ..., n_L]``."""
-    params = sum(n * (n_prev + 1) for n_prev, n in zip(sizes[:-1], sizes[1:], strict=True))
+    params = sum(n * (n_prev + 1) for n_prev, n in itertools.pairwise(sizes))
     b = m if batch is None else min(batch, m)
     per_member = (3 + OPTIMIZER_STATES.get(optimizer, 2)) * params
     per_member += 4 * b * sum(sizes[1:]) + 2 * (m + m_test) * sizes[1]

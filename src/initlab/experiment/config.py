@@ -285,9 +285,7 @@ def weight_decay(value: Any, key: str = "training.weight_decay") -> float:
     return float(check_number(key, value, low=0))
 
 
-def training_config(
-    training: Mapping[str, Any], given: Collection[str] = ()
-) -> TrainingConfig:
+def training_config(training: Mapping[str, Any], given: Collection[str] = ()) -> TrainingConfig:
     """Validate a ``[training]`` table (defaults filled in); `given` are the keys the spec
     itself wrote (``iterations`` and ``epochs`` exclude each other)."""
     if "iterations" in given and "epochs" in given:

@@ -154,9 +154,7 @@ def steps(training: TrainingConfig, m: int) -> int:
     return training.epochs * per_epoch
 
 
-def check_memory(
-    K: int, sizes: list[int], data: ExperimentData, training: TrainingConfig
-) -> None:
+def check_memory(K: int, sizes: list[int], data: ExperimentData, training: TrainingConfig) -> None:
     """Refuse (:class:`InitlabError`) a population whose arrays would not fit in memory."""
     need = _budget.estimate_bytes(
         sizes, K, m=data.train.n_examples, m_test=data.test.n_examples if data.test else 0,

@@ -251,7 +251,5 @@ def _resolve_runs(runs_raw: Any, model: ModelConfig, training: TrainingConfig) -
         if training.stream == "legacy" and seed + seeds - 1 >= 2**32:
             raise SpecError(f"{where}: the legacy stream needs seeds below 2**32")
         for r in range(seeds):
-            runs.append(
-                Run(name, init, params, seed + r, r, float(lr), act.name, dict(act.params))
-            )
+            runs.append(Run(name, init, params, seed + r, r, float(lr), act.name, dict(act.params)))
     return runs

@@ -54,7 +54,6 @@ to follow the number of workers.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import itertools
 import json
