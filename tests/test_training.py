@@ -137,8 +137,8 @@ def test_float32_keeps_one_dtype():
 
 
 def test_auto_engine_follows_the_cost_model():
-    assert choose("auto", n_features=67500, m=100, K=4, n1=5, iterations=1000) == "sample"
-    assert choose("auto", n_features=784, m=60000, K=1, n1=128, iterations=50) == "direct"
+    assert choose("auto", n_features=67500, m=100, K=4, n1=5, steps=1000)[0] == "sample"
+    assert choose("auto", n_features=784, m=60000, K=1, n1=128, steps=50)[0] == "direct"
     with pytest.raises(InitlabError, match="valid engines"):
         choose("fast", 10, 10, 1, 1, 1)
 

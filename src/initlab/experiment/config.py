@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from initlab._rng import STREAMS
 from initlab._validation import InitlabError, SpecError, check_keys, check_number
 from initlab.nn import activations as _activations
 from initlab.nn import engines as _engines
+from initlab.nn import optimizers as _optimizers
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {"test": None, "test_fraction": None, "split_seed": 0, "x_key": None, "y_key": None},
@@ -97,54 +98,82 @@ def activation_spec(value: Any, key: str, slope: Any = None) -> ActivationSpec:
 
 @dataclass(frozen=True)
 class OptimizerSpec:
-    """An optimizer as ``(name, params)``: its update rule's hyperparameters, defaults filled."""
+    """An optimizer as ``(name, params)``: every hyperparameter of its update rule, defaults
+    filled in by :func:`initlab.nn.optimizers.get_optimizer` (so a table written with or
+    without a default value is the same optimizer)."""
 
     name: str = "gd"
-    params: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=lambda: resolve_optimizer("gd")[1])
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, **self.params}
 
+    def build(self) -> _optimizers.Optimizer:
+        return _optimizers.get_optimizer(self.as_dict())
 
-OPTIMIZERS: dict[str, dict[str, Any]] = {
-    "gd": {},
-    "sgd": {},
-    "momentum": {"momentum": 0.9, "nesterov": False},
-    "adam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
-    "adamw": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.01},
-}
-"""Each optimizer's hyperparameters and their defaults (:mod:`initlab.nn.optimizers`)."""
+    @property
+    def linear(self) -> bool:
+        """Whether the sample engine is exact under this rule (:mod:`initlab.nn.engines`)."""
+        return self.build().linear
 
 
-def optimizer_spec(value: Any, key: str = "training.optimizer") -> OptimizerSpec:
-    """Validate an optimizer given as a name or a table ``{name = "adam", beta1 = 0.9}``."""
+def resolve_optimizer(table: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``(name, every hyperparameter)`` of the optimizer `table` names (InitlabError if bad)."""
+    opt = _optimizers.get_optimizer(table)
+    params = {
+        f.name: getattr(opt, f.name)
+        for f in fields(opt)  # type: ignore[arg-type]
+        if f.name not in ("name", "decoupled")
+        and not (f.name == "layer_lr_scale" and opt.layer_lr_scale is None)
+    }
+    for p, v in params.items():  # 1 and 1.0 are one value: one canonical form
+        if p == "layer_lr_scale":
+            params[p] = [float(x) for x in v]
+        elif not isinstance(v, bool):
+            params[p] = float(v)
+    return opt.name, params
+
+
+def optimizer_spec(
+    value: Any, key: str = "training.optimizer", weight_decay: float = 0.0
+) -> OptimizerSpec:
+    """Validate an optimizer given as a name or a table ``{name = "adam", beta1 = 0.9}``.
+
+    ``training.weight_decay`` (`weight_decay`) is the optimizer's ``weight_decay``: an L2
+    penalty added to the gradient for gd, sgd, momentum and adam, decoupled for adamw (whose
+    own default is 0.01); give it in one place only.
+    """
     if isinstance(value, str):
-        name, given = value, {}
+        table: dict[str, Any] = {"name": value}
     elif isinstance(value, Mapping) and isinstance(value.get("name"), str):
-        name, given = value["name"], {k: v for k, v in value.items() if k != "name"}
+        table = dict(value)
     else:
         raise SpecError(
             f"{key} must be a name or a table with a 'name', e.g. "
             f"{{name = 'adam', beta1 = 0.9}}; got {value!r}"
         )
-    if name not in OPTIMIZERS:
-        raise SpecError(
-            f"{key}: unknown optimizer {name!r}; valid optimizers are: {', '.join(OPTIMIZERS)}"
-        )
-    check_keys(f"{key} ({name})", given, OPTIMIZERS[name])
-    params = {**OPTIMIZERS[name], **given}
-    for p, v in params.items():
-        where = f"{key}.{p}"
-        if p == "nesterov":
-            if not isinstance(v, bool):
-                raise SpecError(f"{where} must be true or false; got {v!r}")
-        elif p in ("momentum", "beta1", "beta2"):
-            params[p] = float(check_number(where, v, low=0, high=1, high_open=True))
-        elif p == "eps":
-            params[p] = float(check_number(where, v, low=0, low_open=True))
-        else:  # weight_decay
-            params[p] = float(check_number(where, v, low=0))
+    for p, v in table.items():
+        if p not in ("name", "layer_lr_scale", "betas") and not isinstance(v, bool | int | float):
+            raise SpecError(f"{key}.{p} must be a number (or true/false); got {v!r}")
+    if weight_decay:
+        if "weight_decay" in table:
+            raise SpecError(
+                f"training.weight_decay and {key}.weight_decay are the same setting: give one"
+            )
+        table["weight_decay"] = weight_decay
+    try:
+        name, params = resolve_optimizer(table)
+    except InitlabError as exc:
+        raise SpecError(f"{key}: {exc}") from None
     return OptimizerSpec(name, params)
+
+
+def check_engine(engine: str, optimizer: OptimizerSpec, key: str = "training.engine") -> None:
+    """Refuse, before training, an engine the optimizer rules out (the engine's own reason)."""
+    try:
+        _engines.choose(engine, 1, 1, 1, 1, 1, optimizer=optimizer.build())
+    except InitlabError as exc:
+        raise SpecError(f"{key}: {exc}") from None
 
 
 # --------------------------------------------------------------------------- tables
@@ -186,18 +215,18 @@ class ModelConfig:
 class TrainingConfig:
     """``[training]``: the optimizer and its schedule, seeds, streams, engine, precision.
 
-    ``epochs`` (with ``batch_size``) replaces ``iterations``: one epoch is one pass over the
+    ``epochs`` replaces ``iterations`` (which is then None): one epoch is one pass over the
     training examples in mini-batches of ``batch_size`` (the last one smaller), shuffled by
-    ``shuffle_seed``. Without ``batch_size`` every step is full-batch, as in the post.
+    ``shuffle_seed`` (:mod:`initlab.nn.batches`). Without ``batch_size`` every step is
+    full-batch, as in the post.
     """
 
     learning_rate: float = 0.01
-    iterations: int = 1000
+    iterations: int | None = 1000
     epochs: int | None = None
     batch_size: int | None = None
     shuffle_seed: int = 0
     optimizer: OptimizerSpec = OptimizerSpec()
-    weight_decay: float = 0.0
     seed: int = 1
     seeds: int = 1
     stream: str = "default"
@@ -205,14 +234,20 @@ class TrainingConfig:
     dtype: str = "float64"
     diagnostics: bool = True
 
+    @property
+    def weight_decay(self) -> float:
+        """The optimizer's weight decay (``training.weight_decay`` is written into it)."""
+        return float(self.optimizer.params["weight_decay"])
+
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in DEFAULTS["training"]}
         out["optimizer"] = self.optimizer.as_dict()
         return out
 
-    def with_engine(self, engine: str) -> TrainingConfig:
-        if engine not in _engines.ENGINES:
-            raise SpecError(f"engine must be one of {', '.join(_engines.ENGINES)}; got {engine!r}")
+    def with_engine(self, engine: str, key: str = "--engine") -> TrainingConfig:
+        if engine not in _engines.CHOICES:
+            raise SpecError(f"{key} must be one of {', '.join(_engines.CHOICES)}; got {engine!r}")
+        check_engine(engine, self.optimizer, key)
         return replace(self, engine=engine)
 
 
@@ -302,12 +337,14 @@ def training_config(training: Mapping[str, Any], given: Collection[str] = ()) ->
         t[key] = int(check_number(f"training.{key}", t[key], low=0, integer=True))
     if t["epochs"] is not None:
         t["epochs"] = int(check_number("training.epochs", t["epochs"], low=1, integer=True))
+        t["iterations"] = None
     t["batch_size"] = batch_size(t["batch_size"])
-    t["weight_decay"] = weight_decay(t["weight_decay"])
-    t["optimizer"] = optimizer_spec(t["optimizer"])
-    for key, valid in (("stream", STREAMS), ("engine", _engines.ENGINES), ("dtype", DTYPES)):
+    decay = weight_decay(t.pop("weight_decay"))
+    t["optimizer"] = optimizer_spec(t["optimizer"], weight_decay=decay)
+    for key, valid in (("stream", STREAMS), ("engine", _engines.CHOICES), ("dtype", DTYPES)):
         if t[key] not in valid:
             raise SpecError(f"training.{key} must be one of {', '.join(valid)}; got {t[key]!r}")
+    check_engine(t["engine"], t["optimizer"])
     if not isinstance(t["diagnostics"], bool):
         raise SpecError(f"training.diagnostics must be true or false; got {t['diagnostics']!r}")
     return TrainingConfig(**t)

@@ -33,6 +33,7 @@ from initlab.experiment.config import DataConfig, ModelConfig, TrainingConfig
 from initlab.experiment.spec import Run, Spec
 from initlab.init import lsuv as _lsuv
 from initlab.init.build import init_parameters
+from initlab.nn.batches import Schedule
 from initlab.nn.network import Network, from_members
 from initlab.nn.training import History, train
 
@@ -125,7 +126,7 @@ def _describe(ds: _data.Dataset | None) -> dict[str, Any] | None:
 
 
 def _build(
-    runs: list[Run], sizes: list[int], X: np.ndarray, training: TrainingConfig
+    runs: list[Run], sizes: list[int], X: np.ndarray, output: str, training: TrainingConfig
 ) -> tuple[Network, list]:
     """The population for `runs`, and each member's LSUV report (or None)."""
     dtype = np.dtype(training.dtype)
@@ -143,15 +144,14 @@ def _build(
             rng = make_rng(run.seed, training.stream)
             members.append(init_parameters(sizes, run.init_spec, rng, dtype))
             reports.append(None)
-    return from_members(sizes, act, members), reports  # each W_1 is stacked once
+    return from_members(sizes, act, members, output), reports  # each W_1 is stacked once
 
 
 def steps(training: TrainingConfig, m: int) -> int:
-    """Optimizer steps of a run on `m` examples (mini-batches of an epoch: ceil(m / b))."""
-    if training.epochs is None:
-        return training.iterations
-    per_epoch = 1 if training.batch_size is None else -(-m // training.batch_size)
-    return training.epochs * per_epoch
+    """Optimizer steps of a run on `m` examples (:class:`initlab.nn.batches.Schedule`)."""
+    epochs = training.epochs
+    iterations = training.iterations if epochs is None else None
+    return Schedule(m, iterations, epochs, training.batch_size, training.shuffle_seed).steps
 
 
 def check_memory(K: int, sizes: list[int], data: ExperimentData, training: TrainingConfig) -> None:
@@ -198,7 +198,7 @@ def train_group(
     Y = targets(data.train, model.output, C)
     sizes = [X.shape[0], *model.hidden, n_outputs(model.output, C)]
     check_memory(len(runs), sizes, data, training)
-    net, lsuv_reports = _build(runs, sizes, X, training)
+    net, lsuv_reports = _build(runs, sizes, X, model.output, training)
     recorder, record_at = _recorder(training, net, steps(training, X.shape[1]))
     test = data.test
     _, hist = train(
@@ -206,7 +206,7 @@ def train_group(
         X,
         Y,
         learning_rate=[r.learning_rate for r in runs],
-        **_schedule(model, training),
+        **_schedule(training),
         X_test=None if test is None else test.X,
         Y_test=None if test is None else targets(test, model.output, C, "data.test"),
         record_at=record_at,
@@ -224,26 +224,19 @@ def train_group(
     return records
 
 
-def _schedule(model: ModelConfig, training: TrainingConfig) -> dict[str, Any]:
-    """Keyword arguments of :func:`initlab.nn.training.train` beyond the data and rates.
-
-    A key at its default (the post's full-batch gradient descent with a sigmoid head) is
-    left out, so the call is the post's.
-    """
-    kw: dict[str, Any] = {"engine": training.engine}
+def _schedule(training: TrainingConfig) -> dict[str, Any]:
+    """Keyword arguments of :func:`initlab.nn.training.train` beyond the data and rates
+    (the head is the network's)."""
+    kw: dict[str, Any] = {
+        "engine": training.engine,
+        "optimizer": training.optimizer.as_dict(),
+        "batch_size": training.batch_size,
+        "shuffle_seed": training.shuffle_seed,
+    }
     if training.epochs is not None:
         kw["epochs"] = training.epochs
     else:
         kw["iterations"] = training.iterations
-    if model.output != "sigmoid":
-        kw["head"] = model.output
-    if training.optimizer.name != "gd":
-        kw["optimizer"] = training.optimizer.as_dict()
-    if training.batch_size is not None:
-        kw["batch_size"] = training.batch_size
-        kw["shuffle_seed"] = training.shuffle_seed
-    if training.weight_decay:
-        kw["weight_decay"] = training.weight_decay
     return kw
 
 
@@ -341,7 +334,8 @@ def _record(
         "activation_params": run.activation_params,
         "layer_sizes": sizes,
         "engine": hist.engine,
-        "engine_reason": getattr(hist, "engine_reason", None),
+        "engine_reason": hist.engine_reason,
+        "fp_warnings": hist.warnings,
         "cost_history": hist.costs[k],
         "final_cost": hist.final_cost[k],
         "train_accuracy": train_acc,

@@ -38,8 +38,10 @@ and on any machine with the same paths; any change gives another id. Data paths 
 absolute, so moving the data changes the ids. ``diagnostics``, ``max_population`` and
 ``max_runs`` are not part of a run's identity: they do not change its numbers. The keys
 added after the first sweeps (``output``, ``optimizer``, ``batch_size`` with
-``shuffle_seed``, ``weight_decay``, ``epochs``) enter the config only away from their
-defaults, so every run of an older spec keeps its id.
+``shuffle_seed``, ``epochs``) enter the config only away from their defaults, so every run
+of an older spec keeps its id. The optimizer enters with every hyperparameter (defaults
+filled in, ``weight_decay`` included: a ``weight_decay`` axis sets the weight decay of each
+optimizer of the ``optimizer`` axis).
 
 A sweep expands into at most ``[sweep] max_runs`` runs (100,000 by default): a larger grid
 is refused at once, with its size, before any run is made.
@@ -76,8 +78,8 @@ TRAINING_DEFAULTS: dict[str, Any] = {**_spec.DEFAULTS["training"], "diagnostics"
 AXES = ("data", "output", "optimizer", "batch_size", "weight_decay", "hidden", "activation",
         "init", "learning_rate", "seed")  # fmt: skip
 """The axes of a sweep, in expansion order (the last varies fastest)."""
-NEW_KEYS = {"output": "sigmoid", "optimizer": {"name": "gd"}, "batch_size": None,
-            "weight_decay": 0.0, "epochs": None}  # fmt: skip
+NEW_KEYS = {"output": "sigmoid", "optimizer": OptimizerSpec().as_dict(), "batch_size": None,
+            "epochs": None}  # fmt: skip
 """Config keys written into a run's config only away from these defaults (stable ids)."""
 GROUP_KEYS = ("data", "hidden", "activation", "slope", "iterations", "stream", "dtype", "engine",
               *NEW_KEYS, "shuffle_seed")  # fmt: skip
@@ -184,13 +186,22 @@ def parse(raw: Mapping[str, Any], base: str | Path = ".") -> SweepSpec:
         int(check_number(f"sweep.{k}", tables["sweep"][k], low=1, integer=True))
         for k in ("max_population", "max_runs")
     )
-    axes = _axes(axes_raw, data, model, training, base, max_runs)
+    decay = _config.weight_decay(tables["training"]["weight_decay"])
+    axes = _axes(axes_raw, data, model, training, base, max_runs, decay)
     n = math.prod(len(v) for v in axes.values())
     if n > max_runs:
         shape = " x ".join(f"{len(v)} {k}" for k, v in axes.items() if len(v) > 1)
         raise SpecError(
             f"the axes expand into {n:,} runs ({shape}), more than sweep.max_runs = "
             f"{max_runs:,}: shrink the grid, or raise [sweep] max_runs if you mean it"
+        )
+    K = min(max_pop, n)
+    if training.iterations is not None and 8 * K * training.iterations > _spec.MAX_HISTORY_BYTES:
+        raise SpecError(
+            f"training.iterations = {training.iterations} would record a cost history of "
+            f"{K} x {training.iterations} floats ({8 * K * training.iterations / 2**30:,.0f} "
+            f"GiB) per population; at most {_spec.MAX_HISTORY_BYTES // 2**30} GiB: use fewer "
+            "iterations or a smaller sweep.max_population"
         )
     sweep = SweepSpec(data, model, training, axes, max_pop, max_runs)
     sweep.runs = expand(sweep)
@@ -231,7 +242,7 @@ _AXIS_RULES: dict[str, tuple[str, Any]] = {
     "output": ('["sigmoid", "softmax"]', _config.output_head),
     "optimizer": ('["gd", {name = "adam"}]', _config.optimizer_spec),
     "batch_size": ("[32, 128]", _config.batch_size),
-    "weight_decay": ("[0.0, 0.0001]", _config.weight_decay),
+    "weight_decay": ("[0.0, 0.0001]", _config.weight_decay),  # None: the optimizer's own
     "learning_rate": (
         "[0.001, 0.01]",
         lambda v, key: float(check_number(key, v, low=0, low_open=True)),
@@ -247,7 +258,9 @@ def _axes(
     training: TrainingConfig,
     base: Path,
     max_runs: int,
+    decay: float = 0.0,
 ) -> dict[str, list[Any]]:
+    """The axes, checked; `decay` is ``training.weight_decay`` as written (0: not given)."""
     axes: dict[str, list[Any]] = {}
     inits = _axis_list(axes_raw, "init", '["he", {name = "random", scale = 10}]')
     axes["init"] = [_init(v, f"axes.init[{i}]") for i, v in enumerate(inits)]
@@ -270,7 +283,7 @@ def _axes(
         axes["hidden"] = [list(model.hidden)]
     current = {
         "output": model.output, "optimizer": training.optimizer,
-        "batch_size": training.batch_size, "weight_decay": training.weight_decay,
+        "batch_size": training.batch_size, "weight_decay": decay or None,
         "learning_rate": float(training.learning_rate),
     }  # fmt: skip
     for key, (example, check) in _AXIS_RULES.items():
@@ -338,9 +351,9 @@ def run_config(
 ) -> dict[str, Any]:
     """The resolved config of one run: everything that determines its numbers.
 
-    `new` holds the values of :data:`NEW_KEYS` (``output``, ``optimizer``, ``batch_size``,
-    ``weight_decay``); each enters the config only away from its default (the post's), and
-    ``shuffle_seed`` only with a ``batch_size``, so that the ids of older specs stand.
+    `new` holds the values of :data:`NEW_KEYS` (``output``, ``optimizer``, ``batch_size``);
+    each enters the config only away from its default (the post's), and ``shuffle_seed``
+    only with a ``batch_size``, so that the ids of older specs stand.
     """
     t = sweep.training
     config = {
@@ -351,18 +364,16 @@ def run_config(
         "init": {"name": init[0], **_floats(init[1])},
         "learning_rate": float(learning_rate),
         "seed": int(seed),
-        "iterations": int(t.iterations),
+        "iterations": t.iterations,  # None with epochs: removed below
         "stream": t.stream,
         "dtype": t.dtype,
         "engine": t.engine,
     }
     values = {
         "output": sweep.model.output, "optimizer": t.optimizer, "batch_size": t.batch_size,
-        "weight_decay": t.weight_decay, "epochs": t.epochs, **new,
+        "epochs": t.epochs, **new,
     }  # fmt: skip
-    values["optimizer"] = {"name": values["optimizer"].name, **_floats(values["optimizer"].params)}
-    if values["weight_decay"] is not None:
-        values["weight_decay"] = float(values["weight_decay"])
+    values["optimizer"] = values["optimizer"].as_dict()
     for key, default in NEW_KEYS.items():
         if values[key] != default:
             config[key] = values[key]
@@ -379,7 +390,10 @@ def expand(sweep: SweepSpec) -> list[SweepRun]:
     runs = []
     for values in itertools.product(*(a[k] for k in AXES)):
         v = dict(zip(AXES, values, strict=True))
-        new = {k: v[k] for k in ("output", "optimizer", "batch_size", "weight_decay")}
+        opt = v["optimizer"]
+        if v["weight_decay"] is not None:
+            opt = OptimizerSpec(opt.name, {**opt.params, "weight_decay": v["weight_decay"]})
+        new = {"output": v["output"], "optimizer": opt, "batch_size": v["batch_size"]}
         config = run_config(
             sweep, v["data"], v["hidden"], v["activation"], v["init"], v["learning_rate"],
             v["seed"], **new,
@@ -407,7 +421,8 @@ class Chunk:
     @property
     def cost(self) -> float:
         """A rough relative cost, to start the longest tasks first."""
-        return len(self.runs) * self.training.iterations * (len(self.model.hidden) + 1)
+        t = self.training
+        return len(self.runs) * (t.iterations or t.epochs or 1) * (len(self.model.hidden) + 1)
 
 
 def _chunk_tables(c: Mapping[str, Any], sweep: SweepSpec) -> tuple[ModelConfig, TrainingConfig]:
@@ -419,10 +434,9 @@ def _chunk_tables(c: Mapping[str, Any], sweep: SweepSpec) -> tuple[ModelConfig, 
         ),
         output=c.get("output", "sigmoid"),
     )
-    opt = c.get("optimizer", {"name": "gd"})
+    opt = c.get("optimizer", NEW_KEYS["optimizer"])
     training = replace(
         sweep.training, engine=c["engine"], batch_size=c.get("batch_size"),
-        weight_decay=c.get("weight_decay", 0.0),
         optimizer=OptimizerSpec(opt["name"], {k: v for k, v in opt.items() if k != "name"}),
     )  # fmt: skip
     return model, training
