@@ -407,3 +407,22 @@ def test_split_needs_both_classes_in_both_parts():
         data.split(ds, 0.1, seed=0)
     with pytest.raises(DataError, match="one class"):
         data.split(data.Dataset(X, np.zeros((1, 20)), "flat", ds.example_ids, None), 0.5, 0)
+
+
+# --------------------------------------------------------------------------- at the experiment
+
+
+def test_single_class_training_data_is_refused_naming_the_file(tmp_path):
+    from initlab.experiment import runner
+    from initlab.experiment.config import DataConfig
+
+    np.savez(tmp_path / "ones.npz", X=np.zeros((5, 3)), y=np.ones(5))
+    with pytest.raises(DataError, match=r"data\.train: .*ones\.npz.* holds a single class "
+                       r"\(label 1, 5 examples\)"):  # fmt: skip
+        runner.load_data(DataConfig(train=str(tmp_path / "ones.npz")))
+    # a held-out file of one class is fine (it is only evaluated)
+    np.savez(tmp_path / "two.npz", X=np.zeros((4, 3)), y=[0, 1, 1, 0])
+    d = runner.load_data(
+        DataConfig(train=str(tmp_path / "two.npz"), test=str(tmp_path / "ones.npz"))
+    )
+    assert d.n_classes == 2 and d.test.n_examples == 5

@@ -25,7 +25,7 @@ import numpy as np
 
 from initlab import data as _data
 from initlab._rng import make_rng
-from initlab._validation import InitlabError
+from initlab._validation import DataError, InitlabError
 from initlab._version import __version__
 from initlab.analysis.stats import mean_interval, summarize
 from initlab.experiment import budget as _budget
@@ -68,7 +68,7 @@ def load_data(spec: Spec | DataConfig) -> ExperimentData:
     train_set = _data.load(d.train, x_key=d.x_key, y_key=d.y_key)
     present = np.unique(train_set.Y)
     if present.size < 2:
-        raise _data.DataError(
+        raise DataError(
             f"data.train: {train_set.name} holds a single class (label {present[0]:g}, "
             f"{train_set.n_examples} examples); training needs examples of at least two classes"
         )
@@ -76,7 +76,7 @@ def load_data(spec: Spec | DataConfig) -> ExperimentData:
     if d.test is not None:
         test_set = _data.load(d.test, x_key=d.x_key, y_key=d.y_key)
         if test_set.n_features != train_set.n_features:
-            raise _data.DataError(
+            raise DataError(
                 f"data.test has {test_set.n_features} features, but data.train has "
                 f"{train_set.n_features}"
             )
@@ -101,7 +101,7 @@ def targets(ds: _data.Dataset, output: str, n_classes: int, key: str = "data.tra
     labels = ds.Y[0].astype(np.int64)
     if output == "sigmoid":
         if n_classes > 2:
-            raise _data.DataError(
+            raise DataError(
                 f"model.output = 'sigmoid' is for two classes (labels 0 and 1), but {key} "
                 f"({ds.name}) has labels 0..{n_classes - 1}: use output = 'softmax'"
             )
@@ -163,7 +163,7 @@ def check_memory(K: int, sizes: list[int], data: ExperimentData, training: Train
         engine=training.engine,
     )  # fmt: skip
     widths = " x ".join(map(str, sizes))
-    _budget.check_fits(need, f"a population of {K} networks {widths}")
+    _budget.check_fits(need, f"a population of {K} network{'s' if K > 1 else ''} {widths}")
 
 
 def train_group(

@@ -99,7 +99,8 @@ class SweepRun:
         return canonical({k: self.config.get(k) for k in GROUP_KEYS})
 
     def axes(self) -> dict[str, Any]:
-        """The axis values of this run (``data`` is the train source)."""
+        """The axis values of this run (``data`` is the train source; ``output``,
+        ``optimizer`` and ``batch_size`` only away from their defaults)."""
         c = self.config
         return {
             "data": c["data"]["train"],
@@ -109,6 +110,7 @@ class SweepRun:
             "params": self.run.params,
             "learning_rate": c["learning_rate"],
             "seed": c["seed"],
+            **{k: c[k] for k in ("output", "optimizer", "batch_size") if k in c},
         }
 
 
