@@ -382,6 +382,14 @@ def test_split_of_ten_classes_is_stratified():
         assert np.abs(np.array(part.class_counts()) - expected).max() <= 1  # stratified
 
 
+def test_split_needs_every_class_in_both_parts():
+    Y = np.array([[0.0] * 40 + [1.0] * 40 + [2.0] * 2])  # class 2: too rare for 10% held out
+    ds = data.Dataset(np.zeros((2, Y.size)), Y, "tiny3", tuple(map(str, range(Y.size))))
+    with pytest.raises(DataError, match=r"leaves the test part of tiny3 without class 2 "
+                       r"\(class counts 0: 40, 1: 40, 2: 2; 9 test examples\)"):  # fmt: skip
+        data.split(ds, 0.1, seed=0)
+
+
 def test_split_is_deterministic_per_seed():
     ds = data.load("digits")
     a, _ = data.split(ds, 0.3, seed=7)

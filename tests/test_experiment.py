@@ -127,13 +127,13 @@ def test_initlab_run_trains_ten_digits_with_adam_and_with_momentum(tmp_path, cap
         assert main(["run", str(path), "--out", str(out), "--no-figures", "-q"]) == 0
         results[name] = json.loads((out / "results.json").read_text())
     adam, momentum = results["digits-adam.toml"], results["digits-momentum.toml"]
-    assert momentum["engine"] == "sample"
+    assert momentum["engine"] == "sample" and momentum["runs"][0]["optimizer"] == "momentum"
     assert adam["engine"] == "direct" and "adam is not a linear" in adam["engine_reason"]
     assert "engine direct: adam is not a linear combination" in capsys.readouterr().out
     for res in (adam, momentum):
         assert res["n_classes"] == 10 and res["data"]["train"]["n_classes"] == 10
         for rec in res["runs"]:
-            assert rec["layer_sizes"] == [64, 32, 32, 10]
+            assert rec["layer_sizes"] == [64, 32, 32, 10] and rec["output"] == "softmax"
             assert rec["test_accuracy"] > 0.9, (rec["name"], rec["test_accuracy"])
             assert len(rec["cost_history"]) == 10 * 22  # 10 epochs of ceil(1347 / 64) = 22 steps
 

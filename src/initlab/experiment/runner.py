@@ -206,7 +206,7 @@ def train_group(
         X,
         Y,
         learning_rate=[r.learning_rate for r in runs],
-        **_schedule(training),
+        **_schedule(model, training),
         X_test=None if test is None else test.X,
         Y_test=None if test is None else targets(test, model.output, C, "data.test"),
         record_at=record_at,
@@ -224,10 +224,10 @@ def train_group(
     return records
 
 
-def _schedule(training: TrainingConfig) -> dict[str, Any]:
-    """Keyword arguments of :func:`initlab.nn.training.train` beyond the data and rates
-    (the head is the network's)."""
+def _schedule(model: ModelConfig, training: TrainingConfig) -> dict[str, Any]:
+    """Keyword arguments of :func:`initlab.nn.training.train` beyond the data and rates."""
     kw: dict[str, Any] = {
+        "head": model.output,
         "engine": training.engine,
         "optimizer": training.optimizer.as_dict(),
         "batch_size": training.batch_size,
@@ -333,6 +333,8 @@ def _record(
         "activation": run.activation,
         "activation_params": run.activation_params,
         "layer_sizes": sizes,
+        "output": hist.head,
+        "optimizer": hist.optimizer,
         "engine": hist.engine,
         "engine_reason": hist.engine_reason,
         "fp_warnings": hist.warnings,
