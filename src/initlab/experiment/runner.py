@@ -268,7 +268,9 @@ def run(
     """
     data = data or load_data(spec)
     C = data.n_classes
-    targets(data.train, spec.model.output, C)  # a sigmoid output on 10 classes: refused now
+    for key, ds in (("data.train", data.train), ("data.test", data.test)):
+        if ds is not None:  # e.g. a sigmoid output on 10 classes: refused before training
+            targets(ds, spec.model.output, ds.n_classes, key)
     T = steps(spec.training, data.train.n_examples)
     groups: dict[tuple, list[int]] = {}
     for i, r in enumerate(spec.runs):
