@@ -621,3 +621,19 @@ def test_a_grid_of_too_many_runs_is_refused_at_once(toy):
         sweep_spec.parse(small, base=toy.parent)
     small["sweep"]["max_runs"] = 16
     assert len(sweep_spec.parse(small, base=toy.parent).runs) == 16
+
+
+def test_a_sweep_beyond_memory_is_refused_before_any_training(toy, tmp_path):
+    huge = raw_spec(init=["he"], activation=["tanh"], learning_rate=[0.1], seeds=2)
+    huge["training"]["iterations"] = 10**12
+    with pytest.raises(InitlabError, match=r"training\.iterations = 1000000000000 would record "
+                       r"a cost history of 2 x 1000000000000 floats \(14,901 GiB\)"):  # fmt: skip
+        sweep_spec.parse(huge, base=toy.parent)
+    huge["training"]["iterations"] = 5
+    huge["model"]["hidden"] = [10**8]
+    s = sweep_spec.parse(huge, base=toy.parent)
+    with sweep.prepare(s, tmp_path / "out") as plan:
+        with pytest.raises(InitlabError, match=r"a population of 2 networks 10 x 100000000 x 1 "
+                           r"needs about .* GiB is available"):  # fmt: skip
+            sweep.execute(plan, jobs=1)
+        assert set(plan.store.statuses().values()) == {"pending"}  # nothing trained or failed
