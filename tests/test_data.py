@@ -87,6 +87,22 @@ def test_class_subfolders_sorted_first_is_zero(tmp_path):
     assert "kittens=0" in ds.name and "puppies=1" in ds.name
 
 
+def test_any_number_of_class_subfolders(tmp_path):
+    """Sub-folder c (sorted by name) is label c; columns follow the folders, then the files."""
+    pixels = {}
+    for sub, seeds in (("zebra", (1,)), ("ant", (2, 3)), ("moth", (4,))):
+        (tmp_path / sub).mkdir()
+        for s in seeds:
+            pixels[f"{sub}/i{s}.png"] = write_image(tmp_path / sub / f"i{s}.png", seed=s)
+    ds = data.load(tmp_path)
+    assert ds.classes == ("ant", "moth", "zebra") and ds.n_classes == 3
+    assert ds.example_ids == ("ant/i2.png", "ant/i3.png", "moth/i4.png", "zebra/i1.png")
+    assert np.array_equal(ds.Y, [[0.0, 0.0, 1.0, 2.0]])
+    assert "ant=0, moth=1, zebra=2" in ds.name
+    for j, name in enumerate(ds.example_ids):
+        assert np.array_equal(ds.X[:, j], pixels[name].ravel() / 255)
+
+
 @pytest.mark.parametrize("cat,dog", [("cats", "dogs"), ("Cat", "dog")])
 def test_cat_and_dog_subfolders_get_the_posts_labels(tmp_path, cat, dog):
     for sub, seeds in ((dog, (1, 2)), (cat, (3,))):
@@ -188,7 +204,19 @@ def test_bundled_digits_odd_is_one():
     assert np.array_equal(ds.Y[0], ref.target % 2)
     assert set(np.unique(ds.Y)) == {0.0, 1.0}
     assert "scikit-learn" in ds.name
-    assert data.BUNDLED == ("digits",)
+    assert data.BUNDLED == ("digits", "digits10")
+    assert ds.n_classes == 2 and ds.classes == ("even", "odd")
+
+
+def test_bundled_digits10_has_the_ten_digits():
+    from sklearn.datasets import load_digits
+
+    ds = data.load("digits10")
+    ref = load_digits()
+    assert np.array_equal(ds.X, ref.data.T / 16)
+    assert np.array_equal(ds.Y[0], ref.target)  # label c is digit c
+    assert ds.n_classes == 10 and ds.classes == tuple("0123456789")
+    assert ds.class_counts() == np.bincount(ref.target).tolist()
 
 
 # --------------------------------------------------------------------------- bad inputs
@@ -235,14 +263,13 @@ def test_file_matching_neither_layout(tmp_path, odd):
         data.load_image_folder(tmp_path)
 
 
-def test_class_folders_need_exactly_two_of_images(tmp_path):
-    for sub in ("a", "b", "c"):
-        (tmp_path / sub).mkdir()
-        write_image(tmp_path / sub / "x.png")
-    with pytest.raises(DataError, match=r"3 sub-folders.*exactly two"):
+def test_class_folders_need_two_or_more_of_images(tmp_path):
+    (tmp_path / "a").mkdir()
+    write_image(tmp_path / "a" / "x.png")
+    with pytest.raises(DataError, match=r"single sub-folder \(a\).*one sub-folder per class"):
         data.load_image_folder(tmp_path)
-    (tmp_path / "c" / "x.png").unlink()
-    (tmp_path / "c").rmdir()
+    (tmp_path / "b").mkdir()
+    write_image(tmp_path / "b" / "x.png")
     (tmp_path / "b" / "readme.txt").write_text("hi")
     with pytest.raises(DataError, match=r"readme\.txt is not an image"):
         data.load_image_folder(tmp_path)
@@ -273,10 +300,24 @@ def test_images_of_different_sizes(tmp_path):
         data.load_image_folder(tmp_path)
 
 
-def test_labels_other_than_0_1(tmp_path):
-    np.savez(tmp_path / "d.npz", X=np.zeros((4, 2)), y=[0, 1, 2, -1])
-    with pytest.raises(DataError, match=r"'?y'? in .*d\.npz.*found -1, 0, 1, 2"):
+@pytest.mark.parametrize("y", [[0, 1, 2, -1], [0, 1, 2.5, 1], [0, 1, np.nan, 1]])
+def test_labels_must_be_class_indices(tmp_path, y):
+    np.savez(tmp_path / "d.npz", X=np.zeros((4, 2)), y=np.array(y))
+    with pytest.raises(DataError, match=r"y in .*d\.npz must hold integer class labels 0, 1"):
         data.load(tmp_path / "d.npz")
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint8, np.float32])
+def test_integer_labels_of_many_classes_in_npz_and_hdf5(tmp_path, dtype):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((30, 4))
+    y = rng.integers(0, 7, 30).astype(dtype)
+    np.savez(tmp_path / "d.npz", X=x, y=y)
+    write_h5(tmp_path / "d.h5", set_x=x, set_y=y.reshape(1, -1))
+    for ds in (data.load(tmp_path / "d.npz"), data.load(tmp_path / "d.h5")):
+        assert np.array_equal(ds.X, x.T) and np.array_equal(ds.Y[0], y.astype(float))
+        assert ds.n_classes == int(y.max()) + 1
+        assert ds.class_counts() == np.bincount(y.astype(int)).tolist()
 
 
 def test_x_and_y_counts_differ(tmp_path):
@@ -331,6 +372,24 @@ def test_split_sizes_and_stratification():
         assert abs(part.Y.mean() - ds.Y.mean()) < 2 / part.n_examples  # stratified
 
 
+def test_split_of_ten_classes_is_stratified():
+    ds = data.load("digits10")
+    train, test = data.split(ds, 0.25, seed=0)
+    counts = np.array(ds.class_counts())
+    for part in (train, test):
+        assert part.classes == ds.classes
+        expected = counts * part.n_examples / ds.n_examples
+        assert np.abs(np.array(part.class_counts()) - expected).max() <= 1  # stratified
+
+
+def test_split_needs_every_class_in_both_parts():
+    Y = np.array([[0.0] * 40 + [1.0] * 40 + [2.0] * 2])  # class 2: too rare for 10% held out
+    ds = data.Dataset(np.zeros((2, Y.size)), Y, "tiny3", tuple(map(str, range(Y.size))))
+    with pytest.raises(DataError, match=r"leaves the test part of tiny3 without class 2 "
+                       r"\(class counts 0: 40, 1: 40, 2: 2; 9 test examples\)"):  # fmt: skip
+        data.split(ds, 0.1, seed=0)
+
+
 def test_split_is_deterministic_per_seed():
     ds = data.load("digits")
     a, _ = data.split(ds, 0.3, seed=7)
@@ -356,3 +415,22 @@ def test_split_needs_both_classes_in_both_parts():
         data.split(ds, 0.1, seed=0)
     with pytest.raises(DataError, match="one class"):
         data.split(data.Dataset(X, np.zeros((1, 20)), "flat", ds.example_ids, None), 0.5, 0)
+
+
+# --------------------------------------------------------------------------- at the experiment
+
+
+def test_single_class_training_data_is_refused_naming_the_file(tmp_path):
+    from initlab.experiment import runner
+    from initlab.experiment.config import DataConfig
+
+    np.savez(tmp_path / "ones.npz", X=np.zeros((5, 3)), y=np.ones(5))
+    with pytest.raises(DataError, match=r"data\.train: .*ones\.npz.* holds a single class "
+                       r"\(label 1, 5 examples\)"):  # fmt: skip
+        runner.load_data(DataConfig(train=str(tmp_path / "ones.npz")))
+    # a held-out file of one class is fine (it is only evaluated)
+    np.savez(tmp_path / "two.npz", X=np.zeros((4, 3)), y=[0, 1, 1, 0])
+    d = runner.load_data(
+        DataConfig(train=str(tmp_path / "two.npz"), test=str(tmp_path / "ones.npz"))
+    )
+    assert d.n_classes == 2 and d.test.n_examples == 5

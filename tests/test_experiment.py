@@ -94,3 +94,126 @@ def test_engines_and_populations_agree_on_the_posts_data(cats_vs_dogs):
     for k in range(3):
         _, direct = train(pop.member(k), X, Y, learning_rate=lrs[k], iterations=T, engine="direct")
         np.testing.assert_allclose(sample.costs[k], direct.costs[0], rtol=1e-9)
+
+
+# --------------------------------------------------------------------------- issue 9: classes
+
+
+def _example(tmp_path, name, **edits):
+    """examples/NAME with `edits` (old text -> new text) applied, written into tmp_path."""
+    from conftest import REPO
+
+    text = (REPO / "examples" / name).read_text()
+    for old, new in edits.items():
+        assert old in text
+        text = text.replace(old, new)
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_initlab_run_trains_ten_digits_with_adam_and_with_momentum(tmp_path, capsys):
+    """The two multi-class examples (one seed each, to stay fast): a 10-unit softmax reaches
+    > 90% held-out accuracy; momentum runs on the sample engine, Adam on direct, and the
+    reason is recorded; accuracy is the argmax's."""
+    import json
+
+    from initlab.cli import main
+
+    results = {}
+    for name in ("digits-adam.toml", "digits-momentum.toml"):
+        path = _example(tmp_path, name, **{"seeds = 3": "seeds = 1"})
+        out = tmp_path / f"{name}.out"
+        assert main(["run", str(path), "--out", str(out), "--no-figures", "-q"]) == 0
+        results[name] = json.loads((out / "results.json").read_text())
+    adam, momentum = results["digits-adam.toml"], results["digits-momentum.toml"]
+    assert momentum["engine"] == "sample" and momentum["runs"][0]["optimizer"] == "momentum"
+    assert adam["engine"] == "direct" and "adam is not a linear" in adam["engine_reason"]
+    assert "engine direct: adam is not a linear combination" in capsys.readouterr().out
+    for res in (adam, momentum):
+        assert res["n_classes"] == 10 and res["data"]["train"]["n_classes"] == 10
+        for rec in res["runs"]:
+            assert rec["layer_sizes"] == [64, 32, 32, 10] and rec["output"] == "softmax"
+            assert rec["test_accuracy"] > 0.9, (rec["name"], rec["test_accuracy"])
+            assert len(rec["cost_history"]) == 10 * 22  # 10 epochs of ceil(1347 / 64) = 22 steps
+
+
+def test_softmax_accuracy_is_the_argmax_and_targets_are_one_hot():
+    s = spec.parse({
+        "data": {"train": "digits10", "test_fraction": 0.25},
+        "model": {"hidden": [16], "activation": "relu", "output": "softmax"},
+        "training": {"learning_rate": 0.5, "iterations": 60, "seed": 0, "diagnostics": False},
+        "runs": [{"init": "he"}],
+    })  # fmt: skip
+    data = experiment.load_data(s)
+    Y = experiment.targets(data.train, "softmax", 10)
+    assert Y.shape == (10, data.train.n_examples) and (Y.sum(axis=0) == 1).all()
+    assert np.array_equal(Y.argmax(axis=0), data.train.Y[0])
+    rec = experiment.run(s, data=data)["runs"][0]
+    # the same member, trained alone, then scored by hand: argmax of its logits
+    net = init_population([64, 16, 10], [("he", 0)], activation="relu", head="softmax")
+    trained, _ = train(net, data.train.X, Y, learning_rate=0.5, iterations=60)
+    logits = trained.logits(data.test.X)[0]
+    assert rec["test_accuracy"] == np.mean(logits.argmax(axis=0) == data.test.Y[0])
+
+
+def test_outputs_and_labels_that_do_not_fit_are_refused_before_training():
+    from initlab import DataError
+
+    s = spec.parse({"data": {"train": "digits10"}, "training": {"iterations": 5},
+                    "runs": [{"init": "he"}]})  # fmt: skip
+    with pytest.raises(DataError, match=r"model\.output = 'sigmoid' is for two classes .* "
+                       r"labels 0\.\.9: use output = 'softmax'"):  # fmt: skip
+        experiment.run(s)
+
+
+def test_a_linear_output_trains_and_has_no_accuracy():
+    s = spec.parse({"data": {"train": "digits10"}, "model": {"output": "linear", "hidden": [8]},
+                    "training": {"iterations": 20, "learning_rate": 0.05, "diagnostics": False},
+                    "runs": [{"init": "xavier"}]})  # fmt: skip
+    rec = experiment.run(s)["runs"][0]
+    assert rec["layer_sizes"][-1] == 10 and rec["train_accuracy"] is None
+    assert rec["cost_history"][-1] < rec["cost_history"][0]
+
+
+# --------------------------------------------------------------------------- issue 10: memory
+
+
+def test_a_run_beyond_memory_is_refused_up_front_with_its_estimate(tmp_path, capsys):
+    from initlab.cli import main
+
+    path = tmp_path / "huge.toml"
+    path.write_text('[data]\ntrain = "digits"\n[model]\nhidden = [100000000]\n'
+                    '[training]\niterations = 5\n[[runs]]\ninit = "he"\n')  # fmt: skip
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "a population of 1 network 64 x 100000000 x 1 needs about" in err
+    assert "GiB is available: refused before training" in err
+    assert err.count("\n") == 1 and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "hidden,K,optimizer,batch",
+    [([200, 50], 8, "adam", None), ([300], 4, "gd", 64), ([64, 64], 16, "momentum", None)],
+)
+def test_the_memory_estimate_bounds_the_measured_peak(hidden, K, optimizer, batch):
+    """tracemalloc sees every NumPy allocation: the estimate is above the measured peak of
+    training, and within 3 times it (measured: 1.4 to 1.7 times)."""
+    import tracemalloc
+
+    from initlab.experiment import budget
+
+    s = spec.parse({"data": {"train": "digits10"}, "model": {"hidden": hidden, "output": "softmax"},
+                    "training": {"iterations": 3, "optimizer": optimizer, "batch_size": batch,
+                                 "seeds": K, "diagnostics": False},
+                    "runs": [{"init": "he"}]})  # fmt: skip
+    data = experiment.load_data(s)
+    tracemalloc.start()
+    try:
+        experiment.train_group(s.runs, data, s.model, s.training)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    est = budget.estimate_bytes([64, *hidden, 10], K, m=1797, batch=batch, steps=3,
+                                optimizer=optimizer, engine="auto")  # fmt: skip
+    assert peak < est < 3 * peak

@@ -133,3 +133,31 @@ def test_report_of_a_sweep_has_heatmaps_over_chosen_axes(tmp_path):
     assert "16 runs done, 0 failed, 16 in the sweep" in (out / "report.md").read_text()
     with pytest.raises(InitlabError, match="unknown x_axis 'depth'"):
         write_report(out, axes=("depth", "init"))
+
+
+def test_cost_figures_and_setup_name_the_head_the_optimizer_and_the_batches():
+    """A softmax run on mini-batches: the cost axis says cross-entropy, the step axis the
+    batch, the setup line the optimizer; the curve is the stored mean cost. The post's
+    defaults keep their words."""
+    import numpy as np
+
+    from initlab.experiment import runner, spec
+    from initlab.report import figures
+    from initlab.report.html import _schedule
+
+    s = spec.parse({
+        "data": {"train": "digits10"},
+        "model": {"hidden": [8], "output": "softmax"},
+        "training": {"learning_rate": 0.01, "epochs": 2, "batch_size": 300, "seeds": 2,
+                     "optimizer": {"name": "momentum", "nesterov": True}, "diagnostics": False},
+        "runs": [{"init": "he"}],
+    })  # fmt: skip
+    results = runner.run(s)
+    ax = figures.cost_curves(results).axes[0]
+    assert ax.get_ylabel() == "cost (cross-entropy)"
+    assert ax.get_xlabel() == "step (mini-batch of 300)"
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), results["summary"][0]["cost_mean"])
+    assert len(ax.lines[0].get_ydata()) == 2 * 6  # 2 epochs of ceil(1797 / 300) steps
+    setup = _schedule(results["spec"]["training"])
+    assert setup == "2 epochs of Nesterov momentum 0.9, mini-batches of 300"
+    assert _schedule({"iterations": 1000}) == "1000 iterations of full-batch gradient descent"

@@ -141,6 +141,11 @@ def test_ids_are_the_same_in_another_process(toy):
         ("training", "dtype", "float32"), ("training", "engine", "direct"),
         ("axes", "activation", ["tanh", "sigmoid"]), ("axes", "learning_rate", [0.1, 1.5]),
         ("axes", "init", ["zeros", {"name": "random", "scale": 9}]), ("axes", "seeds", 3),
+        ("model", "output", "softmax"), ("training", "optimizer", "momentum"),
+        ("training", "batch_size", 16), ("training", "weight_decay", 0.01),
+        ("training", "optimizer", {"name": "adam", "eps": 1e-6}),
+        ("axes", "optimizer", ["gd", "adam"]), ("axes", "weight_decay", [0.0, 0.1]),
+        ("axes", "output", ["sigmoid", "linear"]), ("axes", "batch_size", [10, 20]),
     ],
 )  # fmt: skip
 def test_any_change_of_config_changes_the_id_and_nothing_else_does(toy, change):
@@ -191,7 +196,7 @@ def _ids_keys(raw, toy):
         (lambda r: (r["data"].pop("train"), r["axes"].update(data=["toy.npz", "missing.npz"])),
          "axes.data[1]: "),
         (lambda r: r["training"].update(iterations=0), "training.iterations must be >= 1"),
-        (lambda r: r["training"].update(epochs=3), "unknown key 'epochs' in [training]"),
+        (lambda r: r["training"].update(epoch=3), "unknown key 'epoch' in [training]"),
         (lambda r: r["sweep"].update(max_population=0), "sweep.max_population must be >= 1"),
         (lambda r: r["sweep"].update(workers=2), "unknown key 'workers' in [sweep]"),
         (lambda r: r.update(runs=[{"init": "he"}]), "an [axes] table instead of [[runs]]"),
@@ -529,3 +534,106 @@ def test_a_data_axis_trains_each_source(toy, tmp_path):
         == 0
     )
     assert [r["data"] for r in csv.DictReader(out.open())] == [str(tmp_path / "other.npz")]
+
+
+# --------------------------------------------------------------------------- issue 9 and 10
+
+EXAMPLE_IDS = {0: "9bff4da613f7d4a0", 1: "6c7f6ccfa4234571", 7: "cbd9885dff3d565f",
+               100: "7cbce815a7ce9c37", 359: "e4d422e912aa0632", 719: "a412aeafff10df15"}  # fmt: skip
+"""Ids of examples/sweep.toml (with data.train = "digits") computed by initlab before the
+output, optimizer, batch_size and weight_decay keys existed (commit ad6c220)."""
+LSUV_IDS = ["6ce3bcd8df2223ad", "9a0afe6645a29f06", "bdd22572725fd845", "f053fbb3e56c4aca"]
+LSUV_RAW = {
+    "data": {"train": "digits", "test_fraction": 0.25},
+    "model": {"hidden": [5, 5], "activation": "leaky_relu", "slope": 0.1},
+    "training": {"iterations": 40, "stream": "legacy", "dtype": "float32"},
+    "axes": {"init": ["he", {"name": "lsuv", "tol": 0.1}], "activation": ["leaky_relu"],
+             "learning_rate": [0.1], "seed": [3, 9]},
+}  # fmt: skip
+
+
+def test_ids_of_older_specs_stand_with_the_new_keys_at_their_defaults():
+    import tomllib
+
+    from conftest import REPO
+
+    raw = tomllib.loads((REPO / "examples" / "sweep.toml").read_text())
+    raw["data"]["train"] = "digits"
+    ids = [r.id for r in sweep_spec.parse(raw, base=REPO / "examples").runs]
+    assert len(ids) == 720 and {i: ids[i] for i in EXAMPLE_IDS} == EXAMPLE_IDS
+    assert _ids(LSUV_RAW, ".") == LSUV_IDS
+    explicit = copy.deepcopy(LSUV_RAW)  # every new key written at its default
+    explicit["model"]["output"] = "sigmoid"
+    explicit["training"].update(optimizer={"name": "gd", "momentum": 0}, weight_decay=0.0)
+    explicit["axes"].update(optimizer=["gd"], output=["sigmoid"])
+    assert _ids(explicit, ".") == LSUV_IDS
+
+
+def test_new_axes_train_each_run_as_it_trains_alone(toy, tmp_path):
+    """optimizer x weight_decay x output axes: 8 runs, each stored with the numbers an
+    experiment spec of that one run gives (populations never mix two optimizers)."""
+    from initlab.experiment import runner
+    from initlab.experiment import spec as experiment_spec
+
+    optimizers = ["gd", {"name": "momentum", "momentum": 0.5, "nesterov": True}]
+    raw = raw_spec(init=["he"], activation=["tanh"], learning_rate=[0.3], seeds=1,
+                   optimizer=optimizers, weight_decay=[0.0, 0.01],
+                   output=["sigmoid", "softmax"], batch_size=[30])  # fmt: skip
+    s = sweep_spec.parse(raw, base=toy.parent)
+    assert len(s.runs) == 8 and len(sweep_spec.chunks(s.runs, s)) == 8
+    out = tmp_path / "out"
+    run_sweep(write(tmp_path, raw), out, jobs=1)
+    stored = histories(out)
+    for r in s.runs:
+        c = r.config
+        alone = experiment_spec.parse({
+            "data": {"train": str(toy), "test_fraction": 0.25},
+            "model": {"hidden": [5, 5], "activation": "tanh", "output": c.get("output", "sigmoid")},
+            "training": {"iterations": 40, "learning_rate": 0.3, "seed": 1, "batch_size": 30,
+                         "optimizer": c.get("optimizer", "gd"), "diagnostics": False},
+            "runs": [{"init": "he"}],
+        })  # fmt: skip
+        rec = runner.run(alone)["runs"][0]
+        np.testing.assert_array_equal(stored[r.id]["cost_history"], rec["cost_history"])
+        assert stored[r.id]["final_cost"] == rec["final_cost"]
+    # the decay axis reached the optimizer: the two decays differ, the rest equal
+    a, b = (r for r in s.runs[:2])
+    assert "optimizer" not in a.config  # plain gd: the post's, left out of the config
+    assert b.config["optimizer"] == {"name": "gd", "momentum": 0.0, "dampening": 0.0,
+                                     "nesterov": False, "weight_decay": 0.01}  # fmt: skip
+
+
+def test_a_grid_of_too_many_runs_is_refused_at_once(toy):
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(InitlabError, match=r"axes\.seeds = 2,000,000 makes more than "
+                       r"sweep\.max_runs = 100,000 runs"):  # fmt: skip
+        sweep_spec.parse(raw_spec(seeds=2_000_000), base=toy.parent)
+    grid = raw_spec(learning_rate=[0.001 * (i + 1) for i in range(1000)], seeds=100)
+    with pytest.raises(InitlabError, match=r"the axes expand into 400,000 runs \(2 activation x "
+                       r"2 init x 1000 learning_rate x 100 seed\)"):  # fmt: skip
+        sweep_spec.parse(grid, base=toy.parent)
+    assert time.perf_counter() - start < 2.0  # before expanding them
+    small = raw_spec()
+    small["sweep"]["max_runs"] = 15
+    with pytest.raises(InitlabError, match=r"16 runs .* more than sweep\.max_runs = 15"):
+        sweep_spec.parse(small, base=toy.parent)
+    small["sweep"]["max_runs"] = 16
+    assert len(sweep_spec.parse(small, base=toy.parent).runs) == 16
+
+
+def test_a_sweep_beyond_memory_is_refused_before_any_training(toy, tmp_path):
+    huge = raw_spec(init=["he"], activation=["tanh"], learning_rate=[0.1], seeds=2)
+    huge["training"]["iterations"] = 10**12
+    with pytest.raises(InitlabError, match=r"training\.iterations = 1000000000000 would record "
+                       r"a cost history of 2 x 1000000000000 floats \(14,901 GiB\)"):  # fmt: skip
+        sweep_spec.parse(huge, base=toy.parent)
+    huge["training"]["iterations"] = 5
+    huge["model"]["hidden"] = [10**8]
+    s = sweep_spec.parse(huge, base=toy.parent)
+    with sweep.prepare(s, tmp_path / "out") as plan:
+        with pytest.raises(InitlabError, match=r"a population of 2 networks 10 x 100000000 x 1 "
+                           r"needs about .* GiB is available"):  # fmt: skip
+            sweep.execute(plan, jobs=1)
+        assert set(plan.store.statuses().values()) == {"pending"}  # nothing trained or failed

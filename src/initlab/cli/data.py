@@ -88,16 +88,26 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _classes(names: tuple[str, ...], n: int) -> str:
+    """``"2 (0=dog, 1=cat)"``; just the count when class c is named ``"c"``."""
+    if not names or names == tuple(str(c) for c in range(n)):
+        return str(n)
+    return f"{n} ({', '.join(f'{i}={c}' for i, c in enumerate(names))})"
+
+
 def _info(args: argparse.Namespace) -> int:
     ds = data.load(args.source, x_key=args.x_key, y_key=args.y_key)
-    n1 = int(ds.Y.sum())
     m = ds.n_examples
+    counts = ds.class_counts()
+    order = [1, 0] if len(counts) == 2 else range(len(counts))  # binary: positives first
+    balance = ", ".join(f"label {c}: {counts[c]} ({counts[c] / m:.1%})" for c in order)
     shape = " x ".join(map(str, ds.image_shape)) if ds.image_shape else "not images"
     rows = {
         "source": ds.name,
         "n_features": ds.n_features,
         "n_examples": m,
-        "class balance": f"label 1: {n1} ({n1 / m:.1%}), label 0: {m - n1} ({(m - n1) / m:.1%})",
+        "classes": _classes(ds.classes, len(counts)),
+        "class balance": balance,
         "image shape": shape,
         "value range": f"[{ds.X.min():.4g}, {ds.X.max():.4g}]",
     }

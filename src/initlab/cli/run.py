@@ -8,6 +8,33 @@ from pathlib import Path
 from initlab.cli._common import console, describe_data, progress_bar, summary_table, write_outputs
 from initlab.nn import engines
 
+SPEC_KEYS = """\
+spec keys (defaults are the post's: one sigmoid unit, full-batch gradient descent):
+  [data]      train = "digits" | "digits10" | FOLDER | FILE.h5 | FILE.npz
+              test = FILE | test_fraction = 0.25 (split_seed = 0); x_key, y_key
+              labels are integers 0..C-1 (image folders: one sub-folder per class)
+  [model]     hidden = [5, 5]; activation = "tanh" (sigmoid, relu, leaky_relu, linear,
+              or { name = "leaky_relu", slope = 0.2 })
+              output = "sigmoid" (binary cross-entropy, 1 unit) | "softmax" (cross-entropy,
+              one unit per class, accuracy by argmax) | "linear" (squared error, no accuracy)
+  [training]  learning_rate = 0.01; iterations = 1000 (full-batch steps)
+              optimizer = "gd" | "sgd" | "momentum" | "adam" | "adamw" or a table:
+                { name = "momentum", momentum = 0.9, nesterov = false, dampening = 0.0 }
+                { name = "adam", beta1 = 0.9, beta2 = 0.999, eps = 1e-8 }
+                { name = "adamw", weight_decay = 0.01 }   (decoupled decay)
+              weight_decay = 0.0 (L2 added to the gradient; adamw: decoupled)
+              batch_size = N (default: every example at each step); epochs = N (passes
+              over the data, instead of iterations); shuffle_seed = 0 (each epoch's order)
+              seed = 1; seeds = 1; stream = "default" | "legacy"; dtype = "float64" | "float32"
+              engine = "auto" | "direct" | "sample" (sample: exact for gd, sgd, momentum;
+              refused for adam/adamw, which auto trains on direct); diagnostics = true
+  [[runs]]    name = "he"; init = "he" or { name = "random", scale = 10 };
+              learning_rate, seed, seeds, activation override [training]/[model]
+
+example (10 classes, Adam on mini-batches; works offline):
+  initlab run examples/digits-adam.toml --out out/digits-adam
+"""
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -16,6 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Train every run of SPEC as populations, write DIR/results.json, cost "
         "curves and accuracy figures, and print the summary table. The spec is validated "
         "whole before any training.",
+        epilog=SPEC_KEYS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("spec", type=Path, help="experiment file (TOML); see examples/")
     p.add_argument("--out", type=Path, required=True, help="output directory")
@@ -31,13 +60,16 @@ def run(args: argparse.Namespace) -> int:
 
     s = spec.load(args.spec)
     if args.engine:
-        s.training["engine"] = args.engine
+        s.training = s.training.with_engine(args.engine)
     data = experiment.load_data(s)
     with progress_bar("training", args.quiet) as progress:
         results = experiment.run(s, data=data, progress=progress)
     write_outputs(results, args.out, figures=not args.no_figures)
     console.print(describe_data(results))
     console.print(summary_table(results))
+    reason = results.get("engine_reason")
+    if reason and reason != "requested":
+        console.print(f"engine {results['engine']}: {reason}")
     console.print(
         f"results and figures in {args.out}/ (engine: {results['engine']}, "
         f"{results['seconds']:.2f} s of training)"

@@ -19,7 +19,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Expand the [axes] of SPEC into runs, train them as populations on "
         "local worker processes (or a Dask cluster) and store each population in "
         "DIR/sweep.sqlite as it finishes. Runs already done are skipped: run the same "
-        "command again to resume after an interruption, or to retry failed runs.",
+        "command again to resume after an interruption, or to retry failed runs. Axes: init "
+        "(required), data, hidden, activation, learning_rate, seed or seeds, output, "
+        "optimizer, batch_size, weight_decay (the other keys as in `initlab run --help`); a "
+        "grid of more than [sweep] max_runs runs (100,000 by default) is refused at once.",
     )
     p.add_argument("spec", type=Path, help="sweep file (TOML); see examples/sweep.toml")
     p.add_argument("--out", type=Path, required=True, help="output directory (the store)")

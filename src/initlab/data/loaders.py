@@ -1,7 +1,8 @@
-r"""Load binary-classification data into initlab's layout, with checks at the boundary.
+r"""Load classification data into initlab's layout, with checks at the boundary.
 
 Layout: ``X`` is ``(n_features, m)`` float64 with one example per column, ``Y`` is ``(1, m)``
-float64 with values in {0, 1}.
+float64 holding integer class labels ``0 .. C-1`` (``C = 2`` for the post's binary task;
+the experiment turns them into one-hot columns for a softmax output).
 
 Sources (see :func:`load`):
 
@@ -34,9 +35,10 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 """File suffixes read as images (case-insensitive)."""
 
 POST_PREFIXES = {"cat.": 1.0, "dog.": 0.0}
-POST_FOLDERS = {"cat": 1.0, "cats": 1.0, "dog": 0.0, "dogs": 0.0}
-"""Class sub-folders with these names get the post's labels (cat = 1) whatever their order."""
 """The post's file naming: ``cat.*`` is label 1, ``dog.*`` is label 0 (case-insensitive)."""
+POST_FOLDERS = {"cat": 1.0, "cats": 1.0, "dog": 0.0, "dogs": 0.0}
+"""Two class sub-folders with these names get the post's labels (cat = 1) whatever their order."""
+_POST_CLASSES = {(d, c) for d in ("dog", "dogs") for c in ("cat", "cats")}
 
 
 @dataclass(frozen=True)
@@ -48,13 +50,16 @@ class Dataset:
     X : ndarray (n_features, m)
         float64 features, already scaled.
     Y : ndarray (1, m)
-        float64 labels in {0., 1.}.
+        float64 integer class labels ``0., 1., ..., C-1``.
     name : str
         Human description of the source, including the label mapping where one was chosen.
     example_ids : tuple of str
         One id per column of ``X``: file names for image folders, ``"row j"`` for arrays.
     image_shape : tuple of int or None
         Shape of one example as an image (e.g. ``(150, 150, 3)``), None for other data.
+    classes : tuple of str
+        Name of class ``c`` at index ``c`` (sub-folder names, ``"0"``, ``"1"``, ... for
+        arrays); empty means ``"0" .. str(max label)``.
     """
 
     X: np.ndarray
@@ -62,6 +67,16 @@ class Dataset:
     name: str
     example_ids: tuple[str, ...]
     image_shape: tuple[int, ...] | None = None
+    classes: tuple[str, ...] = ()
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes C: labels are ``0 .. C-1`` (a class may have no example here)."""
+        return len(self.classes) or int(self.Y.max()) + 1
+
+    def class_counts(self) -> list[int]:
+        """Examples of each class ``0 .. C-1``."""
+        return np.bincount(self.Y.ravel().astype(np.int64), minlength=self.n_classes).tolist()
 
     @property
     def n_features(self) -> int:
@@ -180,20 +195,20 @@ def _decode(path: Path) -> np.ndarray:
 
 
 def load_image_folder(path: str | os.PathLike) -> Dataset:
-    """Load a folder of images of two classes.
+    """Load a folder of labelled images.
 
     Two layouts are accepted (hidden files, whose names start with ``.``, are ignored):
 
     1. The post's: every file is named ``cat.*`` (label 1) or ``dog.*`` (label 0) with a
        ``.jpg``, ``.jpeg`` or ``.png`` suffix (case-insensitive).
-    2. Exactly two sub-folders of images, one per class. Folders named ``cat``/``cats`` and
-       ``dog``/``dogs`` (any case) get the post's labels, cat 1 and dog 0; otherwise, sorted
-       by name, the first is label 0 and the second label 1 (so ``0``/``1`` map to
-       themselves). ``Dataset.name`` states the mapping used.
+    2. Two or more sub-folders of images, one per class. Sorted by name, sub-folder c is
+       label c (so ``0``/``1``/... map to themselves). Exactly two folders named
+       ``cat``/``cats`` and ``dog``/``dogs`` (any case) get the post's labels instead, cat 1
+       and dog 0. ``Dataset.name`` and ``Dataset.classes`` state the mapping used.
 
     Columns follow the files sorted by name (code-point order; for layout 2, the label-0
-    sub-folder's files then the label-1 one's). Each image is decoded with Pillow, converted to
-    RGB and flattened in C order (row, column, channel), exactly
+    sub-folder's files, then the label-1 one's, and so on). Each image is decoded with Pillow,
+    converted to RGB and flattened in C order (row, column, channel), exactly
     ``np.asarray(Image.open(f).convert("RGB")).ravel() / 255``: the matrix of the post's loader
     (``plt.imread``, ``reshape(m, -1).T``, ``/ 255``) up to its column order.
 
@@ -207,11 +222,15 @@ def load_image_folder(path: str | os.PathLike) -> Dataset:
         raise DataError(f"image folder {folder} does not exist")
     entries = _visible(folder)
     if any(p.is_dir() for p in entries):
-        files, labels, mapping = _class_folder_layout(folder, entries)
+        files, labels, classes = _class_folder_layout(folder, entries)
         ids = tuple(f"{p.parent.name}/{p.name}" for p in files)
+        post = _lower(classes) in _POST_CLASSES
+        how = "as the post labels them" if post else "by sorted sub-folder"
+        mapping = f"labels {how}: " + ", ".join(f"{c}={i}" for i, c in enumerate(classes))
     else:
-        files, labels, mapping = _post_layout(folder, entries)
+        files, labels, classes = _post_layout(folder, entries)
         ids = tuple(p.name for p in files)
+        mapping = "labels by file name: cat.*=1, dog.*=0"
     X, shape = _read_images(files)
     return Dataset(
         X=X,
@@ -219,10 +238,17 @@ def load_image_folder(path: str | os.PathLike) -> Dataset:
         name=f"images in {folder} ({len(files)} examples; {mapping})",
         example_ids=ids,
         image_shape=shape,
+        classes=classes,
     )
 
 
-def _post_layout(folder: Path, entries: list[Path]) -> tuple[list[Path], list[float], str]:
+def _lower(names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(n.lower() for n in names)
+
+
+def _post_layout(
+    folder: Path, entries: list[Path]
+) -> tuple[list[Path], list[float], tuple[str, ...]]:
     if not entries:
         raise DataError(f"image folder {folder} is empty: no images found")
     labels = [_post_label(p) for p in entries]
@@ -231,29 +257,28 @@ def _post_layout(folder: Path, entries: list[Path]) -> tuple[list[Path], list[fl
         raise DataError(
             f"{odd.name} in {folder} matches neither layout: files must be named cat.* "
             f"(label 1) or dog.* (label 0) with a {'/'.join(IMAGE_SUFFIXES)} suffix, "
-            "or the folder must hold exactly two class sub-folders"
+            "or the folder must hold one sub-folder of images per class"
         )
-    return entries, labels, "labels by file name: cat.*=1, dog.*=0"
+    return entries, labels, ("dog", "cat")
 
 
-def _class_folder_layout(folder: Path, entries: list[Path]) -> tuple[list[Path], list[float], str]:
+def _class_folder_layout(
+    folder: Path, entries: list[Path]
+) -> tuple[list[Path], list[float], tuple[str, ...]]:
     odd = [p for p in entries if not p.is_dir()]
     if odd:
         raise DataError(
             f"{folder} mixes layouts: it has sub-folders and also the file {odd[0].name}; "
-            "use either cat.*/dog.* files or exactly two class sub-folders"
+            "use either cat.*/dog.* files or one sub-folder of images per class"
         )
-    if len(entries) != 2:
+    if len(entries) < 2:
         raise DataError(
-            f"{folder} has {len(entries)} sub-folders ({', '.join(p.name for p in entries)}); "
-            "the class-folder layout needs exactly two, one per class"
+            f"{folder} has a single sub-folder ({entries[0].name}): the class-folder layout "
+            "needs one sub-folder per class, at least two"
         )
     post = [POST_FOLDERS.get(p.name.lower()) for p in entries]
     if sorted(post, key=str) == [0.0, 1.0]:  # cat(s)/ and dog(s)/: the post's labels
         entries = sorted(entries, key=lambda p: POST_FOLDERS[p.name.lower()])
-        how = "by sub-folder name, as the post labels them"
-    else:
-        how = "by sorted sub-folder"
     files, labels = [], []
     for label, sub in enumerate(entries):
         inside = _visible(sub)
@@ -267,7 +292,7 @@ def _class_folder_layout(folder: Path, entries: list[Path]) -> tuple[list[Path],
             raise DataError(f"class folder {sub} has no images")
         files += inside
         labels += [float(label)] * len(inside)
-    return files, labels, f"labels {how}: {entries[0].name}=0, {entries[1].name}=1"
+    return files, labels, tuple(p.name for p in entries)
 
 
 def _read_images(files: list[Path]) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -311,9 +336,12 @@ def _from_arrays(x: np.ndarray, y: np.ndarray, where: str, x_key: str, y_key: st
     if y.dtype.kind not in "biuf":
         raise DataError(f"{y_key} in {where} must be numeric; got dtype {y.dtype}")
     Y = y.astype(np.float64).reshape(1, m)
-    if ((Y != 0) & (Y != 1)).any():
-        found = ", ".join(f"{v:g}" for v in np.unique(Y)[:10])
-        raise DataError(f"{y_key} in {where} must hold labels 0 and 1 only; found {found}")
+    bad = ~np.isfinite(Y) | (Y < 0) | (Y != np.round(Y))
+    if bad.any():
+        found = ", ".join(f"{v:g}" for v in np.unique(Y[bad])[:10])
+        raise DataError(
+            f"{y_key} in {where} must hold integer class labels 0, 1, ..., C-1; found {found}"
+        )
     X = np.ascontiguousarray(x.reshape(m, -1).T, dtype=np.float64)
     if x.dtype.kind in "iu":
         if X.min() < 0 or X.max() > 255:
@@ -331,6 +359,7 @@ def _from_arrays(x: np.ndarray, y: np.ndarray, where: str, x_key: str, y_key: st
         name=f"{x_key}/{y_key} of {where} ({m} examples)",
         example_ids=tuple(f"row {j}" for j in range(m)),
         image_shape=tuple(x.shape[1:]) if x.ndim >= 3 else None,
+        classes=tuple(str(c) for c in range(int(Y.max()) + 1)),
     )
 
 
@@ -421,22 +450,31 @@ def load_npz(
 # --------------------------------------------------------------------------- bundled
 
 
-def _digits() -> Dataset:
+def _digits(ten: bool = False) -> Dataset:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
     m = digits.target.size
+    if ten:
+        Y, labels, classes = digits.target, "10 classes, label = digit", tuple("0123456789")
+    else:
+        Y, labels, classes = digits.target % 2 == 1, "odd=1, even=0", ("even", "odd")
     return Dataset(
         X=np.ascontiguousarray(digits.data.T, dtype=np.float64) / 16.0,
-        Y=(digits.target % 2 == 1).astype(np.float64).reshape(1, m),
-        name=f"scikit-learn's bundled 8x8 handwritten digits ({m} examples; odd=1, even=0)",
+        Y=Y.astype(np.float64).reshape(1, m),
+        name=f"scikit-learn's bundled 8x8 handwritten digits ({m} examples; {labels})",
         example_ids=tuple(f"row {j}" for j in range(m)),
         image_shape=(8, 8),
+        classes=classes,
     )
 
 
 _BUNDLED: dict[str, tuple[Callable[[], Dataset], str]] = {
     "digits": (_digits, "scikit-learn's 8x8 digits, 1797 x 64 pixels / 16; label 1 = odd digit"),
+    "digits10": (
+        lambda: _digits(ten=True),
+        "the same 1797 digits with their 10 classes; label = the digit (softmax output)",
+    ),
 }
 
 BUNDLED = tuple(_BUNDLED)
@@ -459,6 +497,7 @@ def load_bundled(name: str) -> Dataset:
 
     ``"digits"``: scikit-learn's 8x8 handwritten digits (1797 examples, 64 features) as a binary
     task, label 1 for odd digits and 0 for even ones; pixels (0..16) are divided by 16.
+    ``"digits10"``: the same examples with their 10 classes, label c for digit c.
     """
     return _bundled_entry(name)[0]()
 
@@ -482,7 +521,7 @@ def split(dataset: Dataset, test_fraction: float, seed: int) -> tuple[Dataset, D
     Returns
     -------
     train, test : Dataset
-        Each with at least one example of each class (else DataError).
+        Each with at least one example of every class present (else DataError).
     """
     from sklearn.model_selection import train_test_split
 
@@ -490,7 +529,7 @@ def split(dataset: Dataset, test_fraction: float, seed: int) -> tuple[Dataset, D
     seed = check_number("seed", seed, low=0, integer=True)
     y = dataset.Y.ravel()
     classes, counts = np.unique(y, return_counts=True)
-    if classes.size != 2:
+    if classes.size < 2:
         raise DataError(f"cannot split {dataset.name}: it has only one class ({classes[0]:g})")
     try:
         train, test = train_test_split(
@@ -501,11 +540,13 @@ def split(dataset: Dataset, test_fraction: float, seed: int) -> tuple[Dataset, D
             f"cannot split {dataset.name} with test_fraction={test_fraction}: {exc}"
         ) from None
     for part, idx in (("train", train), ("test", test)):
-        if np.unique(y[idx]).size != 2:
+        missing = np.setdiff1d(classes, y[idx])
+        if missing.size:
+            listed = ", ".join(f"{c:g}: {n}" for c, n in zip(classes, counts, strict=True))
             raise DataError(
                 f"test_fraction={test_fraction} leaves the {part} part of {dataset.name} "
-                f"without one class (class counts {counts[0]} and {counts[1]}, {idx.size} "
-                f"{part} examples); choose a test_fraction that gives both parts both classes"
+                f"without class {missing[0]:g} (class counts {listed}; {idx.size} {part} "
+                "examples); choose a test_fraction that gives both parts every class"
             )
     return _subset(dataset, train, "train", seed), _subset(dataset, test, "test", seed)
 
@@ -517,4 +558,5 @@ def _subset(dataset: Dataset, idx: np.ndarray, part: str, seed: int) -> Dataset:
         name=f"{part} part (seed {seed}, {idx.size} examples) of {dataset.name}",
         example_ids=tuple(dataset.example_ids[j] for j in idx),
         image_shape=dataset.image_shape,
+        classes=dataset.classes,
     )

@@ -4,6 +4,11 @@ The flow is ``Spec -> populations -> train -> records``: runs that share an acti
 (the data and architecture are shared by the whole spec) are trained as one population,
 and each member's record is plain data, written by :mod:`initlab.results.records`. Figures and
 reports are drawn from these records only.
+
+Labels become targets here, at the experiment's boundary (:func:`targets`): integer class
+labels ``0 .. C-1`` are the ``(1, m)`` row of the post for a sigmoid output (C = 2), and
+one-hot columns ``(C, m)`` for a softmax or linear output of C units. Accuracy is the
+head's (:mod:`initlab.nn.losses`): the post's threshold for sigmoid, argmax for softmax.
 """
 
 from __future__ import annotations
@@ -20,13 +25,15 @@ import numpy as np
 
 from initlab import data as _data
 from initlab._rng import make_rng
-from initlab._validation import InitlabError
+from initlab._validation import DataError, InitlabError
 from initlab._version import __version__
 from initlab.analysis.stats import mean_interval, summarize
+from initlab.experiment import budget as _budget
+from initlab.experiment.config import DataConfig, ModelConfig, TrainingConfig
 from initlab.experiment.spec import Run, Spec
 from initlab.init import lsuv as _lsuv
 from initlab.init.build import init_parameters
-from initlab.nn import activations as _activations
+from initlab.nn.batches import Schedule
 from initlab.nn.network import Network, from_members
 from initlab.nn.training import History, train
 
@@ -38,25 +45,70 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class ExperimentData:
+    """The training data and the held-out data; ``n_classes`` covers both."""
+
     train: _data.Dataset
     test: _data.Dataset | None
 
+    @property
+    def n_classes(self) -> int:
+        return max(self.train.n_classes, self.test.n_classes if self.test else 0)
 
-def load_data(spec: Spec) -> ExperimentData:
-    """Load the training data and the held-out data (a test file or a split)."""
-    d = spec.data
-    train_set = _data.load(d["train"], x_key=d["x_key"], y_key=d["y_key"])
+
+def load_data(spec: Spec | DataConfig) -> ExperimentData:
+    """Load the training data and the held-out data (a test file or a split).
+
+    Raises
+    ------
+    DataError
+        Naming the file if the training data hold a single class, or the test data have
+        another number of features.
+    """
+    d = spec.data if isinstance(spec, Spec) else spec
+    train_set = _data.load(d.train, x_key=d.x_key, y_key=d.y_key)
+    present = np.unique(train_set.Y)
+    if present.size < 2:
+        raise DataError(
+            f"data.train: {train_set.name} holds a single class (label {present[0]:g}, "
+            f"{train_set.n_examples} examples); training needs examples of at least two classes"
+        )
     test_set = None
-    if d["test"] is not None:
-        test_set = _data.load(d["test"], x_key=d["x_key"], y_key=d["y_key"])
+    if d.test is not None:
+        test_set = _data.load(d.test, x_key=d.x_key, y_key=d.y_key)
         if test_set.n_features != train_set.n_features:
-            raise _data.DataError(
+            raise DataError(
                 f"data.test has {test_set.n_features} features, but data.train has "
                 f"{train_set.n_features}"
             )
-    elif d["test_fraction"] is not None:
-        train_set, test_set = _data.split(train_set, d["test_fraction"], d["split_seed"])
+    elif d.test_fraction is not None:
+        train_set, test_set = _data.split(train_set, d.test_fraction, d.split_seed)
     return ExperimentData(train_set, test_set)
+
+
+def n_outputs(output: str, n_classes: int) -> int:
+    """Output units: 1 for sigmoid (binary labels), one per class for softmax and linear."""
+    return 1 if output == "sigmoid" else n_classes
+
+
+def targets(ds: _data.Dataset, output: str, n_classes: int, key: str = "data.train") -> np.ndarray:
+    """`ds`'s labels as the targets of `output`: ``(1, m)`` for sigmoid, one-hot ``(C, m)``.
+
+    Raises
+    ------
+    DataError
+        If a sigmoid output is asked for labels other than 0 and 1.
+    """
+    labels = ds.Y[0].astype(np.int64)
+    if output == "sigmoid":
+        if n_classes > 2:
+            raise DataError(
+                f"model.output = 'sigmoid' is for two classes (labels 0 and 1), but {key} "
+                f"({ds.name}) has labels 0..{n_classes - 1}: use output = 'softmax'"
+            )
+        return ds.Y
+    one_hot = np.zeros((n_classes, labels.size))
+    one_hot[labels, np.arange(labels.size)] = 1.0
+    return one_hot
 
 
 def _describe(ds: _data.Dataset | None) -> dict[str, Any] | None:
@@ -66,44 +118,59 @@ def _describe(ds: _data.Dataset | None) -> dict[str, Any] | None:
         "name": ds.name,
         "n_features": ds.n_features,
         "n_examples": ds.n_examples,
-        "positives": int(ds.Y.sum()),
+        "positives": int((ds.Y == 1).sum()),
+        "n_classes": ds.n_classes,
+        "class_counts": ds.class_counts(),
         "image_shape": list(ds.image_shape) if ds.image_shape else None,
     }
 
 
 def _build(
-    runs: list[Run], sizes: list[int], X: np.ndarray, model: dict, training: dict
+    runs: list[Run], sizes: list[int], X: np.ndarray, output: str, training: TrainingConfig
 ) -> tuple[Network, list]:
     """The population for `runs`, and each member's LSUV report (or None)."""
-    dtype = np.dtype(training["dtype"])
-    act = activation_of(runs[0].activation, model)
+    dtype = np.dtype(training.dtype)
+    act = runs[0].activation_spec.build()
     members, reports = [], []
     for run in runs:
         if run.init == "lsuv":
             net, report = _lsuv.lsuv_network(
-                sizes, X, activation=act, seed=run.seed, stream=training["stream"], dtype=dtype,
+                sizes, X, activation=act, seed=run.seed, stream=training.stream, dtype=dtype,
                 **run.params,
             )  # fmt: skip
             members.append(([W[0] for W in net.weights], [b[0] for b in net.biases]))
             reports.append(report.as_dict())
         else:
-            rng = make_rng(run.seed, training["stream"])
+            rng = make_rng(run.seed, training.stream)
             members.append(init_parameters(sizes, run.init_spec, rng, dtype))
             reports.append(None)
-    return from_members(sizes, act, members), reports  # each W_1 is stacked once
+    return from_members(sizes, act, members, output), reports  # each W_1 is stacked once
 
 
-def activation_of(name: str, model: dict) -> Any:
-    """The Activation for `name` with the model's ``slope`` (leaky_relu)."""
-    slope = model.get("slope")
-    return _activations.get(name, **({} if slope is None else {"slope": slope}))
+def steps(training: TrainingConfig, m: int) -> int:
+    """Optimizer steps of a run on `m` examples (:class:`initlab.nn.batches.Schedule`)."""
+    epochs = training.epochs
+    iterations = training.iterations if epochs is None else None
+    return Schedule(m, iterations, epochs, training.batch_size, training.shuffle_seed).steps
+
+
+def check_memory(K: int, sizes: list[int], data: ExperimentData, training: TrainingConfig) -> None:
+    """Refuse (:class:`InitlabError`) a population whose arrays would not fit in memory."""
+    need = _budget.estimate_bytes(
+        sizes, K, m=data.train.n_examples, m_test=data.test.n_examples if data.test else 0,
+        batch=training.batch_size, steps=steps(training, data.train.n_examples),
+        itemsize=np.dtype(training.dtype).itemsize, optimizer=training.optimizer.name,
+        engine=training.engine,
+    )  # fmt: skip
+    widths = " x ".join(map(str, sizes))
+    _budget.check_fits(need, f"a population of {K} network{'s' if K > 1 else ''} {widths}")
 
 
 def train_group(
     runs: list[Run],
     data: ExperimentData,
-    model: dict[str, Any],
-    training: dict[str, Any],
+    model: ModelConfig,
+    training: TrainingConfig,
     progress: Callable[[int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Train `runs` (one activation; the hidden sizes of `model`) as one population.
@@ -111,34 +178,37 @@ def train_group(
     Parameters
     ----------
     runs : list of Run
-        Population members, in order; they must share ``activation``.
+        Population members, in order; they must share their activation.
     data : ExperimentData
-    model, training : dict
-        Resolved ``[model]`` and ``[training]`` tables
-        (see :data:`initlab.experiment.spec.DEFAULTS`).
+    model, training : ModelConfig, TrainingConfig
+        The validated ``[model]`` and ``[training]`` tables
+        (see :mod:`initlab.experiment.config`).
     progress : callable, optional
-        ``progress(i)`` after iteration i.
+        ``progress(i)`` after step i.
 
     Returns
     -------
     list of dict
         One record per run, in order (see :func:`run`).
     """
-    if len({r.activation for r in runs}) != 1:
+    if len({r.population_key for r in runs}) != 1:
         raise ValueError("train_group needs runs of one activation")
-    X, Y = data.train.X, data.train.Y
-    sizes = [X.shape[0], *model["hidden"], 1]
-    net, lsuv_reports = _build(runs, sizes, X, model, training)
-    recorder, record_at = _recorder(training, net)
+    X = data.train.X
+    C = data.n_classes
+    Y = targets(data.train, model.output, C)
+    sizes = [X.shape[0], *model.hidden, n_outputs(model.output, C)]
+    check_memory(len(runs), sizes, data, training)
+    net, lsuv_reports = _build(runs, sizes, X, model.output, training)
+    recorder, record_at = _recorder(training, net, steps(training, X.shape[1]))
+    test = data.test
     _, hist = train(
         net,
         X,
         Y,
         learning_rate=[r.learning_rate for r in runs],
-        iterations=training["iterations"],
-        engine=training["engine"],
-        X_test=None if data.test is None else data.test.X,
-        Y_test=None if data.test is None else data.test.Y,
+        **_schedule(model, training),
+        X_test=None if test is None else test.X,
+        Y_test=None if test is None else targets(test, model.output, C, "data.test"),
         record_at=record_at,
         hooks=[recorder] if recorder is not None else [],
         progress=progress,
@@ -149,18 +219,34 @@ def train_group(
     records = []
     for k, r in enumerate(runs):
         rec = _record(r, k, sizes, hist, data, diag, lsuv_reports[k])
-        rec["theory"] = _theory(r, sizes, model, x2) if r.replicate == 0 else None
+        rec["theory"] = _theory(r, sizes, x2) if r.replicate == 0 else None
         records.append(rec)
     return records
 
 
-def _theory(run: Run, sizes: list[int], model: dict[str, Any], x2: float) -> dict[str, Any]:
+def _schedule(model: ModelConfig, training: TrainingConfig) -> dict[str, Any]:
+    """Keyword arguments of :func:`initlab.nn.training.train` beyond the data and rates."""
+    kw: dict[str, Any] = {
+        "head": model.output,
+        "engine": training.engine,
+        "optimizer": training.optimizer.as_dict(),
+        "batch_size": training.batch_size,
+        "shuffle_seed": training.shuffle_seed,
+    }
+    if training.epochs is not None:
+        kw["epochs"] = training.epochs
+    else:
+        kw["iterations"] = training.iterations
+    return kw
+
+
+def _theory(run: Run, sizes: list[int], x2: float) -> dict[str, Any]:
     """Mean-field prediction at initialization for `run`, or why there is none."""
     from initlab.analysis import theory as theory
 
     if run.init == "lsuv":
         return {"available": False, "reason": "LSUV is data-dependent"}
-    act = activation_of(run.activation, model)
+    act = run.activation_spec.build()
     try:
         pred = theory.predict(sizes, run.init_spec, act, input_second_moment=x2)
     except (InitlabError, ArithmeticError) as exc:  # e.g. variances beyond float range
@@ -214,12 +300,20 @@ def run(
     """Train every run of `spec` and return the results (plain data; see results.records).
 
     Runs that share an activation are trained as one population (:func:`train_group`).
+    Every population is checked to fit in memory before any is trained.
     """
     data = data or load_data(spec)
-    T = spec.training["iterations"]
-    groups: dict[str, list[int]] = {}
+    C = data.n_classes
+    for key, ds in (("data.train", data.train), ("data.test", data.test)):
+        if ds is not None:  # e.g. a sigmoid output on 10 classes: refused before training
+            targets(ds, spec.model.output, ds.n_classes, key)
+    T = steps(spec.training, data.train.n_examples)
+    groups: dict[tuple, list[int]] = {}
     for i, r in enumerate(spec.runs):
-        groups.setdefault(r.activation, []).append(i)
+        groups.setdefault(r.population_key, []).append(i)
+    sizes = [data.train.n_features, *spec.model.hidden, n_outputs(spec.model.output, C)]
+    for idx in groups.values():
+        check_memory(len(idx), sizes, data, spec.training)
     records: list[dict[str, Any]] = [{}] * len(spec.runs)
     start = time.perf_counter()
     for g, idx in enumerate(groups.values()):
@@ -238,20 +332,22 @@ def run(
         "machine": {"platform": platform.platform(), "python": platform.python_version()},
         "spec": spec.to_dict(),
         "data": {"train": _describe(data.train), "test": _describe(data.test)},
+        "n_classes": C,
         "engine": engines_used[0] if len(engines_used) == 1 else engines_used,
+        "engine_reason": records[0].get("engine_reason"),
         "seconds": time.perf_counter() - start,
         "runs": records,
         "summary": summarize_runs(records),
     }
 
 
-def _recorder(training: dict[str, Any], net: Network):
-    if not training["diagnostics"]:
+def _recorder(training: TrainingConfig, net: Network, T: int):
+    if not training.diagnostics:
         return None, ()
     from initlab.analysis.diagnostics import Recorder, record_iterations
 
     recorder = Recorder(len(net.weights), net.K, activation=net.activation)
-    return recorder, record_iterations(training["iterations"])
+    return recorder, record_iterations(T)
 
 
 def _record(
@@ -264,7 +360,7 @@ def _record(
     lsuv_report: dict | None,
 ) -> dict[str, Any]:
     diverged = bool(hist.diverged[k])
-    train_acc = None if diverged else float(hist.final_accuracy[k])
+    train_acc = None if diverged else _finite(hist.final_accuracy[k])
     rec: dict[str, Any] = {
         "name": run.name,
         "init": run.init,
@@ -273,8 +369,13 @@ def _record(
         "replicate": run.replicate,
         "learning_rate": run.learning_rate,
         "activation": run.activation,
+        "activation_params": run.activation_params,
         "layer_sizes": sizes,
+        "output": hist.head,
+        "optimizer": hist.optimizer,
         "engine": hist.engine,
+        "engine_reason": hist.engine_reason,
+        "fp_warnings": hist.warnings,
         "cost_history": hist.costs[k],
         "final_cost": hist.final_cost[k],
         "train_accuracy": train_acc,
@@ -292,8 +393,14 @@ def _record(
         rec["test_cost_history"] = hist.test_costs[k]
         rec["test_accuracy_history"] = hist.test_accuracy_history[k]
         rec["test_cost"] = hist.test_costs[k, -1]
-        rec["test_accuracy"] = None if diverged else float(hist.test_accuracy_history[k, -1])
+        acc = hist.test_accuracy_history[k, -1]
+        rec["test_accuracy"] = None if diverged else _finite(acc)
     return rec
+
+
+def _finite(x: float) -> float | None:
+    """`x` as a float, or None where the head has no accuracy (linear: NaN)."""
+    return float(x) if np.isfinite(x) else None
 
 
 def summarize_runs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

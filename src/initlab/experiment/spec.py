@@ -10,11 +10,22 @@ An experiment compares initializations (and seeds and learning rates) on one dat
 
     [model]
     hidden = [5, 5]                 # hidden layer widths
-    activation = "tanh"             # tanh, sigmoid, relu, leaky_relu (slope = 0.01), linear
+    activation = "tanh"             # tanh, sigmoid, relu, leaky_relu (slope = 0.01), linear;
+                                    # or a table: { name = "leaky_relu", slope = 0.2 }
+    output = "sigmoid"              # sigmoid (binary cross-entropy, one unit: the post),
+                                    # softmax (cross-entropy, one unit per class), linear (MSE)
 
     [training]
     learning_rate = 0.01
-    iterations = 1000
+    iterations = 1000               # full-batch steps; or, with mini-batches:
+    # batch_size = 64               # examples per step (default: all of them)
+    # epochs = 5                    # passes over the data, replacing `iterations`
+    # shuffle_seed = 0              # the seed of each epoch's shuffle
+    optimizer = "gd"                # gd, sgd, momentum, adam, adamw, or a table, e.g.
+                                    # { name = "adam", beta1 = 0.9, beta2 = 0.999, eps = 1e-8 }
+                                    # { name = "momentum", momentum = 0.9, nesterov = false }
+                                    # { name = "adamw", weight_decay = 0.01 }
+    weight_decay = 0.0              # L2 penalty (lambda / 2) ||W||^2 on the weights
     seed = 1                        # first seed; `seeds = N` uses seed, seed+1, ..., seed+N-1
     seeds = 1
     stream = "legacy"               # "default" (PCG64) or "legacy" (np.random.seed + randn)
@@ -28,44 +39,39 @@ An experiment compares initializations (and seeds and learning rates) on one dat
     # learning_rate, seed, seeds, activation may be overridden per run
 
 Relative paths are relative to the spec file. Every problem is reported before any
-training, with the key that holds it.
+training, with the key that holds it. The tables become the frozen dataclasses of
+:mod:`initlab.experiment.config`, which hold every default.
 """
 
 from __future__ import annotations
 
-import copy
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from initlab._rng import STREAMS
 from initlab._validation import InitlabError, SpecError, check_keys, check_number
+from initlab.experiment import config as _config
+from initlab.experiment.config import (
+    DEFAULTS,
+    DTYPES,
+    ActivationSpec,
+    DataConfig,
+    ModelConfig,
+    TrainingConfig,
+)
 from initlab.init import catalogue as _initializers
-from initlab.nn import activations as _activations
-from initlab.nn import engines as _engines
 
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "data": {"test": None, "test_fraction": None, "split_seed": 0, "x_key": None, "y_key": None},
-    "model": {"hidden": [5, 5], "activation": "tanh", "slope": None},
-    "training": {
-        "learning_rate": 0.01,
-        "iterations": 1000,
-        "seed": 1,
-        "seeds": 1,
-        "stream": "default",
-        "engine": "auto",
-        "dtype": "float64",
-        "diagnostics": True,
-    },
-}
-"""Every default of an experiment, in one place."""
+__all__ = ["DEFAULTS", "DTYPES", "MAX_RUNS", "Run", "Spec", "check_init", "load", "parse"]
 
 T = TypeVar("T")
 
 RUN_KEYS = ("name", "init", "learning_rate", "seed", "seeds", "activation")
-DTYPES = ("float64", "float32")
+MAX_RUNS = 100_000
+"""The most runs one experiment spec may expand into (a sweep has its own bound)."""
+MAX_HISTORY_BYTES = 2**31
+"""The largest cost history (K x T float64) an experiment may record: 2 GiB."""
 
 
 @dataclass(frozen=True)
@@ -79,28 +85,38 @@ class Run:
     replicate: int
     learning_rate: float
     activation: str
+    activation_params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def init_spec(self) -> dict[str, Any]:
         return {"name": self.init, **self.params}
 
+    @property
+    def activation_spec(self) -> ActivationSpec:
+        return ActivationSpec(self.activation, self.activation_params)
+
+    @property
+    def population_key(self) -> tuple:
+        """Runs of an experiment with equal keys (one activation) train as one population."""
+        return (self.activation, tuple(sorted(self.activation_params.items())))
+
 
 @dataclass
 class Spec:
-    """A validated experiment: its resolved tables and the runs it expands into."""
+    """A validated experiment: its typed tables and the runs it expands into."""
 
-    data: dict[str, Any]
-    model: dict[str, Any]
-    training: dict[str, Any]
+    data: DataConfig
+    model: ModelConfig
+    training: TrainingConfig
     runs: list[Run] = field(default_factory=list)
     source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved configuration (defaults filled in), saved beside the results."""
         return {
-            "data": self.data,
-            "model": self.model,
-            "training": self.training,
+            "data": self.data.to_dict(),
+            "model": self.model.to_dict(),
+            "training": self.training.to_dict(),
             "runs": [asdict(r) for r in self.runs],
         }
 
@@ -111,6 +127,8 @@ def load_toml(path: str | Path, parse: Callable[..., T], what: str = "spec file"
     Every error becomes a :class:`SpecError` that starts with the file's path.
     """
     path = Path(path)
+    if path.is_dir():
+        raise SpecError(f"{path} is a directory; a {what} (TOML) is expected, e.g. examples/")
     if not path.is_file():
         raise SpecError(f"{what} {path} does not exist")
     try:
@@ -133,85 +151,36 @@ def load(path: str | Path) -> Spec:
 def parse(raw: Mapping[str, Any], base: str | Path = ".") -> Spec:
     """Validate a spec given as nested dicts (as from TOML) and resolve its runs."""
     check_keys("the spec", raw, ("data", "model", "training", "runs"))
-    tables = {}
-    for name, defaults in DEFAULTS.items():
-        given = raw.get(name, {})
-        if not isinstance(given, Mapping):
-            raise SpecError(f"[{name}] must be a table")
-        allowed = (*defaults, "train") if name == "data" else defaults
-        check_keys(f"[{name}]", given, allowed)
-        tables[name] = {**copy.deepcopy(defaults), **given}
-    data = _check_data(tables["data"], Path(base))
-    model = _check_model(tables["model"])
-    training = _check_training(tables["training"])
+    tables = {name: _config.table(raw, name, d) for name, d in DEFAULTS.items()}
+    data = _config.data_config(tables["data"], Path(base))
+    model = _config.model_config(tables["model"])
+    training = _config.training_config(tables["training"], given=raw.get("training", {}))
     runs_raw = raw.get("runs")
     if not runs_raw:
         raise SpecError(
             "the spec has no [[runs]]: add at least one, e.g. [[runs]] name = 'he' init = 'he'"
         )
     runs = _resolve_runs(runs_raw, model, training)
+    _check_history(runs, training)
     return Spec(data, model, training, runs)
 
 
-def _check_data(data: dict[str, Any], base: Path) -> dict[str, Any]:
-    from initlab import data as _data
-
-    if "train" not in data:
-        raise SpecError("[data] needs 'train': a folder, an .h5/.npz file or a bundled name")
-    for key in ("train", "test"):
-        value = data[key]
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            raise SpecError(f"data.{key} must be a path or a dataset name; got {value!r}")
-        data[key] = _data.resolve_source(value, base, key=f"data.{key}")
-    if data["test"] is not None and data["test_fraction"] is not None:
-        raise SpecError("data.test and data.test_fraction exclude each other: give one")
-    if data["test_fraction"] is not None:
-        check_number(
-            "data.test_fraction",
-            data["test_fraction"],
-            low=0,
-            high=1,
-            low_open=True,
-            high_open=True,
-        )
-    check_number("data.split_seed", data["split_seed"], low=0, integer=True)
-    return data
-
-
-def _check_model(model: dict[str, Any]) -> dict[str, Any]:
-    hidden = model["hidden"]
-    if not isinstance(hidden, list):
-        raise SpecError(f"model.hidden must be a list of layer widths, e.g. [5, 5]; got {hidden!r}")
-    for i, n in enumerate(hidden):
-        check_number(f"model.hidden[{i}]", n, low=1, integer=True)
-    _activation(model["activation"], model["slope"], "model.activation")
-    return model
-
-
-def _activation(name: Any, slope: Any, key: str) -> _activations.Activation:
-    try:
-        return _activations.get(name, **({} if slope is None else {"slope": slope}))
-    except InitlabError as exc:
-        raise SpecError(f"{key}: {exc}") from None
-
-
-def _check_training(training: dict[str, Any]) -> dict[str, Any]:
-    check_number("training.learning_rate", training["learning_rate"], low=0, low_open=True)
-    check_number("training.iterations", training["iterations"], low=1, integer=True)
-    check_number("training.seed", training["seed"], low=0, integer=True)
-    check_number("training.seeds", training["seeds"], low=1, integer=True)
-    for key, valid in (("stream", STREAMS), ("engine", _engines.CHOICES), ("dtype", DTYPES)):
-        if training[key] not in valid:
-            raise SpecError(
-                f"training.{key} must be one of {', '.join(valid)}; got {training[key]!r}"
-            )
-    if not isinstance(training["diagnostics"], bool):
+def _check_history(runs: list[Run], training: TrainingConfig) -> None:
+    """Refuse a run whose cost history (K x T float64, per population) cannot be held."""
+    if training.epochs is not None:
+        return  # steps depend on the data's size: checked with the data (runner.check_memory)
+    sizes: dict[tuple, int] = {}
+    for r in runs:
+        sizes[r.population_key] = sizes.get(r.population_key, 0) + 1
+    K = max(sizes.values())
+    size = 8 * K * training.iterations
+    if size > MAX_HISTORY_BYTES:
         raise SpecError(
-            f"training.diagnostics must be true or false; got {training['diagnostics']!r}"
+            f"training.iterations = {training.iterations} would record a cost history of "
+            f"{K} x {training.iterations} floats ({size / 2**30:,.0f} GiB) for one population; "
+            f"initlab records every iteration and allows at most {MAX_HISTORY_BYTES // 2**30} "
+            "GiB: use fewer iterations or fewer runs"
         )
-    return training
 
 
 def check_init(init: Any, key: str) -> tuple[str, dict[str, Any]]:
@@ -240,10 +209,10 @@ def check_init(init: Any, key: str) -> tuple[str, dict[str, Any]]:
     return name, params
 
 
-def _resolve_runs(runs_raw: Any, model: dict[str, Any], training: dict[str, Any]) -> list[Run]:
+def _resolve_runs(runs_raw: Any, model: ModelConfig, training: TrainingConfig) -> list[Run]:
     if not isinstance(runs_raw, list):
         raise SpecError("runs must be an array of tables: [[runs]]")
-    runs, names = [], set()
+    runs, names, total = [], set(), 0
     for i, run in enumerate(runs_raw):
         where = f"runs[{i}]"
         if not isinstance(run, Mapping):
@@ -260,18 +229,27 @@ def _resolve_runs(runs_raw: Any, model: dict[str, Any], training: dict[str, Any]
         names.add(name)
         lr = check_number(
             f"{where}.learning_rate",
-            run.get("learning_rate", training["learning_rate"]),
+            run.get("learning_rate", training.learning_rate),
             low=0,
             low_open=True,
         )
-        seed = check_number(f"{where}.seed", run.get("seed", training["seed"]), low=0, integer=True)
-        seeds = check_number(
-            f"{where}.seeds", run.get("seeds", training["seeds"]), low=1, integer=True
-        )
-        activation = run.get("activation", model["activation"])
-        _activation(activation, model["slope"], f"{where}.activation")
+        seed = check_number(f"{where}.seed", run.get("seed", training.seed), low=0, integer=True)
+        key = f"{where}.seeds" if "seeds" in run else "training.seeds"
+        seeds = check_number(key, run.get("seeds", training.seeds), low=1, integer=True)
+        total += seeds
+        if total > MAX_RUNS:
+            raise SpecError(
+                f"{key} = {seeds} makes the spec expand into more than {MAX_RUNS:,} runs; "
+                "initlab run trains them in memory at once: use fewer seeds, or a sweep "
+                "(initlab sweep), which stores runs as they finish"
+            )
+        if "activation" in run:
+            act = _config.activation_spec(run["activation"], f"{where}.activation",
+                                          model.activation.slope)  # fmt: skip
+        else:
+            act = model.activation
+        if training.stream == "legacy" and seed + seeds - 1 >= 2**32:
+            raise SpecError(f"{where}: the legacy stream needs seeds below 2**32")
         for r in range(seeds):
-            if training["stream"] == "legacy" and seed + r >= 2**32:
-                raise SpecError(f"{where}: the legacy stream needs seeds below 2**32")
-            runs.append(Run(name, init, params, seed + r, r, float(lr), activation))
+            runs.append(Run(name, init, params, seed + r, r, float(lr), act.name, dict(act.params)))
     return runs

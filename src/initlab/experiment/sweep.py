@@ -56,7 +56,7 @@ from typing import Any
 
 from initlab._validation import InitlabError, check_number
 from initlab.experiment import runner as _experiment
-from initlab.experiment import spec as _spec
+from initlab.experiment.config import DataConfig
 from initlab.experiment.sweep_spec import Chunk, SweepRun, SweepSpec, canonical, chunks
 from initlab.results.sweep_store import SweepStore, open_store, runs_hash
 
@@ -220,6 +220,7 @@ def execute(
         jobs = cpu_count() if jobs is None else jobs
         jobs = int(check_number("jobs", jobs, low=1, integer=True))
         work = chunks(plan.todo, plan.sweep, workers=jobs)
+        check_memory(work, jobs)
         jobs = min(jobs, len(work))
         results = _local(work, jobs)
         report.workers = "this process" if jobs == 1 else f"{jobs} local worker processes"
@@ -227,6 +228,7 @@ def execute(
         client = _dask_client(scheduler)
         threads = sum(w["nthreads"] for w in client.scheduler_info()["workers"].values())
         work = chunks(plan.todo, plan.sweep, workers=max(1, threads))
+        check_memory(work, 1)  # per worker machine: one population at a time at least
         results = _dask(client, work)
         report.workers = f"the Dask cluster at {scheduler} ({threads} worker threads)"
     report.chunks = len(work)
@@ -255,6 +257,24 @@ def execute(
     return report
 
 
+def check_memory(work: Sequence[Chunk], jobs: int) -> None:
+    """Refuse, before any training, a sweep whose largest population would not fit in memory
+    `jobs` times over (:func:`initlab.experiment.runner.check_memory`; data loaded here)."""
+    biggest: dict[tuple, Chunk] = {}
+    for ch in work:
+        key = (canonical(ch.data.to_dict()), repr(ch.model), repr(ch.training))
+        if key not in biggest or len(ch.runs) > len(biggest[key].runs):
+            biggest[key] = ch
+    for ch in biggest.values():
+        try:
+            data = _load_data(canonical(ch.data.to_dict()))
+        except InitlabError:  # unreadable data: the population fails and is recorded so
+            continue
+        C = data.n_classes
+        sizes = [data.train.n_features, *ch.model.hidden, _experiment.n_outputs(ch.model.output, C)]
+        _experiment.check_memory(len(ch.runs) * jobs, sizes, data, ch.training)
+
+
 # --------------------------------------------------------------------------- workers
 
 
@@ -266,7 +286,7 @@ def train_chunk(chunk: Chunk, blas_threads: int | None = None) -> ChunkResult:
     start = time.perf_counter()
     try:
         with _blas_limit(blas_threads):
-            data = _load_data(canonical(chunk.data))
+            data = _load_data(canonical(chunk.data.to_dict()))
             records = _experiment.train_group(list(chunk.runs), data, chunk.model, chunk.training)
         error = None
     except Exception:  # the error is stored with the runs; the sweep goes on
@@ -283,8 +303,7 @@ def train_chunk(chunk: Chunk, blas_threads: int | None = None) -> ChunkResult:
 
 @functools.lru_cache(maxsize=2)
 def _load_data(data_json: str) -> _experiment.ExperimentData:
-    table = json.loads(data_json)
-    return _experiment.load_data(_spec.Spec(data=table, model={}, training={}))
+    return _experiment.load_data(DataConfig(**json.loads(data_json)))
 
 
 def _blas_limit(threads: int | None) -> contextlib.AbstractContextManager:

@@ -22,6 +22,10 @@ A sweep spec has the tables of an experiment spec (:mod:`initlab.experiment.spec
     learning_rate = [0.001, 0.01]
     seeds = 5                      # seeds training.seed .. training.seed + 4; or seed = [0, 7]
     data = ["digits", "more.npz"]  # train sources (the rest of [data] applies to each)
+    output = ["sigmoid", "softmax"]                  # model.output
+    optimizer = ["gd", {name = "adam", beta1 = 0.8}] # training.optimizer
+    batch_size = [32, 128]                           # training.batch_size
+    weight_decay = [0.0, 1e-4]                       # training.weight_decay
 
 Differences from an experiment spec: ``training.diagnostics`` defaults to false here
 (per-layer diagnostics of thousands of runs are rarely wanted and cost time), and
@@ -31,11 +35,20 @@ Each run has a stable id: the first 16 hex digits of the SHA-256 of its resolved
 (:func:`run_config`) as canonical JSON (sorted keys, no spaces, numbers of init
 parameters and learning rate as floats). The same config gives the same id in any process
 and on any machine with the same paths; any change gives another id. Data paths are made
-absolute, so moving the data changes the ids. ``diagnostics`` and ``max_population`` are
-not part of a run's identity: they do not change its numbers.
+absolute, so moving the data changes the ids. ``diagnostics``, ``max_population`` and
+``max_runs`` are not part of a run's identity: they do not change its numbers. The keys
+added after the first sweeps (``output``, ``optimizer``, ``batch_size`` with
+``shuffle_seed``, ``epochs``) enter the config only away from their defaults, so every run
+of an older spec keeps its id. The optimizer enters with every hyperparameter (defaults
+filled in, ``weight_decay`` included: a ``weight_decay`` axis sets the weight decay of each
+optimizer of the ``optimizer`` axis).
 
-Runs that share data and architecture (data table, hidden, activation, slope, iterations,
-stream, dtype, engine) form a *group*, trained as populations of at most
+A sweep expands into at most ``[sweep] max_runs`` runs (100,000 by default): a larger grid
+is refused at once, with its size, before any run is made.
+
+Runs that share data and architecture and optimizer (data table, hidden, activation,
+slope, output, optimizer, batch size, weight decay, iterations, stream, dtype, engine)
+form a *group*, trained as populations of at most
 ``max_population`` members (:func:`chunks`); a member's numbers do not depend on the
 population it is trained in (:func:`initlab.nn.network.first_layer`), so chunking is free
 to follow the number of workers.
@@ -43,27 +56,33 @@ to follow the number of workers.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import itertools
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from initlab._validation import SpecError, check_keys, check_number
+from initlab.experiment import config as _config
 from initlab.experiment import spec as _spec
+from initlab.experiment.config import DataConfig, ModelConfig, OptimizerSpec, TrainingConfig
 from initlab.results.labels import init_label
 
-SWEEP_DEFAULTS: dict[str, Any] = {"max_population": 256}
+SWEEP_DEFAULTS: dict[str, Any] = {"max_population": 256, "max_runs": 100_000}
 """Defaults of the ``[sweep]`` table."""
 TRAINING_DEFAULTS: dict[str, Any] = {**_spec.DEFAULTS["training"], "diagnostics": False}
 """``[training]`` defaults of a sweep: those of an experiment, without diagnostics."""
-AXES = ("data", "hidden", "activation", "init", "learning_rate", "seed")
+AXES = ("data", "output", "optimizer", "batch_size", "weight_decay", "hidden", "activation",
+        "init", "learning_rate", "seed")  # fmt: skip
 """The axes of a sweep, in expansion order (the last varies fastest)."""
-GROUP_KEYS = ("data", "hidden", "activation", "slope", "iterations", "stream", "dtype", "engine")
+NEW_KEYS = {"output": "sigmoid", "optimizer": OptimizerSpec().as_dict(), "batch_size": None,
+            "epochs": None}  # fmt: skip
+"""Config keys written into a run's config only away from these defaults (stable ids)."""
+GROUP_KEYS = ("data", "hidden", "activation", "slope", "iterations", "stream", "dtype", "engine",
+              *NEW_KEYS, "shuffle_seed")  # fmt: skip
 """Config keys that runs of one population share."""
 
 
@@ -77,10 +96,11 @@ class SweepRun:
 
     @property
     def group(self) -> str:
-        return canonical({k: self.config[k] for k in GROUP_KEYS})
+        return canonical({k: self.config.get(k) for k in GROUP_KEYS})
 
     def axes(self) -> dict[str, Any]:
-        """The axis values of this run (``data`` is the train source)."""
+        """The axis values of this run (``data`` is the train source; ``output``,
+        ``optimizer`` and ``batch_size`` only away from their defaults)."""
         c = self.config
         return {
             "data": c["data"]["train"],
@@ -90,18 +110,20 @@ class SweepRun:
             "params": self.run.params,
             "learning_rate": c["learning_rate"],
             "seed": c["seed"],
+            **{k: c[k] for k in ("output", "optimizer", "batch_size") if k in c},
         }
 
 
 @dataclass
 class SweepSpec:
-    """A validated sweep: resolved tables, axes, and the runs they expand into."""
+    """A validated sweep: typed tables, axes, and the runs they expand into."""
 
-    data: dict[str, Any]
-    model: dict[str, Any]
-    training: dict[str, Any]
+    data: DataConfig
+    model: ModelConfig
+    training: TrainingConfig
     axes: dict[str, list[Any]]
     max_population: int
+    max_runs: int = SWEEP_DEFAULTS["max_runs"]
     runs: list[SweepRun] = field(default_factory=list)
     source: str | None = None
 
@@ -109,11 +131,12 @@ class SweepSpec:
         """The resolved spec (defaults filled in, paths absolute), recorded in the store."""
         axes = dict(self.axes)
         axes["init"] = [{"name": n, **p} for n, p in axes["init"]]
+        axes["optimizer"] = [o.as_dict() for o in axes["optimizer"]]
         return {
-            "data": self.data,
-            "model": self.model,
-            "training": self.training,
-            "sweep": {"max_population": self.max_population},
+            "data": self.data.to_dict(),
+            "model": self.model.to_dict(),
+            "training": self.training.to_dict(),
+            "sweep": {"max_population": self.max_population, "max_runs": self.max_runs},
             "axes": axes,
         }
 
@@ -150,14 +173,7 @@ def parse(raw: Mapping[str, Any], base: str | Path = ".") -> SweepSpec:
         )
     check_keys("the sweep spec", raw, ("data", "model", "training", "axes", "sweep"))
     defaults = {**_spec.DEFAULTS, "training": TRAINING_DEFAULTS, "sweep": SWEEP_DEFAULTS}
-    tables: dict[str, dict[str, Any]] = {}
-    for name in ("data", "model", "training", "sweep"):
-        given = raw.get(name, {})
-        if not isinstance(given, Mapping):
-            raise SpecError(f"[{name}] must be a table")
-        allowed = (*defaults[name], "train") if name == "data" else defaults[name]
-        check_keys(f"[{name}]", given, allowed)
-        tables[name] = {**copy.deepcopy(defaults[name]), **given}
+    tables = {n: _config.table(raw, n, defaults[n]) for n in ("data", "model", "training", "sweep")}
     axes_raw = raw.get("axes")
     if not isinstance(axes_raw, Mapping) or "init" not in axes_raw:
         raise SpecError(
@@ -166,24 +182,41 @@ def parse(raw: Mapping[str, Any], base: str | Path = ".") -> SweepSpec:
     check_keys("[axes]", axes_raw, (*AXES, "seeds"))
     base = Path(base)
     data = _data_table(tables["data"], axes_raw, base)
-    model = _spec._check_model(tables["model"])
-    training = _spec._check_training(tables["training"])
-    max_pop = check_number(
-        "sweep.max_population", tables["sweep"]["max_population"], low=1, integer=True
+    model = _config.model_config(tables["model"])
+    training = _config.training_config(tables["training"], given=raw.get("training", {}))
+    max_pop, max_runs = (
+        int(check_number(f"sweep.{k}", tables["sweep"][k], low=1, integer=True))
+        for k in ("max_population", "max_runs")
     )
-    axes = _axes(axes_raw, data, model, training, base)
-    sweep = SweepSpec(data, model, training, axes, int(max_pop))
+    decay = _config.weight_decay(tables["training"]["weight_decay"])
+    axes = _axes(axes_raw, data, model, training, base, max_runs, decay)
+    n = math.prod(len(v) for v in axes.values())
+    if n > max_runs:
+        shape = " x ".join(f"{len(v)} {k}" for k, v in axes.items() if len(v) > 1)
+        raise SpecError(
+            f"the axes expand into {n:,} runs ({shape}), more than sweep.max_runs = "
+            f"{max_runs:,}: shrink the grid, or raise [sweep] max_runs if you mean it"
+        )
+    K = min(max_pop, n)
+    if training.iterations is not None and 8 * K * training.iterations > _spec.MAX_HISTORY_BYTES:
+        raise SpecError(
+            f"training.iterations = {training.iterations} would record a cost history of "
+            f"{K} x {training.iterations} floats ({8 * K * training.iterations / 2**30:,.0f} "
+            f"GiB) per population; at most {_spec.MAX_HISTORY_BYTES // 2**30} GiB: use fewer "
+            "iterations or a smaller sweep.max_population"
+        )
+    sweep = SweepSpec(data, model, training, axes, max_pop, max_runs)
     sweep.runs = expand(sweep)
     return sweep
 
 
-def _data_table(data: dict[str, Any], axes_raw: Mapping[str, Any], base: Path) -> dict[str, Any]:
+def _data_table(data: dict[str, Any], axes_raw: Mapping[str, Any], base: Path) -> DataConfig:
     """The [data] table checked by spec's rules; with axes.data, for its first source."""
     if "data" in axes_raw:
         if "train" in data:
             raise SpecError("give the training data as data.train or as axes.data, not both")
         data["train"] = _data_axis(axes_raw, base)[0]
-    return _spec._check_data(data, base)
+    return _config.data_config(data, base)
 
 
 def _data_axis(axes_raw: Mapping[str, Any], base: Path) -> list[str]:
@@ -207,60 +240,71 @@ def _axis_list(axes_raw: Mapping[str, Any], key: str, example: str) -> list[Any]
     return values
 
 
+_AXIS_RULES: dict[str, tuple[str, Any]] = {
+    "output": ('["sigmoid", "softmax"]', _config.output_head),
+    "optimizer": ('["gd", {name = "adam"}]', _config.optimizer_spec),
+    "batch_size": ("[32, 128]", _config.batch_size),
+    "weight_decay": ("[0.0, 0.0001]", _config.weight_decay),  # None: the optimizer's own
+    "learning_rate": (
+        "[0.001, 0.01]",
+        lambda v, key: float(check_number(key, v, low=0, low_open=True)),
+    ),
+}
+"""Axes whose values are checked one by one, as their [model]/[training] key: (example, check)."""
+
+
 def _axes(
     axes_raw: Mapping[str, Any],
-    data: dict[str, Any],
-    model: dict[str, Any],
-    training: dict[str, Any],
+    data: DataConfig,
+    model: ModelConfig,
+    training: TrainingConfig,
     base: Path,
+    max_runs: int,
+    decay: float = 0.0,
 ) -> dict[str, list[Any]]:
+    """The axes, checked; `decay` is ``training.weight_decay`` as written (0: not given)."""
     axes: dict[str, list[Any]] = {}
     inits = _axis_list(axes_raw, "init", '["he", {name = "random", scale = 10}]')
     axes["init"] = [_init(v, f"axes.init[{i}]") for i, v in enumerate(inits)]
-
-    axes["data"] = _data_axis(axes_raw, base) if "data" in axes_raw else [data["train"]]
-
+    axes["data"] = _data_axis(axes_raw, base) if "data" in axes_raw else [data.train]
     if "activation" in axes_raw:
         acts = _axis_list(axes_raw, "activation", '["tanh", "relu"]')
         for i, a in enumerate(acts):
-            _spec._activation(a, model["slope"], f"axes.activation[{i}]")
+            if not isinstance(a, str):  # the slope of leaky_relu is model.slope
+                raise SpecError(f"axes.activation[{i}] must be an activation name; got {a!r}")
+            _config.activation_spec(a, f"axes.activation[{i}]", model.activation.slope)
         axes["activation"] = list(acts)
     else:
-        axes["activation"] = [model["activation"]]
-
+        axes["activation"] = [model.activation.name]
     if "hidden" in axes_raw:
-        axes["hidden"] = []
-        for i, h in enumerate(_axis_list(axes_raw, "hidden", "[[5], [5, 5]]")):
-            if not isinstance(h, list):
-                raise SpecError(
-                    f"axes.hidden[{i}] must be a list of layer widths, e.g. [5, 5]; got {h!r}"
-                )
-            widths = [
-                check_number(f"axes.hidden[{i}][{j}]", n, low=1, integer=True)
-                for j, n in enumerate(h)
-            ]
-            if not widths:
-                raise SpecError(f"axes.hidden[{i}] is empty: give at least one layer width")
-            axes["hidden"].append(widths)
-    else:
-        axes["hidden"] = [list(model["hidden"])]
-
-    if "learning_rate" in axes_raw:
-        lrs = _axis_list(axes_raw, "learning_rate", "[0.001, 0.01]")
-        axes["learning_rate"] = [
-            float(check_number(f"axes.learning_rate[{i}]", v, low=0, low_open=True))
-            for i, v in enumerate(lrs)
+        axes["hidden"] = [
+            list(_config.hidden_widths(h, f"axes.hidden[{i}]"))
+            for i, h in enumerate(_axis_list(axes_raw, "hidden", "[[5], [5, 5]]"))
         ]
     else:
-        axes["learning_rate"] = [float(training["learning_rate"])]
-
-    axes["seed"] = _seeds(axes_raw, training)
+        axes["hidden"] = [list(model.hidden)]
+    current = {
+        "output": model.output, "optimizer": training.optimizer,
+        "batch_size": training.batch_size, "weight_decay": decay or None,
+        "learning_rate": float(training.learning_rate),
+    }  # fmt: skip
+    for key, (example, check) in _AXIS_RULES.items():
+        if key in axes_raw:
+            values = _axis_list(axes_raw, key, example)
+            axes[key] = [check(v, f"axes.{key}[{i}]") for i, v in enumerate(values)]
+        else:
+            axes[key] = [current[key]]
+    axes["seed"] = _seeds(axes_raw, training, max_runs)
     for key, values in axes.items():
-        keys = [canonical(v) for v in values]
+        keys = [canonical(_plain(v)) for v in values]
         for i, k in enumerate(keys):
             if k in keys[:i]:
                 raise SpecError(f"axes.{key} lists {values[i]!r} twice; each value must be unique")
-    return axes
+    return {k: axes[k] for k in AXES}
+
+
+def _plain(value: Any) -> Any:
+    return value.as_dict() if isinstance(value, OptimizerSpec) else value
 
 
 def _init(value: Any, key: str) -> tuple[str, dict[str, Any]]:
@@ -272,7 +316,7 @@ def _init(value: Any, key: str) -> tuple[str, dict[str, Any]]:
     return name, ({**LSUV_PARAMS, **params} if name == "lsuv" else params)
 
 
-def _seeds(axes_raw: Mapping[str, Any], training: dict[str, Any]) -> list[int]:
+def _seeds(axes_raw: Mapping[str, Any], training: TrainingConfig, max_runs: int) -> list[int]:
     if "seed" in axes_raw and "seeds" in axes_raw:
         raise SpecError(
             "give axes.seed (a list of seeds) or axes.seeds (a count from training.seed), not both"
@@ -285,9 +329,14 @@ def _seeds(axes_raw: Mapping[str, Any], training: dict[str, Any]) -> list[int]:
         ]
     else:
         key = "axes.seeds" if "seeds" in axes_raw else "training.seeds"
-        n = int(check_number(key, axes_raw.get("seeds", training["seeds"]), low=1, integer=True))
-        seeds = list(range(training["seed"], training["seed"] + n))
-    if training["stream"] == "legacy" and max(seeds) >= 2**32:
+        n = int(check_number(key, axes_raw.get("seeds", training.seeds), low=1, integer=True))
+        if n > max_runs:
+            raise SpecError(
+                f"{key} = {n:,} makes more than sweep.max_runs = {max_runs:,} runs: use "
+                "fewer seeds, or raise [sweep] max_runs if you mean it"
+            )
+        seeds = list(range(training.seed, training.seed + n))
+    if training.stream == "legacy" and max(seeds) >= 2**32:
         raise SpecError("the legacy stream needs seeds below 2**32 (axes.seed)")
     return seeds
 
@@ -300,34 +349,63 @@ def run_config(
     init: tuple[str, dict[str, Any]],
     learning_rate: float,
     seed: int,
+    **new: Any,
 ) -> dict[str, Any]:
-    """The resolved config of one run: everything that determines its numbers."""
+    """The resolved config of one run: everything that determines its numbers.
+
+    `new` holds the values of :data:`NEW_KEYS` (``output``, ``optimizer``, ``batch_size``);
+    each enters the config only away from its default (the post's), and ``shuffle_seed``
+    only with a ``batch_size``, so that the ids of older specs stand.
+    """
     t = sweep.training
-    return {
-        "data": {**sweep.data, "train": data},
+    config = {
+        "data": {**sweep.data.to_dict(), "train": data},
         "hidden": [int(n) for n in hidden],
         "activation": activation,
-        "slope": sweep.model["slope"],
+        "slope": sweep.model.activation.slope,
         "init": {"name": init[0], **_floats(init[1])},
         "learning_rate": float(learning_rate),
         "seed": int(seed),
-        "iterations": int(t["iterations"]),
-        "stream": t["stream"],
-        "dtype": t["dtype"],
-        "engine": t["engine"],
+        "iterations": t.iterations,  # None with epochs: removed below
+        "stream": t.stream,
+        "dtype": t.dtype,
+        "engine": t.engine,
     }
+    values = {
+        "output": sweep.model.output, "optimizer": t.optimizer, "batch_size": t.batch_size,
+        "epochs": t.epochs, **new,
+    }  # fmt: skip
+    values["optimizer"] = values["optimizer"].as_dict()
+    for key, default in NEW_KEYS.items():
+        if values[key] != default:
+            config[key] = values[key]
+    if "epochs" in config:
+        del config["iterations"]  # epochs replace iterations
+    if "batch_size" in config:
+        config["shuffle_seed"] = t.shuffle_seed
+    return config
 
 
 def expand(sweep: SweepSpec) -> list[SweepRun]:
     """The Cartesian product of the axes, in :data:`AXES` order (seed fastest)."""
     a = sweep.axes
     runs = []
-    for data, hidden, act, init, lr, seed in itertools.product(*(a[k] for k in AXES)):
-        config = run_config(sweep, data, hidden, act, init, lr, seed)
-        name, params = init
+    for values in itertools.product(*(a[k] for k in AXES)):
+        v = dict(zip(AXES, values, strict=True))
+        opt = v["optimizer"]
+        if v["weight_decay"] is not None:
+            opt = OptimizerSpec(opt.name, {**opt.params, "weight_decay": v["weight_decay"]})
+        new = {"output": v["output"], "optimizer": opt, "batch_size": v["batch_size"]}
+        config = run_config(
+            sweep, v["data"], v["hidden"], v["activation"], v["init"], v["learning_rate"],
+            v["seed"], **new,
+        )  # fmt: skip
+        name, params = v["init"]
         run = _spec.Run(
-            init_label(name, params), name, params, seed, a["seed"].index(seed), lr, act
-        )
+            init_label(name, params), name, params, v["seed"], a["seed"].index(v["seed"]),
+            v["learning_rate"], v["activation"],
+            {} if sweep.model.activation.slope is None else {"slope": sweep.model.activation.slope},
+        )  # fmt: skip
         runs.append(SweepRun(run_id(config), config, run))
     return runs
 
@@ -336,16 +414,34 @@ def expand(sweep: SweepSpec) -> list[SweepRun]:
 class Chunk:
     """One task: runs of one group, trained as one population by a worker."""
 
-    data: dict[str, Any]
-    model: dict[str, Any]
-    training: dict[str, Any]
+    data: DataConfig
+    model: ModelConfig
+    training: TrainingConfig
     runs: tuple[_spec.Run, ...]
     ids: tuple[str, ...]
 
     @property
     def cost(self) -> float:
         """A rough relative cost, to start the longest tasks first."""
-        return len(self.runs) * self.training["iterations"] * (len(self.model["hidden"]) + 1)
+        t = self.training
+        return len(self.runs) * (t.iterations or t.epochs or 1) * (len(self.model.hidden) + 1)
+
+
+def _chunk_tables(c: Mapping[str, Any], sweep: SweepSpec) -> tuple[ModelConfig, TrainingConfig]:
+    """The [model] and [training] of a group, from one run's config."""
+    model = ModelConfig(
+        hidden=tuple(c["hidden"]),
+        activation=_config.ActivationSpec(
+            c["activation"], {} if c["slope"] is None else {"slope": c["slope"]}
+        ),
+        output=c.get("output", "sigmoid"),
+    )
+    opt = c.get("optimizer", NEW_KEYS["optimizer"])
+    training = replace(
+        sweep.training, engine=c["engine"], batch_size=c.get("batch_size"),
+        optimizer=OptimizerSpec(opt["name"], {k: v for k, v in opt.items() if k != "name"}),
+    )  # fmt: skip
+    return model, training
 
 
 def chunks(runs: Sequence[SweepRun], sweep: SweepSpec, *, workers: int = 1) -> list[Chunk]:
@@ -367,14 +463,15 @@ def chunks(runs: Sequence[SweepRun], sweep: SweepSpec, *, workers: int = 1) -> l
         for i in range(0, len(members), step):
             part = members[i : i + step]
             c = part[0].config
+            model, training = _chunk_tables(c, sweep)
             out.append(
                 Chunk(
-                    data=c["data"],
-                    model={k: c[k] for k in ("hidden", "activation", "slope")},
-                    training={**sweep.training, "engine": c["engine"]},
+                    data=DataConfig(**c["data"]),
+                    model=model,
+                    training=training,
                     runs=tuple(r.run for r in part),
                     ids=tuple(r.id for r in part),
                 )
             )
-    sources = list(dict.fromkeys(ch.data["train"] for ch in out))
-    return sorted(out, key=lambda ch: (sources.index(ch.data["train"]), -ch.cost))
+    sources = list(dict.fromkeys(ch.data.train for ch in out))
+    return sorted(out, key=lambda ch: (sources.index(ch.data.train), -ch.cost))

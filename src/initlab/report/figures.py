@@ -23,6 +23,20 @@ def _figure(width: float = 8.0, height: float = 5.0) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
+LOSSES = {"sigmoid": "binary cross-entropy", "softmax": "cross-entropy", "linear": "squared error"}
+"""The loss each output head minimizes (:mod:`initlab.nn.losses`), for axis labels."""
+
+
+def _cost_label(output: str | None) -> str:
+    return f"cost ({LOSSES.get(output or 'sigmoid', output)})"
+
+
+def _step_label(training: dict[str, Any] | None) -> str:
+    """``"iteration"`` (full batch, the post's), or the mini-batch step."""
+    batch = (training or {}).get("batch_size")
+    return f"step (mini-batch of {batch})" if batch else "iteration"
+
+
 def cost_curve(record: dict[str, Any]) -> Figure:
     """The cost at every iteration of one run (a results ``runs`` entry)."""
     fig = _figure()
@@ -33,7 +47,7 @@ def cost_curve(record: dict[str, Any]) -> Figure:
         ax.axvline(record["diverged_at"], color="C3", ls="--", label="diverged")
         ax.legend()
     ax.set_xlabel("iteration")
-    ax.set_ylabel("cost (binary cross-entropy)")
+    ax.set_ylabel(_cost_label(record.get("output")))
     lr = record["learning_rate"]
     ax.set_title(f"{record['name']}: learning rate {lr:g}, seed {record['seed']}")
     ax.grid(alpha=0.3)
@@ -54,9 +68,11 @@ def cost_curves(results: dict[str, Any], *, log: bool = False) -> Figure:
             ax.fill_between(x, low, high, color=f"C{i}", alpha=0.25, lw=0)
     if log:
         ax.set_yscale("log")
-    ax.set_xlabel("iteration")
-    loss = results.get("loss", "binary cross-entropy")  # results of initlab.torch name theirs
-    ax.set_ylabel(f"cost ({loss})" + (", log scale" if log else ""))
+    spec = results.get("spec") or {}  # results of initlab.torch have none, and name their loss
+    ax.set_xlabel(_step_label(spec.get("training")))
+    loss = results.get("loss")
+    label = f"cost ({loss})" if loss else _cost_label(spec.get("model", {}).get("output"))
+    ax.set_ylabel(label + (", log scale" if log else ""))
     ax.set_title("Cost curves")
     ax.grid(alpha=0.3, which="both" if log else "major")
     ax.legend()

@@ -112,6 +112,25 @@ def _md_table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _schedule(t: dict[str, Any]) -> str:
+    """``"1000 iterations of full-batch gradient descent"``, or the optimizer and batches."""
+    opt = t.get("optimizer", {"name": "gd"})
+    names = {"gd": "gradient descent", "sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
+    name = names.get(opt["name"], opt["name"])
+    decay = opt.get("weight_decay", 0.0)
+    if opt["name"] == "momentum":
+        name = ("Nesterov " if opt.get("nesterov") else "") + f"momentum {opt['momentum']:g}"
+    if decay and opt["name"] != "adamw":
+        name += f" with L2 weight decay {decay:g}"
+    elif decay:
+        name += f" (decoupled weight decay {decay:g})"
+    batch = t.get("batch_size")
+    steps = f"{t['epochs']} epochs" if t.get("epochs") else f"{t['iterations']} iterations"
+    return (
+        f"{steps} of {name}, mini-batches of {batch}" if batch else f"{steps} of full-batch {name}"
+    )
+
+
 def _setup(results: dict[str, Any]) -> str:
     if results.get("setup"):  # results made outside initlab's runner (initlab.torch) say it
         made = f"initlab {results['initlab_version']}, {results['created']}"
@@ -123,8 +142,9 @@ def _setup(results: dict[str, Any]) -> str:
         f"data: {d['train']['name']} ({d['train']['n_features']} features, "
         f"{d['train']['n_examples']} examples)",
         f"held out: {d['test']['name']}" if d["test"] else "held out: none",
-        f"network: hidden {m['hidden']}, {m['activation']} hidden units, sigmoid output",
-        f"training: {t['iterations']} iterations of full-batch gradient descent, learning rate "
+        f"network: hidden {m['hidden']}, {m['activation']} hidden units, "
+        f"{m.get('output', 'sigmoid')} output",
+        f"training: {_schedule(t)}, learning rate "
         f"{t['learning_rate']}, stream {t['stream']}, engine {results['engine']}, {t['dtype']}",
         f"initlab {results['initlab_version']}, {results['created']}, "
         f"{results['machine']['platform']}",

@@ -1,0 +1,350 @@
+r"""The tables of a spec as small frozen dataclasses, validated once at the boundary.
+
+:func:`data_config`, :func:`model_config` and :func:`training_config` turn a TOML table (a
+dict, defaults filled in from :data:`DEFAULTS`) into a :class:`DataConfig`,
+:class:`ModelConfig` or :class:`TrainingConfig`, or raise a :class:`SpecError` of one line
+naming the key. Code downstream trusts these objects and never checks them again.
+
+Every new key's default is the post's behaviour (one sigmoid output unit with binary
+cross-entropy, full-batch gradient descent, no weight decay), so a spec written before the
+key existed means what it meant.
+
+An activation and an optimizer travel as ``(name, params)``, as an init does:
+:class:`ActivationSpec` and :class:`OptimizerSpec`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from initlab._rng import STREAMS
+from initlab._validation import InitlabError, SpecError, check_keys, check_number
+from initlab.nn import activations as _activations
+from initlab.nn import engines as _engines
+from initlab.nn import optimizers as _optimizers
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "data": {"test": None, "test_fraction": None, "split_seed": 0, "x_key": None, "y_key": None},
+    "model": {"hidden": [5, 5], "activation": "tanh", "slope": None, "output": "sigmoid"},
+    "training": {
+        "learning_rate": 0.01,
+        "iterations": 1000,
+        "epochs": None,
+        "batch_size": None,
+        "shuffle_seed": 0,
+        "optimizer": "gd",
+        "weight_decay": 0.0,
+        "seed": 1,
+        "seeds": 1,
+        "stream": "default",
+        "engine": "auto",
+        "dtype": "float64",
+        "diagnostics": True,
+    },
+}
+"""Every default of an experiment, in one place."""
+
+DTYPES = ("float64", "float32")
+OUTPUTS = ("sigmoid", "softmax", "linear")
+"""Output heads: sigmoid + binary cross-entropy (the post), softmax + cross-entropy, linear
++ squared error (:mod:`initlab.nn.losses`)."""
+
+
+# --------------------------------------------------------------------------- (name, params)
+
+
+@dataclass(frozen=True)
+class ActivationSpec:
+    """A hidden activation as ``(name, params)``, e.g. ``("leaky_relu", {"slope": 0.2})``."""
+
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def build(self) -> _activations.Activation:
+        return _activations.get(self.name, **self.params)
+
+    @property
+    def slope(self) -> float | None:
+        return self.params.get("slope")
+
+
+def activation_spec(value: Any, key: str, slope: Any = None) -> ActivationSpec:
+    """Validate an activation given as a name or a table ``{name = "leaky_relu", slope = 0.2}``.
+
+    `slope` is ``[model] slope`` (the older way to give leaky ReLU's slope); a table's own
+    ``slope`` wins over it.
+    """
+    if isinstance(value, str):
+        name, params = value, {}
+    elif isinstance(value, Mapping) and isinstance(value.get("name"), str):
+        name, params = value["name"], {k: v for k, v in value.items() if k != "name"}
+    else:
+        raise SpecError(
+            f"{key} must be a name or a table with a 'name', e.g. "
+            f"{{name = 'leaky_relu', slope = 0.2}}; got {value!r}"
+        )
+    if slope is not None and "slope" not in params:
+        params["slope"] = slope
+    try:
+        built = _activations.get(name, **params)
+    except InitlabError as exc:
+        raise SpecError(f"{key}: {exc}") from None
+    return ActivationSpec(name, dict(built.params) if params else {})
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """An optimizer as ``(name, params)``: every hyperparameter of its update rule, defaults
+    filled in by :func:`initlab.nn.optimizers.get_optimizer` (so a table written with or
+    without a default value is the same optimizer)."""
+
+    name: str = "gd"
+    params: Mapping[str, Any] = field(default_factory=lambda: resolve_optimizer("gd")[1])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **self.params}
+
+    def build(self) -> _optimizers.Optimizer:
+        return _optimizers.get_optimizer(self.as_dict())
+
+    @property
+    def linear(self) -> bool:
+        """Whether the sample engine is exact under this rule (:mod:`initlab.nn.engines`)."""
+        return self.build().linear
+
+
+def resolve_optimizer(table: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``(name, every hyperparameter)`` of the optimizer `table` names (InitlabError if bad)."""
+    opt = _optimizers.get_optimizer(table)
+    params = {
+        f.name: getattr(opt, f.name)
+        for f in fields(opt)  # type: ignore[arg-type]
+        if f.name not in ("name", "decoupled")
+        and not (f.name == "layer_lr_scale" and opt.layer_lr_scale is None)
+    }
+    for p, v in params.items():  # 1 and 1.0 are one value: one canonical form
+        if p == "layer_lr_scale":
+            params[p] = [float(x) for x in v]
+        elif not isinstance(v, bool):
+            params[p] = float(v)
+    return opt.name, params
+
+
+def optimizer_spec(
+    value: Any, key: str = "training.optimizer", weight_decay: float = 0.0
+) -> OptimizerSpec:
+    """Validate an optimizer given as a name or a table ``{name = "adam", beta1 = 0.9}``.
+
+    ``training.weight_decay`` (`weight_decay`) is the optimizer's ``weight_decay``: an L2
+    penalty added to the gradient for gd, sgd, momentum and adam, decoupled for adamw (whose
+    own default is 0.01); give it in one place only.
+    """
+    if isinstance(value, str):
+        table: dict[str, Any] = {"name": value}
+    elif isinstance(value, Mapping) and isinstance(value.get("name"), str):
+        table = dict(value)
+    else:
+        raise SpecError(
+            f"{key} must be a name or a table with a 'name', e.g. "
+            f"{{name = 'adam', beta1 = 0.9}}; got {value!r}"
+        )
+    for p, v in table.items():
+        if p not in ("name", "layer_lr_scale", "betas") and not isinstance(v, bool | int | float):
+            raise SpecError(f"{key}.{p} must be a number (or true/false); got {v!r}")
+    if weight_decay:
+        if "weight_decay" in table:
+            raise SpecError(
+                f"training.weight_decay and {key}.weight_decay are the same setting: give one"
+            )
+        table["weight_decay"] = weight_decay
+    try:
+        name, params = resolve_optimizer(table)
+    except InitlabError as exc:
+        raise SpecError(f"{key}: {exc}") from None
+    return OptimizerSpec(name, params)
+
+
+def check_engine(engine: str, optimizer: OptimizerSpec, key: str = "training.engine") -> None:
+    """Refuse, before training, an engine the optimizer rules out (the engine's own reason)."""
+    try:
+        _engines.choose(engine, 1, 1, 1, 1, 1, optimizer=optimizer.build())
+    except InitlabError as exc:
+        raise SpecError(f"{key}: {exc}") from None
+
+
+# --------------------------------------------------------------------------- tables
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """``[data]``: sources are resolved (paths absolute, names kept)."""
+
+    train: str
+    test: str | None = None
+    test_fraction: float | None = None
+    split_seed: int = 0
+    x_key: str | None = None
+    y_key: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("train", *DEFAULTS["data"])}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """``[model]``: hidden widths, hidden activation, output head."""
+
+    hidden: tuple[int, ...] = (5, 5)
+    activation: ActivationSpec = ActivationSpec("tanh")
+    output: str = "sigmoid"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "hidden": list(self.hidden),
+            "activation": self.activation.name,
+            "slope": self.activation.slope,
+            "output": self.output,
+        }
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """``[training]``: the optimizer and its schedule, seeds, streams, engine, precision.
+
+    ``epochs`` replaces ``iterations`` (which is then None): one epoch is one pass over the
+    training examples in mini-batches of ``batch_size`` (the last one smaller), shuffled by
+    ``shuffle_seed`` (:mod:`initlab.nn.batches`). Without ``batch_size`` every step is
+    full-batch, as in the post.
+    """
+
+    learning_rate: float = 0.01
+    iterations: int | None = 1000
+    epochs: int | None = None
+    batch_size: int | None = None
+    shuffle_seed: int = 0
+    optimizer: OptimizerSpec = OptimizerSpec()
+    seed: int = 1
+    seeds: int = 1
+    stream: str = "default"
+    engine: str = "auto"
+    dtype: str = "float64"
+    diagnostics: bool = True
+
+    @property
+    def weight_decay(self) -> float:
+        """The optimizer's weight decay (``training.weight_decay`` is written into it)."""
+        return float(self.optimizer.params["weight_decay"])
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in DEFAULTS["training"]}
+        out["optimizer"] = self.optimizer.as_dict()
+        return out
+
+    def with_engine(self, engine: str, key: str = "--engine") -> TrainingConfig:
+        if engine not in _engines.CHOICES:
+            raise SpecError(f"{key} must be one of {', '.join(_engines.CHOICES)}; got {engine!r}")
+        check_engine(engine, self.optimizer, key)
+        return replace(self, engine=engine)
+
+
+def table(raw: Mapping[str, Any], name: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """``raw[name]`` checked for unknown keys, with `defaults` filled in (a deep copy)."""
+    given = raw.get(name, {})
+    if not isinstance(given, Mapping):
+        raise SpecError(f"[{name}] must be a table")
+    allowed = (*defaults, "train") if name == "data" else defaults
+    check_keys(f"[{name}]", given, allowed)
+    return {**copy.deepcopy(dict(defaults)), **given}
+
+
+def data_config(data: Mapping[str, Any], base: Path) -> DataConfig:
+    """Validate a ``[data]`` table (defaults filled in); resolve its sources against `base`."""
+    from initlab import data as _data
+
+    data = dict(data)
+    if "train" not in data:
+        raise SpecError("[data] needs 'train': a folder, an .h5/.npz file or a bundled name")
+    for key in ("train", "test"):
+        value = data[key]
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise SpecError(f"data.{key} must be a path or a dataset name; got {value!r}")
+        data[key] = _data.resolve_source(value, base, key=f"data.{key}")
+    if data["test"] is not None and data["test_fraction"] is not None:
+        raise SpecError("data.test and data.test_fraction exclude each other: give one")
+    if data["test_fraction"] is not None:
+        check_number(
+            "data.test_fraction", data["test_fraction"], low=0, high=1, low_open=True,
+            high_open=True,
+        )  # fmt: skip
+    check_number("data.split_seed", data["split_seed"], low=0, integer=True)
+    for key in ("x_key", "y_key"):
+        if data[key] is not None and not isinstance(data[key], str):
+            raise SpecError(f"data.{key} must be the name of an array; got {data[key]!r}")
+    return DataConfig(**data)
+
+
+def hidden_widths(hidden: Any, key: str) -> tuple[int, ...]:
+    if not isinstance(hidden, list) or not hidden:
+        raise SpecError(f"{key} must be a list of layer widths, e.g. [5, 5]; got {hidden!r}")
+    return tuple(
+        int(check_number(f"{key}[{i}]", n, low=1, integer=True)) for i, n in enumerate(hidden)
+    )
+
+
+def output_head(value: Any, key: str = "model.output") -> str:
+    if value not in OUTPUTS:
+        raise SpecError(f"{key} must be one of {', '.join(OUTPUTS)}; got {value!r}")
+    return value
+
+
+def model_config(model: Mapping[str, Any]) -> ModelConfig:
+    """Validate a ``[model]`` table (defaults filled in)."""
+    return ModelConfig(
+        hidden=hidden_widths(model["hidden"], "model.hidden"),
+        activation=activation_spec(model["activation"], "model.activation", model["slope"]),
+        output=output_head(model["output"]),
+    )
+
+
+def batch_size(value: Any, key: str = "training.batch_size") -> int | None:
+    return None if value is None else int(check_number(key, value, low=1, integer=True))
+
+
+def weight_decay(value: Any, key: str = "training.weight_decay") -> float:
+    return float(check_number(key, value, low=0))
+
+
+def training_config(training: Mapping[str, Any], given: Collection[str] = ()) -> TrainingConfig:
+    """Validate a ``[training]`` table (defaults filled in); `given` are the keys the spec
+    itself wrote (``iterations`` and ``epochs`` exclude each other)."""
+    if "iterations" in given and "epochs" in given:
+        raise SpecError(
+            "training.iterations and training.epochs exclude each other: give iterations "
+            "(full-batch steps, or mini-batch steps with batch_size) or epochs (passes)"
+        )
+    t = dict(training)
+    t["learning_rate"] = check_number("training.learning_rate", t["learning_rate"], low=0,
+                                      low_open=True)  # fmt: skip
+    for key in ("iterations", "seeds"):
+        t[key] = int(check_number(f"training.{key}", t[key], low=1, integer=True))
+    for key in ("seed", "shuffle_seed"):
+        t[key] = int(check_number(f"training.{key}", t[key], low=0, integer=True))
+    if t["epochs"] is not None:
+        t["epochs"] = int(check_number("training.epochs", t["epochs"], low=1, integer=True))
+        t["iterations"] = None
+    t["batch_size"] = batch_size(t["batch_size"])
+    decay = weight_decay(t.pop("weight_decay"))
+    t["optimizer"] = optimizer_spec(t["optimizer"], weight_decay=decay)
+    for key, valid in (("stream", STREAMS), ("engine", _engines.CHOICES), ("dtype", DTYPES)):
+        if t[key] not in valid:
+            raise SpecError(f"training.{key} must be one of {', '.join(valid)}; got {t[key]!r}")
+    check_engine(t["engine"], t["optimizer"])
+    if not isinstance(t["diagnostics"], bool):
+        raise SpecError(f"training.diagnostics must be true or false; got {t['diagnostics']!r}")
+    return TrainingConfig(**t)
