@@ -36,14 +36,25 @@ which forms :math:`(\tfrac{\eta}{|B|} dZ_1) X_B^T` (direct) or
 :math:`C_{:,B} \leftarrow C_{:,B} - \tfrac{\eta}{|B|} dZ_1` (sample): the post's order of
 operations, so every earlier result keeps its bits.
 
-Norms for diagnostics are computed in sample space too:
-:math:`\lVert dW_1\rVert_F^2 = \operatorname{tr}(dZ_1 G_{BB}\, dZ_1^T)/|B|^2` and
-:math:`\lVert W_1\rVert_F^2 = \lVert a W_1(0)\rVert^2 + 2\langle C, a Z_1(0)\rangle
-+ \operatorname{tr}(C G C^T)`.
+Diagnostics never materialize :math:`W_1` in the sample engine. Norms are computed in
+sample space: :math:`\lVert dW_1\rVert_F^2 = \operatorname{tr}(dZ_1 G_{BB}\, dZ_1^T)/|B|^2`
+and
+
+.. math::
+
+    \lVert W_1\rVert_F^2 = \textstyle\sum_i a_i^2 \lVert W_1(0)_{i,:}\rVert^2
+    + 2\langle C, a \odot Z_1(0)\rangle + \operatorname{tr}(C G C^T)
+
+(the row norms of :math:`W_1(0)` are taken once). What needs :math:`W_1`'s rows reads
+them on a fixed sample :math:`S` of input columns (:func:`diagnostic_columns`; all columns
+when :math:`n_0 \le 1024`): :meth:`weight_columns` gives
+:math:`W_1[:, S] = a \odot W_1(0)[:, S] + C X[S, :]^T`, :math:`2 K n_1 m |S|` flops
+instead of :math:`2 K n_1 m n_0`.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import ClassVar, Protocol
 
@@ -88,6 +99,9 @@ class Engine(Protocol):
 
     def member_weight(self, k: int) -> Array:
         """Member k's ``W_1`` (a copy), without materializing the others."""
+
+    def weight_columns(self, S: Array) -> Array:
+        """``W_1[:, :, S]``, ``(K, n_1, |S|)``, without materializing ``W_1``."""
 
     def freeze(self, k: int) -> None:
         """Zero member k's first layer for the rest of the run."""
@@ -156,6 +170,9 @@ class DirectEngine:
     def member_weight(self, k: int) -> Array:
         return self.W1[k].copy()
 
+    def weight_columns(self, S: Array) -> Array:
+        return self.W1[:, :, S]
+
     def freeze(self, k: int) -> None:
         self.W1[k] = 0.0
 
@@ -175,6 +192,8 @@ class SampleEngine:
         self.a = np.ones((*W1.shape[:2], 1), dtype=W1.dtype)
         self.params = [self.C, self.a]
         self._cross: dict[int, tuple[Array, Array, Array]] = {}
+        self._w0sq: Array | None = None
+        self._XS: tuple[Array | None, Array] = (None, X)
 
     def preactivation(self, b1: Array, cols: Cols = None) -> Array:
         if cols is None:
@@ -218,9 +237,10 @@ class SampleEngine:
         return self.W0 if (self.a == 1).all() else self.a * self.W0
 
     def weight_norm(self) -> Array:
-        aW0 = self._aW0()
+        if self._w0sq is None:  # row norms of W_1(0), once: (K, n_1, 1)
+            self._w0sq = np.einsum("kij,kij->ki", self.W0, self.W0)[:, :, None]
         sq = (
-            np.einsum("kij,kij->k", aW0, aW0)
+            np.einsum("kij,kij->k", self.a * self.a, self._w0sq)
             + 2.0 * np.einsum("kij,kij->k", self.C, self.a * self.Z0)
             + np.einsum("kij,kij->k", np.matmul(self.C, self.G), self.C)
         )
@@ -235,14 +255,43 @@ class SampleEngine:
     def member_weight(self, k: int) -> Array:
         return self.a[k] * self.W0[k] + np.dot(self.C[k], self.X.T)
 
+    def weight_columns(self, S: Array) -> Array:
+        """``a W_1(0)[:, S] + C X[S, :]^T`` (``X[S, :]^T`` kept for the next call)."""
+        if self._XS[0] is not S:
+            self._XS = (S, np.ascontiguousarray(self.X[S, :].T))
+        return self.a * self.W0[:, :, S] + np.matmul(self.C, self._XS[1])
+
     def freeze(self, k: int) -> None:
         if not self._own_W0:
             self.W0, self._own_W0 = self.W0.copy(), True
         self.W0[k] = 0.0
+        if self._w0sq is not None:
+            self._w0sq[k] = 0.0
         self.Z0[k] = 0.0
         self.C[k] = 0.0
         for _, _, Z0 in self._cross.values():
             Z0[k] = 0.0
+
+
+DIAGNOSTIC_COLUMNS = 1024
+"""Size of the sample :math:`S` of input columns on which diagnostics read ``W_1``'s rows."""
+
+
+@functools.lru_cache(maxsize=8)
+def diagnostic_columns(n_features: int, size: int = DIAGNOSTIC_COLUMNS) -> Array:
+    """The fixed sample :math:`S` of input columns for diagnostics, sorted, ``(|S|,)``.
+
+    All columns when ``n_features <= size``; otherwise `size` of them drawn without
+    replacement by ``np.random.default_rng(0)`` (so the same for every run, engine and
+    population on data of that width). Rows of :math:`W_1` that are equal are equal on
+    :math:`S`; rows that differ only outside :math:`S` would be counted as equal there.
+    """
+    if n_features <= size:
+        S = np.arange(n_features)
+    else:
+        S = np.sort(np.random.default_rng(0).choice(n_features, size, replace=False))
+    S.flags.writeable = False  # cached: one array per width
+    return S
 
 
 ENGINES: dict[str, type[DirectEngine] | type[SampleEngine]] = {

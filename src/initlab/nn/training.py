@@ -52,10 +52,12 @@ class Step:
     """What a hook sees at a recorded step (before that step's update).
 
     ``Zs``/``As`` are the forward pass on the step's batch, ``dZs`` the back-propagated
-    gradients with respect to each ``Z_l`` (not divided by the batch size), ``dWs[0]`` is
-    None (the engine keeps it in its coordinates: ask ``grad_norm_1``), ``weights[0]`` is
-    ``W_1`` materialized. ``learning_rate`` is each member's base rate (before the layer
-    multipliers).
+    gradients with respect to each ``Z_l`` (not divided by the batch size), ``dWs[0]`` and
+    ``weights[0]`` are None (the engine keeps the first layer in its coordinates: ask
+    ``grad_norm_1``, ``weight_norm_1``, and ``weight_columns_1``, which is
+    ``W_1[:, :, columns_1]`` on the fixed sample of input columns
+    :func:`initlab.nn.engines.diagnostic_columns`; ``W_1`` itself is never materialized).
+    ``learning_rate`` is each member's base rate (before the layer multipliers).
     """
 
     iteration: int
@@ -71,6 +73,8 @@ class Step:
     learning_rate: Array
     alive: Array
     costs: Array
+    columns_1: Array | None = None
+    weight_columns_1: Array | None = None
 
 
 Hook = Callable[[Step], None]
@@ -315,9 +319,11 @@ def _step(run: _Run, i: int, hooks: Sequence[Hook]) -> None:
         run.head.dZ(Zs[-1], Y), run.weights, Zs, As, run.net.activation, run.alive, dZs
     )
     if hooks:
+        S = _engines.diagnostic_columns(run.X.shape[0])
         st = Step(
             i, Zs, As, dZs, dWs, dbs, run.eng.grad_norm(dZ1, cols), run.eng.weight_norm(),
-            [run.eng.weight(), *run.weights[1:]], run.biases, run.lr, run.alive.copy(), J,
+            [None, *run.weights[1:]], run.biases, run.lr, run.alive.copy(), J,
+            S, run.eng.weight_columns(S),
         )  # fmt: skip
         for hook in hooks:
             hook(st)
