@@ -123,3 +123,14 @@ def test_any_output_width_builds_and_the_softmax_head_needs_two():
     )
     with pytest.raises(InitlabError, match="softmax head needs at least 2 output units"):
         init_network([6, 3, 1], "he", head="softmax")
+
+
+def test_an_activation_is_one_value_its_spec_round_trips():
+    from initlab.nn import activations as activations
+
+    leaky = activations.get({"name": "leaky_relu", "slope": 0.2})
+    assert leaky.spec == {"name": "leaky_relu", "slope": 0.2}
+    again = activations.get(leaky.spec)
+    Z = np.array([-2.0, 3.0])
+    np.testing.assert_array_equal(again(Z), [-0.4, 3.0])
+    assert activations.get("tanh").spec == {"name": "tanh"}

@@ -39,92 +39,13 @@ from initlab._validation import InitlabError, check_number
 from initlab.nn import engines as _engines
 from initlab.nn import optimizers as _optimizers
 from initlab.nn.batches import Schedule
+from initlab.nn.history import History, Hook, Step
 from initlab.nn.losses import Head, get_head
 from initlab.nn.network import Network, backward, forward_rest
 from initlab.nn.optimizers import per_member
 
 log = logging.getLogger(__name__)
 Array = np.ndarray
-
-
-@dataclass
-class Step:
-    """What a hook sees at a recorded step (before that step's update).
-
-    ``Zs``/``As`` are the forward pass on the step's batch, ``dZs`` the back-propagated
-    gradients with respect to each ``Z_l`` (not divided by the batch size), ``dWs[0]`` and
-    ``weights[0]`` are None (the engine keeps the first layer in its coordinates: ask
-    ``grad_norm_1``, ``weight_norm_1``, and ``weight_columns_1``, which is
-    ``W_1[:, :, columns_1]`` on the fixed sample of input columns
-    :func:`initlab.nn.engines.diagnostic_columns`; ``W_1`` itself is never materialized).
-    ``learning_rate`` is each member's base rate (before the layer multipliers).
-    """
-
-    iteration: int
-    Zs: list[Array]
-    As: list[Array]
-    dZs: list[Array]
-    dWs: list[Array | None]
-    dbs: list[Array]
-    grad_norm_1: Array
-    weight_norm_1: Array
-    weights: list[Array]
-    biases: list[Array]
-    learning_rate: Array
-    alive: Array
-    costs: Array
-    columns_1: Array | None = None
-    weight_columns_1: Array | None = None
-
-
-Hook = Callable[[Step], None]
-
-
-@dataclass
-class History:
-    """What a training run produced, per member.
-
-    Attributes
-    ----------
-    costs : ndarray (K, T)
-        Cost of each step's batch before its update; NaN after a member diverged.
-    final_cost : ndarray (K,)
-        Training cost of the returned parameters (whole training set); NaN if diverged.
-    final_accuracy : ndarray (K,)
-        The head's training accuracy of the returned parameters; NaN if diverged (and for
-        the linear head).
-    diverged_at : ndarray of int (K,)
-        Step at which the member diverged (see the module docstring), or -1.
-    engine : str
-        The engine used (``"direct"`` or ``"sample"``); ``engine_reason`` says why.
-    seconds : float
-        Wall-clock training time.
-    eval_iterations : list of int
-        Steps at which ``test_costs``/``test_accuracy_history`` were measured (before that
-        step's update; T means the returned parameters).
-    warnings : dict
-        Counts of floating-point events in the loop (``overflow``, ``invalid``, ``divide``).
-    """
-
-    costs: Array
-    final_cost: Array
-    final_accuracy: Array
-    diverged_at: Array
-    engine: str
-    seconds: float
-    eval_iterations: list[int] = field(default_factory=list)
-    test_costs: Array | None = None
-    test_accuracy_history: Array | None = None
-    engine_reason: str = ""
-    optimizer: str = "gd"
-    head: str = "sigmoid"
-    batch_size: int = 0
-    steps_per_epoch: int = 1
-    warnings: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def diverged(self) -> Array:
-        return self.diverged_at >= 0
 
 
 @dataclass
@@ -184,58 +105,55 @@ def train(
     ----------
     network : Network
         The initial population (not modified; a trained copy is returned).
-    X : ndarray (n_0, m)
-        Training inputs, one column per example; cast once to the network's dtype.
-    Y : ndarray (n_L, m)
-        Targets for the head (labels in {0, 1} for sigmoid, one-hot for softmax).
+    X, Y : ndarray (n_0, m) and (n_L, m)
+        Training inputs and the head's targets, one column per example.
     learning_rate : float or array (K,)
         :math:`\eta`, one for all members or one each.
     iterations, epochs : int
         Exactly one: the number of steps T, or of passes over the data.
     head : str or Head, optional
-        Output head and loss; by default the network's own (``"sigmoid"``).
+        Output head and loss (:mod:`initlab.nn.losses`); by default the network's own.
     optimizer : str, dict or Optimizer
         :func:`initlab.nn.optimizers.get_optimizer`'s argument; ``"gd"`` by default.
     batch_size, shuffle_seed : int
-        Mini-batches and their seeded order (:mod:`initlab.nn.batches`); full batch by
-        default.
+        Mini-batches and their seeded order (:mod:`initlab.nn.batches`); full batch by default.
     engine : {"auto", "direct", "sample"}
-        See :mod:`initlab.nn.engines`; ``"auto"`` picks by estimated flops, and direct for
-        optimizers that are not linear (the reason is in ``History.engine_reason``).
+        :mod:`initlab.nn.engines`; the choice and its reason are in the history.
     divergence_factor : float or None
         A member's cost above this multiple of its step-0 cost marks it diverged.
-    X_test, Y_test : ndarray, optional
-        Held-out data; its cost and accuracy are measured every `eval_every` steps
-        (default ``max(1, T // 100)``) and at the end.
-    record_at : iterable of int
-        Steps at which `hooks` are called with a :class:`Step`.
-    progress : callable, optional
-        Called as ``progress(i)`` after step i (for progress bars).
+    X_test, Y_test, eval_every
+        Held-out data, measured every `eval_every` steps (default T // 100) and at the end.
+    record_at, hooks, progress
+        Steps at which each hook gets a :class:`Step`; ``progress(i)`` after step i.
     return_network : bool
-        Build the trained network. With False, None is returned in its place and
-        :math:`W_1` is never materialized; the history has every cost and accuracy.
+        With False, None is returned for the network (:math:`W_1` never materialized).
 
     Returns
     -------
-    network : Network or None
-        The trained population (diverged members as they were when they diverged).
-    history : History
+    (Network or None, History)
+        Diverged members are returned as they were when they diverged.
     """
     with threadpool_limits(limits=1, user_api="blas"):
         run = _prepare(
             network, X, Y, learning_rate, iterations, epochs, head, optimizer, batch_size,
             shuffle_seed, engine, divergence_factor, X_test, Y_test, eval_every,
         )  # fmt: skip
-        record, counts = set(record_at), Counter()
         start = time.perf_counter()
-        with np.errstate(all="call", under="ignore", call=lambda kind, _: counts.update([kind])):
-            for i in range(run.sched.steps):
-                _step(run, i, hooks if i in record else ())
-                if progress is not None:
-                    progress(i)
-            final = _finish(run)
+        final, counts = _loop(run, set(record_at), hooks, progress)
         trained = _trained_network(run) if return_network else None
-    return trained, _history(run, final, time.perf_counter() - start, dict(counts))
+    return trained, _history(run, final, time.perf_counter() - start, counts)
+
+
+def _loop(run: _Run, record: set[int], hooks: Sequence[Hook], progress) -> tuple:
+    """Every step, then the final measurements; floating-point events counted, not printed."""
+    counts: Counter[str] = Counter()
+    count = lambda kind, _flag: counts.update([kind.split()[0]])  # noqa: E731
+    with np.errstate(all="call", under="ignore", call=count):
+        for i in range(run.sched.steps):
+            _step(run, i, hooks if i in record else ())
+            if progress is not None:
+                progress(i)
+        return _finish(run), dict(counts)
 
 
 def _prepare(
