@@ -140,3 +140,12 @@ def test_interval_uses_students_t_quantile():
         half = stats.t.ppf(0.975, n - 1) * x.std(axis=0, ddof=1) / np.sqrt(n)
         np.testing.assert_allclose(high - mean, half, rtol=1e-12)
         np.testing.assert_allclose(mean - low, half, rtol=1e-12)
+
+
+def test_sample_engine_member_weight_is_its_row_of_weight():
+    X, Y = wide(n=5000)  # 3 blocks of X's rows in weight()
+    _, sample = moved_engines(X, Y)
+    W = sample.weight()
+    np.testing.assert_allclose(W, np.matmul(sample.C, X.T) + sample.W0, rtol=1e-12, atol=1e-14)
+    for k in range(W.shape[0]):
+        np.testing.assert_array_equal(sample.member_weight(k), W[k])
