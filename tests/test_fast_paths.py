@@ -83,8 +83,8 @@ def test_sample_engine_diagnostics_never_materialize_w1(monkeypatch):
     def refuse(*_args, **_kw):
         raise AssertionError("W_1 materialized")
 
-    monkeypatch.setattr(SampleEngine, "weight", refuse)
-    monkeypatch.setattr(SampleEngine, "member_weight", refuse)
+    for method in ("weight", "member_weight", "weight_gradient"):
+        monkeypatch.setattr(SampleEngine, method, refuse)
     got, hist = record(pop, X, Y, "sample")
     assert hist.engine == "sample" and got.unit_columns == engines.DIAGNOSTIC_COLUMNS
     for q in ("weight_norm", "grad_norm", "update_ratio", "distinct_units"):
@@ -149,3 +149,20 @@ def test_sample_engine_member_weight_is_its_row_of_weight():
     np.testing.assert_allclose(W, np.matmul(sample.C, X.T) + sample.W0, rtol=1e-12, atol=1e-14)
     for k in range(W.shape[0]):
         np.testing.assert_array_equal(sample.member_weight(k), W[k])
+
+
+@pytest.mark.parametrize("engine", ["direct", "sample"])
+def test_a_kept_step_gives_w1_and_dw1_of_its_step(engine):
+    """W_1 and dW_1 are formed only when a hook reads them, and are those of the step
+    even when read after training has moved on."""
+    X, Y = wide(n=300)
+    pop = init_population([300, 4, 1], [("he", 1), ("xavier", 2)], activation="tanh")
+    seen = []
+    train(pop, X, Y, learning_rate=0.5, iterations=6, engine=engine, record_at=[0, 3],
+          hooks=[seen.append])  # fmt: skip
+    at3, _ = train(pop, X, Y, learning_rate=0.5, iterations=3, engine=engine)
+    np.testing.assert_array_equal(seen[1].weights[0], at3.weights[0])
+    np.testing.assert_array_equal(seen[0].weights[0], pop.weights[0])
+    dWs, _ = at3.gradients(X, Y)
+    np.testing.assert_allclose(seen[1].dWs[0], dWs[0], rtol=1e-10, atol=1e-15)
+    assert [W.shape for W in seen[1].weights] == [W.shape for W in pop.weights]

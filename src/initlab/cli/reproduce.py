@@ -19,6 +19,7 @@ from initlab.cli._common import (
     summary_table,
     write_outputs,
 )
+from initlab.nn import engines
 
 POST_RUNS = [
     {"name": "zeros", "init": "zeros"},
@@ -58,7 +59,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("initlab-reproduce"), help="output directory")
     p.add_argument(
         "--engine",
-        choices=("auto", "direct", "sample"),
+        choices=engines.CHOICES,
         default="auto",
         help="auto (default) picks the fastest exact engine: sample on the post's images "
         "(W1 = W1(0) + C X^T, in the examples' space); direct is the post's own arithmetic, "

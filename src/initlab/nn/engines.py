@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from typing import ClassVar, Protocol
 
 import numpy as np
@@ -85,8 +86,13 @@ class Engine(Protocol):
         """``dW_1 = dZ_1 X_B^T / |B|`` in the coordinates of :attr:`params` (zero for the
         members not in `members`)."""
 
-    def descend(self, dZ1: Array, step: Array, cols: Cols = None, members: Array | None = None):
+    def descend(
+        self, dZ1: Array, step: Array, cols: Cols = None, members: Array | None = None
+    ) -> None:
         """``W_1 -= (step_k dZ_1) X_B^T`` for `members` (all by default); ``step = lr/|B|``."""
+
+    def weight_gradient(self, dZ1: Array, cols: Cols = None) -> Array:
+        """``dW_1 = dZ_1 X_B^T / |B|`` materialized, ``(K, n_1, n_0)``."""
 
     def grad_norm(self, dZ1: Array, cols: Cols = None) -> Array:
         """``||dW_1||_F`` per member."""
@@ -102,6 +108,9 @@ class Engine(Protocol):
 
     def weight_columns(self, S: Array) -> Array:
         """``W_1[:, :, S]``, ``(K, n_1, |S|)``, without materializing ``W_1``."""
+
+    def weight_later(self) -> Callable[[], Array]:
+        """A function that gives ``W_1`` as it is now, when called, even after later steps."""
 
     def freeze(self, k: int) -> None:
         """Zero member k's first layer for the rest of the run."""
@@ -148,12 +157,17 @@ class DirectEngine:
         dW /= XB.shape[1]
         return [dW]
 
-    def descend(self, dZ1: Array, step: Array, cols: Cols = None, members: Array | None = None):
+    def descend(
+        self, dZ1: Array, step: Array, cols: Cols = None, members: Array | None = None
+    ) -> None:
         """No feature-sized temporaries: one ``(n_1, n_0)`` product per member, in place."""
         XB = self._X(cols)
         for k in _members(members, dZ1.shape[0]):
             np.dot(dZ1[k] * step[k], XB.T, out=self._dW[k])
             self.W1[k] -= self._dW[k]
+
+    def weight_gradient(self, dZ1: Array, cols: Cols = None) -> Array:
+        return self.gradient(dZ1, cols)[0]
 
     def grad_norm(self, dZ1: Array, cols: Cols = None) -> Array:
         XB = self._X(cols)
@@ -173,6 +187,10 @@ class DirectEngine:
     def weight_columns(self, S: Array) -> Array:
         return self.W1[:, :, S]
 
+    def weight_later(self) -> Callable[[], Array]:
+        W = self.W1.copy()  # stored weights: keep them (one copy, as materializing costs)
+        return lambda: W
+
     def freeze(self, k: int) -> None:
         self.W1[k] = 0.0
 
@@ -188,8 +206,7 @@ class SampleEngine:
     name: ClassVar[str] = "sample"
 
     def __init__(self, W1: Array, X: Array) -> None:
-        self.W0 = W1  # read-only here; copied before the first write (freeze)
-        self._own_W0 = False
+        self.W0 = W1  # read-only here; replaced by a copy at each freeze
         self.X = X
         self.G = X.T @ X
         self.Z0 = first_layer(W1, X)
@@ -223,7 +240,9 @@ class SampleEngine:
             gC[np.ix_(ks, np.arange(gC.shape[1]), cols)] = dZ1[ks] / n
         return [gC, np.zeros_like(self.a)]
 
-    def descend(self, dZ1: Array, step: Array, cols: Cols = None, members: Array | None = None):
+    def descend(
+        self, dZ1: Array, step: Array, cols: Cols = None, members: Array | None = None
+    ) -> None:
         if members is None and cols is None:
             self.C -= dZ1 * step[:, None, None]
             return
@@ -233,13 +252,14 @@ class SampleEngine:
             else:
                 self.C[k][:, cols] -= dZ1[k] * step[k]
 
+    def weight_gradient(self, dZ1: Array, cols: Cols = None) -> Array:
+        XB = self.X if cols is None else self.X[:, cols]
+        return first_layer(dZ1, XB.T) / dZ1.shape[-1]
+
     def grad_norm(self, dZ1: Array, cols: Cols = None) -> Array:
         G = self.G if cols is None else self.G[np.ix_(cols, cols)]
         sq = np.einsum("kij,kij->k", np.matmul(dZ1, G), dZ1)
         return np.sqrt(np.maximum(sq, 0.0)) / dZ1.shape[-1]
-
-    def _aW0(self) -> Array:
-        return self.W0 if (self.a == 1).all() else self.a * self.W0
 
     def weight_norm(self) -> Array:
         if self._w0sq is None:  # row norms of W_1(0), once: (K, n_1, 1)
@@ -251,21 +271,30 @@ class SampleEngine:
         )
         return np.sqrt(np.maximum(sq, 0.0))
 
-    def _CXt(self, members: range | list[int], W: Array) -> Array:
+    def _CXt(self, members: range | list[int], W: Array, C: Array) -> Array:
         """``W[i] = C[members[i]] X^T`` by blocks of X's rows, each read once for all."""
         rows = max(256, BLOCK_BYTES // (self.X.itemsize * self.X.shape[1]))
         for j in range(0, W.shape[2], rows):
             XjT = self.X[j : j + rows].T
             for i, k in enumerate(members):
-                W[i, :, j : j + rows] = np.dot(self.C[k], XjT)
+                W[i, :, j : j + rows] = np.dot(C[k], XjT)
         return W
 
     def weight(self) -> Array:
-        W = self._CXt(range(self.W0.shape[0]), np.empty_like(self.W0))
-        return np.add(W, self._aW0(), out=W)
+        return self._weight(self.W0, self.C, self.a)
+
+    def _weight(self, W0: Array, C: Array, a: Array) -> Array:
+        W = self._CXt(range(W0.shape[0]), np.empty_like(W0), C)
+        return np.add(W, W0 if (a == 1).all() else a * W0, out=W)
+
+    def weight_later(self) -> Callable[[], Array]:
+        """Keeps ``C`` and ``a`` (sample-sized) and this ``W_1(0)`` (:meth:`freeze` replaces
+        it, never writes into it); forms ``W_1`` only if called."""
+        W0, C, a = self.W0, self.C.copy(), self.a.copy()
+        return lambda: self._weight(W0, C, a)
 
     def member_weight(self, k: int) -> Array:
-        return self.a[k] * self.W0[k] + self._CXt([k], np.empty_like(self.W0[k : k + 1]))[0]
+        return self.a[k] * self.W0[k] + self._CXt([k], np.empty_like(self.W0[k : k + 1]), self.C)[0]
 
     def weight_columns(self, S: Array) -> Array:
         """``a W_1(0)[:, S] + C X[S, :]^T`` (``X[S, :]^T`` and ``W_1(0)[:, S]`` kept)."""
@@ -274,8 +303,7 @@ class SampleEngine:
         return self.a * self._XS[2] + np.matmul(self.C, self._XS[1])
 
     def freeze(self, k: int) -> None:
-        if not self._own_W0:
-            self.W0, self._own_W0 = self.W0.copy(), True
+        self.W0 = self.W0.copy()  # a new array: weight_later's functions keep the old one
         self.W0[k] = 0.0
         if self._w0sq is not None:
             self._w0sq[k] = 0.0

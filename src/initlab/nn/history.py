@@ -15,11 +15,13 @@ class Step:
     """What a hook sees at a recorded step (before that step's update).
 
     ``Zs``/``As`` are the forward pass on the step's batch, ``dZs`` the back-propagated
-    gradients with respect to each ``Z_l`` (not divided by the batch size), ``dWs[0]`` and
-    ``weights[0]`` are None (the engine keeps the first layer in its coordinates: ask
-    ``grad_norm_1``, ``weight_norm_1``, and ``weight_columns_1``, which is
+    gradients with respect to each ``Z_l`` (not divided by the batch size), ``dWs``/``dbs``
+    every layer's gradient, each divided by the batch size. ``dWs[0]`` and ``weights[0]``
+    are feature-sized: they are formed from the engine only when a hook reads them, during
+    its call (None afterwards if no hook did); ``grad_norm_1`` and ``weight_norm_1`` are
+    computed in the engine's own coordinates, and ``weight_columns_1`` is
     ``W_1[:, :, columns_1]`` on the fixed sample of input columns
-    :func:`initlab.nn.engines.diagnostic_columns`; ``W_1`` itself is never materialized).
+    :func:`initlab.nn.engines.diagnostic_columns`, so diagnostics never form ``W_1``.
     ``learning_rate`` is each member's base rate (before the layer multipliers).
     """
 
