@@ -241,7 +241,7 @@ def get_optimizer(spec: str | Mapping[str, Any] | Optimizer = "gd") -> Optimizer
     >>> get_optimizer({"name": "momentum", "momentum": [0.5, 0.9], "nesterov": True}).momentum
     [0.5, 0.9]
     """
-    if isinstance(spec, SGD | Adam):
+    if isinstance(spec, Optimizer):  # any rule with the protocol's members
         return spec
     table = {"name": spec} if isinstance(spec, str) else dict(spec)
     name = table.pop("name", "gd")
