@@ -166,3 +166,16 @@ def test_a_kept_step_gives_w1_and_dw1_of_its_step(engine):
     dWs, _ = at3.gradients(X, Y)
     np.testing.assert_allclose(seen[1].dWs[0], dWs[0], rtol=1e-10, atol=1e-15)
     assert [W.shape for W in seen[1].weights] == [W.shape for W in pop.weights]
+
+
+def test_first_on_demand_forms_the_first_item_only_when_it_is_read():
+    from initlab.nn.training import FirstOnDemand
+
+    formed = []
+    layers = FirstOnDemand(lambda: formed.append(1) or "W1", ["W2", "W3"])
+    assert layers[1:] == ["W2", "W3"] and layers[2] == layers[-1] == "W3" and not formed
+    assert len(layers) == 3 and not formed
+    assert layers[:2] == ["W1", "W2"] and list(layers) == ["W1", "W2", "W3"]
+    assert formed == [1]  # once
+    assert FirstOnDemand(lambda: "W1", ["W2"])[-2] == "W1"
+    assert list(FirstOnDemand(lambda: "W1", ["W2"])) == ["W1", "W2"]

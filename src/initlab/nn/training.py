@@ -265,7 +265,7 @@ class FirstOnDemand(list):
             list.__setitem__(self, 0, first())
 
     def __getitem__(self, i):  # type: ignore[override]
-        if isinstance(i, slice) or i in (0, -len(self)):
+        if (0 in range(len(self))[i]) if isinstance(i, slice) else i in (0, -len(self)):
             self._fill()
         return list.__getitem__(self, i)
 
