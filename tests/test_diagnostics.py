@@ -306,8 +306,8 @@ def test_member_json_round_trip(problem):
     d, _ = record(net, *problem)
     members = [json.loads(json.dumps(d.member(k), allow_nan=False)) for k in range(2)]
     assert set(members[0]) == {
-        "schema", "activation", "units", "tol", "iterations", "diverged", "cost",
-        "histograms", *QUANTITIES,
+        "schema", "activation", "units", "tol", "unit_columns", "iterations", "diverged",
+        "cost", "histograms", *QUANTITIES,
     }  # fmt: skip
     assert members[1]["units"] == SIZES[1:] and members[1]["iterations"] == record_iterations(12)
     assert np.shape(members[1]["z_std"]) == (L, len(d.iterations))
@@ -320,6 +320,7 @@ def test_member_json_round_trip(problem):
         np.testing.assert_array_equal(back.histogram_counts[kind], d.histogram_counts[kind])
         np.testing.assert_array_equal(back.histogram_edges[kind], d.histogram_edges[kind])
     assert (back.units, back.activation, back.tol) == (d.units, d.activation, d.tol)
+    assert back.unit_columns == d.unit_columns == SIZES[0]  # all 20 input columns
 
 
 def test_plots_return_figures(problem):

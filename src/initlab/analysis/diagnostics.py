@@ -16,7 +16,11 @@ layer :math:`l = 1..L` and every population member :math:`k`:
   whatever the gradient: a relative change of a zero matrix is undefined;
 - ``distinct_units``: the number of distinct rows of :math:`[W_l \mid b_l]`
   (:func:`distinct_units`); 1 for every layer of a zeros init, :math:`n_l` for He or Xavier;
-  the output layer has one unit, so it is always 1;
+  the output layer has one unit, so it is always 1. For layer 1 the rows are read on a
+  fixed sample :math:`S` of input columns, :math:`[W_1[:, S] \mid b_1]`
+  (:func:`initlab.nn.engines.diagnostic_columns`: all columns up to 1024 features, else
+  1024 drawn once with seed 0), so the sample engine never materializes :math:`W_1`;
+  equal rows stay equal, and rows that differ only outside :math:`S` would count as one;
 
 and the cost. It also keeps histograms of :math:`A_l` and :math:`dZ_l` (the back-propagated
 gradient, not divided by m) at the first and the last recorded iteration.
@@ -151,6 +155,9 @@ distinct_units : ndarray (R, L, K)
     histogram_edges : dict
         The bin edges, float64 ``(2, L, K, bins + 1)``, chosen per layer and member from the
         data (min to max of its finite values); NaN where there is no histogram.
+    unit_columns : int or None
+        How many input columns layer 1's ``distinct_units`` compared (all of them when it
+        equals ``n_0``; see the module docstring); None if not known.
     """
 
     iterations: Array
@@ -171,6 +178,7 @@ distinct_units : ndarray (R, L, K)
     histogram_iterations: Array
     histogram_counts: dict[str, Array]
     histogram_edges: dict[str, Array]
+    unit_columns: int | None = None
 
     @property
     def K(self) -> int:
@@ -181,6 +189,7 @@ distinct_units : ndarray (R, L, K)
         """Member `k` as plain JSON data (``json.dumps(..., allow_nan=False)`` works).
 
         Layout: ``schema`` (int), ``activation`` (str), ``units`` (``[n_1..n_L]``), ``tol``,
+        ``unit_columns`` (the input columns layer 1's symmetry count compared),
         ``iterations`` (R ints), ``diverged`` (R bools), ``cost`` (R floats), one key per
         name in :data:`QUANTITIES` holding L lists (layer 1 first) of R values, and
         ``histograms = {"bins": int, "first": H, "last": H}`` with
@@ -194,6 +203,7 @@ distinct_units : ndarray (R, L, K)
             "activation": self.activation,
             "units": list(self.units),
             "tol": self.tol,
+            "unit_columns": self.unit_columns,
             "iterations": [int(i) for i in self.iterations],
             "diverged": [bool(d) for d in self.diverged[:, k]],
             "cost": _floats(self.cost[:, k]),
@@ -250,12 +260,19 @@ distinct_units : ndarray (R, L, K)
             ),
             histogram_counts=counts,
             histogram_edges=edges,
+            unit_columns=first.get("unit_columns"),
         )
 
 
 def _floats(values: Array, integer: bool = False) -> list[float | int | None]:
     cast = int if integer else float
     return [cast(v) if np.isfinite(v) else None for v in values]
+
+
+def _first_weights(step: Any) -> Array:
+    """``W_1`` on the step's sample of input columns (``weight_columns_1``), or all of it."""
+    W = getattr(step, "weight_columns_1", None)
+    return step.weights[0] if W is None else W
 
 
 class Recorder:
@@ -307,6 +324,7 @@ class Recorder:
         self._first: tuple[int, dict[str, tuple[Array, Array]]] | None = None
         self._last: tuple[int, dict[str, tuple[Array, Array]]] | None = None
         self._units: tuple[int, ...] = ()
+        self._unit_columns: int | None = None
 
     def __call__(self, step: Any) -> None:
         self._check(step)
@@ -319,8 +337,9 @@ class Recorder:
             for l in range(L):
                 for q, v in self._layer(step, l).items():
                     row[q][l] = v
+                Ws = step.weights[l] if l > 0 else _first_weights(step)
                 for k in np.flatnonzero(alive):
-                    W, b = step.weights[l][k], step.biases[l][k, :, 0]
+                    W, b = Ws[k], step.biases[l][k, :, 0]
                     row["distinct_units"][l, k] = distinct_rows(W, b, self.tol)
                 A = step.As[l] if l < L - 1 else expit(step.Zs[l])
                 for kind, V in (("A", A), ("dZ", step.dZs[l])):
@@ -368,6 +387,7 @@ class Recorder:
             self.tol = DEFAULT_TOL.get(dtype, DEFAULT_TOL["float32"])
         if not self._rows:
             self._units = tuple(Z.shape[1] for Z in step.Zs)
+            self._unit_columns = _first_weights(step).shape[-1]
             alive = np.asarray(step.alive, dtype=bool)
             if self.n_layers > 1 and alive.any():
                 Z, A = step.Zs[0][alive, :, :1], step.As[0][alive, :, :1]
@@ -392,6 +412,7 @@ class Recorder:
         return Diagnostics(
             iterations=np.array(self._iterations, dtype=int),
             units=self._units,
+            unit_columns=self._unit_columns,
             activation=self.activation.name,
             tol=float(self.tol),
             cost=stack("cost"),

@@ -53,7 +53,6 @@ from typing import Any
 
 import numpy as np
 from numpy.polynomial.legendre import leggauss
-from scipy.optimize import brentq
 
 from initlab._rng import child_seeds, make_rng
 from initlab._validation import InitlabError, check_number
@@ -303,6 +302,8 @@ def critical_sigma_w2(act: ActivationLike, sigma_b2: float = 0.0) -> float:
             f"chi_1 of {act.name} does not cross 1 for 2**-30 <= sigma_w^2 <= 2**30 at "
             f"sigma_b^2 = {b2}: this activation has no order-to-chaos transition there"
         )
+    from scipy.optimize import brentq  # deferred: ~0.3 s to import, needed only here
+
     return float(brentq(excess, lo, hi, xtol=1e-13, rtol=1e-14))
 
 

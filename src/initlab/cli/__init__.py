@@ -51,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         metavar="N",
-        help="BLAS threads for the linear algebra (default: as configured, e.g. by "
-        "OPENBLAS_NUM_THREADS); 1 is fastest on a machine whose cores are busy",
+        help="BLAS threads for linear algebra outside training (default: as configured, "
+        "e.g. by OPENBLAS_NUM_THREADS). Training, LSUV and sweeps always use one thread per "
+        "process, so results never depend on it",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for _, module in _available_modules():

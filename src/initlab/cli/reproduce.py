@@ -29,7 +29,7 @@ POST_RUNS = [
 ]
 
 
-def post_spec(train: str, *, engine: str = "direct", seeds: int = 1) -> dict[str, Any]:
+def post_spec(train: str, *, engine: str = "auto", seeds: int = 1) -> dict[str, Any]:
     """The post's experiment as a spec (see :mod:`initlab.experiment.spec`)."""
     return {
         "data": {"train": train},
@@ -60,10 +60,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--engine",
         choices=engines.CHOICES,
-        default="direct",
-        help="direct (default) is the post's own arithmetic, W1 stored and multiplied by X; "
-        "sample is exact too, far faster, and rounds differently (see README: He and Xavier "
-        "are chaotic at this learning rate)",
+        default="auto",
+        help="auto (default) picks the fastest exact engine: sample on the post's images "
+        "(W1 = W1(0) + C X^T, in the examples' space); direct is the post's own arithmetic, "
+        "W1 stored and multiplied by X. Both are exact and round differently (see README: "
+        "He and Xavier are chaotic at this learning rate)",
     )
     p.add_argument("--seeds", type=int, default=1, help="also train seeds 1..N of each init")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

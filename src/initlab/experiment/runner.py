@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from initlab import data as _data
 from initlab._rng import make_rng
@@ -193,6 +194,17 @@ def train_group(
     """
     if len({r.population_key for r in runs}) != 1:
         raise ValueError("train_group needs runs of one activation")
+    with threadpool_limits(limits=1, user_api="blas"):  # LSUV too: same bits at any count
+        return _train_group(runs, data, model, training, progress)
+
+
+def _train_group(
+    runs: list[Run],
+    data: ExperimentData,
+    model: ModelConfig,
+    training: TrainingConfig,
+    progress: Progress | None,
+) -> list[dict[str, Any]]:
     X = data.train.X
     C = data.n_classes
     Y = targets(data.train, model.output, C)
@@ -215,7 +227,7 @@ def train_group(
         return_network=False,  # records need the history only; skips materializing W_1
     )
     diag = recorder.result() if recorder is not None else None
-    x2 = float(np.mean(X * X))
+    x2 = float(np.vdot(X, X)) / X.size  # mean of x^2, no X-sized temporary
     records = []
     for k, r in enumerate(runs):
         rec = _record(r, k, sizes, hist, data, diag, lsuv_reports[k])
@@ -299,8 +311,10 @@ def run(
 ) -> dict[str, Any]:
     """Train every run of `spec` and return the results (plain data; see results.records).
 
-    Runs that share an activation are trained as one population (:func:`train_group`).
-    Every population is checked to fit in memory before any is trained.
+    Runs that share an activation are trained as one population (:func:`train_group`),
+    with one BLAS thread (LSUV's products included), so the results are the same bits
+    whatever the process's BLAS thread count. Every population is checked to fit in memory
+    before any is trained.
     """
     data = data or load_data(spec)
     C = data.n_classes

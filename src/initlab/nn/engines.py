@@ -36,15 +36,27 @@ which forms :math:`(\tfrac{\eta}{|B|} dZ_1) X_B^T` (direct) or
 :math:`C_{:,B} \leftarrow C_{:,B} - \tfrac{\eta}{|B|} dZ_1` (sample): the post's order of
 operations, so every earlier result keeps its bits.
 
-Norms for diagnostics are computed in sample space too:
-:math:`\lVert dW_1\rVert_F^2 = \operatorname{tr}(dZ_1 G_{BB}\, dZ_1^T)/|B|^2` and
-:math:`\lVert W_1\rVert_F^2 = \lVert a W_1(0)\rVert^2 + 2\langle C, a Z_1(0)\rangle
-+ \operatorname{tr}(C G C^T)`.
+Diagnostics never materialize :math:`W_1` in the sample engine. Norms are computed in
+sample space: :math:`\lVert dW_1\rVert_F^2 = \operatorname{tr}(dZ_1 G_{BB}\, dZ_1^T)/|B|^2`
+and
+
+.. math::
+
+    \lVert W_1\rVert_F^2 = \textstyle\sum_i a_i^2 \lVert W_1(0)_{i,:}\rVert^2
+    + 2\langle C, a \odot Z_1(0)\rangle + \operatorname{tr}(C G C^T)
+
+(the row norms of :math:`W_1(0)` are taken once). What needs :math:`W_1`'s rows reads
+them on a fixed sample :math:`S` of input columns (:func:`diagnostic_columns`; all columns
+when :math:`n_0 \le 1024`): :meth:`weight_columns` gives
+:math:`W_1[:, S] = a \odot W_1(0)[:, S] + C X[S, :]^T`, :math:`2 K n_1 m |S|` flops
+instead of :math:`2 K n_1 m n_0`.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from typing import ClassVar, Protocol
 
 import numpy as np
@@ -93,6 +105,12 @@ class Engine(Protocol):
 
     def member_weight(self, k: int) -> Array:
         """Member k's ``W_1`` (a copy), without materializing the others."""
+
+    def weight_columns(self, S: Array) -> Array:
+        """``W_1[:, :, S]``, ``(K, n_1, |S|)``, without materializing ``W_1``."""
+
+    def weight_later(self) -> Callable[[], Array]:
+        """A function that gives ``W_1`` as it is now, when called, even after later steps."""
 
     def freeze(self, k: int) -> None:
         """Zero member k's first layer for the rest of the run."""
@@ -166,8 +184,20 @@ class DirectEngine:
     def member_weight(self, k: int) -> Array:
         return self.W1[k].copy()
 
+    def weight_columns(self, S: Array) -> Array:
+        return self.W1[:, :, S]
+
+    def weight_later(self) -> Callable[[], Array]:
+        W = self.W1.copy()  # stored weights: keep them (one copy, as materializing costs)
+        return lambda: W
+
     def freeze(self, k: int) -> None:
         self.W1[k] = 0.0
+
+
+BLOCK_BYTES = 2**19
+"""About how much of X one block of rows holds when :meth:`SampleEngine.weight` forms
+``C X^T`` (512 KiB: the fastest of 2**18..2**22 for the post's X on our machine)."""
 
 
 class SampleEngine:
@@ -176,8 +206,7 @@ class SampleEngine:
     name: ClassVar[str] = "sample"
 
     def __init__(self, W1: Array, X: Array) -> None:
-        self.W0 = W1  # read-only here; copied before the first write (freeze)
-        self._own_W0 = False
+        self.W0 = W1  # read-only here; replaced by a copy at each freeze
         self.X = X
         self.G = X.T @ X
         self.Z0 = first_layer(W1, X)
@@ -185,6 +214,8 @@ class SampleEngine:
         self.a = np.ones((*W1.shape[:2], 1), dtype=W1.dtype)
         self.params = [self.C, self.a]
         self._cross: dict[int, tuple[Array, Array, Array]] = {}
+        self._w0sq: Array | None = None
+        self._XS: tuple[Array | None, Array | None, Array | None] = (None, None, None)
 
     def preactivation(self, b1: Array, cols: Cols = None) -> Array:
         if cols is None:
@@ -230,35 +261,79 @@ class SampleEngine:
         sq = np.einsum("kij,kij->k", np.matmul(dZ1, G), dZ1)
         return np.sqrt(np.maximum(sq, 0.0)) / dZ1.shape[-1]
 
-    def _aW0(self) -> Array:
-        return self.W0 if (self.a == 1).all() else self.a * self.W0
-
     def weight_norm(self) -> Array:
-        aW0 = self._aW0()
+        if self._w0sq is None:  # row norms of W_1(0), once: (K, n_1, 1)
+            self._w0sq = np.einsum("kij,kij->ki", self.W0, self.W0)[:, :, None]
         sq = (
-            np.einsum("kij,kij->k", aW0, aW0)
+            np.einsum("kij,kij->k", self.a * self.a, self._w0sq)
             + 2.0 * np.einsum("kij,kij->k", self.C, self.a * self.Z0)
             + np.einsum("kij,kij->k", np.matmul(self.C, self.G), self.C)
         )
         return np.sqrt(np.maximum(sq, 0.0))
 
+    def _CXt(self, members: range | list[int], W: Array, C: Array) -> Array:
+        """``W[i] = C[members[i]] X^T`` by blocks of X's rows, each read once for all."""
+        rows = max(256, BLOCK_BYTES // (self.X.itemsize * self.X.shape[1]))
+        for j in range(0, W.shape[2], rows):
+            XjT = self.X[j : j + rows].T
+            for i, k in enumerate(members):
+                W[i, :, j : j + rows] = np.dot(C[k], XjT)
+        return W
+
     def weight(self) -> Array:
-        W = np.empty_like(self.W0)
-        for k in range(W.shape[0]):  # one GEMM per member: far faster than a stacked matmul
-            np.dot(self.C[k], self.X.T, out=W[k])
-        return np.add(W, self._aW0(), out=W)
+        return self._weight(self.W0, self.C, self.a)
+
+    def _weight(self, W0: Array, C: Array, a: Array) -> Array:
+        W = self._CXt(range(W0.shape[0]), np.empty_like(W0), C)
+        return np.add(W, W0 if (a == 1).all() else a * W0, out=W)
+
+    def weight_later(self) -> Callable[[], Array]:
+        """Keeps ``C`` and ``a`` (sample-sized) and this ``W_1(0)`` (:meth:`freeze` replaces
+        it, never writes into it); forms ``W_1`` only if called."""
+        W0, C, a = self.W0, self.C.copy(), self.a.copy()
+        return lambda: self._weight(W0, C, a)
 
     def member_weight(self, k: int) -> Array:
-        return self.a[k] * self.W0[k] + np.dot(self.C[k], self.X.T)
+        return self.a[k] * self.W0[k] + self._CXt([k], np.empty_like(self.W0[k : k + 1]), self.C)[0]
+
+    def weight_columns(self, S: Array) -> Array:
+        """``a W_1(0)[:, S] + C X[S, :]^T`` (``X[S, :]^T`` and ``W_1(0)[:, S]`` kept)."""
+        if self._XS[0] is not S:
+            self._XS = (S, np.ascontiguousarray(self.X[S, :].T), self.W0[:, :, S])
+        return self.a * self._XS[2] + np.matmul(self.C, self._XS[1])
 
     def freeze(self, k: int) -> None:
-        if not self._own_W0:
-            self.W0, self._own_W0 = self.W0.copy(), True
+        self.W0 = self.W0.copy()  # a new array: weight_later's functions keep the old one
         self.W0[k] = 0.0
+        if self._w0sq is not None:
+            self._w0sq[k] = 0.0
+        if self._XS[2] is not None:  # W_1(0)[:, S], a copy
+            self._XS[2][k] = 0.0
         self.Z0[k] = 0.0
         self.C[k] = 0.0
         for _, _, Z0 in self._cross.values():
             Z0[k] = 0.0
+
+
+DIAGNOSTIC_COLUMNS = 1024
+"""Size of the sample :math:`S` of input columns on which diagnostics read ``W_1``'s rows."""
+
+
+@functools.lru_cache(maxsize=8)
+def diagnostic_columns(n_features: int, size: int = DIAGNOSTIC_COLUMNS) -> Array:
+    """The fixed sample :math:`S` of input columns for diagnostics, sorted, ``(|S|,)``.
+
+    All columns when ``n_features <= size``; otherwise `size` of them drawn without
+    replacement by ``np.random.default_rng(0)`` (so the same for every run, engine and
+    population on data of that width). Rows of :math:`W_1` that are equal are equal on
+    :math:`S`; rows that differ only outside :math:`S` would be counted as equal there.
+    """
+    if n_features <= size:
+        S = np.arange(n_features)
+    else:
+        S = np.sort(np.random.default_rng(0).choice(n_features, size, replace=False))
+    S.flags.writeable = False  # cached: one array per width
+    return S
 
 
 ENGINES: dict[str, type[DirectEngine] | type[SampleEngine]] = {

@@ -16,10 +16,13 @@ class Step:
 
     ``Zs``/``As`` are the forward pass on the step's batch, ``dZs`` the back-propagated
     gradients with respect to each ``Z_l`` (not divided by the batch size), ``dWs``/``dbs``
-    every layer's gradient, each divided by the batch size (``dWs[0]`` and ``weights[0]``
-    materialized from the engine for the hooks; ``grad_norm_1`` and ``weight_norm_1`` are
-    computed in its own coordinates). ``learning_rate`` is each member's base rate (before
-    the layer multipliers).
+    every layer's gradient, each divided by the batch size. ``dWs[0]`` and ``weights[0]``
+    are feature-sized: they are formed from the engine only when a hook reads them, during
+    its call (None afterwards if no hook did); ``grad_norm_1`` and ``weight_norm_1`` are
+    computed in the engine's own coordinates, and ``weight_columns_1`` is
+    ``W_1[:, :, columns_1]`` on the fixed sample of input columns
+    :func:`initlab.nn.engines.diagnostic_columns`, so diagnostics never form ``W_1``.
+    ``learning_rate`` is each member's base rate (before the layer multipliers).
     """
 
     iteration: int
@@ -35,6 +38,8 @@ class Step:
     learning_rate: Array
     alive: Array
     costs: Array
+    columns_1: Array | None = None
+    weight_columns_1: Array | None = None
 
 
 Hook = Callable[[Step], None]

@@ -237,14 +237,41 @@ def _step(run: _Run, i: int, hooks: Sequence[Hook]) -> None:
         run.head.dZ(Zs[-1], Y), run.weights, Zs, As, run.net.activation, run.alive, dZs
     )
     if hooks:
-        dWs = [run.eng.weight_gradient(dZ1, cols), *dWs[1:]]
+        S = _engines.diagnostic_columns(run.X.shape[0])
+        dW1 = FirstOnDemand(lambda: run.eng.weight_gradient(dZ1, cols), dWs[1:])
+        W1 = FirstOnDemand(run.eng.weight_later(), run.weights[1:])
         st = Step(
-            i, Zs, As, dZs, dWs, dbs, run.eng.grad_norm(dZ1, cols), run.eng.weight_norm(),
-            [run.eng.weight(), *run.weights[1:]], run.biases, run.lr, run.alive.copy(), J,
+            i, Zs, As, dZs, dW1, dbs, run.eng.grad_norm(dZ1, cols), run.eng.weight_norm(),
+            W1, run.biases, run.lr, run.alive.copy(), J, S, run.eng.weight_columns(S),
         )  # fmt: skip
         for hook in hooks:
             hook(st)
     _update(run, dZ1, dWs, dbs, cols)
+
+
+class FirstOnDemand(list):
+    """Per-layer arrays whose first (the feature-sized ``dW_1`` or ``W_1``) is formed when
+    first read, by a function that gives the step's value whenever it is called (the
+    gradient from the step's ``dZ_1``; :meth:`~initlab.nn.engines.SampleEngine.weight_later`),
+    so a hook may keep the step."""
+
+    def __init__(self, first: Callable[[], Array], rest: Sequence[Array]) -> None:
+        super().__init__([None, *rest])
+        self._first: Callable[[], Array] | None = first
+
+    def _fill(self) -> None:
+        if self._first is not None:
+            first, self._first = self._first, None
+            list.__setitem__(self, 0, first())
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if (0 in range(len(self))[i]) if isinstance(i, slice) else i in (0, -len(self)):
+            self._fill()
+        return list.__getitem__(self, i)
+
+    def __iter__(self):
+        self._fill()
+        return list.__iter__(self)
 
 
 def _update(run: _Run, dZ1: Array, dWs: list, dbs: list, cols: Array | None) -> None:

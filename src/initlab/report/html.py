@@ -15,13 +15,13 @@ import io
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
-
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Any
 
 from initlab._validation import InitlabError
-from initlab.report import figures as plots
 from initlab.results.records import RESULTS_FILE, read_results, write_atomic
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em;
@@ -153,6 +153,8 @@ def _setup(results: dict[str, Any]) -> str:
 
 
 def _sections(results: dict[str, Any]) -> Iterable[tuple[str, list[tuple[Figure | None, str]]]]:
+    from initlab.report import figures as plots  # matplotlib: loaded when a figure is drawn
+
     yield (
         "Cost curves",
         [
