@@ -115,11 +115,7 @@ def lsuv(
     tol, max_iter, measure = _check_options(tol, max_iter, measure)
     names = _layers(module, batch, layers)
     mods = dict(module.named_modules())
-    act = None
-    if measure == "activation":
-        act = infer_activation(module) if activation is None else _activations.get(activation)
-        if act.name not in ("relu", "leaky_relu", "linear"):
-            logger.warning("LSUV: %s outputs cannot reach variance 1", act.name)
+    act = _measured_activation(module, measure, activation)
     if orthonormal is not None:
         _orthonormal([mods[n] for n in names], orthonormal)
     L = len(names)
@@ -139,6 +135,18 @@ def _layers(module: nn.Module, batch: Any, layers: Sequence[str] | None) -> list
     if missing or not names:
         raise InitlabError(f"layers {missing} are not Linear/Conv/ConvTranspose layers of module")
     return names
+
+
+def _measured_activation(
+    module: nn.Module, measure: str, activation: str | _activations.Activation | None
+) -> _activations.Activation | None:
+    """The activation measured after each layer (``measure="activation"``), else None."""
+    act = None
+    if measure == "activation":
+        act = infer_activation(module) if activation is None else _activations.get(activation)
+        if act.name not in ("relu", "leaky_relu", "linear"):
+            logger.warning("LSUV: %s outputs cannot reach variance 1", act.name)
+    return act
 
 
 def _orthonormal(layers: Sequence[nn.Module], seed: int | RNG) -> None:
