@@ -22,7 +22,7 @@ from initlab import data as _data
 from initlab._rng import make_rng
 from initlab._validation import InitlabError
 from initlab._version import __version__
-from initlab.analysis.stats import mean_interval, summarize
+from initlab.analysis.stats import COST, RATE, mean_interval, summarize
 from initlab.experiment.spec import Run, Spec
 from initlab.init import lsuv as _lsuv
 from initlab.init.build import init_parameters
@@ -269,7 +269,7 @@ def summarize_runs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for name, recs in by_name.items():
         costs = np.array([np.asarray(r["cost_history"], dtype=float) for r in recs])
-        mean, low, high = mean_interval(costs)
+        mean, low, high = mean_interval(costs, bounds=COST)
         out.append(
             {
                 "name": name,
@@ -280,9 +280,9 @@ def summarize_runs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "cost_mean": mean,
                 "cost_low": low,
                 "cost_high": high,
-                "final_cost": summarize([r["final_cost"] for r in recs]),
-                "train_accuracy": summarize([r["train_accuracy"] for r in recs]),
-                "test_accuracy": summarize([r["test_accuracy"] for r in recs]),
+                "final_cost": summarize([r["final_cost"] for r in recs], bounds=COST),
+                "train_accuracy": summarize([r["train_accuracy"] for r in recs], bounds=RATE),
+                "test_accuracy": summarize([r["test_accuracy"] for r in recs], bounds=RATE),
             }
         )
     return out
