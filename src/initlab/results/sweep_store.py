@@ -394,8 +394,8 @@ class _Transaction:
 
 
 def _first_line(exc: Any) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] + (f" (+{len(lines) - 1} more lines)" if len(lines) > 1 else "") if lines else ""
+    lines = str(exc).strip().splitlines() or [""]
+    return lines[0] + (f" (+{len(lines) - 1} more lines)" if len(lines) > 1 else "")
 
 
 def _real(x: Any) -> float | None:
