@@ -123,6 +123,8 @@ def progress_bar(
 
 def summary_table(results: dict[str, Any]) -> Table:
     """The comparison table of :func:`initlab.report.html.comparison_rows`, for the terminal."""
+    from rich.markup import escape
+
     from initlab.report.html import INTERVAL_NOTE, comparison_rows
 
     head, *rows = comparison_rows(results)
@@ -130,7 +132,7 @@ def summary_table(results: dict[str, Any]) -> Table:
     table = Table(
         title="initlab: initializations compared",
         title_justify="left",
-        caption=INTERVAL_NOTE if several else None,
+        caption=escape(INTERVAL_NOTE) if several else None,
     )
     for col in head:
         table.add_column(col, justify="left" if col in ("run", "init") else "right")

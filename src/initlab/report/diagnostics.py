@@ -82,8 +82,9 @@ def plot_diagnostics(
             ax.set_yscale("log")
     for ax in axes[len(quantities) :]:
         ax.set_axis_off()
-    if quantities:
-        axes[0].legend(fontsize="small")
+    drawn = [ax for ax in axes if ax.get_legend_handles_labels()[0]]
+    if drawn:  # on the first panel with lines (an all-undefined one has none)
+        drawn[0].legend(fontsize="small")
     if title:
         fig.suptitle(title)
     return fig
