@@ -33,7 +33,7 @@ class LineProgress:
     """Progress as plain lines, for a file or a pipe (CI logs, nohup).
 
     :meth:`update` records the state; a daemon thread writes a line every `interval`
-    seconds while the work goes on (so a long step still shows the job is alive), and
+    seconds (default :data:`PROGRESS_INTERVAL`) while the work goes on (so a long step still shows the job is alive), and
     :meth:`close` writes the last one. Each line gives the count done and elapsed time.
     """
 
@@ -43,7 +43,7 @@ class LineProgress:
         *,
         unit: str,
         stream: TextIO | None = None,
-        interval: float = PROGRESS_INTERVAL,
+        interval: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.description, self.unit = description, unit
@@ -51,7 +51,10 @@ class LineProgress:
         self.clock, self.start = clock, clock()
         self.done, self.total, self.failed = 0, None, 0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._tick, args=(interval,), daemon=True)
+        interval = PROGRESS_INTERVAL if interval is None else interval
+        self._thread = threading.Thread(
+            target=self._tick, args=(interval,), name="initlab-progress", daemon=True
+        )
         self._thread.start()
 
     def update(self, done: int, total: int | None, failed: int = 0) -> None:

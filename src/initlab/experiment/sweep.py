@@ -97,6 +97,8 @@ class Plan:
     done: int
     failed_before: int
     _lock: Any = field(default=None, repr=False)
+    data_hashes: dict[str, str] = field(default_factory=dict)
+    """``{data source: content hash}``: also the key of the workers' data cache."""
 
     @property
     def total(self) -> int:
@@ -177,7 +179,7 @@ def prepare(
         raise
     todo = [r for r in sweep.runs if status[r.id] != "done"]
     failed = sum(status[r.id] == "failed" for r in sweep.runs)
-    return Plan(sweep, store, todo, len(sweep.runs) - len(todo), failed, lock)
+    return Plan(sweep, store, todo, len(sweep.runs) - len(todo), failed, lock, hashes)
 
 
 def _lock(out: Path) -> Any:
@@ -263,13 +265,13 @@ def execute(
         jobs = int(check_number("jobs", jobs, low=1, integer=True))
         work = chunks(plan.todo, plan.sweep, workers=jobs)
         jobs = min(jobs, len(work))
-        results = _local(work, jobs)
+        results = _local(work, jobs, plan.data_hashes)
         report.workers = "this process" if jobs == 1 else f"{jobs} local worker processes"
     else:
         client = _dask_client(scheduler)
         threads = sum(w["nthreads"] for w in client.scheduler_info()["workers"].values())
         work = chunks(plan.todo, plan.sweep, workers=max(1, threads))
-        results = _dask(client, work)
+        results = _dask(client, work, plan.data_hashes)
         report.workers = f"the Dask cluster at {scheduler} ({threads} worker threads)"
     report.chunks = len(work)
     start = time.perf_counter()
@@ -301,11 +303,15 @@ def execute(
 
 
 def train_chunk(
-    chunk: Chunk, blas_threads: int | None = None, parent: int | None = None
+    chunk: Chunk,
+    blas_threads: int | None = None,
+    parent: int | None = None,
+    data_key: str = "",
 ) -> ChunkResult:
     """Train one chunk as a population; never raises for a training error (it is returned).
 
-    Runs in a worker: the data are loaded from their source once per process. With
+    Runs in a worker: the data are loaded from their source once per process and
+    `data_key` (the sources' content hashes: changed data are loaded again). With
     `parent` (the pid of the process that started this worker) the worker ends itself
     as soon as that process is gone (:func:`watch_parent`).
     """
@@ -314,7 +320,7 @@ def train_chunk(
     start = time.perf_counter()
     try:
         with _blas_limit(blas_threads):
-            data = _load_data(canonical(chunk.data))
+            data = _load_data(canonical(chunk.data), data_key)
             records = _experiment.train_group(list(chunk.runs), data, chunk.model, chunk.training)
         error = None
     except Exception:  # the error is stored with the runs; the sweep goes on
@@ -357,7 +363,7 @@ def watch_parent(parent: int) -> None:
 
 
 @functools.lru_cache(maxsize=2)
-def _load_data(data_json: str) -> _experiment.ExperimentData:
+def _load_data(data_json: str, data_key: str = "") -> _experiment.ExperimentData:
     table = json.loads(data_json)
     return _experiment.load_data(_spec.Spec(data=table, model={}, training={}))
 
@@ -370,16 +376,22 @@ def _blas_limit(threads: int | None) -> contextlib.AbstractContextManager:
     return threadpool_limits(limits=threads, user_api="blas")
 
 
-def _local(work: list[Chunk], jobs: int) -> Iterator[ChunkResult]:
+def _data_key(chunk: Chunk, hashes: dict[str, str]) -> str:
+    return " ".join(hashes.get(chunk.data.get(k) or "", "") for k in ("train", "test"))
+
+
+def _local(work: list[Chunk], jobs: int, hashes: dict[str, str]) -> Iterator[ChunkResult]:
     if jobs == 1:
         for chunk in work:
-            yield train_chunk(chunk, 1)
+            yield train_chunk(chunk, 1, None, _data_key(chunk, hashes))
         return
     from joblib import Parallel, delayed
 
     parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
     parent = os.getpid()
-    yield from parallel(delayed(train_chunk)(chunk, 1, parent) for chunk in work)
+    yield from parallel(
+        delayed(train_chunk)(chunk, 1, parent, _data_key(chunk, hashes)) for chunk in work
+    )
 
 
 def _dask_client(address: str) -> Any:
@@ -396,11 +408,14 @@ def _dask_client(address: str) -> Any:
         raise InitlabError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
 
 
-def _dask(client: Any, work: list[Chunk]) -> Iterator[ChunkResult]:
+def _dask(client: Any, work: list[Chunk], hashes: dict[str, str]) -> Iterator[ChunkResult]:
     from distributed import as_completed
 
     with client:
-        futures = {client.submit(train_chunk, c, pure=False): c for c in work}
+        futures = {
+            client.submit(train_chunk, c, None, None, _data_key(c, hashes), pure=False): c
+            for c in work
+        }
         for fut in as_completed(futures):
             try:
                 yield fut.result()
