@@ -5,7 +5,6 @@ linger; run names never share a figure file."""
 import errno
 import json
 import shutil
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,9 @@ seeds = 2
 
 def spec_file(tmp_path, names=("he", "zeros"), file="exp.toml"):
     inits = [n.replace("-", " ").split()[0].lower() for n in names]
-    runs = "".join(f'[[runs]]\nname = "{n}"\ninit = "{i}"\n' for n, i in zip(names, inits))
+    runs = "".join(
+        f'[[runs]]\nname = "{n}"\ninit = "{i}"\n' for n, i in zip(names, inits, strict=True)
+    )
     path = tmp_path / file
     path.write_text(SPEC.format(runs=runs))
     return path
@@ -74,14 +75,24 @@ def commands(tmp_path, out, done):
     return {
         "run": ["run", str(spec_file(tmp_path)), "--out", str(out)],
         "reproduce": ["reproduce", "--data", "digits", "--out", str(out)],
-        "theory": ["theory", "--layers", "4", "1", "--examples", "20", "--members", "2", "--out",
-                   str(out)],  # fmt: skip
+        "theory": [
+            "theory",
+            "--layers",
+            "4",
+            "1",
+            "--examples",
+            "20",
+            "--members",
+            "2",
+            "--out",
+            str(out),
+        ],
         "report": ["report", str(done), "--out", str(out)],
         "sweep": ["sweep", str(sweep_spec), "--out", str(out), "--jobs", "1"],
         "csv": ["results", str(done), "--csv", str(out / "r.csv")],
         "parquet": ["results", str(done), "--parquet", str(out / "r.parquet")],
         "heatmap": ["results", str(done), "--heatmap", "init", "seed", "--out", str(out / "h.png")],
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize("command", ["run", "reproduce", "theory", "report", "sweep", "csv",

@@ -33,8 +33,9 @@ class LineProgress:
     """Progress as plain lines, for a file or a pipe (CI logs, nohup).
 
     :meth:`update` records the state; a daemon thread writes a line every `interval`
-    seconds (default :data:`PROGRESS_INTERVAL`) while the work goes on (so a long step still shows the job is alive), and
-    :meth:`close` writes the last one. Each line gives the count done and elapsed time.
+    seconds (default :data:`PROGRESS_INTERVAL`) while the work goes on (so a long step
+    still shows the job is alive), and :meth:`close` writes the last one. Each line gives
+    the count done and the elapsed time.
     """
 
     def __init__(
