@@ -93,8 +93,9 @@ def summarize(
         notes.append("the interval is beyond the float64 range (values up to "
                      f"{np.nanmax(np.abs(arr[np.isfinite(arr)])):.3g})")  # fmt: skip
     for end, name, bound in ((raw[1][0], "low", bounds[0]), (raw[2][0], "high", bounds[1])):
-        beyond = end < bound if name == "low" else end > bound if bound is not None else False
-        if bound is not None and np.isfinite(end) and beyond:
+        if bound is None or not np.isfinite(end):
+            continue
+        if end < bound if name == "low" else end > bound:
             notes.append(f"{name} end clipped to {bound:g} (Student's t gave {end:.3g})")
     return {
         "mean": _num(mean[0]),
