@@ -36,17 +36,16 @@ import numpy as np
 
 import initlab
 from _common import (
-    DATA,
     POST_INITS,
     POST_LAYERS,
     header,
     parser,
+    post_data,
     ratios,
     set_threads,
     spread,
     verdict,
 )
-from initlab import data
 from initlab.nn import training as training
 
 LEARNING_RATE = 0.01
@@ -183,10 +182,12 @@ def main() -> None:
     p = parser(__doc__)
     p.add_argument("--baseline-iterations", type=int, default=200, choices=range(100, 1001, 100))
     args = p.parse_args()
+    global ITERATIONS
+    if args.smoke:  # two blocks of 100 (one for he and xavier) on tiny data
+        ITERATIONS, args.baseline_iterations = 200, 100
     set_threads(args.threads)
     header("bench_post: the post's experiment, initlab vs the post's algorithm", args.threads)
-    d = data.load(DATA)
-    X, Y = d.X, d.Y
+    X, Y = post_data(args.smoke)
     print(f"X {X.shape} {X.dtype}, Y {Y.shape}; lr {LEARNING_RATE}, {ITERATIONS} iterations\n")
 
     run_initlab(X, Y)  # warm-up: page faults, first BLAS calls

@@ -28,17 +28,16 @@ import numpy as np
 import _torchnet  # exits with a message if torch is missing
 import initlab
 from _common import (
-    DATA,
     POST_INITS,
     POST_LAYERS,
     header,
     parser,
+    post_data,
     ratios,
     set_threads,
     spread,
     verdict,
 )
-from initlab import data
 from initlab.nn import training as training
 
 LEARNING_RATE = 0.01
@@ -53,8 +52,10 @@ def main() -> None:
     set_threads(args.threads)
     header("bench_torch: the post's experiment, initlab vs PyTorch (CPU)", args.threads)
     print(f"torch BLAS: {_torchnet.blas()}; backward by autograd\n")
-    d = data.load(DATA)
-    X, Y = d.X, d.Y
+    global ITERATIONS
+    if args.smoke:
+        ITERATIONS, args.rounds, args.torch_iterations = 100, 1, 100
+    X, Y = post_data(args.smoke)
     members = [(init, 1) for init in POST_INITS.values()]
 
     def ours():
