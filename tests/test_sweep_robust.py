@@ -184,6 +184,21 @@ def test_a_garbled_store_is_one_line_naming_the_file(spec, tmp_path, where, caps
         assert str(db) in err[0] and ("another --out" in err[0] or "move it away" in err[0])
 
 
+def test_garbled_contents_are_one_line_naming_the_file(spec, tmp_path, capsys):
+    out = tmp_path / "out"
+    run(spec, out)
+    db = out / "sweep.sqlite"
+    con = sqlite3.connect(db)
+    con.execute("UPDATE runs SET config = '{garbled' WHERE rowid = 2")
+    con.commit()
+    con.close()
+    for argv in (["results", str(out)], ["report", str(out)]):
+        code = main(argv)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1, (argv, err)
+        assert str(db) in err[0] and "garbled" in err[0] and "move it away" in err[0]
+
+
 # --------------------------------------------------------------------------- kill -9
 
 

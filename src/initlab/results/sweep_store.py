@@ -129,6 +129,10 @@ def _guard(method):
             raise self._damaged(exc) from None
         except sqlite3.DatabaseError as exc:
             raise self._damaged(exc) from None
+        except InitlabError:
+            raise
+        except ValueError as exc:  # garbled contents: JSON that does not parse, a bad blob
+            raise self._damaged(f"garbled contents: {exc}") from None
 
     return wrapper
 
