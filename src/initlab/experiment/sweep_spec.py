@@ -31,8 +31,11 @@ Each run has a stable id: the first 16 hex digits of the SHA-256 of its resolved
 (:func:`run_config`) as canonical JSON (sorted keys, no spaces, numbers of init
 parameters and learning rate as floats). The same config gives the same id in any process
 and on any machine with the same paths; any change gives another id. Data paths are made
-absolute, so moving the data changes the ids. ``diagnostics`` and ``max_population`` are
-not part of a run's identity: they do not change its numbers.
+absolute, so moving the data changes the ids; the ids do not hash the data's contents
+(that would change every stored id): the store records each source's content hash instead,
+and a resume over changed data is refused (:func:`initlab.experiment.sweep.prepare`).
+``diagnostics`` and ``max_population`` are not part of a run's identity: they do not change
+its numbers.
 
 Runs that share data and architecture (data table, hidden, activation, slope, iterations,
 stream, dtype, engine) form a *group*, trained as populations of at most
