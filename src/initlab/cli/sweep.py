@@ -92,16 +92,7 @@ def run(args: argparse.Namespace) -> int:
             f"{report.stored} runs stored ({report.diverged} diverged), {report.failed} failed, "
             f"in {report.seconds:.1f} s: {report.chunks} populations on {report.workers}"
         )
-        note = None
-        if args.figures:
-            from initlab.report import sweep as sweep_plots
-
-            rows = plan.store.rows()
-            saved = save(lambda where: sweep_plots.write_figures(rows, where), args.out,
-                         what="figures")  # fmt: skip
-            for path in saved.paths:
-                console.print(f"figure: {path}")
-            note = saved.note
+        note = _figures(plan.store.rows(), args.out) if args.figures else None
     if note:
         err_console.print(f"initlab sweep: error: {note}")
         return 1
@@ -115,6 +106,16 @@ def run(args: argparse.Namespace) -> int:
         return 1
     console.print(f"results: initlab results {args.out}")
     return 0
+
+
+def _figures(rows: list[dict], out: Path) -> str | None:
+    """Heatmaps into `out` (or a temporary directory); the note if they went elsewhere."""
+    from initlab.report import sweep as sweep_plots
+
+    saved = save(lambda where: sweep_plots.write_figures(rows, where), out, what="figures")
+    for path in saved.paths:
+        console.print(f"figure: {path}")
+    return saved.note
 
 
 def _expected_bytes(s) -> int:
