@@ -49,7 +49,30 @@ def parser(doc: str) -> argparse.ArgumentParser:
     p.add_argument(
         "--threads", type=int, default=1, help="BLAS and torch threads (default 1; see _common)"
     )
+    p.add_argument(
+        "--smoke", action="store_true",
+        help="a seconds-long run on tiny synthetic data, to check that the script works (the "
+        "test suite runs it); its figures mean nothing",
+    )  # fmt: skip
     return p
+
+
+SMOKE_SHAPE = (300, 40)
+"""(features, examples) of the synthetic data of ``--smoke``."""
+
+
+def post_data(smoke: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The post's X (67500, 100) and Y (1, 100); with `smoke`, a synthetic (300, 40)
+    problem instead, and :data:`POST_LAYERS` starts with its width."""
+    if not smoke:
+        from initlab import data
+
+        d = data.load(DATA)
+        return d.X, d.Y
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal(SMOKE_SHAPE)
+    POST_LAYERS[0] = SMOKE_SHAPE[0]  # in place: every script imported this list
+    return X, (X[:1] + 0.5 * X[1:2] > 0).astype(np.float64)
 
 
 def set_threads(n: int) -> None:

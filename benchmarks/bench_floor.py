@@ -24,13 +24,12 @@ learning rate 0.01, 1000 full-batch iterations, legacy stream seed 1, one BLAS t
 
 from __future__ import annotations
 
-import argparse
 import statistics
 
 import numpy as np
 
 import initlab
-from _common import DATA, POST_INITS, header, ratios, set_threads, spread, timed
+from _common import DATA, POST_INITS, header, parser, ratios, set_threads, spread, timed
 from initlab.analysis.diagnostics import Recorder, record_iterations
 from initlab.experiment import runner
 from initlab.experiment.spec import parse
@@ -83,12 +82,13 @@ def load(smoke: bool):
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__)
     p.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
-    p.add_argument("--smoke", action="store_true", help="tiny synthetic run (seconds)")
     args = p.parse_args()
-    set_threads(1)
-    header("bench_floor: the sample engine against its floor; diagnostics; populations", 1)
+    set_threads(args.threads)
+    header(
+        "bench_floor: the sample engine against its floor; diagnostics; populations", args.threads
+    )
     X, Y = load(args.smoke)
     T, K_big, rounds = (20, 10, 1) if args.smoke else (1000, 100, args.rounds)
     n0, m = X.shape

@@ -9,7 +9,6 @@ of each and their ratio are printed, for NumPy's ``Generator`` and for the legac
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import statistics
@@ -18,6 +17,7 @@ import time
 import numpy as np
 import scipy
 
+from _common import parser, set_threads
 from initlab._rng import make_rng
 from initlab.init import catalogue as initializers
 
@@ -41,10 +41,13 @@ def bench(stream: str, n: int, repeat: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=4096)
-    parser.add_argument("--repeat", type=int, default=9)
-    args = parser.parse_args()
+    p = parser(__doc__)
+    p.add_argument("--n", type=int, default=4096)
+    p.add_argument("--repeat", type=int, default=9)
+    args = p.parse_args()
+    if args.smoke:
+        args.n, args.repeat = 64, 1
+    set_threads(args.threads)
     print(
         f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs; Python {platform.python_version()}, numpy {np.__version__}, "

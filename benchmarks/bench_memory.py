@@ -33,7 +33,16 @@ import time
 
 import numpy as np
 
-from _common import DATA, POST_INITS, POST_LAYERS, header, parser, set_threads, spread, verdict
+from _common import (
+    POST_INITS,
+    POST_LAYERS,
+    header,
+    parser,
+    post_data,
+    set_threads,
+    spread,
+    verdict,
+)
 
 MB = 1e6
 
@@ -47,16 +56,14 @@ def _status(field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def child(mode: str) -> None:
+def child(mode: str, smoke: bool) -> None:
     """Load the data, then run the experiment once, measuring memory by `mode`."""
     import tracemalloc
 
     import initlab
-    from initlab import data
     from initlab.nn import training as training
 
-    d = data.load(DATA)
-    X, Y = d.X, d.Y
+    X, Y = post_data(smoke)
     out = {"x_bytes": X.nbytes, "maxrss_after_load": resource.getrusage(0).ru_maxrss * 1024}
     out["rss_after_load"] = _status("VmRSS")
     try:
@@ -70,7 +77,8 @@ def child(mode: str) -> None:
     t0 = time.perf_counter()
     members = [(init, 1) for init in POST_INITS.values()]
     net = initlab.init_population(POST_LAYERS, members, activation="tanh", stream="legacy")
-    trained, history = training.train(net, X, Y, learning_rate=0.01, iterations=1000)
+    iterations = 10 if smoke else 1000
+    _, history = training.train(net, X, Y, learning_rate=0.01, iterations=iterations)
     out["seconds"] = time.perf_counter() - t0
     if mode == "tracemalloc":
         out["traced_peak"] = tracemalloc.get_traced_memory()[1]
@@ -80,12 +88,13 @@ def child(mode: str) -> None:
     out["rss_end"] = _status("VmRSS")
     out["engine"] = history.engine
     out["final_cost"] = history.final_cost.tolist()
-    out["accuracy"] = training.accuracy(trained, X, Y).tolist()  # after the measurements
+    out["accuracy"] = history.final_accuracy.tolist()
     print(json.dumps(out))
 
 
-def measure(mode: str, threads: int) -> dict:
+def measure(mode: str, threads: int, smoke: bool) -> dict:
     cmd = [sys.executable, __file__, "--child", mode, "--threads", str(threads)]
+    cmd += ["--smoke"] if smoke else []
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -97,18 +106,19 @@ def main() -> None:
     args = p.parse_args()
     if args.child:
         set_threads(args.threads)
-        child(args.child)
+        child(args.child, args.smoke)
         return
     set_threads(args.threads)
     header("bench_memory: peak memory of the post's experiment (initlab, auto)", args.threads)
-    rss = [measure("rss", args.threads) for _ in range(args.repeat)]
-    traced = [measure("tracemalloc", args.threads) for _ in range(args.repeat)]
+    repeat = 1 if args.smoke else args.repeat
+    rss = [measure("rss", args.threads, args.smoke) for _ in range(repeat)]
+    traced = [measure("tracemalloc", args.threads, args.smoke) for _ in range(repeat)]
     x = rss[0]["x_bytes"]
     limit = 2 * x + 50 * MB
     print(f"X: {x / MB:.1f} MB; limit 2 x X + 50 MB = {limit / MB:.1f} MB")
     costs = ", ".join(f"{c:.4f}" for c in rss[0]["final_cost"])
     print(f"engine {rss[0]['engine']!r}; final costs {costs}; accuracy {rss[0]['accuracy']}")
-    print(f"{args.repeat} fresh subprocesses per method; MB = 10^6 bytes\n")
+    print(f"{repeat} fresh subprocesses per method; MB = 10^6 bytes\n")
     load = [r["rss_after_load"] / MB for r in rss]
     print(f"RSS after imports and loading:            {spread(load, '.1f', ' MB')}")
     peak_load = [(r["maxrss_after_load"] - r["rss_after_load"]) / MB for r in rss]

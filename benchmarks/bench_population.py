@@ -33,17 +33,17 @@ import numpy as np
 
 import initlab
 from _common import (
-    DATA,
     POST_INITS,
     POST_LAYERS,
     header,
     parser,
+    post_data,
     ratios,
     set_threads,
     spread,
     verdict,
 )
-from initlab import data
+from initlab.init import build as build
 from initlab.nn import engines as engines
 from initlab.nn import network as network
 from initlab.nn import training as training
@@ -126,7 +126,7 @@ def breakdown(X, Y, runs: dict, rounds: int) -> None:
         for stream in ("legacy", "default"):
             t0 = time.perf_counter()
             for init, seed in members:
-                network.init_parameters(POST_LAYERS, init, initlab.make_rng(seed, stream))
+                build.init_parameters(POST_LAYERS, init, initlab.make_rng(seed, stream))
             add(f"draws, {stream} stream (100 x init_parameters)", time.perf_counter() - t0)
             t0 = time.perf_counter()
             net = population(stream, 100)
@@ -208,10 +208,12 @@ def main() -> None:
     p = parser(__doc__)
     p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args()
+    global ITERATIONS
+    if args.smoke:
+        ITERATIONS, args.rounds = 5, 1
     set_threads(args.threads)
     header("bench_population: 100 networks vs 1 on the post's data", args.threads)
-    d = data.load(DATA)
-    X, Y = d.X, d.Y
+    X, Y = post_data(args.smoke)
     run(X, Y, "legacy", 100)  # warm-up
     runs = scaling(X, Y, args.rounds)
     breakdown(X, Y, runs, max(3, args.rounds // 2))

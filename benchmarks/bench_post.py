@@ -36,17 +36,17 @@ import numpy as np
 
 import initlab
 from _common import (
-    DATA,
     POST_INITS,
     POST_LAYERS,
     header,
     parser,
+    post_data,
     ratios,
     set_threads,
     spread,
+    timed,
     verdict,
 )
-from initlab import data
 from initlab.nn import training as training
 
 LEARNING_RATE = 0.01
@@ -173,20 +173,24 @@ def post_model(X, Y, method: str, iterations: int, between=None, block: int = 10
 # --------------------------------------------------------------------------- initlab
 
 
-def run_initlab(X, Y):
+def run_initlab(X, Y, engine: str = "auto", iterations: int | None = None):
     members = [(init, SEED) for init in POST_INITS.values()]
     net = initlab.init_population(POST_LAYERS, members, activation="tanh", stream="legacy")
-    return training.train(net, X, Y, learning_rate=LEARNING_RATE, iterations=ITERATIONS)
+    return training.train(
+        net, X, Y, learning_rate=LEARNING_RATE, iterations=iterations or ITERATIONS, engine=engine
+    )
 
 
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--baseline-iterations", type=int, default=200, choices=range(100, 1001, 100))
     args = p.parse_args()
+    global ITERATIONS
+    if args.smoke:  # two blocks of 100 (one for he and xavier) on tiny data
+        ITERATIONS, args.baseline_iterations = 200, 100
     set_threads(args.threads)
     header("bench_post: the post's experiment, initlab vs the post's algorithm", args.threads)
-    d = data.load(DATA)
-    X, Y = d.X, d.Y
+    X, Y = post_data(args.smoke)
     print(f"X {X.shape} {X.dtype}, Y {Y.shape}; lr {LEARNING_RATE}, {ITERATIONS} iterations\n")
 
     run_initlab(X, Y)  # warm-up: page faults, first BLAS calls
@@ -203,6 +207,7 @@ def main() -> None:
         base_costs[method], blocks[method] = post_model(X, Y, method, n, between=ours)
     history = result["history"]
     report_times(t_ours, history, blocks)
+    report_same_method(X, Y, blocks, rounds=1 if args.smoke else 3)
     report_costs(history, base_costs)
 
 
@@ -233,6 +238,20 @@ def report_times(t_ours, history, blocks) -> None:
         f"  {spread(paired, '.0f', 'x')}  target >= 100x: {verdict(np.median(paired) >= 100)}"
     )
     print(f"speed-up, 4-run total / median initlab run: {total / np.median(t_ours):.0f}x")
+
+
+def report_same_method(X, Y, blocks, rounds: int) -> None:
+    """initlab's direct engine (W1 @ X every iteration, as the post) for 100 iterations,
+    scaled to the 4 runs of 1000, against the baseline's median blocks."""
+    direct = [timed(lambda: run_initlab(X, Y, "direct", 100))[0] * ITERATIONS / 100
+              for _ in range(rounds)]  # fmt: skip
+    total = sum(np.median(blk) * ITERATIONS / 100 for blk in blocks.values())
+    print(
+        f"same method: initlab engine 'direct', 4 members, {ITERATIONS} it (timed on 100, "
+        f"scaled): {spread(direct, '.2f', ' s')}\n"
+        f"  speed-up, same method (4-run baseline total / direct): "
+        f"{spread([total / d for d in direct], '.1f', 'x')}"
+    )
 
 
 def report_costs(history, base_costs) -> None:

@@ -15,7 +15,6 @@ nothing to do. Target: < 60 s of wall time.
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import resource
@@ -27,6 +26,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from _common import parser, post_data, set_threads
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "cats-vs-dogs"
@@ -49,16 +50,22 @@ def machine() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--jobs", type=int, help="passed to initlab sweep (default: all cores)")
-    parser.add_argument("--iterations", type=int, default=1000)
-    parser.add_argument("--seeds", type=int, default=5)
-    args = parser.parse_args()
-    if not args.data.is_dir():
-        sys.exit(f"no data at {args.data}; pass --data FOLDER of the post's images")
+    p = parser(__doc__)
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    p.add_argument("--jobs", type=int, help="passed to initlab sweep (default: all cores)")
+    p.add_argument("--iterations", type=int, default=1000)
+    p.add_argument("--seeds", type=int, default=5)
+    args = p.parse_args()
+    set_threads(args.threads)  # for this process; the sweep's workers use 1 BLAS thread
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory() as tmp:
+        if args.smoke:  # 144 runs of 5 iterations on tiny synthetic data, in this process
+            X, Y = post_data(smoke=True)
+            args.data = Path(tmp) / "smoke.npz"
+            np.savez(args.data, X=X.T, y=Y[0])
+            args.iterations, args.seeds, args.jobs = 5, 1, 1
+        elif not args.data.is_dir():
+            sys.exit(f"no data at {args.data}; pass --data FOLDER of the post's images")
         spec = Path(tmp) / "sweep.toml"
         spec.write_text(spec_text(args.data.resolve(), args.iterations, args.seeds))
         out = Path(tmp) / "out"

@@ -56,6 +56,9 @@ def main() -> None:
     p.add_argument("--activation", choices=("tanh", "relu"), default="tanh")
     p.add_argument("--torch-float64", action="store_true", help="also time torch in float64")
     args = p.parse_args()
+    global M
+    if args.smoke:  # 2000 examples, 2 iterations, 1 round
+        M, args.iterations, args.rounds = 2000, 2, 1
     set_threads(args.threads)
     header("bench_tall: 60000 x 784, direct engine vs PyTorch", args.threads)
     print(f"torch BLAS: {_torchnet.blas()}; backward by autograd")

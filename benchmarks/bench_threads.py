@@ -21,17 +21,16 @@ import threadpoolctl
 
 import initlab
 from _common import (
-    DATA,
     POST_INITS,
     POST_LAYERS,
     header,
     load,
     parser,
+    post_data,
     ratios,
     spread,
     timed,
 )
-from initlab import data
 from initlab.nn import network as network
 from initlab.nn import training as training
 
@@ -41,14 +40,16 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
     header("bench_threads: OpenBLAS with 2 threads vs 1 (--threads is ignored)", "1 and 2")
-    d = data.load(DATA)
-    X, Y = d.X, d.Y
+    X, Y = post_data(args.smoke)
+    iterations = 10 if args.smoke else 1000
+    if args.smoke:
+        args.rounds = 1
     members = [(init, 1) for init in POST_INITS.values()]
     net = initlab.init_population(POST_LAYERS, members, activation="tanh", stream="legacy")
 
     def experiment() -> None:
         net = initlab.init_population(POST_LAYERS, members, activation="tanh", stream="legacy")
-        training.train(net, X, Y, learning_rate=0.01, iterations=1000)
+        training.train(net, X, Y, learning_rate=0.01, iterations=iterations)
 
     pieces = {
         "G = X^T X": lambda: X.T @ X,

@@ -9,7 +9,12 @@ Scripts (each also runs alone: ``python benchmarks/bench_<name>.py --help``):
 - ``population``: 100 networks vs 1, with a breakdown and a profile (~1-2 min);
 - ``tall``: 60000 x 784, direct engine vs PyTorch float32, float32 vs float64 (~2-4 min);
 - ``memory``: peak memory of the post's experiment, in fresh subprocesses (< 1 min);
-- ``threads``: 2 OpenBLAS threads vs 1, why the others default to ``--threads 1`` (~1 min).
+- ``threads``: 2 OpenBLAS threads vs 1, why the others default to ``--threads 1`` (~1 min);
+- ``sweep``: the 720-run example sweep, wall and CPU time (~1-4 min);
+- ``initializers``: drawing He-normal weights vs NumPy's own normal draw (seconds).
+
+``--smoke`` runs each script for seconds on tiny synthetic data (the test suite does):
+it checks that they work, not how fast.
 
 Every script prints the machine and ratios measured side by side in its one process.
 ``--out DIR`` also saves each script's output as ``DIR/bench_<name>.txt``.
@@ -24,7 +29,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("post", "torch", "population", "tall", "memory", "threads")
+SCRIPTS = (
+    "post", "torch", "population", "tall", "memory", "threads", "sweep", "initializers", "floor",
+)  # fmt: skip
 
 
 def main() -> None:
@@ -34,6 +41,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1, help="BLAS and torch threads (default 1)")
     p.add_argument("--only", nargs="+", choices=SCRIPTS, default=list(SCRIPTS))
     p.add_argument("--out", type=Path, help="folder for each script's output")
+    p.add_argument("--smoke", action="store_true", help="seconds-long runs on tiny data")
     args = p.parse_args()
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -41,6 +49,7 @@ def main() -> None:
     for name in args.only:
         script = HERE / f"bench_{name}.py"
         cmd = [sys.executable, str(script), "--threads", str(args.threads)]
+        cmd += ["--smoke"] if args.smoke else []
         print(f"\n$ {' '.join(cmd)}", flush=True)
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

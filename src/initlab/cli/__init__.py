@@ -2,7 +2,8 @@
 
 Each subcommand lives in a module of this package with two functions:
 ``add_parser(subparsers)`` registers its arguments and ``run(args) -> int`` carries it out.
-Errors of initlab's own (bad input) are printed as one line, without a traceback.
+Errors of initlab's own (bad input) and failed writes (:class:`OSError`: a full disk, a
+missing permission) are printed as one line, without a traceback.
 """
 
 from __future__ import annotations
@@ -80,12 +81,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InitlabError as exc:
         print(f"initlab {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a write the up-front checks could not foresee
+        if isinstance(exc, BrokenPipeError):
+            sys.stdout = open(os.devnull, "w")
+            return 0
+        from initlab.cli._outputs import reason
+
+        print(f"initlab {args.command}: error: {reason(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"initlab {args.command}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # e.g. `initlab inits | head`: stop quietly
-        sys.stdout = open(os.devnull, "w")
-        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

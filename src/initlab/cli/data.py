@@ -66,8 +66,12 @@ def _progress_bar(show: bool, name: str) -> Iterator[Progress | None]:
 
 
 def _fetch(args: argparse.Namespace) -> int:
+    from initlab.cli._common import progress_bar
+
     show = not args.quiet and sys.stderr.isatty()
-    with _progress_bar(show, args.name) as progress:
+    lines = progress_bar(f"fetching {args.name}", args.quiet, unit="files")
+    with _progress_bar(show, args.name) if show else lines as bar:
+        progress = bar if show or bar is None else lambda done, total, file: bar(done, total)
         folder = data.fetch(args.name, cache=args.cache, base_url=args.base_url, progress=progress)
     if args.quiet:
         print(folder)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from initlab.cli._common import console
+from initlab.cli._common import console, err_console
+from initlab.cli._outputs import check_dir, save
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +33,13 @@ def run(args: argparse.Namespace) -> int:
     from initlab.report.html import write_report
 
     axes = tuple(args.axes) if args.axes else None
-    for path in write_report(args.dir, args.out, axes=axes):
+    out = args.out if args.out is not None else args.dir
+    if args.dir.is_dir():  # else write_report says what is wrong, creating nothing
+        check_dir(out, need=5_000_000)
+    saved = save(lambda where: write_report(args.dir, where, axes=axes), out, what="report")
+    for path in saved.paths:
         console.print(f"wrote {path}")
+    if saved.note:
+        err_console.print(f"initlab report: error: {saved.note}")
+        return 1
     return 0

@@ -15,10 +15,12 @@ from initlab.cli._common import (
     console,
     describe_data,
     err_console,
+    expected_bytes,
     progress_bar,
     summary_table,
     write_outputs,
 )
+from initlab.cli._outputs import check_dir
 from initlab.nn import engines
 
 POST_RUNS = [
@@ -92,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from initlab.experiment import spec as spec
 
     s = spec.parse(post_spec(_pick_data(args.data), engine=args.engine, seeds=args.seeds))
+    check_dir(args.out, need=expected_bytes(s))
     data = experiment.load_data(s)
     with progress_bar("training", args.quiet) as progress:
         results = experiment.run(s, data=data, progress=progress)
@@ -107,9 +110,12 @@ def run(args: argparse.Namespace) -> int:
         console.print("The accuracy rate is: " + ("-" if acc is None else f"{100 * acc:.2f}%."))
     console.print()
     console.print(summary_table(results))
-    write_outputs(results, args.out)
+    saved = write_outputs(results, args.out)
     console.print(
-        f"results and figures in {args.out}/ (engine: {results['engine']}, "
+        f"results and figures in {saved.where}/ (engine: {results['engine']}, "
         f"{results['seconds']:.2f} s of training)"
     )
+    if saved.note:
+        err_console.print(f"initlab reproduce: error: {saved.note}")
+        return 1
     return 0

@@ -7,12 +7,14 @@ must all match), then sort, then limit; the rows selected are printed and export
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
-from initlab.cli._common import console
+from initlab.cli._common import console, err_console
+from initlab.cli._outputs import check_file, save
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -69,28 +71,44 @@ def run(args: argparse.Namespace) -> int:
     filters = T.parse_where(args.where)
     histories = ("cost_history",) if args.parquet and not args.mean else ()
     rows = T.load_rows(args.dir, histories=histories)
+    outputs = {"--csv": args.csv, "--parquet": args.parquet, "--out": args.heatmap and args.out}
+    for option, file in outputs.items():
+        if file:
+            check_file(file, need=200 * len(rows) * (1 + 100 * bool(histories)), option=option)
     total = len(rows)
     rows = T.where(rows, filters)
+    notes = []
     if args.heatmap:
         from initlab.report import sweep as sweep_plots
-        from initlab.report.figures import save
+        from initlab.report.figures import save as save_figure
 
         fig = sweep_plots.heatmap(rows, *args.heatmap, metric=args.metric, aggregate=args.aggregate)
-        console.print(f"heatmap: {save(fig, args.out)}")
+        notes.append(_export("heatmap", lambda f: save_figure(fig, f), args.out))
     shown = T.mean_over_seeds(rows) if args.mean else rows
     if args.sort:
         shown = T.sort(shown, args.sort)
     if args.limit is not None:
         shown = shown[: args.limit]
-    if not args.quiet:
+    if not args.quiet and not args.heatmap:  # a heatmap is the answer; the rows are in it
         console.print(_mean_table(shown) if args.mean else _run_table(shown))
+    if not args.quiet:
         what = "settings" if args.mean else "runs"
         console.print(f"{len(shown)} {what} shown; {len(rows)} of {total} runs match")
     if args.csv:
-        console.print(f"csv: {T.write_csv(shown, args.csv)}")
+        notes.append(_export("csv", lambda f: T.write_csv(shown, f), args.csv))
     if args.parquet:
-        console.print(f"parquet: {T.write_parquet(shown, args.parquet)}")
-    return 0
+        notes.append(_export("parquet", lambda f: T.write_parquet(shown, f), args.parquet))
+    for note in filter(None, notes):
+        err_console.print(f"initlab results: error: {note}")
+    return 1 if any(notes) else 0
+
+
+def _export(kind: str, write: Callable[[Path], Path], file: Path) -> str | None:
+    """Write `file` (or, on an OSError, the same name in a temporary directory); print
+    where; return the note if it had to go elsewhere."""
+    saved = save(lambda where: [write(where / file.name)], file.parent, what=f"{kind} file")
+    console.print(f"{kind}: {saved.paths[0]}")
+    return saved.note
 
 
 def _num(v: Any, fmt: str = ".6f") -> str:
@@ -136,9 +154,12 @@ def _run_table(rows: list[dict]) -> Table:
 
 def _interval(row: dict, key: str, pct: bool) -> str:
     """``mean ± half-width`` of the (symmetric) 95% interval."""
-    mean, low = row[key], row[f"{key}_low"]
+    mean, low, high = row[key], row[f"{key}_low"], row[f"{key}_high"]
     if mean is None:
         return "-"
+    if row.get(f"{key}_note") and low is not None:  # clipped to the range: not symmetric
+        f = (lambda v: f"{100 * v:.1f}%") if pct else (lambda v: f"{v:.4f}")
+        return f"{f(mean)} [{f(low)}, {f(high)}]"
     if pct:
         return f"{100 * mean:.1f}%" + ("" if low is None else f" ±{100 * (mean - low):.1f}")
     return f"{mean:.4f}" + ("" if low is None else f" ±{mean - low:.4f}")

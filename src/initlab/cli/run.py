@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from initlab.cli._common import console, describe_data, progress_bar, summary_table, write_outputs
+from initlab.cli._common import (
+    console,
+    describe_data,
+    err_console,
+    expected_bytes,
+    progress_bar,
+    summary_table,
+    write_outputs,
+)
+from initlab.cli._outputs import check_dir
 from initlab.nn import engines
 
 SPEC_KEYS = """\
@@ -62,16 +71,21 @@ def run(args: argparse.Namespace) -> int:
     if args.engine:
         s.training = s.training.with_engine(args.engine)
     data = experiment.load_data(s)
+    experiment.preflight(s, data)  # labels and memory, before the output directory is made
+    check_dir(args.out, need=expected_bytes(s, figures=not args.no_figures))
     with progress_bar("training", args.quiet) as progress:
         results = experiment.run(s, data=data, progress=progress)
-    write_outputs(results, args.out, figures=not args.no_figures)
+    saved = write_outputs(results, args.out, figures=not args.no_figures)
     console.print(describe_data(results))
     console.print(summary_table(results))
     reason = results.get("engine_reason")
     if reason and reason != "requested":
         console.print(f"engine {results['engine']}: {reason}")
     console.print(
-        f"results and figures in {args.out}/ (engine: {results['engine']}, "
+        f"results and figures in {saved.where}/ (engine: {results['engine']}, "
         f"{results['seconds']:.2f} s of training)"
     )
+    if saved.note:
+        err_console.print(f"initlab run: error: {saved.note}")
+        return 1
     return 0

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-from initlab.cli._common import console, err_console
+from initlab.cli._common import console, err_console, history_length, progress_bar
+from initlab.cli._outputs import check_dir, save
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -44,40 +41,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="add this spec's runs to a store made by another spec",
     )  # fmt: skip
     p.add_argument(
+        "--retrain-changed-data", action="store_true",
+        help="when a data file changed since its runs were stored, train them again (their "
+        "old results are deleted) instead of stopping",
+    )  # fmt: skip
+    p.add_argument(
         "--figures", action="store_true",
         help="write heatmaps of final cost and accuracy into DIR at the end",
     )  # fmt: skip
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
-
-
-@contextlib.contextmanager
-def _bar(quiet: bool) -> Iterator[Any]:
-    """A ``progress(stored, failed, total)`` callback: a bar on a terminal, else None."""
-    if quiet or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TextColumn("runs, {task.fields[failed]} failed;"), TimeElapsedColumn(),
-        TextColumn("elapsed,"), TimeRemainingColumn(), TextColumn("left"),
-        console=err_console, transient=True,
-    ) as bar:  # fmt: skip
-        task = bar.add_task("sweep", total=None, failed=0)
-
-        def update(stored: int, failed: int, total: int) -> None:
-            bar.update(task, completed=stored + failed, total=total, failed=failed)
-
-        yield update
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,7 +64,11 @@ def run(args: argparse.Namespace) -> int:
         s.max_population = args.max_population
     shape = " x ".join(f"{len(v)} {k}" for k, v in s.axes.items() if len(v) > 1) or "1 run"
     console.print(f"sweep {args.spec}: {len(s.runs)} runs ({shape})")
-    with sweep.prepare(s, args.out, extend=args.extend) as plan:
+    check_dir(args.out, need=_expected_bytes(s))
+    prepared = sweep.prepare(
+        s, args.out, extend=args.extend, retrain_changed_data=args.retrain_changed_data
+    )
+    with prepared as plan:
         console.print(
             f"store {plan.store.path}: {plan.done} done before, "
             + (f"{plan.failed_before} failed before (retrying), " if plan.failed_before else "")
@@ -101,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
             console.print("nothing to do: every run is done")
             return 0
         try:
-            with _bar(args.quiet) as progress:
+            with progress_bar("sweep", args.quiet, unit="runs") as bar:
+                progress = None if bar is None else lambda ok, bad, n: bar(ok + bad, n, bad)
                 report = sweep.execute(
                     plan, jobs=args.jobs, scheduler=args.scheduler, progress=progress
                 )
@@ -117,11 +95,10 @@ def run(args: argparse.Namespace) -> int:
             f"{report.stored} runs stored ({report.diverged} diverged), {report.failed} failed, "
             f"in {report.seconds:.1f} s: {report.chunks} populations on {report.workers}"
         )
-        if args.figures:
-            from initlab.report import sweep as sweep_plots
-
-            for path in sweep_plots.write_figures(plan.store.rows(), args.out):
-                console.print(f"figure: {path}")
+        note = _figures(plan.store.rows(), args.out) if args.figures else None
+    if note:
+        err_console.print(f"initlab sweep: error: {note}")
+        return 1
     if report.failed:
         last = report.errors[0].strip().splitlines()[-1]
         err_console.print(
@@ -132,3 +109,18 @@ def run(args: argparse.Namespace) -> int:
         return 1
     console.print(f"results: initlab results {args.out}")
     return 0
+
+
+def _figures(rows: list[dict], out: Path) -> str | None:
+    """Heatmaps into `out` (or a temporary directory); the note if they went elsewhere."""
+    from initlab.report import sweep as sweep_plots
+
+    saved = save(lambda where: sweep_plots.write_figures(rows, where), out, what="figures")
+    for path in saved.paths:
+        console.print(f"figure: {path}")
+    return saved.note
+
+
+def _expected_bytes(s) -> int:
+    """About 3 float64 histories and 2 kB of row and details per run."""
+    return len(s.runs) * (2000 + 24 * history_length(s.training))

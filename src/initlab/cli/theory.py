@@ -30,12 +30,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
 from initlab._validation import InitlabError, check_number
 from initlab.analysis import theory as theory
 from initlab.cli import _sigprop
+from initlab.cli._outputs import check_dir, save
 from initlab.cli.inits import parse_value
 from initlab.init import catalogue as initializers
 from initlab.nn import activations as activations
@@ -170,16 +172,18 @@ def phase_lines(prediction: theory.Prediction, act: activations.Activation) -> l
 
 
 def _write_outputs(out: Path, config: dict, prediction, measurement, act, mark) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
+    from initlab.report.figures import save
+    from initlab.results.records import jsonable, write_atomic
+
     paths = [out / "phase_diagram.png", out / "theory_vs_measurement.png", out / "theory.json"]
-    plots_theory.plot_phase_diagram(act, mark=mark).savefig(paths[0], dpi=120)
-    plots_theory.plot_theory_vs_measurement(prediction, measurement).savefig(paths[1], dpi=120)
+    save(plots_theory.plot_phase_diagram(act, mark=mark), paths[0], dpi=120)
+    save(plots_theory.plot_theory_vs_measurement(prediction, measurement), paths[1], dpi=120)
     record = {
         "config": config,
         "prediction": prediction.as_dict(),
         "measurement": measurement.as_dict(),
     }
-    paths[2].write_text(json.dumps(record, indent=2) + "\n")
+    write_atomic(paths[2], (json.dumps(jsonable(record), indent=2) + "\n").encode())
     return paths
 
 
@@ -202,6 +206,8 @@ def run(args: argparse.Namespace) -> int:
     n0 = args.layers[0] if args.input_dim is None else args.input_dim
     check_number("--input-dim", n0, low=1, integer=True)
     sizes = [n0, *args.layers]
+    if args.out:
+        check_dir(args.out, need=1_000_000)
     init = initializers.get(parse_spec(args.init, "--init"))
     act_spec = parse_spec((args.activation or ["tanh"])[0], "--activation")
     act = activations.get(act_spec.pop("name"), **act_spec)
@@ -237,7 +243,15 @@ def run(args: argparse.Namespace) -> int:
             "examples": args.examples,
             "members": args.members,
         }
-        paths = _write_outputs(Path(args.out), config, prediction, measurement, act, mark)
-        lines += ["", *(f"wrote {p}" for p in paths)]
+        saved = save(
+            lambda where: _write_outputs(where, config, prediction, measurement, act, mark),
+            Path(args.out),
+            what="figures and theory.json",
+        )
+        lines += ["", *(f"wrote {p}" for p in saved.paths)]
+        if saved.note:
+            print("\n".join(lines))
+            print(f"initlab theory: error: {saved.note}", file=sys.stderr)
+            return 1
     print("\n".join(lines))
     return 0

@@ -28,7 +28,7 @@ from initlab import data as _data
 from initlab._rng import make_rng
 from initlab._validation import DataError, InitlabError
 from initlab._version import __version__
-from initlab.analysis.stats import mean_interval, summarize
+from initlab.analysis.stats import COST, RATE, mean_interval, summarize
 from initlab.experiment import budget as _budget
 from initlab.experiment.config import DataConfig, ModelConfig, TrainingConfig
 from initlab.experiment.spec import Run, Spec
@@ -303,6 +303,23 @@ def _depth_scales(pred: Any, act: Any) -> dict[str, Any] | None:
         return None
 
 
+def preflight(spec: Spec, data: ExperimentData) -> dict[tuple, list[int]]:
+    """Check, before anything is trained, that the labels suit the output head and that
+    every population fits in memory; return the populations (run indices by population key).
+    """
+    C = data.n_classes
+    for key, ds in (("data.train", data.train), ("data.test", data.test)):
+        if ds is not None:  # e.g. a sigmoid output on 10 classes: refused before training
+            targets(ds, spec.model.output, ds.n_classes, key)
+    groups: dict[tuple, list[int]] = {}
+    for i, r in enumerate(spec.runs):
+        groups.setdefault(r.population_key, []).append(i)
+    sizes = [data.train.n_features, *spec.model.hidden, n_outputs(spec.model.output, C)]
+    for idx in groups.values():
+        check_memory(len(idx), sizes, data, spec.training)
+    return groups
+
+
 def run(
     spec: Spec,
     *,
@@ -317,17 +334,8 @@ def run(
     before any is trained.
     """
     data = data or load_data(spec)
-    C = data.n_classes
-    for key, ds in (("data.train", data.train), ("data.test", data.test)):
-        if ds is not None:  # e.g. a sigmoid output on 10 classes: refused before training
-            targets(ds, spec.model.output, ds.n_classes, key)
-    T = steps(spec.training, data.train.n_examples)
-    groups: dict[tuple, list[int]] = {}
-    for i, r in enumerate(spec.runs):
-        groups.setdefault(r.population_key, []).append(i)
-    sizes = [data.train.n_features, *spec.model.hidden, n_outputs(spec.model.output, C)]
-    for idx in groups.values():
-        check_memory(len(idx), sizes, data, spec.training)
+    groups = preflight(spec, data)
+    C, T = data.n_classes, steps(spec.training, data.train.n_examples)
     records: list[dict[str, Any]] = [{}] * len(spec.runs)
     start = time.perf_counter()
     for g, idx in enumerate(groups.values()):
@@ -426,7 +434,7 @@ def summarize_runs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for name, recs in by_name.items():
         costs = np.array([np.asarray(r["cost_history"], dtype=float) for r in recs])
-        mean, low, high = mean_interval(costs)
+        mean, low, high = mean_interval(costs, bounds=COST)
         out.append(
             {
                 "name": name,
@@ -437,9 +445,9 @@ def summarize_runs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "cost_mean": mean,
                 "cost_low": low,
                 "cost_high": high,
-                "final_cost": summarize([r["final_cost"] for r in recs]),
-                "train_accuracy": summarize([r["train_accuracy"] for r in recs]),
-                "test_accuracy": summarize([r["test_accuracy"] for r in recs]),
+                "final_cost": summarize([r["final_cost"] for r in recs], bounds=COST),
+                "train_accuracy": summarize([r["train_accuracy"] for r in recs], bounds=RATE),
+                "test_accuracy": summarize([r["test_accuracy"] for r in recs], bounds=RATE),
             }
         )
     return out

@@ -30,7 +30,12 @@ interruption (Ctrl-C, kill -9, a lost machine) trains only what was not stored. 
 that diverges is a result (``done`` with ``diverged = 1``). An exception while training a
 chunk marks its runs ``failed`` with the traceback in ``error``, and the sweep goes on;
 the next invocation retries failed runs. A worker process that dies (e.g. killed by the
-system for lack of memory) stops the sweep; what was stored stays stored.
+system for lack of memory) stops the sweep; what was stored stays stored. Killing the parent
+(even with SIGKILL) ends its local workers within a second (:func:`watch_parent`). A full
+disk stops the sweep with a message that says so: the runs stored before are intact.
+
+Changed data: each data source's content hash is recorded in the store; a resume or
+``extend`` over data whose contents changed is refused unless ``retrain_changed_data``.
 
 One sweep per directory at a time: a lock file (``DIR/sweep.lock``) refuses a second
 writer. A directory belongs to one sweep spec (recorded in the store, identified by the
@@ -92,6 +97,8 @@ class Plan:
     done: int
     failed_before: int
     _lock: Any = field(default=None, repr=False)
+    data_hashes: dict[str, str] = field(default_factory=dict)
+    """``{data source: content hash}``: also the key of the workers' data cache."""
 
     @property
     def total(self) -> int:
@@ -123,15 +130,27 @@ class Report:
     errors: list[str] = field(default_factory=list)
 
 
-def prepare(sweep: SweepSpec, out_dir: str | os.PathLike, *, extend: bool = False) -> Plan:
+def prepare(
+    sweep: SweepSpec,
+    out_dir: str | os.PathLike,
+    *,
+    extend: bool = False,
+    retrain_changed_data: bool = False,
+) -> Plan:
     """Open (or create) ``out_dir/sweep.sqlite``, add the sweep's runs, find what is left.
+
+    The content hash of every data source (:func:`initlab.data.fingerprint.fingerprint`)
+    is recorded in the store. Run ids stay what they were (a hash of the config, with the
+    data's path), so existing stores keep their ids; instead a source whose contents
+    changed since its runs were stored is refused, unless `retrain_changed_data`: then
+    its runs are made pending again (their old results deleted) and trained anew.
 
     Raises
     ------
     InitlabError
         If another sweep writes to `out_dir`, the store is not usable (see
-        :func:`initlab.results.sweep_store.open_store`), or it holds another spec's runs and
-        `extend` is false.
+        :func:`initlab.results.sweep_store.open_store`), it holds another spec's runs and
+        `extend` is false, or a data source changed and not `retrain_changed_data`.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -145,11 +164,13 @@ def prepare(sweep: SweepSpec, out_dir: str | os.PathLike, *, extend: bool = Fals
     try:
         ids = [r.id for r in sweep.runs]
         _check_same_sweep(store, ids, extend)
+        hashes = _check_same_data(store, sweep, retrain_changed_data)
         store.add_runs(
             [(r.id, r.config, r.axes()) for r in sweep.runs],
             spec=sweep.to_dict(),
             source=sweep.source,
         )
+        store.set_data_hashes(hashes)
         status = store.statuses()
     except BaseException:
         store.close()
@@ -158,7 +179,7 @@ def prepare(sweep: SweepSpec, out_dir: str | os.PathLike, *, extend: bool = Fals
         raise
     todo = [r for r in sweep.runs if status[r.id] != "done"]
     failed = sum(status[r.id] == "failed" for r in sweep.runs)
-    return Plan(sweep, store, todo, len(sweep.runs) - len(todo), failed, lock)
+    return Plan(sweep, store, todo, len(sweep.runs) - len(todo), failed, lock, hashes)
 
 
 def _lock(out: Path) -> Any:
@@ -192,6 +213,29 @@ def _check_same_sweep(store: SweepStore, ids: Sequence[str], extend: bool) -> No
     )
 
 
+def _check_same_data(store: SweepStore, sweep: SweepSpec, retrain: bool) -> dict[str, str]:
+    """Hash the sweep's data sources; refuse (or, if `retrain`, reset the runs of) any whose
+    contents differ from those recorded in `store`. Return the hashes."""
+    from initlab.data.fingerprint import fingerprint
+
+    sources = [*sweep.axes["data"], *([sweep.data.test] if sweep.data.test else [])]
+    hashes = {src: fingerprint(src) for src in dict.fromkeys(sources)}
+    recorded = store.data_hashes()
+    changed = [s for s, h in hashes.items() if recorded.get(s, h) != h]
+    if changed and not retrain:
+        src = changed[0]
+        raise InitlabError(
+            f"the data {src} changed since its runs were stored in {store.path} (SHA-256 "
+            f"{recorded[src][:12]}... then, {hashes[src][:12]}... now): old and new results "
+            "would mix. Use another --out directory, or pass --retrain-changed-data to "
+            "train its runs again here (their stored results are deleted)"
+        )
+    if changed:
+        n = store.reset_runs_on(changed)
+        log.warning("data changed (%s): %d runs will be trained again", ", ".join(changed), n)
+    return hashes
+
+
 def execute(
     plan: Plan,
     *,
@@ -222,14 +266,14 @@ def execute(
         work = chunks(plan.todo, plan.sweep, workers=jobs)
         check_memory(work, jobs)
         jobs = min(jobs, len(work))
-        results = _local(work, jobs)
+        results = _local(work, jobs, plan.data_hashes)
         report.workers = "this process" if jobs == 1 else f"{jobs} local worker processes"
     else:
         client = _dask_client(scheduler)
         threads = sum(w["nthreads"] for w in client.scheduler_info()["workers"].values())
         work = chunks(plan.todo, plan.sweep, workers=max(1, threads))
         check_memory(work, 1)  # per worker machine: one population at a time at least
-        results = _dask(client, work)
+        results = _dask(client, work, plan.data_hashes)
         report.workers = f"the Dask cluster at {scheduler} ({threads} worker threads)"
     report.chunks = len(work)
     start = time.perf_counter()
@@ -278,15 +322,25 @@ def check_memory(work: Sequence[Chunk], jobs: int) -> None:
 # --------------------------------------------------------------------------- workers
 
 
-def train_chunk(chunk: Chunk, blas_threads: int | None = None) -> ChunkResult:
+def train_chunk(
+    chunk: Chunk,
+    blas_threads: int | None = None,
+    parent: int | None = None,
+    data_key: str = "",
+) -> ChunkResult:
     """Train one chunk as a population; never raises for a training error (it is returned).
 
-    Runs in a worker: the data are loaded from their source once per process.
+    Runs in a worker: the data are loaded from their source once per process and
+    `data_key` (the sources' content hashes: changed data are loaded again). With
+    `parent` (the pid of the process that started this worker) the worker ends itself
+    as soon as that process is gone (:func:`watch_parent`).
     """
+    if parent is not None:
+        watch_parent(parent)
     start = time.perf_counter()
     try:
         with _blas_limit(blas_threads):
-            data = _load_data(canonical(chunk.data.to_dict()))
+            data = _load_data(canonical(chunk.data.to_dict()), data_key)
             records = _experiment.train_group(list(chunk.runs), data, chunk.model, chunk.training)
         error = None
     except Exception:  # the error is stored with the runs; the sweep goes on
@@ -301,8 +355,35 @@ def train_chunk(chunk: Chunk, blas_threads: int | None = None) -> ChunkResult:
     )
 
 
+PARENT_POLL = 0.5
+"""Seconds between a worker's checks that its parent is alive."""
+
+
+@functools.cache
+def watch_parent(parent: int) -> None:
+    """End this process (``os._exit``) once its parent `parent` is gone.
+
+    A loky worker whose parent is killed with SIGKILL is not told: it would train on, for
+    as long as its chunk takes, and then wait for work. A daemon thread polls
+    :func:`os.getppid` every :data:`PARENT_POLL` seconds; when it is no longer `parent`
+    (the orphan was adopted by init or a subreaper) the worker exits. Started once per
+    process (cached); does nothing in the parent itself.
+    """
+    import threading
+
+    if parent == os.getpid():
+        return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="initlab-watch-parent", daemon=True).start()
+
+
 @functools.lru_cache(maxsize=2)
-def _load_data(data_json: str) -> _experiment.ExperimentData:
+def _load_data(data_json: str, data_key: str = "") -> _experiment.ExperimentData:
     return _experiment.load_data(DataConfig(**json.loads(data_json)))
 
 
@@ -314,15 +395,22 @@ def _blas_limit(threads: int | None) -> contextlib.AbstractContextManager:
     return threadpool_limits(limits=threads, user_api="blas")
 
 
-def _local(work: list[Chunk], jobs: int) -> Iterator[ChunkResult]:
+def _data_key(chunk: Chunk, hashes: dict[str, str]) -> str:
+    return " ".join(hashes.get(getattr(chunk.data, k) or "", "") for k in ("train", "test"))
+
+
+def _local(work: list[Chunk], jobs: int, hashes: dict[str, str]) -> Iterator[ChunkResult]:
     if jobs == 1:
         for chunk in work:
-            yield train_chunk(chunk, 1)
+            yield train_chunk(chunk, 1, None, _data_key(chunk, hashes))
         return
     from joblib import Parallel, delayed
 
     parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
-    yield from parallel(delayed(train_chunk)(chunk, 1) for chunk in work)
+    parent = os.getpid()
+    yield from parallel(
+        delayed(train_chunk)(chunk, 1, parent, _data_key(chunk, hashes)) for chunk in work
+    )
 
 
 def _dask_client(address: str) -> Any:
@@ -339,11 +427,14 @@ def _dask_client(address: str) -> Any:
         raise InitlabError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
 
 
-def _dask(client: Any, work: list[Chunk]) -> Iterator[ChunkResult]:
+def _dask(client: Any, work: list[Chunk], hashes: dict[str, str]) -> Iterator[ChunkResult]:
     from distributed import as_completed
 
     with client:
-        futures = {client.submit(train_chunk, c, pure=False): c for c in work}
+        futures = {
+            client.submit(train_chunk, c, None, None, _data_key(c, hashes), pure=False): c
+            for c in work
+        }
         for fut in as_completed(futures):
             try:
                 yield fut.result()

@@ -35,13 +35,15 @@ Each run has a stable id: the first 16 hex digits of the SHA-256 of its resolved
 (:func:`run_config`) as canonical JSON (sorted keys, no spaces, numbers of init
 parameters and learning rate as floats). The same config gives the same id in any process
 and on any machine with the same paths; any change gives another id. Data paths are made
-absolute, so moving the data changes the ids. ``diagnostics``, ``max_population`` and
-``max_runs`` are not part of a run's identity: they do not change its numbers. The keys
-added after the first sweeps (``output``, ``optimizer``, ``batch_size`` with
-``shuffle_seed``, ``epochs``) enter the config only away from their defaults, so every run
-of an older spec keeps its id. The optimizer enters with every hyperparameter (defaults
-filled in, ``weight_decay`` included: a ``weight_decay`` axis sets the weight decay of each
-optimizer of the ``optimizer`` axis).
+absolute, so moving the data changes the ids; the ids do not hash the data's contents
+(that would change every stored id): the store records each source's content hash instead,
+and a resume over changed data is refused (:func:`initlab.experiment.sweep.prepare`).
+``diagnostics``, ``max_population`` and ``max_runs`` are not part of a run's identity: they
+do not change its numbers. The keys added after the first sweeps (``output``,
+``optimizer``, ``batch_size`` with ``shuffle_seed``, ``epochs``) enter the config only away
+from their defaults, so every run of an older spec keeps its id. The optimizer enters with
+every hyperparameter (defaults filled in, ``weight_decay`` included: a ``weight_decay`` axis
+sets the weight decay of each optimizer of the ``optimizer`` axis).
 
 A sweep expands into at most ``[sweep] max_runs`` runs (100,000 by default): a larger grid
 is refused at once, with its size, before any run is made.

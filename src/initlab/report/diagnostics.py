@@ -67,6 +67,11 @@ def plot_diagnostics(
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, q in zip(axes, quantities, strict=False):
         values = np.asarray(member[q], dtype=float)
+        ax.set_title(LABELS[q])
+        ax.set_xlabel("iteration")
+        if not np.isfinite(values).any():
+            _undefined(ax, q, its)
+            continue
         for l, v in enumerate(values):
             ax.plot(its, v, marker=".", label=_layer_label(member, l))
         if diverged.any():
@@ -74,15 +79,28 @@ def plot_diagnostics(
         ax.set_xscale("symlog", linthresh=1.0)
         if q in LOG_SCALE and (values[np.isfinite(values)] > 0).any():
             ax.set_yscale("log")
-        ax.set_title(LABELS[q])
-        ax.set_xlabel("iteration")
     for ax in axes[len(quantities) :]:
         ax.set_axis_off()
-    if quantities:
-        axes[0].legend(fontsize="small")
+    drawn = [ax for ax in axes if ax.get_legend_handles_labels()[0]]
+    if drawn:  # on the first panel with lines (an all-undefined one has none)
+        drawn[0].legend(fontsize="small")
     if title:
         fig.suptitle(title)
     return fig
+
+
+UNDEFINED = {"update_ratio": r"$\|W_l\| = 0$ (zero weights)"}
+"""Why a quantity may have no value at all, for the panel that says so."""
+
+
+def _undefined(ax: Axes, q: str, its: np.ndarray) -> None:
+    """A panel with no finite value: say so, keep the iteration axis readable."""
+    why = UNDEFINED.get(q, "diverged or not recorded")
+    ax.text(0.5, 0.5, f"not defined at any recorded iteration:\n{why}", ha="center",
+            va="center", transform=ax.transAxes, fontsize="small")  # fmt: skip
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlim(its.min(), max(its.max(), its.min() + 1))
+    ax.set_yticks([])
 
 
 def plot_histograms(member: Mapping[str, Any], *, title: str | None = None) -> Figure:

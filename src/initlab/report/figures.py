@@ -119,15 +119,60 @@ def slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-") or "run"
 
 
-def write_figures(results: dict[str, Any], out_dir: str | os.PathLike) -> list[Path]:
-    """The standard figures of an experiment: one cost curve per run, all runs, accuracies."""
-    out = Path(out_dir)
-    paths = [save(cost_curves(results), out / "cost_curves.png")]
-    paths.append(save(cost_curves(results, log=True), out / "cost_curves_log.png"))
-    paths.append(save(accuracies(results), out / "accuracy.png"))
+STANDARD = ("cost_curves.png", "cost_curves_log.png", "accuracy.png")
+"""The figures of every experiment; each run also gets ``cost_<name>.png``."""
+
+
+def run_figure_names(results: dict[str, Any]) -> dict[str, str]:
+    """``{run name: file name}`` of the per-run cost curves, distinct per run.
+
+    Names that map to the same file (``"a b"`` and ``"a-b"``, or names differing only in
+    case, which are one file on macOS and Windows) get ``-2``, ``-3``... in run order.
+    """
+    names: dict[str, str] = {}
+    taken = {n.lower() for n in STANDARD}
     for rec in results["runs"]:
-        if rec["replicate"] == 0:
-            paths.append(save(cost_curve(rec), out / f"cost_{slug(rec['name'])}.png"))
+        if rec["replicate"] != 0 or rec["name"] in names:
+            continue
+        base, n = f"cost_{slug(rec['name'])}", 1
+        file = f"{base}.png"
+        while file.lower() in taken:
+            n += 1
+            file = f"{base}-{n}.png"
+        taken.add(file.lower())
+        names[rec["name"]] = file
+    return names
+
+
+def remove_stale(out_dir: str | os.PathLike, keep: list[Path]) -> list[Path]:
+    """Delete figures of an earlier experiment written into `out_dir` and not in `keep`.
+
+    Only initlab's own file names are touched (:data:`STANDARD` and ``cost_*.png``), so
+    reusing an output directory never leaves old figures beside a new ``results.json``.
+    """
+    out = Path(out_dir)
+    kept = {p.name for p in keep}
+    old = [out / n for n in STANDARD if (out / n).is_file()] + sorted(out.glob("cost_*.png"))
+    stale = [p for p in old if p.name not in kept]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
+def write_figures(results: dict[str, Any], out_dir: str | os.PathLike) -> list[Path]:
+    """The standard figures of an experiment: one cost curve per run, all runs, accuracies.
+
+    Figures of an earlier experiment in `out_dir` are removed (:func:`remove_stale`).
+    """
+    out = Path(out_dir)
+    paths = [save(cost_curves(results), out / STANDARD[0])]
+    paths.append(save(cost_curves(results, log=True), out / STANDARD[1]))
+    paths.append(save(accuracies(results), out / STANDARD[2]))
+    files = run_figure_names(results)
+    for rec in results["runs"]:
+        if rec["replicate"] == 0 and files.get(rec["name"]):
+            paths.append(save(cost_curve(rec), out / files.pop(rec["name"])))
+    remove_stale(out, paths)
     return paths
 
 

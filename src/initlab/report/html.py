@@ -68,12 +68,19 @@ def _fmt(summary: dict[str, Any], pct: bool) -> str:
         return "-"
     scale, digits, unit = (100, 2, "%") if pct else (1, 6, "")
     text = f"{scale * summary['mean']:.{digits}f}{unit}"
-    if summary["low"] is not None:
+    if summary.get("note") and summary["low"] is not None:  # clipped: not symmetric
+        text += f" [{scale * summary['low']:.{digits}f}, {scale * summary['high']:.{digits}f}]"
+    elif summary["low"] is not None:
         text += f" ±{scale * (summary['high'] - summary['mean']):.{digits}f}"
+    elif summary.get("note"):
+        text += " (no interval: see note)"
     return text
 
 
-INTERVAL_NOTE = "± is the half-width of a 95% interval of the mean over seeds (Student t)"
+INTERVAL_NOTE = (
+    "± is the half-width of a 95% interval of the mean over seeds (Student t); [low, high] "
+    "an interval clipped to the quantity's range (a cost >= 0, an accuracy in [0, 100%])"
+)
 
 
 def comparison_rows(results: dict[str, Any]) -> list[list[str]]:

@@ -22,6 +22,8 @@ from initlab._validation import InitlabError
 FORMAT = "initlab.results"
 SCHEMA_VERSION = 1
 RESULTS_FILE = "results.json"
+REQUIRED = ("spec", "data", "runs", "summary")
+"""Keys every results file has; :func:`read_results` refuses a file without one."""
 
 
 def jsonable(obj: Any) -> Any:
@@ -99,5 +101,11 @@ def read_results(path: str | os.PathLike) -> dict[str, Any]:
         raise InitlabError(
             f"{file} has results schema version {version!r}; this initlab reads version "
             f"{SCHEMA_VERSION}. Re-run the experiment, or use the initlab that wrote it"
+        )
+    missing = [k for k in REQUIRED if k not in results]
+    if missing:
+        raise InitlabError(
+            f"{file} has no {', '.join(repr(k) for k in missing)}: it is incomplete or was "
+            "edited; re-run the experiment (`initlab run`) to write it again"
         )
     return results

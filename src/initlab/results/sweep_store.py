@@ -3,7 +3,9 @@ r"""The results of a sweep: one SQLite file, ``DIR/sweep.sqlite``, one row per r
 Schema (version 1)::
 
     meta(key TEXT PRIMARY KEY, value TEXT)
-        format = "initlab.sweep", schema_version = "1", created, initlab_version
+        format = "initlab.sweep", schema_version = "1", created, initlab_version, and
+        "data_sha256:<source>" = the content hash of each data source the runs use
+        (:func:`initlab.data.fingerprint.fingerprint`), checked when a sweep resumes
     specs(runs_hash TEXT PRIMARY KEY, n_runs, spec TEXT, source TEXT, added_at TEXT)
         every sweep spec run into this store: its resolved tables as JSON, and the SHA-256
         of its sorted run ids (two specs that expand to the same runs are the same sweep)
@@ -94,6 +96,13 @@ CREATE TABLE details (run_id TEXT PRIMARY KEY REFERENCES runs(id), json TEXT NOT
 """ + "".join(f"CREATE INDEX runs_{c} ON runs({c});\n" for c in (*AXIS_COLUMNS, "status"))
 
 
+_DATA = "data_sha256:"
+_RESULT_COLUMNS = (
+    "final_cost", "train_accuracy", "test_accuracy", "test_cost", "diverged", "diverged_at",
+    "engine", "seconds", "population", "finished_at", "worker", "error",
+)  # fmt: skip
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
@@ -111,6 +120,8 @@ def _guard(method):
         try:
             return method(self, *args, **kwargs)
         except sqlite3.OperationalError as exc:
+            if _cannot_write(exc):
+                raise self._unwritable(exc) from None
             if "locked" in str(exc) or "busy" in str(exc):
                 raise InitlabError(
                     f"{self.path} is busy: another process holds it ({exc}); try again"
@@ -118,8 +129,24 @@ def _guard(method):
             raise self._damaged(exc) from None
         except sqlite3.DatabaseError as exc:
             raise self._damaged(exc) from None
+        except InitlabError:
+            raise
+        except ValueError as exc:  # garbled contents: JSON that does not parse, a bad blob
+            raise self._damaged(f"garbled contents: {exc}") from None
 
     return wrapper
+
+
+def _cannot_write(exc: sqlite3.Error) -> bool:
+    """A full disk or an I/O error: the file may be intact, the write was not made."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
+    return "disk is full" in str(exc) or "disk I/O error" in str(exc)
+
+
+class StoreWriteError(InitlabError):
+    """A write to the store failed (disk full, I/O error); what was stored is intact."""
 
 
 class SweepStore:
@@ -140,8 +167,18 @@ class SweepStore:
 
     def _damaged(self, exc: Exception) -> InitlabError:
         return InitlabError(
-            f"{self.path} is damaged or not an initlab sweep store ({exc}); move it away "
-            "and run the sweep again into a fresh --out directory"
+            f"{self.path} is damaged or not an initlab sweep store ({_first_line(exc)}); "
+            "move it away and run the sweep again into a fresh --out directory (`sqlite3 "
+            "FILE .recover` may save its completed runs)"
+        )
+
+    def _unwritable(self, exc: sqlite3.Error) -> StoreWriteError:
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        what = "disk full" if code == sqlite3.SQLITE_FULL or "full" in str(exc) else str(exc)
+        return StoreWriteError(
+            f"{what}: could not write to {self.path}. The runs completed before are safe in "
+            "it (the unfinished write was rolled back); free some space and run the same "
+            "command again to resume"
         )
 
     def _transaction(self):
@@ -221,7 +258,41 @@ class SweepStore:
         row = self._con.execute("SELECT json FROM details WHERE run_id = ?", (run_id,)).fetchone()
         return None if row is None else json.loads(row[0])
 
+    @_guard
+    def data_hashes(self) -> dict[str, str]:
+        """``{data source: SHA-256 of its contents}`` recorded when its runs were added."""
+        cur = self._con.execute("SELECT key, value FROM meta WHERE key LIKE ?", (f"{_DATA}%",))
+        return {k[len(_DATA) :]: v for k, v in cur}
+
     # ------------------------------------------------------------------ writing
+    @_guard
+    def set_data_hashes(self, hashes: Mapping[str, str]) -> None:
+        """Record the content hash of each data source (see :meth:`data_hashes`)."""
+        with self._transaction():
+            self._con.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                [(f"{_DATA}{src}", h) for src, h in hashes.items()],
+            )
+
+    @_guard
+    def reset_runs_on(self, sources: Iterable[str]) -> int:
+        """Make pending again every run trained on (or tested on) one of `sources`,
+        deleting its results; return how many runs were reset."""
+        sources = set(sources)
+        ids = [
+            (rid,)
+            for rid, config in self._con.execute("SELECT id, config FROM runs")
+            if {json.loads(config)["data"].get(k) for k in ("train", "test")} & sources
+        ]
+        with self._transaction():
+            self._con.executemany("DELETE FROM histories WHERE run_id = ?", ids)
+            self._con.executemany("DELETE FROM details WHERE run_id = ?", ids)
+            cleared = ", ".join(f"{c} = NULL" for c in _RESULT_COLUMNS)
+            self._con.executemany(
+                f"UPDATE runs SET status = 'pending', {cleared} WHERE id = ?", ids
+            )
+        return len(ids)
+
     @_guard
     def add_runs(
         self,
@@ -320,7 +391,15 @@ class _Transaction:
         self.con.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.con.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        if exc_type is None:
+            self.con.execute("COMMIT")
+        elif self.con.in_transaction:  # SQLite may have rolled back already (disk full)
+            self.con.execute("ROLLBACK")
+
+
+def _first_line(exc: Any) -> str:
+    lines = str(exc).strip().splitlines() or [""]
+    return lines[0] + (f" (+{len(lines) - 1} more lines)" if len(lines) > 1 else "")
 
 
 def _real(x: Any) -> float | None:
@@ -379,6 +458,11 @@ def open_store(where: str | Path, *, create: bool = False, readonly: bool = Fals
     store = SweepStore(path, con)
     try:
         _check(store, create=create and not readonly, readonly=readonly)
+    except sqlite3.OperationalError as exc:
+        con.close()
+        if _cannot_write(exc):
+            raise store._unwritable(exc) from None
+        raise store._damaged(exc) from None
     except BaseException:
         con.close()
         raise
@@ -422,7 +506,8 @@ def _check(store: SweepStore, *, create: bool, readonly: bool) -> None:
                 return
         except sqlite3.DatabaseError as exc:
             problems = [str(exc)]
-        raise store._damaged("; ".join(problems[:3]))
+        more = f"; {len(problems) - 2} more problems" if len(problems) > 2 else ""
+        raise store._damaged("; ".join(p.replace("\n", " ") for p in problems[:2]) + more)
 
 
 def _pragmas(con: sqlite3.Connection) -> None:

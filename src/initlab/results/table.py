@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from initlab._validation import InitlabError
-from initlab.analysis.stats import summarize
+from initlab.analysis.stats import COST, RATE, summarize
 from initlab.results.records import write_atomic
 
 WHERE_KEYS = (
@@ -30,6 +30,8 @@ WHERE_KEYS = (
 GROUP_AXES = ("data", "hidden", "activation", "init_label", "learning_rate")
 """What :func:`mean_over_seeds` groups by (every axis but the seed)."""
 SUMMARIZED = ("final_cost", "train_accuracy", "test_accuracy", "test_cost")
+BOUNDS = {"final_cost": COST, "train_accuracy": RATE, "test_accuracy": RATE, "test_cost": COST}
+"""The range of each summarized metric (interval ends are clipped to it; see stats)."""
 EXPORT_SKIP = ("config",)
 
 
@@ -183,12 +185,13 @@ def mean_over_seeds(rows: Sequence[dict]) -> list[dict[str, Any]]:
         row["seeds"] = [m["seed"] for m in members]
         row["diverged"] = sum(bool(m["diverged"]) for m in members)
         for metric in SUMMARIZED:
-            s = summarize([m.get(metric) for m in members])
+            s = summarize([m.get(metric) for m in members], bounds=BOUNDS[metric])
             row[metric], row[f"{metric}_low"], row[f"{metric}_high"] = (
                 s["mean"],
                 s["low"],
                 s["high"],
             )
+            row[f"{metric}_note"] = s["note"]
         out.append(row)
     return out
 

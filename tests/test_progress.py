@@ -1,0 +1,57 @@
+"""Progress when the output is not a terminal: a line at least every interval, with the
+count done and the elapsed time."""
+
+import io
+import threading
+import time
+
+from initlab.cli import _common, main
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_lines_come_every_interval_even_without_updates():
+    clock, stream = FakeClock(), io.StringIO()
+    lines = _common.LineProgress("sweep", unit="runs", stream=stream, interval=0.02, clock=clock)
+    lines.update(3, 12, failed=1)
+    clock.now += 65  # 1 min 5 s of work, and no update meanwhile
+    time.sleep(0.3)
+    lines.close()
+    out = stream.getvalue().splitlines()
+    assert len(out) >= 3  # the timer wrote while nothing was updated, then the last line
+    assert out[-1] == "sweep: 3/12 runs (25%), 1 failed, 0:01:05 elapsed"
+    assert not any(t.name == "initlab-progress" for t in threading.enumerate())
+
+
+def test_elapsed_is_hours_minutes_seconds():
+    assert _common.elapsed(0) == "0:00:00"
+    assert _common.elapsed(3725.9) == "1:02:05"
+
+
+def test_run_and_sweep_log_progress_lines_to_a_pipe(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(_common, "PROGRESS_INTERVAL", 0.01)
+    spec = tmp_path / "exp.toml"
+    spec.write_text(
+        '[data]\ntrain = "digits"\n[model]\nhidden = [3]\n[training]\niterations = 50\n'
+        '[[runs]]\ninit = "he"\n'
+    )
+    assert main(["run", str(spec), "--out", str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err.splitlines()  # capsys: stderr is not a terminal
+    assert err[-1].startswith("training: 50/50 iterations (100%), 0:00:0"), err
+    assert err[-1].endswith("elapsed")
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text(
+        '[data]\ntrain = "digits"\n[model]\nhidden = [3]\n[training]\niterations = 20\n'
+        '[axes]\ninit = ["he", "xavier"]\n'
+    )
+    assert main(["sweep", str(sweep), "--out", str(tmp_path / "s"), "--jobs", "1"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith("sweep: 2/2 runs (100%), 0:00:0"), err
+    assert main(["run", str(spec), "--out", str(tmp_path / "o"), "-q"]) == 0
+    assert capsys.readouterr().err == ""  # --quiet: nothing
