@@ -14,7 +14,7 @@ def _params(rng, K, d, n, out, L, J, learnable):
         ps += [rng.standard_normal((K, n, n)) / np.sqrt(n), 0.1 * rng.standard_normal((K, n, 1))]
     ps += [rng.standard_normal((K, out, n)) / np.sqrt(n), 0.1 * rng.standard_normal((K, out, 1))]
     if learnable:
-        ps.append(rng.uniform(0.2, 0.8, (K, L)))
+        ps.append(rng.uniform(0.2, 0.8, (K, L, 1)))
     return ps
 
 

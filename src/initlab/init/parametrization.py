@@ -60,12 +60,16 @@ A. Jacot, F. Gabriel, C. Hongler, "Neural Tangent Kernel", NeurIPS 2018 (NTK par
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from initlab._rng import make_rng
 from initlab._validation import InitlabError, check_number, unknown_name
+from initlab.init import catalogue as _initializers
+from initlab.nn.residual import ResMLP
 
 KINDS = ("input", "hidden", "output", "bias", "output_bias")
 """Parameter kinds: input-layer weights, hidden weights, readout weights, biases of the
@@ -263,8 +267,9 @@ def markdown_table() -> str:
     to :math:`1/\\sqrt{\\text{fan-in}}` and the effective SGD and Adam learning rates, each as a
     power of :math:`n` (the base width divides :math:`n` in practice).
     """
-    head = "| parametrization | parameter | a | b | c (SGD) | c (Adam) | init std × | SGD lr × | Adam lr × |"
-    rows = [head, "|" + "---|" * 9]
+    cols = ["parametrization", "parameter", "a", "b", "c (SGD)", "c (Adam)"]
+    cols += ["init std ×", "SGD lr ×", "Adam lr ×"]
+    rows = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     sp = PARAMETRIZATIONS["sp"].rules
     for p in PARAMETRIZATIONS.values():
         for kind, rule in p.rules.items():
@@ -275,3 +280,98 @@ def markdown_table() -> str:
                 f"{_fmt(rule.lr_exponent('adam'))} |"
             )
     return "\n".join(rows)
+
+
+def param_scales(
+    model: ResMLP, parametrization: str | Parametrization, base_width: int, optimizer: str
+) -> tuple[list[float], list[float]]:
+    """Init and learning-rate factors relative to SP for each of ``model.params``.
+
+    Weights take their layer's factors (:func:`layer_scales`), biases the bias column, the
+    learnable branch multipliers (no width dimension) 1.
+    """
+    n = model.params[0].shape[1]
+    d, d_out = model.params[0].shape[2], model.params[-2 - model.learnable].shape[1]
+    n_layers = 2 + model.depth * model.branch_layers
+    sc = layer_scales(parametrization, [d, *[n] * (n_layers - 1), d_out], base_width, optimizer)
+    layer = iter(range(n_layers))
+    init, lr = [], []
+    for kind in model.kinds():
+        if kind in ("input", "hidden", "output"):
+            l = next(layer)
+            init.append(sc.init[l])
+            lr.append(sc.lr[l])
+        else:
+            init.append(1.0)
+            lr.append(sc.bias_lr[-1] if kind == "output_bias" else 1.0 if kind == "scalar"
+                      else sc.bias_lr[0])  # fmt: skip
+    return init, lr
+
+
+def init_model(
+    sizes: tuple[int, int, int],
+    seeds: Sequence[int],
+    *,
+    depth: int = 1,
+    parametrization: str | Parametrization = "sp",
+    base_width: int | None = None,
+    init: str | Mapping[str, Any] = "he",
+    activation: str = "relu",
+    skip: bool = False,
+    branch_layers: int = 1,
+    branch_scaling: str = "constant",
+    alpha: float = 1.0,
+    zero_branch: bool = False,
+    optimizer: str = "sgd",
+    dtype: Any = np.float64,
+) -> tuple[ResMLP, list[float]]:
+    r"""A population (one member per seed) under `parametrization`, and its lr factors.
+
+    Member k draws ``W_in``, the blocks' ``V``s and ``W_out`` in that order, each an
+    ``(n_out, n_in)`` array by `init` from ``make_rng(seeds[k])`` (so a plain MLP,
+    ``skip=False`` and one layer per branch, gets exactly :func:`initlab.init_network`'s
+    weights), biases zero; each weight is then multiplied by its init factor
+    (:func:`param_scales`).
+
+    Parameters
+    ----------
+    sizes : (d, n, d_out)
+        Input features, width, outputs.
+    base_width : int, optional
+        :math:`n_0` (default: the width itself, i.e. SP's numbers for every parametrization).
+    zero_branch : bool
+        Zero each branch's last layer (SkipInit / Fixup): every block starts as the identity.
+    optimizer : {"sgd", "adam"}
+        Which learning-rate column; returned as one factor per parameter.
+
+    Returns
+    -------
+    model : ResMLP
+    lr_scale : list of float
+        The learning-rate factor of each of ``model.params``.
+    """
+    d, n, d_out = (int(check_number(k, v, low=1, integer=True))
+                   for k, v in zip(("d", "width", "d_out"), sizes, strict=True))  # fmt: skip
+    if not seeds:
+        raise InitlabError("init_model needs at least one seed")
+    initializer = _initializers.get(init)
+    J = int(check_number("branch_layers", branch_layers, low=1, integer=True))
+    shapes = [(n, d), *[(n, n)] * (depth * J), (d_out, n)]
+    members = []
+    for seed in seeds:
+        rng = make_rng(seed)
+        members.append([initializer(shape, rng, dtype) for shape in shapes])
+    Ws = [np.stack([m[l] for m in members]) for l in range(len(shapes))]
+    if zero_branch:
+        for l in range(depth):
+            Ws[1 + l * J + J - 1][:] = 0.0
+    params: list[np.ndarray] = []
+    for W in Ws:
+        params += [W, np.zeros((len(seeds), W.shape[1], 1), dtype=dtype)]
+    if branch_scaling == "learnable":
+        params.append(np.full((len(seeds), depth, 1), float(alpha), dtype=dtype))
+    model = ResMLP(params, depth, J, activation, skip, branch_scaling, alpha)
+    init_f, lr = param_scales(model, parametrization, n if base_width is None else base_width,
+                              optimizer)  # fmt: skip
+    model.params = [p * np.asarray(f, dtype=p.dtype) for p, f in zip(params, init_f, strict=True)]
+    return model, lr

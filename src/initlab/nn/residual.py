@@ -32,8 +32,10 @@ Zhang et al. 2019) makes every block the identity at initialization; see
 
 Parameters are one flat list :attr:`ResMLP.params` in the order of :meth:`ResMLP.names`:
 ``W_in, b_in``, each block's ``V_1, c_1, ..., V_J, c_J``, ``W_out, b_out``, then ``alpha``
-``(K, L)`` if learnable. Back-propagation takes :math:`dZ = m\, \partial J / \partial Z` from
-the caller's loss head (micrograd style) and returns :math:`\partial J / \partial \theta`:
+``(K, L, 1)`` if learnable (three axes, as every parameter, so that per-member
+hyperparameters ``(K, 1, 1)`` broadcast over it). Back-propagation takes
+:math:`dZ = m\, \partial J / \partial Z` from the caller's loss head (micrograd style) and
+returns :math:`\partial J / \partial \theta`:
 
 .. math::
 
@@ -121,7 +123,7 @@ class ResMLP:
     def alphas(self) -> Array:
         """:math:`\\alpha_l`, shape ``(K, L)``."""
         if self.learnable:
-            return self.params[-1]
+            return self.params[-1][..., 0]
         a = self.alpha / math.sqrt(self.depth) if self.branch_scaling == "depth" else self.alpha
         return np.full((self.K, self.depth), a)
 
@@ -182,7 +184,7 @@ class ResMLP:
         grads[0] = np.matmul(dx, X.T) / m
         grads[1] = dx.sum(axis=-1, keepdims=True) / m
         if self.learnable:
-            grads[-1] = dalpha
+            grads[-1] = dalpha[..., None]
         return grads
 
     def records(self, cache: dict, Z: Array) -> list[Array]:

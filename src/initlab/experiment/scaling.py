@@ -1,0 +1,400 @@
+r"""Width scaling experiments over populations: coordinate checks and learning-rate transfer.
+
+Both train :class:`initlab.nn.residual.ResMLP` populations (a plain MLP by default) built by
+:func:`initlab.init.parametrization.init_model`, with the core's heads and optimizers and a
+learning-rate factor per parameter (the parametrization's). One population per
+(parametrization, width): its members are the seeds (coordinate check) or the learning rates
+times the seeds (transfer).
+
+**Coordinate check** (Yang et al. 2022, Sec. 7 and App. D; the ``mup`` package's
+``get_coord_data``): train for :math:`T` steps on one fixed batch and measure, on that batch
+and before each update :math:`t = 0..T`, every layer's output :math:`x` (pre-activations; the
+logits last) by its mean absolute coordinate :math:`\operatorname{mean}|x_t|` (``mup``'s
+``l1``) and its change :math:`\operatorname{mean}|x_t - x_0|`, averaged over seeds. A
+parametrization is stable in width when these do not depend on :math:`n`: the slope of
+:math:`\log` size against :math:`\log n` (:mod:`initlab.analysis.coordcheck`) is near 0.
+
+**Learning-rate transfer** (Yang et al. 2022, Fig. 1): for each width, train one member per
+learning rate :math:`2^k` and seed by mini-batch SGD or Adam, and measure the final training
+loss on the whole training set; the optimum is the learning rate of least mean loss over
+seeds. Under muP the optimum should not move with width; under SP it does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from initlab._validation import InitlabError, check_number
+from initlab.analysis import coordcheck as _cc
+from initlab.init import parametrization as _par
+from initlab.nn.losses import get_head
+from initlab.nn.optimizers import get_optimizer
+from initlab.nn.residual import ResMLP
+
+log = logging.getLogger(__name__)
+Array = np.ndarray
+SCHEMA = 1
+
+
+def digits(n_examples: int | None = None, seed: int = 0) -> tuple[Array, Array]:
+    """scikit-learn's 8x8 digits as a 10-class task: ``X`` (64, m) in [0, 1], one-hot ``Y``
+    (10, m); with `n_examples`, a seeded random subset of that many."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    X = np.ascontiguousarray(data.data.T, dtype=np.float64) / 16.0
+    Y = np.eye(10)[:, data.target]
+    if n_examples is not None:
+        check_number("n_examples", n_examples, low=1, high=X.shape[1], integer=True)
+        idx = np.sort(np.random.default_rng(seed).permutation(X.shape[1])[:n_examples])
+        X, Y = np.ascontiguousarray(X[:, idx]), np.ascontiguousarray(Y[:, idx])
+    return X, Y
+
+
+def train_steps(
+    model: ResMLP,
+    X: Array,
+    Y: Array,
+    *,
+    learning_rate: float | Array,
+    lr_scale: Sequence[float],
+    steps: int,
+    optimizer: str | dict = "sgd",
+    head: str = "softmax",
+    batch_size: int | None = None,
+    shuffle_seed: int = 0,
+    observe: Callable[[int, Array, dict], None] | None = None,
+) -> Array:
+    r"""Train `model` in place for `steps` updates; return the batch loss before each, ``(K, T)``.
+
+    Parameter ``i`` of member k moves at :math:`\eta_k \cdot` ``lr_scale[i]``. Mini-batches
+    (``batch_size``) are consecutive slices of one permutation per epoch from
+    ``default_rng(shuffle_seed)`` (an epoch's incomplete last slice is dropped), the same for
+    every member. ``observe(t, Z, cache)`` sees the
+    forward pass of update t on its batch (a member whose loss is not finite keeps training
+    on NaNs: members are independent, so no other member is disturbed).
+    """
+    T = int(check_number("steps", steps, low=0, integer=True))
+    K, m = model.K, X.shape[1]
+    lr = np.broadcast_to(np.asarray(learning_rate, dtype=np.float64), (K,))
+    if len(lr_scale) != len(model.params):
+        raise InitlabError(f"{len(lr_scale)} lr factors for {len(model.params)} parameters")
+    h, opt = get_head(head), get_optimizer(optimizer)
+    state = opt.init_state(model.params, model.params[0].dtype)
+    lrs = [(lr * s)[:, None, None] for s in lr_scale]
+    bs = m if batch_size is None else int(check_number("batch_size", batch_size, low=1,
+                                                         high=m, integer=True))  # fmt: skip
+    batches = _batches(m, bs, np.random.default_rng(shuffle_seed))
+    losses = np.full((K, T), np.nan)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for t in range(T):
+            cols = next(batches)
+            Xb, Yb = X[:, cols], Y[:, cols]
+            Z, cache = model.forward(Xb)
+            losses[:, t] = h.loss(Z, Yb)
+            if observe is not None:
+                observe(t, Z, cache)
+            opt.step(model.params, model.backward(h.dZ(Z, Yb), cache), lrs, state)
+    return losses
+
+
+def _batches(m: int, bs: int, rng: np.random.Generator):
+    """Column selections: everything (``bs == m``), or consecutive slices of one permutation
+    per epoch (the last, incomplete slice of an epoch is dropped)."""
+    while True:
+        if bs >= m:
+            yield slice(None)
+            continue
+        order = rng.permutation(m)
+        for start in range(0, m - bs + 1, bs):
+            yield order[start : start + bs]
+
+
+def final_loss(model: ResMLP, X: Array, Y: Array, head: str = "softmax") -> Array:
+    """Loss of every member on ``(X, Y)``, ``(K,)``; +inf where not finite."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        J = get_head(head).loss(model.forward(X)[0], Y)
+    return np.where(np.isfinite(J), J, np.inf)
+
+
+@dataclass
+class Architecture:
+    """What :func:`initlab.init.parametrization.init_model` builds besides the width."""
+
+    depth: int = 2
+    init: str = "he"
+    activation: str = "relu"
+    skip: bool = False
+    branch_layers: int = 1
+    branch_scaling: str = "constant"
+    alpha: float = 1.0
+    zero_branch: bool = False
+
+    def build(self, d, n, d_out, seeds, parametrization, base_width, optimizer):
+        """``init_model`` with these settings (``optimizer`` is its lr column)."""
+        column = "adam" if str(optimizer).startswith("adam") else "sgd"
+        return _par.init_model(
+            (d, n, d_out), seeds, parametrization=parametrization, base_width=base_width,
+            optimizer=column, **asdict(self),
+        )  # fmt: skip
+
+
+@dataclass
+class CoordCheck:
+    """A coordinate check's data: sizes by parametrization, layer, step, width and seed.
+
+    Attributes
+    ----------
+    size, change : ndarray (P, L, T+1, W, S)
+        :math:`\\operatorname{mean}|x_t|` and :math:`\\operatorname{mean}|x_t - x_0|`.
+    """
+
+    parametrizations: list[str]
+    widths: list[int]
+    layers: list[str]
+    steps: list[int]
+    seeds: list[int]
+    size: Array
+    change: Array
+    settings: dict[str, Any] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def rows(self, metric: str = "size", band: float = _cc.DEFAULT_BAND) -> dict[str, list]:
+        """Per parametrization, one :class:`~initlab.analysis.coordcheck.CoordRow` per layer
+        and step (sizes averaged over seeds; for ``"change"``, steps from 1)."""
+        data = {"size": self.size, "change": self.change}[metric]
+        first = 1 if metric == "change" else 0
+        mean = data.mean(axis=-1)
+        return {
+            p: _cc.coord_check_table(
+                self.widths,
+                mean[i][:, first:],
+                layers=self.layers,
+                steps=self.steps[first:],
+                band=band,
+            )
+            for i, p in enumerate(self.parametrizations)
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write as JSON (schema :data:`SCHEMA`); :meth:`load` reads it back exactly."""
+        doc = {"schema": SCHEMA, "kind": "coord-check", **asdict(self)}
+        doc["size"], doc["change"] = self.size.tolist(), self.change.tolist()
+        return _write_json(path, doc)
+
+    @classmethod
+    def load(cls, path: str | Path) -> CoordCheck:
+        doc = _read_json(path, "coord-check")
+        doc["size"], doc["change"] = np.array(doc["size"]), np.array(doc["change"])
+        return cls(**doc)
+
+
+def coord_check(
+    widths: Sequence[int] = (64, 128, 256, 512),
+    parametrizations: Sequence[str] = ("sp", "ntk", "mup"),
+    *,
+    steps: int = 3,
+    optimizer: str = "sgd",
+    learning_rate: float = 0.1,
+    seeds: Sequence[int] = (0, 1, 2),
+    base_width: int | None = None,
+    n_examples: int = 128,
+    architecture: Architecture | None = None,
+    data: tuple[Array, Array] | None = None,
+    head: str = "softmax",
+) -> CoordCheck:
+    """Run a coordinate check (see the module docstring); one population per (p, width).
+
+    `base_width` defaults to the smallest width; `data` to :func:`digits` (`n_examples`).
+    """
+    arch = architecture or Architecture()
+    widths = _check_widths(widths)
+    n0 = widths[0] if base_width is None else base_width
+    X, Y = data if data is not None else digits(n_examples)
+    T = int(check_number("steps", steps, low=1, integer=True))
+    size = change = None
+    seconds: dict[str, float] = {}
+    for i, p in enumerate(parametrizations):
+        for w, n in enumerate(widths):
+            start = time.perf_counter()
+            model, lr_scale = arch.build(X.shape[0], n, Y.shape[0], list(seeds), p, n0, optimizer)
+            s, c = _measure(model, X, Y, T, lr_scale, optimizer, learning_rate, head)
+            if size is None:
+                size = np.zeros((len(parametrizations), *s.shape[:2], len(widths), len(seeds)))
+                change = np.zeros_like(size)
+            size[i, :, :, w], change[i, :, :, w] = s, c
+            seconds[f"{p}/{n}"] = time.perf_counter() - start
+            log.info("coord check %s width %d: %.2f s", p, n, seconds[f"{p}/{n}"])
+    settings = {
+        "optimizer": optimizer,
+        "learning_rate": learning_rate,
+        "base_width": n0,
+        "n_examples": X.shape[1],
+        "head": head,
+        "architecture": asdict(arch),
+    }
+    steps_ = list(range(T + 1))
+    names = model.record_names()
+    return CoordCheck(
+        list(parametrizations), widths, names, steps_, list(seeds), size, change, settings, seconds
+    )
+
+
+def _measure(model, X, Y, T, lr_scale, optimizer, learning_rate, head) -> tuple[Array, Array]:
+    """Sizes ``mean|x_t|`` and changes ``mean|x_t - x_0|``, each ``(layers, T+1, K)``."""
+    size, change, first = [], [], []
+
+    def observe(t: int, Z: Array, cache: dict) -> None:
+        xs = model.records(cache, Z)
+        if t == 0:
+            first.extend(xs)
+        size.append([np.abs(x).mean(axis=(-2, -1)) for x in xs])
+        change.append([np.abs(x - x0).mean(axis=(-2, -1)) for x, x0 in zip(xs, first, strict=True)])
+
+    train_steps(
+        model, X, Y, learning_rate=learning_rate, lr_scale=lr_scale, steps=T + 1,
+        optimizer=optimizer, head=head, observe=observe,
+    )  # fmt: skip
+    return np.array(size).swapaxes(0, 1), np.array(change).swapaxes(0, 1)
+
+
+def _check_widths(widths: Sequence[int]) -> list[int]:
+    out = [int(check_number(f"widths[{i}]", n, low=1, integer=True)) for i, n in enumerate(widths)]
+    if len(out) < 2 or sorted(set(out)) != out:
+        raise InitlabError(f"widths must be at least two increasing integers; got {list(widths)}")
+    return out
+
+
+def _write_json(path: str | Path, doc: dict) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(doc, allow_nan=True))
+    tmp.replace(path)
+    return path
+
+
+def _read_json(path: str | Path, kind: str) -> dict:
+    doc = json.loads(Path(path).read_text())
+    if doc.get("kind") != kind or doc.get("schema") != SCHEMA:
+        raise InitlabError(
+            f"{path} is not an initlab {kind} result of schema {SCHEMA} "
+            f"(kind {doc.get('kind')!r}, schema {doc.get('schema')!r})"
+        )
+    del doc["kind"], doc["schema"]
+    return doc
+
+
+@dataclass
+class LrTransfer:
+    """A learning-rate transfer sweep's data.
+
+    Attributes
+    ----------
+    loss : ndarray (P, W, R, S)
+        Final training loss on the whole training set per parametrization, width, learning rate
+        :math:`2^{k}` (``log2_lrs``) and seed; +inf where training diverged.
+    curves : ndarray (P, W, R, S, T)
+        Mini-batch loss before each update.
+    """
+
+    parametrizations: list[str]
+    widths: list[int]
+    log2_lrs: list[float]
+    seeds: list[int]
+    loss: Array
+    curves: Array
+    settings: dict[str, Any] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def mean_loss(self) -> Array:
+        """Loss averaged over seeds, ``(P, W, R)`` (inf if any seed diverged)."""
+        return self.loss.mean(axis=-1)
+
+    def optimum(self) -> Array:
+        """:math:`\\log_2` of the learning rate of least mean loss, ``(P, W)``."""
+        return np.asarray(self.log2_lrs)[np.argmin(self.mean_loss(), axis=-1)]
+
+    def spread(self) -> Array:
+        """Range (max - min) over widths of the optimum's :math:`\\log_2`, ``(P,)``."""
+        opt = self.optimum()
+        return opt.max(axis=-1) - opt.min(axis=-1)
+
+    def save(self, path: str | Path) -> Path:
+        """Write as JSON (schema :data:`SCHEMA`); infinities as the string "inf"."""
+        doc = {"schema": SCHEMA, "kind": "lr-transfer", **asdict(self)}
+        doc["loss"] = np.where(np.isfinite(self.loss), self.loss, -1.0).tolist()
+        doc["curves"] = np.where(np.isfinite(self.curves), self.curves, -1.0).tolist()
+        return _write_json(path, doc)
+
+    @classmethod
+    def load(cls, path: str | Path) -> LrTransfer:
+        doc = _read_json(path, "lr-transfer")
+        for key in ("loss", "curves"):
+            a = np.array(doc[key], dtype=float)
+            doc[key] = np.where(a < 0, np.inf, a)  # losses are >= 0; -1 marks divergence
+        return cls(**doc)
+
+
+def lr_transfer(
+    widths: Sequence[int] = (64, 128, 256, 512),
+    log2_lrs: Sequence[float] = tuple(range(-12, -1)),
+    parametrizations: Sequence[str] = ("sp", "mup"),
+    *,
+    optimizer: str = "adam",
+    steps: int = 200,
+    batch_size: int = 64,
+    seeds: Sequence[int] = (0, 1),
+    base_width: int | None = None,
+    architecture: Architecture | None = None,
+    data: tuple[Array, Array] | None = None,
+    head: str = "softmax",
+) -> LrTransfer:
+    """Train one population per (parametrization, width) over learning rates x seeds.
+
+    Member ``r * S + s`` has learning rate ``2 ** log2_lrs[r]`` and seed ``seeds[s]``.
+    `data` defaults to all of :func:`digits`; `base_width` to the smallest width.
+    """
+    arch = architecture or Architecture()
+    widths = _check_widths(widths)
+    n0 = widths[0] if base_width is None else base_width
+    X, Y = data if data is not None else digits()
+    R, S = len(log2_lrs), len(seeds)
+    lrs = np.repeat(2.0 ** np.asarray(log2_lrs, dtype=float), S)
+    member_seeds = list(seeds) * R
+    loss = np.zeros((len(parametrizations), len(widths), R, S))
+    curves = np.zeros((*loss.shape, int(steps)))
+    seconds: dict[str, float] = {}
+    for i, p in enumerate(parametrizations):
+        for w, n in enumerate(widths):
+            start = time.perf_counter()
+            model, lr_scale = arch.build(X.shape[0], n, Y.shape[0], member_seeds, p, n0, optimizer)
+            c = train_steps(
+                model, X, Y, learning_rate=lrs, lr_scale=lr_scale, steps=steps,
+                optimizer=optimizer, head=head, batch_size=batch_size,
+            )  # fmt: skip
+            loss[i, w] = final_loss(model, X, Y, head).reshape(R, S)
+            curves[i, w] = np.where(np.isfinite(c), c, np.inf).reshape(R, S, -1)
+            seconds[f"{p}/{n}"] = time.perf_counter() - start
+            log.info("lr transfer %s width %d: %.2f s", p, n, seconds[f"{p}/{n}"])
+    settings = {
+        "optimizer": optimizer,
+        "steps": steps,
+        "batch_size": batch_size,
+        "base_width": n0,
+        "n_examples": X.shape[1],
+        "head": head,
+        "architecture": asdict(arch),
+    }
+    return LrTransfer(
+        list(parametrizations), widths, [float(x) for x in log2_lrs], list(seeds), loss, curves,
+        settings, seconds,
+    )  # fmt: skip

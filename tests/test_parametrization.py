@@ -1,0 +1,130 @@
+"""Width parametrizations: the table against the papers, against an explicit abc network, and
+against the mup package; muP at its base width is SP bit for bit."""
+
+import numpy as np
+import pytest
+
+from initlab import init_network
+from initlab.experiment.scaling import digits, train_steps
+from initlab.init import parametrization as par
+from initlab.nn.losses import get_head
+
+
+def test_table_is_yang_and_hu_and_tensor_programs_v():
+    """TP IV Def. 5.1 (muP, SGD) and TP V Table 3 (init variance and SGD/Adam lr), written
+    out here in terms of fan-in and fan-out ratios to the base shapes."""
+    mup = par.get("mup").rules
+    assert [(mup[k].a, mup[k].b, mup[k].c_sgd) for k in ("input", "hidden", "output")] == [
+        (-0.5, 0.5, 0), (0, 0.5, 0), (0.5, 0.5, 0)
+    ]  # fmt: skip
+    d, d_out, n0 = 7, 3, 32
+    for n in (32, 64, 512):
+        r = n / n0
+        sizes = [d, n, n, d_out]
+        # Table 3, relative to SP (SP: var 1/fan_in, lr eta everywhere):
+        # init var: input 1/fan_in (= SP), hidden 1/fan_in (= SP), output 1/fan_in^2 (SP / r)
+        # SGD lr: input eta*fan_out (r), hidden eta (1), output eta/fan_in (1/r)
+        # Adam lr: input eta (1), hidden eta/fan_in (1/r), output eta/fan_in (1/r)
+        # biases: like input weights (SGD r, Adam 1); the readout's bias has no width (1)
+        sgd = par.layer_scales("mup", sizes, n0, "sgd")
+        adam = par.layer_scales("mup", sizes, n0, "adam")
+        np.testing.assert_allclose(np.square(sgd.init), [1, 1, 1 / r], rtol=1e-15)
+        np.testing.assert_allclose(sgd.lr, [r, 1, 1 / r], rtol=1e-15)
+        np.testing.assert_allclose(adam.lr, [1, 1 / r, 1 / r], rtol=1e-15)
+        np.testing.assert_allclose(sgd.bias_lr, [r, r, 1], rtol=1e-15)
+        np.testing.assert_allclose(adam.bias_lr, [1, 1, 1], rtol=1e-15)
+        # NTK (Jacot et al.): W = w / sqrt(fan_in), w ~ N(0, 1), lr eta on w: the effective
+        # weights have SP's variance and lr eta / fan_in beyond the input layer
+        ntk = par.layer_scales("ntk", sizes, n0, "sgd")
+        np.testing.assert_allclose(ntk.init, [1, 1, 1], rtol=1e-15)
+        np.testing.assert_allclose(ntk.lr, [1, 1 / r, 1 / r], rtol=1e-15)
+        sp = par.layer_scales("sp", sizes, n0, "adam")
+        assert sp.init == sp.lr == sp.bias_lr == (1.0, 1.0, 1.0)
+
+
+def test_docs_table_is_the_module_table():
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[1] / "docs" / "scaling.md").read_text()
+    assert par.markdown_table() in doc
+
+
+def test_mup_at_base_width_is_sp_bit_for_bit():
+    X, Y = digits(40)
+    kw = dict(depth=2, init="he", activation="relu")
+    for optimizer in ("sgd", "adam"):
+        sp, lr_sp = par.init_model(
+            (64, 48, 10), [3, 4], parametrization="sp", optimizer=optimizer, **kw
+        )
+        mup, lr_mup = par.init_model(
+            (64, 48, 10), [3, 4], parametrization="mup", base_width=48, optimizer=optimizer, **kw
+        )
+        assert lr_mup == lr_sp == [1.0] * len(lr_sp)
+        # the plain MLP draws exactly initlab.init_network's weights
+        ref = init_network([64, 48, 48, 48, 10], "he", activation="relu", seed=4)
+        for p, W in zip(sp.params[0::2], ref.weights, strict=True):
+            np.testing.assert_array_equal(p[1], W[0])
+        for model, lr in ((sp, lr_sp), (mup, lr_mup)):
+            train_steps(model, X, Y, learning_rate=[0.05, 0.01], lr_scale=lr, steps=4,
+                        optimizer=optimizer, batch_size=16)  # fmt: skip
+        for a, b in zip(sp.params, mup.params, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def _abc_train(Ws, rules, n, X, Y, eta, steps, optimizer, eps=1e-8):
+    """An explicit abc-parametrized MLP (Yang & Hu 2021, Sec. 3): forward with multipliers
+    n^-a on w, w trained at eta * n^-c by SGD or Adam. Returns the effective weights n^-a w."""
+    head = get_head("softmax")
+    mult = [n**-r.a for r in rules]
+    ws = [W / m for W, m in zip(Ws, mult, strict=True)]
+    bs = [np.zeros((W.shape[0], 1)) for W in Ws]
+    bmult = [n ** -par.get("mup").rules["bias"].a] * (len(Ws) - 1) + [1.0]
+    key = "c_sgd" if optimizer == "sgd" else "c_adam"
+    brule = par.get("mup").rules
+    lr_w = [eta * n ** -getattr(r, key) for r in rules]
+    lr_b = [eta * n ** -getattr(brule["bias"], key)] * (len(Ws) - 1) + [eta]
+    state = [np.zeros_like(p) for p in ws + bs], [np.zeros_like(p) for p in ws + bs]
+    for t in range(1, steps + 1):
+        A, cache = X, []
+        for l, (w, b) in enumerate(zip(ws, bs, strict=True)):
+            Z = mult[l] * (w @ A) + bmult[l] * b
+            cache.append((A, Z))
+            A = np.maximum(Z, 0) if l < len(ws) - 1 else Z
+        dZ = head.dZ(Z, Y) / X.shape[1]
+        gw, gb = [None] * len(ws), [None] * len(ws)
+        for l in range(len(ws) - 1, -1, -1):
+            A_prev, Z = cache[l]
+            if l < len(ws) - 1:
+                dZ = dZ * (Z > 0)
+            gw[l] = mult[l] * dZ @ A_prev.T
+            gb[l] = bmult[l] * dZ.sum(axis=1, keepdims=True)
+            dZ = mult[l] * ws[l].T @ dZ
+        params, grads, lrs = ws + bs, gw + gb, lr_w + lr_b
+        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+            if optimizer == "sgd":
+                p -= lrs[i] * g
+            else:
+                m, v = state[0][i], state[1][i]
+                m += (1 - 0.9) * (g - m)
+                v *= 0.999
+                v += (1 - 0.999) * g * g
+                p -= lrs[i] / (1 - 0.9**t) * m / (np.sqrt(v) / np.sqrt(1 - 0.999**t) + eps)
+    return [m * w for m, w in zip(mult, ws, strict=True)]
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_effective_training_equals_explicit_abc_multipliers(optimizer):
+    """Trained as effective weights with per-layer learning rates, muP follows the explicit
+    multiplier form's trajectory (SGD: exactly by the symmetry; Adam: up to eps, so eps
+    is taken negligible here)."""
+    X, Y = digits(32, seed=1)
+    n, steps, eta = 256, 3, 0.05 if optimizer == "sgd" else 0.002
+    model, lr = par.init_model((64, n, 10), [5], depth=1, parametrization="mup", base_width=1,
+                               optimizer=optimizer)  # fmt: skip
+    Ws0 = [p[0].copy() for p in model.params[0::2]]
+    opt = "sgd" if optimizer == "sgd" else {"name": "adam", "eps": 1e-300}
+    train_steps(model, X, Y, learning_rate=eta, lr_scale=lr, steps=steps, optimizer=opt)
+    rules = [par.get("mup").rules[k] for k in par.layer_kinds(3)]
+    ref = _abc_train(Ws0, rules, n, X, Y, eta, steps, optimizer, eps=1e-300)
+    for p, W in zip(model.params[0::2], ref, strict=True):
+        np.testing.assert_allclose(p[0], W, rtol=1e-9, atol=1e-12)
