@@ -113,6 +113,24 @@ def test_wrong_input_shape_is_explained():
         net.cost(np.zeros((40, 6)), np.zeros((1, 6)))
 
 
-def test_output_layer_must_have_one_unit():
-    with pytest.raises(InitlabError, match="output layer must have 1 unit"):
-        init_network([6, 3, 2], "he")
+def test_any_output_width_builds_and_the_softmax_head_needs_two():
+    net = init_network([1000] + [1000] * 4 + [1000], "he", activation="relu", head="linear")
+    assert [W.shape for W in net.weights] == [(1, 1000, 1000)] * 5
+    assert init_network([6, 3, 2], "he", head="softmax").logits(np.zeros((6, 4))).shape == (
+        1,
+        2,
+        4,
+    )
+    with pytest.raises(InitlabError, match="softmax head needs at least 2 output units"):
+        init_network([6, 3, 1], "he", head="softmax")
+
+
+def test_an_activation_is_one_value_its_spec_round_trips():
+    from initlab.nn import activations as activations
+
+    leaky = activations.get({"name": "leaky_relu", "slope": 0.2})
+    assert leaky.spec == {"name": "leaky_relu", "slope": 0.2}
+    again = activations.get(leaky.spec)
+    Z = np.array([-2.0, 3.0])
+    np.testing.assert_array_equal(again(Z), [-0.4, 3.0])
+    assert activations.get("tanh").spec == {"name": "tanh"}

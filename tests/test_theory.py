@@ -316,8 +316,8 @@ def test_measurement_standard_error_is_nan_for_one_network():
 def test_measure_rejects_bad_arguments():
     with pytest.raises(InitlabError, match="members must be >= 1"):
         theory.measure([20, 30, 1], "xavier", "tanh", members=0)
-    with pytest.raises(InitlabError, match="output layer must have 1 unit"):
-        theory.measure([20, 30, 2], "xavier", "tanh")
+    with pytest.raises(InitlabError, match=r"layer_sizes\[2\] must be >= 1"):
+        theory.measure([20, 30, 0], "xavier", "tanh")
 
 
 # --- figures and the command line ------------------------------------------------------

@@ -137,8 +137,8 @@ def test_float32_keeps_one_dtype():
 
 
 def test_auto_engine_follows_the_cost_model():
-    assert choose("auto", n_features=67500, m=100, K=4, n1=5, iterations=1000) == "sample"
-    assert choose("auto", n_features=784, m=60000, K=1, n1=128, iterations=50) == "direct"
+    assert choose("auto", n_features=67500, m=100, K=4, n1=5, steps=1000)[0] == "sample"
+    assert choose("auto", n_features=784, m=60000, K=1, n1=128, steps=50)[0] == "direct"
     with pytest.raises(InitlabError, match="valid engines"):
         choose("fast", 10, 10, 1, 1, 1)
 
@@ -172,3 +172,90 @@ def test_history_alone_matches_the_returned_network(engine):
     np.testing.assert_array_equal(lean.final_accuracy, hist.final_accuracy)
     np.testing.assert_allclose(hist.final_accuracy, trained.accuracy(X, Y), rtol=0)
     np.testing.assert_allclose(hist.final_cost, trained.cost(X, Y), rtol=1e-12)
+
+
+def test_same_bits_whatever_the_blas_thread_count():
+    """Products big enough that two OpenBLAS threads change the rounding of an unlimited
+    run (seen: costs differ by 1 ulp); train's own one-thread limit makes them equal."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, 200)) / 20.0
+    Y = (rng.standard_normal((1, 400)) @ X > 0).astype(float)
+    pop = init_population([400, 64, 64, 1], [("he", 1), ("xavier", 2)], activation="tanh")
+    costs = []
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads):
+            costs.append(
+                train(pop, X, Y, learning_rate=0.5, iterations=5, engine="direct")[1].costs
+            )
+    np.testing.assert_array_equal(costs[0], costs[1])
+
+
+def test_a_member_beyond_the_divergence_bound_is_diverged_before_overflow():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((10, 30))
+    Y = rng.standard_normal((1, 30))
+    # least squares (one linear layer): gradient descent beyond 2 / lambda_max grows the cost
+    # geometrically, finite for hundreds of steps
+    pop = init_population([10, 1], [("xavier", 1), ("xavier", 1)], head="linear")
+    lrs = [0.01, 1.5]
+    _, free = train(pop, X, Y, learning_rate=lrs, iterations=40, divergence_factor=None)
+    c = free.costs[1]
+    assert np.isfinite(c).all() and not free.diverged.any()
+    first = int(np.argmax(c > 1e3 * c[0]))
+    assert 0 < first < 40
+    _, hist = train(pop, X, Y, learning_rate=lrs, iterations=40)  # default factor 1e3
+    assert hist.diverged_at.tolist() == [-1, first]
+    np.testing.assert_array_equal(hist.costs[1, :first], c[:first])
+    assert np.isnan(hist.costs[1, first:]).all()
+    np.testing.assert_array_equal(hist.costs[0], free.costs[0])
+    _, loose = train(pop, X, Y, learning_rate=lrs, iterations=40, divergence_factor=1e6)
+    assert loose.diverged_at[1] == int(np.argmax(c > 1e6 * c[0]))
+
+
+def test_floating_point_events_are_counted_not_printed():
+    import warnings
+
+    X, Y = wide_problem(n=20, m=30)
+    pop = init_population([20, 4, 4, 1], [("he", 1), ("he", 1)], activation="relu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning escaping the loop would raise
+        _, hist = train(pop, X, Y, learning_rate=[0.1, 1e200], iterations=10)
+        _, clean = train(pop.member(0), X, Y, learning_rate=0.1, iterations=10)
+    assert hist.diverged.tolist() == [False, True]
+    assert sum(hist.warnings.values()) > 0 and set(hist.warnings) <= {
+        "overflow",
+        "invalid",
+        "divide by zero",
+    }
+    assert clean.warnings == {}
+
+
+def test_epochs_count_steps_over_mini_batches():
+    X, Y = wide_problem(n=30, m=50)
+    net = init_network([30, 5, 1], "xavier", seed=0)
+    _, by_epochs = train(net, X, Y, learning_rate=0.1, epochs=3, batch_size=16)
+    _, by_steps = train(net, X, Y, learning_rate=0.1, iterations=12, batch_size=16)
+    assert by_epochs.costs.shape == (1, 12) and by_epochs.steps_per_epoch == 4
+    np.testing.assert_array_equal(by_epochs.costs, by_steps.costs)
+    # a batch at least as large as the data is the post's full batch, in order
+    _, full = train(net, X, Y, learning_rate=0.1, epochs=2, batch_size=500)
+    _, post = train(net, X, Y, learning_rate=0.1, iterations=2)
+    np.testing.assert_array_equal(full.costs, post.costs)
+    with pytest.raises(InitlabError, match="exactly one of iterations and epochs"):
+        train(net, X, Y, learning_rate=0.1, iterations=2, epochs=2)
+    with pytest.raises(InitlabError, match="batch_size must be >= 1"):
+        train(net, X, Y, learning_rate=0.1, iterations=2, batch_size=0)
+
+
+def test_mini_batch_costs_are_the_costs_of_the_documented_batches():
+    from initlab.nn.batches import batch_order
+
+    X, Y = wide_problem(n=30, m=50)
+    net = init_network([30, 5, 1], "xavier", seed=0)
+    _, hist = train(net, X, Y, learning_rate=0.1, iterations=1, batch_size=16, shuffle_seed=7)
+    cols = np.random.default_rng([7, 0]).permutation(50)[:16]  # the docs' formula
+    np.testing.assert_array_equal(batch_order(50, 16, 0, 7)[0], cols)
+    assert [len(b) for b in batch_order(50, 16, 0, 7)] == [16, 16, 16, 2]
+    assert hist.costs[0, 0] == net.cost(X[:, cols], Y[:, cols])[0]

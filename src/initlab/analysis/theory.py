@@ -54,7 +54,6 @@ from typing import Any
 import numpy as np
 from numpy.polynomial.legendre import leggauss
 from scipy.optimize import brentq
-from scipy.special import expit
 
 from initlab._rng import child_seeds, make_rng
 from initlab._validation import InitlabError, check_number
@@ -543,10 +542,9 @@ def measure(
     :math:`N(0, \sigma_b^2)` (zero for :math:`\sigma_b^2 = 0`, initlab's default), on its
     own input :math:`X \sim N(0, 1)` of shape ``(n_0, m)``. Its forward pass is
     :meth:`initlab.nn.network.Network.forward`; its backward pass is
-    :func:`initlab.nn.network.backward` with a top gradient
-    :math:`dZ_L = G \sim N(0, 1)^{1 \times m}` drawn independently of everything else (passed
-    as ``Y = sigmoid(Z_L) - G``, which makes backward's :math:`dZ_L = \sigma(Z_L) - Y`
-    equal to :math:`G`). An independent top signal is what the gradient-independence
+    :func:`initlab.nn.network.backward` seeded with the top gradient
+    :math:`dZ_L = G \sim N(0, 1)^{n_L \times m}` drawn independently of everything else. An
+    independent top signal is what the gradient-independence
     assumption of the theory describes; a real cost's :math:`dZ_L` depends on :math:`Z_L`.
 
     Statistics, per network: :math:`\overline{Z_l^2}` (mean over units and examples; the
@@ -587,10 +585,10 @@ def measure(
         if b > 0:
             net.biases = [b * rng.standard_normal(bias.shape) for bias in net.biases]
         X = rng.standard_normal((sizes[0], m))
-        G = rng.standard_normal((1, 1, m))
+        G = rng.standard_normal((1, sizes[-1], m))
         Zs, As = net.forward(X)
         dZs: list[Array] = []
-        backward(expit(Zs[-1]) - G, net.weights, Zs, As, act, dZs=dZs)
+        backward(G, net.weights, Zs, As, act, dZs=dZs)
         g = np.array([np.mean(dZ * dZ) for dZ in dZs])
         q_members.append([np.mean(Z * Z) for Z in Zs])
         ratio_members.append(g[:-1] / g[1:])

@@ -202,7 +202,7 @@ def _check_training(training: dict[str, Any]) -> dict[str, Any]:
     check_number("training.iterations", training["iterations"], low=1, integer=True)
     check_number("training.seed", training["seed"], low=0, integer=True)
     check_number("training.seeds", training["seeds"], low=1, integer=True)
-    for key, valid in (("stream", STREAMS), ("engine", _engines.ENGINES), ("dtype", DTYPES)):
+    for key, valid in (("stream", STREAMS), ("engine", _engines.CHOICES), ("dtype", DTYPES)):
         if training[key] not in valid:
             raise SpecError(
                 f"training.{key} must be one of {', '.join(valid)}; got {training[key]!r}"

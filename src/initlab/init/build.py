@@ -48,17 +48,18 @@ def init_population(
     activation: str | _activations.Activation = "tanh",
     stream: str = "default",
     dtype: Any = np.float64,
+    head: str = "sigmoid",
 ) -> Network:
     """A population whose member k is initialized by ``members[k] = (init, seed)``.
 
     Member k gets exactly the weights it would get alone: ``make_rng(seed, stream)`` is
-    created per member.
+    created per member. `head` is the output head (:mod:`initlab.nn.losses`).
     """
     sizes = check_layer_sizes(layer_sizes)
     if not members:
         raise InitlabError("a population needs at least one member")
     drawn = [init_parameters(sizes, init, make_rng(seed, stream), dtype) for init, seed in members]
-    return from_members(sizes, activation, drawn)
+    return from_members(sizes, activation, drawn, head)
 
 
 def init_network(
@@ -69,6 +70,7 @@ def init_network(
     seed: int | RNG = 0,
     stream: str = "default",
     dtype: Any = np.float64,
+    head: str = "sigmoid",
 ) -> Network:
     """One network (K = 1) initialized by `init` from `seed` on `stream`.
 
@@ -79,5 +81,5 @@ def init_network(
     (1, 5, 4)
     """
     return init_population(
-        layer_sizes, [(init, seed)], activation=activation, stream=stream, dtype=dtype
+        layer_sizes, [(init, seed)], activation=activation, stream=stream, dtype=dtype, head=head
     )

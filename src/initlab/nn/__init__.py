@@ -1,4 +1,5 @@
-"""The core: activations, losses, population networks, engines and the training loop.
+"""The core: activations, heads and losses, population networks, engines, optimizers, batch
+schedules and the training loop.
 
 Imports nothing of initlab but :mod:`initlab._rng` and :mod:`initlab._validation`.
 """

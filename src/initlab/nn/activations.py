@@ -8,7 +8,7 @@ that signal-propagation theory can integrate it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,12 @@ class Activation:
 
     def __call__(self, Z: Array) -> Array:
         return self.f(Z)
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """Its whole identity as plain data, ``{"name": ..., **params}``: what :func:`get`
+        takes back, and what a record stores."""
+        return {"name": self.name, **self.params}
 
 
 def _tanh() -> Activation:
@@ -110,8 +116,11 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get(name: str | Activation, **params: Any) -> Activation:
+def get(name: str | Mapping[str, Any] | Activation, **params: Any) -> Activation:
     """Return the activation `name` built with `params` (``slope`` for leaky_relu).
+
+    `name` may also be a table ``{"name": "leaky_relu", "slope": 0.1}`` (an
+    :attr:`Activation.spec`), or an Activation (returned as is).
 
     Raises
     ------
@@ -120,6 +129,9 @@ def get(name: str | Activation, **params: Any) -> Activation:
     """
     if isinstance(name, Activation):
         return name
+    if isinstance(name, Mapping):
+        table = dict(name)
+        return get(table.pop("name", None), **{**table, **params})
     if name not in _REGISTRY:
         raise unknown_name("activation", name, _REGISTRY)
     try:

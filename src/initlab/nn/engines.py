@@ -1,105 +1,159 @@
 r"""How the first layer is computed: directly, or in sample space.
 
 Only the first layer touches the ``n_0``-dimensional input, so only it differs between
-engines; layers 2..L are the same batched products in both.
+engines; layers 2..L are the same batched products in both. A step works on a batch
+:math:`B` of the m training columns (all of them for full-batch training), and every
+first-layer gradient is :math:`dW_1 = \tfrac{1}{|B|} dZ_1 X_B^T`.
 
 ``direct``
-    stores :math:`W_1` (K, n_1, n_0); forward :math:`Z_1 = W_1 X + b_1`, update
-    :math:`W_1 \leftarrow W_1 - \tfrac{\eta}{m} dZ_1 X^T`. Cost per iteration
-    :math:`\approx 4 K n_1 n_0 m` flops.
+    stores :math:`W_1` (K, n_1, n_0); forward :math:`Z_1 = W_1 X_B + b_1`. Its optimizer
+    coordinates are :math:`W_1` itself. Cost per step :math:`\approx 4 K n_1 n_0 |B|` flops.
 ``sample``
-    every first-layer gradient is :math:`\tfrac{1}{m} dZ_1 X^T`, so
-    :math:`W_1(t) = W_1(0) + C(t) X^T` with :math:`C` of shape (K, n_1, m) and
+    keeps
 
     .. math::
 
-        Z_1(t) = W_1(0) X + C(t) G + b_1, \qquad G = X^T X, \qquad
-        C \leftarrow C - \tfrac{\eta}{m} dZ_1.
+        W_1(t) = a(t) \odot W_1(0) + C(t) X^T, \qquad
+        Z_{1,B}(t) = a \odot Z_1(0)_{:,B} + C\, G_{:,B} + b_1, \qquad G = X^T X,
+
+    with :math:`C` of shape (K, n_1, m) over *all* m training columns and :math:`a`
+    (K, n_1, 1) a per-row multiple of the initial weights (1 until weight decay scales it).
+    An update that is a linear combination of past gradients :math:`\tfrac{1}{|B|} dZ_1
+    X_B^T` and of :math:`W_1` itself (gd, sgd, momentum, Nesterov, L2 decay) is exactly the
+    same linear combination of the coordinates: the gradient's coordinates are
+    :math:`dZ_1 / |B|` in the batch's columns of :math:`C` (zero elsewhere) and 0 for
+    :math:`a`; :math:`\lambda W_1` is :math:`(\lambda a, \lambda C)`. The optimizer runs
+    on ``[C, a]`` unchanged, elementwise. Adam's :math:`\sqrt{v}` is not linear, so the
+    identity fails there (:func:`choose` refuses it).
 
     :math:`G` (m, m) and :math:`Z_1(0) = W_1(0) X` are computed once
-    (:math:`\approx 2 n_0 m^2 + 2 K n_1 n_0 m` flops); an iteration costs
-    :math:`\approx 2 K n_1 m^2`. It pays when :math:`n_0 > m`, and is exact: the two
+    (:math:`\approx 2 n_0 m^2 + 2 K n_1 n_0 m` flops); a step costs
+    :math:`\approx 2 K n_1 m |B|`. It pays when :math:`n_0 > m`, and is exact: the two
     engines agree up to rounding. :math:`W_1` is materialized only when asked for.
 
+Plain gradient descent (:math:`W_1 \leftarrow W_1 - \eta\, dW_1`) takes :meth:`descend`,
+which forms :math:`(\tfrac{\eta}{|B|} dZ_1) X_B^T` (direct) or
+:math:`C_{:,B} \leftarrow C_{:,B} - \tfrac{\eta}{|B|} dZ_1` (sample): the post's order of
+operations, so every earlier result keeps its bits.
+
 Norms for diagnostics are computed in sample space too:
-:math:`\lVert dW_1\rVert_F^2 = \operatorname{tr}(dZ_1 G\, dZ_1^T)/m^2` and
-:math:`\lVert W_1\rVert_F^2 = \lVert W_1(0)\rVert^2 + 2\langle C, W_1(0)X\rangle
+:math:`\lVert dW_1\rVert_F^2 = \operatorname{tr}(dZ_1 G_{BB}\, dZ_1^T)/|B|^2` and
+:math:`\lVert W_1\rVert_F^2 = \lVert a W_1(0)\rVert^2 + 2\langle C, a Z_1(0)\rangle
 + \operatorname{tr}(C G C^T)`.
 """
 
 from __future__ import annotations
 
+import math
+from typing import ClassVar, Protocol
+
 import numpy as np
 
-from initlab._validation import InitlabError
+from initlab._validation import InitlabError, unknown_name
 from initlab.nn.network import first_layer
 
-ENGINES = ("auto", "direct", "sample")
+Array = np.ndarray
+Cols = np.ndarray | None
+"""The batch's column indices into X, or None for all columns in order."""
 
 
-def flops(engine: str, n_features: int, m: int, K: int, n1: int, iterations: int) -> float:
-    """Estimated floating-point operations of the first layer over a whole run."""
-    if engine == "direct":
-        return 4.0 * K * n1 * n_features * m * iterations
-    if engine == "sample":
-        setup = 2.0 * n_features * m * m + 2.0 * K * n1 * n_features * m
-        final = 2.0 * K * n1 * m * n_features  # materializing W_1
-        return setup + final + 2.0 * K * n1 * m * m * iterations
-    raise InitlabError(f"unknown engine {engine!r}; valid engines are: direct, sample")
+class Engine(Protocol):
+    """The first layer's storage and products (see the module docstring)."""
+
+    name: ClassVar[str]
+    params: list[Array]
+    """The first layer in the engine's optimizer coordinates, updated in place."""
+
+    def preactivation(self, b1: Array, cols: Cols = None) -> Array:
+        """``Z_1`` on the batch's columns, ``(K, n_1, |B|)``."""
+
+    def preactivation_on(self, X: Array, b1: Array) -> Array:
+        """``Z_1`` on other data (cached per array)."""
+
+    def gradient(self, dZ1: Array, cols: Cols = None, members: Array | None = None) -> list[Array]:
+        """``dW_1 = dZ_1 X_B^T / |B|`` in the coordinates of :attr:`params` (zero for the
+        members not in `members`)."""
+
+    def descend(self, dZ1: Array, step: Array, cols: Cols = None, members: Array | None = None):
+        """``W_1 -= (step_k dZ_1) X_B^T`` for `members` (all by default); ``step = lr/|B|``."""
+
+    def grad_norm(self, dZ1: Array, cols: Cols = None) -> Array:
+        """``||dW_1||_F`` per member."""
+
+    def weight_norm(self) -> Array:
+        """``||W_1||_F`` per member."""
+
+    def weight(self) -> Array:
+        """``W_1`` materialized, ``(K, n_1, n_0)``."""
+
+    def member_weight(self, k: int) -> Array:
+        """Member k's ``W_1`` (a copy), without materializing the others."""
+
+    def freeze(self, k: int) -> None:
+        """Zero member k's first layer for the rest of the run."""
 
 
-def choose(engine: str, n_features: int, m: int, K: int, n1: int, iterations: int) -> str:
-    """Resolve ``"auto"`` to the engine with the smaller :func:`flops` estimate."""
-    if engine not in ENGINES:
-        raise InitlabError(f"unknown engine {engine!r}; valid engines are: {', '.join(ENGINES)}")
-    if engine != "auto":
-        return engine
-    args = (n_features, m, K, n1, iterations)
-    return "sample" if flops("sample", *args) < flops("direct", *args) else "direct"
-
-
-def _row_norms(A: np.ndarray) -> np.ndarray:
+def _row_norms(A: Array) -> Array:
     return np.sqrt(np.einsum("kij,kij->k", A, A))
+
+
+def _members(members: Array | None, K: int) -> Array:
+    return np.arange(K) if members is None else np.asarray(members)
 
 
 class DirectEngine:
     """First layer as stored weights ``W_1`` (see the module docstring)."""
 
-    name = "direct"
+    name: ClassVar[str] = "direct"
 
-    def __init__(self, W1: np.ndarray, X: np.ndarray) -> None:
+    def __init__(self, W1: Array, X: Array) -> None:
         self.W1 = W1.copy()
+        self.params = [self.W1]
         self.X = X
         self._dW = np.empty_like(self.W1)
-        self._m = X.shape[1]
+        self._batch: tuple[Cols, Array] = (None, X)
 
-    def preactivation(self, b1: np.ndarray) -> np.ndarray:
-        return first_layer(self.W1, self.X) + b1
+    def _X(self, cols: Cols) -> Array:
+        if cols is None:
+            return self.X
+        if self._batch[0] is not cols:  # one gather per step, reused by its products
+            self._batch = (cols, np.ascontiguousarray(self.X[:, cols]))
+        return self._batch[1]
 
-    def preactivation_on(self, X: np.ndarray, b1: np.ndarray) -> np.ndarray:
+    def preactivation(self, b1: Array, cols: Cols = None) -> Array:
+        return first_layer(self.W1, self._X(cols)) + b1
+
+    def preactivation_on(self, X: Array, b1: Array) -> Array:
         return first_layer(self.W1, X) + b1
 
-    def update(self, dZ1: np.ndarray, step: np.ndarray) -> None:
-        """``W_1 -= step_k dZ_1 X^T`` with ``step = lr / m``; no feature-sized temporaries."""
-        scaled = dZ1 * step[:, None, None]
-        for k in range(self.W1.shape[0]):
-            np.dot(scaled[k], self.X.T, out=self._dW[k])
-        self.W1 -= self._dW
+    def gradient(self, dZ1: Array, cols: Cols = None, members: Array | None = None) -> list[Array]:
+        XB = self._X(cols)
+        dW = np.zeros_like(self.W1)
+        for k in _members(members, dZ1.shape[0]):
+            np.dot(dZ1[k], XB.T, out=dW[k])
+        dW /= XB.shape[1]
+        return [dW]
 
-    def grad_norm(self, dZ1: np.ndarray) -> np.ndarray:
-        """``||dW_1||_F`` per member, ``dW_1 = dZ_1 X^T / m``."""
+    def descend(self, dZ1: Array, step: Array, cols: Cols = None, members: Array | None = None):
+        """No feature-sized temporaries: one ``(n_1, n_0)`` product per member, in place."""
+        XB = self._X(cols)
+        for k in _members(members, dZ1.shape[0]):
+            np.dot(dZ1[k] * step[k], XB.T, out=self._dW[k])
+            self.W1[k] -= self._dW[k]
+
+    def grad_norm(self, dZ1: Array, cols: Cols = None) -> Array:
+        XB = self._X(cols)
         for k in range(dZ1.shape[0]):
-            np.dot(dZ1[k], self.X.T, out=self._dW[k])
-        return _row_norms(self._dW) / self._m
+            np.dot(dZ1[k], XB.T, out=self._dW[k])
+        return _row_norms(self._dW) / XB.shape[1]
 
-    def weight_norm(self) -> np.ndarray:
+    def weight_norm(self) -> Array:
         return _row_norms(self.W1)
 
-    def weight(self) -> np.ndarray:
+    def weight(self) -> Array:
         return self.W1.copy()
 
-    def member_weight(self, k: int) -> np.ndarray:
-        """Member k's ``W_1`` (a copy)."""
+    def member_weight(self, k: int) -> Array:
         return self.W1[k].copy()
 
     def freeze(self, k: int) -> None:
@@ -107,59 +161,79 @@ class DirectEngine:
 
 
 class SampleEngine:
-    """First layer as ``W_1(0) + C X^T`` (see the module docstring)."""
+    """First layer as ``a W_1(0) + C X^T`` (see the module docstring)."""
 
-    name = "sample"
+    name: ClassVar[str] = "sample"
 
-    def __init__(self, W1: np.ndarray, X: np.ndarray) -> None:
+    def __init__(self, W1: Array, X: Array) -> None:
         self.W0 = W1  # read-only here; copied before the first write (freeze)
         self._own_W0 = False
         self.X = X
         self.G = X.T @ X
         self.Z0 = first_layer(W1, X)
         self.C = np.zeros(self.Z0.shape, dtype=W1.dtype)
-        self._m = X.shape[1]
-        self._cross: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.a = np.ones((*W1.shape[:2], 1), dtype=W1.dtype)
+        self.params = [self.C, self.a]
+        self._cross: dict[int, tuple[Array, Array, Array]] = {}
 
-    def _CG(self) -> np.ndarray:
-        return np.matmul(self.C, self.G)
+    def preactivation(self, b1: Array, cols: Cols = None) -> Array:
+        if cols is None:
+            return self.a * self.Z0 + np.matmul(self.C, self.G) + b1
+        return self.a * self.Z0[:, :, cols] + np.matmul(self.C, self.G[:, cols]) + b1
 
-    def preactivation(self, b1: np.ndarray) -> np.ndarray:
-        return self.Z0 + self._CG() + b1
-
-    def preactivation_on(self, X: np.ndarray, b1: np.ndarray) -> np.ndarray:
-        """``W_1(0) X' + C (X^T X') + b_1``; ``X^T X'`` and ``W_1(0) X'`` are cached per array."""
+    def preactivation_on(self, X: Array, b1: Array) -> Array:
+        """``a W_1(0) X' + C (X^T X') + b_1``; ``X^T X'`` and ``W_1(0) X'`` cached per array."""
         cached = self._cross.get(id(X))
         if cached is None or cached[0] is not X:  # an id can be reused by a new array
             cached = self._cross[id(X)] = (X, self.X.T @ X, first_layer(self.W0, X))
         _, H, Z0 = cached
-        return Z0 + np.matmul(self.C, H) + b1
+        return self.a * Z0 + np.matmul(self.C, H) + b1
 
-    def update(self, dZ1: np.ndarray, step: np.ndarray) -> None:
-        self.C -= dZ1 * step[:, None, None]
+    def gradient(self, dZ1: Array, cols: Cols = None, members: Array | None = None) -> list[Array]:
+        gC = np.zeros_like(self.C)
+        ks = _members(members, dZ1.shape[0])
+        n = dZ1.shape[-1]
+        if cols is None:
+            gC[ks] = dZ1[ks] / n
+        else:
+            gC[np.ix_(ks, np.arange(gC.shape[1]), cols)] = dZ1[ks] / n
+        return [gC, np.zeros_like(self.a)]
 
-    def grad_norm(self, dZ1: np.ndarray) -> np.ndarray:
-        dZG = np.matmul(dZ1, self.G)
-        sq = np.einsum("kij,kij->k", dZG, dZ1)
-        return np.sqrt(np.maximum(sq, 0.0)) / self._m
+    def descend(self, dZ1: Array, step: Array, cols: Cols = None, members: Array | None = None):
+        if members is None and cols is None:
+            self.C -= dZ1 * step[:, None, None]
+            return
+        for k in _members(members, dZ1.shape[0]):
+            if cols is None:
+                self.C[k] -= dZ1[k] * step[k]
+            else:
+                self.C[k][:, cols] -= dZ1[k] * step[k]
 
-    def weight_norm(self) -> np.ndarray:
+    def grad_norm(self, dZ1: Array, cols: Cols = None) -> Array:
+        G = self.G if cols is None else self.G[np.ix_(cols, cols)]
+        sq = np.einsum("kij,kij->k", np.matmul(dZ1, G), dZ1)
+        return np.sqrt(np.maximum(sq, 0.0)) / dZ1.shape[-1]
+
+    def _aW0(self) -> Array:
+        return self.W0 if (self.a == 1).all() else self.a * self.W0
+
+    def weight_norm(self) -> Array:
+        aW0 = self._aW0()
         sq = (
-            np.einsum("kij,kij->k", self.W0, self.W0)
-            + 2.0 * np.einsum("kij,kij->k", self.C, self.Z0)
-            + np.einsum("kij,kij->k", self._CG(), self.C)
+            np.einsum("kij,kij->k", aW0, aW0)
+            + 2.0 * np.einsum("kij,kij->k", self.C, self.a * self.Z0)
+            + np.einsum("kij,kij->k", np.matmul(self.C, self.G), self.C)
         )
         return np.sqrt(np.maximum(sq, 0.0))
 
-    def weight(self) -> np.ndarray:
+    def weight(self) -> Array:
         W = np.empty_like(self.W0)
         for k in range(W.shape[0]):  # one GEMM per member: far faster than a stacked matmul
             np.dot(self.C[k], self.X.T, out=W[k])
-        return np.add(W, self.W0, out=W)
+        return np.add(W, self._aW0(), out=W)
 
-    def member_weight(self, k: int) -> np.ndarray:
-        """Member k's ``W_1 = W_1(0) + C X^T``, without materializing the others."""
-        return self.W0[k] + np.dot(self.C[k], self.X.T)
+    def member_weight(self, k: int) -> Array:
+        return self.a[k] * self.W0[k] + np.dot(self.C[k], self.X.T)
 
     def freeze(self, k: int) -> None:
         if not self._own_W0:
@@ -171,10 +245,76 @@ class SampleEngine:
             Z0[k] = 0.0
 
 
-def make(engine: str, W1: np.ndarray, X: np.ndarray) -> DirectEngine | SampleEngine:
-    """Build the named engine (``"direct"`` or ``"sample"``) for first weights `W1` and data `X`."""
+ENGINES: dict[str, type[DirectEngine] | type[SampleEngine]] = {
+    "direct": DirectEngine,
+    "sample": SampleEngine,
+}
+"""The engines by name."""
+CHOICES = ("auto", *ENGINES)
+"""Valid values of an ``engine`` argument or spec key."""
+
+
+def flops(
+    engine: str, n_features: int, m: int, K: int, n1: int, steps: int, batch: int | None = None
+) -> float:
+    """Estimated floating-point operations of the first layer over a run of `steps` steps
+    on batches of `batch` columns (default m)."""
+    B = m if batch is None else batch
     if engine == "direct":
-        return DirectEngine(W1, X)
+        return 4.0 * K * n1 * n_features * B * steps
     if engine == "sample":
-        return SampleEngine(W1, X)
-    raise InitlabError(f"unknown engine {engine!r}; valid engines are: direct, sample")
+        setup = 2.0 * n_features * m * m + 2.0 * K * n1 * n_features * m
+        final = 2.0 * K * n1 * m * n_features  # materializing W_1
+        return setup + final + 2.0 * K * n1 * m * B * steps
+    raise unknown_name("engine", engine, ENGINES)
+
+
+def choose(
+    engine: str,
+    n_features: int,
+    m: int,
+    K: int,
+    n1: int,
+    steps: int,
+    *,
+    batch: int | None = None,
+    optimizer: object | None = None,
+) -> tuple[str, str]:
+    """Resolve ``"auto"`` and check the choice against the optimizer.
+
+    Returns
+    -------
+    (name, reason)
+        The engine, and why: ``"requested"``, the optimizer that rules ``sample`` out, or
+        the :func:`flops` estimates that decided.
+
+    Raises
+    ------
+    InitlabError
+        For an unknown engine, or ``"sample"`` with an optimizer that is not linear.
+    """
+    if engine not in CHOICES:
+        raise unknown_name("engine", engine, CHOICES)
+    linear = getattr(optimizer, "linear", True)
+    name = getattr(optimizer, "name", "gd")
+    if not linear:
+        why = (
+            f"{name} is not a linear combination of past gradients (its sqrt(v) leaves the "
+            "row space of X), so W1 = a W1(0) + C X^T does not hold"
+        )
+        if engine == "sample":
+            raise InitlabError(f"engine 'sample' cannot train with {name}: {why}; use 'direct'")
+        return "direct", why
+    if engine != "auto":
+        return engine, "requested"
+    est = {e: flops(e, n_features, m, K, n1, steps, batch) for e in ENGINES}
+    best = min(est, key=est.__getitem__)
+    detail = ", ".join(f"{e} {math.floor(est[e]):.3g}" for e in est)
+    return best, f"fewer estimated first-layer flops ({detail})"
+
+
+def make(engine: str, W1: Array, X: Array) -> DirectEngine | SampleEngine:
+    """Build the named engine for first weights `W1` and data `X`."""
+    if engine not in ENGINES:
+        raise unknown_name("engine", engine, ENGINES)
+    return ENGINES[engine](W1, X)

@@ -3,22 +3,26 @@ r"""Fully connected networks with a population axis, written once for K members.
 Array layout (as in the post, and everywhere in initlab):
 
 - ``X`` is ``(n_0, m)``: one column per example, ``n_0`` features;
-- ``Y`` is ``(1, m)``: labels in {0, 1};
+- ``Y`` is ``(n_L, m)``: targets, one column per example (labels in {0, 1} for the post's
+  single sigmoid output; see :mod:`initlab.nn.losses` for each head);
 - ``W_l`` is ``(K, n_l, n_{l-1})`` and ``b_l`` is ``(K, n_l, 1)``, where ``K`` is the
   population size (one model is ``K = 1``);
 - ``Z_l = W_l A_{l-1} + b_l`` and ``A_l = \phi(Z_l)`` are ``(K, n_l, m)``, with
   ``A_0 = X`` shared by all members.
 
-Hidden layers use one activation :math:`\phi`; the output layer is a single sigmoid unit and
-the cost is the binary cross-entropy of :mod:`initlab.nn.losses`. Back-propagation:
+Hidden layers use one activation :math:`\phi`; the output layer has any width ``n_L`` and a
+head (sigmoid, softmax or linear) that gives the cost from the logits :math:`Z_L` and the
+top gradient :math:`dZ_L = \partial \ell / \partial Z_L`. Back-propagation from that seed
+(micrograd's habit: the caller seeds the top gradient):
 
 .. math::
 
-    dZ_L = A_L - Y, \quad dW_l = \tfrac{1}{m} dZ_l A_{l-1}^T, \quad
+    dW_l = \tfrac{1}{m} dZ_l A_{l-1}^T, \quad
     db_l = \tfrac{1}{m} \textstyle\sum_i dZ_l, \quad
     dZ_{l-1} = (W_l^T dZ_l) \odot \phi'(Z_{l-1}),
 
-stopping at layer 1: the gradient with respect to ``X`` is never formed.
+every gradient divided by the batch size m once, stopping at layer 1: the gradient with
+respect to ``X`` is never formed.
 """
 
 from __future__ import annotations
@@ -27,11 +31,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import expit
 
 from initlab._validation import InitlabError, check_number
 from initlab.nn import activations as _activations
-from initlab.nn.losses import bce_with_logits
+from initlab.nn.losses import Head, get_head
 
 Array = np.ndarray
 
@@ -69,47 +72,45 @@ def forward_rest(
     return Zs, As
 
 
-def accuracy_from_logits(ZL: Array, Y: Array) -> Array:
-    r"""Fraction of examples with ``(sigma(Z_L) >= 0.5) == Y``, per member.
-
-    The prediction is made on :math:`\sigma(Z_L)`, as the post does, not on the sign of
-    :math:`Z_L`: the two differ where the sigmoid rounds a tiny negative logit to 0.5.
-    """
-    return ((expit(ZL) >= 0.5) == (Y == 1)).mean(axis=(-2, -1))
-
-
 def backward(
-    Y: Array,
+    dZL: Array,
     weights: Sequence[Array],
     Zs: Sequence[Array],
     As: Sequence[Array],
     act: _activations.Activation,
     alive: Array | None = None,
     dZs: list[Array] | None = None,
+    X: Array | None = None,
 ) -> tuple[Array, list[Array | None], list[Array]]:
-    """Back-propagate the cross-entropy from the logits down to ``dZ_1``.
+    r"""Back-propagate a top gradient `dZL` down to ``dZ_1``.
 
     Parameters
     ----------
+    dZL : ndarray (K, n_L, m)
+        :math:`\partial \ell_i / \partial Z_L` per example, not divided by m (a head's
+        ``dZ``; any array for a custom top signal). Not modified.
     alive : bool ndarray (K,), optional
         Members whose gradient is wanted; the others get exactly zero gradients.
     dZs : list, optional
         If given, receives ``dZ_1 .. dZ_L`` (in layer order) for diagnostics.
+    X : ndarray (n_0, m), optional
+        The input; if given, ``dWs[0]`` is computed too.
 
     Returns
     -------
     dZ1 : ndarray (K, n_1, m)
         Gradient with respect to ``Z_1`` (not divided by m).
     dWs : list
-        ``dW_l`` for l >= 2 (``dWs[0]`` is None: the first-layer gradient belongs to the
-        engine, which knows how ``W_1`` is stored).
+        ``dW_l`` for every layer, each divided by m; ``dWs[0]`` only if `X` is given (else
+        None: the training loop leaves the first layer to its engine, which keeps
+        :math:`dW_1 = dZ_1 X^T / m` in its own coordinates).
     dbs : list
-        ``db_l`` for every layer.
+        ``db_l`` for every layer, divided by m.
     """
-    m = Y.shape[-1]
-    dZ = expit(Zs[-1]) - Y
+    m = dZL.shape[-1]
+    dZ = dZL
     if alive is not None and not alive.all():
-        dZ[~alive] = 0.0
+        dZ = np.where(alive[:, None, None], dZL, 0.0)
     L = len(weights)
     dWs: list[Array | None] = [None] * L
     dbs: list[Array] = [np.empty(0)] * L
@@ -128,6 +129,8 @@ def backward(
     if dZs is not None:
         dZs.extend(reversed(kept))
     dbs[0] = dZ.sum(axis=-1, keepdims=True) / m
+    if X is not None:
+        dWs[0] = first_layer(dZ, np.asarray(X).T) / m
     return dZ, dWs, dbs
 
 
@@ -138,21 +141,27 @@ class Network:
     Parameters
     ----------
     layer_sizes : sequence of int
-        ``[n_0, n_1, ..., n_{L-1}, 1]``: input features, hidden widths, one output.
+        ``[n_0, n_1, ..., n_{L-1}, n_L]``: input features, hidden widths, output units.
     activation : str or Activation
         Hidden activation (``"tanh"``, ``"sigmoid"``, ``"relu"``, ``"leaky_relu"``, ``"linear"``).
     weights, biases : list of ndarray
         ``W_l`` of shape ``(K, n_l, n_{l-1})`` and ``b_l`` of shape ``(K, n_l, 1)``.
+    head : str or Head
+        Output head and loss (:mod:`initlab.nn.losses`): ``"sigmoid"`` (the post's binary
+        cross-entropy), ``"softmax"`` or ``"linear"``.
     """
 
     layer_sizes: tuple[int, ...]
     activation: _activations.Activation
     weights: list[Array] = field(repr=False)
     biases: list[Array] = field(repr=False)
+    head: Head = field(default="sigmoid")  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
-        self.layer_sizes = tuple(int(n) for n in self.layer_sizes)
+        self.layer_sizes = check_layer_sizes(self.layer_sizes)
         self.activation = _activations.get(self.activation)
+        self.head = get_head(self.head)
+        self.head.check_outputs(self.layer_sizes[-1])
         L = len(self.layer_sizes) - 1
         if len(self.weights) != L or len(self.biases) != L:
             raise InitlabError(f"layer_sizes {self.layer_sizes} needs {L} weights and biases")
@@ -183,6 +192,10 @@ class Network:
             )
         return X.astype(self.dtype, copy=False)
 
+    def check_targets(self, Y: Array, m: int, name: str = "Y") -> Array:
+        """`Y` checked against the head and the output width, in the network's dtype."""
+        return self.head.check_targets(Y, self.layer_sizes[-1], m, name).astype(self.dtype)
+
     def forward(self, X: Array) -> tuple[list[Array], list[Array]]:
         """Pre-activations ``Z_1..Z_L`` and hidden activations ``A_1..A_{L-1}`` on `X`."""
         X = self._check_X(X)
@@ -190,27 +203,29 @@ class Network:
         return forward_rest(Z1, self.weights, self.biases, self.activation)
 
     def logits(self, X: Array) -> Array:
-        """Output pre-activations, shape ``(K, 1, m)``."""
+        """Output pre-activations, shape ``(K, n_L, m)``."""
         return self.forward(X)[0][-1]
 
     def predict_proba(self, X: Array) -> Array:
-        """Output :math:`A_L = \\sigma(Z_L)`, shape ``(K, 1, m)``."""
-        return expit(self.logits(X))
+        """The head's output :math:`A_L` (sigmoid, softmax or the logits), ``(K, n_L, m)``."""
+        return self.head.output(self.logits(X))
 
     def cost(self, X: Array, Y: Array) -> Array:
-        """Binary cross-entropy per member, shape ``(K,)``."""
-        return bce_with_logits(self.logits(X), Y)
+        """The head's cost per member, shape ``(K,)``."""
+        X = self._check_X(X)
+        return self.head.loss(self.logits(X), self.check_targets(Y, X.shape[1]))
 
     def accuracy(self, X: Array, Y: Array) -> Array:
-        """Fraction of examples with ``(A_L >= 0.5) == Y``, per member, shape ``(K,)``."""
-        return accuracy_from_logits(self.logits(X), Y)
+        """The head's accuracy per member, shape ``(K,)`` (NaN for the linear head)."""
+        X = self._check_X(X)
+        return self.head.accuracy(self.logits(X), self.check_targets(Y, X.shape[1]))
 
     def gradients(self, X: Array, Y: Array) -> tuple[list[Array], list[Array]]:
         """Exact gradients ``(dWs, dbs)`` of the cost, every layer, by back-propagation."""
         X = self._check_X(X)
+        Y = self.check_targets(Y, X.shape[1])
         Zs, As = self.forward(X)
-        dZ1, dWs, dbs = backward(Y, self.weights, Zs, As, self.activation)
-        dWs[0] = np.stack([np.dot(dZ, X.T) for dZ in dZ1]) / X.shape[1]
+        _, dWs, dbs = backward(self.head.dZ(Zs[-1], Y), self.weights, Zs, As, self.activation, X=X)
         return dWs, dbs  # type: ignore[return-value]
 
     def member(self, k: int) -> Network:
@@ -220,6 +235,7 @@ class Network:
             self.activation,
             [W[k : k + 1].copy() for W in self.weights],
             [b[k : k + 1].copy() for b in self.biases],
+            self.head,
         )
 
     def copy(self) -> Network:
@@ -228,18 +244,17 @@ class Network:
             self.activation,
             [W.copy() for W in self.weights],
             [b.copy() for b in self.biases],
+            self.head,
         )
 
 
 def check_layer_sizes(layer_sizes: Sequence[int]) -> tuple[int, ...]:
-    """Validate ``[n_0, n_1, ..., 1]``."""
+    """Validate ``[n_0, n_1, ..., n_L]``: at least an input and an output, all >= 1."""
     sizes = tuple(layer_sizes)
     if len(sizes) < 2:
         raise InitlabError(f"layer_sizes needs at least an input and an output; got {sizes}")
     for i, n in enumerate(sizes):
         check_number(f"layer_sizes[{i}]", n, low=1, integer=True)
-    if sizes[-1] != 1:
-        raise InitlabError(f"the output layer must have 1 unit (binary task); got {sizes[-1]}")
     return tuple(int(n) for n in sizes)
 
 
@@ -247,12 +262,13 @@ def from_members(
     layer_sizes: Sequence[int],
     activation: str | _activations.Activation,
     members: Sequence[tuple[Sequence[Array], Sequence[Array]]],
+    head: str | Head = "sigmoid",
 ) -> Network:
     """A population from each member's 2-D parameters ``(Ws, bs)``, stacked once."""
     L = len(layer_sizes) - 1
     weights = [np.stack([Ws[l] for Ws, _ in members]) for l in range(L)]
     biases = [np.stack([bs[l] for _, bs in members]) for l in range(L)]
-    return Network(layer_sizes, _activations.get(activation), weights, biases)
+    return Network(layer_sizes, _activations.get(activation), weights, biases, head)
 
 
 def gradient_check(

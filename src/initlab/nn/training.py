@@ -1,269 +1,338 @@
-r"""Full-batch gradient descent for a population, with divergence handling and hooks.
+r"""The training loop of a population: batches, optimizer, divergence, evaluation and hooks.
 
-Iteration :math:`i = 0, \dots, T-1` computes the cost :math:`J(\theta_i)` of the current
-parameters, then the update :math:`\theta_{i+1} = \theta_i - \eta \nabla J(\theta_i)`. So
-``costs[:, i]`` is the cost *before* update i (``costs[:, 0]`` is the cost at
-initialization) and ``final_cost`` is :math:`J(\theta_T)` of the returned network.
+Step :math:`i = 0, \dots, T-1` takes its batch :math:`B_i` (:mod:`initlab.nn.batches`;
+all columns by default), computes the cost :math:`J_{B_i}(\theta_i)` of the current
+parameters on it, back-propagates the head's :math:`dZ_L`, and updates
+:math:`\theta_{i+1}` with the optimizer (:mod:`initlab.nn.optimizers`; the post's gradient
+descent by default). So ``costs[:, i]`` is the cost of step i's batch *before* its update
+(``costs[:, 0]`` is at initialization) and ``final_cost`` is the cost of the returned
+parameters on the whole training set.
 
-A member whose cost is not finite at iteration i is marked diverged at i and frozen: its
-parameters are set aside as they were at iteration i and its rows are zeroed for the
-rest of the run, so it costs nothing and disturbs no other member; its later costs are
-NaN.
+Divergence. A member is diverged at step i when its cost there is not finite, or exceeds
+``divergence_factor`` times its cost at step 0 (default :math:`10^3`; None keeps only the
+non-finite test; a member whose step-0 cost is 0 diverges only when non-finite). It is then
+frozen: its parameters are set aside as they were at step i and its rows (and optimizer
+buffers) are zeroed for the rest of the run, so it costs nothing and disturbs no other
+member; its later costs are NaN. Floating-point overflow, invalid and divide-by-zero events
+inside the loop are not printed: they are counted in ``History.warnings``.
+
+Determinism. The loop runs its BLAS calls on one thread
+(``threadpoolctl.threadpool_limits(1, "blas")``): a population's products are small, and
+parallelism comes from members, chunks and processes, which never change a member's
+arithmetic. So the same call gives the same bits at any BLAS thread count, and a member's
+numbers do not depend on its population (every product is per member, every update
+elementwise).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from initlab._validation import InitlabError, check_number
 from initlab.nn import engines as _engines
-from initlab.nn.losses import bce_with_logits
-from initlab.nn.network import Network, accuracy_from_logits, backward, forward_rest
+from initlab.nn import optimizers as _optimizers
+from initlab.nn.batches import Schedule
+from initlab.nn.history import History, Hook, Step
+from initlab.nn.losses import Head, get_head
+from initlab.nn.network import Network, backward, forward_rest
+from initlab.nn.optimizers import per_member
 
 log = logging.getLogger(__name__)
+Array = np.ndarray
 
 
 @dataclass
-class Step:
-    """What a hook sees at a recorded iteration (before that iteration's update).
+class _Run:
+    """The loop's state, built once by :func:`_prepare`."""
 
-    ``Zs``/``As`` are the forward pass on the training data, ``dZs`` the back-propagated
-    gradients with respect to each ``Z_l`` (not divided by m), ``dWs[0]`` is None (ask
-    ``grad_norm_1``), ``weights[0]`` is ``W_1`` materialized.
-    """
-
-    iteration: int
-    Zs: list[np.ndarray]
-    As: list[np.ndarray]
-    dZs: list[np.ndarray]
-    dWs: list[np.ndarray | None]
-    dbs: list[np.ndarray]
-    grad_norm_1: np.ndarray
-    weight_norm_1: np.ndarray
-    weights: list[np.ndarray]
-    biases: list[np.ndarray]
-    learning_rate: np.ndarray
-    alive: np.ndarray
-    costs: np.ndarray
-
-
-Hook = Callable[[Step], None]
-
-
-@dataclass
-class History:
-    """What a training run produced, per member.
-
-    Attributes
-    ----------
-    costs : ndarray (K, T)
-        Training cost before each update; NaN after a member diverged.
-    final_cost : ndarray (K,)
-        Cost of the returned parameters (after all T updates); NaN if diverged.
-    final_accuracy : ndarray (K,)
-        Training accuracy (``A_L >= 0.5``) of the returned parameters; NaN if diverged.
-    diverged_at : ndarray of int (K,)
-        Iteration at which the cost became non-finite, or -1.
-    eval_iterations : list of int
-        Iterations at which ``test_costs``/``test_accuracy_history`` were measured
-        (before that iteration's update; T means the returned parameters).
-    engine : str
-        The engine used (``"direct"`` or ``"sample"``).
-    seconds : float
-        Wall-clock training time.
-    """
-
-    costs: np.ndarray
-    final_cost: np.ndarray
-    final_accuracy: np.ndarray
-    diverged_at: np.ndarray
-    engine: str
-    seconds: float
-    eval_iterations: list[int] = field(default_factory=list)
-    test_costs: np.ndarray | None = None
-    test_accuracy_history: np.ndarray | None = None
-
-    @property
-    def diverged(self) -> np.ndarray:
-        return self.diverged_at >= 0
-
-
-def _learning_rates(learning_rate: float | Sequence[float] | np.ndarray, K: int) -> np.ndarray:
-    lr = np.broadcast_to(np.asarray(learning_rate, dtype=np.float64), (K,)).copy()
-    for k, value in enumerate(lr):
-        check_number(
-            f"learning_rate[{k}]" if K > 1 else "learning_rate", value, low=0, low_open=True
-        )
-    return lr
+    net: Network
+    head: Head
+    X: Array
+    Y: Array
+    sched: Schedule
+    eng: _engines.DirectEngine | _engines.SampleEngine
+    reason: str
+    weights: list[Array]
+    biases: list[Array]
+    lr: Array
+    opt: _optimizers.Optimizer
+    rest: tuple[list[Array], list[Array], dict]  # (params, lrs, state): b_1 and layers 2..L
+    first: tuple[list[Array], dict] | None  # (lrs, state) of the engine's params, if generic
+    plain: Array  # members whose first layer takes engine.descend
+    step1: Array  # lr * scale_1 in float64: descend's step before / |B|
+    bound: float | None
+    costs: Array
+    diverged_at: Array
+    alive: Array
+    saved: dict[int, tuple[list[Array], list[Array]]] = field(default_factory=dict)
+    test: tuple[Array, Array] | None = None
+    eval_every: int = 1
+    evals: tuple[list[int], list[Array], list[Array]] = field(default_factory=lambda: ([], [], []))
 
 
 def train(
     network: Network,
-    X: np.ndarray,
-    Y: np.ndarray,
+    X: Array,
+    Y: Array,
     *,
-    learning_rate: float | Sequence[float] | np.ndarray,
-    iterations: int,
+    learning_rate: float | Sequence[float] | Array,
+    iterations: int | None = None,
+    epochs: int | None = None,
+    head: str | Head | None = None,
+    optimizer: str | dict | _optimizers.Optimizer = "gd",
+    batch_size: int | None = None,
+    shuffle_seed: int = 0,
     engine: str = "auto",
-    X_test: np.ndarray | None = None,
-    Y_test: np.ndarray | None = None,
+    divergence_factor: float | None = 1e3,
+    X_test: Array | None = None,
+    Y_test: Array | None = None,
     eval_every: int | None = None,
     record_at: Iterable[int] = (),
     hooks: Sequence[Hook] = (),
     progress: Callable[[int], None] | None = None,
     return_network: bool = True,
 ) -> tuple[Network | None, History]:
-    r"""Train every member of `network` by full-batch gradient descent.
+    r"""Train every member of `network`; by default, the post's full-batch gradient descent.
 
     Parameters
     ----------
     network : Network
         The initial population (not modified; a trained copy is returned).
-    X : ndarray (n_0, m)
-        Training inputs, one column per example; cast once to the network's dtype.
-    Y : ndarray (1, m)
-        Labels in {0, 1}.
+    X, Y : ndarray (n_0, m) and (n_L, m)
+        Training inputs and the head's targets, one column per example.
     learning_rate : float or array (K,)
         :math:`\eta`, one for all members or one each.
-    iterations : int
-        Number of updates T.
+    iterations, epochs : int
+        Exactly one: the number of steps T, or of passes over the data.
+    head : str or Head, optional
+        Output head and loss (:mod:`initlab.nn.losses`); by default the network's own.
+    optimizer : str, dict or Optimizer
+        :func:`initlab.nn.optimizers.get_optimizer`'s argument; ``"gd"`` by default.
+    batch_size, shuffle_seed : int
+        Mini-batches and their seeded order (:mod:`initlab.nn.batches`); full batch by default.
     engine : {"auto", "direct", "sample"}
-        See :mod:`initlab.nn.engines`; ``"auto"`` picks by estimated flops.
-    X_test, Y_test : ndarray, optional
-        Held-out data; its cost and accuracy are measured every `eval_every` iterations
-        (default ``max(1, T // 100)``) and at the end.
-    record_at : iterable of int
-        Iterations at which `hooks` are called with a :class:`Step`.
-    progress : callable, optional
-        Called as ``progress(i)`` after iteration i (for progress bars).
+        :mod:`initlab.nn.engines`; the choice and its reason are in the history.
+    divergence_factor : float or None
+        A member's cost above this multiple of its step-0 cost marks it diverged.
+    X_test, Y_test, eval_every
+        Held-out data, measured every `eval_every` steps (default T // 100) and at the end.
+    record_at, hooks, progress
+        Steps at which each hook gets a :class:`Step`; ``progress(i)`` after step i.
     return_network : bool
-        Build the trained network. With False, None is returned in its place and
-        :math:`W_1` is never materialized (the sample engine's one feature-sized product
-        after the loop); the history has every cost and accuracy.
+        With False, None is returned for the network (:math:`W_1` never materialized).
 
     Returns
     -------
-    network : Network or None
-        The trained population (diverged members as they were when they diverged).
-    history : History
+    (Network or None, History)
+        Diverged members are returned as they were when they diverged.
     """
-    T = int(check_number("iterations", iterations, low=1, integer=True))
-    dtype = network.dtype
-    X = np.ascontiguousarray(network._check_X(X))
-    Y = _check_labels(Y, X.shape[1], "Y").astype(dtype)  # one dtype in every product
-    K, m = network.K, X.shape[1]
-    lr = _learning_rates(learning_rate, K)
-    step = (lr / m).astype(dtype)
-    lr_d = lr.astype(dtype)
-    name = _engines.choose(engine, X.shape[0], m, K, network.layer_sizes[1], T)
-    eng = _engines.make(name, network.weights[0], X)
-    # W_1 belongs to the engine (which copies it); the others are updated here in place
-    weights = [network.weights[0], *(W.copy() for W in network.weights[1:])]
-    biases = [b.copy() for b in network.biases]
-    act = network.activation
-    testing = X_test is not None
-    if testing:
-        X_test = np.ascontiguousarray(network._check_X(X_test))
-        Y_test = _check_labels(Y_test, X_test.shape[1], "Y_test").astype(dtype)
-        eval_every = eval_every or max(1, T // 100)
-    record = set(record_at)
-    costs = np.full((K, T), np.nan)
-    diverged_at = np.full(K, -1)
-    alive = np.ones(K, dtype=bool)
-    saved: dict[int, tuple[list[np.ndarray], list[np.ndarray]]] = {}
-    eval_iters, test_costs, test_acc = [], [], []
+    with threadpool_limits(limits=1, user_api="blas"):
+        run = _prepare(
+            network, X, Y, learning_rate, iterations, epochs, head, optimizer, batch_size,
+            shuffle_seed, engine, divergence_factor, X_test, Y_test, eval_every,
+        )  # fmt: skip
+        start = time.perf_counter()
+        final, counts = _loop(run, set(record_at), hooks, progress)
+        trained = _trained_network(run) if return_network else None
+    return trained, _history(run, final, time.perf_counter() - start, counts)
 
-    def evaluate() -> None:
-        Z1 = eng.preactivation_on(X_test, biases[0])
-        ZL = forward_rest(Z1, weights, biases, act)[0][-1]
-        test_costs.append(np.where(alive, bce_with_logits(ZL, Y_test), np.nan))
-        test_acc.append(np.where(alive, accuracy_from_logits(ZL, Y_test), np.nan))
 
-    start = time.perf_counter()
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for i in range(T):
-            Zs, As = forward_rest(eng.preactivation(biases[0]), weights, biases, act)
-            J = bce_with_logits(Zs[-1], Y)
-            bad = alive & ~np.isfinite(J)
-            for k in np.flatnonzero(bad):
-                log.info("member %d diverged at iteration %d (cost %s)", k, i, J[k])
-                diverged_at[k] = i
-                alive[k] = False
-                saved[k] = _set_aside(k, eng, weights, biases)
-            costs[alive, i] = J[alive]
-            if testing and i % eval_every == 0:
-                eval_iters.append(i)
-                evaluate()
-            recording = hooks and i in record
-            dZs: list[np.ndarray] | None = [] if recording else None
-            dZ1, dWs, dbs = backward(Y, weights, Zs, As, act, alive, dZs)
-            if recording:
-                st = Step(
-                    i, Zs, As, dZs, dWs, dbs, eng.grad_norm(dZ1), eng.weight_norm(),
-                    [eng.weight(), *weights[1:]], biases, lr, alive.copy(), J,
-                )  # fmt: skip
-                for hook in hooks:
-                    hook(st)
-            eng.update(dZ1, step)
-            biases[0] -= lr_d[:, None, None] * dbs[0]
-            for l in range(1, len(weights)):
-                weights[l] -= lr_d[:, None, None] * dWs[l]
-                biases[l] -= lr_d[:, None, None] * dbs[l]
+def _loop(run: _Run, record: set[int], hooks: Sequence[Hook], progress) -> tuple:
+    """Every step, then the final measurements; floating-point events counted, not printed."""
+    counts: Counter[str] = Counter()
+    count = lambda kind, _flag: counts.update([kind.split()[0]])  # noqa: E731
+    with np.errstate(all="call", under="ignore", call=count):
+        for i in range(run.sched.steps):
+            _step(run, i, hooks if i in record else ())
             if progress is not None:
                 progress(i)
-        ZL = forward_rest(eng.preactivation(biases[0]), weights, biases, act)[0][-1]
-        final_cost = np.where(alive, bce_with_logits(ZL, Y), np.nan)
-        final_accuracy = np.where(alive, accuracy_from_logits(ZL, Y), np.nan)
-        if testing:
-            eval_iters.append(T)
-            evaluate()
-    trained = None
-    if return_network:
-        weights[0] = eng.weight()
-        for k, (Ws, bs) in saved.items():
-            for l in range(len(weights)):
-                weights[l][k], biases[l][k] = Ws[l], bs[l]
-        trained = Network(network.layer_sizes, act, weights, biases)
-    seconds = time.perf_counter() - start
-    history = History(
-        costs=costs,
-        final_cost=final_cost,
-        final_accuracy=final_accuracy,
-        diverged_at=diverged_at,
-        engine=name,
-        seconds=seconds,
-        eval_iterations=eval_iters,
-        test_costs=np.array(test_costs).T if testing else None,
-        test_accuracy_history=np.array(test_acc).T if testing else None,
+        return _finish(run), dict(counts)
+
+
+def _prepare(
+    network, X, Y, learning_rate, iterations, epochs, head, optimizer, batch_size,
+    shuffle_seed, engine, divergence_factor, X_test, Y_test, eval_every,
+) -> _Run:  # fmt: skip
+    """Validate once at the boundary and build the loop's state."""
+    X = np.ascontiguousarray(network._check_X(X))
+    head = get_head(network.head if head is None else head)
+    head.check_outputs(network.layer_sizes[-1])
+    K, m, n_out = network.K, X.shape[1], network.layer_sizes[-1]
+    Y = head.check_targets(Y, n_out, m, "Y").astype(network.dtype)
+    sched = Schedule(m, iterations, epochs, batch_size, shuffle_seed)
+    lr = per_member("learning_rate", learning_rate, K, low=0, low_open=True)
+    opt = _optimizers.get_optimizer(optimizer)
+    name, reason = _engines.choose(
+        engine, X.shape[0], m, K, network.layer_sizes[1], sched.steps,
+        batch=sched.batch_size, optimizer=opt,
+    )  # fmt: skip
+    eng = _engines.make(name, network.weights[0], X)
+    weights = [network.weights[0], *(W.copy() for W in network.weights[1:])]
+    biases = [b.copy() for b in network.biases]
+    bound = None
+    if divergence_factor is not None:
+        bound = float(check_number("divergence_factor", divergence_factor, low=1))
+    run = _Run(
+        network, head, X, Y, sched, eng, reason, weights, biases, lr, opt,
+        *_param_groups(opt, eng, weights, biases, lr),
+        bound=bound, costs=np.full((K, sched.steps), np.nan),
+        diverged_at=np.full(K, -1), alive=np.ones(K, dtype=bool),
+    )  # fmt: skip
+    if X_test is not None:
+        X_test = np.ascontiguousarray(network._check_X(X_test))
+        Y_test = head.check_targets(Y_test, n_out, X_test.shape[1], "Y_test")
+        run.test = (X_test, Y_test.astype(network.dtype))
+        run.eval_every = eval_every or max(1, sched.steps // 100)
+    return run
+
+
+def _param_groups(opt, eng, weights, biases, lr):
+    """The optimizer's parameter groups: layers 2..L with b_1, and the engine's first layer.
+
+    Members whose update is plain gradient descent take ``engine.descend`` for the first
+    layer (the post's order of operations); the others the optimizer, on the engine's
+    coordinates, with a zero rate for the plain ones (so ``theta - 0 * g`` leaves them).
+    """
+    K, L, dtype = lr.shape[0], len(weights), weights[-1].dtype
+    scale = opt.layer_lr_scale or (1.0,) * L
+    if len(scale) != L:
+        raise InitlabError(
+            f"layer_lr_scale has {len(scale)} entries; the network has {L} weight layers"
+        )
+    rate = lambda l: (lr * scale[l]).astype(dtype)[:, None, None]  # noqa: E731
+    params, lrs = [biases[0]], [rate(0)]
+    for l in range(1, L):
+        params += [weights[l], biases[l]]
+        lrs += [rate(l), rate(l)]
+    plain = opt.plain(K)
+    first = None
+    if not plain.all():
+        first_lr = np.where(plain, 0.0, lr * scale[0]).astype(dtype)[:, None, None]
+        first = ([first_lr] * len(eng.params), opt.init_state(eng.params, dtype))
+    rest = (params, lrs, opt.init_state(params, dtype))
+    return rest, first, plain, lr * scale[0]
+
+
+def _step(run: _Run, i: int, hooks: Sequence[Hook]) -> None:
+    """One step: forward, cost, divergence, evaluation, backward, hooks, update."""
+    cols = run.sched.cols(i)
+    Y = run.Y if cols is None else run.Y[:, cols]
+    Zs, As = forward_rest(
+        run.eng.preactivation(run.biases[0], cols), run.weights, run.biases, run.net.activation
     )
-    return trained, history
+    J = run.head.loss(Zs[-1], Y)
+    _check_divergence(run, i, J)
+    run.costs[run.alive, i] = J[run.alive]
+    if run.test is not None and i % run.eval_every == 0:
+        _evaluate(run, i)
+    dZs: list[Array] | None = [] if hooks else None
+    dZ1, dWs, dbs = backward(
+        run.head.dZ(Zs[-1], Y), run.weights, Zs, As, run.net.activation, run.alive, dZs
+    )
+    if hooks:
+        st = Step(
+            i, Zs, As, dZs, dWs, dbs, run.eng.grad_norm(dZ1, cols), run.eng.weight_norm(),
+            [run.eng.weight(), *run.weights[1:]], run.biases, run.lr, run.alive.copy(), J,
+        )  # fmt: skip
+        for hook in hooks:
+            hook(st)
+    _update(run, dZ1, dWs, dbs, cols)
 
 
-def _set_aside(k, eng, weights, biases) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _update(run: _Run, dZ1: Array, dWs: list, dbs: list, cols: Array | None) -> None:
+    """Every parameter's optimizer step (each gradient already divided by the batch size)."""
+    params, lrs, state = run.rest
+    grads = [dbs[0]]
+    for l in range(1, len(run.weights)):
+        grads += [dWs[l], dbs[l]]
+    run.opt.step(params, grads, lrs, state)
+    if run.plain.any():
+        step = (run.step1 / dZ1.shape[-1]).astype(run.X.dtype)
+        members = None if run.plain.all() else np.flatnonzero(run.plain)
+        run.eng.descend(dZ1, step, cols, members)
+    if run.first is not None:
+        first_lrs, first_state = run.first
+        g1 = run.eng.gradient(dZ1, cols, np.flatnonzero(~run.plain))
+        run.opt.step(run.eng.params, g1, first_lrs, first_state)
+
+
+def _check_divergence(run: _Run, i: int, J: Array) -> None:
+    """Mark and freeze the members diverging at step i (see the module docstring)."""
+    bad = ~np.isfinite(J)
+    if run.bound is not None and i > 0:
+        J0 = run.costs[:, 0]
+        bad |= (J0 > 0) & (J > run.bound * J0)
+    for k in np.flatnonzero(run.alive & bad):
+        log.info("member %d diverged at step %d (cost %s)", k, i, J[k])
+        run.diverged_at[k] = i
+        run.alive[k] = False
+        run.saved[k] = _set_aside(run, k)
+
+
+def _set_aside(run: _Run, k: int) -> tuple[list[Array], list[Array]]:
     """Copy member k's parameters, then zero its rows so it costs nothing from now on."""
-    Ws = [eng.member_weight(k), *(W[k].copy() for W in weights[1:])]
-    bs = [b[k].copy() for b in biases]
-    eng.freeze(k)
-    for W in weights[1:]:
-        W[k] = 0.0
-    for b in biases:
-        b[k] = 0.0
+    Ws = [run.eng.member_weight(k), *(W[k].copy() for W in run.weights[1:])]
+    bs = [b[k].copy() for b in run.biases]
+    run.eng.freeze(k)
+    for A in (*run.weights[1:], *run.biases):
+        A[k] = 0.0
+    for state in (run.rest[2], *((run.first[1],) if run.first else ())):
+        _optimizers.freeze(state, k)
     return Ws, bs
 
 
-def _check_labels(Y: Any, m: int, name: str) -> np.ndarray:
-    Y = np.asarray(Y, dtype=np.float64)
-    if Y.ndim == 1:
-        Y = Y[None, :]
-    if Y.shape != (1, m):
-        raise InitlabError(f"{name} has shape {Y.shape}, but X has {m} examples: expected (1, {m})")
-    if not np.isin(Y, (0.0, 1.0)).all():
-        found = np.unique(Y[~np.isin(Y, (0.0, 1.0))])[:5]
-        raise InitlabError(f"{name} must hold labels 0 and 1 only; found {found.tolist()}")
-    return Y
+def _evaluate(run: _Run, i: int) -> None:
+    X, Y = run.test
+    Z1 = run.eng.preactivation_on(X, run.biases[0])
+    ZL = forward_rest(Z1, run.weights, run.biases, run.net.activation)[0][-1]
+    iters, costs, accs = run.evals
+    iters.append(i)
+    costs.append(np.where(run.alive, run.head.loss(ZL, Y), np.nan))
+    accs.append(np.where(run.alive, run.head.accuracy(ZL, Y), np.nan))
+
+
+def _finish(run: _Run) -> tuple[Array, Array]:
+    """Final training cost and accuracy on every column, and the last evaluation."""
+    Z1 = run.eng.preactivation(run.biases[0])
+    ZL = forward_rest(Z1, run.weights, run.biases, run.net.activation)[0][-1]
+    cost = np.where(run.alive, run.head.loss(ZL, run.Y), np.nan)
+    accuracy = np.where(run.alive, run.head.accuracy(ZL, run.Y), np.nan)
+    if run.test is not None:
+        _evaluate(run, run.sched.steps)
+    return cost, accuracy
+
+
+def _trained_network(run: _Run) -> Network:
+    weights, biases = [run.eng.weight(), *run.weights[1:]], run.biases
+    for k, (Ws, bs) in run.saved.items():
+        for l in range(len(weights)):
+            weights[l][k], biases[l][k] = Ws[l], bs[l]
+    return Network(run.net.layer_sizes, run.net.activation, weights, biases, run.head)
+
+
+def _history(run: _Run, final: tuple[Array, Array], seconds: float, counts) -> History:
+    iters, costs, accs = run.evals
+    return History(
+        costs=run.costs,
+        final_cost=final[0],
+        final_accuracy=final[1],
+        diverged_at=run.diverged_at,
+        engine=run.eng.name,
+        seconds=seconds,
+        eval_iterations=iters,
+        test_costs=np.array(costs).T if run.test is not None else None,
+        test_accuracy_history=np.array(accs).T if run.test is not None else None,
+        engine_reason=run.reason,
+        optimizer=run.opt.name,
+        head=run.head.name,
+        batch_size=run.sched.batch_size,
+        steps_per_epoch=run.sched.per_epoch,
+        warnings=counts,
+    )

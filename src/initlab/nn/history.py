@@ -1,0 +1,86 @@
+"""What a training run hands back: :class:`Step` for hooks, :class:`History` at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+Array = np.ndarray
+
+
+@dataclass
+class Step:
+    """What a hook sees at a recorded step (before that step's update).
+
+    ``Zs``/``As`` are the forward pass on the step's batch, ``dZs`` the back-propagated
+    gradients with respect to each ``Z_l`` (not divided by the batch size), ``dWs[0]`` is
+    None (the engine keeps it in its coordinates: ask ``grad_norm_1``), ``weights[0]`` is
+    ``W_1`` materialized. ``learning_rate`` is each member's base rate (before the layer
+    multipliers).
+    """
+
+    iteration: int
+    Zs: list[Array]
+    As: list[Array]
+    dZs: list[Array]
+    dWs: list[Array | None]
+    dbs: list[Array]
+    grad_norm_1: Array
+    weight_norm_1: Array
+    weights: list[Array]
+    biases: list[Array]
+    learning_rate: Array
+    alive: Array
+    costs: Array
+
+
+Hook = Callable[[Step], None]
+
+
+@dataclass
+class History:
+    """What a training run produced, per member.
+
+    Attributes
+    ----------
+    costs : ndarray (K, T)
+        Cost of each step's batch before its update; NaN after a member diverged.
+    final_cost : ndarray (K,)
+        Training cost of the returned parameters (whole training set); NaN if diverged.
+    final_accuracy : ndarray (K,)
+        The head's training accuracy of the returned parameters; NaN if diverged (and for
+        the linear head).
+    diverged_at : ndarray of int (K,)
+        Step at which the member diverged (see the module docstring), or -1.
+    engine : str
+        The engine used (``"direct"`` or ``"sample"``); ``engine_reason`` says why.
+    seconds : float
+        Wall-clock training time.
+    eval_iterations : list of int
+        Steps at which ``test_costs``/``test_accuracy_history`` were measured (before that
+        step's update; T means the returned parameters).
+    warnings : dict
+        Counts of floating-point events in the loop (``overflow``, ``invalid``, ``divide``).
+    """
+
+    costs: Array
+    final_cost: Array
+    final_accuracy: Array
+    diverged_at: Array
+    engine: str
+    seconds: float
+    eval_iterations: list[int] = field(default_factory=list)
+    test_costs: Array | None = None
+    test_accuracy_history: Array | None = None
+    engine_reason: str = ""
+    optimizer: str = "gd"
+    head: str = "sigmoid"
+    batch_size: int = 0
+    steps_per_epoch: int = 1
+    warnings: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def diverged(self) -> Array:
+        return self.diverged_at >= 0

@@ -1,0 +1,281 @@
+r"""Optimizers: small update rules over the population axis, PyTorch's conventions.
+
+A rule updates a list of parameter arrays in place from their gradients (each already
+divided by the batch size). Every array has a leading population axis K, and every
+hyperparameter is one value per member (a scalar is broadcast), so one population can
+differ in momentum or betas as well as in learning rate. A member's numbers never depend on
+its population: every operation is elementwise over members.
+
+With :math:`g = \nabla J(\theta_t)`, learning rate :math:`\eta` (times the layer's
+``layer_lr_scale``) and weight decay :math:`\lambda`:
+
+``gd`` / ``sgd`` / ``momentum`` (:class:`SGD`, as ``torch.optim.SGD``)
+    .. math::
+
+        g \leftarrow g + \lambda \theta, \quad
+        b \leftarrow \begin{cases} g & t = 0 \\ \mu b + (1 - \tau) g & t > 0 \end{cases},
+        \quad d = \begin{cases} g + \mu b & \text{Nesterov} \\ b \end{cases}, \quad
+        \theta \leftarrow \theta - \eta d,
+
+    with momentum :math:`\mu` (0 for ``gd`` and ``sgd``, 0.9 by default for ``momentum``)
+    and dampening :math:`\tau` (0). With :math:`\mu = \lambda = 0` this is the post's
+    :math:`\theta \leftarrow \theta - \eta g`. Each update is a linear combination of
+    past gradients and of :math:`\theta`: the sample engine is exact (``linear = True``).
+``adam`` / ``adamw`` (:class:`Adam`, as ``torch.optim.Adam`` / ``AdamW``)
+    .. math::
+
+        m \leftarrow \beta_1 m + (1-\beta_1) g, \quad
+        v \leftarrow \beta_2 v + (1-\beta_2) g^2, \quad
+        \theta \leftarrow \theta - \frac{\eta}{1-\beta_1^t}\,
+        \frac{m}{\sqrt{v} / \sqrt{1-\beta_2^t} + \epsilon},
+
+    (:math:`t = 1, 2, \dots`; :math:`\epsilon` added after the bias correction, as PyTorch
+    does), with L2 decay :math:`g \leftarrow g + \lambda\theta` for Adam and decoupled decay
+    :math:`\theta \leftarrow (1 - \eta\lambda)\theta` before the step for AdamW (default
+    :math:`\lambda = 0.01`, PyTorch's). :math:`\sqrt{v}` is not linear: the update leaves
+    the row space of the inputs, so the sample engine does not apply (``linear = False``).
+
+Weight decay applies to every parameter, biases included (PyTorch's default when a model's
+parameters are passed as one group).
+
+References: I. Sutskever et al., "On the importance of initialization and momentum in deep
+learning", ICML 2013 (momentum, Nesterov in PyTorch's form); D. P. Kingma and J. Ba, "Adam",
+ICLR 2015; I. Loshchilov and F. Hutter, "Decoupled weight decay regularization", ICLR 2019.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+
+from initlab._validation import InitlabError, check_number, unknown_name
+
+Array = np.ndarray
+PerMember = float | Sequence[float] | np.ndarray
+
+
+def per_member(name: str, value: PerMember, K: int, **bounds: Any) -> np.ndarray:
+    """`value` broadcast to ``(K,)`` float64, each entry checked by :func:`check_number`."""
+    try:
+        out = np.broadcast_to(np.asarray(value, dtype=np.float64), (K,)).copy()
+    except (ValueError, TypeError):
+        raise InitlabError(
+            f"{name} must be a number or one per member ({K}); got {value!r}"
+        ) from None
+    for k, v in enumerate(out):
+        check_number(f"{name}[{k}]" if K > 1 else name, v, **bounds)
+    return out
+
+
+def _column(values: np.ndarray, dtype: np.dtype) -> Array:
+    """``(K,)`` float64 -> ``(K, 1, 1)`` in the parameters' dtype (one dtype in every product)."""
+    return values.astype(dtype)[:, None, None]
+
+
+@runtime_checkable
+class Optimizer(Protocol):
+    """An update rule. ``linear`` says whether the sample engine is exact under it."""
+
+    name: str
+    linear: ClassVar[bool]
+    layer_lr_scale: tuple[float, ...] | None
+
+    def init_state(self, params: Sequence[Array], dtype: np.dtype) -> dict[str, Any]: ...
+
+    def step(
+        self, params: list[Array], grads: Sequence[Array], lrs: Sequence[Array], state: dict
+    ) -> None: ...
+
+    def plain(self, K: int) -> np.ndarray: ...
+
+
+def freeze(state: dict[str, Any], k: int) -> None:
+    """Zero member k's optimizer buffers (it has diverged; its parameters are zeroed too)."""
+    for arrays in state.get("buffers", {}).values():
+        for A in arrays:
+            A[k] = 0.0
+
+
+@dataclass(frozen=True)
+class SGD:
+    """Gradient descent with optional momentum, Nesterov and L2 weight decay."""
+
+    name: str = "gd"
+    momentum: PerMember = 0.0
+    dampening: PerMember = 0.0
+    nesterov: bool = False
+    weight_decay: PerMember = 0.0
+    layer_lr_scale: tuple[float, ...] | None = None
+    linear: ClassVar[bool] = True
+
+    def hyper(self, K: int) -> dict[str, np.ndarray]:
+        """The hyperparameters per member, validated, float64 ``(K,)``."""
+        hp = {
+            "momentum": per_member("momentum", self.momentum, K, low=0),
+            "dampening": per_member("dampening", self.dampening, K, low=0, high=1),
+            "weight_decay": per_member("weight_decay", self.weight_decay, K, low=0),
+        }
+        if self.nesterov and ((hp["momentum"] <= 0).any() or (hp["dampening"] != 0).any()):
+            raise InitlabError("nesterov needs momentum > 0 and dampening = 0 for every member")
+        return hp
+
+    def plain(self, K: int) -> np.ndarray:
+        """Members whose update is exactly the post's ``theta -= lr * g``."""
+        hp = self.hyper(K)
+        return (hp["momentum"] == 0) & (hp["weight_decay"] == 0)
+
+    def init_state(self, params: Sequence[Array], dtype: np.dtype) -> dict[str, Any]:
+        hp = self.hyper(params[0].shape[0])
+        state: dict[str, Any] = {
+            "t": 0,
+            "use_decay": bool((hp["weight_decay"] != 0).any()),
+            "use_momentum": bool((hp["momentum"] != 0).any()),
+            **{key: _column(v, dtype) for key, v in hp.items()},
+            "buffers": {},
+        }
+        if state["use_momentum"]:
+            state["buffers"]["b"] = [np.zeros_like(p) for p in params]
+        return state
+
+    def step(
+        self, params: list[Array], grads: Sequence[Array], lrs: Sequence[Array], state: dict
+    ) -> None:
+        mu, tau, wd = state["momentum"], state["dampening"], state["weight_decay"]
+        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+            if state["use_decay"]:
+                g = g + wd * p
+            if state["use_momentum"]:
+                b = state["buffers"]["b"][i]
+                if state["t"] == 0:
+                    b[...] = g
+                else:
+                    b *= mu
+                    b += (1 - tau) * g
+                g = g + mu * b if self.nesterov else b
+            p -= lrs[i] * g
+        state["t"] += 1
+
+
+@dataclass(frozen=True)
+class Adam:
+    """Adam (L2 decay added to the gradient) or AdamW (``decoupled``: decay on the weights)."""
+
+    name: str = "adam"
+    beta1: PerMember = 0.9
+    beta2: PerMember = 0.999
+    eps: PerMember = 1e-8
+    weight_decay: PerMember = 0.0
+    decoupled: bool = False
+    layer_lr_scale: tuple[float, ...] | None = None
+    linear: ClassVar[bool] = False
+
+    def hyper(self, K: int) -> dict[str, np.ndarray]:
+        return {
+            "beta1": per_member("beta1", self.beta1, K, low=0, high=1, high_open=True),
+            "beta2": per_member("beta2", self.beta2, K, low=0, high=1, high_open=True),
+            "eps": per_member("eps", self.eps, K, low=0, low_open=True),
+            "weight_decay": per_member("weight_decay", self.weight_decay, K, low=0),
+        }
+
+    def plain(self, K: int) -> np.ndarray:
+        return np.zeros(K, dtype=bool)
+
+    def init_state(self, params: Sequence[Array], dtype: np.dtype) -> dict[str, Any]:
+        hp = self.hyper(params[0].shape[0])
+        zeros = [np.zeros_like(p) for p in params]
+        return {
+            "t": 0,
+            "use_decay": bool((hp["weight_decay"] != 0).any()),
+            **{key: _column(v, np.float64) for key, v in hp.items()},
+            "dtype": dtype,
+            "buffers": {"m": zeros, "v": [np.zeros_like(p) for p in params]},
+        }
+
+    def step(
+        self, params: list[Array], grads: Sequence[Array], lrs: Sequence[Array], state: dict
+    ) -> None:
+        state["t"] += 1
+        t, dt = state["t"], state["dtype"]
+        b1, b2, wd = state["beta1"], state["beta2"], state["weight_decay"]
+        # the bias corrections in float64, then one cast: as PyTorch computes them in Python
+        bc1, bc2_sqrt = 1 - b1**t, np.sqrt(1 - b2**t)
+        eps, one_b1, one_b2 = (x.astype(dt) for x in (state["eps"], 1 - b1, 1 - b2))
+        bc2_sqrt_d, b2_d = bc2_sqrt.astype(dt), b2.astype(dt)
+        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+            if state["use_decay"] and self.decoupled:
+                p *= 1 - lrs[i] * wd.astype(dt)
+            elif state["use_decay"]:
+                g = g + wd.astype(dt) * p
+            m, v = state["buffers"]["m"][i], state["buffers"]["v"][i]
+            m += one_b1 * (g - m)  # torch's lerp_(g, 1 - beta1) for weights < 0.5
+            v *= b2_d
+            v += one_b2 * (g * g)
+            denom = np.sqrt(v) / bc2_sqrt_d + eps
+            p -= (lrs[i].astype(np.float64) / bc1).astype(dt) * (m / denom)
+
+
+_DEFAULTS: dict[str, tuple[type, dict[str, Any]]] = {
+    "gd": (SGD, {}),
+    "sgd": (SGD, {}),
+    "momentum": (SGD, {"momentum": 0.9}),
+    "adam": (Adam, {}),
+    "adamw": (Adam, {"decoupled": True, "weight_decay": 0.01}),
+}
+OPTIMIZERS = tuple(_DEFAULTS)
+"""Names of the optimizers."""
+
+
+def get_optimizer(spec: str | Mapping[str, Any] | Optimizer = "gd") -> Optimizer:
+    """The optimizer named by `spec`: a name, a table ``{"name": ..., **hyperparameters}``
+    or an optimizer (returned as is).
+
+    Hyperparameters (each a number or one per member): ``momentum``, ``dampening``,
+    ``nesterov`` (bool), ``weight_decay`` for gd/sgd/momentum; ``betas`` (a pair) or
+    ``beta1``/``beta2``, ``eps``, ``weight_decay`` for adam/adamw; ``layer_lr_scale`` (one
+    multiplier per layer) for all.
+
+    Examples
+    --------
+    >>> get_optimizer({"name": "momentum", "momentum": [0.5, 0.9], "nesterov": True}).momentum
+    [0.5, 0.9]
+    """
+    if isinstance(spec, SGD | Adam):
+        return spec
+    table = {"name": spec} if isinstance(spec, str) else dict(spec)
+    name = table.pop("name", "gd")
+    if name not in _DEFAULTS:
+        raise unknown_name("optimizer", name, _DEFAULTS)
+    cls, defaults = _DEFAULTS[name]
+    if "betas" in table and cls is Adam:
+        table["beta1"], table["beta2"] = _pair(table.pop("betas"))
+    allowed = {f.name for f in fields(cls)} - {"name", "decoupled"}
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise InitlabError(
+            f"optimizer {name!r} has no parameter {unknown[0]!r}; its parameters are: "
+            + ", ".join(sorted(allowed | ({"betas"} if cls is Adam else set())))
+        )
+    if table.get("layer_lr_scale") is not None:
+        table["layer_lr_scale"] = tuple(
+            float(check_number(f"layer_lr_scale[{i}]", s, low=0, low_open=True))
+            for i, s in enumerate(table["layer_lr_scale"])
+        )
+    opt = cls(name=name, **{**defaults, **table})
+    sizes = {np.size(v) for k, v in vars(opt).items() if k != "layer_lr_scale" and np.ndim(v)}
+    if len(sizes) <= 1:
+        opt.hyper(sizes.pop() if sizes else 1)  # validated now (per-member lists again in train)
+    return opt
+
+
+def _pair(betas: Any) -> tuple[Any, Any]:
+    if not isinstance(betas, Sequence) or isinstance(betas, str) or len(betas) != 2:
+        raise InitlabError(f"betas must be a pair (beta1, beta2); got {betas!r}")
+    return betas[0], betas[1]
+
+
+def with_layer_lr_scale(opt: Optimizer, scale: Sequence[float]) -> Optimizer:
+    """`opt` with per-layer learning-rate multipliers `scale` (one per weight layer)."""
+    return replace(opt, layer_lr_scale=tuple(float(s) for s in scale))  # type: ignore[type-var]
