@@ -128,3 +128,66 @@ def test_effective_training_equals_explicit_abc_multipliers(optimizer):
     ref = _abc_train(Ws0, rules, n, X, Y, eta, steps, optimizer, eps=1e-300)
     for p, W in zip(model.params[0::2], ref, strict=True):
         np.testing.assert_allclose(p[0], W, rtol=1e-9, atol=1e-12)
+
+
+def _mup_torch_model(d, n, n0, d_out, depth):
+    """An MLP with mup's MuReadout, its base shapes set from a width-n0 copy."""
+    mup = pytest.importorskip("mup", reason="the mup package is not installed")
+    import torch
+
+    def build(width):
+        layers = [torch.nn.Linear(d, width, dtype=torch.float64)]
+        for _ in range(depth):
+            layers += [torch.nn.ReLU(), torch.nn.Linear(width, width, dtype=torch.float64)]
+        layers += [torch.nn.ReLU(), mup.MuReadout(width, d_out, dtype=torch.float64)]
+        return torch.nn.Sequential(*layers)
+
+    model = build(n)
+    mup.set_base_shapes(model, build(n0), rescale_params=False)
+    return mup, torch, model
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_training_equals_the_mup_package(optimizer):
+    """Same effective initial weights, same steps: initlab's muP and mup's MuReadout with
+    MuSGD / MuAdam (eps negligible: see the module docstring) give the same weights, and
+    the same coordinate-check sizes."""
+    n0, n, depth, steps = 32, 128, 1, 3
+    mup, torch, tmodel = _mup_torch_model(64, n, n0, 10, depth)
+    X, Y = digits(48, seed=2)
+    eta = 0.1 if optimizer == "sgd" else 0.003
+    model, lr = par.init_model((64, n, 10), [7], depth=depth, parametrization="mup",
+                               base_width=n0, optimizer=optimizer)  # fmt: skip
+    linears = [m for m in tmodel if isinstance(m, torch.nn.Linear)]
+    r = n / n0
+    with torch.no_grad():
+        for lin, W, b in zip(linears, model.params[0::2], model.params[1::2], strict=True):
+            scale = r if isinstance(lin, mup.MuReadout) else 1.0  # readout: W = w / width_mult
+            lin.weight.copy_(torch.from_numpy(W[0] * scale))
+            lin.bias.copy_(torch.from_numpy(b[0, :, 0]))
+    if optimizer == "sgd":
+        topt = mup.MuSGD(tmodel.parameters(), lr=eta)
+        opt = "sgd"
+    else:
+        topt = mup.MuAdam(tmodel.parameters(), lr=eta, eps=1e-300)
+        opt = {"name": "adam", "eps": 1e-300}
+    Xt, yt = torch.from_numpy(X.T.copy()), torch.from_numpy(Y.argmax(axis=0))
+    sizes_torch = []
+    for _ in range(steps):
+        out = [Xt]
+        for mod in tmodel:
+            out.append(mod(out[-1]))
+        sizes_torch.append([o.abs().mean().item() for o, mod in zip(out[1:], tmodel, strict=True)
+                            if isinstance(mod, torch.nn.Linear)])  # fmt: skip
+        topt.zero_grad()
+        torch.nn.functional.cross_entropy(out[-1], yt).backward()
+        topt.step()
+    sizes = []
+    train_steps(model, X, Y, learning_rate=eta, lr_scale=lr, steps=steps, optimizer=opt,
+                observe=lambda t, Z, cache: sizes.append(
+                    [float(np.abs(x).mean()) for x in model.records(cache, Z)]))  # fmt: skip
+    np.testing.assert_allclose(sizes, sizes_torch, rtol=1e-10)
+    with torch.no_grad():
+        for lin, W in zip(linears, model.params[0::2], strict=True):
+            scale = r if isinstance(lin, mup.MuReadout) else 1.0
+            np.testing.assert_allclose(lin.weight.numpy() / scale, W[0], rtol=1e-9, atol=1e-12)

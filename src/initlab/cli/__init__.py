@@ -26,6 +26,7 @@ SUBCOMMANDS = {
     "report": "report",
     "sweep": "sweep",
     "results": "results",
+    "scaling": "scaling",
 }
 
 
