@@ -42,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     table.set_defaults(func=run_table)
     cc = sub.add_parser("coord-check", help="activation sizes by width, per layer and step")
     _common(cc, widths=(64, 128, 256, 512), parametrizations=("sp", "ntk", "mup"))
-    cc.add_argument("--steps", type=int, default=3, help="updates (default 3)")
+    cc.add_argument("--steps", type=int, default=2, help="updates (default 2)")
     cc.add_argument("--lr", type=float, default=0.5, help="learning rate (default 0.5)")
     cc.add_argument("--seeds", type=int, default=4, help="seeds 0..S-1 (default 4)")
     cc.add_argument("--examples", type=int, default=128, help="batch size (default 128)")

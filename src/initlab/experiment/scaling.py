@@ -201,10 +201,10 @@ def coord_check(
     widths: Sequence[int] = (64, 128, 256, 512),
     parametrizations: Sequence[str] = ("sp", "ntk", "mup"),
     *,
-    steps: int = 3,
+    steps: int = 2,
     optimizer: str = "sgd",
-    learning_rate: float = 0.1,
-    seeds: Sequence[int] = (0, 1, 2),
+    learning_rate: float = 0.5,
+    seeds: Sequence[int] = (0, 1, 2, 3),
     base_width: int | None = None,
     n_examples: int = 128,
     architecture: Architecture | None = None,
@@ -320,8 +320,29 @@ class LrTransfer:
         return self.loss.mean(axis=-1)
 
     def optimum(self) -> Array:
-        """:math:`\\log_2` of the learning rate of least mean loss, ``(P, W)``."""
-        return np.asarray(self.log2_lrs)[np.argmin(self.mean_loss(), axis=-1)]
+        r""":math:`\log_2` of the best learning rate per width, ``(P, W)``.
+
+        The grid point of least mean loss, refined by the vertex of the parabola through it
+        and its two neighbours (in :math:`\log_2 \eta` and log loss) when both are finite
+        and the grid is evenly spaced there; the vertex is kept within half a grid step of
+        the grid point, so a noisy bracket moves the estimate by at most half a step.
+        """
+        x = np.asarray(self.log2_lrs, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = np.log(self.mean_loss())
+        best = np.argmin(np.where(np.isfinite(y), y, np.inf), axis=-1)
+        out = x[best].astype(float)
+        for idx in np.ndindex(best.shape):
+            k = best[idx]
+            if 0 < k < len(x) - 1 and np.isfinite(y[idx][k - 1 : k + 2]).all():
+                h = x[k + 1] - x[k]
+                if np.isclose(x[k] - x[k - 1], h):
+                    y0, y1, y2 = y[idx][k - 1 : k + 2]
+                    curv = y0 - 2 * y1 + y2
+                    if curv > 0:
+                        shift = 0.5 * h * (y0 - y2) / curv
+                        out[idx] = x[k] + float(np.clip(shift, -h / 2, h / 2))
+        return out
 
     def spread(self) -> Array:
         """Range (max - min) over widths of the optimum's :math:`\\log_2`, ``(P,)``."""
