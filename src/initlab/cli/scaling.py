@@ -8,7 +8,7 @@ prints, per layer and step, the mean |x| at each width, the fitted slope in widt
 verdict (stable within the band, grows, vanishes); DIR gets coord_check.json and the figures
 coord_check.png (sizes) and coord_check_change.png (changes since step 0).
 
-``initlab scaling lr-transfer --widths 64 128 256 --log2-lrs -12 -2 --out DIR`` trains one
+``initlab scaling lr-transfer --widths 64 128 256 --log2-lrs -11 -3 --out DIR`` trains one
 population per parametrization and width over learning rates 2^k x seeds and prints each
 width's optimum learning rate; DIR gets lr_transfer.json and lr_transfer.png.
 
@@ -51,11 +51,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     cc.set_defaults(func=run_coord_check)
     lt = sub.add_parser("lr-transfer", help="loss against learning rate, per width")
     _common(lt, widths=(64, 128, 256), parametrizations=("sp", "mup"))
-    lt.add_argument("--log2-lrs", type=int, nargs=2, default=(-12, -2), metavar=("LO", "HI"),
-                    help="learning rates 2^LO .. 2^HI (default -12 -2)")  # fmt: skip
-    lt.add_argument("--steps", type=int, default=100, help="updates (default 100)")
-    lt.add_argument("--batch-size", type=int, default=64, help="mini-batch (default 64)")
-    lt.add_argument("--seeds", type=int, default=2, help="seeds 0..S-1 (default 2)")
+    lt.add_argument("--log2-lrs", type=int, nargs=2, default=(-11, -3), metavar=("LO", "HI"),
+                    help="learning rates 2^LO .. 2^HI (default -11 -3)")  # fmt: skip
+    lt.add_argument("--steps", type=int, default=40, help="updates (default 40)")
+    lt.add_argument("--batch-size", type=int, default=32, help="mini-batch (default 32)")
+    lt.add_argument("--seeds", type=int, default=1, help="seeds 0..S-1 (default 1)")
+    lt.add_argument("--examples", type=int, default=256,
+                    help="digits used (default 256; 0 for all 1797)")  # fmt: skip
     lt.set_defaults(func=run_lr_transfer)
     fig = sub.add_parser("figures", help="redraw the figures of a stored result")
     fig.add_argument("result", help="coord_check.json or lr_transfer.json")
@@ -107,11 +109,10 @@ def run_coord_check(args: argparse.Namespace) -> int:
     for p, rows in result.rows("size", args.band).items():
         console.print(f"\n{p}: mean |x| by width; slope of log size in log width")
         console.print(_cc.format_rows(result.widths, rows), markup=False)
-    for p, rows in result.rows("size", args.band).items():
-        bad = sorted({f"{r.layer} {r.verdict}" for r in rows if r.step > 0
-                      and r.verdict != "stable"})  # fmt: skip
-        console.print(f"verdict {p}: " + ("every layer stable after step 0" if not bad else
-                                          "; ".join(bad)))  # fmt: skip
+    from initlab.report.scaling import verdict_lines
+
+    for line in verdict_lines(result, args.band):
+        console.print("verdict " + line, markup=False)
     if args.out:
         _write(result, Path(args.out), "coord_check")
     return 0
@@ -125,6 +126,7 @@ def run_lr_transfer(args: argparse.Namespace) -> int:
         args.widths, tuple(range(lo, hi + 1)), args.parametrizations,
         optimizer=args.optimizer or "adam", steps=args.steps, batch_size=args.batch_size,
         seeds=range(args.seeds), base_width=args.base_width, architecture=_architecture(args),
+        n_examples=args.examples or None,
     )  # fmt: skip
     head = ["parametrization", *(f"n={n}" for n in result.widths), "spread"]
     rows = [head]

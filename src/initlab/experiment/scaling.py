@@ -366,15 +366,16 @@ class LrTransfer:
 
 
 def lr_transfer(
-    widths: Sequence[int] = (64, 128, 256, 512),
-    log2_lrs: Sequence[float] = tuple(range(-12, -1)),
+    widths: Sequence[int] = (64, 128, 256),
+    log2_lrs: Sequence[float] = tuple(range(-11, -2)),
     parametrizations: Sequence[str] = ("sp", "mup"),
     *,
     optimizer: str = "adam",
-    steps: int = 200,
-    batch_size: int = 64,
-    seeds: Sequence[int] = (0, 1),
+    steps: int = 40,
+    batch_size: int = 32,
+    seeds: Sequence[int] = (0,),
     base_width: int | None = None,
+    n_examples: int | None = 256,
     architecture: Architecture | None = None,
     data: tuple[Array, Array] | None = None,
     head: str = "softmax",
@@ -382,12 +383,14 @@ def lr_transfer(
     """Train one population per (parametrization, width) over learning rates x seeds.
 
     Member ``r * S + s`` has learning rate ``2 ** log2_lrs[r]`` and seed ``seeds[s]``.
-    `data` defaults to all of :func:`digits`; `base_width` to the smallest width.
+    `data` defaults to :func:`digits` (`n_examples` of them, all with None); `base_width` to
+    the smallest width. The defaults are the CI-sized example of ``tests/test_scaling.py``:
+    Adam, 40 steps of batch 32 on 256 digits, a plain ReLU MLP of 3 hidden layers.
     """
     arch = architecture or Architecture()
     widths = _check_widths(widths)
     n0 = widths[0] if base_width is None else base_width
-    X, Y = data if data is not None else digits()
+    X, Y = data if data is not None else digits(n_examples)
     R, S = len(log2_lrs), len(seeds)
     lrs = np.repeat(2.0 ** np.asarray(log2_lrs, dtype=float), S)
     member_seeds = list(seeds) * R

@@ -178,7 +178,8 @@ def write_report(
     ----------
     source : path
         A directory with ``results.json`` (from ``initlab run`` or ``reproduce``) and/or
-        ``sweep.sqlite`` (from ``initlab sweep``).
+        ``sweep.sqlite`` (from ``initlab sweep``) and/or ``coord_check.json`` /
+        ``lr_transfer.json`` (from ``initlab scaling``).
     out : path, optional
         Output directory (default: `source`).
     axes : (str, str), optional
@@ -194,14 +195,20 @@ def write_report(
     out = Path(out) if out is not None else source
     if not source.is_dir():
         raise InitlabError(f"{source} is not a directory of initlab results")
+    from initlab.report import scaling as _scaling
+
     parts_html, parts_md = [], []
-    if (source / RESULTS_FILE).is_file() or not _has_sweep(source):
+    others = _has_sweep(source) or _scaling.has_results(source)
+    if (source / RESULTS_FILE).is_file() or not others:
         results = read_results(source)
         h, m = _experiment_parts(results)
         parts_html.append(h)
         parts_md.append(m)
     if _has_sweep(source):
         h, m = _sweep_parts(source, axes)
+        parts_html.append(h)
+        parts_md.append(m)
+    for h, m in _scaling.report_parts(source):
         parts_html.append(h)
         parts_md.append(m)
     page = (

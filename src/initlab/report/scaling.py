@@ -5,6 +5,10 @@ Each returns a :class:`matplotlib.figure.Figure` built without pyplot's global s
 
 from __future__ import annotations
 
+import html
+from collections.abc import Iterator
+from pathlib import Path
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -111,3 +115,52 @@ def _viridis(k: int) -> list:
 
     cmap = colormaps["viridis"]
     return [cmap(v) for v in np.linspace(0.0, 0.9, k)]
+
+
+FILES = {"coord_check.json": CoordCheck, "lr_transfer.json": LrTransfer}
+"""The stored scaling results a report directory may hold."""
+
+
+def verdict_lines(result: CoordCheck, band: float = _cc.DEFAULT_BAND) -> list[str]:
+    """One line per parametrization: the layers whose size grows or vanishes in width after
+    step 0, or that every layer is stable."""
+    lines = []
+    for p, rows in result.rows("size", band).items():
+        bad = sorted({f"{r.layer} {r.verdict}" for r in rows if r.step > 0
+                      and r.verdict in ("grows", "vanishes")})  # fmt: skip
+        lines.append(f"{p}: " + ("every layer stable after step 0" if not bad else "; ".join(bad)))
+    return lines
+
+
+def has_results(source: Path) -> bool:
+    """Whether `source` holds a coordinate check or a learning-rate transfer result."""
+    return any((source / name).is_file() for name in FILES)
+
+
+def report_parts(source: Path) -> Iterator[tuple[str, str]]:
+    """The report's sections (HTML, Markdown) for the scaling results in `source`."""
+    from initlab.report.html import _figure_html
+
+    if (source / "coord_check.json").is_file():
+        cc = CoordCheck.load(source / "coord_check.json")
+        lines = verdict_lines(cc)
+        text = "\n".join(lines)
+        figs = _figure_html(coord_check_figure(cc, "size"), "mean |x_t| by width") + _figure_html(
+            coord_check_figure(cc, "change"), "mean |x_t - x_0| by width"
+        )
+        yield (
+            f"<h2>Coordinate check</h2><pre>{html.escape(text)}</pre>{figs}",
+            f"## Coordinate check\n\n```\n{text}\n```\n\nFigures: report.html.",
+        )
+    if (source / "lr_transfer.json").is_file():
+        lt = LrTransfer.load(source / "lr_transfer.json")
+        text = "\n".join(
+            f"{p}: optimum log2 lr by width {', '.join(f'{x:.2f}' for x in lt.optimum()[i])}; "
+            f"spread {lt.spread()[i]:.2f}"
+            for i, p in enumerate(lt.parametrizations)
+        )
+        fig = _figure_html(lr_transfer_figure(lt), "training loss against log2 learning rate")
+        yield (
+            f"<h2>Learning-rate transfer</h2><pre>{html.escape(text)}</pre>{fig}",
+            f"## Learning-rate transfer\n\n```\n{text}\n```\n\nFigure: report.html.",
+        )
