@@ -122,13 +122,15 @@ FILES = {"coord_check.json": CoordCheck, "lr_transfer.json": LrTransfer}
 
 
 def verdict_lines(result: CoordCheck, band: float = _cc.DEFAULT_BAND) -> list[str]:
-    """One line per parametrization: the layers whose size grows or vanishes in width after
-    step 0, or that every layer is stable."""
+    """Per parametrization, the layers whose size (then whose change since step 0) grows or
+    vanishes in width after step 0, or that every layer is stable."""
     lines = []
-    for p, rows in result.rows("size", band).items():
-        bad = sorted({f"{r.layer} {r.verdict}" for r in rows if r.step > 0
-                      and r.verdict in ("grows", "vanishes")})  # fmt: skip
-        lines.append(f"{p}: " + ("every layer stable after step 0" if not bad else "; ".join(bad)))
+    for metric, what in (("size", "size"), ("change", "change")):
+        for p, rows in result.rows(metric, band).items():
+            bad = sorted({f"{r.layer} {r.verdict}" for r in rows if r.step > 0
+                          and r.verdict in ("grows", "vanishes")})  # fmt: skip
+            verdict = "; ".join(bad) if bad else "every layer stable"
+            lines.append(f"{p} {what}: {verdict}")
     return lines
 
 
