@@ -77,10 +77,13 @@ def test_accuracy_rules():
     onehot = np.eye(3)[:, [0, 1, 2]]
     # argmax per column: 0, 1, 0 (the first of the tie 3.0, 3.0)
     assert HEADS["softmax"].accuracy(Z, onehot)[0] == pytest.approx(2 / 3)
+    assert HEADS["softmax"].accuracy(Z, np.eye(3)[:, [1, 0, 2]])[0] == 0.0
+    np.testing.assert_array_equal(HEADS["softmax"].predict(Z)[0], np.eye(3)[:, [0, 1, 0]])
     assert np.isnan(HEADS["linear"].accuracy(Z, onehot)).all()
     # sigmoid: the post's threshold on sigma(z) >= 0.5, entry by entry
     Zs = np.array([[[-1e-20, 0.3, -0.3]]])
     assert HEADS["sigmoid"].accuracy(Zs, np.array([[1.0, 1.0, 0.0]]))[0] == 1.0
+    np.testing.assert_array_equal(HEADS["sigmoid"].predict(Zs), [[[1.0, 1.0, 0.0]]])
 
 
 @pytest.mark.parametrize("head", list(HEADS))

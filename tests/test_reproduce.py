@@ -3,9 +3,10 @@
 Zeros and random x 10 are not chaotic: their costs must match the post's printed costs to
 8 significant digits. He and Xavier are chaotic at this learning rate: rounding-level
 differences grow until iteration ~30 decides the run (see the README). Their digits are
-not checked; their >= 99% training accuracy is checked twice: for the command as a user
-runs it here (default engine and BLAS threads: one rounding variant, as the post's was),
-and as the distribution over perturbed replicas, which does not depend on rounding.
+not checked, and neither is one run's accuracy: training runs BLAS on one thread (issue #10:
+the same bits at any thread count), and in that rounding variant the post's He run stalls
+at 98% (Xavier 99%), as `--threads 1` did before. Their >= 99% training accuracy is checked
+as the distribution over perturbed replicas, which does not depend on rounding.
 """
 
 import json
@@ -69,8 +70,6 @@ def test_reproduce_prints_the_posts_numbers(
         )
         assert runs[name]["train_accuracy"] == POST_ACCURACY[name]
         assert runs[name]["test_accuracy"] is None
-    for name in ("he", "xavier"):
-        assert runs[name]["train_accuracy"] >= 0.99, (name, runs[name]["train_accuracy"])
     assert {p.name for p in out.glob("*.png")} >= {
         "cost_curves.png",
         "cost_zeros.png",

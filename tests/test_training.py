@@ -134,6 +134,9 @@ def test_float32_keeps_one_dtype():
     net64 = init_network([300, 5, 1], "he", seed=0)
     _, h64 = train(net64, X, Y, learning_rate=0.1, iterations=5)
     np.testing.assert_allclose(hist.costs, h64.costs, rtol=1e-5)
+    for optimizer in ({"name": "momentum", "weight_decay": 1e-3}, "adamw"):
+        trained, _ = train(net, X, Y, learning_rate=0.01, iterations=3, optimizer=optimizer)
+        assert {A.dtype for A in (*trained.weights, *trained.biases)} == {np.dtype(np.float32)}
 
 
 def test_auto_engine_follows_the_cost_model():
@@ -259,3 +262,19 @@ def test_mini_batch_costs_are_the_costs_of_the_documented_batches():
     np.testing.assert_array_equal(batch_order(50, 16, 0, 7)[0], cols)
     assert [len(b) for b in batch_order(50, 16, 0, 7)] == [16, 16, 16, 2]
     assert hist.costs[0, 0] == net.cost(X[:, cols], Y[:, cols])[0]
+
+
+@pytest.mark.parametrize("engine", ["direct", "sample"])
+def test_a_hook_sees_every_gradient_of_its_batch(engine):
+    X, Y = wide_problem(n=40, m=30)
+    pop = init_population([40, 5, 3, 1], [("he", 1), ("xavier", 2)], activation="tanh")
+    seen = []
+    train(pop, X, Y, learning_rate=0.1, iterations=1, batch_size=8, engine=engine,
+          record_at=[0], hooks=[seen.append])  # fmt: skip
+    cols = np.random.default_rng([0, 0]).permutation(30)[:8]
+    dWs, dbs = pop.gradients(X[:, cols], Y[:, cols])
+    step = seen[0]
+    for got, want in zip((*step.dWs, *step.dbs), (*dWs, *dbs), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    norms = np.sqrt(np.einsum("kij,kij->k", dWs[0], dWs[0]))
+    np.testing.assert_allclose(step.grad_norm_1, norms, rtol=1e-10)

@@ -19,6 +19,7 @@ from initlab.cli._common import (
     summary_table,
     write_outputs,
 )
+from initlab.nn import engines
 
 POST_RUNS = [
     {"name": "zeros", "init": "zeros"},
@@ -58,7 +59,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("initlab-reproduce"), help="output directory")
     p.add_argument(
         "--engine",
-        choices=("auto", "direct", "sample"),
+        choices=engines.CHOICES,
         default="direct",
         help="direct (default) is the post's own arithmetic, W1 stored and multiplied by X; "
         "sample is exact too, far faster, and rounds differently (see README: He and Xavier "

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from initlab.cli._common import console, describe_data, progress_bar, summary_table, write_outputs
+from initlab.nn import engines
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -18,9 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("spec", type=Path, help="experiment file (TOML); see examples/")
     p.add_argument("--out", type=Path, required=True, help="output directory")
-    p.add_argument(
-        "--engine", choices=("auto", "direct", "sample"), help="override training.engine"
-    )
+    p.add_argument("--engine", choices=engines.CHOICES, help="override training.engine")
     p.add_argument("--no-figures", action="store_true", help="write results.json only")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

@@ -74,8 +74,13 @@ class Engine(Protocol):
         """``dW_1 = dZ_1 X_B^T / |B|`` in the coordinates of :attr:`params` (zero for the
         members not in `members`)."""
 
-    def descend(self, dZ1: Array, step: Array, cols: Cols = None, members: Array | None = None):
+    def descend(
+        self, dZ1: Array, step: Array, cols: Cols = None, members: Array | None = None
+    ) -> None:
         """``W_1 -= (step_k dZ_1) X_B^T`` for `members` (all by default); ``step = lr/|B|``."""
+
+    def weight_gradient(self, dZ1: Array, cols: Cols = None) -> Array:
+        """``dW_1 = dZ_1 X_B^T / |B|`` materialized, ``(K, n_1, n_0)``."""
 
     def grad_norm(self, dZ1: Array, cols: Cols = None) -> Array:
         """``||dW_1||_F`` per member."""
@@ -134,12 +139,17 @@ class DirectEngine:
         dW /= XB.shape[1]
         return [dW]
 
-    def descend(self, dZ1: Array, step: Array, cols: Cols = None, members: Array | None = None):
+    def descend(
+        self, dZ1: Array, step: Array, cols: Cols = None, members: Array | None = None
+    ) -> None:
         """No feature-sized temporaries: one ``(n_1, n_0)`` product per member, in place."""
         XB = self._X(cols)
         for k in _members(members, dZ1.shape[0]):
             np.dot(dZ1[k] * step[k], XB.T, out=self._dW[k])
             self.W1[k] -= self._dW[k]
+
+    def weight_gradient(self, dZ1: Array, cols: Cols = None) -> Array:
+        return self.gradient(dZ1, cols)[0]
 
     def grad_norm(self, dZ1: Array, cols: Cols = None) -> Array:
         XB = self._X(cols)
@@ -199,7 +209,9 @@ class SampleEngine:
             gC[np.ix_(ks, np.arange(gC.shape[1]), cols)] = dZ1[ks] / n
         return [gC, np.zeros_like(self.a)]
 
-    def descend(self, dZ1: Array, step: Array, cols: Cols = None, members: Array | None = None):
+    def descend(
+        self, dZ1: Array, step: Array, cols: Cols = None, members: Array | None = None
+    ) -> None:
         if members is None and cols is None:
             self.C -= dZ1 * step[:, None, None]
             return
@@ -208,6 +220,10 @@ class SampleEngine:
                 self.C[k] -= dZ1[k] * step[k]
             else:
                 self.C[k][:, cols] -= dZ1[k] * step[k]
+
+    def weight_gradient(self, dZ1: Array, cols: Cols = None) -> Array:
+        XB = self.X if cols is None else self.X[:, cols]
+        return first_layer(dZ1, XB.T) / dZ1.shape[-1]
 
     def grad_norm(self, dZ1: Array, cols: Cols = None) -> Array:
         G = self.G if cols is None else self.G[np.ix_(cols, cols)]

@@ -15,10 +15,11 @@ class Step:
     """What a hook sees at a recorded step (before that step's update).
 
     ``Zs``/``As`` are the forward pass on the step's batch, ``dZs`` the back-propagated
-    gradients with respect to each ``Z_l`` (not divided by the batch size), ``dWs[0]`` is
-    None (the engine keeps it in its coordinates: ask ``grad_norm_1``), ``weights[0]`` is
-    ``W_1`` materialized. ``learning_rate`` is each member's base rate (before the layer
-    multipliers).
+    gradients with respect to each ``Z_l`` (not divided by the batch size), ``dWs``/``dbs``
+    every layer's gradient, each divided by the batch size (``dWs[0]`` and ``weights[0]``
+    materialized from the engine for the hooks; ``grad_norm_1`` and ``weight_norm_1`` are
+    computed in its own coordinates). ``learning_rate`` is each member's base rate (before
+    the layer multipliers).
     """
 
     iteration: int

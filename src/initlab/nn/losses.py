@@ -8,7 +8,8 @@ one column per example) into
 - ``dZ(Z, Y) -> (K, n_L, m)``: :math:`\partial \ell(z_i, y_i) / \partial z_i`, the top
   gradient of back-propagation (not divided by m: :func:`initlab.nn.network.backward`
   divides once, for every layer);
-- ``accuracy(Z, Y) -> (K,)`` and ``output(Z)`` (the head's :math:`A_L`).
+- ``accuracy(Z, Y) -> (K,)``, ``predict(Z)`` (targets' format) and ``output(Z)`` (the
+  head's :math:`A_L`).
 
 ``sigmoid`` (targets in {0, 1}, one or more outputs; binary cross-entropy)
     .. math:: \ell(z, y) = \textstyle\sum_j \max(z_j, 0) - z_j y_j + \log(1 + e^{-|z_j|}),
@@ -90,6 +91,11 @@ def _softmax_accuracy(Z: Array, Y: Array) -> Array:
     return (np.argmax(Z, axis=-2) == np.argmax(Y, axis=-2)).mean(axis=-1)
 
 
+def _softmax_predict(Z: Array) -> Array:
+    classes = np.arange(Z.shape[-2])[:, None]
+    return (classes == np.expand_dims(np.argmax(Z, axis=-2), -2)).astype(Z.dtype)
+
+
 def _linear_loss(Z: Array, Y: Array) -> Array:
     R = Z - Y
     return 0.5 * np.sum(R * R, axis=-2).mean(axis=-1)
@@ -132,6 +138,10 @@ class Head:
     dZ : callable ``(Z, Y) -> (K, n_L, m)``, the gradient of the per-example loss
     output : callable ``Z -> A_L``
     accuracy : callable ``(Z, Y) -> (K,)``
+    predict : callable ``Z -> predicted targets`` in the format of ``Y``: {0, 1} entries
+        (sigmoid, :math:`\sigma(z) \ge 0.5`), one-hot columns (softmax, argmax), the logits
+        (linear)
+    check : callable ``(Y, name)``, raising for targets the head cannot take
     min_outputs : int
         The fewest output units the head accepts.
     """
@@ -141,6 +151,7 @@ class Head:
     dZ: Callable[[Array, Array], Array] = field(repr=False)
     output: Callable[[Array], Array] = field(repr=False)
     accuracy: Callable[[Array, Array], Array] = field(repr=False)
+    predict: Callable[[Array], Array] = field(repr=False)
     check: Callable[[Array, str], None] = field(repr=False)
     min_outputs: int = 1
 
@@ -167,15 +178,18 @@ class Head:
 
 HEADS: dict[str, Head] = {
     "sigmoid": Head(
-        "sigmoid", _sigmoid_loss, lambda Z, Y: expit(Z) - Y, expit, _sigmoid_accuracy,
-        _check_binary,
+        "sigmoid", _sigmoid_loss, dZ=lambda Z, Y: expit(Z) - Y, output=expit,
+        accuracy=_sigmoid_accuracy, predict=lambda Z: (expit(Z) >= 0.5).astype(Z.dtype),
+        check=_check_binary,
     ),
     "softmax": Head(
-        "softmax", _softmax_loss, lambda Z, Y: softmax(Z, axis=-2) - Y,
-        lambda Z: softmax(Z, axis=-2), _softmax_accuracy, _check_one_hot, min_outputs=2,
+        "softmax", _softmax_loss, dZ=lambda Z, Y: softmax(Z, axis=-2) - Y,
+        output=lambda Z: softmax(Z, axis=-2), accuracy=_softmax_accuracy,
+        predict=_softmax_predict, check=_check_one_hot, min_outputs=2,
     ),
     "linear": Head(
-        "linear", _linear_loss, lambda Z, Y: Z - Y, lambda Z: Z, _linear_accuracy, _check_real
+        "linear", _linear_loss, dZ=lambda Z, Y: Z - Y, output=lambda Z: Z,
+        accuracy=_linear_accuracy, predict=lambda Z: Z, check=_check_real,
     ),
 }  # fmt: skip
 

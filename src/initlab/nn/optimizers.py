@@ -46,7 +46,7 @@ ICLR 2015; I. Loshchilov and F. Hutter, "Decoupled weight decay regularization",
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -217,15 +217,14 @@ class Adam:
             p -= (lrs[i].astype(np.float64) / bc1).astype(dt) * (m / denom)
 
 
-_DEFAULTS: dict[str, tuple[type, dict[str, Any]]] = {
+OPTIMIZERS: dict[str, tuple[type, dict[str, Any]]] = {
     "gd": (SGD, {}),
     "sgd": (SGD, {}),
     "momentum": (SGD, {"momentum": 0.9}),
     "adam": (Adam, {}),
     "adamw": (Adam, {"decoupled": True, "weight_decay": 0.01}),
 }
-OPTIMIZERS = tuple(_DEFAULTS)
-"""Names of the optimizers."""
+"""The optimizers by name: each an update rule and its defaults."""
 
 
 def get_optimizer(spec: str | Mapping[str, Any] | Optimizer = "gd") -> Optimizer:
@@ -242,13 +241,13 @@ def get_optimizer(spec: str | Mapping[str, Any] | Optimizer = "gd") -> Optimizer
     >>> get_optimizer({"name": "momentum", "momentum": [0.5, 0.9], "nesterov": True}).momentum
     [0.5, 0.9]
     """
-    if isinstance(spec, SGD | Adam):
+    if isinstance(spec, Optimizer):  # any rule with the protocol's members
         return spec
     table = {"name": spec} if isinstance(spec, str) else dict(spec)
     name = table.pop("name", "gd")
-    if name not in _DEFAULTS:
-        raise unknown_name("optimizer", name, _DEFAULTS)
-    cls, defaults = _DEFAULTS[name]
+    if name not in OPTIMIZERS:
+        raise unknown_name("optimizer", name, OPTIMIZERS)
+    cls, defaults = OPTIMIZERS[name]
     if "betas" in table and cls is Adam:
         table["beta1"], table["beta2"] = _pair(table.pop("betas"))
     allowed = {f.name for f in fields(cls)} - {"name", "decoupled"}
@@ -274,8 +273,3 @@ def _pair(betas: Any) -> tuple[Any, Any]:
     if not isinstance(betas, Sequence) or isinstance(betas, str) or len(betas) != 2:
         raise InitlabError(f"betas must be a pair (beta1, beta2); got {betas!r}")
     return betas[0], betas[1]
-
-
-def with_layer_lr_scale(opt: Optimizer, scale: Sequence[float]) -> Optimizer:
-    """`opt` with per-layer learning-rate multipliers `scale` (one per weight layer)."""
-    return replace(opt, layer_lr_scale=tuple(float(s) for s in scale))  # type: ignore[type-var]

@@ -237,6 +237,7 @@ def _step(run: _Run, i: int, hooks: Sequence[Hook]) -> None:
         run.head.dZ(Zs[-1], Y), run.weights, Zs, As, run.net.activation, run.alive, dZs
     )
     if hooks:
+        dWs = [run.eng.weight_gradient(dZ1, cols), *dWs[1:]]
         st = Step(
             i, Zs, As, dZs, dWs, dbs, run.eng.grad_norm(dZ1, cols), run.eng.weight_norm(),
             [run.eng.weight(), *run.weights[1:]], run.biases, run.lr, run.alive.copy(), J,
