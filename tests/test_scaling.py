@@ -35,7 +35,7 @@ def test_mup_is_flat_in_width_and_sp_output_grows(coord):
 
 
 def test_coord_check_round_trip_and_figure_numbers(coord, tmp_path):
-    back = scaling.CoordCheck.load(coord.save(tmp_path / "cc.json"))
+    back = scaling.CoordCheck.load(coord.save(tmp_path / "coord_check.json"))
     np.testing.assert_array_equal(back.size, coord.size)
     np.testing.assert_array_equal(back.change, coord.change)
     assert back.layers == coord.layers == ["input", "layer 2", "layer 3", "output"]
@@ -49,6 +49,12 @@ def test_coord_check_round_trip_and_figure_numbers(coord, tmp_path):
             for l, line in enumerate(lines):
                 np.testing.assert_allclose(line.get_xdata(), LADDER)
                 np.testing.assert_allclose(line.get_ydata(), mean[i, l, t])
+    from initlab.report.html import write_report
+
+    write_report(tmp_path)  # the coordinate-check section alone: its verdicts, from the file
+    md = (tmp_path / "report.md").read_text()
+    assert "## Coordinate check" in md and "mup size: every layer stable" in md
+    assert "sp size: output grows" in md
     change = plots.coord_check_figure(back, "change")
     assert len(change.axes) == 2 * 2
     np.testing.assert_allclose(change.axes[0].get_lines()[-1].get_ydata(),

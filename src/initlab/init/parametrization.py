@@ -308,6 +308,15 @@ def param_scales(
     return init, lr
 
 
+def _draw(initializer, shapes, seeds, dtype) -> list[np.ndarray]:
+    """Each member's layers in order from its own ``make_rng(seed)``, stacked per layer."""
+    members = []
+    for seed in seeds:
+        rng = make_rng(seed)
+        members.append([initializer(shape, rng, dtype) for shape in shapes])
+    return [np.stack([m[l] for m in members]) for l in range(len(shapes))]
+
+
 def init_model(
     sizes: tuple[int, int, int],
     seeds: Sequence[int],
@@ -354,14 +363,9 @@ def init_model(
                    for k, v in zip(("d", "width", "d_out"), sizes, strict=True))  # fmt: skip
     if not seeds:
         raise InitlabError("init_model needs at least one seed")
-    initializer = _initializers.get(init)
     J = int(check_number("branch_layers", branch_layers, low=1, integer=True))
-    shapes = [(n, d), *[(n, n)] * (depth * J), (d_out, n)]
-    members = []
-    for seed in seeds:
-        rng = make_rng(seed)
-        members.append([initializer(shape, rng, dtype) for shape in shapes])
-    Ws = [np.stack([m[l] for m in members]) for l in range(len(shapes))]
+    Ws = _draw(_initializers.get(init), [(n, d), *[(n, n)] * (depth * J), (d_out, n)], seeds,
+               dtype)  # fmt: skip
     if zero_branch:
         for l in range(depth):
             Ws[1 + l * J + J - 1][:] = 0.0

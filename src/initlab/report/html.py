@@ -208,9 +208,10 @@ def write_report(
         h, m = _sweep_parts(source, axes)
         parts_html.append(h)
         parts_md.append(m)
-    for h, m in _scaling.report_parts(source):
-        parts_html.append(h)
-        parts_md.append(m)
+    for title, text, figs in _scaling.report_sections(source):
+        body = "".join(_figure_html(f, c) for f, c in figs)
+        parts_html.append(f"<h2>{html.escape(title)}</h2><pre>{html.escape(text)}</pre>{body}")
+        parts_md.append(f"## {title}\n\n```\n{text}\n```\n\nFigures: report.html.")
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         "<title>initlab report</title>"

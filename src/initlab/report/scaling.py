@@ -5,7 +5,6 @@ Each returns a :class:`matplotlib.figure.Figure` built without pyplot's global s
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,21 +138,14 @@ def has_results(source: Path) -> bool:
     return any((source / name).is_file() for name in FILES)
 
 
-def report_parts(source: Path) -> Iterator[tuple[str, str]]:
-    """The report's sections (HTML, Markdown) for the scaling results in `source`."""
-    from initlab.report.html import _figure_html
-
+def report_sections(source: Path) -> Iterator[tuple[str, str, list[tuple[Figure, str]]]]:
+    """The report's sections for the scaling results in `source`: (title, text, figures with
+    captions); :func:`initlab.report.html.write_report` renders them."""
     if (source / "coord_check.json").is_file():
         cc = CoordCheck.load(source / "coord_check.json")
-        lines = verdict_lines(cc)
-        text = "\n".join(lines)
-        figs = _figure_html(coord_check_figure(cc, "size"), "mean |x_t| by width") + _figure_html(
-            coord_check_figure(cc, "change"), "mean |x_t - x_0| by width"
-        )
-        yield (
-            f"<h2>Coordinate check</h2><pre>{html.escape(text)}</pre>{figs}",
-            f"## Coordinate check\n\n```\n{text}\n```\n\nFigures: report.html.",
-        )
+        figs = [(coord_check_figure(cc, "size"), "mean |x_t| by width"),
+                (coord_check_figure(cc, "change"), "mean |x_t - x_0| by width")]  # fmt: skip
+        yield "Coordinate check", "\n".join(verdict_lines(cc)), figs
     if (source / "lr_transfer.json").is_file():
         lt = LrTransfer.load(source / "lr_transfer.json")
         text = "\n".join(
@@ -161,8 +153,5 @@ def report_parts(source: Path) -> Iterator[tuple[str, str]]:
             f"spread {lt.spread()[i]:.2f}"
             for i, p in enumerate(lt.parametrizations)
         )
-        fig = _figure_html(lr_transfer_figure(lt), "training loss against log2 learning rate")
-        yield (
-            f"<h2>Learning-rate transfer</h2><pre>{html.escape(text)}</pre>{fig}",
-            f"## Learning-rate transfer\n\n```\n{text}\n```\n\nFigure: report.html.",
-        )
+        figs = [(lr_transfer_figure(lt), "training loss against log2 learning rate")]
+        yield "Learning-rate transfer", text, figs
