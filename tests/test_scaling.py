@@ -6,6 +6,7 @@ import pytest
 
 from initlab.analysis.coordcheck import DEFAULT_BAND
 from initlab.experiment import scaling
+from initlab.init import parametrization as par
 from initlab.report import scaling as plots
 
 LADDER = (32, 64, 128, 256)
@@ -120,3 +121,24 @@ def test_mup_transfers_the_learning_rate_and_sp_does_not():
     assert spread["mup"] < 0.5
     assert spread["sp"] > spread["mup"] + 1.0
     assert result.optimum()[0, 1] < result.optimum()[0, 0]  # SP: wider wants a smaller rate
+
+
+def test_cli_coord_check_writes_result_figures_and_verdicts(tmp_path, capsys):
+    from initlab.cli import main
+
+    out = tmp_path / "cc"
+    args = ["scaling", "coord-check", "--widths", "16", "32", "--steps", "1", "--seeds", "1",
+            "--examples", "8", "--depth", "1", "--residual", "--zero-branch", "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    result = scaling.CoordCheck.load(out / "coord_check.json")
+    assert result.layers == ["input", "block 1", "output"]
+    assert result.settings["architecture"]["zero_branch"] is True
+    for line in plots.verdict_lines(result):
+        assert f"verdict {line}" in printed
+    assert (out / "coord_check.png").stat().st_size > 0
+    (out / "coord_check.png").unlink()
+    assert main(["scaling", "figures", str(out / "coord_check.json")]) == 0
+    assert (out / "coord_check.png").is_file()
+    assert main(["scaling", "table"]) == 0
+    assert par.markdown_table().splitlines()[2] in capsys.readouterr().out

@@ -336,11 +336,9 @@ def init_model(
 ) -> tuple[ResMLP, list[float]]:
     r"""A population (one member per seed) under `parametrization`, and its lr factors.
 
-    Member k draws ``W_in``, the blocks' ``V``s and ``W_out`` in that order, each an
-    ``(n_out, n_in)`` array by `init` from ``make_rng(seeds[k])`` (so a plain MLP,
-    ``skip=False`` and one layer per branch, gets exactly :func:`initlab.init_network`'s
-    weights), biases zero; each weight is then multiplied by its init factor
-    (:func:`param_scales`).
+    Member k draws ``W_in``, the blocks' ``V``s, ``W_out`` in order by `init` from
+    ``make_rng(seeds[k])`` (a plain MLP gets :func:`initlab.init_network`'s weights), biases
+    zero; each weight is then multiplied by its init factor (:func:`param_scales`).
 
     Parameters
     ----------
