@@ -128,12 +128,10 @@ def run_lr_transfer(args: argparse.Namespace) -> int:
         seeds=range(args.seeds), base_width=args.base_width, architecture=_architecture(args),
         n_examples=args.examples or None,
     )  # fmt: skip
-    head = ["parametrization", *(f"n={n}" for n in result.widths), "spread"]
-    rows = [head]
-    for i, p in enumerate(result.parametrizations):
-        rows.append([p, *(f"2^{k:g}" for k in result.optimum()[i]), f"{result.spread()[i]:g}"])
+    from initlab.report.scaling import optimum_table
+
     console.print("optimum learning rate (least mean training loss over seeds) by width:")
-    console.print(_cc.text_table(rows), markup=False)
+    console.print(optimum_table(result), markup=False)
     if args.out:
         _write(result, Path(args.out), "lr_transfer")
     return 0

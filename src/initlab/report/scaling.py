@@ -67,7 +67,8 @@ def coord_check_figure(
 
 def lr_transfer_figure(result: LrTransfer) -> Figure:
     """Training loss against log2 learning rate, one line per width, one panel per
-    parametrization (Yang et al. 2022, Fig. 1); a dot marks each width's optimum."""
+    parametrization (Yang et al. 2022, Fig. 1); a dot marks each width's best grid point
+    (the title's spread uses the refined optimum, :meth:`LrTransfer.optimum`)."""
     P = len(result.parametrizations)
     fig = Figure(figsize=(4.6 * P, 4.0), layout="constrained")
     axes = fig.subplots(1, P, squeeze=False, sharey=True)[0]
@@ -87,7 +88,7 @@ def lr_transfer_figure(result: LrTransfer) -> Figure:
         ax.set_ylim(top=top)
         ax.set_xlabel("log2 learning rate")
         spread = result.spread()[i]
-        ax.set_title(f"{_TITLES.get(p, p)}: optimum moves {spread:g} (log2)", fontsize=10)
+        ax.set_title(f"{_TITLES.get(p, p)}: optimum moves {spread:.2f} (log2)", fontsize=10)
         ax.grid(alpha=0.3, which="both")
     axes[0].set_ylabel("training loss")
     axes[-1].legend(title="width", fontsize=8)
@@ -133,6 +134,15 @@ def verdict_lines(result: CoordCheck, band: float = _cc.DEFAULT_BAND) -> list[st
     return lines
 
 
+def optimum_table(result: LrTransfer) -> str:
+    """Each parametrization's optimum learning rate per width and its spread, as text."""
+    rows = [["parametrization", *(f"n={n}" for n in result.widths), "spread (log2)"]]
+    for i, p in enumerate(result.parametrizations):
+        opt = result.optimum()[i]
+        rows.append([p, *(f"2^{k:.2f}" for k in opt), f"{result.spread()[i]:.2f}"])
+    return _cc.text_table(rows)
+
+
 def has_results(source: Path) -> bool:
     """Whether `source` holds a coordinate check or a learning-rate transfer result."""
     return any((source / name).is_file() for name in FILES)
@@ -148,10 +158,6 @@ def report_sections(source: Path) -> Iterator[tuple[str, str, list[tuple[Figure,
         yield "Coordinate check", "\n".join(verdict_lines(cc)), figs
     if (source / "lr_transfer.json").is_file():
         lt = LrTransfer.load(source / "lr_transfer.json")
-        text = "\n".join(
-            f"{p}: optimum log2 lr by width {', '.join(f'{x:.2f}' for x in lt.optimum()[i])}; "
-            f"spread {lt.spread()[i]:.2f}"
-            for i, p in enumerate(lt.parametrizations)
-        )
+        text = optimum_table(lt)
         figs = [(lr_transfer_figure(lt), "training loss against log2 learning rate")]
         yield "Learning-rate transfer", text, figs
