@@ -35,6 +35,20 @@ def test_mup_is_flat_in_width_and_sp_output_grows(coord):
     assert out0.slope == pytest.approx(-0.5, abs=0.15)
 
 
+def test_adam_coord_check_mup_flat_sp_output_grows():
+    """The same claims under Adam (TP V Table 3's Adam column): muP flat after a step, SP's
+    output growing (at width 1024 in the docs: slopes -0.10 and +1.59 at step 1)."""
+    result = scaling.coord_check(LADDER, ("sp", "mup"), optimizer="adam", learning_rate=0.01,
+                                 steps=2, seeds=range(2), n_examples=64)  # fmt: skip
+    rows = result.rows("size")
+    for r in rows["mup"]:
+        if r.step >= 1:
+            assert abs(r.slope) <= DEFAULT_BAND, r
+    for r in rows["sp"]:
+        if r.step >= 1 and r.layer == "output":
+            assert r.slope > DEFAULT_BAND, r
+
+
 def test_coord_check_round_trip_and_figure_numbers(coord, tmp_path):
     back = scaling.CoordCheck.load(coord.save(tmp_path / "coord_check.json"))
     np.testing.assert_array_equal(back.size, coord.size)
