@@ -191,3 +191,62 @@ def test_training_equals_the_mup_package(optimizer):
         for lin, W in zip(linears, model.params[0::2], strict=True):
             scale = r if isinstance(lin, mup.MuReadout) else 1.0
             np.testing.assert_allclose(lin.weight.numpy() / scale, W[0], rtol=1e-9, atol=1e-12)
+
+
+def _spec(**model):
+    from initlab.experiment import spec
+
+    return spec.parse(
+        {
+            "data": {"train": "digits"},
+            "model": {"hidden": [16, 16], "activation": "relu", **model},
+            "training": {"learning_rate": 0.3, "iterations": 15, "seed": 1, "diagnostics": False},
+            "runs": [{"name": "he", "init": "he", "seeds": 2}],
+        }
+    )
+
+
+def test_spec_keys_parametrization_and_base_width():
+    """[model] parametrization/base_width: at the base width the runs are SP's bit for bit;
+    above it, each member is the He network rescaled by layer_scales and trained by GD with
+    the layer factors (the core's train, checked member by member)."""
+    from initlab.experiment import runner
+    from initlab.experiment import spec as spec_mod
+    from initlab.nn.training import train
+
+    sp = _spec()
+    data = runner.load_data(sp)
+    costs = [np.asarray(r["cost_history"]) for r in runner.run(sp, data=data)["runs"]]
+    same = runner.run(_spec(parametrization="mup", base_width=16), data=data)["runs"]
+    for r, c in zip(same, costs, strict=True):
+        np.testing.assert_array_equal(r["cost_history"], c)
+    mup = runner.run(_spec(parametrization="mup", base_width=4), data=data)["runs"]
+    sizes = [64, 16, 16, 1]
+    scales = par.layer_scales("mup", sizes, 4, "sgd")
+    assert scales.lr == (4.0, 1.0, 0.25) and scales.init == (1.0, 1.0, 0.5)
+    for rec in mup:
+        net = init_network(sizes, "he", activation="relu", seed=rec["seed"])
+        net.weights = par.rescale_weights(net.weights, scales)
+        _, hist = train(net, data.train.X, data.train.Y, learning_rate=0.3, iterations=15,
+                        optimizer={"name": "gd", "layer_lr_scale": scales.lr})  # fmt: skip
+        np.testing.assert_array_equal(rec["cost_history"], hist.costs[0])
+    assert not np.array_equal(mup[0]["cost_history"], costs[0])
+    with pytest.raises(spec_mod.SpecError, match="hidden layers of one width"):
+        _spec(hidden=[16, 8], parametrization="mup")
+    with pytest.raises(spec_mod.SpecError, match="unknown parametrization"):
+        _spec(parametrization="mu")
+
+
+def test_sweep_run_ids_unchanged_for_sp():
+    from initlab.experiment import sweep_spec
+
+    raw = {"data": {"train": "digits"}, "model": {"hidden": [8, 8]},
+           "axes": {"init": ["he"], "learning_rate": [0.1]}}  # fmt: skip
+    sp = sweep_spec.expand(sweep_spec.parse(raw))
+    assert "parametrization" not in sp[0].config
+    sweep = sweep_spec.parse({**raw, "model": {"hidden": [8, 8], "parametrization": "mup",
+                                               "base_width": 4}})  # fmt: skip
+    mup = sweep_spec.expand(sweep)
+    assert mup[0].config["parametrization"] == "mup" and mup[0].id != sp[0].id
+    chunk = sweep_spec.chunks(mup, sweep)[0]
+    assert chunk.model["parametrization"] == "mup" and chunk.model["base_width"] == 4

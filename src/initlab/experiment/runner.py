@@ -25,6 +25,7 @@ from initlab._version import __version__
 from initlab.analysis.stats import mean_interval, summarize
 from initlab.experiment.spec import Run, Spec
 from initlab.init import lsuv as _lsuv
+from initlab.init import parametrization as _par
 from initlab.init.build import init_parameters
 from initlab.nn import activations as _activations
 from initlab.nn.network import Network, from_members
@@ -90,7 +91,21 @@ def _build(
             rng = make_rng(run.seed, training["stream"])
             members.append(init_parameters(sizes, run.init_spec, rng, dtype))
             reports.append(None)
-    return from_members(sizes, act, members), reports  # each W_1 is stacked once
+    net = from_members(sizes, act, members)  # each W_1 is stacked once
+    scales = layer_scales(model, sizes)
+    if scales is not None:
+        net.weights = _par.rescale_weights(net.weights, scales)
+    return net, reports
+
+
+def layer_scales(model: dict[str, Any], sizes: list[int]) -> _par.LayerScales | None:
+    """The ``[model]`` parametrization's per-layer factors for gradient descent, or None
+    for SP without a base width. The core's ``train`` applies a layer's learning-rate factor
+    to its bias too (muP's SGD rule would move hidden biases ``n / n0`` times faster)."""
+    p, n0 = model.get("parametrization", "sp"), model.get("base_width")
+    if p == "sp" and n0 is None:
+        return None
+    return _par.layer_scales(p, sizes, n0 if n0 is not None else sizes[1], "sgd")
 
 
 def activation_of(name: str, model: dict) -> Any:
@@ -130,12 +145,15 @@ def train_group(
     sizes = [X.shape[0], *model["hidden"], 1]
     net, lsuv_reports = _build(runs, sizes, X, model, training)
     recorder, record_at = _recorder(training, net)
+    scales = layer_scales(model, sizes)
+    optimizer = "gd" if scales is None else {"name": "gd", "layer_lr_scale": scales.lr}
     _, hist = train(
         net,
         X,
         Y,
         learning_rate=[r.learning_rate for r in runs],
         iterations=training["iterations"],
+        optimizer=optimizer,
         engine=training["engine"],
         X_test=None if data.test is None else data.test.X,
         Y_test=None if data.test is None else data.test.Y,

@@ -11,6 +11,8 @@ An experiment compares initializations (and seeds and learning rates) on one dat
     [model]
     hidden = [5, 5]                 # hidden layer widths
     activation = "tanh"             # tanh, sigmoid, relu, leaky_relu (slope = 0.01), linear
+    parametrization = "sp"          # sp, ntk, mup (docs/scaling.md): needs equal hidden widths
+    base_width = 64                 # its base width n0 (default: the hidden width itself)
 
     [training]
     learning_rate = 0.01
@@ -43,12 +45,19 @@ from typing import Any, TypeVar
 from initlab._rng import STREAMS
 from initlab._validation import InitlabError, SpecError, check_keys, check_number
 from initlab.init import catalogue as _initializers
+from initlab.init import parametrization as _par
 from initlab.nn import activations as _activations
 from initlab.nn import engines as _engines
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {"test": None, "test_fraction": None, "split_seed": 0, "x_key": None, "y_key": None},
-    "model": {"hidden": [5, 5], "activation": "tanh", "slope": None},
+    "model": {
+        "hidden": [5, 5],
+        "activation": "tanh",
+        "slope": None,
+        "parametrization": "sp",
+        "base_width": None,
+    },
     "training": {
         "learning_rate": 0.01,
         "iterations": 1000,
@@ -187,6 +196,14 @@ def _check_model(model: dict[str, Any]) -> dict[str, Any]:
     for i, n in enumerate(hidden):
         check_number(f"model.hidden[{i}]", n, low=1, integer=True)
     _activation(model["activation"], model["slope"], "model.activation")
+    if model["parametrization"] != "sp" or model["base_width"] is not None:
+        try:
+            _par.get(model["parametrization"])
+            _par.hidden_width([1, *hidden, 1])
+            if model["base_width"] is not None:
+                check_number("model.base_width", model["base_width"], low=1, integer=True)
+        except InitlabError as exc:
+            raise SpecError(f"model.parametrization: {exc}") from None
     return model
 
 

@@ -292,6 +292,9 @@ def _seeds(axes_raw: Mapping[str, Any], training: dict[str, Any]) -> list[int]:
     return seeds
 
 
+_PAR_KEYS = ("parametrization", "base_width")
+
+
 def run_config(
     sweep: SweepSpec,
     data: str,
@@ -315,6 +318,13 @@ def run_config(
         "stream": t["stream"],
         "dtype": t["dtype"],
         "engine": t["engine"],
+        # only when not SP: earlier sweeps' run ids (a hash of this dict) stay as they were
+        **(
+            {k: m[k] for k in _PAR_KEYS}
+            if (m := sweep.model).get("parametrization", "sp") != "sp"
+            or m.get("base_width") is not None
+            else {}
+        ),
     }
 
 
@@ -370,7 +380,9 @@ def chunks(runs: Sequence[SweepRun], sweep: SweepSpec, *, workers: int = 1) -> l
             out.append(
                 Chunk(
                     data=c["data"],
-                    model={k: c[k] for k in ("hidden", "activation", "slope")},
+                    model={
+                        k: c[k] for k in ("hidden", "activation", "slope", *_PAR_KEYS) if k in c
+                    },
                     training={**sweep.training, "engine": c["engine"]},
                     runs=tuple(r.run for r in part),
                     ids=tuple(r.id for r in part),
