@@ -27,6 +27,7 @@ SUBCOMMANDS = {
     "report": "report",
     "sweep": "sweep",
     "results": "results",
+    "scaling": "scaling",
 }
 
 

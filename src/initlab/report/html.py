@@ -212,7 +212,8 @@ def write_report(
     ----------
     source : path
         A directory with ``results.json`` (from ``initlab run`` or ``reproduce``) and/or
-        ``sweep.sqlite`` (from ``initlab sweep``).
+        ``sweep.sqlite`` (from ``initlab sweep``) and/or ``coord_check.json`` /
+        ``lr_transfer.json`` (from ``initlab scaling``).
     out : path, optional
         Output directory (default: `source`).
     axes : (str, str), optional
@@ -228,9 +229,12 @@ def write_report(
     out = Path(out) if out is not None else source
     if not source.is_dir():
         raise InitlabError(f"{source} is not a directory of initlab results")
+    from initlab.report import scaling as _scaling
+
     parts_html, parts_md = [], []
     has_sigprop = _has_sigprop(source)
-    if (source / RESULTS_FILE).is_file() or not (_has_sweep(source) or has_sigprop):
+    others = _has_sweep(source) or has_sigprop or _scaling.has_results(source)
+    if (source / RESULTS_FILE).is_file() or not others:
         results = read_results(source)
         h, m = _experiment_parts(results)
         parts_html.append(h)
@@ -243,6 +247,10 @@ def write_report(
         h, m = _sigprop_parts(source)
         parts_html.append(h)
         parts_md.append(m)
+    for title, text, figs in _scaling.report_sections(source):
+        body = "".join(_figure_html(f, c) for f, c in figs)
+        parts_html.append(f"<h2>{html.escape(title)}</h2><pre>{html.escape(text)}</pre>{body}")
+        parts_md.append(f"## {title}\n\n```\n{text}\n```\n\nFigures: report.html.")
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         "<title>initlab report</title>"

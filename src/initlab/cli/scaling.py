@@ -1,0 +1,172 @@
+"""``initlab scaling``: width parametrizations (SP, NTK, muP), coordinate checks, lr transfer.
+
+``initlab scaling table`` prints the parametrization table (docs/scaling.md).
+
+``initlab scaling coord-check --widths 64 128 256 512 --out DIR`` trains each
+parametrization at each width for a few steps on one batch of scikit-learn's digits and
+prints, per layer and step, the mean |x| at each width, the fitted slope in width and the
+verdict (stable within the band, grows, vanishes); DIR gets coord_check.json and the figures
+coord_check.png (sizes) and coord_check_change.png (changes since step 0).
+
+``initlab scaling lr-transfer --widths 64 128 256 --log2-lrs -11 -3 --out DIR`` trains one
+population per parametrization and width over learning rates 2^k x seeds and prints each
+width's optimum learning rate; DIR gets lr_transfer.json and lr_transfer.png.
+
+Both take ``--depth`` (hidden layers after the first, or residual blocks with
+``--residual``), ``--branch-scaling constant|depth|learnable``, ``--alpha``,
+``--zero-branch`` and ``--base-width``. ``initlab scaling figures RESULT.json`` redraws the
+figures of a stored result.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from initlab._validation import InitlabError
+from initlab.analysis import coordcheck as _cc
+from initlab.cli._common import console
+from initlab.experiment import scaling as _scaling
+from initlab.init import parametrization as _par
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "scaling",
+        help="width parametrizations (SP, NTK, muP): coordinate checks and lr transfer",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="scaling_command", metavar="ACTION", required=True)
+    table = sub.add_parser("table", help="print the parametrization table")
+    table.set_defaults(func=run_table)
+    cc = sub.add_parser("coord-check", help="activation sizes by width, per layer and step")
+    _common(cc, widths=(64, 128, 256, 512), parametrizations=("sp", "ntk", "mup"))
+    cc.add_argument("--steps", type=int, default=2, help="updates (default 2)")
+    cc.add_argument("--lr", type=float, default=0.5, help="learning rate (default 0.5)")
+    cc.add_argument("--seeds", type=int, default=4, help="seeds 0..S-1 (default 4)")
+    cc.add_argument("--examples", type=int, default=128, help="batch size (default 128)")
+    cc.add_argument("--band", type=float, default=_cc.DEFAULT_BAND,
+                    help=f"|slope| called stable (default {_cc.DEFAULT_BAND})")  # fmt: skip
+    cc.set_defaults(func=run_coord_check)
+    lt = sub.add_parser("lr-transfer", help="loss against learning rate, per width")
+    _common(lt, widths=(64, 128, 256), parametrizations=("sp", "mup"))
+    lt.add_argument("--log2-lrs", type=int, nargs=2, default=(-11, -3), metavar=("LO", "HI"),
+                    help="learning rates 2^LO .. 2^HI (default -11 -3)")  # fmt: skip
+    lt.add_argument("--steps", type=int, default=40, help="updates (default 40)")
+    lt.add_argument("--batch-size", type=int, default=32, help="mini-batch (default 32)")
+    lt.add_argument("--seeds", type=int, default=1, help="seeds 0..S-1 (default 1)")
+    lt.add_argument("--examples", type=int, default=256,
+                    help="digits used (default 256; 0 for all 1797)")  # fmt: skip
+    lt.set_defaults(func=run_lr_transfer)
+    fig = sub.add_parser("figures", help="redraw the figures of a stored result")
+    fig.add_argument("result", help="coord_check.json or lr_transfer.json")
+    fig.add_argument("--out", help="folder (default: the result's)")
+    fig.set_defaults(func=run_figures)
+
+
+def _common(p: argparse.ArgumentParser, widths, parametrizations) -> None:
+    p.add_argument("--widths", type=int, nargs="+", default=list(widths), metavar="N",
+                   help=f"hidden widths (default {' '.join(map(str, widths))})")  # fmt: skip
+    p.add_argument("--parametrizations", nargs="+", default=list(parametrizations),
+                   choices=_par.available(), metavar="P",
+                   help=f"of {', '.join(_par.available())} (default "
+                   f"{' '.join(parametrizations)})")  # fmt: skip
+    p.add_argument("--optimizer", default=None, choices=("sgd", "momentum", "adam", "adamw"),
+                   help="default sgd (coord-check), adam (lr-transfer)")  # fmt: skip
+    p.add_argument("--base-width", type=int, help="n0 (default: the smallest width)")
+    p.add_argument("--depth", type=int, default=2, help="layers/blocks after the first (2)")
+    p.add_argument("--activation", default="relu", help="hidden activation (default relu)")
+    p.add_argument("--init", default="he", help="SP initializer (default he)")
+    p.add_argument("--residual", action="store_true", help="residual blocks")
+    p.add_argument("--branch-layers", type=int, default=1, help="layers per branch (1)")
+    p.add_argument("--branch-scaling", default="constant", choices=("constant", "depth",
+                   "learnable"), help="branch multiplier (default constant)")  # fmt: skip
+    p.add_argument("--alpha", type=float, default=1.0, help="branch multiplier (default 1)")
+    p.add_argument("--zero-branch", action="store_true", help="zero each branch's last layer")
+    p.add_argument("--out", metavar="DIR", help="write the result and figures here")
+
+
+def _architecture(args: argparse.Namespace) -> _scaling.Architecture:
+    return _scaling.Architecture(
+        depth=args.depth, init=args.init, activation=args.activation, skip=args.residual,
+        branch_layers=args.branch_layers, branch_scaling=args.branch_scaling,
+        alpha=args.alpha, zero_branch=args.zero_branch,
+    )  # fmt: skip
+
+
+def run_table(args: argparse.Namespace) -> int:
+    console.print(_par.markdown_table())
+    return 0
+
+
+def run_coord_check(args: argparse.Namespace) -> int:
+    result = _scaling.coord_check(
+        args.widths, args.parametrizations, steps=args.steps,
+        optimizer=args.optimizer or "sgd", learning_rate=args.lr, seeds=range(args.seeds),
+        base_width=args.base_width, n_examples=args.examples, architecture=_architecture(args),
+    )  # fmt: skip
+    for p, rows in result.rows("size", args.band).items():
+        console.print(f"\n{p}: mean |x| by width; slope of log size in log width")
+        console.print(_cc.format_rows(result.widths, rows), markup=False)
+    from initlab.report.scaling import verdict_lines
+
+    for line in verdict_lines(result, args.band):
+        console.print("verdict " + line, markup=False)
+    if args.out:
+        _write(result, Path(args.out), "coord_check")
+    return 0
+
+
+def run_lr_transfer(args: argparse.Namespace) -> int:
+    lo, hi = args.log2_lrs
+    if hi < lo:
+        raise InitlabError(f"--log2-lrs LO HI needs LO <= HI; got {lo} {hi}")
+    result = _scaling.lr_transfer(
+        args.widths, tuple(range(lo, hi + 1)), args.parametrizations,
+        optimizer=args.optimizer or "adam", steps=args.steps, batch_size=args.batch_size,
+        seeds=range(args.seeds), base_width=args.base_width, architecture=_architecture(args),
+        n_examples=args.examples or None,
+    )  # fmt: skip
+    from initlab.report.scaling import optimum_table
+
+    console.print("optimum learning rate (least mean training loss over seeds) by width:")
+    console.print(optimum_table(result), markup=False)
+    if args.out:
+        _write(result, Path(args.out), "lr_transfer")
+    return 0
+
+
+def _write(result, out: Path, stem: str) -> None:
+    path = result.save(out / f"{stem}.json")
+    paths = [path, *_figures(result, out)]
+    console.print("wrote " + ", ".join(str(p) for p in paths))
+
+
+def _figures(result, out: Path) -> list[Path]:
+    from initlab.report import scaling as plots
+
+    out.mkdir(parents=True, exist_ok=True)
+    if isinstance(result, _scaling.CoordCheck):
+        figs = {"coord_check.png": plots.coord_check_figure(result, "size"),
+                "coord_check_change.png": plots.coord_check_figure(result, "change")}  # fmt: skip
+    else:
+        figs = {"lr_transfer.png": plots.lr_transfer_figure(result)}
+    for name, fig in figs.items():
+        fig.savefig(out / name, dpi=110)
+    return [out / name for name in figs]
+
+
+def run_figures(args: argparse.Namespace) -> int:
+    path = Path(args.result)
+    if not path.is_file():
+        raise InitlabError(f"no result file {path}")
+    import json
+
+    kind = json.loads(path.read_text()).get("kind")
+    cls = {"coord-check": _scaling.CoordCheck, "lr-transfer": _scaling.LrTransfer}.get(kind)
+    if cls is None:
+        raise InitlabError(f"{path} is not a coord_check.json or lr_transfer.json")
+    paths = _figures(cls.load(path), Path(args.out) if args.out else path.parent)
+    console.print("wrote " + ", ".join(str(p) for p in paths))
+    return 0

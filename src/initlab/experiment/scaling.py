@@ -1,0 +1,351 @@
+r"""Width scaling experiments over populations: coordinate checks and learning-rate transfer.
+
+Both train :class:`initlab.nn.residual.ResMLP` populations (a plain MLP by default) built by
+:func:`initlab.init.parametrization.init_model`, with the core's heads and optimizers and a
+learning-rate factor per parameter (the parametrization's). One population per
+(parametrization, width): its members are the seeds (coordinate check) or the learning rates
+times the seeds (transfer).
+
+**Coordinate check** (Yang et al. 2022, Sec. 7 and App. D; the ``mup`` package's
+``get_coord_data``): train for :math:`T` steps on one fixed batch and measure, on that batch
+and before each update :math:`t = 0..T`, every layer's output :math:`x` (pre-activations; the
+logits last) by its mean absolute coordinate :math:`\operatorname{mean}|x_t|` (``mup``'s
+``l1``) and its change :math:`\operatorname{mean}|x_t - x_0|`, averaged over seeds. A
+parametrization is stable in width when these do not depend on :math:`n`: the slope of
+:math:`\log` size against :math:`\log n` (:mod:`initlab.analysis.coordcheck`) is near 0.
+
+**Learning-rate transfer** (Yang et al. 2022, Fig. 1): for each width, train one member per
+learning rate :math:`2^k` and seed by mini-batch SGD or Adam, and measure the final training
+loss on the whole training set; the optimum is the learning rate of least mean loss over
+seeds. Under muP the optimum should not move with width; under SP it does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from initlab._validation import InitlabError, check_number
+from initlab.analysis import coordcheck as _cc
+from initlab.experiment.steps import digits, final_loss, train_steps
+from initlab.init import parametrization as _par
+
+__all__ = [
+    "Architecture",
+    "CoordCheck",
+    "LrTransfer",
+    "coord_check",
+    "digits",
+    "final_loss",
+    "lr_transfer",
+    "train_steps",
+]
+log = logging.getLogger(__name__)
+Array = np.ndarray
+SCHEMA = 1
+
+
+@dataclass
+class Architecture:
+    """What :func:`initlab.init.parametrization.init_model` builds besides the width."""
+
+    depth: int = 2
+    init: str = "he"
+    activation: str = "relu"
+    skip: bool = False
+    branch_layers: int = 1
+    branch_scaling: str = "constant"
+    alpha: float = 1.0
+    zero_branch: bool = False
+
+    def build(self, d, n, d_out, seeds, parametrization, base_width, optimizer):
+        """``init_model`` with these settings (``optimizer`` is its lr column)."""
+        column = "adam" if str(optimizer).startswith("adam") else "sgd"
+        return _par.init_model(
+            (d, n, d_out), seeds, parametrization=parametrization, base_width=base_width,
+            optimizer=column, **asdict(self),
+        )  # fmt: skip
+
+
+@dataclass
+class CoordCheck:
+    """A coordinate check's data: sizes by parametrization, layer, step, width and seed.
+
+    Attributes
+    ----------
+    size, change : ndarray (P, L, T+1, W, S)
+        :math:`\\operatorname{mean}|x_t|` and :math:`\\operatorname{mean}|x_t - x_0|`.
+    """
+
+    parametrizations: list[str]
+    widths: list[int]
+    layers: list[str]
+    steps: list[int]
+    seeds: list[int]
+    size: Array
+    change: Array
+    settings: dict[str, Any] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def rows(self, metric: str = "size", band: float = _cc.DEFAULT_BAND) -> dict[str, list]:
+        """Per parametrization, one :class:`~initlab.analysis.coordcheck.CoordRow` per layer
+        and step (sizes averaged over seeds; for ``"change"``, steps from 1)."""
+        data = {"size": self.size, "change": self.change}[metric]
+        first = 1 if metric == "change" else 0
+        mean = data.mean(axis=-1)
+        return {
+            p: _cc.coord_check_table(
+                self.widths,
+                mean[i][:, first:],
+                layers=self.layers,
+                steps=self.steps[first:],
+                band=band,
+            )
+            for i, p in enumerate(self.parametrizations)
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write as JSON (schema :data:`SCHEMA`); :meth:`load` reads it back exactly."""
+        doc = {"schema": SCHEMA, "kind": "coord-check", **asdict(self)}
+        doc["size"], doc["change"] = self.size.tolist(), self.change.tolist()
+        return _write_json(path, doc)
+
+    @classmethod
+    def load(cls, path: str | Path) -> CoordCheck:
+        doc = _read_json(path, "coord-check")
+        doc["size"], doc["change"] = np.array(doc["size"]), np.array(doc["change"])
+        return cls(**doc)
+
+
+def coord_check(
+    widths: Sequence[int] = (64, 128, 256, 512),
+    parametrizations: Sequence[str] = ("sp", "ntk", "mup"),
+    *,
+    steps: int = 2,
+    optimizer: str = "sgd",
+    learning_rate: float = 0.5,
+    seeds: Sequence[int] = (0, 1, 2, 3),
+    base_width: int | None = None,
+    n_examples: int = 128,
+    architecture: Architecture | None = None,
+    data: tuple[Array, Array] | None = None,
+    head: str = "softmax",
+) -> CoordCheck:
+    """Run a coordinate check (see the module docstring); one population per (p, width).
+
+    `base_width` defaults to the smallest width; `data` to :func:`digits` (`n_examples`).
+    """
+    arch = architecture or Architecture()
+    widths = _check_widths(widths)
+    n0 = widths[0] if base_width is None else base_width
+    X, Y = data if data is not None else digits(n_examples)
+    T = int(check_number("steps", steps, low=1, integer=True))
+    size = change = None
+    seconds: dict[str, float] = {}
+    for i, p in enumerate(parametrizations):
+        for w, n in enumerate(widths):
+            start = time.perf_counter()
+            model, lr_scale = arch.build(X.shape[0], n, Y.shape[0], list(seeds), p, n0, optimizer)
+            s, c = _measure(model, X, Y, T, lr_scale, optimizer, learning_rate, head)
+            if size is None:
+                size = np.zeros((len(parametrizations), *s.shape[:2], len(widths), len(seeds)))
+                change = np.zeros_like(size)
+            size[i, :, :, w], change[i, :, :, w] = s, c
+            seconds[f"{p}/{n}"] = time.perf_counter() - start
+            log.info("coord check %s width %d: %.2f s", p, n, seconds[f"{p}/{n}"])
+    settings = {
+        "optimizer": optimizer,
+        "learning_rate": learning_rate,
+        "base_width": n0,
+        "n_examples": X.shape[1],
+        "head": head,
+        "architecture": asdict(arch),
+    }
+    steps_ = list(range(T + 1))
+    names = model.record_names()
+    return CoordCheck(
+        list(parametrizations), widths, names, steps_, list(seeds), size, change, settings, seconds
+    )
+
+
+def _measure(model, X, Y, T, lr_scale, optimizer, learning_rate, head) -> tuple[Array, Array]:
+    """Sizes ``mean|x_t|`` and changes ``mean|x_t - x_0|``, each ``(layers, T+1, K)``."""
+    size, change, first = [], [], []
+
+    def observe(t: int, Z: Array, cache: dict) -> None:
+        xs = model.records(cache, Z)
+        if t == 0:
+            first.extend(xs)
+        size.append([np.abs(x).mean(axis=(-2, -1)) for x in xs])
+        change.append([np.abs(x - x0).mean(axis=(-2, -1)) for x, x0 in zip(xs, first, strict=True)])
+
+    train_steps(
+        model, X, Y, learning_rate=learning_rate, lr_scale=lr_scale, steps=T + 1,
+        optimizer=optimizer, head=head, observe=observe,
+    )  # fmt: skip
+    return np.array(size).swapaxes(0, 1), np.array(change).swapaxes(0, 1)
+
+
+def _check_widths(widths: Sequence[int]) -> list[int]:
+    out = [int(check_number(f"widths[{i}]", n, low=1, integer=True)) for i, n in enumerate(widths)]
+    if len(out) < 2 or sorted(set(out)) != out:
+        raise InitlabError(f"widths must be at least two increasing integers; got {list(widths)}")
+    return out
+
+
+def _write_json(path: str | Path, doc: dict) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(doc, allow_nan=True))
+    tmp.replace(path)
+    return path
+
+
+def _read_json(path: str | Path, kind: str) -> dict:
+    doc = json.loads(Path(path).read_text())
+    if doc.get("kind") != kind or doc.get("schema") != SCHEMA:
+        raise InitlabError(
+            f"{path} is not an initlab {kind} result of schema {SCHEMA} "
+            f"(kind {doc.get('kind')!r}, schema {doc.get('schema')!r})"
+        )
+    del doc["kind"], doc["schema"]
+    return doc
+
+
+@dataclass
+class LrTransfer:
+    """A learning-rate transfer sweep's data.
+
+    Attributes
+    ----------
+    loss : ndarray (P, W, R, S)
+        Final training loss on the whole training set per parametrization, width, learning rate
+        :math:`2^{k}` (``log2_lrs``) and seed; +inf where training diverged.
+    curves : ndarray (P, W, R, S, T)
+        Mini-batch loss before each update.
+    """
+
+    parametrizations: list[str]
+    widths: list[int]
+    log2_lrs: list[float]
+    seeds: list[int]
+    loss: Array
+    curves: Array
+    settings: dict[str, Any] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def mean_loss(self) -> Array:
+        """Loss averaged over seeds, ``(P, W, R)`` (inf if any seed diverged)."""
+        return self.loss.mean(axis=-1)
+
+    def optimum(self) -> Array:
+        r""":math:`\log_2` of the best learning rate per width, ``(P, W)``.
+
+        The grid point of least mean loss, refined by the vertex of the parabola through it
+        and its two neighbours (in :math:`\log_2 \eta` and log loss) when both are finite
+        and the grid is evenly spaced there; the vertex is kept within half a grid step of
+        the grid point, so a noisy bracket moves the estimate by at most half a step.
+        """
+        x = np.asarray(self.log2_lrs, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = np.log(self.mean_loss())
+        best = np.argmin(np.where(np.isfinite(y), y, np.inf), axis=-1)
+        out = x[best].astype(float)
+        for idx in np.ndindex(best.shape):
+            k = best[idx]
+            if 0 < k < len(x) - 1 and np.isfinite(y[idx][k - 1 : k + 2]).all():
+                h = x[k + 1] - x[k]
+                if np.isclose(x[k] - x[k - 1], h):
+                    y0, y1, y2 = y[idx][k - 1 : k + 2]
+                    curv = y0 - 2 * y1 + y2
+                    if curv > 0:
+                        shift = 0.5 * h * (y0 - y2) / curv
+                        out[idx] = x[k] + float(np.clip(shift, -h / 2, h / 2))
+        return out
+
+    def spread(self) -> Array:
+        """Range (max - min) over widths of the optimum's :math:`\\log_2`, ``(P,)``."""
+        opt = self.optimum()
+        return opt.max(axis=-1) - opt.min(axis=-1)
+
+    def save(self, path: str | Path) -> Path:
+        """Write as JSON (schema :data:`SCHEMA`); infinities as the string "inf"."""
+        doc = {"schema": SCHEMA, "kind": "lr-transfer", **asdict(self)}
+        doc["loss"] = np.where(np.isfinite(self.loss), self.loss, -1.0).tolist()
+        doc["curves"] = np.where(np.isfinite(self.curves), self.curves, -1.0).tolist()
+        return _write_json(path, doc)
+
+    @classmethod
+    def load(cls, path: str | Path) -> LrTransfer:
+        doc = _read_json(path, "lr-transfer")
+        for key in ("loss", "curves"):
+            a = np.array(doc[key], dtype=float)
+            doc[key] = np.where(a < 0, np.inf, a)  # losses are >= 0; -1 marks divergence
+        return cls(**doc)
+
+
+def lr_transfer(
+    widths: Sequence[int] = (64, 128, 256),
+    log2_lrs: Sequence[float] = tuple(range(-11, -2)),
+    parametrizations: Sequence[str] = ("sp", "mup"),
+    *,
+    optimizer: str = "adam",
+    steps: int = 40,
+    batch_size: int = 32,
+    seeds: Sequence[int] = (0,),
+    base_width: int | None = None,
+    n_examples: int | None = 256,
+    architecture: Architecture | None = None,
+    data: tuple[Array, Array] | None = None,
+    head: str = "softmax",
+) -> LrTransfer:
+    """Train one population per (parametrization, width) over learning rates x seeds.
+
+    Member ``r * S + s`` has learning rate ``2 ** log2_lrs[r]`` and seed ``seeds[s]``.
+    `data` defaults to :func:`digits` (`n_examples` of them, all with None); `base_width` to
+    the smallest width. The defaults are the CI-sized example of ``tests/test_scaling.py``:
+    Adam, 40 steps of batch 32 on 256 digits, a plain ReLU MLP of 3 hidden layers.
+    """
+    arch = architecture or Architecture()
+    widths = _check_widths(widths)
+    n0 = widths[0] if base_width is None else base_width
+    X, Y = data if data is not None else digits(n_examples)
+    R, S = len(log2_lrs), len(seeds)
+    lrs = np.repeat(2.0 ** np.asarray(log2_lrs, dtype=float), S)
+    member_seeds = list(seeds) * R
+    loss = np.zeros((len(parametrizations), len(widths), R, S))
+    curves = np.zeros((*loss.shape, int(steps)))
+    seconds: dict[str, float] = {}
+    for i, p in enumerate(parametrizations):
+        for w, n in enumerate(widths):
+            start = time.perf_counter()
+            model, lr_scale = arch.build(X.shape[0], n, Y.shape[0], member_seeds, p, n0, optimizer)
+            c = train_steps(
+                model, X, Y, learning_rate=lrs, lr_scale=lr_scale, steps=steps,
+                optimizer=optimizer, head=head, batch_size=batch_size,
+            )  # fmt: skip
+            loss[i, w] = final_loss(model, X, Y, head).reshape(R, S)
+            curves[i, w] = np.where(np.isfinite(c), c, np.inf).reshape(R, S, -1)
+            seconds[f"{p}/{n}"] = time.perf_counter() - start
+            log.info("lr transfer %s width %d: %.2f s", p, n, seconds[f"{p}/{n}"])
+    settings = {
+        "optimizer": optimizer,
+        "steps": steps,
+        "batch_size": batch_size,
+        "base_width": n0,
+        "n_examples": X.shape[1],
+        "head": head,
+        "architecture": asdict(arch),
+    }
+    return LrTransfer(
+        list(parametrizations), widths, [float(x) for x in log2_lrs], list(seeds), loss, curves,
+        settings, seconds,
+    )  # fmt: skip
