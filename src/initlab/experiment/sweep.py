@@ -281,24 +281,28 @@ def execute(
     if progress is not None:
         progress(0, 0, total)
     for res in results:
-        if res.error is None:
-            report.stored += plan.store.save_done(
-                res.ids, res.records, seconds=res.seconds, worker=res.worker,
-                finished_at=res.finished_at,
-            )  # fmt: skip
-            report.diverged += sum(bool(r["diverged"]) for r in res.records)
-        else:
-            report.failed += plan.store.save_failed(
-                res.ids, res.error, seconds=res.seconds, worker=res.worker,
-                finished_at=res.finished_at,
-            )  # fmt: skip
-            report.errors.append(res.error)
-            last = res.error.strip().splitlines()[-1]
-            log.warning("a population of %d runs failed: %s", len(res.ids), last)
+        _store_chunk(plan, res, report)
         if progress is not None:
             progress(report.stored, report.failed, total)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _store_chunk(plan: Plan, res: ChunkResult, report: Report) -> None:
+    """Store one finished chunk (its records, or its error for every run) and count it."""
+    if res.error is None:
+        report.stored += plan.store.save_done(
+            res.ids, res.records, seconds=res.seconds, worker=res.worker,
+            finished_at=res.finished_at,
+        )  # fmt: skip
+        report.diverged += sum(bool(r["diverged"]) for r in res.records)
+        return
+    report.failed += plan.store.save_failed(
+        res.ids, res.error, seconds=res.seconds, worker=res.worker, finished_at=res.finished_at
+    )
+    report.errors.append(res.error)
+    last = res.error.strip().splitlines()[-1]
+    log.warning("a population of %d runs failed: %s", len(res.ids), last)
 
 
 def check_memory(work: Sequence[Chunk], jobs: int) -> None:

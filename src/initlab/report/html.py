@@ -229,28 +229,8 @@ def write_report(
     out = Path(out) if out is not None else source
     if not source.is_dir():
         raise InitlabError(f"{source} is not a directory of initlab results")
-    from initlab.report import scaling as _scaling
-
-    parts_html, parts_md = [], []
-    has_sigprop = _has_sigprop(source)
-    others = _has_sweep(source) or has_sigprop or _scaling.has_results(source)
-    if (source / RESULTS_FILE).is_file() or not others:
-        results = read_results(source)
-        h, m = _experiment_parts(results)
-        parts_html.append(h)
-        parts_md.append(m)
-    if _has_sweep(source):
-        h, m = _sweep_parts(source, axes)
-        parts_html.append(h)
-        parts_md.append(m)
-    if has_sigprop:
-        h, m = _sigprop_parts(source)
-        parts_html.append(h)
-        parts_md.append(m)
-    for title, text, figs in _scaling.report_sections(source):
-        body = "".join(_figure_html(f, c) for f, c in figs)
-        parts_html.append(f"<h2>{html.escape(title)}</h2><pre>{html.escape(text)}</pre>{body}")
-        parts_md.append(f"## {title}\n\n```\n{text}\n```\n\nFigures: report.html.")
+    parts = _page_parts(source, axes)
+    parts_html, parts_md = [h for h, _ in parts], [m for _, m in parts]
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         "<title>initlab report</title>"
@@ -262,6 +242,28 @@ def write_report(
     write_atomic(paths[0], page.encode("utf-8"))
     write_atomic(paths[1], ("# initlab report\n\n" + "\n\n".join(parts_md) + "\n").encode())
     return paths
+
+
+def _page_parts(source: Path, axes: tuple[str, str] | None) -> list[tuple[str, str]]:
+    """(HTML, Markdown) of each section the results in `source` call for, in page order."""
+    from initlab.report import scaling as _scaling
+
+    parts = []
+    has_sweep, has_sigprop = _has_sweep(source), _has_sigprop(source)
+    others = has_sweep or has_sigprop or _scaling.has_results(source)
+    if (source / RESULTS_FILE).is_file() or not others:
+        parts.append(_experiment_parts(read_results(source)))
+    if has_sweep:
+        parts.append(_sweep_parts(source, axes))
+    if has_sigprop:
+        parts.append(_sigprop_parts(source))
+    for title, text, figs in _scaling.report_sections(source):
+        body = "".join(_figure_html(f, c) for f, c in figs)
+        parts.append((
+            f"<h2>{html.escape(title)}</h2><pre>{html.escape(text)}</pre>{body}",
+            f"## {title}\n\n```\n{text}\n```\n\nFigures: report.html.",
+        ))  # fmt: skip
+    return parts
 
 
 def _experiment_parts(results: dict[str, Any]) -> tuple[str, str]:
