@@ -23,6 +23,20 @@ writes DIR/<study>.json and DIR/<study>.png, which ``initlab report DIR`` shows)
                    width --width (400), Gaussian and orthogonal weights, beside the
                    free-probability mean and variance (Pennington et al. 2017, 2018).
 For --correlation and --jacobian, --sigma-w2 defaults to the critical value at --sigma-b2.
+
+Trainability and depth (each trains populations; see docs/signal-propagation.md):
+
+``--trainability`` one population per depth in --train-depths (2 4 8 12 16 24 32 hidden
+                   tanh layers of width --width 64), every --sigma-w2-grid value (0.5 .. 6)
+                   x --seeds draws, biases N(0, --sigma-b2 0.05), trained for --steps (300)
+                   SGD steps on --task (digits10: 8x8 digits, 10 classes); prints the test
+                   accuracy beside --multiple (6) x xi_c (Schoenholz et al. 2017) and writes
+                   DIR/depth-<L>.json as each depth finishes (needs --out; a rerun resumes)
+                   and DIR/trainability.png.
+``--deep-linear``  learning time against depth (--train-depths 2 .. 64 weight layers of
+                   width --width 32) of deep linear networks, orthogonal vs Gaussian
+                   weights, on a linear teacher (Saxe et al. 2014); with --out DIR writes
+                   DIR/deeplinear.json and DIR/deeplinear.png.
 """
 
 from __future__ import annotations
@@ -35,7 +49,7 @@ from typing import Any
 
 from initlab._validation import InitlabError, check_number
 from initlab.analysis import theory as theory
-from initlab.cli import _sigprop
+from initlab.cli import _sigprop, _trainmaps
 from initlab.cli.inits import parse_value
 from initlab.init import catalogue as initializers
 from initlab.nn import activations as activations
@@ -69,9 +83,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--sigma-b2",
         type=float,
-        default=0.0,
+        default=None,
         metavar="V",
-        help="bias variance; biases are drawn N(0, V) (default 0: initlab's zero biases)",
+        help="bias variance; biases are drawn N(0, V) (default 0: initlab's zero biases; "
+        "--trainability 0.05)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
@@ -88,6 +103,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"independent networks measured (default {theory.DEFAULT_MEMBERS}; --jacobian 2)",
     )
     _sigprop.add_arguments(parser)
+    _trainmaps.add_arguments(parser)
     parser.add_argument(
         "--out",
         metavar="DIR",
@@ -184,7 +200,14 @@ def _write_outputs(out: Path, config: dict, prediction, measurement, act, mark) 
 
 
 def run(args: argparse.Namespace) -> int:
-    kind = next((k for k in STUDIES if getattr(args, k)), None)
+    chosen = [k for k in (*STUDIES, *_trainmaps.STUDIES) if getattr(args, k)]
+    if len(chosen) > 1:
+        raise InitlabError(f"choose one study; got --{' and --'.join(chosen)}")
+    if chosen and chosen[0] in _trainmaps.STUDIES:
+        print("\n".join(_trainmaps.run(chosen[0], args)))
+        return 0
+    args.sigma_b2 = 0.0 if args.sigma_b2 is None else args.sigma_b2
+    kind = chosen[0] if chosen else None
     if kind is not None:
         if args.members is None:
             args.members = 2 if kind == "jacobian" else theory.DEFAULT_MEMBERS

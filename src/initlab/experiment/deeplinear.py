@@ -48,9 +48,13 @@ from initlab.results.records import jsonable
 FILE = "deeplinear.json"
 INITS = {
     "orthogonal": {"name": "orthogonal", "gain": 1.0},
-    "gaussian": {"name": "variance_scaling", "scale": 1.0, "mode": "fan_in",
-                 "distribution": "normal"},
-}  # fmt: skip
+    "gaussian": {
+        "name": "variance_scaling",
+        "scale": 1.0,
+        "mode": "fan_in",
+        "distribution": "normal",
+    },
+}
 """The two initial laws: Haar orthogonal with gain 1, and :math:`N(0, 1/N)`."""
 
 
@@ -83,10 +87,16 @@ class DeepLinearConfig:
         set_ = object.__setattr__
         if not self.depths or not self.rates:
             raise InitlabError("depths and rates need at least one value each")
-        set_(self, "depths", tuple(int(check_number("depths", d, low=1, integer=True))
-                                   for d in self.depths))  # fmt: skip
-        set_(self, "rates", tuple(float(check_number("rates", r, low=0, low_open=True))
-                                  for r in self.rates))  # fmt: skip
+        set_(
+            self,
+            "depths",
+            tuple(int(check_number("depths", d, low=1, integer=True)) for d in self.depths),
+        )
+        set_(
+            self,
+            "rates",
+            tuple(float(check_number("rates", r, low=0, low_open=True)) for r in self.rates),
+        )
         for name in ("width", "steps", "seeds"):
             check_number(name, getattr(self, name), low=1, integer=True)
         check_number("seed", self.seed, low=0, integer=True)
@@ -122,14 +132,18 @@ def train_depth(config: DeepLinearConfig, depth: int, task: tuple) -> dict[str, 
     seeds = child_seeds(config.seed + 1, config.seeds)  # seed itself draws the task
     members = [(INITS[name], s) for name in INITS for _ in config.rates for s in seeds]
     lr = np.array([r / depth for _ in INITS for r in config.rates for _ in seeds])
-    net = init_population([config.width] * (depth + 1), members, activation="linear",
-                          head="linear")  # fmt: skip
-    _, hist = train(net, X, Y, learning_rate=lr, iterations=config.steps, engine="direct",
-                    return_network=False)  # fmt: skip
+    net = init_population([config.width] * (depth + 1), members, activation="linear", head="linear")
+    _, hist = train(
+        net, X, Y, learning_rate=lr, iterations=config.steps, engine="direct", return_network=False
+    )
     shape = (len(INITS), len(config.rates), config.seeds)
     times = learning_times(hist.costs, config.criterion).reshape(shape)
-    return {"depth": depth, "times": times, "initial_cost": hist.costs[:, 0].reshape(shape),
-            "diverged_at": hist.diverged_at.reshape(shape)}  # fmt: skip
+    return {
+        "depth": depth,
+        "times": times,
+        "initial_cost": hist.costs[:, 0].reshape(shape),
+        "diverged_at": hist.diverged_at.reshape(shape),
+    }
 
 
 def cell_times(times: np.ndarray) -> np.ndarray:
@@ -147,12 +161,17 @@ def run(config: DeepLinearConfig, out_dir: str | os.PathLike | None = None) -> d
     task = teacher_task(config.width, config.seed)
     per_depth = [train_depth(config, d, task) for d in config.depths]
     best = np.array([cell_times(p["times"]) for p in per_depth])  # (n_depths, n_inits)
-    record = jsonable({
-        "format": "initlab.deeplinear", "schema_version": SCHEMA_VERSION,
-        "config": config.as_dict(), "inits": {k: dict(v) for k, v in INITS.items()},
-        "teacher_singular_values": task[2], "depths": per_depth,
-        "time": {name: best[:, i] for i, name in enumerate(INITS)},
-    })  # fmt: skip
+    record = jsonable(
+        {
+            "format": "initlab.deeplinear",
+            "schema_version": SCHEMA_VERSION,
+            "config": config.as_dict(),
+            "inits": {k: dict(v) for k, v in INITS.items()},
+            "teacher_singular_values": task[2],
+            "depths": per_depth,
+            "time": {name: best[:, i] for i, name in enumerate(INITS)},
+        }
+    )
     if out_dir is not None:
         write_record(Path(out_dir) / FILE, record)
     return record

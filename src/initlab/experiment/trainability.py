@@ -37,12 +37,12 @@ import numpy as np
 from initlab._rng import child_seeds
 from initlab._validation import InitlabError, check_number
 from initlab.analysis import correlation as _correlation
-from initlab.init.build import init_population
-from initlab.nn import activations as _activations
-from initlab.nn.training import train
 from initlab.experiment._studyio import SCHEMA_VERSION
 from initlab.experiment._studyio import read_record as _read
 from initlab.experiment._studyio import write_record as _write
+from initlab.init.build import init_population
+from initlab.nn import activations as _activations
+from initlab.nn.training import train
 from initlab.results.records import jsonable
 
 log = logging.getLogger(__name__)
@@ -97,17 +97,24 @@ class TrainabilityConfig:
             if not getattr(self, name):
                 raise InitlabError(f"{name} needs at least one value")
         set_ = object.__setattr__
-        set_(self, "depths", tuple(int(check_number("depths", d, low=1, integer=True))
-                                   for d in self.depths))  # fmt: skip
-        set_(self, "sigma_w2", tuple(float(check_number("sigma_w2", v, low=0, low_open=True))
-                                     for v in self.sigma_w2))  # fmt: skip
+        set_(
+            self,
+            "depths",
+            tuple(int(check_number("depths", d, low=1, integer=True)) for d in self.depths),
+        )
+        set_(
+            self,
+            "sigma_w2",
+            tuple(float(check_number("sigma_w2", v, low=0, low_open=True)) for v in self.sigma_w2),
+        )
         for name in ("width", "steps", "batch_size", "seeds"):
             check_number(name, getattr(self, name), low=1, integer=True)
         check_number("seed", self.seed, low=0, integer=True)
         check_number("sigma_b2", self.sigma_b2, low=0)
         check_number("learning_rate", self.learning_rate, low=0, low_open=True)
-        check_number("test_fraction", self.test_fraction, low=0, high=1, low_open=True,
-                     high_open=True)  # fmt: skip
+        check_number(
+            "test_fraction", self.test_fraction, low=0, high=1, low_open=True, high_open=True
+        )
         check_number("multiple", self.multiple, low=0, low_open=True)
         if self.task not in TASKS:
             raise InitlabError(f"task must be one of {', '.join(TASKS)}; got {self.task!r}")
@@ -139,8 +146,14 @@ def load_task(name: str, test_fraction: float, seed: int) -> dict[str, Any]:
     train_idx, test_idx = train_test_split(
         np.arange(d.size), test_size=test_fraction, random_state=seed, stratify=d
     )
-    return {"X": X[:, train_idx], "Y": Y[:, train_idx], "X_test": X[:, test_idx],
-            "Y_test": Y[:, test_idx], "head": head, "chance": chance}  # fmt: skip
+    return {
+        "X": X[:, train_idx],
+        "Y": Y[:, train_idx],
+        "X_test": X[:, test_idx],
+        "Y_test": Y[:, test_idx],
+        "head": head,
+        "chance": chance,
+    }
 
 
 def theory_curve(config: TrainabilityConfig, points: int = 121) -> dict[str, Any]:
@@ -154,8 +167,12 @@ def theory_curve(config: TrainabilityConfig, points: int = 121) -> dict[str, Any
     grid = np.linspace(lo, hi, points) if hi > lo else np.array([lo])
     act = _activations.get(config.activation)
     xi = np.array([_correlation.depth_scales(act, w2, config.sigma_b2).xi_c for w2 in grid])
-    return {"sigma_w2": grid, "xi_c": xi, "depth": config.multiple * xi,
-            "multiple": config.multiple}  # fmt: skip
+    return {
+        "sigma_w2": grid,
+        "xi_c": xi,
+        "depth": config.multiple * xi,
+        "multiple": config.multiple,
+    }
 
 
 def member_seeds(config: TrainabilityConfig) -> list[int]:
@@ -177,24 +194,39 @@ def train_depth(config: TrainabilityConfig, depth: int, task: dict[str, Any]) ->
         for w2 in config.sigma_w2
         for s in member_seeds(config)
     ]
-    net = init_population(sizes, members, activation=config.activation, head=task["head"],
-                          sigma_b2=config.sigma_b2)  # fmt: skip
+    net = init_population(
+        sizes, members, activation=config.activation, head=task["head"], sigma_b2=config.sigma_b2
+    )
     _, hist = train(
-        net, task["X"], task["Y"], learning_rate=config.learning_rate, iterations=config.steps,
-        optimizer=config.optimizer, batch_size=config.batch_size, shuffle_seed=config.seed,
-        engine="direct", X_test=task["X_test"], Y_test=task["Y_test"],
-        eval_every=config.steps, return_network=False,
-    )  # fmt: skip
+        net,
+        task["X"],
+        task["Y"],
+        learning_rate=config.learning_rate,
+        iterations=config.steps,
+        optimizer=config.optimizer,
+        batch_size=config.batch_size,
+        shuffle_seed=config.seed,
+        engine="direct",
+        X_test=task["X_test"],
+        Y_test=task["Y_test"],
+        eval_every=config.steps,
+        return_network=False,
+    )
     shape = (len(config.sigma_w2), config.seeds)
-    return jsonable({
-        "format": "initlab.trainability.depth", "schema_version": SCHEMA_VERSION,
-        "depth": depth, "layer_sizes": sizes,
-        "train_accuracy": hist.final_accuracy.reshape(shape),
-        "test_accuracy": hist.test_accuracy_history[:, -1].reshape(shape),
-        "final_cost": hist.final_cost.reshape(shape),
-        "initial_cost": hist.costs[:, 0].reshape(shape),
-        "diverged_at": hist.diverged_at.reshape(shape), "seconds": hist.seconds,
-    })  # fmt: skip
+    return jsonable(
+        {
+            "format": "initlab.trainability.depth",
+            "schema_version": SCHEMA_VERSION,
+            "depth": depth,
+            "layer_sizes": sizes,
+            "train_accuracy": hist.final_accuracy.reshape(shape),
+            "test_accuracy": hist.test_accuracy_history[:, -1].reshape(shape),
+            "final_cost": hist.final_cost.reshape(shape),
+            "initial_cost": hist.costs[:, 0].reshape(shape),
+            "diverged_at": hist.diverged_at.reshape(shape),
+            "seconds": hist.seconds,
+        }
+    )
 
 
 def _start(config: TrainabilityConfig, out: Path) -> None:
@@ -208,8 +240,12 @@ def _start(config: TrainabilityConfig, out: Path) -> None:
                 "directory, or delete it to start again"
             )
         return
-    record = {"format": "initlab.trainability", "schema_version": SCHEMA_VERSION,
-              "config": config.as_dict(), "theory": theory_curve(config)}  # fmt: skip
+    record = {
+        "format": "initlab.trainability",
+        "schema_version": SCHEMA_VERSION,
+        "config": config.as_dict(),
+        "theory": theory_curve(config),
+    }
     _write(file, record)
 
 
@@ -256,10 +292,16 @@ def read(out_dir: str | os.PathLike) -> dict[str, Any]:
         record = _read(path, "initlab.trainability.depth", _COMMAND)
         for k, a in arrays.items():
             a[j] = np.array(record[k], dtype=float)
-    theory = {k: np.array(v, dtype=float) if isinstance(v, list) else v
-              for k, v in head["theory"].items()}  # fmt: skip
-    return {"config": config, "theory": theory, "missing": missing,
-            "chance": 0.1 if config["task"] == "digits10" else 0.5, **arrays}  # fmt: skip
+    theory = {
+        k: np.array(v, dtype=float) if isinstance(v, list) else v for k, v in head["theory"].items()
+    }
+    return {
+        "config": config,
+        "theory": theory,
+        "missing": missing,
+        "chance": 0.1 if config["task"] == "digits10" else 0.5,
+        **arrays,
+    }
 
 
 def summary(data: dict[str, Any], which: str = "test_accuracy") -> Sequence[Sequence[float]]:
