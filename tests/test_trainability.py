@@ -120,8 +120,16 @@ def test_report_shows_the_trainability_map(tiny_map, tmp_path):
 
 
 def test_learning_times_are_first_crossings():
-    costs = np.array([[4.0, 3.0, 0.3, 0.1], [2.0, np.nan, np.nan, np.nan], [1.0, 0.9, 0.5, 0.2]])
-    np.testing.assert_array_equal(deeplinear.learning_times(costs, 0.1), [2, np.nan, np.nan])
+    costs = np.array(
+        [
+            [4.0, 3.0, 0.3, 0.1],
+            [2.0, np.nan, np.nan, np.nan],
+            [1.0, 0.9, 0.5, 0.2],
+            [1.0, 0.5, 0.1, 0.0],
+        ]
+    )
+    times = deeplinear.learning_times(costs, 0.1)
+    np.testing.assert_array_equal(times, [2, np.nan, np.nan, 2])  # at the criterion counts
     np.testing.assert_array_equal(deeplinear.cell_times([[[3, 5], [2, np.nan]]]), [4.0])
 
 
