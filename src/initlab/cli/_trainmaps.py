@@ -170,7 +170,7 @@ def deep_linear_lines(record: dict[str, Any]) -> list[str]:
     return [
         f"deep linear networks (Saxe et al. 2014): width {c['width']}, linear teacher on "
         f"whitened inputs, MSE, full-batch GD at eta_0 / D, eta_0 in {_words(c['rates'])}",
-        f"learning time = steps until the cost < {c['criterion']:g} x its initial value; "
+        f"learning time = steps until the cost <= {c['criterion']:g} x its initial value; "
         f"best eta_0's median over {c['seeds']} draws",
         "",
         *("  ".join(x.rjust(w) for x, w in zip(r, widths, strict=True)) for r in rows),

@@ -43,7 +43,9 @@ def _heat(ax, data: dict[str, Any], which: str):
     th = data["theory"]
     label = rf"${th['multiple']:g}\,\xi_c(\sigma_w^2)$"
     ax.plot(th["sigma_w2"], th["depth"], color="white", lw=2.2, ls="--", label=label)
-    ax.set_ylim(_edges(depths[order_d])[[0, -1]])
+    bottom, top = _edges(depths[order_d])[[0, -1]]
+    ax.set_ylim(bottom, 1.4 * top)  # room for the curve above the grid (grey: not trained)
+    ax.set_facecolor("0.88")
     ax.set_xlim(_edges(w2[order_w])[[0, -1]])
     ax.set(xlabel=r"$\sigma_w^2$", ylabel="depth $L$ (hidden layers)")
     ax.set_title(f"{which.replace('_', ' ')} after {config['steps']} steps")
@@ -56,7 +58,8 @@ def plot_trainability(data: dict[str, Any]) -> Figure:
     with the theory's curve ``multiple`` :math:`\times\,\xi_c(\sigma_w^2)` over both.
 
     `data` is :func:`initlab.experiment.trainability.read`'s. Colours run from chance
-    (dark) to 1; depths not yet computed are blank. The curve leaves the top of the axes
+    (dark) to 1; depths not yet computed are blank, and the grey band above the deepest
+    depth is room for the curve. The curve leaves the top of the axes
     near the critical :math:`\sigma_w^2`, where :math:`\xi_c` diverges (Schoenholz et al.
     2017, Figs. 5 and 6).
     """
@@ -104,10 +107,12 @@ def plot_learning_time(record: dict[str, Any]) -> Figure:
                 label=f"{name}: > {config['steps']} steps",
             )
     ax.set_xscale("log", base=2)
+    ax.set_xticks(depths, [f"{d:g}" for d in depths])
+    ax.tick_params(axis="x", which="minor", bottom=False, labelbottom=False)
     ax.set_yscale("log")
     ax.set(
         xlabel="depth $D$ (weight layers)",
-        ylabel=f"steps until cost < {config['criterion']:g} x initial",
+        ylabel=f"steps until cost ≤ {config['criterion']:g} × initial",
     )
     ax.set_title(f"Deep linear networks, width {config['width']}: learning time vs depth")
     ax.grid(alpha=0.3, which="both")
