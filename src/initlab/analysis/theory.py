@@ -352,13 +352,10 @@ def measure(
     members = int(check_number("members", members, low=1, integer=True))
     seed = int(check_number("seed", seed, low=0, integer=True))
     b = math.sqrt(float(check_number("sigma_b2", sigma_b2, low=0)))
-    q_members, ratio_members, x2 = [], [], []
-    for child in child_seeds(seed, members):
-        q, ratio, x = _measure_one(sizes, initializer, act, m, b, make_rng(child))
-        q_members.append(q)
-        ratio_members.append(ratio)
-        x2.append(x)
-    q_k, ratio_k = np.array(q_members), np.array(ratio_members)
+    nets = [
+        _measure_one(sizes, initializer, act, m, b, make_rng(c)) for c in child_seeds(seed, members)
+    ]
+    q_k, ratio_k, x2 = (np.array(v) for v in zip(*nets, strict=True))
     return Measurement(sizes, q_k, ratio_k, float(np.mean(x2)), m, seed, b * b)
 
 

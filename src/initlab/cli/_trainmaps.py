@@ -49,6 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="V",
         help=f"--trainability: sigma_w^2 values ({_words(_T.sigma_w2)})",
     )
+    _training_arguments(parser)
+
+
+def _training_arguments(parser: argparse.ArgumentParser) -> None:
+    """The training options of the two studies."""
     parser.add_argument(
         "--steps",
         type=int,

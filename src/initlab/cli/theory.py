@@ -199,20 +199,24 @@ def _write_outputs(out: Path, config: dict, prediction, measurement, act, mark) 
     return paths
 
 
+def _study(kind: str, args: argparse.Namespace) -> list[str]:
+    """The lines of one study flag (``--critical`` .. ``--deep-linear``)."""
+    if kind in _trainmaps.STUDIES:
+        return _trainmaps.run(kind, args)
+    args.sigma_b2 = 0.0 if args.sigma_b2 is None else args.sigma_b2
+    if args.members is None:
+        args.members = 2 if kind == "jacobian" else theory.DEFAULT_MEMBERS
+    return _sigprop.run(kind, args, parse_spec)
+
+
 def run(args: argparse.Namespace) -> int:
     chosen = [k for k in (*STUDIES, *_trainmaps.STUDIES) if getattr(args, k)]
     if len(chosen) > 1:
         raise InitlabError(f"choose one study; got --{' and --'.join(chosen)}")
-    if chosen and chosen[0] in _trainmaps.STUDIES:
-        print("\n".join(_trainmaps.run(chosen[0], args)))
+    if chosen:
+        print("\n".join(_study(chosen[0], args)))
         return 0
     args.sigma_b2 = 0.0 if args.sigma_b2 is None else args.sigma_b2
-    kind = chosen[0] if chosen else None
-    if kind is not None:
-        if args.members is None:
-            args.members = 2 if kind == "jacobian" else theory.DEFAULT_MEMBERS
-        print("\n".join(_sigprop.run(kind, args, parse_spec)))
-        return 0
     if args.layers is None:
         raise InitlabError(
             "initlab theory needs --layers, or one of --critical, --correlation, --jacobian"
