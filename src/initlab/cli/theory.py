@@ -212,7 +212,8 @@ def _study(kind: str, args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     chosen = [k for k in (*STUDIES, *_trainmaps.STUDIES) if getattr(args, k)]
     if len(chosen) > 1:
-        raise InitlabError(f"choose one study; got --{' and --'.join(chosen)}")
+        flags = " and ".join(f"--{k.replace('_', '-')}" for k in chosen)
+        raise InitlabError(f"choose one study; got {flags}")
     if chosen:
         print("\n".join(_study(chosen[0], args)))
         return 0
