@@ -70,6 +70,20 @@ def test_gaussian_biases_follow_their_law_and_leave_the_weights_alone():
         init_population(sizes, [("xavier", 0)], sigma_b2=-1.0)
 
 
+def test_population_draws_the_theorys_weights_and_biases():
+    """Each member's hidden weights W_l sqrt(n/sigma_w^2) and biases b_l / sigma_b are N(0, 1):
+    KS at alpha = 1e-6 on the 3 x 64 x 64 weights and 3 x 64 biases of each member."""
+    config = trainability.TrainabilityConfig(depths=(4,), sigma_w2=(0.5, 4.0), seeds=2)
+    net = trainability.population(config, 4, 64, 10, "softmax")
+    assert net.K == 4 and net.layer_sizes == (64, 64, 64, 64, 64, 10)
+    for k, w2 in enumerate(np.repeat(config.sigma_w2, 2)):
+        W = np.concatenate([net.weights[l][k].ravel() for l in range(1, 4)]) * np.sqrt(64 / w2)
+        b = np.concatenate([net.biases[l][k].ravel() for l in range(1, 4)]) / np.sqrt(0.05)
+        assert stats.kstest(W, "norm").pvalue > 1e-6 and stats.kstest(b, "norm").pvalue > 1e-6
+    # common random numbers: every sigma_w^2 of a draw scales the same standard normals
+    np.testing.assert_allclose(net.weights[1][2], net.weights[1][0] * np.sqrt(8.0), rtol=1e-14)
+
+
 def test_deep_nets_train_near_criticality_and_not_deep_in_the_ordered_phase(tiny_map):
     data = trainability.read(tiny_map)
     assert data["missing"] == [] and data["chance"] == 0.1
