@@ -38,7 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="--critical: sigma_b^2 values (0 0.01 0.05 0.1 0.2 0.5 1 2)",
     )
     parser.add_argument("--depth", type=int, default=20, help="--correlation: layers (20)")
-    parser.add_argument("--width", type=int, metavar="N", help="--correlation/--jacobian: N")
+    parser.add_argument(
+        "--width",
+        type=int,
+        metavar="N",
+        help="hidden width (--correlation 1000, --jacobian 400, --trainability 64, "
+        "--deep-linear 32)",
+    )
     parser.add_argument(
         "--c0", type=float, nargs="+", default=[-0.5, 0.1, 0.5, 0.9, 0.99], metavar="C",
         help="--correlation: starting correlations (-0.5 0.1 0.5 0.9 0.99)",

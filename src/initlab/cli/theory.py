@@ -23,6 +23,20 @@ writes DIR/<study>.json and DIR/<study>.png, which ``initlab report DIR`` shows)
                    width --width (400), Gaussian and orthogonal weights, beside the
                    free-probability mean and variance (Pennington et al. 2017, 2018).
 For --correlation and --jacobian, --sigma-w2 defaults to the critical value at --sigma-b2.
+
+Trainability and depth (each trains populations; see docs/signal-propagation.md):
+
+``--trainability`` one population per depth in --train-depths (2 4 8 12 16 24 32 hidden
+                   tanh layers of width --width 64), every --sigma-w2-grid value (0.5 .. 6)
+                   x --seeds draws, biases N(0, --sigma-b2 0.05), trained for --steps (300)
+                   SGD steps on --task (digits10: 8x8 digits, 10 classes); prints the test
+                   accuracy beside --multiple (6) x xi_c (Schoenholz et al. 2017) and writes
+                   DIR/depth-<L>.json as each depth finishes (needs --out; a rerun resumes)
+                   and DIR/trainability.png.
+``--deep-linear``  learning time against depth (--train-depths 2 .. 64 weight layers of
+                   width --width 32) of deep linear networks, orthogonal vs Gaussian
+                   weights, on a linear teacher (Saxe et al. 2014); with --out DIR writes
+                   DIR/deeplinear.json and DIR/deeplinear.png.
 """
 
 from __future__ import annotations
@@ -36,7 +50,7 @@ from typing import Any
 
 from initlab._validation import InitlabError, check_number
 from initlab.analysis import theory as theory
-from initlab.cli import _sigprop
+from initlab.cli import _sigprop, _trainmaps
 from initlab.cli._outputs import check_dir, save
 from initlab.cli.inits import parse_value
 from initlab.init import catalogue as initializers
@@ -71,9 +85,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--sigma-b2",
         type=float,
-        default=0.0,
+        default=None,
         metavar="V",
-        help="bias variance; biases are drawn N(0, V) (default 0: initlab's zero biases)",
+        help="bias variance; biases are drawn N(0, V) (default 0: initlab's zero biases; "
+        "--trainability 0.05)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
@@ -90,6 +105,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"independent networks measured (default {theory.DEFAULT_MEMBERS}; --jacobian 2)",
     )
     _sigprop.add_arguments(parser)
+    _trainmaps.add_arguments(parser)
     parser.add_argument(
         "--out",
         metavar="DIR",
@@ -187,13 +203,30 @@ def _write_outputs(out: Path, config: dict, prediction, measurement, act, mark) 
     return paths
 
 
+def _study(kind: str, args: argparse.Namespace) -> list[str]:
+    """The lines of one study flag (``--critical`` .. ``--deep-linear``)."""
+    if kind in _trainmaps.STUDIES:
+        return _trainmaps.run(kind, args)
+    args.sigma_b2 = 0.0 if args.sigma_b2 is None else args.sigma_b2
+    if args.members is None:
+        args.members = 2 if kind == "jacobian" else theory.DEFAULT_MEMBERS
+    return _sigprop.run(kind, args, parse_spec)
+
+
 def run(args: argparse.Namespace) -> int:
-    kind = next((k for k in STUDIES if getattr(args, k)), None)
-    if kind is not None:
-        if args.members is None:
-            args.members = 2 if kind == "jacobian" else theory.DEFAULT_MEMBERS
-        print("\n".join(_sigprop.run(kind, args, parse_spec)))
+    chosen = [k for k in (*STUDIES, *_trainmaps.STUDIES) if getattr(args, k)]
+    if len(chosen) > 1:
+        flags = " and ".join(f"--{k.replace('_', '-')}" for k in chosen)
+        raise InitlabError(f"choose one study; got {flags}")
+    if chosen:
+        print("\n".join(_study(chosen[0], args)))
         return 0
+    return _mean_field(args)
+
+
+def _mean_field(args: argparse.Namespace) -> int:
+    """Theory beside measurement for one network (``--layers``), optionally saved."""
+    args.sigma_b2 = 0.0 if args.sigma_b2 is None else args.sigma_b2
     if args.layers is None:
         raise InitlabError(
             "initlab theory needs --layers, or one of --critical, --correlation, --jacobian"
@@ -233,25 +266,30 @@ def run(args: argparse.Namespace) -> int:
         *phase_lines(prediction, act),
     ]
     if args.out:
-        mark = (float(_hidden_sigma_w2(prediction).mean()), prediction.sigma_b2)
-        config = {
-            "layer_sizes": sizes,
-            "init": prediction.init,
-            "activation": prediction.activation,
-            "sigma_b2": args.sigma_b2,
-            "seed": args.seed,
-            "examples": args.examples,
-            "members": args.members,
-        }
-        saved = save(
-            lambda where: _write_outputs(where, config, prediction, measurement, act, mark),
-            Path(args.out),
-            what="figures and theory.json",
-        )
-        lines += ["", *(f"wrote {p}" for p in saved.paths)]
-        if saved.note:
-            print("\n".join(lines))
-            print(f"initlab theory: error: {saved.note}", file=sys.stderr)
-            return 1
+        return _save_mean_field(args, sizes, lines, prediction, measurement, act)
     print("\n".join(lines))
+    return 0
+
+
+def _save_mean_field(args, sizes, lines, prediction, measurement, act) -> int:
+    """Write the figures and theory.json to ``--out`` (or a rescue directory), then print."""
+    mark = (float(_hidden_sigma_w2(prediction).mean()), prediction.sigma_b2)
+    config = {
+        "layer_sizes": sizes,
+        "init": prediction.init,
+        "activation": prediction.activation,
+        "sigma_b2": args.sigma_b2,
+        "seed": args.seed,
+        "examples": args.examples,
+        "members": args.members,
+    }
+    saved = save(
+        lambda where: _write_outputs(where, config, prediction, measurement, act, mark),
+        Path(args.out),
+        what="figures and theory.json",
+    )
+    print("\n".join([*lines, "", *(f"wrote {p}" for p in saved.paths)]))
+    if saved.note:
+        print(f"initlab theory: error: {saved.note}", file=sys.stderr)
+        return 1
     return 0

@@ -8,13 +8,14 @@ from its own seed (:func:`initlab.make_rng`), and its layers are drawn in order
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from initlab._rng import RNG, make_rng
-from initlab._validation import InitlabError
+from initlab._validation import InitlabError, check_number
 from initlab.init import catalogue as _initializers
 from initlab.nn import activations as _activations
 from initlab.nn.network import Network, check_layer_sizes, from_members
@@ -27,18 +28,37 @@ def init_parameters(
     init: str | Mapping[str, Any] | _initializers.Initializer,
     rng: RNG,
     dtype: Any = np.float64,
+    *,
+    sigma_b2: float = 0.0,
 ) -> tuple[list[Array], list[Array]]:
-    """Draw one member's 2-D weights layer by layer from `rng`; biases are zero.
+    r"""Draw one member's 2-D weights layer by layer from `rng`; biases are zero by default.
 
     Layers are drawn in order ``W_1, W_2, ...``, each as one ``(n_l, n_{l-1})`` array, so the
     legacy stream reproduces ``np.random.seed(s); np.random.randn(n_l, n_{l-1}) * scale``.
+    With :math:`\sigma_b^2 > 0` the biases are then drawn from the same stream, after all
+    the weights (:func:`gaussian_biases`), so the weights are those of ``sigma_b2 = 0``.
     """
     initializer = _initializers.get(init)
-    Ws, bs = [], []
-    for n_prev, n in itertools.pairwise(layer_sizes):
-        Ws.append(initializer((n, n_prev), rng, dtype))
-        bs.append(np.zeros((n, 1), dtype=dtype))
-    return Ws, bs
+    Ws = [initializer((n, n_prev), rng, dtype) for n_prev, n in itertools.pairwise(layer_sizes)]
+    if sigma_b2 == 0:
+        return Ws, [np.zeros((W.shape[0], 1), dtype=dtype) for W in Ws]
+    return Ws, gaussian_biases(layer_sizes, sigma_b2, rng, dtype)
+
+
+def gaussian_biases(
+    layer_sizes: Sequence[int], sigma_b2: float, rng: RNG, dtype: Any = np.float64
+) -> list[Array]:
+    r"""Biases :math:`b_l \sim N(0, \sigma_b^2)` i.i.d., of shape ``(n_l, 1)``, in layer order.
+
+    The mean-field theory's bias law (Poole et al. 2016; Schoenholz et al. 2017, who use
+    :math:`\sigma_b^2 = 0.05` in their trainability experiments): each
+    :math:`b_l = \sigma_b\,\epsilon_l` with :math:`\epsilon_l` standard normal from `rng`.
+    """
+    b2 = float(check_number("sigma_b2", sigma_b2, low=0))
+    sizes = check_layer_sizes(layer_sizes)
+    return [
+        (math.sqrt(b2) * rng.standard_normal((n, 1))).astype(dtype, copy=False) for n in sizes[1:]
+    ]
 
 
 def init_population(
@@ -49,16 +69,22 @@ def init_population(
     stream: str = "default",
     dtype: Any = np.float64,
     head: str = "sigmoid",
+    sigma_b2: float = 0.0,
 ) -> Network:
-    """A population whose member k is initialized by ``members[k] = (init, seed)``.
+    r"""A population whose member k is initialized by ``members[k] = (init, seed)``.
 
     Member k gets exactly the weights it would get alone: ``make_rng(seed, stream)`` is
-    created per member. `head` is the output head (:mod:`initlab.nn.losses`).
+    created per member. `head` is the output head (:mod:`initlab.nn.losses`); biases are
+    zero, or :math:`N(0, \sigma_b^2)` from the member's stream (:func:`init_parameters`).
     """
     sizes = check_layer_sizes(layer_sizes)
     if not members:
         raise InitlabError("a population needs at least one member")
-    drawn = [init_parameters(sizes, init, make_rng(seed, stream), dtype) for init, seed in members]
+    check_number("sigma_b2", sigma_b2, low=0)
+    drawn = [
+        init_parameters(sizes, init, make_rng(seed, stream), dtype, sigma_b2=sigma_b2)
+        for init, seed in members
+    ]
     return from_members(sizes, activation, drawn, head)
 
 

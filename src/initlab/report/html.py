@@ -323,6 +323,7 @@ def _sigprop_parts(source: Path) -> tuple[str, str]:
     stored in `source`, drawn from their JSON."""
     from initlab.experiment import sigprop
     from initlab.report import sigprop as plots_sigprop
+    from initlab.report.trainability import stored_figures
 
     stored = sigprop.stored(source)
     captions = {
@@ -338,7 +339,10 @@ def _sigprop_parts(source: Path) -> tuple[str, str]:
         "jacobian": plots_sigprop.plot_jacobian_spectra,
     }
     figs = "".join(_figure_html(draw[k](data), captions[k]) for k, data in stored.items())
-    names = ", ".join(f"{k}.json" for k in stored)
+    trained = stored_figures(source)
+    figs += "".join(_figure_html(fig, caption) for fig, caption in trained)
+    files = [*(f"{k}.json" for k in stored), *(c.split("(")[-1][:-1] for _, c in trained)]
+    names = ", ".join(files)
     return (
         f"<h2>Signal propagation studies</h2>{figs}",
         f"## Signal propagation studies\n\nFrom {names}. Figures: report.html.",
@@ -350,7 +354,8 @@ def _has_sweep(source: Path) -> bool:
 
 
 def _has_sigprop(source: Path) -> bool:
-    return any((source / f"{k}.json").is_file() for k in ("critical", "correlation", "jacobian"))
+    kinds = ("critical", "correlation", "jacobian", "trainability", "deeplinear")
+    return any((source / f"{k}.json").is_file() for k in kinds)
 
 
 def _sweep_parts(source: Path, axes: tuple[str, str] | None) -> tuple[str, str]:

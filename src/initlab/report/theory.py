@@ -62,18 +62,7 @@ def plot_phase_diagram(
 
     act = _activations.get(act)
     mark_w2, mark_b2 = (0.0, 0.0) if mark is None else mark
-    log_x = False
-    if sigma_w2_grid is None:
-        critical = critical_sigma_w2(act)
-        log_x = mark_w2 > 4 * critical
-        sigma_w2_grid = (
-            np.geomspace(critical / 8, 2 * mark_w2, 61)
-            if log_x
-            else np.linspace(0.0, max(4 * critical, 1.1 * mark_w2), 61)[1:]
-        )
-    if sigma_b2_grid is None:
-        sigma_b2_grid = np.linspace(0.0, max(0.5, 1.1 * mark_b2), 41)
-    w2, b2 = np.asarray(sigma_w2_grid, float), np.asarray(sigma_b2_grid, float)
+    w2, b2, log_x = _phase_grid(act, mark_w2, mark_b2, sigma_w2_grid, sigma_b2_grid)
     chi = phase_diagram(act, w2, b2)
     fig, (ax,) = _figure(ax)
     # 12 colour bands each side of 1, logarithmic above 1 when chi_1 spans decades
@@ -86,14 +75,7 @@ def plot_phase_diagram(
     fig.colorbar(filled, ax=ax, label=r"$\chi_1$", ticks=levels[::4], format="%.3g")
     if chi.min() < 1 < chi.max():
         ax.contour(w2, b2, chi, levels=[1.0], colors="k", linewidths=2)
-    W2, B2 = np.meshgrid(w2, b2)
-    box = {"facecolor": "white", "alpha": 0.7, "edgecolor": "none"}
-    for region, name, sign in ((chi < 1, "ordered", "<"), (chi > 1, "chaotic", ">")):
-        if region.any():  # at the region's centroid: inside it, the regions being convex-ish
-            label = f"{name}\n$\\chi_1 {sign} 1$"
-            x = np.exp(np.log(W2[region]).mean()) if log_x else W2[region].mean()
-            y = B2[region].mean()
-            ax.text(x, y, label, ha="center", va="center", fontsize=11, bbox=box)
+    _label_regions(ax, w2, b2, chi, log_x)
     if mark is not None:
         label = f"init: $\\sigma_w^2$ = {mark_w2:.3g}, $\\sigma_b^2$ = {mark_b2:.3g}"
         ax.plot(mark_w2, mark_b2, "*", ms=16, color="gold", mec="k", label=label)
@@ -104,6 +86,33 @@ def plot_phase_diagram(
     ax.set_ylabel(r"$\sigma_b^2$")
     ax.set_title(f"{act.name}: order-to-chaos phase diagram" + r" ($\chi_1 = 1$ in black)")
     return fig
+
+
+def _phase_grid(act, mark_w2: float, mark_b2: float, sigma_w2_grid, sigma_b2_grid):
+    """The diagram's grids and whether its sigma_w^2 axis is logarithmic (see the caller)."""
+    log_x = False
+    if sigma_w2_grid is None:
+        critical = critical_sigma_w2(act)
+        log_x = mark_w2 > 4 * critical
+        sigma_w2_grid = (
+            np.geomspace(critical / 8, 2 * mark_w2, 61)
+            if log_x
+            else np.linspace(0.0, max(4 * critical, 1.1 * mark_w2), 61)[1:]
+        )
+    if sigma_b2_grid is None:
+        sigma_b2_grid = np.linspace(0.0, max(0.5, 1.1 * mark_b2), 41)
+    return np.asarray(sigma_w2_grid, float), np.asarray(sigma_b2_grid, float), log_x
+
+
+def _label_regions(ax, w2: np.ndarray, b2: np.ndarray, chi: np.ndarray, log_x: bool) -> None:
+    """ "ordered" and "chaotic" at each region's centroid (inside it: both are convex-ish)."""
+    W2, B2 = np.meshgrid(w2, b2)
+    box = {"facecolor": "white", "alpha": 0.7, "edgecolor": "none"}
+    for region, name, sign in ((chi < 1, "ordered", "<"), (chi > 1, "chaotic", ">")):
+        if region.any():
+            label = f"{name}\n$\\chi_1 {sign} 1$"
+            x = np.exp(np.log(W2[region]).mean()) if log_x else W2[region].mean()
+            ax.text(x, B2[region].mean(), label, ha="center", va="center", fontsize=11, bbox=box)
 
 
 def plot_theory_vs_measurement(prediction: Prediction, measurement: Measurement) -> Figure:

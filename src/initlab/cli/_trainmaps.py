@@ -1,0 +1,206 @@
+"""``initlab theory --trainability | --deep-linear``: train, print, store, draw.
+
+``--trainability --out DIR`` trains one population per depth
+(:mod:`initlab.experiment.trainability`), writes ``DIR/trainability.json`` and
+``DIR/depth-<L>.json`` as it goes (a rerun skips the depths on disk), prints the test
+accuracy table beside ``multiple * xi_c`` and draws ``DIR/trainability.png``.
+``--deep-linear`` (:mod:`initlab.experiment.deeplinear`) prints learning time against depth
+and, with ``--out DIR``, writes ``DIR/deeplinear.json`` and ``DIR/deeplinear.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from initlab._validation import InitlabError
+from initlab.analysis import correlation as _correlation
+from initlab.experiment import deeplinear, trainability
+from initlab.report import trainability as plots
+
+STUDIES = ("trainability", "deep_linear")
+_T, _D = trainability.TrainabilityConfig(), deeplinear.DeepLinearConfig()
+
+
+def _words(values: Any) -> str:
+    return " ".join(f"{v:g}" for v in values)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The two studies' flags and options, on ``initlab theory``'s parser."""
+    parser.add_argument("--trainability", action="store_true", help="see the description")
+    parser.add_argument("--deep-linear", action="store_true", help="see the description")
+    parser.add_argument(
+        "--train-depths",
+        type=int,
+        nargs="+",
+        metavar="L",
+        help=f"--trainability: hidden layers ({_words(_T.depths)}); --deep-linear: weight "
+        f"layers ({_words(_D.depths)})",
+    )
+    parser.add_argument(
+        "--sigma-w2-grid",
+        type=float,
+        nargs="+",
+        metavar="V",
+        help=f"--trainability: sigma_w^2 values ({_words(_T.sigma_w2)})",
+    )
+    _training_arguments(parser)
+
+
+def _training_arguments(parser: argparse.ArgumentParser) -> None:
+    """The training options of the two studies."""
+    parser.add_argument(
+        "--steps",
+        type=int,
+        metavar="T",
+        help=f"training steps ({_T.steps}; --deep-linear {_D.steps})",
+    )
+    parser.add_argument(
+        "--task",
+        choices=trainability.TASKS,
+        default=_T.task,
+        help=f"--trainability: data ({_T.task})",
+    )
+    parser.add_argument(
+        "--multiple",
+        type=float,
+        default=_T.multiple,
+        help=f"--trainability: the curve is MULTIPLE * xi_c ({_T.multiple:g})",
+    )
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        default=_T.learning_rate,
+        help=f"--trainability: SGD rate ({_T.learning_rate:g})",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=_T.batch_size,
+        help=f"--trainability: batch ({_T.batch_size})",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        metavar="S",
+        help=f"draws per cell ({_T.seeds}; --deep-linear {_D.seeds})",
+    )
+    parser.add_argument(
+        "--rates",
+        type=float,
+        nargs="+",
+        metavar="ETA0",
+        help=f"--deep-linear: eta_0, the rate is eta_0 / D ({_words(_D.rates)})",
+    )
+
+
+def trainability_config(args: argparse.Namespace) -> trainability.TrainabilityConfig:
+    given = {
+        "depths": args.train_depths,
+        "sigma_w2": args.sigma_w2_grid,
+        "steps": args.steps,
+        "width": args.width,
+        "seeds": args.seeds,
+        "activation": (args.activation or [None])[0],
+    }
+    return trainability.TrainabilityConfig(
+        **{k: v for k, v in given.items() if v is not None},
+        sigma_b2=_T.sigma_b2 if args.sigma_b2 is None else args.sigma_b2,
+        task=args.task,
+        multiple=args.multiple,
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        seed=args.seed,
+    )
+
+
+def deep_linear_config(args: argparse.Namespace) -> deeplinear.DeepLinearConfig:
+    given = {
+        "depths": args.train_depths,
+        "width": args.width,
+        "steps": args.steps,
+        "seeds": args.seeds,
+        "rates": args.rates,
+    }
+    return deeplinear.DeepLinearConfig(
+        **{k: v for k, v in given.items() if v is not None}, seed=args.seed
+    )
+
+
+def _cell(x: float) -> str:
+    return "-" if math.isnan(x) else f"{x:.2f}"
+
+
+def trainability_lines(data: dict[str, Any]) -> list[str]:
+    """Test accuracy per (depth, sigma_w^2), the curve's depth at each sigma_w^2 below."""
+    c = data["config"]
+    acc = np.nanmean(data["test_accuracy"], axis=-1)
+    act = c["activation"]
+    curve = [
+        c["multiple"] * _correlation.depth_scales(act, w2, c["sigma_b2"]).xi_c
+        for w2 in c["sigma_w2"]
+    ]
+    rows = [["L \\ sigma_w^2", *(f"{w:g}" for w in c["sigma_w2"])]]
+    rows += [[str(d), *(_cell(a) for a in acc[j])] for j, d in enumerate(c["depths"])]
+    rows.append([f"{c['multiple']:g} xi_c", *(f"{v:.3g}" for v in curve)])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    table = ["  ".join(x.rjust(w) for x, w in zip(r, widths, strict=True)) for r in rows]
+    lines = [
+        f"trainability: {act}, width {c['width']}, sigma_b^2 = {c['sigma_b2']:g}, task "
+        f"{c['task']} (chance {data['chance']:g}), {c['optimizer']} lr {c['learning_rate']:g}, "
+        f"batch {c['batch_size']}, {c['steps']} steps, {c['seeds']} draw(s) per cell",
+        "test accuracy after training (mean over draws); last row: the theory's depth "
+        f"{c['multiple']:g} xi_c(sigma_w^2) (Schoenholz et al. 2017: trainable below it)",
+        "",
+        *table,
+    ]
+    if data["missing"]:
+        lines += ["", f"not yet computed: depths {_words(data['missing'])}"]
+    return lines
+
+
+def deep_linear_lines(record: dict[str, Any]) -> list[str]:
+    """Learning time per depth and init (best rate, median over draws)."""
+    c = record["config"]
+    rows = [["D", *record["time"]]]
+    for j, d in enumerate(c["depths"]):
+        cells = [record["time"][name][j] for name in record["time"]]
+        rows.append([str(d), *(f"> {c['steps']}" if t is None else f"{t:g}" for t in cells)])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [
+        f"deep linear networks (Saxe et al. 2014): width {c['width']}, linear teacher on "
+        f"whitened inputs, MSE, full-batch GD at eta_0 / D, eta_0 in {_words(c['rates'])}",
+        f"learning time = steps until the cost <= {c['criterion']:g} x its initial value; "
+        f"best eta_0's median over {c['seeds']} draws",
+        "",
+        *("  ".join(x.rjust(w) for x, w in zip(r, widths, strict=True)) for r in rows),
+    ]
+
+
+def run(kind: str, args: argparse.Namespace) -> list[str]:
+    """Compute (resuming), store with ``--out``, and return the lines to print."""
+    out = Path(args.out) if args.out else None
+    if kind == "trainability":
+        if out is None:
+            raise InitlabError("--trainability needs --out DIR (its results are resumable)")
+        data = trainability.run(trainability_config(args), out)
+        lines, figure = trainability_lines(data), out / "trainability.png"
+        plots.plot_trainability(trainability.read(out)).savefig(figure, dpi=120)
+        return [
+            *lines,
+            "",
+            f"wrote {out / trainability.CONFIG_FILE} and depth-*.json",
+            f"wrote {figure}",
+        ]
+    record = deeplinear.run(deep_linear_config(args), out)
+    lines = deep_linear_lines(record)
+    if out is not None:
+        figure = out / "deeplinear.png"
+        plots.plot_learning_time(deeplinear.read(out)).savefig(figure, dpi=120)
+        lines += ["", f"wrote {out / deeplinear.FILE}", f"wrote {figure}"]
+    return lines

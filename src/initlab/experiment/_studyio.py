@@ -1,0 +1,38 @@
+"""Reading and writing one study's JSON records: atomic writes, checked reads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from initlab._validation import InitlabError
+from initlab.results.records import jsonable, write_atomic
+
+SCHEMA_VERSION = 1
+
+
+def write_record(path: Path, record: dict[str, Any]) -> None:
+    """`record` as strict JSON (non-finite floats as null), written atomically."""
+    write_atomic(path, json.dumps(jsonable(record), allow_nan=False).encode("utf-8"))
+
+
+def read_record(path: Path, fmt: str, command: str) -> dict[str, Any]:
+    """The record at `path`, refusing a missing, damaged or foreign file by name.
+
+    `command` is what makes the file (named in the message when it is missing).
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InitlabError(f"no results at {path}: run `{command}`") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InitlabError(f"{path} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise InitlabError(f"{path} is not an initlab file of format {fmt}")
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise InitlabError(
+            f"{path} has schema version {data.get('schema_version')!r}; this initlab reads "
+            f"{SCHEMA_VERSION}"
+        )
+    return data

@@ -1,0 +1,309 @@
+r"""Trainability maps: which (depth, :math:`\sigma_w^2`) networks a real task can train.
+
+Schoenholz et al. (2017, "Deep information propagation", ICLR; Figs. 5 and 6) trained tanh
+networks of depth up to 300 on MNIST and CIFAR-10 with :math:`W \sim N(0, \sigma_w^2/N)`,
+:math:`b \sim N(0, 0.05)`, and found that a network trains only where its depth is below
+about :math:`6\,\xi_c(\sigma_w^2)`, six times the depth scale of the correlation map
+(:func:`initlab.analysis.correlation.depth_scales`), which diverges at the critical line.
+
+Here every depth :math:`L` (hidden layers of width :math:`N`) is **one population**: the
+members are every :math:`\sigma_w^2` of the grid times ``seeds`` initial draws, trained
+together by :func:`initlab.nn.training.train` on one task for ``steps`` mini-batch steps.
+Member :math:`(\sigma_w^2, s)` draws its weights :math:`W_l \sim N(0, \sigma_w^2/n_{l-1})`
+and then its biases :math:`b_l \sim N(0, \sigma_b^2)` from seed ``child_seeds(seed,
+seeds)[s]`` (so all :math:`\sigma_w^2` share their standard-normal draws, common random
+numbers), and its numbers never depend on its population: training one member alone gives
+the same bits (``tests/test_trainability.py``).
+
+Storage, resumable: ``DIR/trainability.json`` holds the configuration and the theory's
+curve (written first), and each finished depth is ``DIR/depth-<L>.json``, written
+atomically (:func:`initlab.results.records.write_atomic`). A rerun with the same
+configuration skips the depths on disk; a different configuration is refused. Figures
+(:func:`initlab.report.trainability.plot_trainability`) read these files only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from initlab._rng import child_seeds
+from initlab._validation import InitlabError, check_number
+from initlab.analysis import correlation as _correlation
+from initlab.experiment._studyio import SCHEMA_VERSION
+from initlab.experiment._studyio import read_record as _read
+from initlab.experiment._studyio import write_record as _write
+from initlab.init.build import init_population
+from initlab.nn import activations as _activations
+from initlab.nn.training import train
+from initlab.results.records import jsonable
+
+log = logging.getLogger(__name__)
+_COMMAND = "initlab theory --trainability --out DIR"
+CONFIG_FILE = "trainability.json"
+TASKS = ("digits10", "digits")
+"""``digits10``: scikit-learn's 8x8 digits, 10 classes, softmax head; ``digits``: odd/even."""
+
+
+@dataclass(frozen=True)
+class TrainabilityConfig:
+    r"""One trainability map: the grid, the networks, the task and the training.
+
+    Attributes
+    ----------
+    depths : tuple of int
+        Hidden layers :math:`L` (each of width `width`, activation `activation`).
+    sigma_w2 : tuple of float
+        :math:`\sigma_w^2 = n_{l-1} \operatorname{Var}(W_l)`, every layer.
+    sigma_b2 : float
+        :math:`\operatorname{Var}(b_l)`; the published 0.05 by default.
+    width, seeds, seed : int
+        Hidden width; initial draws per cell; the seed of the draws and of the split.
+    activation, task : str
+        Hidden activation; one of :data:`TASKS`.
+    steps, batch_size : int
+        Mini-batch steps of the optimizer and examples per batch.
+    optimizer : str
+        :func:`initlab.nn.optimizers.get_optimizer` name (SGD by default, as published).
+    learning_rate, test_fraction : float
+    multiple : float
+        The curve drawn is ``multiple`` :math:`\times\,\xi_c`; the published 6.
+    """
+
+    depths: tuple[int, ...] = (2, 4, 8, 12, 16, 24, 32)
+    sigma_w2: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0)
+    sigma_b2: float = 0.05
+    width: int = 64
+    activation: str = "tanh"
+    task: str = "digits10"
+    steps: int = 300
+    batch_size: int = 64
+    optimizer: str = "sgd"
+    learning_rate: float = 0.05
+    seeds: int = 1
+    seed: int = 0
+    test_fraction: float = 0.2
+    multiple: float = 6.0
+
+    def __post_init__(self) -> None:
+        for name in ("depths", "sigma_w2"):
+            if not getattr(self, name):
+                raise InitlabError(f"{name} needs at least one value")
+        set_ = object.__setattr__
+        set_(
+            self,
+            "depths",
+            tuple(int(check_number("depths", d, low=1, integer=True)) for d in self.depths),
+        )
+        set_(
+            self,
+            "sigma_w2",
+            tuple(float(check_number("sigma_w2", v, low=0, low_open=True)) for v in self.sigma_w2),
+        )
+        for name in ("width", "steps", "batch_size", "seeds"):
+            check_number(name, getattr(self, name), low=1, integer=True)
+        check_number("seed", self.seed, low=0, integer=True)
+        check_number("sigma_b2", self.sigma_b2, low=0)
+        check_number("learning_rate", self.learning_rate, low=0, low_open=True)
+        check_number(
+            "test_fraction", self.test_fraction, low=0, high=1, low_open=True, high_open=True
+        )
+        check_number("multiple", self.multiple, low=0, low_open=True)
+        if self.task not in TASKS:
+            raise InitlabError(f"task must be one of {', '.join(TASKS)}; got {self.task!r}")
+        _activations.get(self.activation)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def load_task(name: str, test_fraction: float, seed: int) -> dict[str, Any]:
+    r"""The task's stratified train/test split, in initlab's layout (one column per example).
+
+    Both tasks are scikit-learn's bundled 8x8 digits (1797 examples, pixels / 16):
+    ``digits10`` with one-hot targets :math:`Y \in \{0,1\}^{10 \times m}` (softmax head),
+    ``digits`` with the odd/even label of :func:`initlab.data.loaders.load_bundled`
+    (sigmoid head). Split by ``train_test_split(..., random_state=seed, stratify=digit)``.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    if name not in TASKS:
+        raise InitlabError(f"task must be one of {', '.join(TASKS)}; got {name!r}")
+    digits = load_digits()
+    X, d = digits.data.T / 16.0, digits.target
+    if name == "digits10":
+        Y, head, chance = np.eye(10)[:, d], "softmax", 0.1
+    else:
+        Y, head, chance = (d % 2 == 1).astype(np.float64)[None, :], "sigmoid", 0.5
+    train_idx, test_idx = train_test_split(
+        np.arange(d.size), test_size=test_fraction, random_state=seed, stratify=d
+    )
+    return {
+        "X": X[:, train_idx],
+        "Y": Y[:, train_idx],
+        "X_test": X[:, test_idx],
+        "Y_test": Y[:, test_idx],
+        "head": head,
+        "chance": chance,
+    }
+
+
+def theory_curve(config: TrainabilityConfig, points: int = 121) -> dict[str, Any]:
+    r"""``multiple`` :math:`\times\,\xi_c(\sigma_w^2)` on `points` values spanning the grid.
+
+    :math:`\xi_c` from :func:`initlab.analysis.correlation.depth_scales` at the
+    configuration's activation and :math:`\sigma_b^2`; inf (stored as null) on the
+    critical line, where :math:`\chi_c = 1`.
+    """
+    lo, hi = min(config.sigma_w2), max(config.sigma_w2)
+    grid = np.linspace(lo, hi, points) if hi > lo else np.array([lo])
+    act = _activations.get(config.activation)
+    xi = np.array([_correlation.depth_scales(act, w2, config.sigma_b2).xi_c for w2 in grid])
+    return {
+        "sigma_w2": grid,
+        "xi_c": xi,
+        "depth": config.multiple * xi,
+        "multiple": config.multiple,
+    }
+
+
+def member_seeds(config: TrainabilityConfig) -> list[int]:
+    """The seed of draw s, shared by every depth and every sigma_w^2."""
+    return child_seeds(config.seed, config.seeds)
+
+
+def train_depth(config: TrainabilityConfig, depth: int, task: dict[str, Any]) -> dict[str, Any]:
+    r"""Train the population of one depth; its record, with arrays ``(n_sigma_w2, seeds)``.
+
+    Members are ordered :math:`\sigma_w^2`-major: member ``i * seeds + s`` is
+    ``(sigma_w2[i], draw s)``. Accuracies are the head's, on the whole train and test parts,
+    after the last step; a diverged member keeps NaN (null on disk).
+    """
+    n0, n_out = task["X"].shape[0], task["Y"].shape[0]
+    sizes = [n0, *[config.width] * depth, n_out]
+    members = [
+        ({"name": "variance_scaling", "scale": w2, "mode": "fan_in", "distribution": "normal"}, s)
+        for w2 in config.sigma_w2
+        for s in member_seeds(config)
+    ]
+    net = init_population(
+        sizes, members, activation=config.activation, head=task["head"], sigma_b2=config.sigma_b2
+    )
+    _, hist = train(
+        net,
+        task["X"],
+        task["Y"],
+        learning_rate=config.learning_rate,
+        iterations=config.steps,
+        optimizer=config.optimizer,
+        batch_size=config.batch_size,
+        shuffle_seed=config.seed,
+        engine="direct",
+        X_test=task["X_test"],
+        Y_test=task["Y_test"],
+        eval_every=config.steps,
+        return_network=False,
+    )
+    shape = (len(config.sigma_w2), config.seeds)
+    return jsonable(
+        {
+            "format": "initlab.trainability.depth",
+            "schema_version": SCHEMA_VERSION,
+            "depth": depth,
+            "layer_sizes": sizes,
+            "train_accuracy": hist.final_accuracy.reshape(shape),
+            "test_accuracy": hist.test_accuracy_history[:, -1].reshape(shape),
+            "final_cost": hist.final_cost.reshape(shape),
+            "initial_cost": hist.costs[:, 0].reshape(shape),
+            "diverged_at": hist.diverged_at.reshape(shape),
+            "seconds": hist.seconds,
+        }
+    )
+
+
+def _start(config: TrainabilityConfig, out: Path) -> None:
+    """Write the configuration and curve, or check that those on disk are the same."""
+    file = out / CONFIG_FILE
+    if file.exists():
+        stored = _read(file, "initlab.trainability", _COMMAND)["config"]
+        if stored != json.loads(json.dumps(config.as_dict())):
+            raise InitlabError(
+                f"{file} holds a different trainability configuration; use another --out "
+                "directory, or delete it to start again"
+            )
+        return
+    record = {
+        "format": "initlab.trainability",
+        "schema_version": SCHEMA_VERSION,
+        "config": config.as_dict(),
+        "theory": theory_curve(config),
+    }
+    _write(file, record)
+
+
+def run(
+    config: TrainabilityConfig,
+    out_dir: str | os.PathLike,
+    progress: Callable[[int, bool], None] | None = None,
+) -> dict[str, Any]:
+    """Compute every depth not yet on disk in `out_dir`; return :func:`read` of it.
+
+    ``progress(depth, skipped)`` is called after each depth (trained, or found on disk).
+    """
+    out = Path(out_dir)
+    _start(config, out)
+    task = None
+    for depth in config.depths:
+        path = out / f"depth-{depth}.json"
+        skipped = path.is_file()
+        if not skipped:
+            task = task or load_task(config.task, config.test_fraction, config.seed)
+            _write(path, train_depth(config, depth, task))
+            log.info("trainability: depth %d written to %s", depth, path)
+        if progress is not None:
+            progress(depth, skipped)
+    return read(out)
+
+
+def read(out_dir: str | os.PathLike) -> dict[str, Any]:
+    """The stored map: config, theory curve and arrays ``(n_depths, n_sigma_w2, seeds)``.
+
+    Depths not yet on disk are NaN and listed under ``"missing"``.
+    """
+    out = Path(out_dir)
+    head = _read(out / CONFIG_FILE, "initlab.trainability", _COMMAND)
+    config = head["config"]
+    shape = (len(config["depths"]), len(config["sigma_w2"]), config["seeds"])
+    arrays = {k: np.full(shape, np.nan) for k in ("train_accuracy", "test_accuracy")}
+    missing = []
+    for j, depth in enumerate(config["depths"]):
+        path = out / f"depth-{depth}.json"
+        if not path.is_file():
+            missing.append(depth)
+            continue
+        record = _read(path, "initlab.trainability.depth", _COMMAND)
+        for k, a in arrays.items():
+            a[j] = np.array(record[k], dtype=float)
+    theory = {
+        k: np.array(v, dtype=float) if isinstance(v, list) else v for k, v in head["theory"].items()
+    }
+    return {
+        "config": config,
+        "theory": theory,
+        "missing": missing,
+        "chance": 0.1 if config["task"] == "digits10" else 0.5,
+        **arrays,
+    }
+
+
+def summary(data: dict[str, Any], which: str = "test_accuracy") -> Sequence[Sequence[float]]:
+    """Mean over draws of `which`, ``(n_depths, n_sigma_w2)``."""
+    return np.nanmean(data[which], axis=-1)
