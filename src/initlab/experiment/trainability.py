@@ -42,6 +42,7 @@ from initlab.experiment._studyio import read_record as _read
 from initlab.experiment._studyio import write_record as _write
 from initlab.init.build import init_population
 from initlab.nn import activations as _activations
+from initlab.nn.network import Network
 from initlab.nn.training import train
 from initlab.results.records import jsonable
 
@@ -180,6 +181,26 @@ def member_seeds(config: TrainabilityConfig) -> list[int]:
     return child_seeds(config.seed, config.seeds)
 
 
+def population(config: TrainabilityConfig, depth: int, n0: int, n_out: int, head: str) -> Network:
+    r"""The initial population of one depth: ``[n0, width x depth, n_out]``, members ordered
+    :math:`\sigma_w^2`-major (member ``i * seeds + s`` is ``(sigma_w2[i], draw s)``).
+
+    Every weight is :math:`N(0, \sigma_w^2 / n_{l-1})` and every bias
+    :math:`N(0, \sigma_b^2)`: the law the mean-field theory assumes. Draw ``s`` uses the same
+    standard normals for every :math:`\sigma_w^2` (common random numbers), so the columns
+    of the map differ only by the weight scale.
+    """
+    members = [
+        ({"name": "variance_scaling", "scale": w2, "mode": "fan_in", "distribution": "normal"}, s)
+        for w2 in config.sigma_w2
+        for s in member_seeds(config)
+    ]
+    sizes = [n0, *[config.width] * depth, n_out]
+    return init_population(
+        sizes, members, activation=config.activation, head=head, sigma_b2=config.sigma_b2
+    )
+
+
 def train_depth(config: TrainabilityConfig, depth: int, task: dict[str, Any]) -> dict[str, Any]:
     r"""Train the population of one depth; its record, with arrays ``(n_sigma_w2, seeds)``.
 
@@ -187,16 +208,8 @@ def train_depth(config: TrainabilityConfig, depth: int, task: dict[str, Any]) ->
     ``(sigma_w2[i], draw s)``. Accuracies are the head's, on the whole train and test parts,
     after the last step; a diverged member keeps NaN (null on disk).
     """
-    n0, n_out = task["X"].shape[0], task["Y"].shape[0]
-    sizes = [n0, *[config.width] * depth, n_out]
-    members = [
-        ({"name": "variance_scaling", "scale": w2, "mode": "fan_in", "distribution": "normal"}, s)
-        for w2 in config.sigma_w2
-        for s in member_seeds(config)
-    ]
-    net = init_population(
-        sizes, members, activation=config.activation, head=task["head"], sigma_b2=config.sigma_b2
-    )
+    net = population(config, depth, task["X"].shape[0], task["Y"].shape[0], task["head"])
+    sizes = list(net.layer_sizes)
     _, hist = train(
         net,
         task["X"],
