@@ -39,8 +39,8 @@ try:
     import torch  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised only without torch
     raise ImportError(
-        'initlab.torch needs PyTorch: pip install "initlab[torch]" (a CPU build: pip install '
-        "torch --index-url https://download.pytorch.org/whl/cpu)"
+        'initlab.torch needs PyTorch (any torch >= 2.0, a CPU-only build is enough): '
+        'pip install "initlab[torch]"'
     ) from exc
 
 from initlab.torch._apply import (
