@@ -39,6 +39,7 @@ from initlab._validation import InitlabError, check_number
 from initlab.nn import engines as _engines
 from initlab.nn import optimizers as _optimizers
 from initlab.nn.batches import Schedule
+from initlab.nn.fused import PlainStep
 from initlab.nn.history import History, Hook, Step
 from initlab.nn.losses import Head, get_head
 from initlab.nn.network import Network, backward, forward_rest
@@ -75,6 +76,7 @@ class _Run:
     test: tuple[Array, Array] | None = None
     eval_every: int = 1
     evals: tuple[list[int], list[Array], list[Array]] = field(default_factory=lambda: ([], [], []))
+    limit: Array | None = None  # per member, the largest |cost| that is surely no divergence
 
 
 def train(
@@ -148,9 +150,13 @@ def _loop(run: _Run, record: set[int], hooks: Sequence[Hook], progress) -> tuple
     """Every step, then the final measurements; floating-point events counted, not printed."""
     counts: Counter[str] = Counter()
     count = lambda kind, _flag: counts.update([kind.split()[0]])  # noqa: E731
+    fast = _plain_step(run)
     with np.errstate(all="call", under="ignore", call=count):
         for i in range(run.sched.steps):
-            _step(run, i, hooks if i in record else ())
+            if fast is None or i in record:
+                _step(run, i, hooks if i in record else ())
+            else:
+                _fast_step(run, i, fast)
             if progress is not None:
                 progress(i)
         return _finish(run), dict(counts)
@@ -247,6 +253,44 @@ def _step(run: _Run, i: int, hooks: Sequence[Hook]) -> None:
         for hook in hooks:
             hook(st)
     _update(run, dZ1, dWs, dbs, cols)
+
+
+def _plain_step(run: _Run) -> PlainStep | None:
+    """:class:`~initlab.nn.fused.PlainStep` for full-batch plain gradient descent, else None."""
+    if not (run.sched.full and run.plain.all()):
+        return None
+    step = (run.step1 / run.X.shape[1]).astype(run.X.dtype)  # as _update's
+    return PlainStep(run.eng, run.weights, run.biases, run.net.activation, run.head, run.Y,
+                     run.rest[1], step)  # fmt: skip
+
+
+def _fast_step(run: _Run, i: int, fast: PlainStep) -> None:
+    """:func:`_step` without hooks, by `fast`; divergence tested by one comparison per step
+    (the full test at step 0 and when the comparison fails)."""
+    J = fast.forward()[2]
+    if i > 0 and run.limit is None:
+        run.limit = _limit(run)
+    if run.limit is None or not (np.abs(J) <= run.limit).all():
+        _check_divergence(run, i, J)
+    if run.saved:
+        run.costs[run.alive, i] = J[run.alive]
+    else:
+        run.costs[:, i] = J
+    if run.test is not None and i % run.eval_every == 0:
+        _evaluate(run, i)
+    fast.backward_update(run.alive if run.saved else None)
+
+
+def _limit(run: _Run) -> Array:
+    """Per member, L such that a finite cost J at a step i > 0 is no divergence when
+    ``|J| <= L``: ``bound * J_0`` when ``J_0 > 0``, capped at the largest finite float so
+    that an infinite J exceeds it (a NaN fails every comparison)."""
+    big = np.finfo(np.float64).max
+    J0 = run.costs[:, 0]
+    if run.bound is None:
+        return np.full(J0.shape, big)
+    with np.errstate(all="ignore"):
+        return np.where(J0 > 0, np.minimum(run.bound * J0, big), big)
 
 
 class FirstOnDemand(list):
