@@ -221,3 +221,47 @@ def test_fused_plain_step_is_bit_identical_to_the_general_step(engine, activatio
     assert ha.warnings == hb.warnings
     for P, Q in zip([*a.weights, *a.biases], [*b.weights, *b.biases], strict=True):
         np.testing.assert_array_equal(P, Q)
+
+
+def _same(a, b, where="record"):
+    """Exact equality of nested records (NaN equal to NaN)."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            _same(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, list | tuple) and not (a and isinstance(a[0], int | float | type(None))):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _same(x, y, f"{where}[{i}]")
+    elif isinstance(a, np.ndarray | list | tuple | float):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=where)
+    else:
+        assert a == b, where
+
+
+def test_a_population_gathered_member_by_member_gives_the_stacked_records(monkeypatch):
+    """`initlab run` on the sample engine reads each member's W1(0) once as it is drawn
+    (nn.start.SampleStart) instead of stacking it. Every number of every record (costs,
+    test costs, diagnostics on the column sample and norms, divergence) must equal the
+    stacked path's, with more features than the column sample and a member that diverges."""
+    from initlab.data import Dataset
+    from initlab.experiment import runner
+    from initlab.experiment.spec import parse
+
+    X, Y = wide(n=1500, m=30)
+    Xt, Yt = wide(n=1500, m=12, seed=5)
+    data = runner.ExperimentData(
+        Dataset(X, Y, "w", tuple(map(str, range(30)))),
+        Dataset(Xt, Yt[:, :12], "t", tuple(map(str, range(12)))),
+    )
+    s = parse({"data": {"train": "digits"}, "model": {"hidden": [6, 4], "activation": "relu",
+                                                      "output": "linear"},
+               "training": {"iterations": 40, "seed": 1, "seeds": 2, "engine": "sample",
+                            "diagnostics": True},
+               "runs": [{"name": "he", "init": "he"},
+                        {"name": "big", "init": "he", "learning_rate": 40.0}]})  # fmt: skip
+    gathered = runner.train_group(list(s.runs), data, s.model, s.training)
+    monkeypatch.setattr(runner, "_start_data", lambda *a: None)
+    stacked = runner.train_group(list(s.runs), data, s.model, s.training)
+    assert [r["diverged"] for r in gathered] == [False, False, True, True]
+    _same(gathered, stacked)
