@@ -153,3 +153,15 @@ class PlainStep:
             self.eng.C -= step
         else:
             self.eng.descend(dZ1, self.step1[:, 0, 0])
+
+
+def divergence_limit(J0: Array, bound: float | None) -> Array:
+    """Per member, L such that a cost J at a step i > 0 is surely no divergence when
+    ``|J| <= L``: ``bound * J_0`` when ``J_0 > 0``, capped at the largest finite float so
+    that an infinite J exceeds it (a NaN fails every comparison); without a bound, that
+    largest float. A J that fails the comparison goes to the full test."""
+    big = np.finfo(np.float64).max
+    if bound is None:
+        return np.full(J0.shape, big)
+    with np.errstate(all="ignore"):
+        return np.where(J0 > 0, np.minimum(bound * J0, big), big)

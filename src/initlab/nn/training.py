@@ -39,7 +39,7 @@ from initlab._validation import InitlabError, check_number
 from initlab.nn import engines as _engines
 from initlab.nn import optimizers as _optimizers
 from initlab.nn.batches import Schedule
-from initlab.nn.fused import PlainStep
+from initlab.nn.fused import PlainStep, divergence_limit
 from initlab.nn.history import History, Hook, Step
 from initlab.nn.losses import Head, get_head
 from initlab.nn.network import Network, backward, forward_rest
@@ -282,7 +282,7 @@ def _fast_step(run: _Run, i: int, fast: PlainStep) -> None:
     (the full test at step 0 and when the comparison fails)."""
     J = fast.forward()[2]
     if i > 0 and run.limit is None:
-        run.limit = _limit(run)
+        run.limit = divergence_limit(run.costs[:, 0], run.bound)
     if run.limit is None or not (np.abs(J) <= run.limit).all():
         _check_divergence(run, i, J)
     if run.saved:
@@ -292,18 +292,6 @@ def _fast_step(run: _Run, i: int, fast: PlainStep) -> None:
     if run.test is not None and i % run.eval_every == 0:
         _evaluate(run, i)
     fast.backward_update(run.alive if run.saved else None)
-
-
-def _limit(run: _Run) -> Array:
-    """Per member, L such that a finite cost J at a step i > 0 is no divergence when
-    ``|J| <= L``: ``bound * J_0`` when ``J_0 > 0``, capped at the largest finite float so
-    that an infinite J exceeds it (a NaN fails every comparison)."""
-    big = np.finfo(np.float64).max
-    J0 = run.costs[:, 0]
-    if run.bound is None:
-        return np.full(J0.shape, big)
-    with np.errstate(all="ignore"):
-        return np.where(J0 > 0, np.minimum(run.bound * J0, big), big)
 
 
 class FirstOnDemand(list):
