@@ -179,3 +179,89 @@ def test_first_on_demand_forms_the_first_item_only_when_it_is_read():
     assert formed == [1]  # once
     assert FirstOnDemand(lambda: "W1", ["W2"])[-2] == "W1"
     assert list(FirstOnDemand(lambda: "W1", ["W2"])) == ["W1", "W2"]
+
+
+def _train_both(pop, X, Y, **kw):
+    """The same call on the fused plain step and, with a hook at every step, the general one."""
+    T = kw.pop("iterations")
+    fast = train(pop, X, Y, iterations=T, **kw)
+    plain = train(pop, X, Y, iterations=T, record_at=range(T), hooks=[lambda st: None], **kw)
+    return fast, plain
+
+
+@pytest.mark.parametrize(
+    ("engine", "activation", "head", "n_out"),
+    [("sample", "tanh", "sigmoid", 1), ("direct", "relu", "softmax", 3),
+     ("sample", "sigmoid", "linear", 2), ("direct", "tanh", "sigmoid", 1)],
+)  # fmt: skip
+def test_fused_plain_step_is_bit_identical_to_the_general_step(engine, activation, head, n_out):
+    """Full-batch plain GD takes nn.fused.PlainStep unless a step records; a hook at every
+    step forces the general step. Every cost, parameter, divergence step and floating-point
+    event count must be equal, with a member that diverges
+    at step 1 or 2 (rate 50, factor 3) and the others
+    trained on after it is frozen."""
+    X, _ = wide(n=60, m=40)
+    rng = np.random.default_rng(1)
+    Y = rng.integers(0, 2, (1, 40)).astype(float)
+    if head == "softmax":
+        Y = np.eye(n_out)[rng.integers(0, n_out, 40)].T
+    elif head == "linear":
+        Y = rng.standard_normal((n_out, 40))
+    members = [("he", 1), ("xavier", 2), ("he", 3)]
+    pop = init_population([60, 7, 4, n_out], members, activation=activation, head=head)
+    (a, ha), (b, hb) = _train_both(
+        pop, X, Y, learning_rate=[0.05, 0.5, 50.0], iterations=60, engine=engine,
+        X_test=X[:, :10], Y_test=Y[:, :10], eval_every=7, divergence_factor=3,
+    )  # fmt: skip
+    assert ha.diverged_at[2] > 0 and (ha.diverged_at[:2] == -1).all()  # the case is exercised
+    np.testing.assert_array_equal(ha.costs, hb.costs)
+    np.testing.assert_array_equal(ha.diverged_at, hb.diverged_at)
+    np.testing.assert_array_equal(ha.final_cost, hb.final_cost)
+    np.testing.assert_array_equal(ha.test_costs, hb.test_costs)
+    assert ha.warnings == hb.warnings
+    for P, Q in zip([*a.weights, *a.biases], [*b.weights, *b.biases], strict=True):
+        np.testing.assert_array_equal(P, Q)
+
+
+def _same(a, b, where="record"):
+    """Exact equality of nested records (NaN equal to NaN)."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            _same(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, list | tuple) and not (a and isinstance(a[0], int | float | type(None))):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _same(x, y, f"{where}[{i}]")
+    elif isinstance(a, np.ndarray | list | tuple | float):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=where)
+    else:
+        assert a == b, where
+
+
+def test_a_population_gathered_member_by_member_gives_the_stacked_records(monkeypatch):
+    """`initlab run` on the sample engine reads each member's W1(0) once as it is drawn
+    (nn.start.SampleStart) instead of stacking it. Every number of every record (costs,
+    test costs, diagnostics on the column sample and norms, divergence) must equal the
+    stacked path's, with more features than the column sample and a member that diverges."""
+    from initlab.data import Dataset
+    from initlab.experiment import runner
+    from initlab.experiment.spec import parse
+
+    X, Y = wide(n=1500, m=30)
+    Xt, Yt = wide(n=1500, m=12, seed=5)
+    data = runner.ExperimentData(
+        Dataset(X, Y, "w", tuple(map(str, range(30)))),
+        Dataset(Xt, Yt[:, :12], "t", tuple(map(str, range(12)))),
+    )
+    s = parse({"data": {"train": "digits"}, "model": {"hidden": [6, 4], "activation": "relu",
+                                                      "output": "linear"},
+               "training": {"iterations": 40, "seed": 1, "seeds": 2, "engine": "sample",
+                            "diagnostics": True},
+               "runs": [{"name": "he", "init": "he"},
+                        {"name": "big", "init": "he", "learning_rate": 40.0}]})  # fmt: skip
+    gathered = runner.train_group(list(s.runs), data, s.model, s.training)
+    monkeypatch.setattr(runner, "_start_data", lambda *a: None)
+    stacked = runner.train_group(list(s.runs), data, s.model, s.training)
+    assert [r["diverged"] for r in gathered] == [False, False, True, True]
+    _same(gathered, stacked)

@@ -34,8 +34,11 @@ from initlab.experiment.config import DataConfig, ModelConfig, TrainingConfig
 from initlab.experiment.spec import Run, Spec
 from initlab.init import lsuv as _lsuv
 from initlab.init.build import init_parameters
+from initlab.nn import engines as _engines
 from initlab.nn.batches import Schedule
 from initlab.nn.network import Network, from_members
+from initlab.nn.optimizers import get_optimizer
+from initlab.nn.start import SampleStart
 from initlab.nn.training import History, train
 
 log = logging.getLogger(__name__)
@@ -127,25 +130,61 @@ def _describe(ds: _data.Dataset | None) -> dict[str, Any] | None:
 
 
 def _build(
-    runs: list[Run], sizes: list[int], X: np.ndarray, output: str, training: TrainingConfig
-) -> tuple[Network, list]:
-    """The population for `runs`, and each member's LSUV report (or None)."""
+    runs: list[Run],
+    sizes: list[int],
+    X: np.ndarray,
+    output: str,
+    training: TrainingConfig,
+    start: tuple[np.ndarray, np.ndarray | None] | None = None,
+) -> tuple[Network, list, SampleStart | None]:
+    """The population for `runs`, each member's LSUV report (or None), and, when `start`
+    gives the sample engine's ``(X, X_test)``, its :class:`SampleStart`: each member's
+    :math:`W_1(0)` is then read once as it is drawn and dropped, never stacked."""
     dtype = np.dtype(training.dtype)
     act = runs[0].activation_spec.build()
     members, reports = [], []
-    for run in runs:
-        if run.init == "lsuv":
-            net, report = _lsuv.lsuv_network(
-                sizes, X, activation=act, seed=run.seed, stream=training.stream, dtype=dtype,
-                **run.params,
-            )  # fmt: skip
-            members.append(([W[0] for W in net.weights], [b[0] for b in net.biases]))
-            reports.append(report.as_dict())
-        else:
-            rng = make_rng(run.seed, training.stream)
-            members.append(init_parameters(sizes, run.init_spec, rng, dtype))
-            reports.append(None)
-    return from_members(sizes, act, members, output), reports  # each W_1 is stacked once
+
+    def firsts():
+        for run in runs:
+            if run.init == "lsuv":
+                net, report = _lsuv.lsuv_network(
+                    sizes, X, activation=act, seed=run.seed, stream=training.stream,
+                    dtype=dtype, **run.params,
+                )  # fmt: skip
+                Ws, bs = [W[0] for W in net.weights], [b[0] for b in net.biases]
+                reports.append(report.as_dict())
+            else:
+                Ws, bs = init_parameters(sizes, run.init_spec, make_rng(run.seed, training.stream),
+                                         dtype)  # fmt: skip
+                reports.append(None)
+            members.append((Ws if start is None else [None, *Ws[1:]], bs))
+            yield Ws[0]
+
+    if start is None:
+        list(firsts())
+        return from_members(sizes, act, members, output), reports, None  # W_1 stacked once
+    first = SampleStart(firsts(), start[0], _engines.diagnostic_columns(sizes[0]), start[1])
+    stack = lambda l, i: np.stack([m[i][l] for m in members])  # noqa: E731
+    weights = [first.placeholder(), *(stack(l, 0) for l in range(1, len(sizes) - 1))]
+    biases = [stack(l, 1) for l in range(len(sizes) - 1)]
+    return Network(sizes, act, weights, biases, output), reports, first
+
+
+def _start_data(
+    K: int, sizes: list[int], data: ExperimentData, training: TrainingConfig
+) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """``(X, X_test)`` in the network's dtype when the run trains on the sample engine (so
+    :math:`W_1(0)` need not be stacked), else None."""
+    X, m = data.train.X, data.train.n_examples
+    sched = Schedule(m, training.iterations if training.epochs is None else None,
+                     training.epochs, training.batch_size, training.shuffle_seed)  # fmt: skip
+    opt = get_optimizer(training.optimizer.as_dict())
+    name, _ = _engines.choose(training.engine, sizes[0], m, K, sizes[1], sched.steps,
+                              batch=sched.batch_size, optimizer=opt)  # fmt: skip
+    if name != "sample":
+        return None
+    as_net = lambda A: np.ascontiguousarray(A.astype(training.dtype, copy=False))  # noqa: E731
+    return as_net(X), None if data.test is None else as_net(data.test.X)
 
 
 def steps(training: TrainingConfig, m: int) -> int:
@@ -210,21 +249,23 @@ def _train_group(
     Y = targets(data.train, model.output, C)
     sizes = [X.shape[0], *model.hidden, n_outputs(model.output, C)]
     check_memory(len(runs), sizes, data, training)
-    net, lsuv_reports = _build(runs, sizes, X, model.output, training)
+    start = _start_data(len(runs), sizes, data, training)
+    net, lsuv_reports, first = _build(runs, sizes, X, model.output, training, start)
     recorder, record_at = _recorder(training, net, steps(training, X.shape[1]))
     test = data.test
     _, hist = train(
         net,
-        X,
+        X if start is None else start[0],
         Y,
         learning_rate=[r.learning_rate for r in runs],
         **_schedule(model, training),
-        X_test=None if test is None else test.X,
+        X_test=None if test is None else test.X if start is None else start[1],
         Y_test=None if test is None else targets(test, model.output, C, "data.test"),
         record_at=record_at,
         hooks=[recorder] if recorder is not None else [],
         progress=progress,
         return_network=False,  # records need the history only; skips materializing W_1
+        start=first,
     )
     diag = recorder.result() if recorder is not None else None
     x2 = float(np.vdot(X, X)) / X.size  # mean of x^2, no X-sized temporary

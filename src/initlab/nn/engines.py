@@ -63,6 +63,7 @@ import numpy as np
 
 from initlab._validation import InitlabError, unknown_name
 from initlab.nn.network import first_layer
+from initlab.nn.start import SampleStart
 
 Array = np.ndarray
 Cols = np.ndarray | None
@@ -205,17 +206,34 @@ class SampleEngine:
 
     name: ClassVar[str] = "sample"
 
-    def __init__(self, W1: Array, X: Array) -> None:
-        self.W0 = W1  # read-only here; replaced by a copy at each freeze
+    def __init__(self, W1: Array, X: Array, start: SampleStart | None = None) -> None:
+        """With `start` (:class:`~initlab.nn.start.SampleStart`, gathered member by member),
+        `W1` is a placeholder never read and :math:`W_1(0)` is not kept."""
         self.X = X
         self.G = X.T @ X
-        self.Z0 = first_layer(W1, X)
+        self._cross: dict[int, tuple[Array, Array, Array]] = {}
+        self._XS: tuple[Array | None, Array | None, Array | None] = (None, None, None)
+        self.W0: Array | None = W1  # read-only here; replaced by a copy at each freeze
+        self._w0sq: Array | None = None
+        if start is None:
+            self.Z0 = first_layer(W1, X)
+        else:
+            self.W0, self.Z0, self._w0sq = None, start.Z0, start.w0sq
+            self._XS = (start.S, np.ascontiguousarray(X[start.S, :].T), start.W0S)
+            if start.X_test is not None:
+                Xt = start.X_test
+                self._cross[id(Xt)] = (Xt, X.T @ Xt, start.Z0_test)
         self.C = np.zeros(self.Z0.shape, dtype=W1.dtype)
         self.a = np.ones((*W1.shape[:2], 1), dtype=W1.dtype)
         self.params = [self.C, self.a]
-        self._cross: dict[int, tuple[Array, Array, Array]] = {}
-        self._w0sq: Array | None = None
-        self._XS: tuple[Array | None, Array | None, Array | None] = (None, None, None)
+
+    def _w0(self, W0: Array | None = None) -> Array:
+        if W0 is None and self.W0 is None:
+            raise InitlabError(
+                "W1(0) was not kept (the engine was built from a SampleStart): train with "
+                "return_network=False, no hook reading W1 and no other data than X_test"
+            )
+        return self.W0 if W0 is None else W0
 
     def preactivation(self, b1: Array, cols: Cols = None) -> Array:
         if cols is None:
@@ -226,7 +244,7 @@ class SampleEngine:
         """``a W_1(0) X' + C (X^T X') + b_1``; ``X^T X'`` and ``W_1(0) X'`` cached per array."""
         cached = self._cross.get(id(X))
         if cached is None or cached[0] is not X:  # an id can be reused by a new array
-            cached = self._cross[id(X)] = (X, self.X.T @ X, first_layer(self.W0, X))
+            cached = self._cross[id(X)] = (X, self.X.T @ X, first_layer(self._w0(), X))
         _, H, Z0 = cached
         return self.a * Z0 + np.matmul(self.C, H) + b1
 
@@ -283,7 +301,8 @@ class SampleEngine:
     def weight(self) -> Array:
         return self._weight(self.W0, self.C, self.a)
 
-    def _weight(self, W0: Array, C: Array, a: Array) -> Array:
+    def _weight(self, W0: Array | None, C: Array, a: Array) -> Array:
+        W0 = self._w0(W0)
         W = self._CXt(range(W0.shape[0]), np.empty_like(W0), C)
         return np.add(W, W0 if (a == 1).all() else a * W0, out=W)
 
@@ -294,17 +313,19 @@ class SampleEngine:
         return lambda: self._weight(W0, C, a)
 
     def member_weight(self, k: int) -> Array:
-        return self.a[k] * self.W0[k] + self._CXt([k], np.empty_like(self.W0[k : k + 1]), self.C)[0]
+        W0 = self._w0()
+        return self.a[k] * W0[k] + self._CXt([k], np.empty_like(W0[k : k + 1]), self.C)[0]
 
     def weight_columns(self, S: Array) -> Array:
         """``a W_1(0)[:, S] + C X[S, :]^T`` (``X[S, :]^T`` and ``W_1(0)[:, S]`` kept)."""
         if self._XS[0] is not S:
-            self._XS = (S, np.ascontiguousarray(self.X[S, :].T), self.W0[:, :, S])
+            self._XS = (S, np.ascontiguousarray(self.X[S, :].T), self._w0()[:, :, S])
         return self.a * self._XS[2] + np.matmul(self.C, self._XS[1])
 
     def freeze(self, k: int) -> None:
-        self.W0 = self.W0.copy()  # a new array: weight_later's functions keep the old one
-        self.W0[k] = 0.0
+        if self.W0 is not None:  # a new array: weight_later's functions keep the old one
+            self.W0 = self.W0.copy()
+            self.W0[k] = 0.0
         if self._w0sq is not None:
             self._w0sq[k] = 0.0
         if self._XS[2] is not None:  # W_1(0)[:, S], a copy
@@ -404,8 +425,14 @@ def choose(
     return best, f"fewer estimated first-layer flops ({detail})"
 
 
-def make(engine: str, W1: Array, X: Array) -> DirectEngine | SampleEngine:
-    """Build the named engine for first weights `W1` and data `X`."""
+def make(
+    engine: str, W1: Array, X: Array, start: SampleStart | None = None
+) -> DirectEngine | SampleEngine:
+    """Build the named engine for first weights `W1` and data `X` (`start`: sample only)."""
     if engine not in ENGINES:
         raise unknown_name("engine", engine, ENGINES)
-    return ENGINES[engine](W1, X)
+    if start is None:
+        return ENGINES[engine](W1, X)
+    if engine != "sample":
+        raise InitlabError(f"a SampleStart needs engine 'sample'; the engine is {engine!r}")
+    return SampleEngine(W1, X, start)

@@ -39,10 +39,12 @@ from initlab._validation import InitlabError, check_number
 from initlab.nn import engines as _engines
 from initlab.nn import optimizers as _optimizers
 from initlab.nn.batches import Schedule
+from initlab.nn.fused import PlainStep, divergence_limit
 from initlab.nn.history import History, Hook, Step
 from initlab.nn.losses import Head, get_head
 from initlab.nn.network import Network, backward, forward_rest
 from initlab.nn.optimizers import per_member
+from initlab.nn.start import SampleStart
 
 log = logging.getLogger(__name__)
 Array = np.ndarray
@@ -75,6 +77,7 @@ class _Run:
     test: tuple[Array, Array] | None = None
     eval_every: int = 1
     evals: tuple[list[int], list[Array], list[Array]] = field(default_factory=lambda: ([], [], []))
+    limit: Array | None = None  # per member, the largest |cost| that is surely no divergence
 
 
 def train(
@@ -98,6 +101,7 @@ def train(
     hooks: Sequence[Hook] = (),
     progress: Callable[[int], None] | None = None,
     return_network: bool = True,
+    start: SampleStart | None = None,
 ) -> tuple[Network | None, History]:
     r"""Train every member of `network`; by default, the post's full-batch gradient descent.
 
@@ -127,30 +131,42 @@ def train(
         Steps at which each hook gets a :class:`Step`; ``progress(i)`` after step i.
     return_network : bool
         With False, None is returned for the network (:math:`W_1` never materialized).
+    start : SampleStart, optional
+        The sample engine's view of :math:`W_1(0)` gathered member by member
+        (:mod:`initlab.nn.start`); ``network.weights[0]`` is then not read (its
+        :meth:`~initlab.nn.start.SampleStart.placeholder` will do). Needs engine
+        ``"sample"`` and ``return_network=False``, and `X`, `X_test` the arrays it was
+        built with.
 
     Returns
     -------
     (Network or None, History)
         Diverged members are returned as they were when they diverged.
     """
+    if start is not None and return_network:
+        raise InitlabError("train with a start needs return_network=False (W1(0) is not kept)")
     with threadpool_limits(limits=1, user_api="blas"):
         run = _prepare(
             network, X, Y, learning_rate, iterations, epochs, head, optimizer, batch_size,
-            shuffle_seed, engine, divergence_factor, X_test, Y_test, eval_every,
+            shuffle_seed, engine, divergence_factor, X_test, Y_test, eval_every, start,
         )  # fmt: skip
-        start = time.perf_counter()
+        t0 = time.perf_counter()
         final, counts = _loop(run, set(record_at), hooks, progress)
         trained = _trained_network(run) if return_network else None
-    return trained, _history(run, final, time.perf_counter() - start, counts)
+    return trained, _history(run, final, time.perf_counter() - t0, counts)
 
 
 def _loop(run: _Run, record: set[int], hooks: Sequence[Hook], progress) -> tuple:
     """Every step, then the final measurements; floating-point events counted, not printed."""
     counts: Counter[str] = Counter()
     count = lambda kind, _flag: counts.update([kind.split()[0]])  # noqa: E731
+    fast = _plain_step(run)
     with np.errstate(all="call", under="ignore", call=count):
         for i in range(run.sched.steps):
-            _step(run, i, hooks if i in record else ())
+            if fast is None or i in record:
+                _step(run, i, hooks if i in record else ())
+            else:
+                _fast_step(run, i, fast)
             if progress is not None:
                 progress(i)
         return _finish(run), dict(counts)
@@ -158,7 +174,7 @@ def _loop(run: _Run, record: set[int], hooks: Sequence[Hook], progress) -> tuple
 
 def _prepare(
     network, X, Y, learning_rate, iterations, epochs, head, optimizer, batch_size,
-    shuffle_seed, engine, divergence_factor, X_test, Y_test, eval_every,
+    shuffle_seed, engine, divergence_factor, X_test, Y_test, eval_every, start=None,
 ) -> _Run:  # fmt: skip
     """Validate once at the boundary and build the loop's state."""
     X = np.ascontiguousarray(network._check_X(X))
@@ -173,7 +189,10 @@ def _prepare(
         engine, X.shape[0], m, K, network.layer_sizes[1], sched.steps,
         batch=sched.batch_size, optimizer=opt,
     )  # fmt: skip
-    eng = _engines.make(name, network.weights[0], X)
+    if start is not None:
+        X_test_in = None if X_test is None else np.ascontiguousarray(network._check_X(X_test))
+        start.check(K, X, X_test_in)
+    eng = _engines.make(name, network.weights[0], X, start)
     weights = [network.weights[0], *(W.copy() for W in network.weights[1:])]
     biases = [b.copy() for b in network.biases]
     bound = None
@@ -249,6 +268,32 @@ def _step(run: _Run, i: int, hooks: Sequence[Hook]) -> None:
     _update(run, dZ1, dWs, dbs, cols)
 
 
+def _plain_step(run: _Run) -> PlainStep | None:
+    """:class:`~initlab.nn.fused.PlainStep` for full-batch plain gradient descent, else None."""
+    if not (run.sched.full and run.plain.all()):
+        return None
+    step = (run.step1 / run.X.shape[1]).astype(run.X.dtype)  # as _update's
+    return PlainStep(run.eng, run.weights, run.biases, run.net.activation, run.head, run.Y,
+                     run.rest[1], step)  # fmt: skip
+
+
+def _fast_step(run: _Run, i: int, fast: PlainStep) -> None:
+    """:func:`_step` without hooks, by `fast`; divergence tested by one comparison per step
+    (the full test at step 0 and when the comparison fails)."""
+    J = fast.forward()[2]
+    if i > 0 and run.limit is None:
+        run.limit = divergence_limit(run.costs[:, 0], run.bound)
+    if run.limit is None or not (np.abs(J) <= run.limit).all():
+        _check_divergence(run, i, J)
+    if run.saved:
+        run.costs[run.alive, i] = J[run.alive]
+    else:
+        run.costs[:, i] = J
+    if run.test is not None and i % run.eval_every == 0:
+        _evaluate(run, i)
+    fast.backward_update(run.alive if run.saved else None)
+
+
 class FirstOnDemand(list):
     """Per-layer arrays whose first (the feature-sized ``dW_1`` or ``W_1``) is formed when
     first read, by a function that gives the step's value whenever it is called (the
@@ -306,7 +351,8 @@ def _check_divergence(run: _Run, i: int, J: Array) -> None:
 
 def _set_aside(run: _Run, k: int) -> tuple[list[Array], list[Array]]:
     """Copy member k's parameters, then zero its rows so it costs nothing from now on."""
-    Ws = [run.eng.member_weight(k), *(W[k].copy() for W in run.weights[1:])]
+    first = None if getattr(run.eng, "W0", 0) is None else run.eng.member_weight(k)  # a start
+    Ws = [first, *(W[k].copy() for W in run.weights[1:])]
     bs = [b[k].copy() for b in run.biases]
     run.eng.freeze(k)
     for A in (*run.weights[1:], *run.biases):
