@@ -209,7 +209,8 @@ def _spec(**model):
 def test_spec_keys_parametrization_and_base_width():
     """[model] parametrization/base_width: at the base width the runs are SP's bit for bit;
     above it, each member is the He network rescaled by layer_scales and trained by GD with
-    the layer factors (the core's train, checked member by member)."""
+    the layer factors, weights and biases each at their own (the core's train, checked
+    member by member)."""
     from initlab.experiment import runner
     from initlab.experiment import spec as spec_mod
     from initlab.nn.training import train
@@ -224,12 +225,15 @@ def test_spec_keys_parametrization_and_base_width():
     sizes = [64, 16, 16, 1]
     scales = par.layer_scales("mup", sizes, 4, "sgd")
     assert scales.lr == (4.0, 1.0, 0.25) and scales.init == (1.0, 1.0, 0.5)
+    assert scales.bias_lr == (4.0, 4.0, 1.0)  # hidden biases as input weights (TP V Table 3)
     for rec in mup:
         net = init_network(sizes, "he", activation="relu", seed=rec["seed"])
         net.weights = par.rescale_weights(net.weights, scales)
         _, hist = train(net, data.train.X, data.train.Y, learning_rate=0.3, iterations=15,
-                        optimizer={"name": "gd", "layer_lr_scale": scales.lr})  # fmt: skip
+                        optimizer={"name": "gd", "layer_lr_scale": scales.lr,
+                                   "bias_lr_scale": scales.bias_lr})  # fmt: skip
         np.testing.assert_array_equal(rec["cost_history"], hist.costs[0])
+    assert mup[0]["theory"]["available"] is False  # the readout is not the init's
     assert not np.array_equal(mup[0]["cost_history"], costs[0])
     with pytest.raises(spec_mod.SpecError, match="hidden layers of one width"):
         _spec(hidden=[16, 8], parametrization="mup")
