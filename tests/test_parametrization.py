@@ -253,4 +253,4 @@ def test_sweep_run_ids_unchanged_for_sp():
     mup = sweep_spec.expand(sweep)
     assert mup[0].config["parametrization"] == "mup" and mup[0].id != sp[0].id
     chunk = sweep_spec.chunks(mup, sweep)[0]
-    assert chunk.model["parametrization"] == "mup" and chunk.model["base_width"] == 4
+    assert chunk.model.parametrization == "mup" and chunk.model.base_width == 4
