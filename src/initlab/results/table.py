@@ -172,11 +172,15 @@ def mean_over_seeds(rows: Sequence[dict]) -> list[dict[str, Any]]:
     """One row per setting (all axes but the seed) of the done runs: the number of seeds
     ``n``, how many diverged, and mean and 95% interval of each metric
     (``final_cost``, ``final_cost_low``, ``final_cost_high``, ...; :mod:`initlab.analysis.stats`).
-    Diverged runs have no final cost or accuracy and are left out of those means."""
+    Diverged runs have no final cost or accuracy and are left out of those means. A sweep's
+    runs are grouped by their whole config but the seed (so the axes without a column, e.g.
+    ``optimizer``, separate settings too)."""
     groups: dict[str, list[dict]] = {}
     for r in rows:
         if r["status"] == "done":
-            groups.setdefault(json.dumps([r.get(k) for k in GROUP_AXES]), []).append(r)
+            setting = {k: v for k, v in (r.get("config") or {}).items() if k != "seed"}
+            key = json.dumps([[r.get(k) for k in GROUP_AXES], setting], sort_keys=True)
+            groups.setdefault(key, []).append(r)
     out = []
     for members in groups.values():
         first = members[0]
