@@ -31,6 +31,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SCRIPTS = (
     "post", "torch", "population", "tall", "memory", "threads", "sweep", "initializers", "floor",
+    "scaling",
 )  # fmt: skip
 
 

@@ -29,7 +29,15 @@ CONFIGS = {
     "adam_l2": ({"name": "adam", "betas": (0.8, 0.99), "weight_decay": 1e-3}, BATCH, 0.005),
     "adamw": ({"name": "adamw", "eps": 1e-6, "weight_decay": 0.05}, BATCH, 0.005),
     "layer_scale": ({"name": "sgd", "layer_lr_scale": [0.5, 2.0, 1.0]}, BATCH, 0.1),
-}
+    "bias_scale": (
+        {"name": "gd", "layer_lr_scale": [0.5, 2.0, 1.0], "bias_lr_scale": [3.0, 0.25, 1.5]},
+        None, 0.1,
+    ),
+    "adam_bias_scale": (
+        {"name": "adam", "layer_lr_scale": [1.0, 0.5, 0.25], "bias_lr_scale": [2.0, 1.0, 0.5]},
+        BATCH, 0.005,
+    ),
+}  # fmt: skip
 
 
 def data(head, seed=0):
@@ -62,6 +70,7 @@ def reference(net, X, Y, config, batch, lr, head):
     bs = [b[0].copy() for b in net.biases]
     params = [p for pair in zip(Ws, bs, strict=True) for p in pair]
     scale = cfg["layer_lr_scale"] or (1.0,) * len(Ws)
+    bias_scale = cfg["bias_lr_scale"] or scale  # b_l at its own factor, W_l's by default
     state = [{"buf": None, "m": 0.0 * p, "v": 0.0 * p} for p in params]
     costs = []
     for t in range(STEPS):
@@ -78,7 +87,7 @@ def reference(net, X, Y, config, batch, lr, head):
             grads = [dZ @ acts[l].T / len(cols), dZ.sum(axis=1, keepdims=True) / len(cols), *grads]
             dZ = (Ws[l].T @ dZ) * (1 - acts[l] ** 2)
         for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-            step_lr = lr * scale[i // 2]
+            step_lr = lr * (bias_scale if i % 2 else scale)[i // 2]
             if cfg["name"] in ("adam", "adamw"):
                 _adam(p, g, state[i], cfg, step_lr, t + 1)
             else:
@@ -121,8 +130,11 @@ def torch_costs(net, X, Y, config, batch, lr, head):
     model = torch.nn.Sequential(*layers)
     lins = [m for m in model if isinstance(m, torch.nn.Linear)]
     scale = cfg.layer_lr_scale or (1.0,) * len(lins)
+    bias_scale = cfg.bias_lr_scale or scale
     groups = [
-        {"params": list(m.parameters()), "lr": lr * s} for m, s in zip(lins, scale, strict=True)
+        g
+        for m, s, sb in zip(lins, scale, bias_scale, strict=True)
+        for g in ({"params": [m.weight], "lr": lr * s}, {"params": [m.bias], "lr": lr * sb})
     ]
     if cfg.name in ("adam", "adamw"):
         cls = torch.optim.AdamW if cfg.decoupled else torch.optim.Adam

@@ -209,8 +209,11 @@ def _spec(**model):
 def test_spec_keys_parametrization_and_base_width():
     """[model] parametrization/base_width: at the base width the runs are SP's bit for bit;
     above it, each member is the He network rescaled by layer_scales and trained by GD with
-    the layer factors (the core's train, checked member by member)."""
-    from initlab.experiment import runner
+    the layer factors, weights and biases each at their own (the core's train, checked
+    member by member)."""
+    from dataclasses import replace
+
+    from initlab.experiment import config, runner
     from initlab.experiment import spec as spec_mod
     from initlab.nn.training import train
 
@@ -224,12 +227,26 @@ def test_spec_keys_parametrization_and_base_width():
     sizes = [64, 16, 16, 1]
     scales = par.layer_scales("mup", sizes, 4, "sgd")
     assert scales.lr == (4.0, 1.0, 0.25) and scales.init == (1.0, 1.0, 0.5)
+    assert scales.bias_lr == (4.0, 4.0, 1.0)  # hidden biases as input weights (TP V Table 3)
     for rec in mup:
         net = init_network(sizes, "he", activation="relu", seed=rec["seed"])
         net.weights = par.rescale_weights(net.weights, scales)
         _, hist = train(net, data.train.X, data.train.Y, learning_rate=0.3, iterations=15,
-                        optimizer={"name": "gd", "layer_lr_scale": scales.lr})  # fmt: skip
+                        optimizer={"name": "gd", "layer_lr_scale": scales.lr,
+                                   "bias_lr_scale": scales.bias_lr})  # fmt: skip
         np.testing.assert_array_equal(rec["cost_history"], hist.costs[0])
+    assert mup[0]["theory"]["available"] is False  # the readout is not the init's
+    adam = _spec(parametrization="mup", base_width=4)  # Adam takes the table's Adam column
+    adam.training = replace(adam.training, optimizer=config.optimizer_spec("adam"))
+    a = par.layer_scales("mup", sizes, 4, "adam")
+    assert a.lr == (1.0, 0.25, 0.25) and a.bias_lr == (1.0, 1.0, 1.0)
+    rec = runner.run(adam, data=data)["runs"][1]
+    net = init_network(sizes, "he", activation="relu", seed=rec["seed"])
+    net.weights = par.rescale_weights(net.weights, a)
+    _, hist = train(net, data.train.X, data.train.Y, learning_rate=0.3, iterations=15,
+                    optimizer={"name": "adam", "layer_lr_scale": a.lr,
+                               "bias_lr_scale": a.bias_lr})  # fmt: skip
+    np.testing.assert_array_equal(rec["cost_history"], hist.costs[0])
     assert not np.array_equal(mup[0]["cost_history"], costs[0])
     with pytest.raises(spec_mod.SpecError, match="hidden layers of one width"):
         _spec(hidden=[16, 8], parametrization="mup")
@@ -249,4 +266,88 @@ def test_sweep_run_ids_unchanged_for_sp():
     mup = sweep_spec.expand(sweep)
     assert mup[0].config["parametrization"] == "mup" and mup[0].id != sp[0].id
     chunk = sweep_spec.chunks(mup, sweep)[0]
-    assert chunk.model["parametrization"] == "mup" and chunk.model["base_width"] == 4
+    assert chunk.model.parametrization == "mup" and chunk.model.base_width == 4
+
+
+def test_sweep_over_parametrization_and_width_trains_each_run_as_alone(tmp_path):
+    """axes parametrization x width x optimizer (GD and Adam: each its column of the table):
+    every stored run has the numbers of an experiment spec of that one run; SP runs keep the
+    ids of a sweep that never named a parametrization; the store's rows answer
+    --where parametrization=mup / width=16, group by parametrization and draw by width."""
+    from initlab.experiment import runner, sweep, sweep_spec
+    from initlab.experiment import spec as experiment_spec
+    from initlab.report import sweep as sweep_plots
+    from initlab.results import table
+    from initlab.results.sweep_store import open_store
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 6))
+    np.savez(tmp_path / "toy.npz", X=X, y=(X[:, 0] + X[:, 1] > 0).astype(np.int64))
+    model = {"hidden": [3, 3], "activation": "relu", "base_width": 4}
+    training = {"iterations": 12, "learning_rate": 0.05}
+    raw = {"data": {"train": "toy.npz"}, "model": model, "training": training,
+           "axes": {"init": ["he"], "optimizer": ["gd", "adam"], "parametrization": ["sp", "mup"],
+                    "width": [4, 16], "seeds": 2}}  # fmt: skip
+    s = sweep_spec.parse(raw, base=tmp_path)
+    assert len(s.runs) == 16 and len(sweep_spec.chunks(s.runs, s)) == 8
+    with sweep.prepare(s, tmp_path / "out") as plan:
+        sweep.execute(plan, jobs=1)
+    with open_store(tmp_path / "out", readonly=True) as store:
+        rows = store.rows(histories=["cost_history"])
+    by_id = {r["id"]: r for r in rows}
+    for r in s.runs:
+        c = r.config
+        p, w = c.get("parametrization", "sp"), c["hidden"][0]
+        alone = experiment_spec.parse({
+            "data": {"train": str(tmp_path / "toy.npz")},
+            "model": {**model, "hidden": [w, w], "parametrization": p},
+            "training": {**training, "optimizer": c.get("optimizer", "gd"), "seed": r.run.seed,
+                         "diagnostics": False},
+            "runs": [{"init": "he"}],
+        })  # fmt: skip
+        rec = runner.run(alone)["runs"][0]
+        np.testing.assert_array_equal(by_id[r.id]["cost_history"], rec["cost_history"])
+        assert (by_id[r.id]["parametrization"], by_id[r.id]["width"]) == (p, w)
+    # muP moved away from SP above the base width only (both optimizers)
+    cost = {(r["parametrization"], r["width"], r["config"].get("optimizer", {}).get("name", "gd"),
+             r["seed"]): r["final_cost"] for r in rows}  # fmt: skip
+    for opt in ("gd", "adam"):
+        assert cost["mup", 4, opt, 1] == cost["sp", 4, opt, 1]
+        assert cost["mup", 16, opt, 1] != cost["sp", 16, opt, 1]
+    # SP runs: the ids of the same sweep written with hidden lists and no parametrization
+    plain = {**raw, "model": {"hidden": [3, 3], "activation": "relu"},
+             "axes": {"init": ["he"], "optimizer": ["gd", "adam"], "hidden": [[4, 4], [16, 16]],
+                      "seeds": 2}}  # fmt: skip
+    sp_ids = {r.id for r in s.runs if "parametrization" not in r.config}
+    assert sp_ids == {r.id for r in sweep_spec.parse(plain, base=tmp_path).runs}
+    mup = table.where(rows, table.parse_where(["parametrization=mup", "width=16"]))
+    assert len(mup) == 4 and all(r["config"]["base_width"] == 4 for r in mup)
+    means = table.mean_over_seeds(rows)
+    assert len(means) == 8 and {m["parametrization"] for m in means} == {"sp", "mup"}
+    fig = sweep_plots.heatmap(rows, "width", "parametrization")
+    grid = fig.axes[0].images[0].get_array()
+    for i, p in enumerate(("sp", "mup")):
+        for j, w in enumerate((4, 16)):
+            cell = [r["final_cost"] for r in rows if (r["parametrization"], r["width"]) == (p, w)]
+            assert grid[i, j] == pytest.approx(np.mean(cell), rel=1e-12)
+
+
+def test_parametrization_axes_are_refused_with_the_key():
+    from initlab._validation import SpecError
+    from initlab.experiment import sweep_spec
+
+    raw = {"data": {"train": "digits"}, "model": {"hidden": [8, 8]},
+           "axes": {"init": ["he"], "parametrization": ["sp", "mup"], "width": [8, 16]}}  # fmt: skip
+    with pytest.raises(SpecError, match=r"needs model\.base_width"):
+        sweep_spec.parse(raw)
+    bad = {**raw, "axes": {**raw["axes"], "parametrization": ["mu"]}}
+    with pytest.raises(SpecError, match=r"axes.parametrization\[0\]: unknown parametrization"):
+        sweep_spec.parse(bad)
+    twice = {**raw, "model": {"hidden": [8, 8], "base_width": 8},
+             "axes": {**raw["axes"], "hidden": [[4, 4], [5, 5]]}}  # fmt: skip
+    with pytest.raises(SpecError, match="distinct lengths"):
+        sweep_spec.parse(twice)
+    uneven = {**raw, "axes": {"init": ["he"], "parametrization": ["mup"],
+                              "hidden": [[8, 8], [8, 4]]}}  # fmt: skip
+    with pytest.raises(SpecError, match=r"axes.hidden\[1\] with parametrization 'mup'"):
+        sweep_spec.parse(uneven)

@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--where", action="append", default=[], metavar="AXIS=VALUE",
         help="keep runs with this value, e.g. init=he, hidden=5,5, learning_rate=0.01, "
-        "status=failed, diverged=true (repeatable)",
+        "parametrization=mup, width=256, status=failed, diverged=true (repeatable)",
     )  # fmt: skip
     p.add_argument(
         "--sort", metavar="COLUMN",
@@ -47,7 +47,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument(
         "--heatmap", nargs=2, metavar=("X", "Y"),
-        help="draw METRIC over two axes (init, activation, hidden, learning_rate, seed, data) "
+        help="draw METRIC over two axes (init, activation, hidden, width, parametrization, "
+        "learning_rate, seed, data) "
         "into --out FILE.png",
     )  # fmt: skip
     p.add_argument("--metric", default="final_cost", help="heatmap metric (default final_cost)")
@@ -128,7 +129,9 @@ def _run_table(rows: list[dict]) -> Table:
     show_data = _varies(rows, "data")
     has_test = any(r.get("test_accuracy") is not None for r in rows)
     failed = any(r["status"] == "failed" for r in rows)
-    cols = ["id", *(["data"] if show_data else []), "hidden", "activation", "init", "lr",
+    show_par = _varies(rows, "parametrization")
+    cols = ["id", *(["data"] if show_data else []), *(["param."] if show_par else []),
+            "hidden", "activation", "init", "lr",
             "seed", "status", "final cost", "train acc", *(["test acc"] if has_test else []),
             "diverged", *(["error"] if failed else [])]  # fmt: skip
     for c in cols:
@@ -137,6 +140,8 @@ def _run_table(rows: list[dict]) -> Table:
         cells = [r["id"]]
         if show_data:
             cells.append(Path(str(r["data"])).name)
+        if show_par:
+            cells.append(r["parametrization"])
         cells += [
             str(r["hidden"]), r["activation"], r["init_label"], f"{r['learning_rate']:g}",
             str(r["seed"]), r["status"], _num(r["final_cost"]), _pct(r["train_accuracy"]),
@@ -169,12 +174,17 @@ def _mean_table(rows: list[dict]) -> Table:
     table = Table(title="initlab: sweep, mean over seeds ± 95% interval", title_justify="left")
     show_data = _varies(rows, "data")
     has_test = any(r.get("test_accuracy") is not None for r in rows)
-    cols = [*(["data"] if show_data else []), "hidden", "activation", "init", "lr", "seeds",
+    show_par = _varies(rows, "parametrization")
+    cols = [*(["data"] if show_data else []), *(["param."] if show_par else []), "hidden",
+            "activation", "init", "lr", "seeds",
             "diverged", "final cost", "train acc", *(["test acc"] if has_test else [])]  # fmt: skip
     for c in cols:
-        table.add_column(c, justify="left" if c in ("data", "activation", "init") else "right")
+        table.add_column(
+            c, justify="left" if c in ("data", "param.", "activation", "init") else "right"
+        )
     for r in rows:
         cells = [Path(str(r["data"])).name] if show_data else []
+        cells += [r["parametrization"]] if show_par else []
         cells += [
             str(r["hidden"]), r["activation"], r["init"], f"{r['learning_rate']:g}", str(r["n"]),
             str(r["diverged"]), _interval(r, "final_cost", False),

@@ -16,20 +16,28 @@ An activation and an optimizer travel as ``(name, params)``, as an init does:
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from initlab._rng import STREAMS
-from initlab._validation import InitlabError, SpecError, check_keys, check_number
+from initlab._validation import InitlabError, SpecError, check_keys, check_number, unknown_name
+from initlab.init import parametrization as _par
 from initlab.nn import activations as _activations
 from initlab.nn import engines as _engines
 from initlab.nn import optimizers as _optimizers
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "data": {"test": None, "test_fraction": None, "split_seed": 0, "x_key": None, "y_key": None},
-    "model": {"hidden": [5, 5], "activation": "tanh", "slope": None, "output": "sigmoid"},
+    "model": {
+        "hidden": [5, 5],
+        "activation": "tanh",
+        "slope": None,
+        "output": "sigmoid",
+        "parametrization": "sp",
+        "base_width": None,
+    },
     "training": {
         "learning_rate": 0.01,
         "iterations": 1000,
@@ -117,6 +125,9 @@ class OptimizerSpec:
         return self.build().linear
 
 
+_LAYER_KEYS = ("layer_lr_scale", "bias_lr_scale")
+
+
 def resolve_optimizer(table: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """``(name, every hyperparameter)`` of the optimizer `table` names (InitlabError if bad)."""
     opt = _optimizers.get_optimizer(table)
@@ -124,10 +135,10 @@ def resolve_optimizer(table: str | Mapping[str, Any]) -> tuple[str, dict[str, An
         f.name: getattr(opt, f.name)
         for f in fields(opt)  # type: ignore[arg-type]
         if f.name not in ("name", "decoupled")
-        and not (f.name == "layer_lr_scale" and opt.layer_lr_scale is None)
+        and not (f.name in _LAYER_KEYS and getattr(opt, f.name) is None)
     }
     for p, v in params.items():  # 1 and 1.0 are one value: one canonical form
-        if p == "layer_lr_scale":
+        if p in _LAYER_KEYS:
             params[p] = [float(x) for x in v]
         elif not isinstance(v, bool):
             params[p] = float(v)
@@ -153,7 +164,7 @@ def optimizer_spec(
             f"{{name = 'adam', beta1 = 0.9}}; got {value!r}"
         )
     for p, v in table.items():
-        if p not in ("name", "layer_lr_scale", "betas") and not isinstance(v, bool | int | float):
+        if p not in ("name", *_LAYER_KEYS, "betas") and not isinstance(v, bool | int | float):
             raise SpecError(f"{key}.{p} must be a number (or true/false); got {v!r}")
     if weight_decay:
         if "weight_decay" in table:
@@ -196,11 +207,18 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """``[model]``: hidden widths, hidden activation, output head."""
+    """``[model]``: hidden widths, hidden activation, output head, width parametrization.
+
+    ``parametrization`` (sp, ntk, mup) with ``base_width`` :math:`n_0` (None: the hidden
+    width itself, i.e. SP's numbers) rescales the initial weights and sets per-layer learning
+    rates (:mod:`initlab.init.parametrization`); it needs equal hidden widths.
+    """
 
     hidden: tuple[int, ...] = (5, 5)
     activation: ActivationSpec = ActivationSpec("tanh")
     output: str = "sigmoid"
+    parametrization: str = "sp"
+    base_width: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -208,7 +226,19 @@ class ModelConfig:
             "activation": self.activation.name,
             "slope": self.activation.slope,
             "output": self.output,
+            "parametrization": self.parametrization,
+            "base_width": self.base_width,
         }
+
+    def layer_scales(self, sizes: list[int], optimizer: str) -> _par.LayerScales | None:
+        """The parametrization's factors relative to SP for layer sizes `sizes` under
+        `optimizer` (Adam's column for adam and adamw, SGD's for the others), or None for
+        SP (every factor 1: nothing to do)."""
+        if self.parametrization == "sp":
+            return None
+        column = "adam" if optimizer in ("adam", "adamw") else "sgd"
+        n0 = self.base_width if self.base_width is not None else _par.hidden_width(sizes)
+        return _par.layer_scales(self.parametrization, sizes, n0, column)
 
 
 @dataclass(frozen=True)
@@ -303,12 +333,36 @@ def output_head(value: Any, key: str = "model.output") -> str:
     return value
 
 
+def parametrization(value: Any, key: str = "model.parametrization") -> str:
+    """A parametrization's name (:data:`initlab.init.parametrization.PARAMETRIZATIONS`)."""
+    if not isinstance(value, str) or value not in _par.PARAMETRIZATIONS:
+        raise SpecError(f"{key}: {unknown_name('parametrization', value, _par.PARAMETRIZATIONS)}")
+    return value
+
+
+def check_widths(name: str, hidden: Sequence[int], key: str) -> None:
+    """Refuse hidden widths `name` cannot scale (not all equal), naming `key`."""
+    if name != "sp":
+        try:
+            _par.hidden_width([1, *hidden, 1])
+        except InitlabError as exc:
+            raise SpecError(f"{key} with parametrization {name!r}: {exc}") from None
+
+
 def model_config(model: Mapping[str, Any]) -> ModelConfig:
     """Validate a ``[model]`` table (defaults filled in)."""
+    hidden = hidden_widths(model["hidden"], "model.hidden")
+    name = parametrization(model["parametrization"])
+    check_widths(name, hidden, "model.hidden")
+    n0 = model["base_width"]
+    if n0 is not None:
+        n0 = int(check_number("model.base_width", n0, low=1, integer=True))
     return ModelConfig(
-        hidden=hidden_widths(model["hidden"], "model.hidden"),
+        hidden=hidden,
         activation=activation_spec(model["activation"], "model.activation", model["slope"]),
         output=output_head(model["output"]),
+        parametrization=name,
+        base_width=n0,
     )
 
 

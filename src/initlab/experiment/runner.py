@@ -34,6 +34,7 @@ from initlab.experiment.config import DataConfig, ModelConfig, TrainingConfig
 from initlab.experiment.spec import Run, Spec
 from initlab.init import lsuv as _lsuv
 from initlab.init.build import init_parameters
+from initlab.init.parametrization import rescale_weights
 from initlab.nn import engines as _engines
 from initlab.nn.batches import Schedule
 from initlab.nn.network import Network, from_members
@@ -133,15 +134,18 @@ def _build(
     runs: list[Run],
     sizes: list[int],
     X: np.ndarray,
-    output: str,
+    model: ModelConfig,
     training: TrainingConfig,
     start: tuple[np.ndarray, np.ndarray | None] | None = None,
 ) -> tuple[Network, list, SampleStart | None]:
     """The population for `runs`, each member's LSUV report (or None), and, when `start`
     gives the sample engine's ``(X, X_test)``, its :class:`SampleStart`: each member's
-    :math:`W_1(0)` is then read once as it is drawn and dropped, never stacked."""
+    :math:`W_1(0)` is then read once as it is drawn and dropped, never stacked. Under a width
+    parametrization each member's ``W_l`` is multiplied by its init factor (1.0 at the base
+    width: SP's weights bit for bit)."""
     dtype = np.dtype(training.dtype)
     act = runs[0].activation_spec.build()
+    scales = model.layer_scales(sizes, training.optimizer.name)
     members, reports = [], []
 
     def firsts():
@@ -157,17 +161,18 @@ def _build(
                 Ws, bs = init_parameters(sizes, run.init_spec, make_rng(run.seed, training.stream),
                                          dtype)  # fmt: skip
                 reports.append(None)
+            Ws = Ws if scales is None else rescale_weights(Ws, scales)
             members.append((Ws if start is None else [None, *Ws[1:]], bs))
             yield Ws[0]
 
     if start is None:
         list(firsts())
-        return from_members(sizes, act, members, output), reports, None  # W_1 stacked once
+        return from_members(sizes, act, members, model.output), reports, None  # W_1 stacked once
     first = SampleStart(firsts(), start[0], _engines.diagnostic_columns(sizes[0]), start[1])
     stack = lambda l, i: np.stack([m[i][l] for m in members])  # noqa: E731
     weights = [first.placeholder(), *(stack(l, 0) for l in range(1, len(sizes) - 1))]
     biases = [stack(l, 1) for l in range(len(sizes) - 1)]
-    return Network(sizes, act, weights, biases, output), reports, first
+    return Network(sizes, act, weights, biases, model.output), reports, first
 
 
 def _start_data(
@@ -250,7 +255,7 @@ def _train_group(
     sizes = [X.shape[0], *model.hidden, n_outputs(model.output, C)]
     check_memory(len(runs), sizes, data, training)
     start = _start_data(len(runs), sizes, data, training)
-    net, lsuv_reports, first = _build(runs, sizes, X, model.output, training, start)
+    net, lsuv_reports, first = _build(runs, sizes, X, model, training, start)
     recorder, record_at = _recorder(training, net, steps(training, X.shape[1]))
     test = data.test
     _, hist = train(
@@ -258,7 +263,7 @@ def _train_group(
         X if start is None else start[0],
         Y,
         learning_rate=[r.learning_rate for r in runs],
-        **_schedule(model, training),
+        **_schedule(model, training, sizes),
         X_test=None if test is None else test.X if start is None else start[1],
         Y_test=None if test is None else targets(test, model.output, C, "data.test"),
         record_at=record_at,
@@ -269,20 +274,22 @@ def _train_group(
     )
     diag = recorder.result() if recorder is not None else None
     x2 = float(np.vdot(X, X)) / X.size  # mean of x^2, no X-sized temporary
+    scales = model.layer_scales(sizes, training.optimizer.name)
+    scaled = scales is not None and any(f != 1.0 for f in scales.init)
     records = []
     for k, r in enumerate(runs):
         rec = _record(r, k, sizes, hist, data, diag, lsuv_reports[k])
-        rec["theory"] = _theory(r, sizes, x2) if r.replicate == 0 else None
+        rec["theory"] = _theory(r, sizes, x2, scaled) if r.replicate == 0 else None
         records.append(rec)
     return records
 
 
-def _schedule(model: ModelConfig, training: TrainingConfig) -> dict[str, Any]:
+def _schedule(model: ModelConfig, training: TrainingConfig, sizes: list[int]) -> dict[str, Any]:
     """Keyword arguments of :func:`initlab.nn.training.train` beyond the data and rates."""
     kw: dict[str, Any] = {
         "head": model.output,
         "engine": training.engine,
-        "optimizer": training.optimizer.as_dict(),
+        "optimizer": layer_rates(model, training, sizes),
         "batch_size": training.batch_size,
         "shuffle_seed": training.shuffle_seed,
     }
@@ -293,12 +300,37 @@ def _schedule(model: ModelConfig, training: TrainingConfig) -> dict[str, Any]:
     return kw
 
 
-def _theory(run: Run, sizes: list[int], x2: float) -> dict[str, Any]:
-    """Mean-field prediction at initialization for `run`, or why there is none."""
+def layer_rates(model: ModelConfig, training: TrainingConfig, sizes: list[int]) -> dict:
+    r"""The optimizer's table with the parametrization's per-layer factors (SGD's column,
+    or Adam's for adam and adamw): ``layer_lr_scale`` for each ``W_l`` and ``bias_lr_scale``
+    for each ``b_l`` (:class:`initlab.init.parametrization.LayerScales`), multiplying any
+    the optimizer has. SP leaves the table as it is.
+    """
+    table = training.optimizer.as_dict()
+    scales = model.layer_scales(sizes, training.optimizer.name)
+    if scales is None:
+        return table
+    mine = table.get("layer_lr_scale") or [1.0] * len(scales.lr)
+    bias = table.get("bias_lr_scale") or mine
+    if not len(mine) == len(bias) == len(scales.lr):
+        raise InitlabError(
+            f"training.optimizer's layer factors have {len(mine)} entries; the network has "
+            f"{len(scales.lr)} weight layers"
+        )
+    table["layer_lr_scale"] = [a * b for a, b in zip(mine, scales.lr, strict=True)]
+    table["bias_lr_scale"] = [a * b for a, b in zip(bias, scales.bias_lr, strict=True)]
+    return table
+
+
+def _theory(run: Run, sizes: list[int], x2: float, scaled: bool = False) -> dict[str, Any]:
+    """Mean-field prediction at initialization for `run`, or why there is none (`scaled`:
+    a width parametrization rescaled the initializer's weights)."""
     from initlab.analysis import theory as theory
 
     if run.init == "lsuv":
         return {"available": False, "reason": "LSUV is data-dependent"}
+    if scaled:
+        return {"available": False, "reason": "the parametrization rescaled the init's weights"}
     act = run.activation_spec.build()
     try:
         pred = theory.predict(sizes, run.init_spec, act, input_second_moment=x2)

@@ -14,6 +14,8 @@ An experiment compares initializations (and seeds and learning rates) on one dat
                                     # or a table: { name = "leaky_relu", slope = 0.2 }
     output = "sigmoid"              # sigmoid (binary cross-entropy, one unit: the post),
                                     # softmax (cross-entropy, one unit per class), linear (MSE)
+    parametrization = "sp"          # sp, ntk, mup (docs/scaling.md): needs equal hidden widths
+    base_width = 64                 # its base width n0 (default: the hidden width itself)
 
     [training]
     learning_rate = 0.01

@@ -20,9 +20,11 @@ from initlab.experiment import config as _config
 from initlab.experiment import spec as _spec
 from initlab.experiment.config import DataConfig, ModelConfig, OptimizerSpec, TrainingConfig
 
-AXES = ("data", "output", "optimizer", "batch_size", "weight_decay", "hidden", "activation",
-        "init", "learning_rate", "seed")  # fmt: skip
-"""The axes of a sweep, in expansion order (the last varies fastest)."""
+AXES = ("data", "output", "optimizer", "batch_size", "weight_decay", "parametrization",
+        "hidden", "width", "activation", "init", "learning_rate", "seed")  # fmt: skip
+"""The axes of a sweep, in expansion order (the last varies fastest). ``width`` is the common
+hidden width: a run's hidden list is ``[width] * depth``, the depth being the length of its
+``hidden`` (``[model] hidden`` or the ``hidden`` axis); None (no width axis) keeps ``hidden``."""
 
 
 def canonical(obj: Any) -> str:
@@ -56,6 +58,11 @@ _AXIS_RULES: dict[str, tuple[str, Any]] = {
     "optimizer": ('["gd", {name = "adam"}]', _config.optimizer_spec),
     "batch_size": ("[32, 128]", _config.batch_size),
     "weight_decay": ("[0.0, 0.0001]", _config.weight_decay),  # None: the optimizer's own
+    "parametrization": ('["sp", "mup"]', _config.parametrization),
+    "width": (
+        "[64, 128, 256]",
+        lambda v, key: int(check_number(key, v, low=1, integer=True)),
+    ),
     "learning_rate": (
         "[0.001, 0.01]",
         lambda v, key: float(check_number(key, v, low=0, low_open=True)),
@@ -98,6 +105,7 @@ def _axes(
         "output": model.output, "optimizer": training.optimizer,
         "batch_size": training.batch_size, "weight_decay": decay or None,
         "learning_rate": float(training.learning_rate),
+        "parametrization": model.parametrization, "width": None,
     }  # fmt: skip
     for key, (example, check) in _AXIS_RULES.items():
         if key in axes_raw:
@@ -111,7 +119,33 @@ def _axes(
         for i, k in enumerate(keys):
             if k in keys[:i]:
                 raise SpecError(f"axes.{key} lists {values[i]!r} twice; each value must be unique")
+    _check_widths(axes, model, "width" in axes_raw)
     return {k: axes[k] for k in AXES}
+
+
+def _check_widths(axes: Mapping[str, list[Any]], model: ModelConfig, width_axis: bool) -> None:
+    """Each run's hidden widths suit its parametrization; a width axis does not repeat a
+    run; muP or NTK over several widths has a base width."""
+    scaled = [p for p in axes["parametrization"] if p != "sp"]
+    if width_axis:  # every hidden list is [width] * depth
+        depths = [len(h) for h in axes["hidden"]]
+        if len(set(depths)) < len(depths):
+            raise SpecError(
+                "with axes.width, axes.hidden gives only the depth (each list's length): "
+                f"give lists of distinct lengths, e.g. [[64], [64, 64]]; got {axes['hidden']}"
+            )
+        widths = set(axes["width"])
+    else:
+        for i, h in enumerate(axes["hidden"]):
+            for p in scaled:
+                key = f"axes.hidden[{i}]" if len(axes["hidden"]) > 1 else "model.hidden"
+                _config.check_widths(p, h, key)
+        widths = {h[0] for h in axes["hidden"]}
+    if scaled and len(widths) > 1 and model.base_width is None:
+        raise SpecError(
+            f"parametrization {scaled[0]!r} over several widths needs model.base_width (the "
+            f"width n0 at which it equals SP), e.g. base_width = {min(widths)}"
+        )
 
 
 def _plain(value: Any) -> Any:

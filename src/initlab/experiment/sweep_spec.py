@@ -26,6 +26,8 @@ A sweep spec has the tables of an experiment spec (:mod:`initlab.experiment.spec
     optimizer = ["gd", {name = "adam", beta1 = 0.8}] # training.optimizer
     batch_size = [32, 128]                           # training.batch_size
     weight_decay = [0.0, 1e-4]                       # training.weight_decay
+    parametrization = ["sp", "mup"]                  # model.parametrization (base_width)
+    width = [64, 128, 256]         # hidden = [width] * depth (depth: the hidden lists' lengths)
 
 Differences from an experiment spec: ``training.diagnostics`` defaults to false here
 (per-layer diagnostics of thousands of runs are rarely wanted and cost time), and
@@ -41,7 +43,10 @@ and a resume over changed data is refused (:func:`initlab.experiment.sweep.prepa
 ``diagnostics``, ``max_population`` and ``max_runs`` are not part of a run's identity: they
 do not change its numbers. The keys added after the first sweeps (``output``,
 ``optimizer``, ``batch_size`` with ``shuffle_seed``, ``epochs``) enter the config only away
-from their defaults, so every run of an older spec keeps its id. The optimizer enters with
+from their defaults, so every run of an older spec keeps its id; so do ``parametrization``
+and ``base_width``, away from SP (whose numbers do not depend on the base width). A
+``width`` axis only writes ``hidden``: a run of it has the id of the same run written with
+its hidden list. The optimizer enters with
 every hyperparameter (defaults filled in, ``weight_decay`` included: a ``weight_decay`` axis
 sets the weight decay of each optimizer of the ``optimizer`` axis).
 
@@ -49,7 +54,8 @@ A sweep expands into at most ``[sweep] max_runs`` runs (100,000 by default): a l
 is refused at once, with its size, before any run is made.
 
 Runs that share data and architecture and optimizer (data table, hidden, activation,
-slope, output, optimizer, batch size, weight decay, iterations, stream, dtype, engine)
+slope, output, optimizer, batch size, weight decay, iterations, stream, dtype, engine,
+parametrization and base width)
 form a *group*, trained as populations of at most
 ``max_population`` members (:func:`chunks`); a member's numbers do not depend on the
 population it is trained in (:func:`initlab.nn.network.first_layer`), so chunking is free
@@ -82,8 +88,10 @@ TRAINING_DEFAULTS: dict[str, Any] = {**_spec.DEFAULTS["training"], "diagnostics"
 NEW_KEYS = {"output": "sigmoid", "optimizer": OptimizerSpec().as_dict(), "batch_size": None,
             "epochs": None}  # fmt: skip
 """Config keys written into a run's config only away from these defaults (stable ids)."""
+PAR_KEYS = ("parametrization", "base_width")
+"""Config keys of a width parametrization: written only away from SP (stable ids)."""
 GROUP_KEYS = ("data", "hidden", "activation", "slope", "iterations", "stream", "dtype", "engine",
-              *NEW_KEYS, "shuffle_seed")  # fmt: skip
+              *NEW_KEYS, "shuffle_seed", *PAR_KEYS)  # fmt: skip
 """Config keys that runs of one population share."""
 
 
@@ -111,7 +119,7 @@ class SweepRun:
             "params": self.run.params,
             "learning_rate": c["learning_rate"],
             "seed": c["seed"],
-            **{k: c[k] for k in ("output", "optimizer", "batch_size") if k in c},
+            **{k: c[k] for k in ("output", "optimizer", "batch_size", *PAR_KEYS) if k in c},
         }
 
 
@@ -227,9 +235,11 @@ def run_config(
 ) -> dict[str, Any]:
     """The resolved config of one run: everything that determines its numbers.
 
-    `new` holds the values of :data:`NEW_KEYS` (``output``, ``optimizer``, ``batch_size``);
-    each enters the config only away from its default (the post's), and ``shuffle_seed``
-    only with a ``batch_size``, so that the ids of older specs stand.
+    `new` holds the values of :data:`NEW_KEYS` (``output``, ``optimizer``, ``batch_size``)
+    and ``parametrization``; each enters the config only away from its default (the post's),
+    ``shuffle_seed`` only with a ``batch_size``, and ``base_width`` (resolved: the hidden
+    width if not given) only with a parametrization other than SP, so that the ids of older
+    specs stand.
     """
     t = sweep.training
     config = {
@@ -247,7 +257,7 @@ def run_config(
     }
     values = {
         "output": sweep.model.output, "optimizer": t.optimizer, "batch_size": t.batch_size,
-        "epochs": t.epochs, **new,
+        "epochs": t.epochs, **{k: v for k, v in new.items() if k in NEW_KEYS},
     }  # fmt: skip
     values["optimizer"] = values["optimizer"].as_dict()
     for key, default in NEW_KEYS.items():
@@ -257,6 +267,10 @@ def run_config(
         del config["iterations"]  # epochs replace iterations
     if "batch_size" in config:
         config["shuffle_seed"] = t.shuffle_seed
+    p = new.get("parametrization", sweep.model.parametrization)
+    if p != "sp":  # SP's numbers do not depend on base_width: SP runs keep their ids
+        n0 = sweep.model.base_width
+        config.update(parametrization=p, base_width=int(hidden[0]) if n0 is None else n0)
     return config
 
 
@@ -269,9 +283,11 @@ def expand(sweep: SweepSpec) -> list[SweepRun]:
         opt = v["optimizer"]
         if v["weight_decay"] is not None:
             opt = OptimizerSpec(opt.name, {**opt.params, "weight_decay": v["weight_decay"]})
-        new = {"output": v["output"], "optimizer": opt, "batch_size": v["batch_size"]}
+        new = {"output": v["output"], "optimizer": opt, "batch_size": v["batch_size"],
+               "parametrization": v["parametrization"]}  # fmt: skip
+        hidden = v["hidden"] if v["width"] is None else [v["width"]] * len(v["hidden"])
         config = run_config(
-            sweep, v["data"], v["hidden"], v["activation"], v["init"], v["learning_rate"],
+            sweep, v["data"], hidden, v["activation"], v["init"], v["learning_rate"],
             v["seed"], **new,
         )  # fmt: skip
         name, params = v["init"]
@@ -309,6 +325,8 @@ def _chunk_tables(c: Mapping[str, Any], sweep: SweepSpec) -> tuple[ModelConfig, 
             c["activation"], {} if c["slope"] is None else {"slope": c["slope"]}
         ),
         output=c.get("output", "sigmoid"),
+        parametrization=c.get("parametrization", "sp"),
+        base_width=c.get("base_width"),
     )
     opt = c.get("optimizer", NEW_KEYS["optimizer"])
     training = replace(

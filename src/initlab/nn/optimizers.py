@@ -7,7 +7,8 @@ differ in momentum or betas as well as in learning rate. A member's numbers neve
 its population: every operation is elementwise over members.
 
 With :math:`g = \nabla J(\theta_t)`, learning rate :math:`\eta` (times the layer's
-``layer_lr_scale``) and weight decay :math:`\lambda`:
+``layer_lr_scale`` :math:`s_l` for :math:`W_l`, and its ``bias_lr_scale`` :math:`s^b_l` for
+:math:`b_l`, which defaults to :math:`s_l`) and weight decay :math:`\lambda`:
 
 ``gd`` / ``sgd`` / ``momentum`` (:class:`SGD`, as ``torch.optim.SGD``)
     .. math::
@@ -81,7 +82,7 @@ class Optimizer(Protocol):
 
     name: str
     linear: ClassVar[bool]
-    layer_lr_scale: tuple[float, ...] | None
+    layer_lr_scale: tuple[float, ...] | None  # an optional bias_lr_scale is read if present
 
     def init_state(self, params: Sequence[Array], dtype: np.dtype) -> dict[str, Any]: ...
 
@@ -109,6 +110,7 @@ class SGD:
     nesterov: bool = False
     weight_decay: PerMember = 0.0
     layer_lr_scale: tuple[float, ...] | None = None
+    bias_lr_scale: tuple[float, ...] | None = None
     linear: ClassVar[bool] = True
 
     def hyper(self, K: int) -> dict[str, np.ndarray]:
@@ -170,6 +172,7 @@ class Adam:
     weight_decay: PerMember = 0.0
     decoupled: bool = False
     layer_lr_scale: tuple[float, ...] | None = None
+    bias_lr_scale: tuple[float, ...] | None = None
     linear: ClassVar[bool] = False
 
     def hyper(self, K: int) -> dict[str, np.ndarray]:
@@ -234,7 +237,8 @@ def get_optimizer(spec: str | Mapping[str, Any] | Optimizer = "gd") -> Optimizer
     Hyperparameters (each a number or one per member): ``momentum``, ``dampening``,
     ``nesterov`` (bool), ``weight_decay`` for gd/sgd/momentum; ``betas`` (a pair) or
     ``beta1``/``beta2``, ``eps``, ``weight_decay`` for adam/adamw; ``layer_lr_scale`` (one
-    multiplier per layer) for all.
+    multiplier per layer, of its weights and, unless ``bias_lr_scale`` is given, its bias) and
+    ``bias_lr_scale`` (one multiplier per layer, of its bias) for all.
 
     Examples
     --------
@@ -257,16 +261,27 @@ def get_optimizer(spec: str | Mapping[str, Any] | Optimizer = "gd") -> Optimizer
             f"optimizer {name!r} has no parameter {unknown[0]!r}; its parameters are: "
             + ", ".join(sorted(allowed | ({"betas"} if cls is Adam else set())))
         )
-    if table.get("layer_lr_scale") is not None:
-        table["layer_lr_scale"] = tuple(
-            float(check_number(f"layer_lr_scale[{i}]", s, low=0, low_open=True))
-            for i, s in enumerate(table["layer_lr_scale"])
-        )
+    for key in _LAYER_KEYS:
+        if table.get(key) is not None:
+            table[key] = _layer_factors(key, table[key])
     opt = cls(name=name, **{**defaults, **table})
-    sizes = {np.size(v) for k, v in vars(opt).items() if k != "layer_lr_scale" and np.ndim(v)}
+    sizes = {np.size(v) for k, v in vars(opt).items() if k not in _LAYER_KEYS and np.ndim(v)}
     if len(sizes) <= 1:
         opt.hyper(sizes.pop() if sizes else 1)  # validated now (per-member lists again in train)
     return opt
+
+
+_LAYER_KEYS = ("layer_lr_scale", "bias_lr_scale")
+
+
+def _layer_factors(key: str, values: Any) -> tuple[float, ...]:
+    if not isinstance(values, Sequence) or isinstance(values, str):
+        raise InitlabError(
+            f"{key} must be a list of positive numbers, one per layer; got {values!r}"
+        )
+    return tuple(
+        float(check_number(f"{key}[{i}]", s, low=0, low_open=True)) for i, s in enumerate(values)
+    )
 
 
 def _pair(betas: Any) -> tuple[Any, Any]:

@@ -221,15 +221,15 @@ def _param_groups(opt, eng, weights, biases, lr):
     """
     K, L, dtype = lr.shape[0], len(weights), weights[-1].dtype
     scale = opt.layer_lr_scale or (1.0,) * L
-    if len(scale) != L:
-        raise InitlabError(
-            f"layer_lr_scale has {len(scale)} entries; the network has {L} weight layers"
-        )
-    rate = lambda l: (lr * scale[l]).astype(dtype)[:, None, None]  # noqa: E731
-    params, lrs = [biases[0]], [rate(0)]
+    bias_scale = getattr(opt, "bias_lr_scale", None) or scale  # a rule may predate the key
+    for key, s in (("layer_lr_scale", scale), ("bias_lr_scale", bias_scale)):
+        if len(s) != L:
+            raise InitlabError(f"{key} has {len(s)} entries; the network has {L} weight layers")
+    rate = lambda s: (lr * s).astype(dtype)[:, None, None]  # noqa: E731
+    params, lrs = [biases[0]], [rate(bias_scale[0])]
     for l in range(1, L):
         params += [weights[l], biases[l]]
-        lrs += [rate(l), rate(l)]
+        lrs += [rate(scale[l]), rate(bias_scale[l])]
     plain = opt.plain(K)
     first = None
     if not plain.all():

@@ -17,7 +17,8 @@ from matplotlib.figure import Figure
 
 from initlab._validation import InitlabError
 
-AXES = ("data", "hidden", "activation", "init", "learning_rate", "seed")
+AXES = ("data", "parametrization", "hidden", "width", "activation", "init", "learning_rate",
+        "seed")  # fmt: skip
 METRICS = {
     "final_cost": "final cost",
     "train_accuracy": "train accuracy",
@@ -34,7 +35,9 @@ def axis_value(row: dict[str, Any], axis: str) -> Any:
         return row["init_label"]
     if axis == "hidden":
         return tuple(row["hidden"])
-    return row[axis]
+    if axis == "parametrization":
+        return row.get(axis, "sp")
+    return row.get(axis)
 
 
 def axis_text(axis: str, value: Any) -> str:
@@ -49,8 +52,8 @@ def axis_text(axis: str, value: Any) -> str:
 
 def _values(rows: Sequence[dict], axis: str) -> list[Any]:
     seen = list(dict.fromkeys(axis_value(r, axis) for r in rows))
-    if axis in ("learning_rate", "seed"):
-        return sorted(seen)
+    if axis in ("learning_rate", "seed", "width"):
+        return sorted(seen, key=lambda v: (v is None, v or 0))
     if axis == "hidden":
         return sorted(seen, key=lambda h: (len(h), h))
     return seen  # inits, activations, data: in the order of the spec
@@ -93,7 +96,8 @@ def heatmap(
     rows : sequence of dict
         Sweep rows.
     x_axis, y_axis : str
-        Two of ``data, hidden, activation, init, learning_rate, seed``.
+        Two of ``data, parametrization, hidden, width, activation, init, learning_rate,
+        seed`` (``width``: the common hidden width).
     metric : str
         ``final_cost``, ``train_accuracy``, ``test_accuracy``, ``test_cost`` or ``diverged``.
     aggregate : str
@@ -142,20 +146,25 @@ def _ink(image: Any, value: float) -> str:
 
 
 def _title(rows: Sequence[dict], x_axis: str, y_axis: str, metric: str, aggregate: str) -> str:
-    others = [a for a in AXES if a not in (x_axis, y_axis) and len(_values(rows, a)) > 1]
+    rest = [a for a in AXES if a not in (x_axis, y_axis)]
+    if "width" in rest:  # the width is the hidden list's; named only as an axis
+        rest.remove("width")
+    elif len({len(r["hidden"]) for r in rows}) == 1:  # one depth: hidden follows the width
+        rest.remove("hidden")
+    others = [a for a in rest if len(_values(rows, a)) > 1]
     names = ["seeds" if a == "seed" else a.replace("_", " ") for a in others]
     over = f"{aggregate} over " + ", ".join(names) if names else "one run per cell"
     fixed = [
         f"{a.replace('_', ' ')} {axis_text(a, _values(rows, a)[0])}"
-        for a in AXES
-        if a not in (x_axis, y_axis) and len(_values(rows, a)) == 1 and a != "seed"
+        for a in rest
+        if len(_values(rows, a)) == 1 and a != "seed"
     ]
     return f"{METRICS[metric]} ({over})" + (f"\n{'; '.join(fixed)}" if fixed else "")
 
 
 def default_axes(rows: Sequence[dict[str, Any]]) -> tuple[str, str]:
     """The two axes (other than the seed) with the most values, x first."""
-    counts = {a: len(_values(rows, a)) for a in AXES if a != "seed"}
+    counts = {a: len(_values(rows, a)) for a in AXES if a not in ("seed", "width")}
     ranked = sorted(counts, key=lambda a: -counts[a])
     return ranked[0], ranked[1]
 

@@ -21,7 +21,10 @@ Schema (version 1)::
         the rest of a run's record, as JSON: diagnostics (if training.diagnostics), LSUV's
         report, layer sizes, ... (whatever :func:`initlab.experiment.runner.train_group` adds)
 
-``hidden`` is JSON text (``"[5, 5]"``), ``params`` JSON (``{"scale": 10}``). NaN and
+``hidden`` is JSON text (``"[5, 5]"``), ``params`` JSON (``{"scale": 10}``). A row read
+back (:meth:`SweepStore.rows`) also has ``parametrization`` (the config's, ``"sp"`` if it
+has none) and ``width`` (the common hidden width, None if the widths differ), derived from
+the stored config: no column, so a store written before these axes reads the same. NaN and
 infinite metrics are stored as NULL. ``seconds`` is the wall-clock time of the population
 the run was trained in, ``population`` its size, ``worker`` is ``host:pid``.
 
@@ -416,9 +419,10 @@ def _row(row: dict[str, Any]) -> dict[str, Any]:
     row["config"] = json.loads(row["config"])
     if row["diverged"] is not None:
         row["diverged"] = bool(row["diverged"])
-    from initlab.results.labels import init_label
+    from initlab.results.labels import init_label, scaling_columns
 
     row["init_label"] = init_label(row["init"], row["params"])
+    row.update(scaling_columns(row["hidden"], row["config"]))
     return row
 
 

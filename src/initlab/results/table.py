@@ -2,9 +2,10 @@ r"""Tables of sweep results: select, sort, average over seeds, export.
 
 A *row* is one run as a dict (:meth:`initlab.results.sweep_store.SweepStore.rows`): its axes
 (``data``, ``hidden``, ``activation``, ``init`` with ``params`` and ``init_label``,
-``learning_rate``, ``seed``), ``status`` and metrics (``final_cost``, ``train_accuracy``,
-``test_accuracy``, ``test_cost``, ``diverged``, ...). :func:`rows_from_results` makes the
-same rows from an ``initlab run`` results file, so both kinds of output read alike.
+``learning_rate``, ``seed``, ``parametrization``, ``width``), ``status`` and metrics
+(``final_cost``, ``train_accuracy``, ``test_accuracy``, ``test_cost``, ``diverged``, ...).
+:func:`rows_from_results` makes the same rows from an ``initlab run`` results file, so both
+kinds of output read alike.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from initlab.results.records import write_atomic
 
 WHERE_KEYS = (
     "data", "hidden", "activation", "init", "learning_rate", "seed", "status", "diverged",
-    "engine", "id",
+    "engine", "id", "parametrization", "width",
 )  # fmt: skip
 """Columns ``--where`` can filter on."""
-GROUP_AXES = ("data", "hidden", "activation", "init_label", "learning_rate")
+GROUP_AXES = ("data", "parametrization", "hidden", "activation", "init_label", "learning_rate")
 """What :func:`mean_over_seeds` groups by (every axis but the seed)."""
 SUMMARIZED = ("final_cost", "train_accuracy", "test_accuracy", "test_cost")
 BOUNDS = {"final_cost": COST, "train_accuracy": RATE, "test_accuracy": RATE, "test_cost": COST}
@@ -54,7 +55,7 @@ def load_rows(directory: str | os.PathLike, *, histories: Sequence[str] = ()) ->
 
 def rows_from_results(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Rows (as a sweep store gives them) of an ``initlab run`` results dict."""
-    from initlab.results.labels import init_label
+    from initlab.results.labels import init_label, scaling_columns
 
     spec = results["spec"]
     rows = []
@@ -71,6 +72,7 @@ def rows_from_results(results: Mapping[str, Any]) -> list[dict[str, Any]]:
             "seed": rec["seed"],
             "status": "done",
             "engine": rec["engine"],
+            **scaling_columns(spec["model"]["hidden"], spec["model"]),
         }
         for key in (*SUMMARIZED, "diverged", "diverged_at", "cost_history"):
             row[key] = rec.get(key)
@@ -110,9 +112,9 @@ def _matcher(key: str, value: str):
     if key == "learning_rate":
         lr = _parse(float, value, key)
         return lambda r: math.isclose(r["learning_rate"], lr, rel_tol=1e-12)
-    if key == "seed":
-        seed = _parse(int, value, key)
-        return lambda r: r["seed"] == seed
+    if key in ("seed", "width"):
+        n = _parse(int, value, key)
+        return lambda r: r.get(key) == n
     if key == "init":
         compact = value.replace(" ", "")
         return lambda r: value == r["init"] or compact == r["init_label"].replace(" ", "")
@@ -170,15 +172,19 @@ def mean_over_seeds(rows: Sequence[dict]) -> list[dict[str, Any]]:
     """One row per setting (all axes but the seed) of the done runs: the number of seeds
     ``n``, how many diverged, and mean and 95% interval of each metric
     (``final_cost``, ``final_cost_low``, ``final_cost_high``, ...; :mod:`initlab.analysis.stats`).
-    Diverged runs have no final cost or accuracy and are left out of those means."""
+    Diverged runs have no final cost or accuracy and are left out of those means. A sweep's
+    runs are grouped by their whole config but the seed (so the axes without a column, e.g.
+    ``optimizer``, separate settings too)."""
     groups: dict[str, list[dict]] = {}
     for r in rows:
         if r["status"] == "done":
-            groups.setdefault(json.dumps([r[k] for k in GROUP_AXES]), []).append(r)
+            setting = {k: v for k, v in (r.get("config") or {}).items() if k != "seed"}
+            key = json.dumps([[r.get(k) for k in GROUP_AXES], setting], sort_keys=True)
+            groups.setdefault(key, []).append(r)
     out = []
     for members in groups.values():
         first = members[0]
-        row: dict[str, Any] = {k: first[k] for k in GROUP_AXES}
+        row: dict[str, Any] = {k: first.get(k) for k in GROUP_AXES}
         row["init"] = first["init_label"]
         del row["init_label"]
         row["n"] = len(members)

@@ -39,7 +39,7 @@ try:
     import torch  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised only without torch
     raise ImportError(
-        'initlab.torch needs PyTorch (any torch >= 2.0, a CPU-only build is enough): '
+        "initlab.torch needs PyTorch (any torch >= 2.0, a CPU-only build is enough): "
         'pip install "initlab[torch]"'
     ) from exc
 
