@@ -23,7 +23,8 @@ def main() -> None:
     from initlab.experiment import scaling
 
     header("coordinate-check width ladder", args.threads)
-    widths = [n for n in (64, 128, 256, 512, 1024, 2048, 4096, 8192) if n <= args.max_width]
+    top = 128 if args.smoke else args.max_width  # smoke: two small widths, seconds
+    widths = [n for n in (64, 128, 256, 512, 1024, 2048, 4096, 8192) if n <= top]
     print(f"load before: {load()}")
     result = scaling.coord_check(widths)
     print(f"load after:  {load()}")
