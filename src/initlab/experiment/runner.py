@@ -2,8 +2,9 @@
 
 The flow is ``Spec -> populations -> train -> records``: runs that share an activation
 (the data and architecture are shared by the whole spec) are trained as one population,
-and each member's record is plain data, written by :mod:`initlab.results.records`. Figures and
-reports are drawn from these records only.
+and each member's record is plain data (:mod:`initlab.experiment.records`), written by
+:mod:`initlab.results.records`. Figures and reports are drawn from these records only. A
+population's initial parameters are built in :mod:`initlab.experiment.population`.
 
 Labels become targets here, at the experiment's boundary (:func:`targets`): integer class
 labels ``0 .. C-1`` are the ``(1, m)`` row of the post for a sigmoid output (C = 2), and
@@ -18,46 +19,41 @@ import logging
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from initlab import data as _data
-from initlab._rng import make_rng
 from initlab._validation import DataError, InitlabError
 from initlab._version import __version__
-from initlab.analysis.stats import COST, RATE, mean_interval, summarize
 from initlab.experiment import budget as _budget
 from initlab.experiment.config import DataConfig, ModelConfig, TrainingConfig
+from initlab.experiment.population import ExperimentData, _build, _start_data
+from initlab.experiment.records import _describe, _record, _recorder, _theory, summarize_runs
 from initlab.experiment.spec import Run, Spec
-from initlab.init import lsuv as _lsuv
-from initlab.init.build import init_parameters
-from initlab.init.parametrization import rescale_weights
-from initlab.nn import engines as _engines
 from initlab.nn.batches import Schedule
-from initlab.nn.network import Network, from_members
-from initlab.nn.optimizers import get_optimizer
-from initlab.nn.start import SampleStart
-from initlab.nn.training import History, train
+from initlab.nn.training import train
+
+__all__ = [
+    "ExperimentData",
+    "Progress",
+    "check_memory",
+    "layer_rates",
+    "load_data",
+    "n_outputs",
+    "preflight",
+    "run",
+    "steps",
+    "summarize_runs",
+    "targets",
+    "train_group",
+]
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 """``progress(done, total)`` in iterations summed over populations."""
-
-
-@dataclass(frozen=True)
-class ExperimentData:
-    """The training data and the held-out data; ``n_classes`` covers both."""
-
-    train: _data.Dataset
-    test: _data.Dataset | None
-
-    @property
-    def n_classes(self) -> int:
-        return max(self.train.n_classes, self.test.n_classes if self.test else 0)
 
 
 def load_data(spec: Spec | DataConfig) -> ExperimentData:
@@ -114,82 +110,6 @@ def targets(ds: _data.Dataset, output: str, n_classes: int, key: str = "data.tra
     one_hot = np.zeros((n_classes, labels.size))
     one_hot[labels, np.arange(labels.size)] = 1.0
     return one_hot
-
-
-def _describe(ds: _data.Dataset | None) -> dict[str, Any] | None:
-    if ds is None:
-        return None
-    return {
-        "name": ds.name,
-        "n_features": ds.n_features,
-        "n_examples": ds.n_examples,
-        "positives": int((ds.Y == 1).sum()),
-        "n_classes": ds.n_classes,
-        "class_counts": ds.class_counts(),
-        "image_shape": list(ds.image_shape) if ds.image_shape else None,
-    }
-
-
-def _build(
-    runs: list[Run],
-    sizes: list[int],
-    X: np.ndarray,
-    model: ModelConfig,
-    training: TrainingConfig,
-    start: tuple[np.ndarray, np.ndarray | None] | None = None,
-) -> tuple[Network, list, SampleStart | None]:
-    """The population for `runs`, each member's LSUV report (or None), and, when `start`
-    gives the sample engine's ``(X, X_test)``, its :class:`SampleStart`: each member's
-    :math:`W_1(0)` is then read once as it is drawn and dropped, never stacked. Under a width
-    parametrization each member's ``W_l`` is multiplied by its init factor (1.0 at the base
-    width: SP's weights bit for bit)."""
-    dtype = np.dtype(training.dtype)
-    act = runs[0].activation_spec.build()
-    scales = model.layer_scales(sizes, training.optimizer.name)
-    members, reports = [], []
-
-    def firsts():
-        for run in runs:
-            if run.init == "lsuv":
-                net, report = _lsuv.lsuv_network(
-                    sizes, X, activation=act, seed=run.seed, stream=training.stream,
-                    dtype=dtype, **run.params,
-                )  # fmt: skip
-                Ws, bs = [W[0] for W in net.weights], [b[0] for b in net.biases]
-                reports.append(report.as_dict())
-            else:
-                Ws, bs = init_parameters(sizes, run.init_spec, make_rng(run.seed, training.stream),
-                                         dtype)  # fmt: skip
-                reports.append(None)
-            Ws = Ws if scales is None else rescale_weights(Ws, scales)
-            members.append((Ws if start is None else [None, *Ws[1:]], bs))
-            yield Ws[0]
-
-    if start is None:
-        list(firsts())
-        return from_members(sizes, act, members, model.output), reports, None  # W_1 stacked once
-    first = SampleStart(firsts(), start[0], _engines.diagnostic_columns(sizes[0]), start[1])
-    stack = lambda l, i: np.stack([m[i][l] for m in members])  # noqa: E731
-    weights = [first.placeholder(), *(stack(l, 0) for l in range(1, len(sizes) - 1))]
-    biases = [stack(l, 1) for l in range(len(sizes) - 1)]
-    return Network(sizes, act, weights, biases, model.output), reports, first
-
-
-def _start_data(
-    K: int, sizes: list[int], data: ExperimentData, training: TrainingConfig
-) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """``(X, X_test)`` in the network's dtype when the run trains on the sample engine (so
-    :math:`W_1(0)` need not be stacked), else None."""
-    X, m = data.train.X, data.train.n_examples
-    sched = Schedule(m, training.iterations if training.epochs is None else None,
-                     training.epochs, training.batch_size, training.shuffle_seed)  # fmt: skip
-    opt = get_optimizer(training.optimizer.as_dict())
-    name, _ = _engines.choose(training.engine, sizes[0], m, K, sizes[1], sched.steps,
-                              batch=sched.batch_size, optimizer=opt)  # fmt: skip
-    if name != "sample":
-        return None
-    as_net = lambda A: np.ascontiguousarray(A.astype(training.dtype, copy=False))  # noqa: E731
-    return as_net(X), None if data.test is None else as_net(data.test.X)
 
 
 def steps(training: TrainingConfig, m: int) -> int:
@@ -322,60 +242,6 @@ def layer_rates(model: ModelConfig, training: TrainingConfig, sizes: list[int]) 
     return table
 
 
-def _theory(run: Run, sizes: list[int], x2: float, scaled: bool = False) -> dict[str, Any]:
-    """Mean-field prediction at initialization for `run`, or why there is none (`scaled`:
-    a width parametrization rescaled the initializer's weights)."""
-    from initlab.analysis import theory as theory
-
-    if run.init == "lsuv":
-        return {"available": False, "reason": "LSUV is data-dependent"}
-    if scaled:
-        return {"available": False, "reason": "the parametrization rescaled the init's weights"}
-    act = run.activation_spec.build()
-    try:
-        pred = theory.predict(sizes, run.init_spec, act, input_second_moment=x2)
-    except (InitlabError, ArithmeticError) as exc:  # e.g. variances beyond float range
-        return {"available": False, "reason": str(exc) or type(exc).__name__}
-    scales = _depth_scales(pred, act)
-    jac = _jacobian_moments(run, pred, act) if scales is not None else None
-    return {"available": True, **pred.as_dict(), "depth_scales": scales, "jacobian": jac}
-
-
-_NOT_IID = ("sparse", "eye", "identity")  # structured weights: no free-probability law here
-
-
-def _jacobian_moments(run: Run, pred: Any, act: Any) -> dict[str, Any] | None:
-    """Free-probability mean and variance of the squared singular values of the Jacobian
-    of the hidden-to-hidden layers (W_2 .. W_{L-1}) at the variance fixed point, for i.i.d.
-    (s1 = -1) or orthogonal (s1 = 0) weights (see analysis.jacobian); None for one hidden
-    layer or structured weights."""
-    from initlab.analysis.jacobian import spectrum_moments
-
-    depth = len(pred.sigma_w2) - 2
-    if depth < 1 or run.init in _NOT_IID:
-        return None
-    weights = "orthogonal" if run.init == "orthogonal" else "gaussian"
-    w2 = float(np.mean(pred.sigma_w2[1:-1]))
-    try:
-        m = spectrum_moments(act, w2, pred.sigma_b2, depth, weights)
-    except (InitlabError, ArithmeticError):
-        return None
-    return {"depth": depth, "weights": weights, "mean": m.mean, "variance": m.variance}
-
-
-def _depth_scales(pred: Any, act: Any) -> dict[str, Any] | None:
-    """q*, chi_1, c*, chi_c, xi_q, xi_c at the hidden-to-hidden sigma_w^2 (mean over W_2 ..
-    W_{L-1}; W_1's if there are none) and sigma_b^2 = 0 (see analysis.correlation); None
-    where they cannot be computed."""
-    from initlab.analysis.correlation import depth_scales
-
-    w2 = pred.sigma_w2[1:-1] if len(pred.sigma_w2) > 2 else pred.sigma_w2[:1]
-    try:
-        return depth_scales(act, float(np.mean(w2)), pred.sigma_b2).as_dict()
-    except (InitlabError, ArithmeticError):  # e.g. sigma_w^2 beyond float range
-        return None
-
-
 def preflight(spec: Spec, data: ExperimentData) -> dict[tuple, list[int]]:
     """Check, before anything is trained, that the labels suit the output head and that
     every population fits in memory; return the populations (run indices by population key).
@@ -434,93 +300,3 @@ def run(
         "runs": records,
         "summary": summarize_runs(records),
     }
-
-
-def _recorder(training: TrainingConfig, net: Network, T: int):
-    if not training.diagnostics:
-        return None, ()
-    from initlab.analysis.diagnostics import Recorder, record_iterations
-
-    recorder = Recorder(len(net.weights), net.K, activation=net.activation)
-    return recorder, record_iterations(T)
-
-
-def _record(
-    run: Run,
-    k: int,
-    sizes: list[int],
-    hist: History,
-    data: ExperimentData,
-    diag: Any,
-    lsuv_report: dict | None,
-) -> dict[str, Any]:
-    diverged = bool(hist.diverged[k])
-    train_acc = None if diverged else _finite(hist.final_accuracy[k])
-    rec: dict[str, Any] = {
-        "name": run.name,
-        "init": run.init,
-        "params": run.params,
-        "seed": run.seed,
-        "replicate": run.replicate,
-        "learning_rate": run.learning_rate,
-        "activation": run.activation,
-        "activation_params": run.activation_params,
-        "layer_sizes": sizes,
-        "output": hist.head,
-        "optimizer": hist.optimizer,
-        "engine": hist.engine,
-        "engine_reason": hist.engine_reason,
-        "fp_warnings": hist.warnings,
-        "cost_history": hist.costs[k],
-        "final_cost": hist.final_cost[k],
-        "train_accuracy": train_acc,
-        "test_accuracy": None,
-        "test_cost": None,
-        "diverged": diverged,
-        "diverged_at": int(hist.diverged_at[k]) if diverged else None,
-        "eval_iterations": hist.eval_iterations,
-        "test_cost_history": None,
-        "test_accuracy_history": None,
-        "lsuv": lsuv_report,
-        "diagnostics": diag.member(k) if diag is not None else None,
-    }
-    if hist.test_costs is not None:
-        rec["test_cost_history"] = hist.test_costs[k]
-        rec["test_accuracy_history"] = hist.test_accuracy_history[k]
-        rec["test_cost"] = hist.test_costs[k, -1]
-        acc = hist.test_accuracy_history[k, -1]
-        rec["test_accuracy"] = None if diverged else _finite(acc)
-    return rec
-
-
-def _finite(x: float) -> float | None:
-    """`x` as a float, or None where the head has no accuracy (linear: NaN)."""
-    return float(x) if np.isfinite(x) else None
-
-
-def summarize_runs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per run name: mean and 95% interval over its seeds of the cost at every iteration,
-    the final cost and the accuracies (see :mod:`initlab.analysis.stats`)."""
-    by_name: dict[str, list[dict[str, Any]]] = {}
-    for rec in records:
-        by_name.setdefault(rec["name"], []).append(rec)
-    out = []
-    for name, recs in by_name.items():
-        costs = np.array([np.asarray(r["cost_history"], dtype=float) for r in recs])
-        mean, low, high = mean_interval(costs, bounds=COST)
-        out.append(
-            {
-                "name": name,
-                "init": recs[0]["init"],
-                "params": recs[0]["params"],
-                "seeds": [r["seed"] for r in recs],
-                "diverged": sum(r["diverged"] for r in recs),
-                "cost_mean": mean,
-                "cost_low": low,
-                "cost_high": high,
-                "final_cost": summarize([r["final_cost"] for r in recs], bounds=COST),
-                "train_accuracy": summarize([r["train_accuracy"] for r in recs], bounds=RATE),
-                "test_accuracy": summarize([r["test_accuracy"] for r in recs], bounds=RATE),
-            }
-        )
-    return out

@@ -7,8 +7,9 @@ The flow is ``sweep spec -> runs -> chunks (populations) -> workers -> store``::
         report = execute(plan, jobs=None)      # trains what is not done yet
 
 Only the parent process writes to the store: workers train a
-:class:`~initlab.experiment.sweep_spec.Chunk` (:func:`train_chunk`) and send back plain
-records, stored one transaction per chunk as each comes back. A chunk is a population of up to
+:class:`~initlab.experiment.sweep_spec.Chunk`
+(:func:`~initlab.experiment.workers.train_chunk`) and send back plain records, stored one
+transaction per chunk as each comes back. A chunk is a population of up to
 ``max_population`` runs of one group.
 
 Where the work runs:
@@ -31,8 +32,9 @@ that diverges is a result (``done`` with ``diverged = 1``). An exception while t
 chunk marks its runs ``failed`` with the traceback in ``error``, and the sweep goes on;
 the next invocation retries failed runs. A worker process that dies (e.g. killed by the
 system for lack of memory) stops the sweep; what was stored stays stored. Killing the parent
-(even with SIGKILL) ends its local workers within a second (:func:`watch_parent`). A full
-disk stops the sweep with a message that says so: the runs stored before are intact.
+(even with SIGKILL) ends its local workers within a second
+(:func:`~initlab.experiment.workers.watch_parent`). A full disk stops the sweep with a
+message that says so: the runs stored before are intact.
 
 Changed data: each data source's content hash is recorded in the store; a resume or
 ``extend`` over data whose contents changed is refused unless ``retrain_changed_data``.
@@ -45,25 +47,42 @@ adds the new spec's runs (runs the two share are not trained again).
 
 from __future__ import annotations
 
-import contextlib
-import datetime as _dt
-import functools
-import json
 import logging
 import os
-import socket
 import time
-import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from initlab._validation import InitlabError, check_number
 from initlab.experiment import runner as _experiment
-from initlab.experiment.config import DataConfig
 from initlab.experiment.sweep_spec import Chunk, SweepRun, SweepSpec, canonical, chunks
+from initlab.experiment.workers import (
+    PARENT_POLL,
+    ChunkResult,
+    _dask,
+    _load_data,
+    _local,
+    train_chunk,
+    watch_parent,
+)
 from initlab.results.sweep_store import SweepStore, open_store, runs_hash
+
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "LOCK_FILE",
+    "PARENT_POLL",
+    "ChunkResult",
+    "Plan",
+    "Progress",
+    "Report",
+    "check_memory",
+    "execute",
+    "prepare",
+    "train_chunk",
+    "watch_parent",
+]
 
 log = logging.getLogger(__name__)
 
@@ -73,18 +92,6 @@ Progress = Callable[[int, int, int], None]
 LOCK_FILE = "sweep.lock"
 CONNECT_TIMEOUT = "15s"
 """How long to try reaching a Dask scheduler."""
-
-
-@dataclass(frozen=True)
-class ChunkResult:
-    """What a worker sends back: records (or the error) of one chunk."""
-
-    ids: tuple[str, ...]
-    records: list[dict[str, Any]] | None
-    error: str | None
-    seconds: float
-    worker: str
-    finished_at: str
 
 
 @dataclass
@@ -323,100 +330,6 @@ def check_memory(work: Sequence[Chunk], jobs: int) -> None:
         _experiment.check_memory(len(ch.runs) * jobs, sizes, data, ch.training)
 
 
-# --------------------------------------------------------------------------- workers
-
-
-def train_chunk(
-    chunk: Chunk,
-    blas_threads: int | None = None,
-    parent: int | None = None,
-    data_key: str = "",
-) -> ChunkResult:
-    """Train one chunk as a population; never raises for a training error (it is returned).
-
-    Runs in a worker: the data are loaded from their source once per process and
-    `data_key` (the sources' content hashes: changed data are loaded again). With
-    `parent` (the pid of the process that started this worker) the worker ends itself
-    as soon as that process is gone (:func:`watch_parent`).
-    """
-    if parent is not None:
-        watch_parent(parent)
-    start = time.perf_counter()
-    try:
-        with _blas_limit(blas_threads):
-            data = _load_data(canonical(chunk.data.to_dict()), data_key)
-            records = _experiment.train_group(list(chunk.runs), data, chunk.model, chunk.training)
-        error = None
-    except Exception:  # the error is stored with the runs; the sweep goes on
-        records, error = None, traceback.format_exc()
-    return ChunkResult(
-        chunk.ids,
-        records,
-        error,
-        time.perf_counter() - start,
-        f"{socket.gethostname()}:{os.getpid()}",
-        _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-    )
-
-
-PARENT_POLL = 0.5
-"""Seconds between a worker's checks that its parent is alive."""
-
-
-@functools.cache
-def watch_parent(parent: int) -> None:
-    """End this process (``os._exit``) once its parent `parent` is gone.
-
-    A loky worker whose parent is killed with SIGKILL is not told: it would train on, for
-    as long as its chunk takes, and then wait for work. A daemon thread polls
-    :func:`os.getppid` every :data:`PARENT_POLL` seconds; when it is no longer `parent`
-    (the orphan was adopted by init or a subreaper) the worker exits. Started once per
-    process (cached); does nothing in the parent itself.
-    """
-    import threading
-
-    if parent == os.getpid():
-        return
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_POLL)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="initlab-watch-parent", daemon=True).start()
-
-
-@functools.lru_cache(maxsize=2)
-def _load_data(data_json: str, data_key: str = "") -> _experiment.ExperimentData:
-    return _experiment.load_data(DataConfig(**json.loads(data_json)))
-
-
-def _blas_limit(threads: int | None) -> contextlib.AbstractContextManager:
-    if threads is None:
-        return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=threads, user_api="blas")
-
-
-def _data_key(chunk: Chunk, hashes: dict[str, str]) -> str:
-    return " ".join(hashes.get(getattr(chunk.data, k) or "", "") for k in ("train", "test"))
-
-
-def _local(work: list[Chunk], jobs: int, hashes: dict[str, str]) -> Iterator[ChunkResult]:
-    if jobs == 1:
-        for chunk in work:
-            yield train_chunk(chunk, 1, None, _data_key(chunk, hashes))
-        return
-    from joblib import Parallel, delayed
-
-    parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
-    parent = os.getpid()
-    yield from parallel(
-        delayed(train_chunk)(chunk, 1, parent, _data_key(chunk, hashes)) for chunk in work
-    )
-
-
 def _dask_client(address: str) -> Any:
     try:
         from distributed import Client
@@ -429,23 +342,3 @@ def _dask_client(address: str) -> Any:
         return Client(address, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as exc:
         raise InitlabError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
-
-
-def _dask(client: Any, work: list[Chunk], hashes: dict[str, str]) -> Iterator[ChunkResult]:
-    from distributed import as_completed
-
-    with client:
-        futures = {
-            client.submit(train_chunk, c, None, None, _data_key(c, hashes), pure=False): c
-            for c in work
-        }
-        for fut in as_completed(futures):
-            try:
-                yield fut.result()
-            except Exception as exc:  # the task died with its worker, or could not run
-                yield ChunkResult(
-                    futures[fut].ids, None, f"the Dask task failed: {exc!r}", 0.0,
-                    str(client.scheduler.address),
-                    _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-                )  # fmt: skip
-            fut.release()

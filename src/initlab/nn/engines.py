@@ -24,7 +24,7 @@ first-layer gradient is :math:`dW_1 = \tfrac{1}{|B|} dZ_1 X_B^T`.
     :math:`dZ_1 / |B|` in the batch's columns of :math:`C` (zero elsewhere) and 0 for
     :math:`a`; :math:`\lambda W_1` is :math:`(\lambda a, \lambda C)`. The optimizer runs
     on ``[C, a]`` unchanged, elementwise. Adam's :math:`\sqrt{v}` is not linear, so the
-    identity fails there (:func:`choose` refuses it).
+    identity fails there (:func:`~initlab.nn.engine_choice.choose` refuses it).
 
     :math:`G` (m, m) and :math:`Z_1(0) = W_1(0) X` are computed once
     (:math:`\approx 2 n_0 m^2 + 2 K n_1 n_0 m` flops); a step costs
@@ -55,19 +55,33 @@ instead of :math:`2 K n_1 m n_0`.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
 from typing import ClassVar, Protocol
 
 import numpy as np
 
 from initlab._validation import InitlabError, unknown_name
+from initlab.nn.engine_choice import CHOICES, NAMES, choose, flops
 from initlab.nn.network import first_layer
 from initlab.nn.start import SampleStart
 
 Array = np.ndarray
 Cols = np.ndarray | None
 """The batch's column indices into X, or None for all columns in order."""
+
+__all__ = [
+    "BLOCK_BYTES",
+    "CHOICES",
+    "DIAGNOSTIC_COLUMNS",
+    "ENGINES",
+    "DirectEngine",
+    "Engine",
+    "SampleEngine",
+    "choose",
+    "diagnostic_columns",
+    "flops",
+    "make",
+]
 
 
 class Engine(Protocol):
@@ -357,72 +371,10 @@ def diagnostic_columns(n_features: int, size: int = DIAGNOSTIC_COLUMNS) -> Array
     return S
 
 
-ENGINES: dict[str, type[DirectEngine] | type[SampleEngine]] = {
-    "direct": DirectEngine,
-    "sample": SampleEngine,
-}
+ENGINES: dict[str, type[DirectEngine] | type[SampleEngine]] = dict(
+    zip(NAMES, (DirectEngine, SampleEngine), strict=True)
+)
 """The engines by name."""
-CHOICES = ("auto", *ENGINES)
-"""Valid values of an ``engine`` argument or spec key."""
-
-
-def flops(
-    engine: str, n_features: int, m: int, K: int, n1: int, steps: int, batch: int | None = None
-) -> float:
-    """Estimated floating-point operations of the first layer over a run of `steps` steps
-    on batches of `batch` columns (default m)."""
-    B = m if batch is None else batch
-    if engine == "direct":
-        return 4.0 * K * n1 * n_features * B * steps
-    if engine == "sample":
-        setup = 2.0 * n_features * m * m + 2.0 * K * n1 * n_features * m
-        final = 2.0 * K * n1 * m * n_features  # materializing W_1
-        return setup + final + 2.0 * K * n1 * m * B * steps
-    raise unknown_name("engine", engine, ENGINES)
-
-
-def choose(
-    engine: str,
-    n_features: int,
-    m: int,
-    K: int,
-    n1: int,
-    steps: int,
-    *,
-    batch: int | None = None,
-    optimizer: object | None = None,
-) -> tuple[str, str]:
-    """Resolve ``"auto"`` and check the choice against the optimizer.
-
-    Returns
-    -------
-    (name, reason)
-        The engine, and why: ``"requested"``, the optimizer that rules ``sample`` out, or
-        the :func:`flops` estimates that decided.
-
-    Raises
-    ------
-    InitlabError
-        For an unknown engine, or ``"sample"`` with an optimizer that is not linear.
-    """
-    if engine not in CHOICES:
-        raise unknown_name("engine", engine, CHOICES)
-    linear = getattr(optimizer, "linear", True)
-    name = getattr(optimizer, "name", "gd")
-    if not linear:
-        why = (
-            f"{name} is not a linear combination of past gradients (its sqrt(v) leaves the "
-            "row space of X), so W1 = a W1(0) + C X^T does not hold"
-        )
-        if engine == "sample":
-            raise InitlabError(f"engine 'sample' cannot train with {name}: {why}; use 'direct'")
-        return "direct", why
-    if engine != "auto":
-        return engine, "requested"
-    est = {e: flops(e, n_features, m, K, n1, steps, batch) for e in ENGINES}
-    best = min(est, key=est.__getitem__)
-    detail = ", ".join(f"{e} {math.floor(est[e]):.3g}" for e in est)
-    return best, f"fewer estimated first-layer flops ({detail})"
 
 
 def make(

@@ -1,0 +1,100 @@
+"""A population's initial parameters: each run's initializer (or LSUV) drawn member by member.
+
+:func:`_build` stacks the members of one population into a :class:`~initlab.nn.network.Network`
+(K on the leading axis), applying a width parametrization's init factors; on the sample
+engine (:func:`_start_data`) each member's :math:`W_1(0)` is read once as it is drawn and never
+stacked (:class:`~initlab.nn.start.SampleStart`). Used by :mod:`initlab.experiment.runner`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from initlab import data as _data
+from initlab._rng import make_rng
+from initlab.experiment.config import ModelConfig, TrainingConfig
+from initlab.experiment.spec import Run
+from initlab.init import lsuv as _lsuv
+from initlab.init.build import init_parameters
+from initlab.init.parametrization import rescale_weights
+from initlab.nn import engines as _engines
+from initlab.nn.batches import Schedule
+from initlab.nn.network import Network, from_members
+from initlab.nn.optimizers import get_optimizer
+from initlab.nn.start import SampleStart
+
+
+@dataclass(frozen=True)
+class ExperimentData:
+    """The training data and the held-out data; ``n_classes`` covers both."""
+
+    train: _data.Dataset
+    test: _data.Dataset | None
+
+    @property
+    def n_classes(self) -> int:
+        return max(self.train.n_classes, self.test.n_classes if self.test else 0)
+
+
+def _build(
+    runs: list[Run],
+    sizes: list[int],
+    X: np.ndarray,
+    model: ModelConfig,
+    training: TrainingConfig,
+    start: tuple[np.ndarray, np.ndarray | None] | None = None,
+) -> tuple[Network, list, SampleStart | None]:
+    """The population for `runs`, each member's LSUV report (or None), and, when `start`
+    gives the sample engine's ``(X, X_test)``, its :class:`SampleStart`: each member's
+    :math:`W_1(0)` is then read once as it is drawn and dropped, never stacked. Under a width
+    parametrization each member's ``W_l`` is multiplied by its init factor (1.0 at the base
+    width: SP's weights bit for bit)."""
+    dtype = np.dtype(training.dtype)
+    act = runs[0].activation_spec.build()
+    scales = model.layer_scales(sizes, training.optimizer.name)
+    members, reports = [], []
+
+    def firsts():
+        for run in runs:
+            if run.init == "lsuv":
+                net, report = _lsuv.lsuv_network(
+                    sizes, X, activation=act, seed=run.seed, stream=training.stream,
+                    dtype=dtype, **run.params,
+                )  # fmt: skip
+                Ws, bs = [W[0] for W in net.weights], [b[0] for b in net.biases]
+                reports.append(report.as_dict())
+            else:
+                Ws, bs = init_parameters(sizes, run.init_spec, make_rng(run.seed, training.stream),
+                                         dtype)  # fmt: skip
+                reports.append(None)
+            Ws = Ws if scales is None else rescale_weights(Ws, scales)
+            members.append((Ws if start is None else [None, *Ws[1:]], bs))
+            yield Ws[0]
+
+    if start is None:
+        list(firsts())
+        return from_members(sizes, act, members, model.output), reports, None  # W_1 stacked once
+    first = SampleStart(firsts(), start[0], _engines.diagnostic_columns(sizes[0]), start[1])
+    stack = lambda l, i: np.stack([m[i][l] for m in members])  # noqa: E731
+    weights = [first.placeholder(), *(stack(l, 0) for l in range(1, len(sizes) - 1))]
+    biases = [stack(l, 1) for l in range(len(sizes) - 1)]
+    return Network(sizes, act, weights, biases, model.output), reports, first
+
+
+def _start_data(
+    K: int, sizes: list[int], data: ExperimentData, training: TrainingConfig
+) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """``(X, X_test)`` in the network's dtype when the run trains on the sample engine (so
+    :math:`W_1(0)` need not be stacked), else None."""
+    X, m = data.train.X, data.train.n_examples
+    sched = Schedule(m, training.iterations if training.epochs is None else None,
+                     training.epochs, training.batch_size, training.shuffle_seed)  # fmt: skip
+    opt = get_optimizer(training.optimizer.as_dict())
+    name, _ = _engines.choose(training.engine, sizes[0], m, K, sizes[1], sched.steps,
+                              batch=sched.batch_size, optimizer=opt)  # fmt: skip
+    if name != "sample":
+        return None
+    as_net = lambda A: np.ascontiguousarray(A.astype(training.dtype, copy=False))  # noqa: E731
+    return as_net(X), None if data.test is None else as_net(data.test.X)

@@ -1,0 +1,119 @@
+"""The state of a population's training loop (:class:`_Run`), validated and built once at
+the boundary of :func:`initlab.nn.training.train` (:func:`_prepare`), with the optimizer's
+parameter groups (:func:`_param_groups`): layers 2..L with :math:`b_1`, and the engine's
+first layer, plain gradient descent by ``engine.descend`` or the optimizer on the engine's
+coordinates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from initlab._validation import InitlabError, check_number
+from initlab.nn import engines as _engines
+from initlab.nn import optimizers as _optimizers
+from initlab.nn.batches import Schedule
+from initlab.nn.losses import Head, get_head
+from initlab.nn.network import Network
+from initlab.nn.optimizers import per_member
+
+Array = np.ndarray
+
+
+@dataclass
+class _Run:
+    """The loop's state, built once by :func:`_prepare`."""
+
+    net: Network
+    head: Head
+    X: Array
+    Y: Array
+    sched: Schedule
+    eng: _engines.DirectEngine | _engines.SampleEngine
+    reason: str
+    weights: list[Array]
+    biases: list[Array]
+    lr: Array
+    opt: _optimizers.Optimizer
+    rest: tuple[list[Array], list[Array], dict]  # (params, lrs, state): b_1 and layers 2..L
+    first: tuple[list[Array], dict] | None  # (lrs, state) of the engine's params, if generic
+    plain: Array  # members whose first layer takes engine.descend
+    step1: Array  # lr * scale_1 in float64: descend's step before / |B|
+    bound: float | None
+    costs: Array
+    diverged_at: Array
+    alive: Array
+    saved: dict[int, tuple[list[Array], list[Array]]] = field(default_factory=dict)
+    test: tuple[Array, Array] | None = None
+    eval_every: int = 1
+    evals: tuple[list[int], list[Array], list[Array]] = field(default_factory=lambda: ([], [], []))
+    limit: Array | None = None  # per member, the largest |cost| that is surely no divergence
+
+
+def _prepare(
+    network, X, Y, learning_rate, iterations, epochs, head, optimizer, batch_size,
+    shuffle_seed, engine, divergence_factor, X_test, Y_test, eval_every, start=None,
+) -> _Run:  # fmt: skip
+    """Validate once at the boundary and build the loop's state."""
+    X = np.ascontiguousarray(network._check_X(X))
+    head = get_head(network.head if head is None else head)
+    head.check_outputs(network.layer_sizes[-1])
+    K, m, n_out = network.K, X.shape[1], network.layer_sizes[-1]
+    Y = head.check_targets(Y, n_out, m, "Y").astype(network.dtype)
+    sched = Schedule(m, iterations, epochs, batch_size, shuffle_seed)
+    lr = per_member("learning_rate", learning_rate, K, low=0, low_open=True)
+    opt = _optimizers.get_optimizer(optimizer)
+    name, reason = _engines.choose(
+        engine, X.shape[0], m, K, network.layer_sizes[1], sched.steps,
+        batch=sched.batch_size, optimizer=opt,
+    )  # fmt: skip
+    if start is not None:
+        X_test_in = None if X_test is None else np.ascontiguousarray(network._check_X(X_test))
+        start.check(K, X, X_test_in)
+    eng = _engines.make(name, network.weights[0], X, start)
+    weights = [network.weights[0], *(W.copy() for W in network.weights[1:])]
+    biases = [b.copy() for b in network.biases]
+    bound = None
+    if divergence_factor is not None:
+        bound = float(check_number("divergence_factor", divergence_factor, low=1))
+    run = _Run(
+        network, head, X, Y, sched, eng, reason, weights, biases, lr, opt,
+        *_param_groups(opt, eng, weights, biases, lr),
+        bound=bound, costs=np.full((K, sched.steps), np.nan),
+        diverged_at=np.full(K, -1), alive=np.ones(K, dtype=bool),
+    )  # fmt: skip
+    if X_test is not None:
+        X_test = np.ascontiguousarray(network._check_X(X_test))
+        Y_test = head.check_targets(Y_test, n_out, X_test.shape[1], "Y_test")
+        run.test = (X_test, Y_test.astype(network.dtype))
+        run.eval_every = eval_every or max(1, sched.steps // 100)
+    return run
+
+
+def _param_groups(opt, eng, weights, biases, lr):
+    """The optimizer's parameter groups: layers 2..L with b_1, and the engine's first layer.
+
+    Members whose update is plain gradient descent take ``engine.descend`` for the first
+    layer (the post's order of operations); the others the optimizer, on the engine's
+    coordinates, with a zero rate for the plain ones (so ``theta - 0 * g`` leaves them).
+    """
+    K, L, dtype = lr.shape[0], len(weights), weights[-1].dtype
+    scale = opt.layer_lr_scale or (1.0,) * L
+    bias_scale = getattr(opt, "bias_lr_scale", None) or scale  # a rule may predate the key
+    for key, s in (("layer_lr_scale", scale), ("bias_lr_scale", bias_scale)):
+        if len(s) != L:
+            raise InitlabError(f"{key} has {len(s)} entries; the network has {L} weight layers")
+    rate = lambda s: (lr * s).astype(dtype)[:, None, None]  # noqa: E731
+    params, lrs = [biases[0]], [rate(bias_scale[0])]
+    for l in range(1, L):
+        params += [weights[l], biases[l]]
+        lrs += [rate(scale[l]), rate(bias_scale[l])]
+    plain = opt.plain(K)
+    first = None
+    if not plain.all():
+        first_lr = np.where(plain, 0.0, lr * scale[0]).astype(dtype)[:, None, None]
+        first = ([first_lr] * len(eng.params), opt.init_state(eng.params, dtype))
+    rest = (params, lrs, opt.init_state(params, dtype))
+    return rest, first, plain, lr * scale[0]
