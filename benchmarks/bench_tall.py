@@ -10,10 +10,9 @@ Contenders, each given its data already in its dtype (no cast inside the timing)
 - initlab ``training.train(engine="direct")`` in float64 and in float32;
 - PyTorch float32 (and float64 with ``--torch-float64``), forward with torch tensors,
   backward by autograd (``_torchnet.py``), from the same initial weights;
-- "what-if float32", only if a float32 network back-propagates in float64 (the script
-  prints the dtypes it sees through a hook; initlab before commit 6f28157 cast Y to
-  float64, which made the whole backward pass of a float32 network run in float64):
-  initlab float32 with its labels cast to float32 inside ``train``, the fix.
+- the script prints the dtypes a float32 network back-propagates in, seen through a hook
+  (initlab before commit 6f28157 cast Y to float64, which made the whole backward pass of a
+  float32 network run in float64; ``train`` now casts the labels to the network's dtype).
 
 Each round runs every contender for ``--iterations`` (10) iterations, side by side;
 ``--rounds`` (5) rounds make 50 iterations each. Time per iteration is a run's time
@@ -26,8 +25,6 @@ initlab float64 / float32 and float64 / torch float32 are printed too.
 """
 
 from __future__ import annotations
-
-import contextlib
 
 import numpy as np
 
@@ -78,14 +75,13 @@ def main() -> None:
     print(f"dtype of dZ_1 .. dZ_L in a float32 network: {dtypes}")
     out: dict[str, np.ndarray] = {}
 
-    def ours(dt: str, labels_as_x: bool = False):
+    def ours(dt: str):
         def fn(iterations: int) -> None:
-            with labels_cast(dt if labels_as_x else None):
-                _, h = training.train(
-                    nets[dt], Xs[dt], Y, learning_rate=LEARNING_RATE, iterations=iterations,
-                    engine="direct",
-                )  # fmt: skip
-            out[dt + (" what-if" if labels_as_x else "")] = np.append(h.costs[0], h.final_cost[0])
+            _, h = training.train(
+                nets[dt], Xs[dt], Y, learning_rate=LEARNING_RATE, iterations=iterations,
+                engine="direct",
+            )  # fmt: skip
+            out[dt] = np.append(h.costs[0], h.final_cost[0])
 
         return fn
 
@@ -107,8 +103,6 @@ def main() -> None:
         "initlab float32": ours("float32"),
         "torch float32": theirs("float32"),
     }
-    if "float64" in dtypes and hasattr(training, "_check_labels"):
-        contenders["what-if float32"] = ours("float32", labels_as_x=True)
     if args.torch_float64:
         contenders["torch float64"] = theirs("float64")
     for fn in contenders.values():  # warm-up: first touch of buffers, thread pools
@@ -124,18 +118,11 @@ def main() -> None:
     pairs = [
         ("initlab float64", "torch float32"),
         ("initlab float64", "initlab float32"),
-        ("what-if float32", "torch float32"),
         ("initlab float64", "torch float64"),
     ]
     for a, b in pairs:
         if a in times and b in times:
             print(f"{a} / {b}: {spread(ratios(times[a], times[b]), '.2f', 'x')}")
-    if "what-if float32" in times:
-        print(
-            "  what-if float32: initlab float32 with the labels Y cast to float32 inside\n"
-            "  train (the suggested fix, applied in this process only by wrapping\n"
-            "  initlab.nn.training._check_labels), so the backward pass stays in float32"
-        )
     flops = 2 * M * (2 * LAYERS[0] * LAYERS[1] + 3 * LAYERS[1] * LAYERS[2] + 3 * LAYERS[2])
     print("throughput of the matrix products (forward and backward, per iteration):")
     for name, t in times.items():
@@ -155,20 +142,6 @@ def backward_dtypes(net, X: np.ndarray, Y: np.ndarray) -> str:
         hooks=[lambda step: seen.extend(str(dZ.dtype) for dZ in step.dZs)],
     )  # fmt: skip
     return ", ".join(seen)
-
-
-@contextlib.contextmanager
-def labels_cast(dtype: str | None):
-    """Within the block, have ``train`` cast its labels to `dtype` (None: unchanged)."""
-    if dtype is None:
-        yield
-        return
-    original = training._check_labels
-    training._check_labels = lambda *a: original(*a).astype(dtype)
-    try:
-        yield
-    finally:
-        training._check_labels = original
 
 
 if __name__ == "__main__":
