@@ -296,3 +296,20 @@ def test_outputs_helper_names_the_reason(tmp_path):
         assert reason(OSError(errno.ENOSPC, "x")) == "disk full"
     finally:
         shutil.rmtree(saved.where)
+
+
+def test_a_spec_whose_every_member_diverges_prints_its_table(tmp_path, capsys):
+    """Every member diverged: no accuracy exists, yet the figures, the table and the exit code
+    are as for any run (before: a ZeroDivisionError drawing the accuracy figure)."""
+    from initlab.cli import main
+
+    path = tmp_path / "diverge.toml"
+    path.write_text('[data]\ntrain = "digits"\n[model]\nhidden = [5, 5]\n'
+                    '[training]\niterations = 200\nlearning_rate = 100000\n'
+                    '[[runs]]\nname = "random"\ninit = { name = "random", scale = 10 }\n')  # fmt: skip
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "random" in out and "diverged" in out
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert all(r["diverged"] for r in results["runs"])
+    assert (tmp_path / "out" / "accuracy.png").is_file()

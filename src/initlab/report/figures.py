@@ -86,6 +86,12 @@ def accuracies(results: dict[str, Any]) -> Figure:
     ax = fig.add_subplot()
     x = np.arange(len(summary))
     kinds = [k for k in ("train_accuracy", "test_accuracy") if any(s[k]["n"] for s in summary)]
+    if not kinds:  # every member diverged, or the head (linear) has no accuracy
+        ax.text(0.5, 0.5, "no accuracy to show: every member diverged,\nor the output head "
+                "(linear) has none", ha="center", va="center", transform=ax.transAxes)  # fmt: skip
+        ax.set_axis_off()
+        ax.set_title("Accuracy")
+        return fig
     width = 0.8 / len(kinds)
     for j, kind in enumerate(kinds):
         mean = np.asarray([s[kind]["mean"] for s in summary], dtype=float) * 100
