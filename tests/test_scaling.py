@@ -68,8 +68,11 @@ def test_coord_check_round_trip_and_figure_numbers(coord, tmp_path):
 
     write_report(tmp_path)  # the coordinate-check section alone: its verdicts, from the file
     md = (tmp_path / "report.md").read_text()
-    assert "## Coordinate check" in md and "mup size: every layer stable" in md
-    assert "sp size: output grows" in md
+    assert "## Coordinate check" in md
+    assert "mup size after training, steps 1..2: every layer stable" in md
+    assert "mup size at step 0 (the initialization): output vanishes" in md  # n^-1/2 readout
+    assert "sp size after training, steps 1..2: output grows" in md
+    assert "warning:" not in md  # 4 widths over 8x
     change = plots.coord_check_figure(back, "change")
     assert len(change.axes) == 2 * 2
     np.testing.assert_allclose(change.axes[0].get_lines()[-1].get_ydata(),
@@ -150,9 +153,51 @@ def test_cli_coord_check_writes_result_figures_and_verdicts(tmp_path, capsys):
     assert result.settings["architecture"]["zero_branch"] is True
     for line in plots.verdict_lines(result):
         assert f"verdict {line}" in printed
+    assert "warning: 2 widths spanning 2x (16..32): slopes from fewer than 4 widths" in printed
     assert (out / "coord_check.png").stat().st_size > 0
     (out / "coord_check.png").unlink()
     assert main(["scaling", "figures", str(out / "coord_check.json")]) == 0
     assert (out / "coord_check.png").is_file()
     assert main(["scaling", "table"]) == 0
     assert par.markdown_table().splitlines()[2] in capsys.readouterr().out
+
+
+def _synthetic(widths, steps, out0_slope):
+    """A muP-like result: every size and change flat in width except the output's size at
+    step 0, which scales like n^out0_slope."""
+    n = np.asarray(widths, dtype=float)
+    size = np.full((1, 2, steps + 1, len(widths), 1), 0.5)
+    size[0, 1, 0, :, 0] = 0.5 * (n / n[0]) ** out0_slope
+    change = np.full_like(size, 0.2)
+    change[:, :, 0] = 0.0
+    return scaling.CoordCheck(["mup"], list(widths), ["input", "output"], list(range(steps + 1)),
+                              [0], size, change)  # fmt: skip
+
+
+def test_verdicts_name_the_steps_they_summarize_and_report_step_0_apart():
+    """Step 0 (the initialization) has its own line, so a layer flagged there in the table is
+    not hidden behind 'every layer stable' for the steps after it."""
+    lines = plots.verdict_lines(_synthetic((32, 64, 128, 256), 2, -0.5))
+    assert lines == [
+        "mup size at step 0 (the initialization): output vanishes",
+        "mup size after training, steps 1..2: every layer stable",
+        "mup change mean |x_t - x_0|, steps 1..2: every layer stable",
+    ]
+    one = plots.verdict_lines(_synthetic((32, 64, 128, 256), 1, 0.0))
+    assert one[0] == "mup size at step 0 (the initialization): every layer stable"
+    assert one[1] == "mup size after training, step 1: every layer stable"
+
+
+def test_short_ladders_are_warned_about(tmp_path):
+    from initlab.analysis.coordcheck import ladder_warning
+    from initlab.report.html import write_report
+
+    assert ladder_warning((32, 64, 128, 256)) is None  # 4 widths, 8x
+    assert ladder_warning((64, 128, 256, 384, 512)) is None
+    few = ladder_warning((64, 128, 256))  # 3 widths over 4x: the reviewer's ladder
+    assert few.startswith("warning: 3 widths spanning 4x (64..256)")
+    assert ladder_warning((100, 200, 300, 400)).startswith("warning: 4 widths spanning 4x")
+    assert ladder_warning((16, 1024)).startswith("warning: 2 widths spanning 64x")
+    _synthetic((64, 128, 256), 2, -0.5).save(tmp_path / "coord_check.json")
+    write_report(tmp_path)
+    assert few in (tmp_path / "report.md").read_text()

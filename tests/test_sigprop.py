@@ -147,3 +147,18 @@ def test_run_records_carry_depth_scales():
     assert rows[0][:5] == ["run", "init", "sigma_w^2", "q*", "chi_1"]
     assert rows[1][0] == "glorot" and rows[1][5] == "critical" and rows[1][9] == "inf"
     assert math.isinf(expected.xi_c)
+
+
+def test_jacobian_cli_does_not_print_an_s_min_below_float64_resolution(capsys):
+    # Gaussian linear chains of width 30: s_min / s_max shrinks by ~e^-2.3 per layer, so
+    # depth 24 is far below 1e-15 (rounding noise), depth 2 far above it.
+    args = ["theory", "--jacobian", "--activation", "linear", "--depths", "2", "24",
+            "--width", "30", "--members", "2"]  # fmt: skip
+    assert main(args) == 0
+    rows = [ln.split() for ln in capsys.readouterr().out.splitlines()]
+    rows = {r[1]: r for r in rows if r and r[0] == "gaussian"}
+    s = J.jacobian_spectra("linear", 1.0, depths=(2, 24), width=30, members=2, seed=0)
+    ratio = s.singular_values.min(axis=-1) / s.singular_values.max(axis=-1)  # (K, depths)
+    assert ratio[:, 1].max() < 1e-15 < ratio[:, 0].min()
+    assert rows["24"][-3:] == ["<", "1e-15", "s_max"]
+    assert rows["2"][-1] == f"{s.singular_values[:, 0].min():.3g}"

@@ -220,6 +220,17 @@ def test_a_directory_given_as_the_spec_is_named_as_one(tmp_path):
         spec.load(tmp_path)
 
 
+def test_a_directory_given_as_the_spec_lists_up_to_three_toml_files_in_it(tmp_path):
+    with pytest.raises(SpecError, match=r"e\.g\. no \.toml file is in "):
+        spec.load(tmp_path)
+    for name in ("d.toml", "a.toml", "c.toml", "b.toml", "notes.txt"):
+        (tmp_path / name).write_text("")
+    with pytest.raises(SpecError) as info:
+        spec.load(tmp_path)
+    hint = str(info.value).split("e.g. ", 1)[1]
+    assert hint == ", ".join(str(tmp_path / n) for n in ("a.toml", "b.toml", "c.toml"))
+
+
 def test_millions_of_seeds_are_refused_at_once(tmp_path):
     import time
 

@@ -89,6 +89,31 @@ def verdict(slope: float, band: float = DEFAULT_BAND) -> str:
     return "grows" if slope > 0 else "vanishes"
 
 
+MIN_WIDTHS = 4
+"""Fewest widths whose fitted slope :func:`ladder_warning` does not warn about."""
+MIN_RANGE = 8.0
+"""Smallest ratio largest / smallest width :func:`ladder_warning` does not warn about."""
+
+
+def ladder_warning(widths: Sequence[float]) -> str | None:
+    r"""A warning when `widths` are too few (< :data:`MIN_WIDTHS`) or span too little
+    (largest / smallest < :data:`MIN_RANGE`) for the slopes to mean much; else None.
+
+    The sizes carry finite-width corrections that decay in :math:`n` (e.g.
+    :math:`O(n^{-1/2})` beside a :math:`\Theta(1)` limit); over a short ladder near the base
+    width they tilt the fitted slope past the band although the limit is flat.
+    """
+    n = sorted(float(w) for w in widths)
+    ratio = n[-1] / n[0] if n and n[0] > 0 else math.inf
+    if len(n) >= MIN_WIDTHS and ratio >= MIN_RANGE:
+        return None
+    return (
+        f"warning: {len(n)} widths spanning {ratio:.3g}x ({n[0]:g}..{n[-1]:g}): slopes from "
+        f"fewer than {MIN_WIDTHS} widths or a range under {MIN_RANGE:g}x are unreliable "
+        "(finite-width corrections look like trends); treat the verdicts as provisional"
+    )
+
+
 @dataclass(frozen=True)
 class CoordRow:
     """One layer at one step: its sizes over the widths, the fitted slope and the verdict."""

@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 from scipy.special import comb
+from threadpoolctl import threadpool_limits
 
 from initlab._rng import child_seeds, make_rng
 from initlab._validation import InitlabError, check_number
@@ -58,6 +59,8 @@ from initlab.nn import activations as _activations
 Array = np.ndarray
 
 WEIGHTS = {"gaussian": -1.0, "orthogonal": 0.0}
+RESOLUTION = 1e-15
+"""Singular values below ``RESOLUTION * s_max`` of their matrix are float64 rounding noise."""
 r"""Weight distributions and their :math:`s_1`."""
 
 
@@ -244,7 +247,15 @@ def jacobian_spectra(
     One chain of ``max(depths)`` layers per member; :math:`J` is accumulated as
     :math:`J \leftarrow D_l (W_l J)` and its singular values taken (LAPACK ``gesdd``) when
     the depth is in `depths`. Cost: ``max(depths)`` products of :math:`N \times N` matrices
-    and one SVD per depth, per member (N = 400, depth 64: about a second).
+    and one SVD per depth, per member (N = 400, depth 64: about a second). The products and
+    SVDs run on one BLAS thread (``threadpoolctl``), as training's do, so a seed gives the
+    same bits at any thread count.
+
+    Float64 resolves a singular value only down to about :data:`RESOLUTION` times the
+    largest of the same :math:`J`: smaller values (ill-conditioned :math:`J`, e.g. deep
+    saturating networks off criticality) are rounding noise, not measurements of the true
+    :math:`s_{\min}`. They are stored as computed; ``initlab theory --jacobian`` prints
+    such an :math:`s_{\min}` as ``< 1e-15 s_max``.
 
     Parameters
     ----------
@@ -270,15 +281,16 @@ def jacobian_spectra(
     init = _weight_init(_check_weights(weights), w2, N)
     q = _q_input(act, w2, b2)
     out = np.empty((members, len(depths), N))
-    for k, child in enumerate(child_seeds(seed, members)):
-        rng = make_rng(child)
-        x = act.f(math.sqrt(q) * rng.standard_normal(N))
-        J = np.eye(N)
-        for l in range(1, depths[-1] + 1):
-            W = init((N, N), rng)
-            h = W @ x + math.sqrt(b2) * rng.standard_normal(N)
-            x = act.f(h)
-            J = act.df(h, x)[:, None] * (W @ J)
-            if l in depths:
-                out[k, depths.index(l)] = np.linalg.svd(J, compute_uv=False)
+    with threadpool_limits(limits=1, user_api="blas"):  # same bits at any thread count
+        for k, child in enumerate(child_seeds(seed, members)):
+            rng = make_rng(child)
+            x = act.f(math.sqrt(q) * rng.standard_normal(N))
+            J = np.eye(N)
+            for l in range(1, depths[-1] + 1):
+                W = init((N, N), rng)
+                h = W @ x + math.sqrt(b2) * rng.standard_normal(N)
+                x = act.f(h)
+                J = act.df(h, x)[:, None] * (W @ J)
+                if l in depths:
+                    out[k, depths.index(l)] = np.linalg.svd(J, compute_uv=False)
     return JacobianSpectra(theory._describe(act), weights, w2, b2, q, depths, out, N, seed)

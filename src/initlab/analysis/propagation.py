@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from initlab._rng import child_seeds, make_rng
 from initlab._validation import InitlabError, check_number
@@ -158,6 +159,11 @@ def study_correlations(
     Returns
     -------
     CorrelationStudy
+
+    Notes
+    -----
+    The products run on one BLAS thread (``threadpoolctl``), as training's do, so a seed
+    gives the same bits at any thread count.
     """
     act = _activations.get(act)
     w2 = float(check_number("sigma_w2", sigma_w2, low=0))
@@ -175,14 +181,15 @@ def study_correlations(
     q0 = float(check_number("q0", q0, low=0, low_open=True))
     init = _initializers.get({"name": "normal", "mean": 0.0, "std": math.sqrt(w2 / N)})
     measured = np.empty((members, c0.size, depth + 1))
-    for k, child in enumerate(child_seeds(seed, members)):
-        rng = make_rng(child)
-        H = _inputs(rng, N, q0, c0)
-        measured[k, :, 0] = _correlations(H)
-        for l in range(1, depth + 1):
-            b = math.sqrt(b2) * rng.standard_normal((N, 1))
-            H = init((N, N), rng) @ act.f(H) + b
-            measured[k, :, l] = _correlations(H)
+    with threadpool_limits(limits=1, user_api="blas"):  # same bits at any thread count
+        for k, child in enumerate(child_seeds(seed, members)):
+            rng = make_rng(child)
+            H = _inputs(rng, N, q0, c0)
+            measured[k, :, 0] = _correlations(H)
+            for l in range(1, depth + 1):
+                b = math.sqrt(b2) * rng.standard_normal((N, 1))
+                H = init((N, N), rng) @ act.f(H) + b
+                measured[k, :, l] = _correlations(H)
     predicted = predict_correlations(act, w2, b2, q0, c0.tolist(), depth)
     return CorrelationStudy(theory._describe(act), w2, b2, q0, c0, predicted, measured, N, seed)
 

@@ -146,9 +146,19 @@ def jacobian_lines(record: dict[str, Any]) -> list[str]:
             rows.append([
                 panel["spectra"]["weights"], str(th["depth"]), f"{th['mean']:.4g}",
                 f"{lam.mean():.4g}", f"{th['variance']:.4g}", f"{lam.var(axis=-1).mean():.4g}",
-                f"{sv[:, j].max():.3g}", f"{sv[:, j].min():.3g}",
+                f"{sv[:, j].max():.3g}", _s_min(sv[:, j]),
             ])  # fmt: skip
     return lines + _table(rows)
+
+
+def _s_min(sv: Any) -> str:
+    """The smallest singular value over the networks ``sv`` (K, N), or ``< 1e-15 s_max`` if
+    any network's is below float64 resolution relative to its own largest (rounding noise)."""
+    from initlab.analysis.jacobian import RESOLUTION
+
+    if (sv.min(axis=-1) < RESOLUTION * sv.max(axis=-1)).any():
+        return f"< {RESOLUTION:.0e} s_max"
+    return f"{sv.min():.3g}"
 
 
 PRINTERS = {

@@ -113,6 +113,9 @@ def run_coord_check(args: argparse.Namespace) -> int:
 
     for line in verdict_lines(result, args.band):
         console.print("verdict " + line, markup=False)
+    warning = _cc.ladder_warning(result.widths)
+    if warning:
+        console.print(warning, markup=False)
     if args.out:
         _write(result, Path(args.out), "coord_check")
     return 0

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from initlab._rng import child_seeds, make_rng
 from initlab._validation import InitlabError, check_number
@@ -158,8 +159,9 @@ def cell_times(times: np.ndarray) -> np.ndarray:
 def run(config: DeepLinearConfig, out_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Train every depth and return the record; with `out_dir`, also store it as
     ``out_dir/deeplinear.json``. ``record["time"][init]`` lists :func:`cell_times` by depth."""
-    task = teacher_task(config.width, config.seed)
-    per_depth = [train_depth(config, d, task) for d in config.depths]
+    with threadpool_limits(limits=1, user_api="blas"):  # the teacher's QR and products too
+        task = teacher_task(config.width, config.seed)
+        per_depth = [train_depth(config, d, task) for d in config.depths]
     best = np.array([cell_times(p["times"]) for p in per_depth])  # (n_depths, n_inits)
     record = jsonable(
         {

@@ -130,7 +130,9 @@ def load_toml(path: str | Path, parse: Callable[..., T], what: str = "spec file"
     """
     path = Path(path)
     if path.is_dir():
-        raise SpecError(f"{path} is a directory; a {what} (TOML) is expected, e.g. examples/")
+        found = sorted(path.glob("*.toml"))[:3]
+        hint = ", ".join(str(p) for p in found) if found else f"no .toml file is in {path}"
+        raise SpecError(f"{path} is a directory; a {what} (TOML) is expected, e.g. {hint}")
     if not path.is_file():
         raise SpecError(f"{what} {path} does not exist")
     try:

@@ -122,12 +122,21 @@ FILES = {"coord_check.json": CoordCheck, "lr_transfer.json": LrTransfer}
 
 
 def verdict_lines(result: CoordCheck, band: float = _cc.DEFAULT_BAND) -> list[str]:
-    """Per parametrization, the layers whose size (then whose change since step 0) grows or
-    vanishes in width after step 0, or that every layer is stable."""
+    """Per parametrization, the layers whose size grows or vanishes in width at step 0 (the
+    initialization), then after it (steps 1..T, over all of them), then those whose change
+    since step 0 does over steps 1..T; or that every layer is stable. Each line names the
+    steps it summarizes."""
+    last = result.steps[-1]
+    after = f"step {last}" if last == 1 else f"steps 1..{last}"
+    scopes = (
+        ("size", "size at step 0 (the initialization)", lambda t: t == 0),
+        ("size", f"size after training, {after}", lambda t: t > 0),
+        ("change", f"change mean |x_t - x_0|, {after}", lambda t: t > 0),
+    )
     lines = []
-    for metric, what in (("size", "size"), ("change", "change")):
+    for metric, what, keep in scopes:
         for p, rows in result.rows(metric, band).items():
-            bad = sorted({f"{r.layer} {r.verdict}" for r in rows if r.step > 0
+            bad = sorted({f"{r.layer} {r.verdict}" for r in rows if keep(r.step)
                           and r.verdict in ("grows", "vanishes")})  # fmt: skip
             verdict = "; ".join(bad) if bad else "every layer stable"
             lines.append(f"{p} {what}: {verdict}")
@@ -155,7 +164,9 @@ def report_sections(source: Path) -> Iterator[tuple[str, str, list[tuple[Figure,
         cc = CoordCheck.load(source / "coord_check.json")
         figs = [(coord_check_figure(cc, "size"), "mean |x_t| by width"),
                 (coord_check_figure(cc, "change"), "mean |x_t - x_0| by width")]  # fmt: skip
-        yield "Coordinate check", "\n".join(verdict_lines(cc)), figs
+        warning = _cc.ladder_warning(cc.widths)
+        text = "\n".join([*verdict_lines(cc), *([warning] if warning else [])])
+        yield "Coordinate check", text, figs
     if (source / "lr_transfer.json").is_file():
         lt = LrTransfer.load(source / "lr_transfer.json")
         text = optimum_table(lt)
