@@ -231,6 +231,23 @@ def _weight_init(weights: str, w2: float, N: int) -> _initializers.Initializer:
     return _initializers.get({"name": "normal", "mean": 0.0, "std": math.sqrt(w2 / N)})
 
 
+def _spectra(act, init, q, b2, depths, N, members, seed) -> np.ndarray:
+    """Singular values of each member's :math:`J` at each depth, ``(members, len(depths), N)``."""
+    out = np.empty((members, len(depths), N))
+    for k, child in enumerate(child_seeds(seed, members)):
+        rng = make_rng(child)
+        x = act.f(math.sqrt(q) * rng.standard_normal(N))
+        J = np.eye(N)
+        for l in range(1, depths[-1] + 1):
+            W = init((N, N), rng)
+            h = W @ x + math.sqrt(b2) * rng.standard_normal(N)
+            x = act.f(h)
+            J = act.df(h, x)[:, None] * (W @ J)
+            if l in depths:
+                out[k, depths.index(l)] = np.linalg.svd(J, compute_uv=False)
+    return out
+
+
 def jacobian_spectra(
     act: ActivationLike,
     sigma_w2: float,
@@ -280,17 +297,6 @@ def jacobian_spectra(
     seed = int(check_number("seed", seed, low=0, integer=True))
     init = _weight_init(_check_weights(weights), w2, N)
     q = _q_input(act, w2, b2)
-    out = np.empty((members, len(depths), N))
     with threadpool_limits(limits=1, user_api="blas"):  # same bits at any thread count
-        for k, child in enumerate(child_seeds(seed, members)):
-            rng = make_rng(child)
-            x = act.f(math.sqrt(q) * rng.standard_normal(N))
-            J = np.eye(N)
-            for l in range(1, depths[-1] + 1):
-                W = init((N, N), rng)
-                h = W @ x + math.sqrt(b2) * rng.standard_normal(N)
-                x = act.f(h)
-                J = act.df(h, x)[:, None] * (W @ J)
-                if l in depths:
-                    out[k, depths.index(l)] = np.linalg.svd(J, compute_uv=False)
+        out = _spectra(act, init, q, b2, depths, N, members, seed)
     return JacobianSpectra(theory._describe(act), weights, w2, b2, q, depths, out, N, seed)

@@ -180,18 +180,24 @@ def study_correlations(
         q0 = q_star if 0 < q_star < math.inf else 1.0
     q0 = float(check_number("q0", q0, low=0, low_open=True))
     init = _initializers.get({"name": "normal", "mean": 0.0, "std": math.sqrt(w2 / N)})
-    measured = np.empty((members, c0.size, depth + 1))
     with threadpool_limits(limits=1, user_api="blas"):  # same bits at any thread count
-        for k, child in enumerate(child_seeds(seed, members)):
-            rng = make_rng(child)
-            H = _inputs(rng, N, q0, c0)
-            measured[k, :, 0] = _correlations(H)
-            for l in range(1, depth + 1):
-                b = math.sqrt(b2) * rng.standard_normal((N, 1))
-                H = init((N, N), rng) @ act.f(H) + b
-                measured[k, :, l] = _correlations(H)
+        measured = _measure(act, init, b2, q0, c0, depth, N, members, seed)
     predicted = predict_correlations(act, w2, b2, q0, c0.tolist(), depth)
     return CorrelationStudy(theory._describe(act), w2, b2, q0, c0, predicted, measured, N, seed)
+
+
+def _measure(act, init, b2, q0, c0, depth, N, members, seed) -> np.ndarray:
+    r""":math:`\hat c_l` per member, start and layer: ``(members, len(c0), depth + 1)``."""
+    measured = np.empty((members, c0.size, depth + 1))
+    for k, child in enumerate(child_seeds(seed, members)):
+        rng = make_rng(child)
+        H = _inputs(rng, N, q0, c0)
+        measured[k, :, 0] = _correlations(H)
+        for l in range(1, depth + 1):
+            b = math.sqrt(b2) * rng.standard_normal((N, 1))
+            H = init((N, N), rng) @ act.f(H) + b
+            measured[k, :, l] = _correlations(H)
+    return measured
 
 
 def study_from_dict(data: dict[str, Any]) -> CorrelationStudy:
