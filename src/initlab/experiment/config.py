@@ -80,21 +80,23 @@ class ActivationSpec:
         return self.params.get("slope")
 
 
+def named(value: Any, key: str, example: str) -> tuple[str, dict[str, Any]]:
+    """``(name, params)`` of a spec value given as a name or as a table with a ``name``
+    (an activation, an init); anything else is one error naming `key`, with `example`."""
+    if isinstance(value, str):
+        return value, {}
+    if isinstance(value, Mapping) and isinstance(value.get("name"), str):
+        return value["name"], {k: v for k, v in value.items() if k != "name"}
+    raise SpecError(f"{key} must be a name or a table with a 'name', e.g. {example}; got {value!r}")
+
+
 def activation_spec(value: Any, key: str, slope: Any = None) -> ActivationSpec:
     """Validate an activation given as a name or a table ``{name = "leaky_relu", slope = 0.2}``.
 
     `slope` is ``[model] slope`` (the older way to give leaky ReLU's slope); a table's own
     ``slope`` wins over it.
     """
-    if isinstance(value, str):
-        name, params = value, {}
-    elif isinstance(value, Mapping) and isinstance(value.get("name"), str):
-        name, params = value["name"], {k: v for k, v in value.items() if k != "name"}
-    else:
-        raise SpecError(
-            f"{key} must be a name or a table with a 'name', e.g. "
-            f"{{name = 'leaky_relu', slope = 0.2}}; got {value!r}"
-        )
+    name, params = named(value, key, "{name = 'leaky_relu', slope = 0.2}")
     if slope is not None and "slope" not in params:
         params["slope"] = slope
     try:

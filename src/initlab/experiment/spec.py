@@ -191,15 +191,7 @@ def check_init(init: Any, key: str) -> tuple[str, dict[str, Any]]:
     """Validate an init given as a name or a table; return ``(name, params)``."""
     from initlab.init import lsuv as _lsuv
 
-    if isinstance(init, str):
-        name, params = init, {}
-    elif isinstance(init, Mapping) and isinstance(init.get("name"), str):
-        name, params = init["name"], {k: v for k, v in init.items() if k != "name"}
-    else:
-        raise SpecError(
-            f"{key} must be a name or a table with a 'name', "
-            f"e.g. {{name = 'random', scale = 10}}; got {init!r}"
-        )
+    name, params = _config.named(init, key, "{name = 'random', scale = 10}")
     try:
         if name == "lsuv":
             check_keys(key, params, _lsuv.LSUV_PARAMS)
