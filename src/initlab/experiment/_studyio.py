@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from initlab._validation import InitlabError
+from initlab._validation import InitlabError, check_number
 from initlab.results.records import jsonable, write_atomic
 
 SCHEMA_VERSION = 1
@@ -36,3 +37,18 @@ def read_record(path: Path, fmt: str, command: str) -> dict[str, Any]:
             f"{SCHEMA_VERSION}"
         )
     return data
+
+
+def set_grid(config: Any, name: str, cast: type, **bounds: Any) -> None:
+    """Validate a frozen study config's grid attribute `name` (non-empty; each value checked
+    by :func:`check_number` with `bounds`) and store it as a tuple of `cast`."""
+    values = getattr(config, name)
+    if not values:
+        raise InitlabError(f"{name} needs at least one value")
+    checked = tuple(cast(check_number(name, v, **bounds)) for v in values)
+    object.__setattr__(config, name, checked)
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    """A study config as plain data (tuples as lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}

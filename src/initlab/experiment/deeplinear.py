@@ -31,7 +31,7 @@ as Saxe et al. optimized the rate per depth.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +39,14 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from initlab._rng import child_seeds, make_rng
-from initlab._validation import InitlabError, check_number
-from initlab.experiment._studyio import SCHEMA_VERSION, read_record, write_record
+from initlab._validation import check_number
+from initlab.experiment._studyio import (
+    SCHEMA_VERSION,
+    config_dict,
+    read_record,
+    set_grid,
+    write_record,
+)
 from initlab.init.build import init_population
 from initlab.init.matrices import orthogonal
 from initlab.nn.training import train
@@ -85,26 +91,15 @@ class DeepLinearConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        set_ = object.__setattr__
-        if not self.depths or not self.rates:
-            raise InitlabError("depths and rates need at least one value each")
-        set_(
-            self,
-            "depths",
-            tuple(int(check_number("depths", d, low=1, integer=True)) for d in self.depths),
-        )
-        set_(
-            self,
-            "rates",
-            tuple(float(check_number("rates", r, low=0, low_open=True)) for r in self.rates),
-        )
+        set_grid(self, "depths", int, low=1, integer=True)
+        set_grid(self, "rates", float, low=0, low_open=True)
         for name in ("width", "steps", "seeds"):
             check_number(name, getattr(self, name), low=1, integer=True)
         check_number("seed", self.seed, low=0, integer=True)
         check_number("criterion", self.criterion, low=0, high=1, low_open=True, high_open=True)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        return config_dict(self)
 
 
 def teacher_task(width: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -28,7 +28,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ import numpy as np
 from initlab._rng import child_seeds
 from initlab._validation import InitlabError, check_number
 from initlab.analysis import correlation as _correlation
-from initlab.experiment._studyio import SCHEMA_VERSION
+from initlab.experiment._studyio import SCHEMA_VERSION, config_dict, set_grid
 from initlab.experiment._studyio import read_record as _read
 from initlab.experiment._studyio import write_record as _write
 from initlab.init.build import init_population
@@ -94,20 +94,8 @@ class TrainabilityConfig:
     multiple: float = 6.0
 
     def __post_init__(self) -> None:
-        for name in ("depths", "sigma_w2"):
-            if not getattr(self, name):
-                raise InitlabError(f"{name} needs at least one value")
-        set_ = object.__setattr__
-        set_(
-            self,
-            "depths",
-            tuple(int(check_number("depths", d, low=1, integer=True)) for d in self.depths),
-        )
-        set_(
-            self,
-            "sigma_w2",
-            tuple(float(check_number("sigma_w2", v, low=0, low_open=True)) for v in self.sigma_w2),
-        )
+        set_grid(self, "depths", int, low=1, integer=True)
+        set_grid(self, "sigma_w2", float, low=0, low_open=True)
         for name in ("width", "steps", "batch_size", "seeds"):
             check_number(name, getattr(self, name), low=1, integer=True)
         check_number("seed", self.seed, low=0, integer=True)
@@ -122,7 +110,7 @@ class TrainabilityConfig:
         _activations.get(self.activation)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        return config_dict(self)
 
 
 def load_task(name: str, test_fraction: float, seed: int) -> dict[str, Any]:
