@@ -26,7 +26,8 @@ first-layer gradient is :math:`dW_1 = \tfrac{1}{|B|} dZ_1 X_B^T`.
     on ``[C, a]`` unchanged, elementwise. Adam's :math:`\sqrt{v}` is not linear, so the
     identity fails there (:func:`~initlab.nn.engine_choice.choose` refuses it).
 
-    :math:`G` (m, m) and :math:`Z_1(0) = W_1(0) X` are computed once
+    :math:`G` (m, m) and :math:`Z_1(0) = W_1(0) X` are computed once (the latter by blocks
+    of X's rows, :func:`initlab.nn.start.initial_product`)
     (:math:`\approx 2 n_0 m^2 + 2 K n_1 n_0 m` flops); a step costs
     :math:`\approx 2 K n_1 m |B|`. It pays when :math:`n_0 > m`, and is exact: the two
     engines agree up to rounding. :math:`W_1` is materialized only when asked for.
@@ -63,7 +64,7 @@ import numpy as np
 from initlab._validation import InitlabError, unknown_name
 from initlab.nn.engine_choice import CHOICES, NAMES, choose, flops
 from initlab.nn.network import first_layer
-from initlab.nn.start import SampleStart
+from initlab.nn.start import BLOCK_BYTES, SampleStart, block_rows, initial_product
 
 Array = np.ndarray
 Cols = np.ndarray | None
@@ -210,11 +211,6 @@ class DirectEngine:
         self.W1[k] = 0.0
 
 
-BLOCK_BYTES = 2**19
-"""About how much of X one block of rows holds when :meth:`SampleEngine.weight` forms
-``C X^T`` (512 KiB: the fastest of 2**18..2**22 for the post's X on our machine)."""
-
-
 class SampleEngine:
     """First layer as ``a W_1(0) + C X^T`` (see the module docstring)."""
 
@@ -230,7 +226,7 @@ class SampleEngine:
         self.W0: Array | None = W1  # read-only here; replaced by a copy at each freeze
         self._w0sq: Array | None = None
         if start is None:
-            self.Z0 = first_layer(W1, X)
+            self.Z0 = initial_product(W1, X)
         else:
             self.W0, self.Z0, self._w0sq = None, start.Z0, start.w0sq
             self._XS = (start.S, np.ascontiguousarray(X[start.S, :].T), start.W0S)
@@ -258,7 +254,7 @@ class SampleEngine:
         """``a W_1(0) X' + C (X^T X') + b_1``; ``X^T X'`` and ``W_1(0) X'`` cached per array."""
         cached = self._cross.get(id(X))
         if cached is None or cached[0] is not X:  # an id can be reused by a new array
-            cached = self._cross[id(X)] = (X, self.X.T @ X, first_layer(self._w0(), X))
+            cached = self._cross[id(X)] = (X, self.X.T @ X, initial_product(self._w0(), X))
         _, H, Z0 = cached
         return self.a * Z0 + np.matmul(self.C, H) + b1
 
@@ -305,7 +301,7 @@ class SampleEngine:
 
     def _CXt(self, members: range | list[int], W: Array, C: Array) -> Array:
         """``W[i] = C[members[i]] X^T`` by blocks of X's rows, each read once for all."""
-        rows = max(256, BLOCK_BYTES // (self.X.itemsize * self.X.shape[1]))
+        rows = block_rows(self.X)
         for j in range(0, W.shape[2], rows):
             XjT = self.X[j : j + rows].T
             for i, k in enumerate(members):
