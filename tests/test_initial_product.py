@@ -69,9 +69,7 @@ def test_a_member_gets_the_same_bits_alone_and_in_any_group():
 
 
 @pytest.mark.parametrize("group_bytes", [1, 2 * 4 * 3000 * 8, 2**25])
-def test_sample_start_in_groups_equals_the_engine_on_the_stacked_weights(
-    monkeypatch, group_bytes
-):
+def test_sample_start_in_groups_equals_the_engine_on_the_stacked_weights(monkeypatch, group_bytes):
     """SampleStart reads the members a group at a time (GROUP_BYTES); whatever the group
     size, Z1(0), Z1(0) on a test set, the row norms and the column sample equal the
     engine's own from the stacked W1(0), bit for bit."""
