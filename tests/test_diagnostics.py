@@ -117,6 +117,37 @@ def test_distinct_units_definition():
         distinct_units(np.ones((4, 3)), np.ones((3, 1)))
 
 
+def test_distinct_units_of_a_population_is_each_members_own_count():
+    """The population form screens members whose rows are surely apart all at once; every
+    count must equal the one-member count, for members of every kind: distinct rows,
+    duplicated units, rows just beyond and just within the threshold, zeros, one non-finite
+    entry, huge and tiny scales, and rows equal in projection but not in value."""
+    rng = np.random.default_rng(4)
+    n, d, tol = 6, 9, 1e-10
+    base = rng.standard_normal((n, d + 1))
+    near = base.copy()
+    near[3] = near[2] + 1.5 * tol * np.linalg.norm(base, axis=1).max() / np.sqrt(d + 1)
+    within = base.copy()
+    within[4] = within[1] * (1 + 1e-13)
+    u = _direction(d + 1)
+    v = rng.standard_normal(d + 1)
+    v = 1e-3 * (v - (v @ u) * u)  # the same projection, another row
+    same_p = base.copy()
+    same_p[5] = same_p[0] + v
+    bad = base.copy()
+    bad[1, 2] = np.nan
+    members = [base, near, within, same_p, np.zeros((n, d + 1)), bad, base * 1e200,
+               base * 1e-200, base[[0, 0, 1, 1, 2, 2]], rng.standard_normal((n, d + 1))]  # fmt: skip
+    R = np.stack(members)
+    counts = distinct_units(R[:, :, :-1], R[:, :, -1:], tol)
+    expected = [distinct_units(M[:, :-1], M[:, -1:], tol) for M in members]
+    np.testing.assert_array_equal(counts, expected)
+    assert counts[0] == n and counts[4] == 1 and np.isnan(counts[5]) and counts[8] == 3
+    assert counts[2] == n - 1 and counts[3] == n
+    one = distinct_units(R[:, :1, :-1], R[:, :1, -1:], tol)  # one unit per layer
+    np.testing.assert_array_equal(one, [1.0] * len(members))
+
+
 def test_distinct_units_compares_rows_not_only_their_projections():
     """Rows whose projections on the sorting direction coincide are still told apart, and
     the bias counts: a tolerance between the weight part and the whole of the difference."""

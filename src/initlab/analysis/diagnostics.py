@@ -338,9 +338,10 @@ class Recorder:
                 for q, v in self._layer(step, l).items():
                     row[q][l] = v
                 Ws = step.weights[l] if l > 0 else _first_weights(step)
-                for k in np.flatnonzero(alive):
-                    W, b = Ws[k], step.biases[l][k, :, 0]
-                    row["distinct_units"][l, k] = distinct_rows(W, b, self.tol)
+                if alive.any():
+                    row["distinct_units"][l, alive] = distinct_units(
+                        Ws[alive], step.biases[l][alive], self.tol
+                    )
                 A = step.As[l] if l < L - 1 else expit(step.Zs[l])
                 for kind, V in (("A", A), ("dZ", step.dZs[l])):
                     if alive.any():
