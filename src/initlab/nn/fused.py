@@ -202,6 +202,12 @@ class PlainStep:
         np.true_divide(J, np.intp(Z.shape[-2] * Z.shape[-1]), out=J, casting="unsafe")
         return J if Z.shape[-2] == 1 else Z.shape[-2] * J  # 1 * J is J, bit for bit
 
+    def within(self, J: Array, limit: Array) -> bool:
+        """Whether every member's :math:`|J| \\le` `limit` (NaN fails): the divergence
+        test's shortcut (:func:`divergence_limit`). A head whose costs are never negative
+        (``Head.nonnegative``) compares J itself, one call fewer."""
+        return np.count_nonzero((J if self.head.nonnegative else np.abs(J)) <= limit) == J.size
+
     def backward_update(self, alive: Array | None) -> None:
         """Back-propagate from this step's logits and update every parameter in place
         (:func:`initlab.nn.network.backward` and the plain update; `alive`, when some member

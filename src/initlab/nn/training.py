@@ -179,11 +179,12 @@ def _plain_step(run: _Run) -> PlainStep | None:
 
 def _fast_step(run: _Run, i: int, fast: PlainStep) -> None:
     """:func:`_step` without hooks, by `fast`; divergence tested by one comparison per step
-    (the full test at step 0 and when the comparison fails)."""
+    (:meth:`~initlab.nn.fused.PlainStep.within`; the full test at step 0 and when the
+    comparison fails)."""
     J = fast.forward()[2]
     if i > 0 and run.limit is None:
         run.limit = divergence_limit(run.costs[:, 0], run.bound)
-    if run.limit is None or not (np.abs(J) <= run.limit).all():
+    if run.limit is None or not fast.within(J, run.limit):
         _check_divergence(run, i, J)
     if run.saved:
         run.costs[run.alive, i] = J[run.alive]
