@@ -96,7 +96,8 @@ def test_fused_and_general_steps_equal_the_formulas_member_by_member(engine, dty
 def test_what_train_returns_owns_its_memory():
     """The trained network's arrays are ordinary arrays of their own: writing into the
     training buffers a hook saw (live views) after training changes none of them, and no
-    two of them share memory, a diverged member's saved arrays included."""
+    two of them share memory, a diverged member's saved arrays included. (The hook, after
+    fused steps, also sees the diverged member's rows still zero, as frozen.)"""
     pop, X, Y = problem(3, np.float64)
     seen = []
     net, hist = train(pop, X, Y, learning_rate=[0.05, 0.5, 60.0], iterations=20,
@@ -105,6 +106,7 @@ def test_what_train_returns_owns_its_memory():
     returned = [*net.weights, *net.biases]
     before = [A.copy() for A in returned]
     live = [*seen[0].weights[1:], *seen[0].biases]
+    assert all(not A[2].any() for A in live)
     for A in live:
         A[...] = 7.0
     for A, B in zip(returned, before, strict=True):
