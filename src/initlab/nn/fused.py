@@ -25,7 +25,8 @@ bit is the same; the only rewritings are exact in IEEE arithmetic:
 
 The loss and its gradient are the head's own functions, except the sigmoid head's, which
 are written into buffers operation by operation as :mod:`initlab.nn.losses` forms them
-(its ``mean`` as ``np.mean`` does it: the sum, then the division by the count, an ``intp``).
+(its ``mean`` as ``np.mean`` does it: the sum, then the division by the count, an ``intp``;
+:math:`-|z|` as ``copysign(z, -1)``, the same bits, NaN's included, in one call).
 Divergence, evaluation, hooks and everything else stay in :mod:`initlab.nn.training`, which
 takes this path only for steps that record nothing and keeps the general step for every
 other case (mini-batches, momentum, weight decay, Adam, per-layer rate scales on the first
@@ -196,7 +197,7 @@ class PlainStep:
         Z, Y, (a, b) = self.Zs[-1], self.Y, self.tmp
         np.maximum(Z, 0, out=a)
         np.subtract(a, np.multiply(Z, Y, out=b), out=a)
-        np.log1p(np.exp(np.negative(np.abs(Z, out=b), out=b), out=b), out=b)
+        np.log1p(np.exp(np.copysign(Z, -1.0, out=b), out=b), out=b)  # -|Z|: sign bit set
         np.add(a, b, out=a)
         J = np.add.reduce(a, axis=(-2, -1))  # mean: the sum, then / the count (intp)
         np.true_divide(J, np.intp(Z.shape[-2] * Z.shape[-1]), out=J, casting="unsafe")
