@@ -5,9 +5,10 @@ first layer, plain gradient descent by ``engine.descend`` or the optimizer on th
 coordinates.
 
 The training copies of layers 2..L and of every bias are views into one buffer
-(:class:`initlab.nn.fused.FlatParams`) when every parameter has one dtype, so that the fused step
-updates them all in one call; the optimizer, the divergence freeze and the hooks use the
-views as any arrays. What :func:`~initlab.nn.training.train` returns is copied out of it.
+(:class:`initlab.nn.fused.FlatParams`) when every parameter has one dtype, so that the
+fused step updates them all in one call; the optimizer, the divergence freeze and the hooks
+use the views as any arrays. What :func:`~initlab.nn.training.train` returns is copied out.
+With parameters of several dtypes they are separate copies, and every step the general one.
 """
 
 from __future__ import annotations
