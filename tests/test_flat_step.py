@@ -128,7 +128,8 @@ def test_training_copies_are_blocks_of_one_buffer():
     assert [p.shape for p in params] == [p.shape for p in flat.ordered()]
     for p, q in zip(params, flat.ordered(), strict=True):
         assert p is q and p.base is flat.buffer and p.flags.c_contiguous
-    assert [W is V for W, V in zip(run.weights[1:], flat.weights[1:], strict=True)]
+    assert all(W is V for W, V in zip(run.weights[1:], flat.weights[1:], strict=True))
+    assert all(b is c for b, c in zip(run.biases, flat.biases, strict=True))
     for A, B in zip([*run.weights[1:], *run.biases], [*pop.weights[1:], *pop.biases],
                     strict=True):  # fmt: skip
         np.testing.assert_array_equal(A, B)

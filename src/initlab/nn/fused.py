@@ -165,7 +165,7 @@ class PlainStep:
         self.tanh = act.name == "tanh" and act.f is np.tanh
         self.df = self.A.like() if self.tanh else None
         self.sigmoid = head is HEADS["sigmoid"]
-        self.tmp = rows([sizes[-1]] * 2).arrays  # the sigmoid cost's
+        self.tmp = rows([sizes[-1]] * 2).arrays if self.sigmoid else None  # its cost's
         self.sample = isinstance(eng, SampleEngine)
         self.C1 = np.empty((K, sizes[0], m), dtype=dtype)  # the sample engine's step
         self.nb = K * sum(sizes)  # the biases' numbers: the head of every gradient buffer
