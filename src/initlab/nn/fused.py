@@ -169,6 +169,7 @@ class PlainStep:
         self.sample = isinstance(eng, SampleEngine)
         self.C1 = np.empty((K, sizes[0], m), dtype=dtype)  # the sample engine's step
         self.nb = K * sum(sizes)  # the biases' numbers: the head of every gradient buffer
+        self.count = np.full(self.g.buffer.shape, m, dtype=dtype)  # g / m, as g / int m
 
     def forward(self) -> tuple[list[Array], list[Array], Array]:
         """``(Zs, As, J)``: every pre-activation and activation (buffers reused by the next
@@ -235,7 +236,7 @@ class PlainStep:
                 dA[~alive] = 0.0
         rows = self.dZ.buffer.reshape(-1, self.m)  # every db_l: a sum per row of dZ_l
         np.add.reduce(rows, axis=-1, out=g.buffer[: self.nb])
-        g.buffer /= self.m
+        g.buffer /= self.count
         self._update(dZs[0])
 
     def _update(self, dZ1: Array) -> None:
