@@ -1,7 +1,7 @@
 r"""The training loop's plain step with preallocated buffers: the same arithmetic, fewer calls.
 
 A step of the post's training on the sample engine (K = 4, :math:`n_1 = 5`, m = 100) is
-several dozen NumPy calls on arrays of a few thousand numbers, so its time is the calls'
+a few dozen NumPy calls on arrays of a few thousand numbers, so its time is the calls'
 overhead and their temporaries, not arithmetic. :class:`PlainStep` does the step of
 :func:`initlab.nn.training.train` for full-batch plain gradient descent
 (:math:`\theta \leftarrow \theta - \eta\, g` for every member and every layer) with every
@@ -13,26 +13,116 @@ bit is the same; the only rewritings are exact in IEEE arithmetic:
   the sample engine's :math:`a` is 1 when no optimizer moves it (:math:`1 \cdot x = x`),
   and a sum of two numbers does not depend on their order;
 - :math:`\theta - \eta\,(dZ A^T / m)` keeps its three roundings (quotient, product,
-  difference), each in place.
+  difference), each in place;
+- an operation that is elementwise, or that sums each row on its own, is one call on a
+  :class:`Flat` buffer holding every layer's array side by side: the parameters
+  :math:`[b_1, \dots, b_L, W_2, \dots, W_L]`, their gradients and their rates (the
+  division by m, :math:`g \leftarrow \eta g` and :math:`\theta \leftarrow \theta - g`),
+  the :math:`dZ_l` (every :math:`db_l = \sum_i dZ_{l,:,i}` in one reduction) and the
+  hidden :math:`A_l` (tanh's :math:`1 - A \odot A`, its two roundings kept). Each number
+  sees the operations, operands and order of its own layer's call, and each row is summed
+  as a row of its own array, so the bits are those of one call per layer.
 
-The loss and its gradient are the head's own functions. Divergence, evaluation, hooks and
-everything else stay in :mod:`initlab.nn.training`, which takes this path only for steps
-that record nothing and keeps the general step for every other case (mini-batches, momentum,
-weight decay, Adam, per-layer rate scales on the first layer's coordinates). A test holds
-this path to the general one bit for bit (``tests/test_fast_paths.py``).
+The loss and its gradient are the head's own functions, except the sigmoid head's, which
+are written into buffers operation by operation as :mod:`initlab.nn.losses` forms them
+(its ``mean`` as ``np.mean`` does it: the sum, then the division by the count, an ``intp``;
+:math:`-|z|` as ``copysign(z, -1)``, the same bits, NaN's included, in one call).
+Divergence, evaluation, hooks and everything else stay in :mod:`initlab.nn.training`, which
+takes this path only for steps that record nothing and keeps the general step for every
+other case (mini-batches, momentum, weight decay, Adam, per-layer rate scales on the first
+layer's coordinates, parameters of more than one dtype). Tests hold this path to the general
+one and to the formulas bit for bit (``tests/test_fast_paths.py``,
+``tests/test_flat_step.py``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.special import expit
 
 from initlab.nn.activations import Activation
 from initlab.nn.engines import SampleEngine
-from initlab.nn.losses import Head
+from initlab.nn.losses import HEADS, Head
 
 Array = np.ndarray
+
+
+class Flat:
+    r"""Arrays of given shapes as consecutive C-contiguous blocks of one 1-D ``buffer``.
+
+    An elementwise operation on all of them is one call on ``buffer``, and each array is an
+    ordinary C-contiguous array: a product written into it is the BLAS call it would be into
+    an array of its own, and elementwise calls on it are as fast. (Blocks, not a ``(K, P)``
+    buffer with member rows: a view strided across members makes each elementwise call on
+    it about 1.5-3 times slower.)
+
+    Parameters
+    ----------
+    shapes : sequence of tuple of int
+        The arrays' shapes, in the buffer's order.
+    dtype : dtype
+    """
+
+    def __init__(self, shapes: Sequence[tuple[int, ...]], dtype: np.dtype) -> None:
+        self.shapes, self.dtype = [tuple(s) for s in shapes], np.dtype(dtype)
+        bounds = np.cumsum([0, *(math.prod(s) for s in self.shapes)]).tolist()
+        self.buffer = np.zeros(bounds[-1], dtype=self.dtype)
+        self.arrays = [  # a contiguous slice reshaped: always a view
+            self.buffer[a:b].reshape(s)
+            for a, b, s in zip(bounds[:-1], bounds[1:], self.shapes, strict=True)
+        ]
+
+    def like(self) -> Flat:
+        """A new zero buffer of the same layout."""
+        return type(self)(self.shapes, self.dtype)
+
+
+class FlatParams(Flat):
+    r"""A population's :math:`[b_1, \dots, b_L, W_2, \dots, W_L]` (``(K, n_l, 1)`` and
+    ``(K, n_l, n_{l-1})``) as :class:`Flat` blocks, named ``biases`` and ``weights``
+    (``weights[0]`` is None: the first layer is its engine's). The biases come first, so
+    ``buffer[:K * sum(n_l)]`` is every :math:`b_l`'s numbers in the order of the rows of
+    the :math:`dZ_l` stacked one layer after another.
+
+    Parameters
+    ----------
+    K : int
+    sizes : sequence of int
+        ``[n_0, n_1, ..., n_L]``.
+    dtype : dtype
+    """
+
+    def __init__(self, K: int, sizes: Sequence[int], dtype: np.dtype) -> None:
+        L = len(sizes) - 1
+        shapes = [(K, n, 1) for n in sizes[1:]]
+        shapes += [(K, sizes[l], sizes[l - 1]) for l in range(2, L + 1)]
+        super().__init__(shapes, dtype)
+        self.K, self.sizes = K, tuple(sizes)
+        self.biases: list[Array] = self.arrays[:L]
+        self.weights: list[Array | None] = [None, *self.arrays[L:]]
+
+    @classmethod
+    def holding(cls, weights: Sequence[Array], biases: Sequence[Array]) -> FlatParams:
+        """Copies of ``weights[1:]`` and `biases`, in `biases[0]`'s dtype."""
+        sizes = [weights[0].shape[-1], *(b.shape[1] for b in biases)]
+        flat = cls(biases[0].shape[0], sizes, biases[0].dtype)
+        for view, A in zip([*flat.weights[1:], *flat.biases], [*weights[1:], *biases],
+                           strict=True):  # fmt: skip
+            view[...] = A
+        return flat
+
+    def like(self) -> FlatParams:
+        return FlatParams(self.K, self.sizes, self.dtype)
+
+    def ordered(self) -> list[Array]:
+        """The arrays in the optimizer's order ``[b_1, W_2, b_2, ..., W_L, b_L]``."""
+        out = [self.biases[0]]
+        for W, b in zip(self.weights[1:], self.biases[1:], strict=True):
+            out += [W, b]
+        return out
 
 
 class PlainStep:
@@ -42,115 +132,120 @@ class PlainStep:
     ----------
     eng : DirectEngine or SampleEngine
         The first layer; the sample engine's :math:`a` must never be given to an optimizer.
-    weights, biases : list of ndarray
-        The training copies of every layer's parameters, updated in place.
+    params : FlatParams
+        The training copies of layers 2..L and of every bias, updated in place.
     act, head : Activation, Head
     Y : ndarray (n_L, m)
     lrs : list of ndarray (K, 1, 1)
-        The rates of ``[b_1, W_2, b_2, ..., W_L, b_L]``, in the network's dtype.
+        The rates of ``[b_1, W_2, b_2, ..., W_L, b_L]``, in the parameters' dtype.
     step1 : ndarray (K,)
-        The first layer's :math:`\\eta_k / m` in the network's dtype.
+        The first layer's :math:`\\eta_k / m` in the parameters' dtype.
     """
 
     def __init__(
         self,
         eng,
-        weights: list[Array],
-        biases: list[Array],
+        params: FlatParams,
         act: Activation,
         head: Head,
         Y: Array,
         lrs: Sequence[Array],
         step1: Array,
     ) -> None:
-        self.eng, self.weights, self.biases, self.act, self.head, self.Y = (
-            eng, weights, biases, act, head, Y,
-        )  # fmt: skip
-        self.lrs, self.step1 = list(lrs), step1[:, None, None]
-        self.m = Y.shape[-1]
-        K, dtype = biases[0].shape[0], biases[0].dtype
-        new = lambda n: np.empty((K, n, self.m), dtype=dtype)  # noqa: E731
-        sizes = [b.shape[1] for b in biases]
-        self.Zs = [new(n) for n in sizes]
-        self.As = [new(n) for n in sizes[:-1]]
-        self.dZs = [new(n) for n in sizes]  # dZ_l's buffer; dZ_L is the head's own array
-        self.tmp = [new(n) for n in sizes]  # phi'(Z_l) and the first layer's step
-        self.dW = [np.empty_like(W) for W in weights]
-        self.db = [np.empty_like(b) for b in biases]
+        self.eng, self.p, self.act, self.head, self.Y = eng, params, act, head, Y
+        self.g, self.rates = params.like(), params.like()
+        for rate, lr in zip(self.rates.ordered(), lrs, strict=True):
+            rate[...] = lr
+        self.step1 = step1[:, None, None]
+        self.m = m = Y.shape[-1]
+        K, sizes, dtype = params.K, params.sizes[1:], params.dtype
+        rows = lambda ns: Flat([(K, n, m) for n in ns], dtype)  # noqa: E731
+        self.Zs = rows(sizes).arrays
+        self.A, self.dZ = rows(sizes[:-1]), rows(sizes)  # A_1..A_{L-1}; dZ_1..dZ_L
+        self.tanh = act.name == "tanh" and act.f is np.tanh
+        self.df = self.A.like() if self.tanh else None
+        self.sigmoid = head is HEADS["sigmoid"]
+        self.tmp = rows([sizes[-1]] * 2).arrays if self.sigmoid else None  # its cost's
         self.sample = isinstance(eng, SampleEngine)
+        self.C1 = np.empty((K, sizes[0], m), dtype=dtype)  # the sample engine's step
+        self.nb = K * sum(sizes)  # the biases' numbers: the head of every gradient buffer
+        self.count = np.full(self.g.buffer.shape, m, dtype=dtype)  # g / m, as g / int m
 
     def forward(self) -> tuple[list[Array], list[Array], Array]:
         """``(Zs, As, J)``: every pre-activation and activation (buffers reused by the next
         step) and the cost per member."""
-        Zs, As, f = self.Zs, self.As, self.act.f
+        Zs, As, f, p = self.Zs, self.A.arrays, self.act.f, self.p
         if self.sample:
             eng = self.eng
             np.matmul(eng.C, eng.G, out=Zs[0])
             Zs[0] += eng.Z0
-            Zs[0] += self.biases[0]
+            Zs[0] += p.biases[0]
         else:
-            Zs[0][...] = self.eng.preactivation(self.biases[0])
+            Zs[0][...] = self.eng.preactivation(p.biases[0])
         for l in range(1, len(Zs)):
             A = As[l - 1]
             if f is np.tanh:
                 np.tanh(Zs[l - 1], out=A)
             else:
                 A[...] = f(Zs[l - 1])
-            np.matmul(self.weights[l], A, out=Zs[l])
-            Zs[l] += self.biases[l]
-        return Zs, As, self.head.loss(Zs[-1], self.Y)
+            np.matmul(p.weights[l], A, out=Zs[l])
+            Zs[l] += p.biases[l]
+        J = self._sigmoid_loss() if self.sigmoid else self.head.loss(Zs[-1], self.Y)
+        return Zs, As, J
+
+    def _sigmoid_loss(self) -> Array:
+        """:func:`initlab.nn.losses._sigmoid_loss`'s operations, each into a buffer."""
+        Z, Y, (a, b) = self.Zs[-1], self.Y, self.tmp
+        np.maximum(Z, 0, out=a)
+        np.subtract(a, np.multiply(Z, Y, out=b), out=a)
+        np.log1p(np.exp(np.copysign(Z, -1.0, out=b), out=b), out=b)  # -|Z|: sign bit set
+        np.add(a, b, out=a)
+        J = np.add.reduce(a, axis=(-2, -1))  # mean: the sum, then / the count (intp)
+        np.true_divide(J, np.intp(Z.shape[-2] * Z.shape[-1]), out=J, casting="unsafe")
+        return J if Z.shape[-2] == 1 else Z.shape[-2] * J  # 1 * J is J, bit for bit
+
+    def within(self, J: Array, limit: Array) -> bool:
+        """Whether every member's :math:`|J| \\le` `limit` (NaN fails): the divergence
+        test's shortcut (:func:`divergence_limit`). A head whose costs are never negative
+        (``Head.nonnegative``) compares J itself, one call fewer."""
+        return np.count_nonzero((J if self.head.nonnegative else np.abs(J)) <= limit) == J.size
 
     def backward_update(self, alive: Array | None) -> None:
         """Back-propagate from this step's logits and update every parameter in place
         (:func:`initlab.nn.network.backward` and the plain update; `alive`, when some member
         is frozen, zeroes the others' gradients as it does)."""
-        Zs, As, m, W = self.Zs, self.As, self.m, self.weights
-        dZ = self.head.dZ(Zs[-1], self.Y)
+        Zs, As, dZs, W, g = self.Zs, self.A.arrays, self.dZ.arrays, self.p.weights, self.g
+        if self.sigmoid:
+            np.subtract(expit(Zs[-1], out=dZs[-1]), self.Y, out=dZs[-1])
+        else:
+            dZs[-1][...] = self.head.dZ(Zs[-1], self.Y)
         if alive is not None:
-            dZ[~alive] = 0.0
+            dZs[-1][~alive] = 0.0
+        if self.tanh:  # 1 - A * A for every hidden layer at once
+            A, d = self.A.buffer, self.df.buffer
+            np.subtract(1.0, np.multiply(A, A, out=d), out=d)
         for l in range(len(W) - 1, 0, -1):
-            np.matmul(dZ, As[l - 1].swapaxes(-1, -2), out=self.dW[l])
-            self.dW[l] /= m
-            np.add.reduce(dZ, axis=-1, keepdims=True, out=self.db[l])  # np.sum
-            self.db[l] /= m
-            dA = self.dZs[l - 1]
+            dZ, dA = dZs[l], dZs[l - 1]
+            np.matmul(dZ, As[l - 1].swapaxes(-1, -2), out=g.weights[l])
             if W[l].shape[1] == 1:  # as backward: an outer product, exact as a broadcast
                 np.multiply(W[l].swapaxes(-1, -2), dZ, out=dA)
             else:
                 np.matmul(W[l].swapaxes(-1, -2), dZ, out=dA)
-            self._times_df(dA, l - 1)
+            dA *= self.df.arrays[l - 1] if self.tanh else self.act.df(Zs[l - 1], As[l - 1])
             if alive is not None:
                 dA[~alive] = 0.0
-            dZ = dA
-        np.add.reduce(dZ, axis=-1, keepdims=True, out=self.db[0])
-        self.db[0] /= m
-        self._update(dZ)
-
-    def _times_df(self, dA: Array, l: int) -> None:
-        """``dA *= phi'(Z_l)``; for tanh, :math:`1 - A \\odot A` in two in-place calls."""
-        A = self.As[l]
-        if self.act.name == "tanh" and self.act.f is np.tanh:
-            d = np.multiply(A, A, out=self.tmp[l])
-            np.subtract(1.0, d, out=d)
-        else:
-            d = self.act.df(self.Zs[l], A)
-        dA *= d
+        rows = self.dZ.buffer.reshape(-1, self.m)  # every db_l: a sum per row of dZ_l
+        np.add.reduce(rows, axis=-1, out=g.buffer[: self.nb])
+        g.buffer /= self.count
+        self._update(dZs[0])
 
     def _update(self, dZ1: Array) -> None:
-        """``theta -= lr * g`` for ``[b_1, W_2, b_2, ...]`` in that order, then the first
-        layer's ``engine.descend``."""
-        grads = [self.db[0]]
-        for l in range(1, len(self.weights)):
-            grads += [self.dW[l], self.db[l]]
-        params = [self.biases[0]]
-        for l in range(1, len(self.weights)):
-            params += [self.weights[l], self.biases[l]]
-        for p, g, lr in zip(params, grads, self.lrs, strict=True):
-            g *= lr
-            p -= g
+        """``theta -= lr * g`` for ``[b_1, W_2, b_2, ...]``, then the first layer's
+        ``engine.descend``."""
+        self.g.buffer *= self.rates.buffer
+        self.p.buffer -= self.g.buffer
         if self.sample:
-            step = np.multiply(dZ1, self.step1, out=self.tmp[0])
-            self.eng.C -= step
+            self.eng.C -= np.multiply(dZ1, self.step1, out=self.C1)
         else:
             self.eng.descend(dZ1, self.step1[:, 0, 0])
 

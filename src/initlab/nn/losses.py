@@ -144,6 +144,15 @@ class Head:
     check : callable ``(Y, name)``, raising for targets the head cannot take
     min_outputs : int
         The fewest output units the head accepts.
+    nonnegative : bool
+        Whether ``loss`` is never negative (nor :math:`-\infty`): :math:`\ge 0`,
+        :math:`+\infty` or NaN. True for ``sigmoid`` (:math:`\max(z, 0) - z y` is
+        :math:`\max(z, 0)` or :math:`\max(-z, 0)`, exactly, for :math:`y \in \{0, 1\}`,
+        and :math:`\log(1 + e^{-|z|}) \ge 0`) and ``linear`` (a sum of squares); each
+        term is :math:`\ge 0` after rounding, so are their rounded sum and mean. The
+        training loop then tests :math:`J \le` limit for divergence without :math:`|J|`.
+        False (the safe default) for ``softmax``, whose :math:`\operatorname{logsumexp}`
+        is SciPy's.
     """
 
     name: str
@@ -154,6 +163,7 @@ class Head:
     predict: Callable[[Array], Array] = field(repr=False)
     check: Callable[[Array, str], None] = field(repr=False)
     min_outputs: int = 1
+    nonnegative: bool = False
 
     def check_targets(self, Y: object, n_out: int, m: int, name: str = "Y") -> Array:
         """`Y` as a float64 ``(n_out, m)`` array, or a clear error (a 1-D `Y` is one row)."""
@@ -180,7 +190,7 @@ HEADS: dict[str, Head] = {
     "sigmoid": Head(
         "sigmoid", _sigmoid_loss, dZ=lambda Z, Y: expit(Z) - Y, output=expit,
         accuracy=_sigmoid_accuracy, predict=lambda Z: (expit(Z) >= 0.5).astype(Z.dtype),
-        check=_check_binary,
+        check=_check_binary, nonnegative=True,
     ),
     "softmax": Head(
         "softmax", _softmax_loss, dZ=lambda Z, Y: softmax(Z, axis=-2) - Y,
@@ -189,7 +199,7 @@ HEADS: dict[str, Head] = {
     ),
     "linear": Head(
         "linear", _linear_loss, dZ=lambda Z, Y: Z - Y, output=lambda Z: Z,
-        accuracy=_linear_accuracy, predict=lambda Z: Z, check=_check_real,
+        accuracy=_linear_accuracy, predict=lambda Z: Z, check=_check_real, nonnegative=True,
     ),
 }  # fmt: skip
 

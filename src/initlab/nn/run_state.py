@@ -3,6 +3,12 @@ the boundary of :func:`initlab.nn.training.train` (:func:`_prepare`), with the o
 parameter groups (:func:`_param_groups`): layers 2..L with :math:`b_1`, and the engine's
 first layer, plain gradient descent by ``engine.descend`` or the optimizer on the engine's
 coordinates.
+
+The training copies of layers 2..L and of every bias are views into one buffer
+(:class:`initlab.nn.fused.FlatParams`) when every parameter has one dtype, so that the
+fused step updates them all in one call; the optimizer, the divergence freeze and the hooks
+use the views as any arrays. What :func:`~initlab.nn.training.train` returns is copied out.
+With parameters of several dtypes they are separate copies, and every step the general one.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from initlab._validation import InitlabError, check_number
 from initlab.nn import engines as _engines
 from initlab.nn import optimizers as _optimizers
 from initlab.nn.batches import Schedule
+from initlab.nn.fused import FlatParams
 from initlab.nn.losses import Head, get_head
 from initlab.nn.network import Network
 from initlab.nn.optimizers import per_member
@@ -50,6 +57,7 @@ class _Run:
     eval_every: int = 1
     evals: tuple[list[int], list[Array], list[Array]] = field(default_factory=lambda: ([], [], []))
     limit: Array | None = None  # per member, the largest |cost| that is surely no divergence
+    flat: FlatParams | None = None  # the buffer behind weights[1:] and biases, if one dtype
 
 
 def _prepare(
@@ -73,8 +81,13 @@ def _prepare(
         X_test_in = None if X_test is None else np.ascontiguousarray(network._check_X(X_test))
         start.check(K, X, X_test_in)
     eng = _engines.make(name, network.weights[0], X, start)
-    weights = [network.weights[0], *(W.copy() for W in network.weights[1:])]
-    biases = [b.copy() for b in network.biases]
+    flat = None
+    if len({A.dtype for A in (*network.weights, *network.biases)}) == 1:
+        flat = FlatParams.holding(network.weights, network.biases)
+        weights, biases = [network.weights[0], *flat.weights[1:]], list(flat.biases)
+    else:
+        weights = [network.weights[0], *(W.copy() for W in network.weights[1:])]
+        biases = [b.copy() for b in network.biases]
     bound = None
     if divergence_factor is not None:
         bound = float(check_number("divergence_factor", divergence_factor, low=1))
@@ -82,7 +95,7 @@ def _prepare(
         network, head, X, Y, sched, eng, reason, weights, biases, lr, opt,
         *_param_groups(opt, eng, weights, biases, lr),
         bound=bound, costs=np.full((K, sched.steps), np.nan),
-        diverged_at=np.full(K, -1), alive=np.ones(K, dtype=bool),
+        diverged_at=np.full(K, -1), alive=np.ones(K, dtype=bool), flat=flat,
     )  # fmt: skip
     if X_test is not None:
         X_test = np.ascontiguousarray(network._check_X(X_test))

@@ -171,20 +171,20 @@ def _step(run: _Run, i: int, hooks: Sequence[Hook]) -> None:
 
 def _plain_step(run: _Run) -> PlainStep | None:
     """:class:`~initlab.nn.fused.PlainStep` for full-batch plain gradient descent, else None."""
-    if not (run.sched.full and run.plain.all()):
+    if not (run.sched.full and run.plain.all()) or run.flat is None:
         return None
     step = (run.step1 / run.X.shape[1]).astype(run.X.dtype)  # as _update's
-    return PlainStep(run.eng, run.weights, run.biases, run.net.activation, run.head, run.Y,
-                     run.rest[1], step)  # fmt: skip
+    return PlainStep(run.eng, run.flat, run.net.activation, run.head, run.Y, run.rest[1], step)
 
 
 def _fast_step(run: _Run, i: int, fast: PlainStep) -> None:
     """:func:`_step` without hooks, by `fast`; divergence tested by one comparison per step
-    (the full test at step 0 and when the comparison fails)."""
+    (:meth:`~initlab.nn.fused.PlainStep.within`; the full test at step 0 and when the
+    comparison fails)."""
     J = fast.forward()[2]
     if i > 0 and run.limit is None:
         run.limit = divergence_limit(run.costs[:, 0], run.bound)
-    if run.limit is None or not (np.abs(J) <= run.limit).all():
+    if run.limit is None or not fast.within(J, run.limit):
         _check_divergence(run, i, J)
     if run.saved:
         run.costs[run.alive, i] = J[run.alive]
@@ -285,7 +285,9 @@ def _finish(run: _Run) -> tuple[Array, Array]:
 
 
 def _trained_network(run: _Run) -> Network:
-    weights, biases = [run.eng.weight(), *run.weights[1:]], run.biases
+    """The trained population in arrays of its own (no view into the loop's buffers)."""
+    weights = [run.eng.weight(), *(W.copy() for W in run.weights[1:])]
+    biases = [b.copy() for b in run.biases]
     for k, (Ws, bs) in run.saved.items():
         for l in range(len(weights)):
             weights[l][k], biases[l][k] = Ws[l], bs[l]
