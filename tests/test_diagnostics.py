@@ -144,8 +144,10 @@ def test_distinct_units_of_a_population_is_each_members_own_count():
     np.testing.assert_array_equal(counts, expected)
     assert counts[0] == n and counts[4] == 1 and np.isnan(counts[5]) and counts[8] == 3
     assert counts[2] == n - 1 and counts[3] == n
-    one = distinct_units(R[:, :1, :-1], R[:, :1, -1:], tol)  # one unit per layer
-    np.testing.assert_array_equal(one, [1.0] * len(members))
+    one = distinct_units(R[:, 1:2, :-1], R[:, 1:2, -1:], tol)  # layers of one unit
+    expected = [distinct_units(M[1:2, :-1], M[1:2, -1:], tol) for M in members]
+    np.testing.assert_array_equal(one, expected)
+    assert np.isnan(one[5]) and (np.delete(one, 5) == 1).all()
 
 
 def test_distinct_units_compares_rows_not_only_their_projections():

@@ -63,13 +63,12 @@ def distinct_units(W: Array, b: Array, tol: float = 1e-10) -> Array | float:
 def _all_apart(W: Array, b: Array, tol: float) -> Array:
     """Per member, True when its rows are surely all distinct: every gap between neighbouring
     projections (as in :func:`distinct_rows`) exceeds twice the threshold, all members at
-    once. The margin covers the rounding of the batched products (relative ~1e-13 against a
+    once (a single finite row counts as distinct). The margin covers the rounding of the batched products (relative ~1e-13 against a
     threshold tol = 1e-10 or more); a member it does not clear takes the exact count."""
-    K = W.shape[0]
-    if W.shape[1] < 2:
-        return np.zeros(K, dtype=bool)  # one row: distinct_rows's own answer
     with np.errstate(all="ignore"):
         scale = np.maximum(np.abs(W).max(axis=(1, 2)), np.abs(b).max(axis=1))
+        if W.shape[1] == 1:  # one row: one unit, unless it is not finite
+            return np.isfinite(scale)
         plain = np.isfinite(scale) & (scale > 1e-100) & (scale < 1e100)
         thr = tol * np.sqrt(np.max(np.einsum("kij,kij->ki", W, W) + b * b, axis=1))
         u = _direction(W.shape[2] + 1)
