@@ -63,8 +63,9 @@ def distinct_units(W: Array, b: Array, tol: float = 1e-10) -> Array | float:
 def _all_apart(W: Array, b: Array, tol: float) -> Array:
     """Per member, True when its rows are surely all distinct: every gap between neighbouring
     projections (as in :func:`distinct_rows`) exceeds twice the threshold, all members at
-    once (a single finite row counts as distinct). The margin covers the rounding of the batched products (relative ~1e-13 against a
-    threshold tol = 1e-10 or more); a member it does not clear takes the exact count."""
+    once (a single finite row counts as distinct). The margin covers the rounding of the
+    batched products (relative ~1e-13 against a threshold tol = 1e-10 or more); a member it
+    does not clear takes the exact count."""
     with np.errstate(all="ignore"):
         scale = np.maximum(np.abs(W).max(axis=(1, 2)), np.abs(b).max(axis=1))
         if W.shape[1] == 1:  # one row: one unit, unless it is not finite
