@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from initlab.cli._common import (
+    add_jobs,
     console,
     describe_data,
     err_console,
@@ -69,6 +70,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "He and Xavier are chaotic at this learning rate)",
     )
     p.add_argument("--seeds", type=int, default=1, help="also train seeds 1..N of each init")
+    add_jobs(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -97,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     check_dir(args.out, need=expected_bytes(s))
     data = experiment.load_data(s)
     with progress_bar("training", args.quiet) as progress:
-        results = experiment.run(s, data=data, progress=progress)
+        results = experiment.run(s, data=data, progress=progress, jobs=args.jobs)
     console.print(describe_data(results))
     for rec in results["runs"]:
         if rec["replicate"] != 0:
