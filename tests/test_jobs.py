@@ -167,10 +167,12 @@ def test_chunks_are_contiguous_and_small_populations_stay_in_the_calling_thread(
 
 
 def test_progress_is_every_step_in_order_once_every_chunk_has_made_it(monkeypatch):
-    seen = []
-    T = 40
-    runner.train_group(*small(24, T), progress=seen.append, jobs=3)
-    assert seen == list(range(T))
+    T, reached, seen = 40, {0.1: -1, 0.2: -1, 0.3: -1}, []
+    spy_on_train(monkeypatch, tick=lambda K, lr0, i: reached.__setitem__(lr0, i))
+    report = lambda i: seen.append((i, min(reached.values())))  # noqa: E731
+    runner.train_group(*small(24, T, lrs=(0.1, 0.2, 0.3)), progress=report, jobs=3)
+    assert [i for i, _ in seen] == list(range(T))
+    assert all(slowest >= i for i, slowest in seen)  # every chunk had finished step i
     calls = []
     runner.run(parse({"data": {"train": "digits"}, "model": {"hidden": [3]},
                       "training": {"iterations": T, "seeds": 16},
