@@ -247,3 +247,23 @@ def test_sweep_workers_train_their_populations_in_their_own_thread(tmp_path, mon
     with sweep.prepare(s, tmp_path / "out") as plan:
         sweep.execute(plan, jobs=1)
     assert calls == [(threading.current_thread().name, 16)]
+
+
+def test_chunks_share_the_diagnostics_column_sample_on_wide_data():
+    """On more than 1024 features the sample engine reads W_1's rows on a cached column
+    sample, known by identity; chunks that each drew their own on a cache miss at once
+    could not record diagnostics (W_1(0) is not kept). The records equal one thread's."""
+    rng = np.random.default_rng(1)
+    n, m = 60000, 20
+    X = rng.standard_normal((n, m)) / np.sqrt(n)
+    data = runner.ExperimentData(Dataset(X, (X[:1] > 0) * 1.0, "w", tuple(map(str, range(m)))),
+                                 None)  # fmt: skip
+    s = parse({"data": {"train": "digits"}, "model": {"hidden": [3]},
+               "training": {"iterations": 2, "seeds": 16, "engine": "sample",
+                            "diagnostics": True},
+               "runs": [{"name": "he", "init": "he"}]})  # fmt: skip
+    out = []
+    for jobs in (2, 1):
+        engines.diagnostic_columns.cache_clear()
+        out.append(dump(runner.train_group(list(s.runs), data, s.model, s.training, jobs=jobs)))
+    assert out[0] == out[1]

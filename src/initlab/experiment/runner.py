@@ -34,6 +34,7 @@ from initlab.experiment.config import DataConfig, ModelConfig, TrainingConfig
 from initlab.experiment.population import ExperimentData, _build, _engine, _start_data
 from initlab.experiment.records import _describe, _record, _recorder, _theory, summarize_runs
 from initlab.experiment.spec import Run, Spec
+from initlab.nn import engines as _engines
 from initlab.nn.batches import Schedule
 from initlab.nn.training import train
 
@@ -195,6 +196,9 @@ def _train_group(
                                                             "data.test"))  # fmt: skip
     chunk = lambda part, tick: _train_chunk(runs[part.start : part.stop], data, model,  # noqa: E731
                                             training, shared, tick)  # fmt: skip
+    # The sample engine knows its column sample by identity (engines.weight_columns): cached
+    # here, every chunk gets this one array, not its own from a race on the cache's miss.
+    _engines.diagnostic_columns(sizes[0])
     done = _threads.map_chunks(chunk, parts, progress)
     steps: dict[str, set[int]] = {}
     for _, warned in done:
