@@ -267,3 +267,20 @@ def test_chunks_share_the_diagnostics_column_sample_on_wide_data():
         engines.diagnostic_columns.cache_clear()
         out.append(dump(runner.train_group(list(s.runs), data, s.model, s.training, jobs=jobs)))
     assert out[0] == out[1]
+
+
+def test_ctrl_c_stops_every_chunk_and_reaches_the_caller(monkeypatch):
+    import signal
+
+    T, reached, main_thread = 100000, {}, threading.main_thread().ident
+
+    def tick(K, lr0, i):
+        reached[lr0] = i
+        if lr0 == 0.3 and i == 20:
+            signal.pthread_kill(main_thread, signal.SIGINT)  # as Ctrl-C: to the main thread
+
+    spy_on_train(monkeypatch, tick=tick)
+    with pytest.raises(KeyboardInterrupt):
+        runner.train_group(*small(16, T, lrs=(0.1, 0.3)), jobs=2)
+    assert all(i < T - 1 for i in reached.values())  # both stopped at their next step
+    assert not any(t.name.startswith("initlab-chunk") for t in threading.enumerate())
