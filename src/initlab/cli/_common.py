@@ -33,6 +33,12 @@ def add_jobs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=positive_int, metavar="N", help=JOBS_HELP)
 
 
+def on_threads(results: dict[str, Any]) -> str:
+    """`` on N threads`` when a run's populations were trained on more than one."""
+    n = results.get("machine", {}).get("training_threads", 1)
+    return f" on {n} threads" if n > 1 else ""
+
+
 def positive_int(text: str) -> int:
     """`text` as an integer >= 1, or argparse's usage error (exit status 2) saying so."""
     try:

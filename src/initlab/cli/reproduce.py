@@ -17,6 +17,7 @@ from initlab.cli._common import (
     describe_data,
     err_console,
     expected_bytes,
+    on_threads,
     progress_bar,
     summary_table,
     write_outputs,
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     saved = write_outputs(results, args.out)
     console.print(
         f"results and figures in {saved.where}/ (engine: {results['engine']}, "
-        f"{results['seconds']:.2f} s of training)"
+        f"{results['seconds']:.2f} s of training{on_threads(results)})"
     )
     if saved.note:
         err_console.print(f"initlab reproduce: error: {saved.note}")

@@ -11,6 +11,7 @@ from initlab.cli._common import (
     describe_data,
     err_console,
     expected_bytes,
+    on_threads,
     progress_bar,
     summary_table,
     write_outputs,
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"engine {results['engine']}: {reason}")
     console.print(
         f"results and figures in {saved.where}/ (engine: {results['engine']}, "
-        f"{results['seconds']:.2f} s of training)"
+        f"{results['seconds']:.2f} s of training{on_threads(results)})"
     )
     if saved.note:
         err_console.print(f"initlab run: error: {saved.note}")
