@@ -284,3 +284,19 @@ def test_ctrl_c_stops_every_chunk_and_reaches_the_caller(monkeypatch):
         runner.train_group(*small(16, T, lrs=(0.1, 0.3)), jobs=2)
     assert all(i < T - 1 for i in reached.values())  # both stopped at their next step
     assert not any(t.name.startswith("initlab-chunk") for t in threading.enumerate())
+
+
+def test_the_memory_check_counts_one_gram_matrix_per_chunk_in_flight(monkeypatch):
+    from initlab._validation import InitlabError
+    from initlab.experiment import budget
+
+    runs, data, model, training = small(16)
+    training = training.with_engine("sample")
+    sizes, m = [30, 4, 1], data.train.n_examples
+    kw = dict(m=m, steps=10, engine="sample")
+    one = budget.estimate_bytes(sizes, 16, **kw)
+    assert budget.estimate_bytes(sizes, 16, populations=2, **kw) == one + 8 * m * m
+    monkeypatch.setattr(budget, "available_bytes", lambda: one + 8 * m * m - 1)
+    runner.check_memory(16, sizes, data, training)  # one population fits
+    with pytest.raises(InitlabError, match="population of 16 networks"):
+        runner.check_memory(16, sizes, data, training, chunks=2)  # two at once do not
