@@ -290,7 +290,7 @@ def test_the_memory_check_counts_one_gram_matrix_per_chunk_in_flight(monkeypatch
     from initlab._validation import InitlabError
     from initlab.experiment import budget
 
-    runs, data, model, training = small(16)
+    _, data, _, training = small(16)
     training = training.with_engine("sample")
     sizes, m = [30, 4, 1], data.train.n_examples
     kw = dict(m=m, steps=10, engine="sample")
