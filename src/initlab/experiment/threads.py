@@ -112,8 +112,8 @@ def map_chunks(
         return train(parts[c], lambda i: report(c, i))
 
     with ThreadPoolExecutor(len(parts), thread_name_prefix="initlab-chunk") as pool:
-        futures = [pool.submit(one, c) for c in range(len(parts))]
         try:
+            futures = [pool.submit(one, c) for c in range(len(parts))]
             wait(futures, return_when=FIRST_EXCEPTION)
         except BaseException:  # KeyboardInterrupt while waiting: stop the chunks, then go
             stop.set()
