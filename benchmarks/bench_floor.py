@@ -14,12 +14,14 @@ learning rate 0.01, 1000 full-batch iterations, legacy stream seed 1, one BLAS t
 2. **Diagnostics.** The same training with the per-layer recorder at the default
    iterations (0, 1, 2, 5, ..., 999), over the same training without it, per round.
 3. **Population.** ``initlab run``'s training step (``experiment.runner.train_group``,
-   diagnostics on, records built) for 100 members (He, seeds 1..100) over one member.
+   diagnostics on, records built) for 100 members (He, seeds 1..100) over one member,
+   with ``jobs=1`` (one thread) and with the default jobs (the usable cores: the
+   population in chunks on that many threads, :mod:`initlab.experiment.threads`).
 
     python benchmarks/bench_floor.py [--rounds 5] [--smoke]
 
 ``--smoke`` runs every step on a small synthetic problem ((300, 40), 20 iterations,
-10 members, one round) to check that the script works; its figures mean nothing.
+16 members, one round) to check that the script works; its figures mean nothing.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import numpy as np
 import initlab
 from _common import DATA, POST_INITS, header, parser, ratios, set_threads, spread, timed
 from initlab.analysis.diagnostics import Recorder, record_iterations
-from initlab.experiment import runner
+from initlab.experiment import runner, threads
 from initlab.experiment.spec import parse
 from initlab.nn import engines, training
 
@@ -58,8 +60,9 @@ def post_train(X, Y, T, diagnostics=False):
     )
 
 
-def group(data, K, T):
-    """``initlab run``'s training of K He members (seeds 1..K), diagnostics on."""
+def group(data, K, T, jobs=1):
+    """``initlab run``'s training of K He members (seeds 1..K), diagnostics on, on `jobs`
+    threads (None: the usable cores)."""
     spec = parse(
         {
             "data": {"train": "digits"},  # replaced by `data`; parse needs a source
@@ -69,7 +72,7 @@ def group(data, K, T):
             "runs": [{"name": "he", "init": "he"}],
         }
     )  # fmt: skip
-    return runner.train_group(list(spec.runs), data, spec.model, spec.training)
+    return runner.train_group(list(spec.runs), data, spec.model, spec.training, jobs=jobs)
 
 
 def load(smoke: bool):
@@ -90,7 +93,7 @@ def main() -> None:
         "bench_floor: the sample engine against its floor; diagnostics; populations", args.threads
     )
     X, Y = load(args.smoke)
-    T, K_big, rounds = (20, 10, 1) if args.smoke else (1000, 100, args.rounds)
+    T, K_big, rounds = (20, 16, 1) if args.smoke else (1000, 100, args.rounds)
     n0, m = X.shape
     flops = engines.flops("sample", n0, m, 4, 5, T)
     print(f"data X {X.shape}; {T} iterations; first-layer flops of 4 members: {flops:.3g}")
@@ -110,13 +113,20 @@ def main() -> None:
 
     ids = tuple(map(str, range(m)))
     data = runner.ExperimentData(initlab.data.Dataset(X, Y, "bench", ids), None)
-    one, big = [], []
+    one, big, par = [], [], []
+    jobs = len(threads.split(K_big, threads.usable_cores()))
     for _ in range(rounds):
         one.append(timed(lambda: group(data, 1, T))[0])
         big.append(timed(lambda: group(data, K_big, T))[0])
+        par.append(timed(lambda: group(data, K_big, T, jobs=None))[0])
     print(f"run, 1 member, diagnostics:     {spread(one, '.3g', ' s')}")
-    print(f"run, {K_big} members, diagnostics: {spread(big, '.3g', ' s')}; "
-          f"over 1 member: {spread(ratios(big, one), '.2f', 'x')}  (target <= 10x)")  # fmt: skip
+    print(
+        f"run, {K_big} members, diagnostics: {spread(big, '.3g', ' s')}; "
+        f"over 1 member: {spread(ratios(big, one), '.2f', 'x')}  (jobs=1)"
+    )
+    print(f"  the same on {jobs} thread(s):  {spread(par, '.3g', ' s')}; "
+          f"over 1 member: {spread(ratios(par, one), '.2f', 'x')}  (default jobs: the "
+          f"usable cores, {threads.usable_cores()}; target <= 10x)")  # fmt: skip
     print(f"median API / floor {statistics.median(ratios(api, floor)):.2f}x")
 
 

@@ -54,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="BLAS threads for linear algebra outside training (default: as configured, "
-        "e.g. by OPENBLAS_NUM_THREADS). Training, LSUV and sweeps always use one thread per "
-        "process, so results never depend on it",
+        "e.g. by OPENBLAS_NUM_THREADS). Training, LSUV and sweeps always use one BLAS thread "
+        "per training thread (see run --jobs), so results never depend on it",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for _, module in _available_modules():

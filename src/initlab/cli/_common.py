@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import sys
 import threading
@@ -21,6 +22,32 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 PROGRESS_INTERVAL = 5.0
 """Seconds between progress lines when the output is not a terminal."""
+
+
+JOBS_HELP = "members trained in N threads (default: the usable cores); results do not depend on it"
+
+
+def add_jobs(parser: argparse.ArgumentParser) -> None:
+    """``--jobs N``: the threads a population's chunks are trained on
+    (:mod:`initlab.experiment.threads`), checked by argparse before anything is loaded."""
+    parser.add_argument("--jobs", type=positive_int, metavar="N", help=JOBS_HELP)
+
+
+def on_threads(results: dict[str, Any]) -> str:
+    """`` on N threads`` when a run's populations were trained on more than one."""
+    n = results.get("machine", {}).get("training_threads", 1)
+    return f" on {n} threads" if n > 1 else ""
+
+
+def positive_int(text: str) -> int:
+    """`text` as an integer >= 1, or argparse's usage error (exit status 2) saying so."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1 or str(value) != text.strip().lstrip("+"):
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def elapsed(seconds: float) -> str:

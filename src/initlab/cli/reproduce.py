@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from initlab.cli._common import (
+    add_jobs,
     console,
     describe_data,
     err_console,
     expected_bytes,
+    on_threads,
     progress_bar,
     summary_table,
     write_outputs,
@@ -69,6 +71,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "He and Xavier are chaotic at this learning rate)",
     )
     p.add_argument("--seeds", type=int, default=1, help="also train seeds 1..N of each init")
+    add_jobs(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -97,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     check_dir(args.out, need=expected_bytes(s))
     data = experiment.load_data(s)
     with progress_bar("training", args.quiet) as progress:
-        results = experiment.run(s, data=data, progress=progress)
+        results = experiment.run(s, data=data, progress=progress, jobs=args.jobs)
     console.print(describe_data(results))
     for rec in results["runs"]:
         if rec["replicate"] != 0:
@@ -113,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     saved = write_outputs(results, args.out)
     console.print(
         f"results and figures in {saved.where}/ (engine: {results['engine']}, "
-        f"{results['seconds']:.2f} s of training)"
+        f"{results['seconds']:.2f} s of training{on_threads(results)})"
     )
     if saved.note:
         err_console.print(f"initlab reproduce: error: {saved.note}")

@@ -6,10 +6,12 @@ import argparse
 from pathlib import Path
 
 from initlab.cli._common import (
+    add_jobs,
     console,
     describe_data,
     err_console,
     expected_bytes,
+    on_threads,
     progress_bar,
     summary_table,
     write_outputs,
@@ -59,6 +61,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--engine", choices=engines.CHOICES, help="override training.engine")
     p.add_argument("--no-figures", action="store_true", help="write results.json only")
+    add_jobs(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -71,10 +74,10 @@ def run(args: argparse.Namespace) -> int:
     if args.engine:
         s.training = s.training.with_engine(args.engine)
     data = experiment.load_data(s)
-    experiment.preflight(s, data)  # labels and memory, before the output directory is made
+    experiment.preflight(s, data, args.jobs)  # labels and memory, before the output dir
     check_dir(args.out, need=expected_bytes(s, figures=not args.no_figures))
     with progress_bar("training", args.quiet) as progress:
-        results = experiment.run(s, data=data, progress=progress)
+        results = experiment.run(s, data=data, progress=progress, jobs=args.jobs)
     saved = write_outputs(results, args.out, figures=not args.no_figures)
     console.print(describe_data(results))
     console.print(summary_table(results))
@@ -83,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"engine {results['engine']}: {reason}")
     console.print(
         f"results and figures in {saved.where}/ (engine: {results['engine']}, "
-        f"{results['seconds']:.2f} s of training)"
+        f"{results['seconds']:.2f} s of training{on_threads(results)})"
     )
     if saved.note:
         err_console.print(f"initlab run: error: {saved.note}")

@@ -47,15 +47,17 @@ def estimate_bytes(
     itemsize: int = 8,
     optimizer: str = "gd",
     engine: str = "direct",
+    populations: int = 1,
 ) -> int:
-    """Estimated peak bytes of training `K` members of ``sizes = [n_0, ..., n_L]``."""
+    """Estimated peak bytes of training `K` members of ``sizes = [n_0, ..., n_L]``, split
+    into `populations` trained at once (each with its own Gram matrix)."""
     params = sum(n * (n_prev + 1) for n_prev, n in itertools.pairwise(sizes))
     b = m if batch is None else min(batch, m)
     per_member = (3 + OPTIMIZER_STATES.get(optimizer, 2)) * params
     per_member += 4 * b * sum(sizes[1:]) + 2 * (m + m_test) * sizes[1]
     total = itemsize * K * per_member + 8 * K * steps
     if engine != "direct":
-        total += itemsize * m * (m + m_test)
+        total += populations * itemsize * m * (m + m_test)
     return int(total)
 
 

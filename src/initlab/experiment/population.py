@@ -83,18 +83,26 @@ def _build(
     return Network(sizes, act, weights, biases, model.output), reports, first
 
 
-def _start_data(
+def _engine(
     K: int, sizes: list[int], data: ExperimentData, training: TrainingConfig
-) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """``(X, X_test)`` in the network's dtype when the run trains on the sample engine (so
-    :math:`W_1(0)` need not be stacked), else None."""
-    X, m = data.train.X, data.train.n_examples
+) -> tuple[str, str]:
+    """The engine a population of `K` members takes, and why
+    (:func:`initlab.nn.engines.choose`: ``auto`` depends on K). Resolved once per
+    population: its chunks (:mod:`initlab.experiment.threads`) all take this one."""
+    m = data.train.n_examples
     sched = Schedule(m, training.iterations if training.epochs is None else None,
                      training.epochs, training.batch_size, training.shuffle_seed)  # fmt: skip
     opt = get_optimizer(training.optimizer.as_dict())
-    name, _ = _engines.choose(training.engine, sizes[0], m, K, sizes[1], sched.steps,
-                              batch=sched.batch_size, optimizer=opt)  # fmt: skip
-    if name != "sample":
+    return _engines.choose(training.engine, sizes[0], m, K, sizes[1], sched.steps,
+                           batch=sched.batch_size, optimizer=opt)  # fmt: skip
+
+
+def _start_data(
+    engine: str, data: ExperimentData, training: TrainingConfig
+) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """``(X, X_test)`` in the network's dtype when the population trains on the sample
+    `engine` (so :math:`W_1(0)` need not be stacked), else None."""
+    if engine != "sample":
         return None
     as_net = lambda A: np.ascontiguousarray(A.astype(training.dtype, copy=False))  # noqa: E731
-    return as_net(X), None if data.test is None else as_net(data.test.X)
+    return as_net(data.train.X), None if data.test is None else as_net(data.test.X)

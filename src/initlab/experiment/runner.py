@@ -19,6 +19,7 @@ import logging
 import platform
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,10 +29,12 @@ from initlab import data as _data
 from initlab._validation import DataError, InitlabError
 from initlab._version import __version__
 from initlab.experiment import budget as _budget
+from initlab.experiment import threads as _threads
 from initlab.experiment.config import DataConfig, ModelConfig, TrainingConfig
-from initlab.experiment.population import ExperimentData, _build, _start_data
+from initlab.experiment.population import ExperimentData, _build, _engine, _start_data
 from initlab.experiment.records import _describe, _record, _recorder, _theory, summarize_runs
 from initlab.experiment.spec import Run, Spec
+from initlab.nn import engines as _engines
 from initlab.nn.batches import Schedule
 from initlab.nn.training import train
 
@@ -119,13 +122,17 @@ def steps(training: TrainingConfig, m: int) -> int:
     return Schedule(m, iterations, epochs, training.batch_size, training.shuffle_seed).steps
 
 
-def check_memory(K: int, sizes: list[int], data: ExperimentData, training: TrainingConfig) -> None:
-    """Refuse (:class:`InitlabError`) a population whose arrays would not fit in memory."""
+def check_memory(
+    K: int, sizes: list[int], data: ExperimentData, training: TrainingConfig, chunks: int = 1
+) -> None:
+    """Refuse (:class:`InitlabError`) a population whose arrays would not fit in memory
+    when trained as `chunks` chunks at once (each chunk has its own Gram matrix on the
+    sample engine; the rest is per member)."""
     need = _budget.estimate_bytes(
         sizes, K, m=data.train.n_examples, m_test=data.test.n_examples if data.test else 0,
         batch=training.batch_size, steps=steps(training, data.train.n_examples),
         itemsize=np.dtype(training.dtype).itemsize, optimizer=training.optimizer.name,
-        engine=training.engine,
+        engine=training.engine, populations=chunks,
     )  # fmt: skip
     widths = " x ".join(map(str, sizes))
     _budget.check_fits(need, f"a population of {K} network{'s' if K > 1 else ''} {widths}")
@@ -137,6 +144,7 @@ def train_group(
     model: ModelConfig,
     training: TrainingConfig,
     progress: Callable[[int], None] | None = None,
+    jobs: int | None = 1,
 ) -> list[dict[str, Any]]:
     """Train `runs` (one activation; the hidden sizes of `model`) as one population.
 
@@ -149,7 +157,12 @@ def train_group(
         The validated ``[model]`` and ``[training]`` tables
         (see :mod:`initlab.experiment.config`).
     progress : callable, optional
-        ``progress(i)`` after step i.
+        ``progress(i)`` once every member has finished step i.
+    jobs : int or None
+        Threads the population may be trained on, as contiguous chunks of at least
+        :data:`~initlab.experiment.threads.MIN_CHUNK` members
+        (:mod:`initlab.experiment.threads`); None: the usable cores. The records do not
+        depend on it. Default 1: a sweep's workers are already one process per core.
 
     Returns
     -------
@@ -158,8 +171,10 @@ def train_group(
     """
     if len({r.population_key for r in runs}) != 1:
         raise ValueError("train_group needs runs of one activation")
-    with threadpool_limits(limits=1, user_api="blas"):  # LSUV too: same bits at any count
-        return _train_group(runs, data, model, training, progress)
+    parts = _threads.split(len(runs), _threads.resolve_jobs(jobs))
+    # LSUV too: same bits at any count. Process-global: set here, before any thread starts.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _train_group(runs, data, model, training, progress, parts)
 
 
 def _train_group(
@@ -168,24 +183,68 @@ def _train_group(
     model: ModelConfig,
     training: TrainingConfig,
     progress: Progress | None,
+    parts: list[range],
 ) -> list[dict[str, Any]]:
-    X = data.train.X
+    """Everything that depends on K resolved once (memory, engine); then the chunks."""
     C = data.n_classes
-    Y = targets(data.train, model.output, C)
-    sizes = [X.shape[0], *model.hidden, n_outputs(model.output, C)]
-    check_memory(len(runs), sizes, data, training)
-    start = _start_data(len(runs), sizes, data, training)
+    sizes = [data.train.n_features, *model.hidden, n_outputs(model.output, C)]
+    check_memory(len(runs), sizes, data, training, chunks=len(parts))
+    engine, reason = _engine(len(runs), sizes, data, training)
+    shared = _Shared(sizes, engine, _start_data(engine, data, training),
+                     targets(data.train, model.output, C),
+                     None if data.test is None else targets(data.test, model.output, C,
+                                                            "data.test"))  # fmt: skip
+    chunk = lambda part, tick: _train_chunk(runs[part.start : part.stop], data, model,  # noqa: E731
+                                            training, shared, tick)  # fmt: skip
+    # The sample engine knows its column sample by identity (engines.weight_columns): cached
+    # here, every chunk gets this one array, not its own from a race on the cache's miss.
+    _engines.diagnostic_columns(sizes[0])
+    done = _threads.map_chunks(chunk, parts, progress)
+    steps: dict[str, set[int]] = {}
+    for _, warned in done:
+        for kind, at in warned.items():
+            steps.setdefault(kind, set()).update(at)
+    records = [rec for recs, _ in done for rec in recs]
+    for rec in records:  # the population's, not a chunk's
+        rec["engine_reason"] = reason
+        rec["fp_warnings"] = {kind: len(at) for kind, at in sorted(steps.items())}
+    return records
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """What every chunk of a population shares: layer sizes, the engine resolved for the
+    whole population, the sample engine's start data, and the targets."""
+
+    sizes: list[int]
+    engine: str
+    start: tuple[np.ndarray, np.ndarray | None] | None
+    Y: np.ndarray
+    Y_test: np.ndarray | None
+
+
+def _train_chunk(
+    runs: list[Run],
+    data: ExperimentData,
+    model: ModelConfig,
+    training: TrainingConfig,
+    shared: _Shared,
+    progress: Progress | None,
+) -> tuple[list[dict[str, Any]], dict[str, list[int]]]:
+    """Records of `runs` trained as a population on `shared.engine`, and the steps of its
+    floating-point events (:attr:`~initlab.nn.history.History.warning_steps`)."""
+    X, sizes, start = data.train.X, shared.sizes, shared.start
     net, lsuv_reports, first = _build(runs, sizes, X, model, training, start)
     recorder, record_at = _recorder(training, net, steps(training, X.shape[1]))
     test = data.test
     _, hist = train(
         net,
         X if start is None else start[0],
-        Y,
+        shared.Y,
         learning_rate=[r.learning_rate for r in runs],
-        **_schedule(model, training, sizes),
+        **_schedule(model, training, sizes, shared.engine),
         X_test=None if test is None else test.X if start is None else start[1],
-        Y_test=None if test is None else targets(test, model.output, C, "data.test"),
+        Y_test=shared.Y_test,
         record_at=record_at,
         hooks=[recorder] if recorder is not None else [],
         progress=progress,
@@ -201,14 +260,16 @@ def _train_group(
         rec = _record(r, k, sizes, hist, data, diag, lsuv_reports[k])
         rec["theory"] = _theory(r, sizes, x2, scaled) if r.replicate == 0 else None
         records.append(rec)
-    return records
+    return records, hist.warning_steps
 
 
-def _schedule(model: ModelConfig, training: TrainingConfig, sizes: list[int]) -> dict[str, Any]:
+def _schedule(
+    model: ModelConfig, training: TrainingConfig, sizes: list[int], engine: str
+) -> dict[str, Any]:
     """Keyword arguments of :func:`initlab.nn.training.train` beyond the data and rates."""
     kw: dict[str, Any] = {
         "head": model.output,
-        "engine": training.engine,
+        "engine": engine,
         "optimizer": layer_rates(model, training, sizes),
         "batch_size": training.batch_size,
         "shuffle_seed": training.shuffle_seed,
@@ -242,9 +303,10 @@ def layer_rates(model: ModelConfig, training: TrainingConfig, sizes: list[int]) 
     return table
 
 
-def preflight(spec: Spec, data: ExperimentData) -> dict[tuple, list[int]]:
+def preflight(spec: Spec, data: ExperimentData, jobs: int | None = 1) -> dict[tuple, list[int]]:
     """Check, before anything is trained, that the labels suit the output head and that
-    every population fits in memory; return the populations (run indices by population key).
+    every population fits in memory (as the chunks `jobs` threads train at once); return
+    the populations (run indices by population key).
     """
     C = data.n_classes
     for key, ds in (("data.train", data.train), ("data.test", data.test)):
@@ -255,7 +317,8 @@ def preflight(spec: Spec, data: ExperimentData) -> dict[tuple, list[int]]:
         groups.setdefault(r.population_key, []).append(i)
     sizes = [data.train.n_features, *spec.model.hidden, n_outputs(spec.model.output, C)]
     for idx in groups.values():
-        check_memory(len(idx), sizes, data, spec.training)
+        parts = _threads.split(len(idx), _threads.resolve_jobs(jobs))
+        check_memory(len(idx), sizes, data, spec.training, chunks=len(parts))
     return groups
 
 
@@ -264,16 +327,21 @@ def run(
     *,
     data: ExperimentData | None = None,
     progress: Progress | None = None,
+    jobs: int | None = None,
 ) -> dict[str, Any]:
     """Train every run of `spec` and return the results (plain data; see results.records).
 
     Runs that share an activation are trained as one population (:func:`train_group`),
     with one BLAS thread (LSUV's products included), so the results are the same bits
-    whatever the process's BLAS thread count. Every population is checked to fit in memory
-    before any is trained.
+    whatever the process's BLAS thread count. A population of at least
+    ``2 * MIN_CHUNK`` members is split into chunks trained on up to `jobs` threads
+    (None: the usable cores; :mod:`initlab.experiment.threads`), with the same bits
+    whatever `jobs`; ``machine.training_threads`` says how many were used. Every
+    population is checked to fit in memory before any is trained.
     """
+    jobs = _threads.resolve_jobs(jobs)
     data = data or load_data(spec)
-    groups = preflight(spec, data)
+    groups = preflight(spec, data, jobs)
     C, T = data.n_classes, steps(spec.training, data.train.n_examples)
     records: list[dict[str, Any]] = [{}] * len(spec.runs)
     start = time.perf_counter()
@@ -283,14 +351,20 @@ def run(
             if progress is not None and (i % 10 == 9 or i == T - 1):
                 progress(done + i + 1, T * len(groups))
 
-        group = train_group([spec.runs[i] for i in idx], data, spec.model, spec.training, tick)
+        runs = [spec.runs[i] for i in idx]
+        group = train_group(runs, data, spec.model, spec.training, tick, jobs=jobs)
         for i, rec in zip(idx, group, strict=True):
             records[i] = rec
+    threads = max(len(_threads.split(len(idx), jobs)) for idx in groups.values())
     engines_used = sorted({r["engine"] for r in records})
     return {
         "initlab_version": __version__,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "python": platform.python_version()},
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "training_threads": threads,
+        },
         "spec": spec.to_dict(),
         "data": {"train": _describe(data.train), "test": _describe(data.test)},
         "n_classes": C,

@@ -57,7 +57,10 @@ def train_chunk(
     try:
         with _blas_limit(blas_threads):
             data = _load_data(canonical(chunk.data.to_dict()), data_key)
-            records = _experiment.train_group(list(chunk.runs), data, chunk.model, chunk.training)
+            # one thread: the sweep already runs one worker process per core
+            records = _experiment.train_group(
+                list(chunk.runs), data, chunk.model, chunk.training, jobs=1
+            )
         error = None
     except Exception:  # the error is stored with the runs; the sweep goes on
         records, error = None, traceback.format_exc()

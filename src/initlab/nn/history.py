@@ -68,7 +68,13 @@ class History:
         Steps at which ``test_costs``/``test_accuracy_history`` were measured (before that
         step's update; T means the returned parameters).
     warnings : dict
-        Counts of floating-point events in the loop (``overflow``, ``invalid``, ``divide``).
+        Counts of floating-point events in the loop (``overflow``, ``invalid``, ``divide``),
+        one per array operation that raised it: they depend on how many members shared
+        each operation.
+    warning_steps : dict
+        For each kind in `warnings`, the steps at which it occurred (T: the final
+        measurements). A member's arithmetic never depends on the others, so a population's
+        steps are the union of its members' (or of any split of it into chunks).
     """
 
     costs: Array
@@ -86,6 +92,7 @@ class History:
     batch_size: int = 0
     steps_per_epoch: int = 1
     warnings: dict[str, int] = field(default_factory=dict)
+    warning_steps: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def diverged(self) -> Array:

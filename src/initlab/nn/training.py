@@ -125,19 +125,28 @@ def train(
 
 
 def _loop(run: _Run, record: set[int], hooks: Sequence[Hook], progress) -> tuple:
-    """Every step, then the final measurements; floating-point events counted, not printed."""
+    """Every step, then the final measurements (step T); floating-point events counted, and
+    the steps they occurred at kept, not printed."""
     counts: Counter[str] = Counter()
-    count = lambda kind, _flag: counts.update([kind.split()[0]])  # noqa: E731
+    steps: dict[str, set[int]] = {}
+    at = [0]
+
+    def count(kind: str, _flag: int) -> None:
+        counts.update([kind.split()[0]])
+        steps.setdefault(kind.split()[0], set()).add(at[0])
+
     fast = _plain_step(run)
     with np.errstate(all="call", under="ignore", call=count):
         for i in range(run.sched.steps):
+            at[0] = i
             if fast is None or i in record:
                 _step(run, i, hooks if i in record else ())
             else:
                 _fast_step(run, i, fast)
             if progress is not None:
                 progress(i)
-        return _finish(run), dict(counts)
+        at[0] = run.sched.steps
+        return _finish(run), (dict(counts), {k: sorted(v) for k, v in steps.items()})
 
 
 def _step(run: _Run, i: int, hooks: Sequence[Hook]) -> None:
@@ -311,5 +320,6 @@ def _history(run: _Run, final: tuple[Array, Array], seconds: float, counts) -> H
         head=run.head.name,
         batch_size=run.sched.batch_size,
         steps_per_epoch=run.sched.per_epoch,
-        warnings=counts,
+        warnings=counts[0],
+        warning_steps=counts[1],
     )
