@@ -83,3 +83,18 @@ def test_sample_start_in_groups_equals_the_engine_on_the_stacked_weights(monkeyp
     np.testing.assert_array_equal(st.Z0_test, eng.preactivation_on(Xt, 0.0))
     np.testing.assert_array_equal(st.W0S, np.stack(Ws)[:, :, S])
     np.testing.assert_array_equal(st.w0sq[:, :, 0], np.einsum("kij,kij->ki", eng.W0, eng.W0))
+
+
+def test_the_engine_knows_its_column_sample_by_value():
+    """A start keeps W1(0) only on the column sample S; asking for the rows on an equal
+    array that is not S itself (a cache refilled, another chunk's draw) must not need the
+    W1(0) that was dropped."""
+    X, Ws = data(K=2)
+    S = diagnostic_columns(X.shape[0])
+    st = SampleStart(iter(Ws), X, S)
+    eng = SampleEngine(st.placeholder(), X, st)
+    eng.C[...] = np.random.default_rng(1).standard_normal(eng.C.shape)
+    np.testing.assert_array_equal(eng.weight_columns(S.copy()), eng.weight_columns(S))
+    np.testing.assert_allclose(
+        eng.weight_columns(S), np.stack(Ws)[:, :, S] + eng.C @ X[S].T, rtol=1e-12
+    )

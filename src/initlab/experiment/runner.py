@@ -196,8 +196,7 @@ def _train_group(
                                                             "data.test"))  # fmt: skip
     chunk = lambda part, tick: _train_chunk(runs[part.start : part.stop], data, model,  # noqa: E731
                                             training, shared, tick)  # fmt: skip
-    # The sample engine knows its column sample by identity (engines.weight_columns): cached
-    # here, every chunk gets this one array, not its own from a race on the cache's miss.
+    # Drawn once here, not by each chunk on the cache's miss (engines.diagnostic_columns).
     _engines.diagnostic_columns(sizes[0])
     done = _threads.map_chunks(chunk, parts, progress)
     steps: dict[str, set[int]] = {}

@@ -327,8 +327,10 @@ class SampleEngine:
         return self.a[k] * W0[k] + self._CXt([k], np.empty_like(W0[k : k + 1]), self.C)[0]
 
     def weight_columns(self, S: Array) -> Array:
-        """``a W_1(0)[:, S] + C X[S, :]^T`` (``X[S, :]^T`` and ``W_1(0)[:, S]`` kept)."""
-        if self._XS[0] is not S:
+        """``a W_1(0)[:, S] + C X[S, :]^T`` (``X[S, :]^T`` and ``W_1(0)[:, S]`` kept for the
+        sample `S`; another array holding the same columns is the same sample)."""
+        kept = self._XS[0]
+        if kept is not S and not (kept is not None and np.array_equal(kept, S)):
             self._XS = (S, np.ascontiguousarray(self.X[S, :].T), self._w0()[:, :, S])
         return self.a * self._XS[2] + np.matmul(self.C, self._XS[1])
 
