@@ -16,7 +16,9 @@ learning rate 0.01, 1000 full-batch iterations, legacy stream seed 1, one BLAS t
 3. **Population.** ``initlab run``'s training step (``experiment.runner.train_group``,
    diagnostics on, records built) for 100 members (He, seeds 1..100) over one member,
    with ``jobs=1`` (one thread) and with the default jobs (the usable cores: the
-   population in chunks on that many threads, :mod:`initlab.experiment.threads`).
+   population in chunks on that many threads, :mod:`initlab.experiment.threads`), the
+   weights drawn from the post's legacy stream and from the default stream (a spec's
+   default).
 
     python benchmarks/bench_floor.py [--rounds 5] [--smoke]
 
@@ -60,15 +62,16 @@ def post_train(X, Y, T, diagnostics=False):
     )
 
 
-def group(data, K, T, jobs=1):
+def group(data, K, T, jobs=1, stream="legacy"):
     """``initlab run``'s training of K He members (seeds 1..K), diagnostics on, on `jobs`
-    threads (None: the usable cores)."""
+    threads (None: the usable cores), their weights from `stream` (the post's legacy
+    stream, or ``"default"``, a spec's default)."""
     spec = parse(
         {
             "data": {"train": "digits"},  # replaced by `data`; parse needs a source
             "model": {"hidden": [5, 5], "activation": "tanh"},
             "training": {"learning_rate": 0.01, "iterations": T, "seed": 1, "seeds": K,
-                         "stream": "legacy", "engine": "sample", "diagnostics": True},
+                         "stream": stream, "engine": "sample", "diagnostics": True},
             "runs": [{"name": "he", "init": "he"}],
         }
     )  # fmt: skip
@@ -113,20 +116,21 @@ def main() -> None:
 
     ids = tuple(map(str, range(m)))
     data = runner.ExperimentData(initlab.data.Dataset(X, Y, "bench", ids), None)
-    one, big, par = [], [], []
     jobs = len(threads.split(K_big, threads.usable_cores()))
-    for _ in range(rounds):
-        one.append(timed(lambda: group(data, 1, T))[0])
-        big.append(timed(lambda: group(data, K_big, T))[0])
-        par.append(timed(lambda: group(data, K_big, T, jobs=None))[0])
-    print(f"run, 1 member, diagnostics:     {spread(one, '.3g', ' s')}")
-    print(
-        f"run, {K_big} members, diagnostics: {spread(big, '.3g', ' s')}; "
-        f"over 1 member: {spread(ratios(big, one), '.2f', 'x')}  (jobs=1)"
-    )
-    print(f"  the same on {jobs} thread(s):  {spread(par, '.3g', ' s')}; "
-          f"over 1 member: {spread(ratios(par, one), '.2f', 'x')}  (default jobs: the "
-          f"usable cores, {threads.usable_cores()}; target <= 10x)")  # fmt: skip
+    for stream in ("legacy", "default"):
+        one, big, par = [], [], []
+        for _ in range(rounds):
+            one.append(timed(lambda s=stream: group(data, 1, T, stream=s))[0])
+            big.append(timed(lambda s=stream: group(data, K_big, T, stream=s))[0])
+            par.append(timed(lambda s=stream: group(data, K_big, T, jobs=None, stream=s))[0])
+        print(f"{stream} stream: run, 1 member, diagnostics: {spread(one, '.3g', ' s')}")
+        print(
+            f"  {K_big} members, diagnostics: {spread(big, '.3g', ' s')}; "
+            f"over 1 member: {spread(ratios(big, one), '.2f', 'x')}  (jobs=1)"
+        )
+        print(f"  the same on {jobs} thread(s): {spread(par, '.3g', ' s')}; over 1 member: "
+              f"{spread(ratios(par, one), '.2f', 'x')}  (default jobs: the usable cores, "
+              f"{threads.usable_cores()}; target <= 10x)")  # fmt: skip
     print(f"median API / floor {statistics.median(ratios(api, floor)):.2f}x")
 
 
