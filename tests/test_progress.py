@@ -55,3 +55,32 @@ def test_run_and_sweep_log_progress_lines_to_a_pipe(tmp_path, monkeypatch, capsy
     assert err[-1].startswith("sweep: 2/2 runs (100%), 0:00:0"), err
     assert main(["run", str(spec), "--out", str(tmp_path / "o"), "-q"]) == 0
     assert capsys.readouterr().err == ""  # --quiet: nothing
+
+
+def test_long_studies_log_progress_lines_to_a_pipe(tmp_path, monkeypatch, capsys):
+    """The theory studies that train (trainability, deep linear, Jacobian spectra) and the
+    width-scaling studies report progress like run and sweep: the last line counts every
+    unit of work done, with the elapsed time; -q silences it."""
+    monkeypatch.setattr(_common, "PROGRESS_INTERVAL", 0.01)
+    cases = [
+        (["theory", "--deep-linear", "--train-depths", "2", "4", "--width", "8", "--steps",
+          "20", "--seeds", "1"], "deep linear: 2/2 depths (100%)"),
+        (["theory", "--trainability", "--train-depths", "2", "3", "--sigma-w2-grid", "1", "2",
+          "--steps", "5", "--seeds", "1", "--width", "8"], "trainability: 2/2 depths (100%)"),
+        (["theory", "--jacobian", "--activation", "linear", "--depths", "1", "2", "--width",
+          "20"], "jacobian: 2/2 weight laws (100%)"),
+        (["scaling", "coord-check", "--widths", "16", "32", "--steps", "1", "--seeds", "1",
+          "--examples", "8", "--parametrizations", "sp", "mup"],
+         "coord check: 4/4 populations (100%)"),
+        (["scaling", "lr-transfer", "--widths", "16", "32", "--log2-lrs", "-6", "-5", "--steps",
+          "2", "--examples", "16", "--batch-size", "8", "--parametrizations", "sp"],
+         "lr transfer: 2/2 populations (100%)"),
+    ]  # fmt: skip
+    for i, (args, last) in enumerate(cases):
+        out = ["--out", str(tmp_path / f"o{i}")]
+        assert main([*args, *out]) == 0, args
+        err = capsys.readouterr().err.splitlines()
+        assert err and err[-1].startswith(last + ", 0:00:0"), (args, err[-3:])
+        assert err[-1].endswith("elapsed")
+        assert main([*args, *out, "-q"]) == 0
+        assert capsys.readouterr().err == "", args

@@ -168,8 +168,9 @@ PRINTERS = {
 }
 
 
-def build(kind: str, args: argparse.Namespace, parse_spec) -> dict[str, Any]:
-    """Compute the record of `kind` from the command's arguments."""
+def build(kind: str, args: argparse.Namespace, parse_spec, progress=None) -> dict[str, Any]:
+    """Compute the record of `kind` from the command's arguments (``progress(done, total)``
+    after each weight law of ``jacobian``; the other studies take seconds)."""
     if kind == "critical":
         names = args.activation or activations.available()
         acts = [_activation(a, parse_spec) for a in names]
@@ -184,13 +185,13 @@ def build(kind: str, args: argparse.Namespace, parse_spec) -> dict[str, Any]:
         )  # fmt: skip
     return sigprop.jacobian_record(
         act, w2, args.sigma_b2, depths=args.depths, width=args.width or 400,
-        members=args.members, seed=args.seed,
+        members=args.members, seed=args.seed, progress=progress,
     )  # fmt: skip
 
 
-def run(kind: str, args: argparse.Namespace, parse_spec) -> list[str]:
+def run(kind: str, args: argparse.Namespace, parse_spec, progress=None) -> list[str]:
     """Compute, store (with ``--out``) and return the lines to print."""
-    record = build(kind, args, parse_spec)
+    record = build(kind, args, parse_spec, progress)
     lines = PRINTERS[kind](record)
     if args.out:
         out = Path(args.out)

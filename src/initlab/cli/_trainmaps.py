@@ -11,6 +11,7 @@ and, with ``--out DIR``, writes ``DIR/deeplinear.json`` and ``DIR/deeplinear.png
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 from pathlib import Path
 from typing import Any
@@ -182,13 +183,17 @@ def deep_linear_lines(record: dict[str, Any]) -> list[str]:
     ]
 
 
-def run(kind: str, args: argparse.Namespace) -> list[str]:
-    """Compute (resuming), store with ``--out``, and return the lines to print."""
+def run(kind: str, args: argparse.Namespace, progress=None) -> list[str]:
+    """Compute (resuming), store with ``--out``, and return the lines to print;
+    ``progress(done, total)`` after each depth."""
     out = Path(args.out) if args.out else None
     if kind == "trainability":
         if out is None:
             raise InitlabError("--trainability needs --out DIR (its results are resumable)")
-        data = trainability.run(trainability_config(args), out)
+        config = trainability_config(args)
+        done = itertools.count(1)
+        tick = None if progress is None else lambda *_: progress(next(done), len(config.depths))
+        data = trainability.run(config, out, tick)
         lines, figure = trainability_lines(data), out / "trainability.png"
         plots.plot_trainability(trainability.read(out)).savefig(figure, dpi=120)
         return [
@@ -197,7 +202,7 @@ def run(kind: str, args: argparse.Namespace) -> list[str]:
             f"wrote {out / trainability.CONFIG_FILE} and depth-*.json",
             f"wrote {figure}",
         ]
-    record = deeplinear.run(deep_linear_config(args), out)
+    record = deeplinear.run(deep_linear_config(args), out, progress)
     lines = deep_linear_lines(record)
     if out is not None:
         figure = out / "deeplinear.png"

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from initlab._validation import InitlabError
 from initlab.analysis import coordcheck as _cc
-from initlab.cli._common import console
+from initlab.cli._common import console, progress_bar
 from initlab.experiment import scaling as _scaling
 from initlab.init import parametrization as _par
 
@@ -85,6 +85,7 @@ def _common(p: argparse.ArgumentParser, widths, parametrizations) -> None:
     p.add_argument("--alpha", type=float, default=1.0, help="branch multiplier (default 1)")
     p.add_argument("--zero-branch", action="store_true", help="zero each branch's last layer")
     p.add_argument("--out", metavar="DIR", help="write the result and figures here")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
 def _architecture(args: argparse.Namespace) -> _scaling.Architecture:
@@ -101,11 +102,13 @@ def run_table(args: argparse.Namespace) -> int:
 
 
 def run_coord_check(args: argparse.Namespace) -> int:
-    result = _scaling.coord_check(
-        args.widths, args.parametrizations, steps=args.steps,
-        optimizer=args.optimizer or "sgd", learning_rate=args.lr, seeds=range(args.seeds),
-        base_width=args.base_width, n_examples=args.examples, architecture=_architecture(args),
-    )  # fmt: skip
+    with progress_bar("coord check", args.quiet, unit="populations") as progress:
+        result = _scaling.coord_check(
+            args.widths, args.parametrizations, steps=args.steps,
+            optimizer=args.optimizer or "sgd", learning_rate=args.lr, seeds=range(args.seeds),
+            base_width=args.base_width, n_examples=args.examples,
+            architecture=_architecture(args), progress=progress,
+        )  # fmt: skip
     for p, rows in result.rows("size", args.band).items():
         console.print(f"\n{p}: mean |x| by width; slope of log size in log width")
         console.print(_cc.format_rows(result.widths, rows), markup=False)
@@ -125,12 +128,14 @@ def run_lr_transfer(args: argparse.Namespace) -> int:
     lo, hi = args.log2_lrs
     if hi < lo:
         raise InitlabError(f"--log2-lrs LO HI needs LO <= HI; got {lo} {hi}")
-    result = _scaling.lr_transfer(
-        args.widths, tuple(range(lo, hi + 1)), args.parametrizations,
-        optimizer=args.optimizer or "adam", steps=args.steps, batch_size=args.batch_size,
-        seeds=range(args.seeds), base_width=args.base_width, architecture=_architecture(args),
-        n_examples=args.examples or None,
-    )  # fmt: skip
+    with progress_bar("lr transfer", args.quiet, unit="populations") as progress:
+        result = _scaling.lr_transfer(
+            args.widths, tuple(range(lo, hi + 1)), args.parametrizations,
+            optimizer=args.optimizer or "adam", steps=args.steps, batch_size=args.batch_size,
+            seeds=range(args.seeds), base_width=args.base_width,
+            architecture=_architecture(args), n_examples=args.examples or None,
+            progress=progress,
+        )  # fmt: skip
     from initlab.report.scaling import optimum_table
 
     console.print("optimum learning rate (least mean training loss over seeds) by width:")

@@ -51,6 +51,7 @@ from typing import Any
 from initlab._validation import InitlabError, check_number
 from initlab.analysis import theory as theory
 from initlab.cli import _sigprop, _trainmaps
+from initlab.cli._common import progress_bar
 from initlab.cli._outputs import check_dir, save
 from initlab.cli.inits import parse_value
 from initlab.init import catalogue as initializers
@@ -111,6 +112,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="write the figures and theory.json (a study: <study>.json) here",
     )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
 
@@ -204,13 +206,15 @@ def _write_outputs(out: Path, config: dict, prediction, measurement, act, mark) 
 
 
 def _study(kind: str, args: argparse.Namespace) -> list[str]:
-    """The lines of one study flag (``--critical`` .. ``--deep-linear``)."""
-    if kind in _trainmaps.STUDIES:
-        return _trainmaps.run(kind, args)
-    args.sigma_b2 = 0.0 if args.sigma_b2 is None else args.sigma_b2
-    if args.members is None:
-        args.members = 2 if kind == "jacobian" else theory.DEFAULT_MEMBERS
-    return _sigprop.run(kind, args, parse_spec)
+    """The lines of one study flag (``--critical`` .. ``--deep-linear``), with progress."""
+    unit = "weight laws" if kind == "jacobian" else "depths"
+    with progress_bar(kind.replace("_", " "), args.quiet, unit=unit) as progress:
+        if kind in _trainmaps.STUDIES:
+            return _trainmaps.run(kind, args, progress)
+        args.sigma_b2 = 0.0 if args.sigma_b2 is None else args.sigma_b2
+        if args.members is None:
+            args.members = 2 if kind == "jacobian" else theory.DEFAULT_MEMBERS
+        return _sigprop.run(kind, args, parse_spec, progress)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -31,6 +31,7 @@ as Saxe et al. optimized the rate per depth.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,12 +152,21 @@ def cell_times(times: np.ndarray) -> np.ndarray:
     return np.where(np.isinf(best), np.nan, best)
 
 
-def run(config: DeepLinearConfig, out_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+def run(
+    config: DeepLinearConfig,
+    out_dir: str | os.PathLike | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
     """Train every depth and return the record; with `out_dir`, also store it as
-    ``out_dir/deeplinear.json``. ``record["time"][init]`` lists :func:`cell_times` by depth."""
+    ``out_dir/deeplinear.json``. ``record["time"][init]`` lists :func:`cell_times` by depth.
+    ``progress(done, total)`` is called after each depth."""
+    per_depth = []
     with threadpool_limits(limits=1, user_api="blas"):  # the teacher's QR and products too
         task = teacher_task(config.width, config.seed)
-        per_depth = [train_depth(config, d, task) for d in config.depths]
+        for d in config.depths:
+            per_depth.append(train_depth(config, d, task))
+            if progress is not None:
+                progress(len(per_depth), len(config.depths))
     best = np.array([cell_times(p["times"]) for p in per_depth])  # (n_depths, n_inits)
     record = jsonable(
         {

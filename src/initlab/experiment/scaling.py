@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,10 +137,12 @@ def coord_check(
     architecture: Architecture | None = None,
     data: tuple[Array, Array] | None = None,
     head: str = "softmax",
+    progress: Callable[[int, int], None] | None = None,
 ) -> CoordCheck:
     """Run a coordinate check (see the module docstring); one population per (p, width).
 
     `base_width` defaults to the smallest width; `data` to :func:`digits` (`n_examples`).
+    ``progress(done, total)`` is called after each population.
     """
     arch = architecture or Architecture()
     widths = _check_widths(widths)
@@ -160,14 +162,9 @@ def coord_check(
             size[i, :, :, w], change[i, :, :, w] = s, c
             seconds[f"{p}/{n}"] = time.perf_counter() - start
             log.info("coord check %s width %d: %.2f s", p, n, seconds[f"{p}/{n}"])
-    settings = {
-        "optimizer": optimizer,
-        "learning_rate": learning_rate,
-        "base_width": n0,
-        "n_examples": X.shape[1],
-        "head": head,
-        "architecture": asdict(arch),
-    }
+            if progress is not None:
+                progress(len(seconds), len(parametrizations) * len(widths))
+    settings = _settings(arch, n0, X, head, optimizer=optimizer, learning_rate=learning_rate)
     steps_ = list(range(T + 1))
     names = model.record_names()
     return CoordCheck(
@@ -191,6 +188,13 @@ def _measure(model, X, Y, T, lr_scale, optimizer, learning_rate, head) -> tuple[
         optimizer=optimizer, head=head, observe=observe,
     )  # fmt: skip
     return np.array(size).swapaxes(0, 1), np.array(change).swapaxes(0, 1)
+
+
+def _settings(arch: Architecture, n0: int, X: Array, head: str, **keys: Any) -> dict[str, Any]:
+    """A study's stored settings: `keys` (optimizer and its schedule), then the base width,
+    the number of examples, the head and the architecture."""
+    return {**keys, "base_width": n0, "n_examples": X.shape[1], "head": head,
+            "architecture": asdict(arch)}  # fmt: skip
 
 
 def _check_widths(widths: Sequence[int]) -> list[int]:
@@ -306,6 +310,7 @@ def lr_transfer(
     architecture: Architecture | None = None,
     data: tuple[Array, Array] | None = None,
     head: str = "softmax",
+    progress: Callable[[int, int], None] | None = None,
 ) -> LrTransfer:
     """Train one population per (parametrization, width) over learning rates x seeds.
 
@@ -313,6 +318,7 @@ def lr_transfer(
     `data` defaults to :func:`digits` (`n_examples` of them, all with None); `base_width` to
     the smallest width. The defaults are the CI-sized example of ``tests/test_scaling.py``:
     Adam, 40 steps of batch 32 on 256 digits, a plain ReLU MLP of 3 hidden layers.
+    ``progress(done, total)`` is called after each population.
     """
     arch = architecture or Architecture()
     widths = _check_widths(widths)
@@ -336,15 +342,9 @@ def lr_transfer(
             curves[i, w] = np.where(np.isfinite(c), c, np.inf).reshape(R, S, -1)
             seconds[f"{p}/{n}"] = time.perf_counter() - start
             log.info("lr transfer %s width %d: %.2f s", p, n, seconds[f"{p}/{n}"])
-    settings = {
-        "optimizer": optimizer,
-        "steps": steps,
-        "batch_size": batch_size,
-        "base_width": n0,
-        "n_examples": X.shape[1],
-        "head": head,
-        "architecture": asdict(arch),
-    }
+            if progress is not None:
+                progress(len(seconds), len(parametrizations) * len(widths))
+    settings = _settings(arch, n0, X, head, optimizer=optimizer, steps=steps, batch_size=batch_size)
     return LrTransfer(
         list(parametrizations), widths, [float(x) for x in log2_lrs], list(seeds), loss, curves,
         settings, seconds,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,7 @@ def jacobian_record(
     sigma_b2: float = 0.0,
     *,
     weights: Sequence[str] = ("gaussian", "orthogonal"),
+    progress: Callable[[int, int], None] | None = None,
     **spectra: Any,
 ) -> dict[str, Any]:
     r"""Jacobian spectra for each weight law, with the theory per depth.
@@ -93,8 +94,8 @@ def jacobian_record(
     theory entry has the free-probability ``mean`` and ``variance`` of :math:`\sigma^2`
     (:func:`initlab.analysis.jacobian.spectrum_moments`) and, for linear units with
     Gaussian weights at :math:`\sigma_w^2 = 1`, the Fuss-Catalan density ``x``,
-    ``density`` (else None). Keyword arguments go to
-    :func:`initlab.analysis.jacobian.jacobian_spectra`.
+    ``density`` (else None). ``progress(done, total)`` is called after each weight law.
+    Other keyword arguments go to :func:`initlab.analysis.jacobian.jacobian_spectra`.
     """
     act = _activations.get(act)
     panels = []
@@ -110,6 +111,8 @@ def jacobian_record(
                 entry["x"], entry["density"] = _jacobian.fuss_catalan_density(depth)
             th.append(entry)
         panels.append({"spectra": s.as_dict(), "theory": th})
+        if progress is not None:
+            progress(len(panels), len(weights))
     return jsonable({**_head("jacobian"), "panels": panels})
 
 
