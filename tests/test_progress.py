@@ -58,9 +58,9 @@ def test_run_and_sweep_log_progress_lines_to_a_pipe(tmp_path, monkeypatch, capsy
 
 
 def test_long_studies_log_progress_lines_to_a_pipe(tmp_path, monkeypatch, capsys):
-    """The theory studies that train (trainability, deep linear, Jacobian spectra) and the
-    width-scaling studies report progress like run and sweep: the last line counts every
-    unit of work done, with the elapsed time; -q silences it."""
+    """The theory studies that train (trainability, deep linear, Jacobian spectra), the
+    width-scaling studies and the report report progress like run and sweep: the last line
+    counts every unit of work done, with the elapsed time; -q silences it."""
     monkeypatch.setattr(_common, "PROGRESS_INTERVAL", 0.01)
     cases = [
         (["theory", "--deep-linear", "--train-depths", "2", "4", "--width", "8", "--steps",
@@ -76,6 +76,7 @@ def test_long_studies_log_progress_lines_to_a_pipe(tmp_path, monkeypatch, capsys
           "2", "--examples", "16", "--batch-size", "8", "--parametrizations", "sp"],
          "lr transfer: 2/2 populations (100%)"),
     ]  # fmt: skip
+    cases.append((["report", str(tmp_path / "o1")], "report: 1/? figures"))  # trainability's
     for i, (args, last) in enumerate(cases):
         out = ["--out", str(tmp_path / f"o{i}")]
         assert main([*args, *out]) == 0, args

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from initlab.cli._common import console, err_console
+from initlab.cli._common import console, err_console, progress_bar
 from initlab.cli._outputs import check_dir, save
 
 
@@ -19,6 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("dir", type=Path, help="a directory written by run, reproduce or sweep")
     p.add_argument("--out", type=Path, help="where to write (default: DIR)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--axes",
         nargs=2,
@@ -36,7 +37,11 @@ def run(args: argparse.Namespace) -> int:
     out = args.out if args.out is not None else args.dir
     if args.dir.is_dir():  # else write_report says what is wrong, creating nothing
         check_dir(out, need=5_000_000)
-    saved = save(lambda where: write_report(args.dir, where, axes=axes), out, what="report")
+    with progress_bar("report", args.quiet, unit="figures") as progress:
+        saved = save(
+            lambda where: write_report(args.dir, where, axes=axes, progress=progress),
+            out, what="report",
+        )  # fmt: skip
     for path in saved.paths:
         console.print(f"wrote {path}")
     if saved.note:

@@ -13,7 +13,7 @@ import base64
 import html
 import io
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -205,6 +205,7 @@ def write_report(
     out: str | os.PathLike | None = None,
     *,
     axes: tuple[str, str] | None = None,
+    progress: Callable[[int, None], None] | None = None,
 ) -> list[Path]:
     """Write ``report.html`` and ``report.md`` for the results in `source`.
 
@@ -219,6 +220,9 @@ def write_report(
     axes : (str, str), optional
         For a sweep: the two axes of its heatmaps (e.g. ``("init", "learning_rate")``),
         everything else averaged; by default the two with the most values.
+    progress : callable, optional
+        ``progress(done, None)`` after each figure is drawn (their number is not known
+        before).
 
     Returns
     -------
@@ -229,7 +233,7 @@ def write_report(
     out = Path(out) if out is not None else source
     if not source.is_dir():
         raise InitlabError(f"{source} is not a directory of initlab results")
-    parts = _page_parts(source, axes)
+    parts = _page_parts(source, axes, _Embed(progress))
     parts_html, parts_md = [h for h, _ in parts], [m for _, m in parts]
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
@@ -244,7 +248,21 @@ def write_report(
     return paths
 
 
-def _page_parts(source: Path, axes: tuple[str, str] | None) -> list[tuple[str, str]]:
+class _Embed:
+    """:func:`_figure_html`, counting the figures for a progress callback."""
+
+    def __init__(self, progress: Callable[[int, None], None] | None) -> None:
+        self.progress, self.done = progress, 0
+
+    def __call__(self, fig: Figure | None, caption: str) -> str:
+        text = _figure_html(fig, caption)
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, None)
+        return text
+
+
+def _page_parts(source: Path, axes: tuple[str, str] | None, embed: _Embed) -> list[tuple[str, str]]:
     """(HTML, Markdown) of each section the results in `source` call for, in page order."""
     from initlab.report import scaling as _scaling
 
@@ -252,13 +270,13 @@ def _page_parts(source: Path, axes: tuple[str, str] | None) -> list[tuple[str, s
     has_sweep, has_sigprop = _has_sweep(source), _has_sigprop(source)
     others = has_sweep or has_sigprop or _scaling.has_results(source)
     if (source / RESULTS_FILE).is_file() or not others:
-        parts.append(_experiment_parts(read_results(source)))
+        parts.append(_experiment_parts(read_results(source), embed))
     if has_sweep:
-        parts.append(_sweep_parts(source, axes))
+        parts.append(_sweep_parts(source, axes, embed))
     if has_sigprop:
-        parts.append(_sigprop_parts(source))
+        parts.append(_sigprop_parts(source, embed))
     for title, text, figs in _scaling.report_sections(source):
-        body = "".join(_figure_html(f, c) for f, c in figs)
+        body = "".join(embed(f, c) for f, c in figs)
         parts.append((
             f"<h2>{html.escape(title)}</h2><pre>{html.escape(text)}</pre>{body}",
             f"## {title}\n\n```\n{text}\n```\n\nFigures: report.html.",
@@ -266,14 +284,14 @@ def _page_parts(source: Path, axes: tuple[str, str] | None) -> list[tuple[str, s
     return parts
 
 
-def _experiment_parts(results: dict[str, Any]) -> tuple[str, str]:
+def _experiment_parts(results: dict[str, Any], embed: _Embed) -> tuple[str, str]:
     rows = comparison_rows(results)
     setup = _setup(results)
     several = any(len(s["seeds"]) > 1 for s in results["summary"])
     note = f"<p>{html.escape(INTERVAL_NOTE)}.</p>" if several else ""
     h = [f"<h2>Comparison</h2><pre>{html.escape(setup)}</pre>", _html_table(rows), note]
     for title, figs in _sections(results):
-        body = "".join(_figure_html(f, c) for f, c in figs)
+        body = "".join(embed(f, c) for f, c in figs)
         if title.startswith("Signal propagation") and depth_scale_rows(results):
             body += _html_table(depth_scale_rows(results)) + f"<p>{DEPTH_NOTE}</p>"
         if body:
@@ -318,7 +336,7 @@ def depth_scale_rows(results: dict[str, Any]) -> list[list[str]]:
     return [head, *rows] if rows else []
 
 
-def _sigprop_parts(source: Path) -> tuple[str, str]:
+def _sigprop_parts(source: Path, embed: _Embed) -> tuple[str, str]:
     """Figures of the studies `initlab theory --critical/--correlation/--jacobian --out`
     stored in `source`, drawn from their JSON."""
     from initlab.experiment import sigprop
@@ -338,9 +356,9 @@ def _sigprop_parts(source: Path) -> tuple[str, str]:
         "correlation": plots_sigprop.plot_correlation,
         "jacobian": plots_sigprop.plot_jacobian_spectra,
     }
-    figs = "".join(_figure_html(draw[k](data), captions[k]) for k, data in stored.items())
+    figs = "".join(embed(draw[k](data), captions[k]) for k, data in stored.items())
     trained = stored_figures(source)
-    figs += "".join(_figure_html(fig, caption) for fig, caption in trained)
+    figs += "".join(embed(fig, caption) for fig, caption in trained)
     files = [*(f"{k}.json" for k in stored), *(c.split("(")[-1][:-1] for _, c in trained)]
     names = ", ".join(files)
     return (
@@ -358,7 +376,7 @@ def _has_sigprop(source: Path) -> bool:
     return any((source / f"{k}.json").is_file() for k in kinds)
 
 
-def _sweep_parts(source: Path, axes: tuple[str, str] | None) -> tuple[str, str]:
+def _sweep_parts(source: Path, axes: tuple[str, str] | None, embed: _Embed) -> tuple[str, str]:
     from initlab.report import sweep as sweep_plots
     from initlab.results.sweep_store import open_store
 
@@ -372,7 +390,7 @@ def _sweep_parts(source: Path, axes: tuple[str, str] | None) -> tuple[str, str]:
     if any(r.get("test_accuracy") is not None for r in done):
         metrics.append("test_accuracy")
     figs = "".join(
-        _figure_html(sweep_plots.heatmap(done, x, y, m), f"{m} over {x} x {y}, mean over the rest")
+        embed(sweep_plots.heatmap(done, x, y, m), f"{m} over {x} x {y}, mean over the rest")
         for m in metrics
     )
     failed = sum(r["status"] == "failed" for r in rows)
