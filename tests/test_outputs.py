@@ -62,11 +62,14 @@ def _no_work(monkeypatch):
         raise AssertionError("work started before the output was checked")
 
     from initlab.analysis import theory
-    from initlab.experiment import runner, sweep
+    from initlab.experiment import deeplinear, runner, scaling, sigprop, sweep, trainability
 
     monkeypatch.setattr(runner, "run", forbidden)
     monkeypatch.setattr(theory, "measure", forbidden)
     monkeypatch.setattr(sweep, "execute", forbidden)
+    for module, name in ((deeplinear, "run"), (trainability, "run"), (scaling, "coord_check"),
+                         (scaling, "lr_transfer"), (sigprop, "jacobian_record")):  # fmt: skip
+        monkeypatch.setattr(module, name, forbidden)
 
 
 def commands(tmp_path, out, done):
@@ -87,6 +90,81 @@ def commands(tmp_path, out, done):
             "--out",
             str(out),
         ],
+        "deep-linear": [
+            "theory",
+            "--deep-linear",
+            "--train-depths",
+            "2",
+            "--width",
+            "8",
+            "--steps",
+            "10",
+            "--seeds",
+            "1",
+            "--out",
+            str(out),
+        ],
+        "trainability": [
+            "theory",
+            "--trainability",
+            "--train-depths",
+            "2",
+            "--sigma-w2-grid",
+            "1",
+            "--steps",
+            "3",
+            "--seeds",
+            "1",
+            "--width",
+            "8",
+            "--out",
+            str(out),
+        ],
+        "jacobian": [
+            "theory",
+            "--jacobian",
+            "--activation",
+            "linear",
+            "--depths",
+            "1",
+            "--width",
+            "10",
+            "--out",
+            str(out),
+        ],
+        "coord-check": [
+            "scaling",
+            "coord-check",
+            "--widths",
+            "8",
+            "16",
+            "--steps",
+            "1",
+            "--seeds",
+            "1",
+            "--examples",
+            "8",
+            "--out",
+            str(out),
+        ],
+        "lr-transfer": [
+            "scaling",
+            "lr-transfer",
+            "--widths",
+            "8",
+            "16",
+            "--log2-lrs",
+            "-5",
+            "-5",
+            "--steps",
+            "2",
+            "--examples",
+            "16",
+            "--batch-size",
+            "8",
+            "--out",
+            str(out),
+        ],
         "report": ["report", str(done), "--out", str(out)],
         "sweep": ["sweep", str(sweep_spec), "--out", str(out), "--jobs", "1"],
         "csv": ["results", str(done), "--csv", str(out / "r.csv")],
@@ -95,8 +173,9 @@ def commands(tmp_path, out, done):
     }
 
 
-@pytest.mark.parametrize("command", ["run", "reproduce", "theory", "report", "sweep", "csv",
-                                     "parquet", "heatmap"])  # fmt: skip
+@pytest.mark.parametrize("command", ["run", "reproduce", "theory", "deep-linear", "trainability",
+                                     "jacobian", "coord-check", "lr-transfer", "report", "sweep",
+                                     "csv", "parquet", "heatmap"])  # fmt: skip
 @pytest.mark.parametrize("where", ["under a file", "an existing file"])
 def test_a_bad_out_is_one_line_before_any_work(command, where, tmp_path, done_run, monkeypatch,
                                                capsys):  # fmt: skip
@@ -130,6 +209,7 @@ def test_not_enough_free_space_is_refused_before_training(tmp_path, monkeypatch,
 def full_disk(monkeypatch):
     """Every atomic write under the returned folder fails with ENOSPC (as a full disk does;
     as root, a read-only chmod would not stop the writes)."""
+    from initlab.experiment import _studyio, scaling, sigprop
     from initlab.report import html
     from initlab.results import table
 
@@ -141,7 +221,7 @@ def full_disk(monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return real(path, data)
 
-    for module in (records, figures_mod, html, table):
+    for module in (records, figures_mod, html, table, sigprop, _studyio, scaling):
         monkeypatch.setattr(module, "write_atomic", write_atomic)
     rescued = []
     real_mkdtemp = __import__("tempfile").mkdtemp
@@ -205,7 +285,9 @@ def test_full_disk_for_theory_report_sweep_figures_and_exports(tmp_path, done_ru
     argvs = commands(tmp_path, out, done_run)
     argvs["sweep"] += ["--figures"]
     expected = {"theory": "theory.json", "report": "report.html", "sweep": "heatmap_final_cost_*.png",
-                "csv": "r.csv", "parquet": "r.parquet", "heatmap": "h.png"}  # fmt: skip
+                "csv": "r.csv", "parquet": "r.parquet", "heatmap": "h.png",
+                "deep-linear": "deeplinear.json", "jacobian": "jacobian.json",
+                "coord-check": "coord_check.json", "lr-transfer": "lr_transfer.json"}  # fmt: skip
     for name, file in expected.items():
         rescued.clear()
         assert main(argvs[name]) == 1, name

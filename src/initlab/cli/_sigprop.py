@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from initlab.cli._outputs import save
 from initlab.experiment import sigprop
 from initlab.nn import activations as activations
 from initlab.report import sigprop as plots_sigprop
@@ -189,14 +190,20 @@ def build(kind: str, args: argparse.Namespace, parse_spec, progress=None) -> dic
     )  # fmt: skip
 
 
-def run(kind: str, args: argparse.Namespace, parse_spec, progress=None) -> list[str]:
-    """Compute, store (with ``--out``) and return the lines to print."""
+def run(
+    kind: str, args: argparse.Namespace, parse_spec, progress=None
+) -> tuple[list[str], str | None]:
+    """Compute, store (with ``--out``, checked before by the caller; a rescue directory if
+    writing fails) and return the lines to print and the rescue note, if any."""
     record = build(kind, args, parse_spec, progress)
     lines = PRINTERS[kind](record)
-    if args.out:
-        out = Path(args.out)
-        path = sigprop.write(out, record)
-        figure = out / f"{kind}.png"
+    if not args.out:
+        return lines, None
+
+    def write(out: Path) -> list[Path]:
+        path, figure = sigprop.write(out, record), out / f"{kind}.png"
         FIGURES[kind](sigprop.read(out, kind)).savefig(figure, dpi=120)
-        lines += ["", f"wrote {path}", f"wrote {figure}"]
-    return lines
+        return [path, figure]
+
+    saved = save(write, Path(args.out), what=f"{kind} results")
+    return [*lines, "", *(f"wrote {p}" for p in saved.paths)], saved.note

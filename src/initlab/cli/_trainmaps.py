@@ -20,6 +20,7 @@ import numpy as np
 
 from initlab._validation import InitlabError
 from initlab.analysis import correlation as _correlation
+from initlab.cli._outputs import save
 from initlab.experiment import deeplinear, trainability
 from initlab.report import trainability as plots
 
@@ -183,9 +184,10 @@ def deep_linear_lines(record: dict[str, Any]) -> list[str]:
     ]
 
 
-def run(kind: str, args: argparse.Namespace, progress=None) -> list[str]:
-    """Compute (resuming), store with ``--out``, and return the lines to print;
-    ``progress(done, total)`` after each depth."""
+def run(kind: str, args: argparse.Namespace, progress=None) -> tuple[list[str], str | None]:
+    """Compute (resuming), store with ``--out`` (checked before by the caller; a rescue
+    directory if the deep linear record cannot be written), and return the lines to print
+    and the rescue note, if any; ``progress(done, total)`` after each depth."""
     out = Path(args.out) if args.out else None
     if kind == "trainability":
         if out is None:
@@ -196,16 +198,18 @@ def run(kind: str, args: argparse.Namespace, progress=None) -> list[str]:
         data = trainability.run(config, out, tick)
         lines, figure = trainability_lines(data), out / "trainability.png"
         plots.plot_trainability(trainability.read(out)).savefig(figure, dpi=120)
-        return [
-            *lines,
-            "",
-            f"wrote {out / trainability.CONFIG_FILE} and depth-*.json",
-            f"wrote {figure}",
-        ]
-    record = deeplinear.run(deep_linear_config(args), out, progress)
+        wrote = f"wrote {out / trainability.CONFIG_FILE} and depth-*.json"
+        return [*lines, "", wrote, f"wrote {figure}"], None
+    record = deeplinear.run(deep_linear_config(args), None, progress)
     lines = deep_linear_lines(record)
-    if out is not None:
-        figure = out / "deeplinear.png"
-        plots.plot_learning_time(deeplinear.read(out)).savefig(figure, dpi=120)
-        lines += ["", f"wrote {out / deeplinear.FILE}", f"wrote {figure}"]
-    return lines
+    if out is None:
+        return lines, None
+
+    def write(where: Path) -> list[Path]:
+        path, figure = where / deeplinear.FILE, where / "deeplinear.png"
+        deeplinear.write_record(path, record)
+        plots.plot_learning_time(deeplinear.read(where)).savefig(figure, dpi=120)
+        return [path, figure]
+
+    saved = save(write, out, what="deep linear results")
+    return [*lines, "", *(f"wrote {p}" for p in saved.paths)], saved.note

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from initlab._validation import InitlabError
 from initlab.analysis import coordcheck as _cc
-from initlab.cli._common import console, progress_bar
+from initlab.cli._common import console, err_console, progress_bar
+from initlab.cli._outputs import check_dir, save
 from initlab.experiment import scaling as _scaling
 from initlab.init import parametrization as _par
 
@@ -102,6 +103,8 @@ def run_table(args: argparse.Namespace) -> int:
 
 
 def run_coord_check(args: argparse.Namespace) -> int:
+    if args.out:
+        check_dir(args.out, need=5_000_000)
     with progress_bar("coord check", args.quiet, unit="populations") as progress:
         result = _scaling.coord_check(
             args.widths, args.parametrizations, steps=args.steps,
@@ -119,15 +122,15 @@ def run_coord_check(args: argparse.Namespace) -> int:
     warning = _cc.ladder_warning(result.widths)
     if warning:
         console.print(warning, markup=False)
-    if args.out:
-        _write(result, Path(args.out), "coord_check")
-    return 0
+    return _write(result, Path(args.out), "coord_check") if args.out else 0
 
 
 def run_lr_transfer(args: argparse.Namespace) -> int:
     lo, hi = args.log2_lrs
     if hi < lo:
         raise InitlabError(f"--log2-lrs LO HI needs LO <= HI; got {lo} {hi}")
+    if args.out:
+        check_dir(args.out, need=5_000_000)
     with progress_bar("lr transfer", args.quiet, unit="populations") as progress:
         result = _scaling.lr_transfer(
             args.widths, tuple(range(lo, hi + 1)), args.parametrizations,
@@ -140,15 +143,20 @@ def run_lr_transfer(args: argparse.Namespace) -> int:
 
     console.print("optimum learning rate (least mean training loss over seeds) by width:")
     console.print(optimum_table(result), markup=False)
-    if args.out:
-        _write(result, Path(args.out), "lr_transfer")
+    return _write(result, Path(args.out), "lr_transfer") if args.out else 0
+
+
+def _write(result, out: Path, stem: str) -> int:
+    """Store the result and its figures in `out` (checked before the work), or in a rescue
+    directory if that fails now; the exit status."""
+    what = f"{stem}.json and its figures"
+    saved = save(lambda where: [result.save(where / f"{stem}.json"), *_figures(result, where)],
+                 out, what=what)  # fmt: skip
+    console.print("wrote " + ", ".join(str(p) for p in saved.paths))
+    if saved.note:
+        err_console.print(f"initlab scaling: error: {saved.note}", markup=False)
+        return 1
     return 0
-
-
-def _write(result, out: Path, stem: str) -> None:
-    path = result.save(out / f"{stem}.json")
-    paths = [path, *_figures(result, out)]
-    console.print("wrote " + ", ".join(str(p) for p in paths))
 
 
 def _figures(result, out: Path) -> list[Path]:

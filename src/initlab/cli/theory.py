@@ -205,8 +205,11 @@ def _write_outputs(out: Path, config: dict, prediction, measurement, act, mark) 
     return paths
 
 
-def _study(kind: str, args: argparse.Namespace) -> list[str]:
-    """The lines of one study flag (``--critical`` .. ``--deep-linear``), with progress."""
+def _study(kind: str, args: argparse.Namespace) -> tuple[list[str], str | None]:
+    """The lines of one study flag (``--critical`` .. ``--deep-linear``), with progress,
+    and the note of a rescue directory if ``--out`` could not be written after the work."""
+    if args.out:
+        check_dir(args.out, need=5_000_000)
     unit = "weight laws" if kind == "jacobian" else "depths"
     with progress_bar(kind.replace("_", " "), args.quiet, unit=unit) as progress:
         if kind in _trainmaps.STUDIES:
@@ -223,7 +226,11 @@ def run(args: argparse.Namespace) -> int:
         flags = " and ".join(f"--{k.replace('_', '-')}" for k in chosen)
         raise InitlabError(f"choose one study; got {flags}")
     if chosen:
-        print("\n".join(_study(chosen[0], args)))
+        lines, note = _study(chosen[0], args)
+        print("\n".join(lines))
+        if note:
+            print(f"initlab theory: error: {note}", file=sys.stderr)
+            return 1
         return 0
     return _mean_field(args)
 

@@ -36,6 +36,7 @@ from initlab._validation import InitlabError, check_number
 from initlab.analysis import coordcheck as _cc
 from initlab.experiment.steps import digits, final_loss, train_steps
 from initlab.init import parametrization as _par
+from initlab.results.records import write_atomic
 
 __all__ = [
     "Architecture",
@@ -207,9 +208,7 @@ def _check_widths(widths: Sequence[int]) -> list[int]:
 def _write_json(path: str | Path, doc: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, allow_nan=True))
-    tmp.replace(path)
+    write_atomic(path, json.dumps(doc, allow_nan=True).encode("utf-8"))
     return path
 
 
