@@ -150,6 +150,17 @@ def test_distinct_units_of_a_population_is_each_members_own_count():
     assert np.isnan(one[5]) and (np.delete(one, 5) == 1).all()
 
 
+def test_distinct_units_in_float32_at_extreme_scales():
+    """float32 squares overflow above ~1.8e19: rows at 1e25 (and 1e-25) are rescaled as in
+    float64, and count the same."""
+    R = np.random.default_rng(2).standard_normal((6, 5))
+    for scale in (1e25, 1e-25, 1e10):
+        W64, b64 = R[:, :-1] * scale, R[:, -1:] * scale
+        W32, b32 = W64.astype(np.float32), b64.astype(np.float32)
+        assert distinct_units(W32, b32, 1e-4) == distinct_units(W64, b64, 1e-4) == 6
+        np.testing.assert_array_equal(distinct_units(W32[None], b32[None], 1e-4), [6.0])
+
+
 def test_distinct_units_compares_rows_not_only_their_projections():
     """Rows whose projections on the sorting direction coincide are still told apart, and
     the bias counts: a tolerance between the weight part and the whole of the difference."""

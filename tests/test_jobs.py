@@ -300,3 +300,47 @@ def test_the_memory_check_counts_one_gram_matrix_per_chunk_in_flight(monkeypatch
     runner.check_memory(16, sizes, data, training)  # one population fits
     with pytest.raises(InitlabError, match="population of 16 networks"):
         runner.check_memory(16, sizes, data, training, chunks=2)  # two at once do not
+
+
+def test_fewer_chunks_when_more_would_not_fit(monkeypatch):
+    """A population that fits as one chunk is never refused for the threads' sake: the
+    chunks fall back to as many as memory holds (one Gram matrix each in flight)."""
+    from initlab._validation import InitlabError
+    from initlab.experiment import budget
+
+    _, data, _, training = small(16)
+    training = training.with_engine("sample")
+    sizes, m = [30, 4, 1], data.train.n_examples
+    one = budget.estimate_bytes(sizes, 16, m=m, steps=10, engine="sample")
+    for avail, expect in ((one + 8 * m * m, 2), (one + 8 * m * m - 1, 1)):
+        monkeypatch.setattr(budget, "available_bytes", lambda a=avail: a)
+        parts = runner.fitting_parts(16, sizes, data, training, jobs=2)
+        assert len(parts) == expect and [i for p in parts for i in p] == list(range(16))
+    monkeypatch.setattr(budget, "available_bytes", lambda: one - 1)
+    with pytest.raises(InitlabError, match="population of 16 networks"):
+        runner.fitting_parts(16, sizes, data, training, jobs=2)
+
+
+def test_divergence_bookkeeping_raises_no_floating_point_event():
+    """bound * J0 overflows for a member whose first cost is above ~1.8e305; the fused path
+    runs that comparison only when some member of the same chunk fails its limit, so if it
+    counted as an overflow, warning_steps would depend on the split."""
+    from initlab import init_population
+    from initlab.nn.training import train
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((10, 40)), rng.standard_normal((1, 40))
+    lrs = np.array([1e-300] + [0.01] * 14 + [100.0])  # member 15 diverges at step 1
+
+    def go(idx):
+        pop = init_population([10, 4, 1], [("he", s) for s in idx], head="linear")
+        if 0 in idx:
+            pop.biases[-1][idx.index(0)] = 1.5e153  # cost ~1e306, finite
+        return train(pop, X, Y, learning_rate=lrs[idx], iterations=12, head="linear",
+                     engine="direct")[1]  # fmt: skip
+
+    whole, a, b = go(list(range(16))), go(list(range(8))), go(list(range(8, 16)))
+    assert whole.diverged_at[15] == 1 and np.isfinite(whole.costs[0]).all()
+    merged = {k: sorted(set(a.warning_steps.get(k, [])) | set(b.warning_steps.get(k, [])))
+              for k in {*a.warning_steps, *b.warning_steps}}  # fmt: skip
+    assert {k: sorted(v) for k, v in whole.warning_steps.items()} == merged

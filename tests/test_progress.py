@@ -77,6 +77,8 @@ def test_long_studies_log_progress_lines_to_a_pipe(tmp_path, monkeypatch, capsys
          "lr transfer: 2/2 populations (100%)"),
     ]  # fmt: skip
     cases.append((["report", str(tmp_path / "o1")], "report: 1/? figures"))  # trainability's
+    assert main(["theory", "--critical", "--sigma-b2-grid", "0"]) == 0  # seconds: no line
+    assert capsys.readouterr().err == ""
     for i, (args, last) in enumerate(cases):
         out = ["--out", str(tmp_path / f"o{i}")]
         assert main([*args, *out]) == 0, args

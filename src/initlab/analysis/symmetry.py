@@ -60,6 +60,13 @@ def distinct_units(W: Array, b: Array, tol: float = 1e-10) -> Array | float:
     return counts
 
 
+def _plain_range(dtype: np.dtype) -> tuple[float, float]:
+    """Scales of ``[W | b]`` whose squared row norms neither overflow nor underflow in
+    `dtype` (rows of up to ~1e6 entries): 1e-100..1e100 in float64, 1e-15..1e15 in float32
+    (whose squares overflow above ~1.8e19); outside it, rows are divided by their scale."""
+    return (1e-100, 1e100) if np.result_type(dtype, np.float32).itemsize >= 8 else (1e-15, 1e15)
+
+
 def _all_apart(W: Array, b: Array, tol: float) -> Array:
     """Per member, True when its rows are surely all distinct: every gap between neighbouring
     projections (as in :func:`distinct_rows`) exceeds twice the threshold, all members at
@@ -70,7 +77,8 @@ def _all_apart(W: Array, b: Array, tol: float) -> Array:
         scale = np.maximum(np.abs(W).max(axis=(1, 2)), np.abs(b).max(axis=1))
         if W.shape[1] == 1:  # one row: one unit, unless it is not finite
             return np.isfinite(scale)
-        plain = np.isfinite(scale) & (scale > 1e-100) & (scale < 1e100)
+        lo, hi = _plain_range(np.result_type(W, b))
+        plain = np.isfinite(scale) & (scale > lo) & (scale < hi)
         thr = tol * np.sqrt(np.max(np.einsum("kij,kij->ki", W, W) + b * b, axis=1))
         u = _direction(W.shape[2] + 1)
         gaps = np.diff(np.sort(W @ u[:-1] + b * u[-1], axis=1), axis=1)
@@ -96,7 +104,8 @@ def distinct_rows(W: Array, b: Array, tol: float) -> float:
         return math.nan
     if scale == 0:
         return 1.0
-    if not 1e-100 < scale < 1e100:  # the relation is scale-free: rescale, or squares over/underflow
+    lo, hi = _plain_range(np.result_type(W, b))
+    if not lo < scale < hi:  # the relation is scale-free: rescale, or squares over/underflow
         W, b = W / scale, b / scale
     thr = tol * math.sqrt(np.max(np.einsum("ij,ij->i", W, W) + b * b))
     u = _direction(W.shape[1] + 1)

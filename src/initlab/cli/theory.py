@@ -211,7 +211,8 @@ def _study(kind: str, args: argparse.Namespace) -> tuple[list[str], str | None]:
     if args.out:
         check_dir(args.out, need=5_000_000)
     unit = "weight laws" if kind == "jacobian" else "depths"
-    with progress_bar(kind.replace("_", " "), args.quiet, unit=unit) as progress:
+    quiet = args.quiet or kind not in ("trainability", "deep_linear", "jacobian")  # seconds
+    with progress_bar(kind.replace("_", " "), quiet, unit=unit) as progress:
         if kind in _trainmaps.STUDIES:
             return _trainmaps.run(kind, args, progress)
         args.sigma_b2 = 0.0 if args.sigma_b2 is None else args.sigma_b2

@@ -171,10 +171,28 @@ def train_group(
     """
     if len({r.population_key for r in runs}) != 1:
         raise ValueError("train_group needs runs of one activation")
-    parts = _threads.split(len(runs), _threads.resolve_jobs(jobs))
+    jobs = _threads.resolve_jobs(jobs)
     # LSUV too: same bits at any count. Process-global: set here, before any thread starts.
     with threadpool_limits(limits=1, user_api="blas"):
-        return _train_group(runs, data, model, training, progress, parts)
+        return _train_group(runs, data, model, training, progress, jobs)
+
+
+def fitting_parts(
+    K: int, sizes: list[int], data: ExperimentData, training: TrainingConfig, jobs: int
+) -> list[range]:
+    """The chunks a population of K is trained in: as many as `jobs` threads allow
+    (:func:`~initlab.experiment.threads.split`) and memory holds. Each chunk in flight has
+    its own Gram matrix on the sample engine, so fewer chunks are used when more would not
+    fit; :class:`InitlabError` (before any training) when even one does not."""
+    for chunks in range(len(_threads.split(K, jobs)), 0, -1):
+        try:
+            check_memory(K, sizes, data, training, chunks=chunks)
+        except InitlabError:
+            if chunks == 1:
+                raise
+            continue
+        return _threads.split(K, chunks)
+    raise AssertionError("unreachable: split gives at least one chunk")
 
 
 def _train_group(
@@ -183,12 +201,12 @@ def _train_group(
     model: ModelConfig,
     training: TrainingConfig,
     progress: Progress | None,
-    parts: list[range],
+    jobs: int,
 ) -> list[dict[str, Any]]:
     """Everything that depends on K resolved once (memory, engine); then the chunks."""
     C = data.n_classes
     sizes = [data.train.n_features, *model.hidden, n_outputs(model.output, C)]
-    check_memory(len(runs), sizes, data, training, chunks=len(parts))
+    parts = fitting_parts(len(runs), sizes, data, training, jobs)
     engine, reason = _engine(len(runs), sizes, data, training)
     shared = _Shared(sizes, engine, _start_data(engine, data, training),
                      targets(data.train, model.output, C),
@@ -316,8 +334,7 @@ def preflight(spec: Spec, data: ExperimentData, jobs: int | None = 1) -> dict[tu
         groups.setdefault(r.population_key, []).append(i)
     sizes = [data.train.n_features, *spec.model.hidden, n_outputs(spec.model.output, C)]
     for idx in groups.values():
-        parts = _threads.split(len(idx), _threads.resolve_jobs(jobs))
-        check_memory(len(idx), sizes, data, spec.training, chunks=len(parts))
+        fitting_parts(len(idx), sizes, data, spec.training, _threads.resolve_jobs(jobs))
     return groups
 
 
@@ -354,7 +371,9 @@ def run(
         group = train_group(runs, data, spec.model, spec.training, tick, jobs=jobs)
         for i, rec in zip(idx, group, strict=True):
             records[i] = rec
-    threads = max(len(_threads.split(len(idx), jobs)) for idx in groups.values())
+    sizes = [data.train.n_features, *spec.model.hidden, n_outputs(spec.model.output, C)]
+    threads = max(len(fitting_parts(len(idx), sizes, data, spec.training, jobs))
+                  for idx in groups.values())  # fmt: skip
     engines_used = sorted({r["engine"] for r in records})
     return {
         "initlab_version": __version__,

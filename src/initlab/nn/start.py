@@ -76,7 +76,7 @@ def initial_product(first_weights: Sequence[Array], X: Array) -> Array:
     dtype = np.result_type(first_weights[0], X)
     Z, P = np.empty((K, n1, m), dtype=dtype), np.empty((K, n1, m), dtype=dtype)
     live = [k for k, W in enumerate(first_weights) if W.any()]  # a zero W gives Z = 0
-    zero = [k for k in range(K) if k not in set(live)]
+    zero = sorted(set(range(K)) - set(live))
     Z[zero], P[zero] = 0.0, 0.0
     R = block_rows(X)
     for j in range(0, n0, R):

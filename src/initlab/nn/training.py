@@ -251,7 +251,8 @@ def _check_divergence(run: _Run, i: int, J: Array) -> None:
     bad = ~np.isfinite(J)
     if run.bound is not None and i > 0:
         J0 = run.costs[:, 0]
-        bad |= (J0 > 0) & (J > run.bound * J0)
+        with np.errstate(all="ignore"):  # bookkeeping: a bound * J0 overflow is no event
+            bad |= (J0 > 0) & (J > run.bound * J0)
     for k in np.flatnonzero(run.alive & bad):
         log.info("member %d diverged at step %d (cost %s)", k, i, J[k])
         run.diverged_at[k] = i
