@@ -94,6 +94,11 @@ def n_outputs(output: str, n_classes: int) -> int:
     return 1 if output == "sigmoid" else n_classes
 
 
+def layer_sizes(model: ModelConfig, data: ExperimentData) -> list[int]:
+    """``[n_0, n_1, ..., n_L]`` of the networks `model` builds on `data`."""
+    return [data.train.n_features, *model.hidden, n_outputs(model.output, data.n_classes)]
+
+
 def targets(ds: _data.Dataset, output: str, n_classes: int, key: str = "data.train") -> np.ndarray:
     """`ds`'s labels as the targets of `output`: ``(1, m)`` for sigmoid, one-hot ``(C, m)``.
 
@@ -171,10 +176,7 @@ def train_group(
     """
     if len({r.population_key for r in runs}) != 1:
         raise ValueError("train_group needs runs of one activation")
-    jobs = _threads.resolve_jobs(jobs)
-    # LSUV too: same bits at any count. Process-global: set here, before any thread starts.
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _train_group(runs, data, model, training, progress, jobs)
+    return _train_group(runs, data, model, training, progress, _threads.resolve_jobs(jobs))[0]
 
 
 def fitting_parts(
@@ -202,10 +204,11 @@ def _train_group(
     training: TrainingConfig,
     progress: Progress | None,
     jobs: int,
-) -> list[dict[str, Any]]:
-    """Everything that depends on K resolved once (memory, engine); then the chunks."""
-    C = data.n_classes
-    sizes = [data.train.n_features, *model.hidden, n_outputs(model.output, C)]
+) -> tuple[list[dict[str, Any]], int]:
+    """The records and the number of chunks: everything that depends on K resolved once
+    (memory, engine), then the chunks, one BLAS thread each (LSUV included: same bits at
+    any count; the limit is process-global, so it is set here, before any thread starts)."""
+    C, sizes = data.n_classes, layer_sizes(model, data)
     parts = fitting_parts(len(runs), sizes, data, training, jobs)
     engine, reason = _engine(len(runs), sizes, data, training)
     shared = _Shared(sizes, engine, _start_data(engine, data, training),
@@ -216,7 +219,8 @@ def _train_group(
                                             training, shared, tick)  # fmt: skip
     # Drawn once here, not by each chunk on the cache's miss (engines.diagnostic_columns).
     _engines.diagnostic_columns(sizes[0])
-    done = _threads.map_chunks(chunk, parts, progress)
+    with threadpool_limits(limits=1, user_api="blas"):
+        done = _threads.map_chunks(chunk, parts, progress)
     steps: dict[str, set[int]] = {}
     for _, warned in done:
         for kind, at in warned.items():
@@ -225,7 +229,7 @@ def _train_group(
     for rec in records:  # the population's, not a chunk's
         rec["engine_reason"] = reason
         rec["fp_warnings"] = {kind: len(at) for kind, at in sorted(steps.items())}
-    return records
+    return records, len(parts)
 
 
 @dataclass(frozen=True)
@@ -325,14 +329,13 @@ def preflight(spec: Spec, data: ExperimentData, jobs: int | None = 1) -> dict[tu
     every population fits in memory (as the chunks `jobs` threads train at once); return
     the populations (run indices by population key).
     """
-    C = data.n_classes
     for key, ds in (("data.train", data.train), ("data.test", data.test)):
         if ds is not None:  # e.g. a sigmoid output on 10 classes: refused before training
             targets(ds, spec.model.output, ds.n_classes, key)
     groups: dict[tuple, list[int]] = {}
     for i, r in enumerate(spec.runs):
         groups.setdefault(r.population_key, []).append(i)
-    sizes = [data.train.n_features, *spec.model.hidden, n_outputs(spec.model.output, C)]
+    sizes = layer_sizes(spec.model, data)
     for idx in groups.values():
         fitting_parts(len(idx), sizes, data, spec.training, _threads.resolve_jobs(jobs))
     return groups
@@ -360,7 +363,7 @@ def run(
     groups = preflight(spec, data, jobs)
     C, T = data.n_classes, steps(spec.training, data.train.n_examples)
     records: list[dict[str, Any]] = [{}] * len(spec.runs)
-    start = time.perf_counter()
+    start, threads = time.perf_counter(), 1
     for g, idx in enumerate(groups.values()):
 
         def tick(i: int, done: int = g * T) -> None:
@@ -368,12 +371,10 @@ def run(
                 progress(done + i + 1, T * len(groups))
 
         runs = [spec.runs[i] for i in idx]
-        group = train_group(runs, data, spec.model, spec.training, tick, jobs=jobs)
+        group, chunks = _train_group(runs, data, spec.model, spec.training, tick, jobs)
+        threads = max(threads, chunks)
         for i, rec in zip(idx, group, strict=True):
             records[i] = rec
-    sizes = [data.train.n_features, *spec.model.hidden, n_outputs(spec.model.output, C)]
-    threads = max(len(fitting_parts(len(idx), sizes, data, spec.training, jobs))
-                  for idx in groups.values())  # fmt: skip
     engines_used = sorted({r["engine"] for r in records})
     return {
         "initlab_version": __version__,

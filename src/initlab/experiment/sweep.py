@@ -325,8 +325,7 @@ def check_memory(work: Sequence[Chunk], jobs: int) -> None:
             data = _load_data(canonical(ch.data.to_dict()))
         except InitlabError:  # unreadable data: the population fails and is recorded so
             continue
-        C = data.n_classes
-        sizes = [data.train.n_features, *ch.model.hidden, _experiment.n_outputs(ch.model.output, C)]
+        sizes = _experiment.layer_sizes(ch.model, data)
         _experiment.check_memory(len(ch.runs) * jobs, sizes, data, ch.training)
 
 
