@@ -206,8 +206,7 @@ def run(kind: str, args: argparse.Namespace, progress=None) -> tuple[list[str], 
         return lines, None
 
     def write(where: Path) -> list[Path]:
-        path, figure = where / deeplinear.FILE, where / "deeplinear.png"
-        deeplinear.write_record(path, record)
+        path, figure = deeplinear.write(where, record), where / "deeplinear.png"
         plots.plot_learning_time(deeplinear.read(where)).savefig(figure, dpi=120)
         return [path, figure]
 

@@ -180,8 +180,15 @@ def run(
         }
     )
     if out_dir is not None:
-        write_record(Path(out_dir) / FILE, record)
+        write(out_dir, record)
     return record
+
+
+def write(out_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
+    """Store `record` as ``out_dir/deeplinear.json`` (atomically); the path."""
+    path = Path(out_dir) / FILE
+    write_record(path, record)
+    return path
 
 
 def read(path: str | os.PathLike) -> dict[str, Any]:
