@@ -30,7 +30,9 @@ What is here, from three private modules: :func:`apply`, :func:`fans`,
 :func:`from_network`, :func:`infer_activation`, :func:`layer_order`
 (:mod:`initlab.torch._apply`); :func:`lsuv` (:mod:`initlab.torch._lsuv`); :class:`Recorder`,
 :func:`run_record`, :func:`results` (:mod:`initlab.torch._diagnostics`); :func:`coord_check`
-(:mod:`initlab.torch._coordcheck`).
+(:mod:`initlab.torch._coordcheck`); :func:`audit` (:mod:`initlab.torch._audit`, an
+initialization audit with fixes); the schemes of deep residual networks and Transformers in
+:mod:`initlab.torch.schemes`.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from initlab.torch._apply import (
     infer_activation,
     layer_order,
 )
+from initlab.torch._audit import Audit, audit
 from initlab.torch._coordcheck import CoordCheck, coord_check
 from initlab.torch._diagnostics import Recorder, results, run_record
 from initlab.torch._lsuv import ModuleLSUVReport, lsuv
@@ -67,12 +70,14 @@ __all__ = [
     "CONV_TRANSPOSE",
     "EMBEDDING",
     "LAYERS",
+    "Audit",
     "CoordCheck",
     "InitRow",
     "InitTable",
     "ModuleLSUVReport",
     "Recorder",
     "apply",
+    "audit",
     "coord_check",
     "fans",
     "from_network",

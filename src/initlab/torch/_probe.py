@@ -33,13 +33,11 @@ kernel, the one with forward-mode derivatives.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 import torch.autograd.forward_ad as fwAD
 from torch import nn
@@ -420,7 +418,7 @@ def _gains(model, batch, site, x0, names, probes, gen) -> dict[tuple[str, str], 
     total = 0.0
     try:
         with torch.no_grad(), fwAD.dual_level():
-            for k in range(probes):
+            for k in range(probes):  # noqa: B007 (the hooks read k)
                 v = torch.randn(x0.shape, generator=gen, dtype=torch.float64).to(x0.dtype)
                 total += float(v.double().pow(2).sum())
                 _run_at(model, batch, site, fwAD.make_dual(x0, v))

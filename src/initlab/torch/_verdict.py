@@ -22,8 +22,8 @@ Inside residual blocks the theory covers each branch's chain; the stream is meas
 
 **Verdicts.** A layer is compared with the layers of the same role (its name with the
 block's prefix dropped, e.g. ``linear1`` of ``encoder.layers.3.linear1``; layers outside
-blocks form one role): its output second moment with the first of its role and its gradient norm with
-the last of its role (the one nearest the loss). Outside
+blocks form one role): its output second moment with the first of its role and its
+gradient norm with the last of its role (the one nearest the loss). Outside
 :math:`[1/F, F]` (:data:`FACTOR`) it is ``exploding`` or ``vanishing``; before that, a
 layer with more than :data:`DEAD` of its units dead is ``dead`` and with more than
 :data:`SATURATED` of its entries saturated ``saturated``; else ``healthy``. Blocks are
@@ -40,14 +40,14 @@ chain's first layer scaled so that its output sits at :math:`q^*`; only layers w
 problem get depth-scaled residual branches: the last layer of each branch (the block's last
 layer called, and a ``MultiheadAttention``'s ``out_proj``) drawn with :math:`\sigma_w^2 =
 c/L` for :math:`L` blocks (:math:`c` the critical value of its input's activation, 1 if
-none) and its bias 0 (a constant added by every block would take over the stream): each block adds :math:`O(1/L)` to the stream (Hayou et al. 2021; the ``depth``
+none) and its bias 0 (a constant added by every block would take over the stream): each
+block adds :math:`O(1/L)` to the stream (Hayou et al. 2021; the ``depth``
 branch scaling of :mod:`initlab.nn.residual`).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from typing import Any
 

@@ -7,23 +7,20 @@ schemes that change what a block computes (SkipInit, ReZero, Fixup's multipliers
 DeepNorm's :math:`\alpha`) are a learnable scalar on a branch's output
 (:func:`residual_scalars`) or a block that takes :math:`\alpha` (:class:`PostLNEncoder`).
 
-============  =====================================================================  ===========================
-scheme        formula                                                                paper
-============  =====================================================================  ===========================
-GPT-2         every weight :math:`N(0, 0.02^2)`; residual projections                Radford et al. 2019
-              :math:`N(0, (0.02/\sqrt{2N})^2)`, :math:`N` blocks; biases 0
-Fixup         last layer of each branch and the classifier 0; the other branch       Zhang et al. 2019
-              layers He :math:`\times L^{-1/(2m-2)}` (:math:`L` branches of
-              :math:`m` layers); a scalar multiplier (init 1) per branch
-SkipInit      :math:`x + \alpha f(x)`, :math:`\alpha` learnable, init 0              De & Smith 2020
-ReZero        :math:`x + \alpha f(x)`, :math:`\alpha` learnable, init 0, no norm     Bachlechner et al. 2021
-T-Fixup       Xavier; embeddings :math:`N(0, d^{-1})`; encoder value, output and     Huang et al. 2020
-              MLP weights :math:`\times 0.67 N^{-1/4}`; decoder ones and the
-              embeddings :math:`\times (9M)^{-1/4}`; no LayerNorm
-DeepNorm      :math:`x_{l+1} = LN(\alpha x_l + G_l(x_l))`; value, output and MLP      Wang et al. 2022
-              weights Xavier normal with gain :math:`\beta`, query and key gain 1
-small-init    embeddings :math:`U(-10^{-4}, 10^{-4})`, a LayerNorm after them        Peng et al. 2023 (RWKV)
-============  =====================================================================  ===========================
+* GPT-2 (Radford et al. 2019): every weight :math:`N(0, 0.02^2)`, the residual
+  projections :math:`N(0, (0.02/\sqrt{2N})^2)` for :math:`N` blocks, biases 0;
+* Fixup (Zhang et al. 2019): the last layer of each branch and the classifier 0, the other
+  branch layers He :math:`\times L^{-1/(2m-2)}` (:math:`L` branches of :math:`m` layers),
+  a scalar multiplier (init 1) per branch;
+* SkipInit (De & Smith 2020) and ReZero (Bachlechner et al. 2021): :math:`x + \alpha f(x)`,
+  :math:`\alpha` learnable, init 0 (ReZero also drops the norms);
+* T-Fixup (Huang et al. 2020): Xavier, embeddings :math:`N(0, d^{-1})`, the encoder's
+  value, output and MLP weights :math:`\times 0.67 N^{-1/4}`, a decoder's and the
+  embeddings :math:`\times (9M)^{-1/4}`, no LayerNorm;
+* DeepNorm (Wang et al. 2022): :math:`x_{l+1} = LN(\alpha x_l + G_l(x_l))`, value, output
+  and MLP weights Xavier normal with gain :math:`\beta`, query and key gain 1;
+* small-init embeddings (Peng et al. 2023, RWKV): :math:`U(-10^{-4}, 10^{-4})`, a
+  LayerNorm after them.
 """
 
 from __future__ import annotations
