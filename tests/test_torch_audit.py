@@ -8,16 +8,25 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
+import math
 import sys
 
 import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
 
-torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
-from torch.nn import functional as F  # noqa: E402
+from initlab.torch import apply, audit, models
 
-from initlab.torch import apply, audit, models  # noqa: E402
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Training steps on one intra-op thread: tiny float64 matmuls on contended cores
+    otherwise take 70x longer."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _gen(seed):
@@ -52,15 +61,22 @@ def _train(model, X, loss_fn, steps, lr):
     return first, last, change
 
 
-def test_mlp_measurements_agree_with_mean_field_theory(tanh_mlp):
-    _, _, _, a = tanh_mlp
-    for r in a.layers[:-1]:  # (the 2-unit head fluctuates too much for a 20% band)
-        # finite width: one network's 64 units, about sqrt(2/64) = 18% a layer
-        assert r["out_ms"] == pytest.approx(r["pred_out_ms"], rel=0.3), r["name"]
-        assert r["jac"] == pytest.approx(r["pred_jac"], rel=0.35), r["name"]
-        assert r["grad_n2"] == pytest.approx(r["pred_grad_n2"], rel=0.35), r["name"]
-    # the theory's own numbers: sigma_w^2 = 1/3 shrinks the signal by ~1/3 a layer
-    assert a.layers[1]["pred_growth"] == pytest.approx(1 / 3, rel=0.1)
+def test_mlp_measurements_agree_with_mean_field_theory():
+    """Measured / predicted, in logs, averaged over 6 networks: the predictions are for the
+    expectation over the weights, and one network of width 64 deviates from it by about
+    sqrt(2/64) = 18% a layer (more for gradients, propagated back through 10 layers)."""
+    logs = []
+    for s in range(6):
+        X = torch.randn(128, 64, dtype=torch.float64, generator=_gen(10 + s))
+        model = models.mlp([64] + [64] * 10 + [2], "tanh", seed=s).double()
+        a = audit(model, X, probes=4, power_iters=2, fix=False, seed=s)
+        rows = a.layers[:-1]  # (the 2-unit head alone fluctuates too much)
+        logs.append([[math.log(r[k] / r["pred_" + k]) for k in ("out_ms", "jac", "grad_n2")]
+                     for r in rows])  # fmt: skip
+        assert rows[1]["pred_growth"] == pytest.approx(1 / 3, rel=0.1)  # sigma_w^2 = 1/3
+    mean = torch.tensor(logs).mean(0)  # (layers, 3)
+    assert mean[:, :2].abs().max() < 0.2, mean
+    assert mean[:, 2].abs().max() < 0.3, mean
 
 
 def test_mlp_vanishing_verdict_agrees_with_training_and_the_fix_corrects_it(tanh_mlp):
@@ -82,7 +98,7 @@ def test_mlp_vanishing_verdict_agrees_with_training_and_the_fix_corrects_it(tanh
 
 def test_resnet_without_normalization_explodes_and_depth_scaled_branches_fix_it():
     model = models.ResNet((6,), width=8, norm=None, in_channels=1)
-    apply(model, "kaiming_normal", bias=None)  # He everywhere: each block doubles the stream
+    apply(model, "kaiming_normal", bias=None)  # He everywhere: the stream grows block by block
     X = torch.randn(16, 1, 16, 16, generator=_gen(1))
     y = torch.randint(0, 10, (16,), generator=_gen(2))
     loss_fn = lambda o: F.cross_entropy(o, y)  # noqa: E731
@@ -94,34 +110,40 @@ def test_resnet_without_normalization_explodes_and_depth_scaled_branches_fix_it(
     assert a.fix["after"]["blocks"][-1]["growth"] < 3
     fixed = copy.deepcopy(model)
     apply(fixed, None, rules=a.rules, bias=None, seed=0)
-    first, last, _ = _train(model, X, loss_fn, steps=5, lr=0.02)
-    first_fixed, last_fixed, _ = _train(fixed, X, loss_fn, steps=5, lr=0.02)
-    assert first > 10 * first_fixed  # exploded logits: a huge initial loss
-    assert not last < first_fixed  # and a few steps do not bring it down to the fixed start
-    assert last_fixed < first_fixed
+    # training: the exploding model starts at a larger loss and diverges at a learning rate
+    # that trains the fixed one
+    first, last, _ = _train(model, X, loss_fn, steps=10, lr=0.1)
+    first_fixed, last_fixed, _ = _train(fixed, X, loss_fn, steps=10, lr=0.1)
+    assert first > 2 * first_fixed
+    assert not math.isfinite(last) or last > first
+    assert last_fixed < 0.5 * first_fixed
 
 
 def test_deep_post_ln_transformer_lower_blocks_vanish_and_the_fix_corrects_it():
-    model = models.TransformerClassifier(d_model=32, n_heads=4, n_layers=24, max_len=8)
+    L = 32
+    model = models.TransformerClassifier(d_model=32, n_heads=4, n_layers=L, max_len=8)
     model = model.double()
-    tokens = torch.randint(0, 100, (8, 8), generator=_gen(1))
-    y = torch.randint(0, 2, (8,), generator=_gen(2))
+    tokens = torch.randint(0, 100, (4, 8), generator=_gen(1))
+    y = torch.randint(0, 2, (4,), generator=_gen(2))
     loss_fn = lambda o: F.cross_entropy(o, y)  # noqa: E731
     a = audit(model, tokens, loss_fn, probes=2, power_iters=3)
     v = a.verdicts()
-    assert v["encoder.layers.0"] == "vanishing" and v["encoder.layers.23"] == "healthy"
-    assert v["encoder.layers.0.linear1"] == "vanishing"
-    # one SGD step: the flagged lowest block really moves much less than the top one
+    assert v["encoder.layers.0"] == "vanishing" and v[f"encoder.layers.{L - 1}"] == "healthy"
+    flagged = [i for i in range(L) if v[f"encoder.layers.{i}.linear1"] == "vanishing"]
+    assert len(flagged) > L // 2
+    # one SGD step: the flagged layers really move less than the top block's (the verdict
+    # is on squared norms: a decade there is a factor 3.2 in the gradient's norm)
     _, _, change = _train(model, tokens, loss_fn, steps=1, lr=0.1)
-    assert change["encoder.layers.0.linear1"] < change["encoder.layers.23.linear1"] / 10
+    top = change[f"encoder.layers.{L - 1}.linear1"]
+    assert all(change[f"encoder.layers.{i}.linear1"] < top / 2.5 for i in flagged)
     after = {r["name"]: r for r in a.fix["after"]["blocks"]}
     assert all(r["verdict"] == "healthy" for r in after.values())
-    assert after["encoder.layers.23"]["jac"] > 0.8  # the input reaches the top again
+    assert after[f"encoder.layers.{L - 1}"]["jac"] > 0.8  # the input reaches the top again
     fixed = copy.deepcopy(model)
     apply(fixed, None, rules=a.rules, bias=None, seed=0)
     _, _, change = _train(fixed, tokens, loss_fn, steps=1, lr=0.1)
-    ratio = change["encoder.layers.0.linear1"] / change["encoder.layers.23.linear1"]
-    assert 0.1 < ratio < 10
+    ratio = change["encoder.layers.0.linear1"] / change[f"encoder.layers.{L - 1}.linear1"]
+    assert 1 / 2.5 < ratio < 2.5
 
 
 def test_audit_leaves_no_side_effects():
@@ -163,23 +185,30 @@ from initlab.torch import models
 def make():
     model = models.mlp([16] + [16] * 8 + [2], "tanh").double()
     return model, torch.randn(64, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+
+def bad():
+    return 3
 """
 
 
-def _cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "initlab", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+@pytest.fixture
+def factory_dir(tmp_path, monkeypatch):
+    (tmp_path / "auditfactory.py").write_text(FACTORY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+    sys.modules.pop("auditfactory", None)
 
 
-def test_cli_audit_writes_audit_json_and_report_draws_it(tmp_path):
-    (tmp_path / "myfactory.py").write_text(FACTORY)
-    out = tmp_path / "out"
-    r = _cli("audit", "myfactory:make", "--out", str(out), "--probes", "1",
-             "--power-iters", "2", cwd=tmp_path)  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    assert "vanishing" in r.stdout and (out / "audit.json").is_file()
-    r = _cli("report", str(out), "-q", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
+def test_cli_audit_writes_audit_json_and_report_draws_it(factory_dir, capsys):
+    from initlab.cli import main
+
+    out = factory_dir / "out"
+    code = main(["audit", "auditfactory:make", "--out", str(out), "--probes", "1",
+                 "--power-iters", "2"])  # fmt: skip
+    assert code == 0
+    assert "vanishing" in capsys.readouterr().out and (out / "audit.json").is_file()
+    assert main(["report", str(out), "-q"]) == 0
     md = (out / "report.md").read_text()
     assert "## Initialization audit" in md and "vanishing" in md
     assert "Initialization audit" in (out / "report.html").read_text()
@@ -190,12 +219,13 @@ def test_cli_audit_writes_audit_json_and_report_draws_it(tmp_path):
     [
         ("nocolon", "module:factory"),
         ("no_such_module_xyz:make", "cannot import"),
-        ("myfactory:missing", "has no"),
-        ("myfactory:bad", "(model, batch)"),
+        ("auditfactory:missing", "has no"),
+        ("auditfactory:bad", "(model, batch)"),
     ],
 )
-def test_cli_bad_factory_is_one_line(tmp_path, spec, message):
-    (tmp_path / "myfactory.py").write_text(FACTORY + "\ndef bad():\n    return 3\n")
-    r = _cli("audit", spec, cwd=tmp_path)
-    assert r.returncode == 2
-    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+def test_cli_bad_factory_is_one_line(factory_dir, capsys, spec, message):
+    from initlab.cli import main
+
+    assert main(["audit", spec]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
