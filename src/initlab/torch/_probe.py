@@ -321,8 +321,9 @@ def _forward_backward(model, batch, loss_fn, names, gen):
         hooks.remove()
     for (n, r), g in zip(layers.items(), dW, strict=True):
         r.grad_n2 = grads.get(n)
-        if g is not None:
-            r.wgrad_rel = float(g.double().norm() / mods[n].weight.detach().double().norm())
+        w = float(mods[n].weight.detach().double().norm())
+        if g is not None and w > 0:  # (a zero weight, e.g. Fixup's, has no relative gradient)
+            r.wgrad_rel = float(g.double().norm()) / w
     for n, b in blks.items():
         b.grad_n2 = grads.get("block:" + n)
         b.layers = [m for m in layers if m.startswith(n + ".")]
