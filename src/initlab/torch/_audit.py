@@ -32,7 +32,8 @@ from initlab.report.audit import AUDIT_FILE, FORMAT, format_audit
 from initlab.results.records import jsonable, write_atomic
 from initlab.torch import _verdict
 from initlab.torch._apply import apply
-from initlab.torch._probe import Probe, probe, quiet
+from initlab.torch._jacobian import gains, input_site, site_value, sv_max
+from initlab.torch._probe import Probe, blocks, forward_backward, quiet
 
 SCHEMA_VERSION = 1
 LAYER_KEYS = (
@@ -80,6 +81,31 @@ class Audit:
 
     def __str__(self) -> str:
         return format_audit(self.data)
+
+
+def probe(
+    model: nn.Module, batch: Any, loss_fn: Callable | None, *, probes: int, power_iters: int,
+    seed: int,
+) -> Probe:
+    """Measure `model` on `batch` (:mod:`initlab.torch._probe`); the caller holds
+    :func:`~initlab.torch._probe.quiet`."""
+    gen = torch.Generator().manual_seed(seed)
+    names = blocks(model)
+    layers, blks, loss = forward_backward(model, batch, loss_fn, names, gen)
+    if not layers:
+        raise InitlabError("the model calls no Linear, Conv or ConvTranspose layer on this "
+                           "batch: nothing to audit")
+    where, site = input_site(model, batch)
+    sv = None
+    if where is not None:
+        x0 = site_value(model, batch, site)
+        g = gains(model, batch, site, x0, names, probes, gen)
+        for r in layers:
+            r.jac_in, r.jac_out = g.get(("in", r.name)), g.get(("out", r.name))
+        for b in blks:
+            b.jac_out = g.get(("block", b.name))
+        sv = sv_max(model, batch, site, x0, power_iters, gen)
+    return Probe(layers, blks, layers[0].in_ms, sv, where, *loss)
 
 
 def _rows(p: Probe) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -39,13 +39,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.autograd.forward_ad as fwAD
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from initlab._validation import InitlabError
 from initlab.nn import activations as _activations
-from initlab.torch._apply import ACTIVATIONS, LAYERS, _run, fans, layer_order
+from initlab.torch._apply import ACTIVATIONS, LAYERS, _run, fans
 
 TRANSPARENT = (nn.Identity, nn.Flatten, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
 """Modules that pass a layer's output on to its activation without changing what the
@@ -103,11 +102,11 @@ class Probe:
     loss_name: str
 
 
-def _ms(t: torch.Tensor) -> float:
+def ms(t: torch.Tensor) -> float:
     return float(t.detach().double().pow(2).mean())
 
 
-def _first_tensor(x: Any) -> torch.Tensor | None:
+def first_tensor(x: Any) -> torch.Tensor | None:
     if isinstance(x, torch.Tensor):
         return x
     if isinstance(x, tuple | list):
@@ -158,7 +157,7 @@ def quiet(model: nn.Module) -> Iterator[None]:
             p.grad = g
 
 
-class _Hooks:
+class Hooks:
     """Forward hooks on layers, activations, transparent modules and blocks; they call
     ``on_layer(name, module, x, z)``, ``on_block(name, x, y)`` and track where each
     layer's input came from."""
@@ -187,14 +186,14 @@ class _Hooks:
 
     def _layer(self, name: str) -> Callable:
         def hook(mod, inputs, out):
-            x = _first_tensor(inputs)
+            x = first_tensor(inputs)
             self.on_layer(name, mod, x, out, self.tags.get(id(x)))
             self._tag(out, (name, None))
         return hook
 
     def _act(self, name: str) -> Callable:
         def hook(mod, inputs, out):
-            x = _first_tensor(inputs)
+            x = first_tensor(inputs)
             tag = self.tags.get(id(x))
             if tag is not None and tag[1] is None:
                 self.on_act(tag[0], mod, x, out)
@@ -202,13 +201,13 @@ class _Hooks:
         return hook
 
     def _pass(self, mod, inputs, out):
-        tag = self.tags.get(id(_first_tensor(inputs)))
+        tag = self.tags.get(id(first_tensor(inputs)))
         if tag is not None and isinstance(out, torch.Tensor):
             self._tag(out, tag)
 
     def _block(self, name: str) -> Callable:
         def hook(mod, inputs, out):
-            self.on_block(name, _first_tensor(inputs), _first_tensor(out))
+            self.on_block(name, first_tensor(inputs), first_tensor(out))
         return hook
 
     def remove(self) -> None:
@@ -237,36 +236,27 @@ def _weight_stats(mod: nn.Module) -> tuple[int, float, float]:
     W = mod.weight.detach().double()
     fan_in = fans(mod)[0]
     b = getattr(mod, "bias", None)
-    b2 = 0.0 if b is None else _ms(b)
+    b2 = 0.0 if b is None else ms(b)
     return int(fan_in), float(fan_in * W.pow(2).mean()), b2
 
 
-def probe(
-    model: nn.Module, batch: Any, loss_fn: Callable | None, *, probes: int, power_iters: int,
-    seed: int,
-) -> Probe:
-    """Measure `model` on `batch` (module docstring); the caller holds :func:`quiet`."""
-    gen = torch.Generator().manual_seed(seed)
-    names = blocks(model)
-    layers, blks, loss = _forward_backward(model, batch, loss_fn, names, gen)
-    if not layers:
-        raise InitlabError("the model calls no Linear, Conv or ConvTranspose layer on this "
-                           "batch: nothing to audit")
-    where, site = _input_site(model, batch)
-    sv = None
-    if where is not None:
-        x0 = _site_value(model, batch, site)
-        gains = _gains(model, batch, site, x0, names, probes, gen)
-        for r in layers:
-            r.jac_in, r.jac_out = gains.get(("in", r.name)), gains.get(("out", r.name))
-        for b in blks:
-            b.jac_out = gains.get(("block", b.name))
-        sv = _sv_max(model, batch, site, x0, power_iters, gen)
-    return Probe(layers, blks, layers[0].in_ms, sv, where, *loss)
+def _act_stats(r: LayerProbe, mod: nn.Module, z: torch.Tensor, a: torch.Tensor,
+               axis: int) -> None:
+    """Name the activation that consumes `r`'s output, and its dead and saturated parts."""
+    r.act = type(mod).__name__
+    act = activation_of(mod)
+    if act is None:
+        return
+    r.act_spec = act.spec
+    Z, A = z.detach().double().cpu().numpy(), a.detach().double().cpu().numpy()
+    sat = act.saturated(Z, A)
+    other = tuple(i for i in range(sat.ndim) if i != axis)
+    r.dead = float(sat.all(axis=other).mean())
+    r.saturated = float(sat.mean()) if act.name in ("tanh", "sigmoid") else None
 
 
-def _forward_backward(model, batch, loss_fn, names, gen):
-    hooks = _Hooks(model, names)
+def forward_backward(model, batch, loss_fn, names, gen):
+    hooks = Hooks(model, names)
     layers: dict[str, LayerProbe] = {}
     mods: dict[str, nn.Module] = {}
     outs: dict[str, torch.Tensor] = {}
@@ -282,31 +272,21 @@ def _forward_backward(model, batch, loss_fn, names, gen):
         if name in layers or x is None:
             return
         fan_in, w2, b2 = _weight_stats(mod)
-        layers[name] = LayerProbe(name, type(mod).__name__, fan_in, w2, b2, _ms(x), _ms(z),
+        layers[name] = LayerProbe(name, type(mod).__name__, fan_in, w2, b2, ms(x), ms(z),
                                   x[0].numel(), z[0].numel(), source=tag)  # fmt: skip
         mods[name], outs[name] = mod, z
         if z.requires_grad:
             z.register_hook(grab(name))
 
     def on_act(layer, mod, z, a):
-        r, act = layers.get(layer), activation_of(mod)
-        if r is None or r.act is not None:
-            return
-        r.act = type(mod).__name__
-        if act is None:
-            return
-        r.act_spec = act.spec
-        Z, A = z.detach().double().cpu().numpy(), a.detach().double().cpu().numpy()
-        sat = act.saturated(Z, A)
-        axis = _unit_axis(z, mods[layer])
-        other = tuple(i for i in range(sat.ndim) if i != axis)
-        r.dead = float(sat.all(axis=other).mean())
-        r.saturated = float(sat.mean()) if act.name in ("tanh", "sigmoid") else None
+        r = layers.get(layer)
+        if r is not None and r.act is None:
+            _act_stats(r, mod, z, a, _unit_axis(z, mods[layer]))
 
     def on_block(name, x, y):
         if name in blks or x is None or y is None:
             return
-        blks[name] = BlockProbe(name, _ms(x), _ms(y))
+        blks[name] = BlockProbe(name, ms(x), ms(y))
         if y.requires_grad:
             y.register_hook(grab("block:" + name))
 
@@ -339,114 +319,8 @@ def _loss(out: Any, loss_fn: Callable | None, gen: torch.Generator) -> torch.Ten
             got = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
             raise InitlabError(f"loss_fn must return a scalar tensor; got {got}")
         return loss.reshape(())
-    y = _first_tensor(out)
+    y = first_tensor(out)
     if y is None or not y.is_floating_point():
         raise InitlabError("the model's output is not a floating-point tensor: pass loss_fn")
     u = torch.randn(y.shape, generator=gen, dtype=torch.float64).to(y.dtype)
     return (y * u).sum()
-
-
-# --- the input-output Jacobian ------------------------------------------------------------
-
-
-def _input_site(model: nn.Module, batch: Any) -> tuple[str | None, nn.Module | None]:
-    """Where J starts: the batch if floating point, else the first Embedding's output."""
-    x = _first_tensor(batch)
-    if x is not None and x.is_floating_point():
-        return "input", None
-    order = layer_order(model, batch, types=(nn.Embedding,))
-    if not order:
-        return None, None
-    return f"output of {order[0]}", model.get_submodule(order[0])
-
-
-def _run_at(model: nn.Module, batch: Any, site: nn.Module | None, x: torch.Tensor) -> Any:
-    """The model's output with the input site's value replaced by `x`."""
-    if site is None:
-        if isinstance(batch, tuple | list):
-            i = next(i for i, t in enumerate(batch) if isinstance(t, torch.Tensor))
-            return _run(model, (*batch[:i], x, *batch[i + 1:]))
-        return model(x)
-    h = site.register_forward_hook(lambda m, i, o: x)
-    try:
-        return _run(model, batch)
-    finally:
-        h.remove()
-
-
-def _site_value(model: nn.Module, batch: Any, site: nn.Module | None) -> torch.Tensor:
-    if site is None:
-        return _first_tensor(batch).detach()
-    seen = []
-    h = site.register_forward_hook(lambda m, i, o: seen.append(o.detach()))
-    try:
-        with torch.no_grad():
-            _run(model, batch)
-    finally:
-        h.remove()
-    return seen[0]
-
-
-def _norm2(t: torch.Tensor | None) -> float | None:
-    return None if t is None else float(t.double().pow(2).sum())
-
-
-def _gains(model, batch, site, x0, names, probes, gen) -> dict[tuple[str, str], float]:
-    r"""Hutchinson: :math:`\sum_k \lVert J_l v_k\rVert^2 / \sum_k \lVert v_k\rVert^2` for
-    every layer's input and output and every block's output."""
-    sums: dict[tuple[str, str], float] = {}
-    hooks = _Hooks(model, names)
-
-    def add(key, t):
-        n2 = _norm2(None if t is None else fwAD.unpack_dual(t).tangent)
-        if n2 is not None:
-            sums[key] = sums.get(key, 0.0) + n2
-
-    done: set = set()
-
-    def on_layer(name, mod, x, z, tag):
-        if (k, name) not in done:
-            done.add((k, name))
-            add(("in", name), x)
-            add(("out", name), z)
-
-    def on_block(name, x, y):
-        if (k, "block:" + name) not in done:
-            done.add((k, "block:" + name))
-            add(("block", name), y)
-
-    hooks.on_layer, hooks.on_block = on_layer, on_block
-    total = 0.0
-    try:
-        with torch.no_grad(), fwAD.dual_level():
-            for k in range(probes):  # noqa: B007 (the hooks read k)
-                v = torch.randn(x0.shape, generator=gen, dtype=torch.float64).to(x0.dtype)
-                total += float(v.double().pow(2).sum())
-                _run_at(model, batch, site, fwAD.make_dual(x0, v))
-    finally:
-        hooks.remove()
-    return {key: s / total for key, s in sums.items()}
-
-
-def _sv_max(model, batch, site, x0, iters, gen) -> float | None:
-    r"""Largest singular value of the batch's input-output Jacobian by power iteration:
-    :math:`u = J v` by forward mode, :math:`w = J^T u` by reverse mode, :math:`v = w/\lVert
-    w\rVert`; returns :math:`\lVert J v\rVert` after `iters` steps."""
-    v = torch.randn(x0.shape, generator=gen, dtype=torch.float64).to(x0.dtype)
-    v = v / v.norm()
-    s = None
-    for _ in range(iters):
-        with torch.no_grad(), fwAD.dual_level():
-            u = fwAD.unpack_dual(_first_tensor(_run_at(model, batch, site,
-                                                       fwAD.make_dual(x0, v)))).tangent
-        if u is None:
-            return 0.0
-        s = float(u.double().norm())
-        x = x0.clone().requires_grad_(True)
-        y = _first_tensor(_run_at(model, batch, site, x))
-        (w,) = torch.autograd.grad(y, x, u)
-        n = w.norm()
-        if float(n) == 0.0:
-            return 0.0
-        v = (w / n).detach()
-    return s
