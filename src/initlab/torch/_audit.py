@@ -156,10 +156,15 @@ def _propose(model: nn.Module, p: Probe, layers, blocks) -> tuple[list, list[str
                 rules += found
                 why.append(f"chain {chain[0].name} .. {chain[-1].name} is off its critical "
                            "point")
-    if any(b["problems"] for b in blocks):
+    names = [b.name for b in p.blocks]
+    outside = sorted({q for r in layers if names and _verdict.role(r["name"], names) == ""
+                      for q in r["problems"]})  # fmt: skip
+    inside = sorted({q for b in blocks for q in b["problems"]})
+    if inside or outside:
         rules += _verdict.residual_rules(p, _branch_ends(model, p), has_bias)
-        why.append(f"the residual stream of {len(blocks)} blocks is "
-                   + "/".join(sorted({q for b in blocks for q in b["problems"]})))
+        why.append(f"the residual stream of {len(blocks)} blocks is {'/'.join(inside)}"
+                   if inside else f"layers around {len(blocks)} residual blocks are "
+                   f"{'/'.join(outside)}")  # fmt: skip
     return rules, why
 
 
