@@ -146,9 +146,10 @@ def test_deep_post_ln_transformer_lower_blocks_vanish_and_the_fix_corrects_it():
     assert 1 / 2.5 < ratio < 2.5
 
 
-def test_audit_leaves_no_side_effects():
-    model = models.ResNet((1, 1), width=8, in_channels=1, seed=3)  # BatchNorm, eval mode
-    model.eval()
+@pytest.mark.parametrize("training", [False, True])
+def test_audit_leaves_no_side_effects(training):
+    model = models.ResNet((1, 1), width=8, in_channels=1, seed=3)  # BatchNorm
+    model.train(training)
     X = torch.randn(8, 1, 16, 16, generator=_gen(1))
     buffers = {n: b.clone() for n, b in model.state_dict().items()}
     rng = torch.get_rng_state()
@@ -156,7 +157,7 @@ def test_audit_leaves_no_side_effects():
     audit(model, X, probes=1, power_iters=2)
     assert torch.equal(torch.get_rng_state(), rng)
     assert torch.get_num_threads() == threads
-    assert not any(m.training for m in model.modules())
+    assert all(m.training == training for m in model.modules())
     for n, b in model.state_dict().items():
         assert torch.equal(b, buffers[n]), n
     assert all(p.grad is None for p in model.parameters())
@@ -176,6 +177,15 @@ def test_audit_json_is_plain_data_and_bad_input_is_one_line(tmp_path):
         audit(model, X, lambda o: o, probes=1, power_iters=1)
     with pytest.raises(InitlabError, match="no Linear, Conv"):
         audit(nn.Sequential(nn.Tanh()), X, probes=1, power_iters=1)
+
+
+def test_audit_runs_through_an_lstm_and_tied_weights():
+    tokens = torch.randint(0, 65, (4, 8), generator=_gen(0))
+    a = audit(models.LSTMTagger(vocab=65), tokens, probes=1, power_iters=2)
+    assert a.data["input"]["jacobian_input"] == "output of embed"
+    assert a.data["input"]["sv_max"] > 0 and a.layers[0]["jac"] > 0
+    a = audit(models.GPT(n_layers=2, tied=True), tokens, probes=1, power_iters=2)
+    assert [b["name"] for b in a.blocks] == ["blocks.0", "blocks.1"]
 
 
 FACTORY = """

@@ -99,13 +99,17 @@ def probe(
     sv = None
     if where is not None:
         x0 = site_value(model, batch, site)
-        g = gains(model, batch, site, x0, names, probes, gen)
+        try:
+            g = gains(model, batch, site, x0, names, probes, gen)
+            sv = sv_max(model, batch, site, x0, power_iters, gen)
+        except NotImplementedError as exc:  # an operation without forward-mode AD
+            g, where = {}, f"input (not estimated: {str(exc).splitlines()[0][:120]})"
         for r in layers:
             r.jac_in, r.jac_out = g.get(("in", r.name)), g.get(("out", r.name))
         for b in blks:
             b.jac_out = g.get(("block", b.name))
-        sv = sv_max(model, batch, site, x0, power_iters, gen)
-    return Probe(layers, blks, layers[0].in_ms, sv, where, *loss)
+    return Probe(layers, blks, layers[0].in_ms, sv, where or "input (none: no floating-point "
+                 "input or Embedding)", *loss)  # fmt: skip
 
 
 def _rows(p: Probe) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

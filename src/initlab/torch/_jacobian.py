@@ -6,6 +6,9 @@ JVPs and the largest singular value by power iteration (the formulas are in
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -14,6 +17,16 @@ from torch import nn
 
 from initlab.torch._apply import _run, layer_order
 from initlab.torch._probe import Hooks, first_tensor
+
+
+@contextmanager
+def forward_mode() -> Iterator[None]:
+    """Forward-mode AD with oneDNN off: its recurrent kernels (``nn.LSTM``) have no JVP,
+    PyTorch's own do."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*oneDNN.*")
+        with torch.backends.mkldnn.flags(enabled=False):
+            yield
 
 
 def input_site(model: nn.Module, batch: Any) -> tuple[str | None, nn.Module | None]:
@@ -85,7 +98,7 @@ def gains(model, batch, site, x0, names, probes, gen) -> dict[tuple[str, str], f
     hooks.on_layer, hooks.on_block = on_layer, on_block
     total = 0.0
     try:
-        with torch.no_grad(), fwAD.dual_level():
+        with torch.no_grad(), fwAD.dual_level(), forward_mode():
             for k in range(probes):  # noqa: B007 (the hooks read k)
                 v = torch.randn(x0.shape, generator=gen, dtype=torch.float64).to(x0.dtype)
                 total += float(v.double().pow(2).sum())
@@ -103,7 +116,7 @@ def sv_max(model, batch, site, x0, iters, gen) -> float | None:
     v = v / v.norm()
     s = None
     for _ in range(iters):
-        with torch.no_grad(), fwAD.dual_level():
+        with torch.no_grad(), fwAD.dual_level(), forward_mode():
             u = fwAD.unpack_dual(first_tensor(_run_at(model, batch, site,
                                                        fwAD.make_dual(x0, v)))).tangent
         if u is None:
