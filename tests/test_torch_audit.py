@@ -179,6 +179,15 @@ def test_audit_json_is_plain_data_and_bad_input_is_one_line(tmp_path):
         audit(nn.Sequential(nn.Tanh()), X, probes=1, power_iters=1)
 
 
+def test_report_refuses_a_damaged_audit_naming_the_file(tmp_path):
+    from initlab._validation import InitlabError
+    from initlab.report.html import write_report
+
+    (tmp_path / "audit.json").write_text('{"format": "something else"}')
+    with pytest.raises(InitlabError, match=r"audit\.json is not an initlab audit"):
+        write_report(tmp_path)
+
+
 def test_audit_runs_through_an_lstm_and_tied_weights():
     tokens = torch.randint(0, 65, (4, 8), generator=_gen(0))
     a = audit(models.LSTMTagger(vocab=65), tokens, probes=1, power_iters=2)
@@ -231,11 +240,12 @@ def test_cli_audit_writes_audit_json_and_report_draws_it(factory_dir, capsys):
         ("no_such_module_xyz:make", "cannot import"),
         ("auditfactory:missing", "has no"),
         ("auditfactory:bad", "(model, batch)"),
+        ("auditfactory:make --out auditfactory.py", "is a file"),
     ],
 )
 def test_cli_bad_factory_is_one_line(factory_dir, capsys, spec, message):
     from initlab.cli import main
 
-    assert main(["audit", spec]) == 2
+    assert main(["audit", *spec.split()]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err

@@ -16,6 +16,7 @@ from typing import Any
 
 from initlab._validation import InitlabError
 from initlab.cli._common import console, positive_int
+from initlab.cli._outputs import check_dir
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -57,6 +58,8 @@ def load_factory(spec: str) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.out is not None:
+        check_dir(args.out, need=1_000_000)  # before any work
     factory = load_factory(args.factory)
     made = factory()
     if not isinstance(made, tuple) or len(made) not in (2, 3):
@@ -68,6 +71,5 @@ def run(args: argparse.Namespace) -> int:
                    power_iters=args.power_iters, seed=args.seed)  # fmt: skip
     console.print(str(result), markup=False)
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
         console.print(f"wrote {result.write(args.out)}", markup=False)
     return 0
