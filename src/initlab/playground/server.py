@@ -184,7 +184,7 @@ def create_app() -> Starlette:
 
 def _meta() -> dict[str, Any]:
     return {
-        "inits": [{"name": s.name, "distribution": s.distribution, "variance": s.variance}
+        "inits": [{"name": s.name, "distribution": s.distribution, "formula": s.formula}
                   for s in _catalogue.catalogue()],  # fmt: skip
         "activations": list(_activations.HIDDEN),
         "inputs": ["gaussian", *datasets.available(), *settings.TOYS],
