@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(("127.0.0.1", port))
+        sock.listen(128)  # connections wait in the backlog until uvicorn serves them
     except OSError as exc:
         sock.close()
         raise InitlabError(f"--port {port}: cannot listen on 127.0.0.1:{port} ({exc.strerror})"
