@@ -151,7 +151,7 @@ function drawExplorer(r, ms) {
     else PG.charts.variance.push(plot($(".var", card), {
       height: 150, legend: { show: false },
       scales: { x: { time: false }, y: { distr: 3 } },
-      axes: [{ label: "layer", size: 30, labelSize: 16 }, { size: 50, values: (u, v) => v.map(x => (x.toExponential().startsWith("1") ? fmt(x, 1) : "")) }],
+      axes: [{ label: "layer", size: 30, labelSize: 16 }, { size: 50, values: (u, v) => v.map(x => (x != null && x.toExponential().startsWith("1") ? fmt(x, 1) : "")) }],
       series: [{ label: "layer" },
                { label: "measured", stroke: color, width: 0, points: { show: true, size: 7, fill: color } },
                { label: "mean-field", stroke: "#222", dash: [5, 4], width: 1.5, points: { show: false } }],
