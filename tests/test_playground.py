@@ -212,14 +212,17 @@ def test_toys_are_a_function_of_their_seed():
 def test_toml_writer_round_trips():
     import tomllib
 
-    s = settings.parse({"view": "training", "inits": "he;variance_scaling(scale=0.1, mode=fan_out)"})
+    s = settings.parse(
+        {"view": "training", "inits": "he;variance_scaling(scale=0.1, mode=fan_out)"}
+    )
     raw = settings.spec_dict(s, "x.npz")
     assert tomllib.loads(settings.to_toml(raw, "a\nb")) == {
         k: {kk: vv for kk, vv in v.items() if vv is not None} if isinstance(v, dict) else v
         for k, v in raw.items()
     }
-    assert s.query["inits"] == ('he;variance_scaling(scale=0.1, mode="fan_out", '
-                                 'distribution="truncated_normal")')  # defaults filled in
+    assert s.query["inits"] == (
+        'he;variance_scaling(scale=0.1, mode="fan_out", distribution="truncated_normal")'
+    )  # defaults filled in
     assert settings.parse({"view": "training", "inits": s.query["inits"]}).values["inits"] == \
         s.values["inits"]  # fmt: skip
 
@@ -250,8 +253,11 @@ def test_training_streams_costs_then_results(client):
 
 
 def test_bad_training_settings_are_refused_before_any_training(client):
-    for query, needle in [("input=gaussian", "training needs labelled data"),
-                          ("lr=0", "lr must be > 0"), ("iterations=1e9", "iterations must be <=")]:
+    for query, needle in [
+        ("input=gaussian", "training needs labelled data"),
+        ("lr=0", "lr must be > 0"),
+        ("iterations=1e9", "iterations must be <="),
+    ]:
         r = client.get("/api/train?" + query)
         assert r.status_code == 400 and needle in r.json()["error"]
 
@@ -318,7 +324,7 @@ def test_command_prints_a_clear_error_without_the_extra(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "uvicorn", None)
     assert main(["playground", "--no-browser"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and 'pip install "initlab[playground]"' in err
+    assert err.count("\n") == 0 and "pip install starlette uvicorn" in err
     assert main(["playground", "--port", "70000", "--no-browser"]) == 2
     assert "--port must be <= 65535" in capsys.readouterr().err
 

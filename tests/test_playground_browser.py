@@ -88,7 +88,9 @@ def test_page_in_chromium(url, tmp_path):
         page.fill("input[name=iterations]", "20000")
         page.dispatch_event("input[name=iterations]", "change")
         page.click("#train-start")
-        points = "window.playground.charts.curves ? window.playground.charts.curves.data[0].length : 0"
+        points = (
+            "window.playground.charts.curves ? window.playground.charts.curves.data[0].length : 0"
+        )
         page.wait_for_function(f"{points} > 5", timeout=30000)
         first = page.evaluate(points)
         page.wait_for_function(f"{points} > {first}", timeout=30000)

@@ -1,4 +1,4 @@
-""""Copy as spec": the TOML each playground view gives, run by `initlab run`, reproduces the
+""" "Copy as spec": the TOML each playground view gives, run by `initlab run`, reproduces the
 numbers the view showed (bit for bit where the page and the command run the same code)."""
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ import webbrowser
 from initlab._validation import InitlabError, check_number
 
 MISSING = (
-    "the playground needs Starlette and uvicorn: pip install \"initlab[playground]\" "
-    "(missing: {name})"
+    "the playground needs Starlette and uvicorn (dependencies of initlab, missing here: {name}); "
+    "install them with: pip install starlette uvicorn"
 )
 
 

@@ -83,7 +83,8 @@ def prepare(settings: Settings) -> Prepared:
     for key, d in (("input", ds),):
         _runner.targets(d, spec.model.output, data.n_classes, key)
     _runner.check_memory(len(runs), sizes, data, spec.training)
-    if settings["mode"] == "replicas" and _engine(len(runs), sizes, data, spec.training)[0] != "direct":
+    engine = _engine(len(runs), sizes, data, spec.training)[0]
+    if settings["mode"] == "replicas" and engine != "direct":
         raise InitlabError("mode: chaos replicas perturb W_1, which the sample engine never "
                            "stores; use seeds, or fewer input features")  # fmt: skip
     return Prepared(settings, spec, data, runs)

@@ -58,8 +58,8 @@ class LocalOnly:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not is_local(_host(scope)):
-            response = JSONResponse({"error": "refused: the playground only answers requests "
-                                     "addressed to 127.0.0.1 or localhost"}, status_code=403)  # fmt: skip
+            refused = "refused: the playground only answers requests addressed to 127.0.0.1"
+            response = JSONResponse({"error": refused + " or localhost"}, status_code=403)
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
@@ -97,95 +97,114 @@ def _error(exc: BaseException, status: int = 400) -> JSONResponse:
 
 
 def create_app() -> Starlette:
-    """The application; state (thread limits, running trainings) is per application."""
-    limiter = anyio.CapacityLimiter(COMPUTE_THREADS)
-    trainings = threading.BoundedSemaphore(TRAININGS)
-
-    async def run(fn: Callable[..., Any], *args: Any) -> JSONResponse:
-        try:
-            out = await anyio.to_thread.run_sync(fn, *args, limiter=limiter)
-        except InitlabError as exc:
-            return _error(exc)
-        except Exception as exc:  # noqa: BLE001  (one failure must not stop the server)
-            log.exception("playground request failed")
-            return _error(RuntimeError(f"internal error: {type(exc).__name__}: {exc}"), 500)
-        return JSONResponse(clean(out))
-
-    def view(request: Request, name: str) -> settings.Settings:
-        return settings.parse({**request.query_params, "view": name})
-
-    async def explore(request: Request) -> Response:
-        return await run(lambda: compute.explore(view(request, "explorer")))
-
-    async def phase(request: Request) -> Response:
-        return await run(lambda: compute.phase(view(request, "theory")["activation"]))
-
-    async def point(request: Request) -> Response:
-        def go() -> dict[str, Any]:
-            s = view(request, "theory")
-            return compute.point(s["activation"], s["sw2"], s["sb2"])
-
-        return await run(go)
-
-    async def train(request: Request) -> Response:
-        try:
-            job = await anyio.to_thread.run_sync(
-                lambda: live.prepare(view(request, "training")), limiter=limiter
-            )
-        except InitlabError as exc:
-            return _error(exc)
-        if not trainings.acquire(blocking=False):
-            return _error(RuntimeError(f"the server is already training {TRAININGS} "
-                                       "populations; cancel one or wait"), 503)  # fmt: skip
-        return StreamingResponse(_events(job, trainings), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store"})  # fmt: skip
-
-    async def spec(request: Request) -> Response:
-        try:
-            text = _spec.toml(settings.parse(dict(request.query_params)), str(request.base_url))
-        except InitlabError as exc:
-            return _error(exc)
-        return Response(text, media_type="text/plain; charset=utf-8")
-
-    async def data_file(request: Request) -> Response:
-        try:
-            s = settings.parse(dict(request.query_params))
-            name, generated = datasets.source(s)
-            if not generated:
-                raise InitlabError(f"input: {name!r} is a named data set, not a generated one; "
-                                   "initlab run loads it by its name")  # fmt: skip
-            body = datasets.npz_bytes(datasets.load(s))
-        except InitlabError as exc:
-            return _error(exc)
-        return Response(body, media_type="application/octet-stream",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
-
-    async def meta(request: Request) -> Response:
-        return await run(_meta)
-
-    async def index(request: Request) -> Response:
-        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
-
+    """The application; its state (thread limits, training slots) is its own."""
     routes = [
-        Route("/", index),
-        Route("/api/meta", meta),
-        Route("/api/explore", explore),
-        Route("/api/train", train),
-        Route("/api/phase", phase),
-        Route("/api/point", point),
-        Route("/api/spec", spec),
-        Route("/api/data.npz", data_file),
+        Route("/", _index),
+        Route("/api/meta", _meta_json),
+        Route("/api/explore", _explore),
+        Route("/api/train", _train),
+        Route("/api/phase", _phase),
+        Route("/api/point", _point),
+        Route("/api/spec", _spec_toml),
+        Route("/api/data.npz", _data_file),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(routes=routes)
+    app.state.limiter = anyio.CapacityLimiter(COMPUTE_THREADS)
+    app.state.trainings = threading.BoundedSemaphore(TRAININGS) if TRAININGS else None
     app.add_middleware(LocalOnly)
     return app
 
 
+async def _run(request: Request, fn: Callable[[], Any]) -> JSONResponse:
+    """``fn()`` in a worker thread, as JSON; its InitlabError as a 400, anything else a 500."""
+    try:
+        out = await anyio.to_thread.run_sync(fn, limiter=request.app.state.limiter)
+    except InitlabError as exc:
+        return _error(exc)
+    except Exception as exc:  # one failure must not stop the server
+        log.exception("playground request failed")
+        return _error(RuntimeError(f"internal error: {type(exc).__name__}: {exc}"), 500)
+    return JSONResponse(clean(out))
+
+
+def _view(request: Request, name: str) -> settings.Settings:
+    return settings.parse({**request.query_params, "view": name})
+
+
+async def _index(request: Request) -> Response:
+    return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+
+async def _meta_json(request: Request) -> Response:
+    return await _run(request, _meta)
+
+
+async def _explore(request: Request) -> Response:
+    return await _run(request, lambda: compute.explore(_view(request, "explorer")))
+
+
+async def _phase(request: Request) -> Response:
+    return await _run(request, lambda: compute.phase(_view(request, "theory")["activation"]))
+
+
+async def _point(request: Request) -> Response:
+    def go() -> dict[str, Any]:
+        s = _view(request, "theory")
+        return compute.point(s["activation"], s["sw2"], s["sb2"])
+
+    return await _run(request, go)
+
+
+async def _train(request: Request) -> Response:
+    """Validate (400) and take a training slot (503 when every slot is busy), then stream."""
+    state = request.app.state
+    try:
+        prepare = lambda: live.prepare(_view(request, "training"))  # noqa: E731
+        job = await anyio.to_thread.run_sync(prepare, limiter=state.limiter)
+    except InitlabError as exc:
+        return _error(exc)
+    if state.trainings is None or not state.trainings.acquire(blocking=False):
+        busy = f"the server is already training {TRAININGS} populations; cancel one or wait"
+        return _error(RuntimeError(busy), 503)
+    return StreamingResponse(
+        _events(job, state.trainings),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def _spec_toml(request: Request) -> Response:
+    try:
+        text = _spec.toml(settings.parse(dict(request.query_params)), str(request.base_url))
+    except InitlabError as exc:
+        return _error(exc)
+    return Response(text, media_type="text/plain; charset=utf-8")
+
+
+async def _data_file(request: Request) -> Response:
+    try:
+        s = settings.parse(dict(request.query_params))
+        name, generated = datasets.source(s)
+        if not generated:
+            raise InitlabError(f"input: {name!r} is a named data set, not a generated one; "
+                               "initlab run loads it by its name")  # fmt: skip
+        body = datasets.npz_bytes(datasets.load(s))
+    except InitlabError as exc:
+        return _error(exc)
+    return Response(
+        body,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
 def _meta() -> dict[str, Any]:
     return {
-        "inits": [{"name": s.name, "distribution": s.distribution, "formula": s.formula}
-                  for s in _catalogue.catalogue()],  # fmt: skip
+        "inits": [
+            {"name": s.name, "distribution": s.distribution, "formula": s.formula}
+            for s in _catalogue.catalogue()
+        ],
         "activations": list(_activations.HIDDEN),
         "inputs": ["gaussian", *datasets.available(), *settings.TOYS],
         "views": settings.VIEWS,
@@ -210,7 +229,7 @@ async def _events(job: live.Prepared, slots: threading.BoundedSemaphore):
             live.train(job, emit, cancel.is_set)
         except InitlabError as exc:
             emit({"type": "error", "error": str(exc)})
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.exception("playground training failed")
             emit({"type": "error", "error": f"internal error: {type(exc).__name__}: {exc}"})
         finally:

@@ -1,4 +1,4 @@
-r""""Copy as spec": each view as the TOML experiment that ``initlab run`` reproduces.
+r""" "Copy as spec": each view as the TOML experiment that ``initlab run`` reproduces.
 
 - explorer: the view's network and inits, trained for one iteration; ``results.json`` then
   holds, per run, the histograms of iteration 0 (``diagnostics.histograms.first``), the
@@ -70,8 +70,13 @@ def _header(s: Settings, raw: dict[str, Any], base_url: str) -> str:
     if s.view != "theory" and _datasets.source(s)[1]:
         v = s.values
         name = raw["data"]["train"]
-        query = urlencode({k: w for k, w in s.query.items()
-                           if k in ("view", "input", "examples", "noise", "data_seed", "width")})
+        query = urlencode(
+            {
+                k: w
+                for k, w in s.query.items()
+                if k in ("view", "input", "examples", "noise", "data_seed", "width")
+            }
+        )
         lines += [
             f"data: save {base_url}api/data.npz?{query} as {name} beside this file, or:",
             f"  python -c \"from initlab.playground.datasets import write_npz; write_npz("
