@@ -90,7 +90,10 @@ function histogram(el, h, color, title) {
   return new uPlot({
     width: Math.max(120, el.clientWidth), height: 82, legend: { show: false }, cursor: { show: false },
     scales: { x: { time: false, range: [h.edges[0], h.edges[h.edges.length - 1]] }, y: { range: [0, null] } },
-    axes: [{ size: 22, font: "10px system-ui", ticks: { size: 3 }, gap: 2 }, { show: false }],
+    padding: [4, 16, 0, 16],
+    axes: [{ size: 22, font: "10px system-ui", ticks: { size: 3 }, gap: 2,
+             splits: u => [u.scales.x.min, ...(u.scales.x.min < 0 && u.scales.x.max > 0 ? [0] : []), u.scales.x.max],
+             values: (u, v) => v.map(short) }, { show: false }],
     series: [{}, { label: title, ...bars(color) }],
   }, [centers, share], el);
 }
@@ -122,6 +125,21 @@ function fmt(x, digits = 3) {
   return x.toPrecision(digits).replace(/\.?0+$/, "");
 }
 
+// a tick label in at most ~5 characters: 0.37, -20, 1e4, -3.5e4
+function short(x) {
+  if (x === 0) return "0";
+  const a = Math.abs(x);
+  return a >= 1e4 || a < 1e-3 ? x.toExponential(1).replace("e+", "e").replace(".0e", "e")
+                              : String(+x.toPrecision(2));
+}
+
+// a log axis's label at each power of ten only: 1e-4 ... 0.01, 0.1, 1, 10, 100 ... 1e4
+function decade(x) {
+  if (x == null || !x.toExponential().startsWith("1")) return "";
+  const e = Math.round(Math.log10(x));
+  return Math.abs(e) >= 3 ? `1e${e}` : String(+(10 ** e).toPrecision(1));
+}
+
 const pct = x => (x === null || x === undefined) ? "–" : (100 * x).toFixed(x > 0 && x < 0.01 ? 2 : 0) + "%";
 
 function drawExplorer(r, ms) {
@@ -139,10 +157,10 @@ function drawExplorer(r, ms) {
     card.className = "card"; card.dataset.init = run.name;
     card.innerHTML = `<h3><i style="background:${color}"></i>${run.name}</h3>
       <p class="note">cost at initialization ${fmt(run.cost, 4)}</p>
-      <h4>Var(Z<sub>l</sub>): <span style="color:${color}">●</span> measured,
-        <span style="letter-spacing:-1px">- - -</span> mean-field q<sub>l</sub></h4><div class="var"></div>
-      <table class="results small"></table><h4>activations A<sub>l</sub> │ gradients dZ<sub>l</sub></h4>
-      <div class="hists"></div>`;
+      <h4>Var(Z<sub>l</sub>) by layer: <span style="color:${color}">●</span> measured,
+        <span style="letter-spacing:-1px">- -</span> theory</h4><div class="var"></div>
+      <table class="results small"></table>
+      <div class="hists"><h4>activations A<sub>l</sub></h4><h4>gradients dZ<sub>l</sub></h4></div>`;
     grid.append(card);
     const L = run.var_z.length, layers = [...Array(L).keys()].map(l => l + 1);
     const q = run.theory.available ? run.theory.q : layers.map(() => null);
@@ -151,7 +169,7 @@ function drawExplorer(r, ms) {
     else PG.charts.variance.push(plot($(".var", card), {
       height: 150, legend: { show: false },
       scales: { x: { time: false }, y: { distr: 3 } },
-      axes: [{ label: "layer", size: 30, labelSize: 16 }, { size: 50, values: (u, v) => v.map(x => (x != null && x.toExponential().startsWith("1") ? fmt(x, 1) : "")) }],
+      axes: [{ label: "layer", size: 30, labelSize: 16 }, { size: 44, values: (u, v) => v.map(decade) }],
       series: [{ label: "layer" },
                { label: "measured", stroke: color, width: 0, points: { show: true, size: 7, fill: color } },
                { label: "mean-field", stroke: "#222", dash: [5, 4], width: 1.5, points: { show: false } }],
