@@ -17,6 +17,7 @@ bytes) and ``initlab run`` reads (:func:`initlab.data.load_npz`: ``X`` examples 
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 from pathlib import Path
@@ -94,8 +95,14 @@ def load(settings: Settings) -> _data.Dataset:
     naming the set when it is not available, e.g. cats-vs-dogs not fetched)."""
     v = settings.values
     if v["input"] in NAMED:
-        return _data.load(v["input"])
+        return _named(v["input"])
     return generate(v["input"], v["examples"], v["noise"], v["data_seed"], v["width"])
+
+
+@functools.lru_cache(maxsize=2)
+def _named(name: str) -> _data.Dataset:
+    """A named set, loaded once per process (the post's 100 images take a second to decode)."""
+    return _data.load(name)
 
 
 def available() -> list[str]:

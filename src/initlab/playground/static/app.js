@@ -507,6 +507,13 @@ async function main() {
     form.elements.inits.value += "\n" + e.target.value; e.target.value = ""; changed();
   });
   $("#f-post").addEventListener("click", () => { form.elements.inits.value = PG.meta.post_inits.split(";").join("\n"); changed(); });
+  $("#f-post-run").addEventListener("click", () => {  // the post's images once fetched, else digits
+    const input = PG.meta.inputs.includes("cats-vs-dogs") ? "cats-vs-dogs" : "digits";
+    Object.assign(PG.values.training, { inits: PG.meta.post_inits, activation: "tanh", depth: "2",
+      width: "5", input, lr: "0.01", iterations: "1000", seed: "1", stream: "legacy", seeds: "1",
+      mode: "seeds" });
+    writeForm(); changed();
+  });
   $("#train-start").addEventListener("click", startTraining);
   $("#train-stop").addEventListener("click", () => stopTraining("stopped"));
   $("#phase").addEventListener("click", phaseClick);
