@@ -262,6 +262,23 @@ def test_bad_training_settings_are_refused_before_any_training(client):
         assert r.status_code == 400 and needle in r.json()["error"]
 
 
+def test_several_tabs_train_at_once(client):
+    """Two trainings stream side by side (each in its own worker thread) and both finish."""
+    results: dict[str, list] = {}
+
+    def tab(name: str, query: str) -> None:
+        results[name] = events(client, query)
+
+    tabs = [threading.Thread(target=tab, args=(n, q)) for n, q in
+            [("a", "iterations=400&input=circles"), ("b", "iterations=300&inits=he")]]  # fmt: skip
+    for t in tabs:
+        t.start()
+    for t in tabs:
+        t.join(60)
+    assert results["a"][-1]["type"] == results["b"][-1]["type"] == "done"
+    assert len(results["a"][-1]["members"]) == 4 and len(results["b"][-1]["members"]) == 1
+
+
 def test_a_busy_server_says_so(monkeypatch):
     monkeypatch.setattr(server, "TRAININGS", 0)
     with TestClient(create_app(), base_url=BASE) as c:

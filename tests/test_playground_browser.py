@@ -103,6 +103,11 @@ def test_page_in_chromium(url, tmp_path):
         page.evaluate("window.scrollTo(0, 0)")
         shot = tmp_path / "playground.png"
         page.screenshot(path=str(shot))
+        # a link reproduces a view: the theory view at a point, read from the URL
+        page.goto(url + "?view=theory&activation=relu&sw2=3&sb2=0.1")
+        page.wait_for_function("window.playground.last.point !== null", timeout=30000)
+        assert page.evaluate("window.playground.last.point.chi_1") == pytest.approx(1.5)
+        assert page.input_value("input[name=sw2]") == "3"
         assert not errors, errors
         browser.close()
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)

@@ -10,6 +10,7 @@ const PG = window.playground = { meta: null, view: "explorer", values: {}, chart
                                  last: { explore: null, train: [], phase: null, point: null } };
 const $ = (sel, root = document) => root.querySelector(sel);
 const form = $("#controls");
+const esc = text => String(text).replace(/[&<>"']/g, c => `&#${c.charCodeAt(0)};`);
 
 // ---------------------------------------------------------------- state, URL, errors
 
@@ -155,7 +156,7 @@ function drawExplorer(r, ms) {
     const color = COLORS[k % COLORS.length];
     const card = document.createElement("div");
     card.className = "card"; card.dataset.init = run.name;
-    card.innerHTML = `<h3><i style="background:${color}"></i>${run.name}</h3>
+    card.innerHTML = `<h3><i style="background:${color}"></i>${esc(run.name)}</h3>
       <p class="note">cost at initialization ${fmt(run.cost, 4)}</p>
       <h4>Var(Z<sub>l</sub>) by layer: <span style="color:${color}">●</span> measured,
         <span style="letter-spacing:-1px">- -</span> theory</h4><div class="var"></div>
@@ -322,7 +323,7 @@ function drawResults(ev) {
   const acc = x => (100 * x).toFixed(1) + "%";
   const head = `<tr><th>initialization</th><th>${mode}</th><th>final cost</th><th>train accuracy</th><th>diverged</th></tr>`;
   $("#train-table").innerHTML = head + ev.summary.map(s =>
-    `<tr><td><i style="color:${initColor(s.name)}">■</i> ${s.name}</td><td>${s.n}</td>` +
+    `<tr><td><i style="color:${initColor(s.name)}">■</i> ${esc(s.name)}</td><td>${s.n}</td>` +
     `<td>${interval(s.final_cost, x => x.toFixed(4))}</td><td>${interval(s.train_accuracy, acc)}</td>` +
     `<td>${s.diverged}</td></tr>`).join("") +
     (ev.summary[0].n > 1 ? `<caption>mean [95% interval of the mean] over ${mode}</caption>` : "");
@@ -332,7 +333,7 @@ function drawResults(ev) {
     const card = document.createElement("div");
     card.className = "card";
     const m = ev.members[k];
-    card.innerHTML = `<h3><i style="background:${initColor(m.name)}"></i>${m.name}</h3>
+    card.innerHTML = `<h3><i style="background:${initColor(m.name)}"></i>${esc(m.name)}</h3>
       <p class="note">decision boundary · accuracy ${m.train_accuracy === null ? "–" : acc(m.train_accuracy)}</p>`;
     const canvas = document.createElement("canvas");
     canvas.className = "boundary"; canvas.width = canvas.height = 300;
@@ -445,7 +446,7 @@ function drawPoint(p) {
     ["ξc (correlation depth scale, layers)", fmt(p.xi_c)], ["ξq (variance depth scale)", fmt(p.xi_q)],
     ["critical σw² at this σb²", fmt(p.critical_sigma_w2)],
     ["distance σw² − critical", fmt(p.distance)]];
-  $("#point-table").innerHTML = rows.map(([k, v]) => `<tr><td>${k}</td><td>${v}</td></tr>`).join("");
+  $("#point-table").innerHTML = rows.map(([k, v]) => `<tr><td>${k}</td><td>${esc(v)}</td></tr>`).join("");
 }
 
 // ---------------------------------------------------------------- copy as spec
