@@ -219,7 +219,8 @@ function stopTraining(reason) {
   if (trainAbort) {
     trainAbort.abort();
     trainAbort = null;
-    $("#train-status").textContent = `cancelled: ${reason}`;
+    const at = training.x.length ? ` at step ${training.x.at(-1) + 1}` : "";
+    $("#train-status").textContent = `cancelled${at}: ${reason}`;
     PG.last.train.push({ type: "cancelled", reason });
   }
   setTraining(false);
