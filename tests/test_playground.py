@@ -305,11 +305,11 @@ def test_closing_the_stream_cancels_the_training(monkeypatch):
     monkeypatch.setattr(server, "TRAININGS", 1)
     names = lambda: {t.name for t in threading.enumerate()}  # noqa: E731
     with TestClient(create_app(), base_url=BASE) as c:
-        with c.stream("GET", "/api/train?iterations=20000") as r:
+        with c.stream("GET", "/api/train?iterations=20000&width=32") as r:
             for line in r.iter_lines():
                 if line.startswith("event: costs"):
                     break  # the page changed a setting: it drops the connection
-        deadline = time.time() + 10
+        deadline = time.time() + 5  # the whole training would take minutes
         while "initlab-playground-train" in names() and time.time() < deadline:
             time.sleep(0.05)
         assert "initlab-playground-train" not in names()
