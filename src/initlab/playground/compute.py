@@ -17,6 +17,7 @@ r"""What the explorer and theory views show, computed by initlab's own engine.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from typing import Any
@@ -28,6 +29,7 @@ from initlab.analysis import correlation as _corr
 from initlab.analysis import meanfield as _mf
 from initlab.experiment import runner as _runner
 from initlab.experiment.population import ExperimentData
+from initlab.nn import activations as _activations
 from initlab.playground import datasets as _datasets
 from initlab.playground import settings as _settings
 from initlab.playground.settings import Settings
@@ -79,9 +81,11 @@ def sw2_range(activation: str) -> float:
     return float(max(4.0, 2.5 * crit)) if math.isfinite(crit) else 4.0
 
 
+@functools.lru_cache(maxsize=len(_activations.HIDDEN))
 def phase(activation: str) -> dict[str, Any]:
     r""":math:`\ln\chi_1` on a grid, ``ln_chi[j][i]`` at ``sigma_b2[j], sigma_w2[i]``, and
-    the critical line :math:`\chi_1 = 1` (``null`` where it does not exist)."""
+    the critical line :math:`\chi_1 = 1` (``null`` where it does not exist). Computed once
+    per activation (a second or two) and kept: callers must not modify the result."""
     top = sw2_range(activation)
     nw, nb = PHASE_GRID
     w2 = np.linspace(top / nw, top, nw)
