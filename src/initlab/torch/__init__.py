@@ -45,10 +45,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 
 from initlab.torch._apply import (
     ACTIVATIONS,
-    CONV,
-    CONV_TRANSPOSE,
-    EMBEDDING,
-    LAYERS,
     InitRow,
     InitTable,
     apply,
@@ -60,6 +56,7 @@ from initlab.torch._apply import (
 from initlab.torch._coordcheck import CoordCheck, coord_check
 from initlab.torch._diagnostics import Recorder, results, run_record
 from initlab.torch._lsuv import ModuleLSUVReport, lsuv
+from initlab.torch._params import CONV, CONV_TRANSPOSE, EMBEDDING, LAYERS, NORMS
 
 __all__ = [
     "ACTIVATIONS",
@@ -67,6 +64,7 @@ __all__ = [
     "CONV_TRANSPOSE",
     "EMBEDDING",
     "LAYERS",
+    "NORMS",
     "CoordCheck",
     "InitRow",
     "InitTable",

@@ -44,7 +44,8 @@ from initlab.analysis.diagnostics import DEFAULT_TOL, KINDS, QUANTITIES, Diagnos
 from initlab.analysis.symmetry import distinct_rows
 from initlab.experiment.runner import summarize_runs
 from initlab.nn import activations as _activations
-from initlab.torch._apply import CONV_TRANSPOSE, LAYERS, infer_activation, layer_order
+from initlab.torch._apply import infer_activation, layer_order
+from initlab.torch._params import CONV_TRANSPOSE, LAYERS
 
 _SIGMOID = _activations.get("sigmoid")
 
