@@ -1,0 +1,186 @@
+"""initlab.torch on models of today's shapes: every parameter accounted for by ``apply``
+(gated recurrent blocks, packed attention, parametrizations, tied, frozen and free
+parameters), LSUV without side effects, the Recorder against the modules' own outputs,
+and torch's threads pinned during initlab's measurements.
+
+The reference architectures are :mod:`initlab.torch.models`, built by hand (torchvision's
+CPU wheels for torch 2.13 are not reachable here).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+if os.environ.get("CI") == "true":
+    import torch  # CI installs the CPU build: a missing torch is a failure, not a skip
+else:
+    torch = pytest.importorskip("torch")
+
+from torch import nn
+from torch.nn.utils import parametrizations
+
+from initlab import torch as itorch
+from initlab._validation import InitlabError
+from initlab.torch import models
+
+
+def old_weight_norm(layer):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # the hook-based API is deprecated
+        return nn.utils.weight_norm(layer)
+
+
+class WithFree(nn.Module):
+    """A weight-normed conv, an orthogonal Linear, a frozen layer, a free scale."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = parametrizations.weight_norm(nn.Conv1d(3, 6, 3))
+        self.old = old_weight_norm(nn.Linear(6, 6))
+        self.ortho = parametrizations.orthogonal(nn.Linear(6, 6))
+        self.frozen = nn.Linear(6, 6).requires_grad_(False)
+        self.scale = nn.Parameter(torch.ones(6))
+
+    def forward(self, x):
+        h = self.conv(x).mean(-1)
+        return self.frozen(self.ortho(self.old(h))) * self.scale
+
+
+def conv_zoo():
+    return nn.ModuleList([
+        nn.Conv1d(6, 8, 5, groups=2), nn.Conv3d(4, 6, 3, groups=2), nn.Conv2d(4, 8, 3, groups=4),
+        nn.ConvTranspose1d(6, 8, 5, groups=2), nn.ConvTranspose2d(6, 8, (3, 5), groups=2),
+        nn.ConvTranspose3d(4, 6, 3),
+    ])  # fmt: skip
+
+
+MODELS = {
+    "resnet_bn": lambda: models.ResNet((1, 1, 1, 1), width=4),
+    "resnet_plain": lambda: models.ResNet((1, 1), width=4, norm=None),
+    "transformer": lambda: models.TransformerClassifier(d_model=16, n_layers=2, ffn=32),
+    "gpt_tied": lambda: models.GPT(d_model=16, n_layers=2, tied=True),
+    "lstm": lambda: models.LSTMTagger(n_layers=2),
+    "gru_bi": lambda: nn.GRU(5, 7, 2, bidirectional=True),
+    "mlp": lambda: models.mlp([8, 16, 16, 1]),
+    "parametrized": WithFree,
+    "convs": conv_zoo,
+}
+
+
+@pytest.mark.parametrize("make", MODELS.values(), ids=MODELS.keys())
+def test_apply_accounts_for_every_parameter(make):
+    model = make()
+    table = itorch.apply(model, "glorot_uniform", seed=0)
+    named = {n for n, _ in model.named_parameters(remove_duplicate=False)}
+    assert named <= table.names  # no parameter left without a row (tied aliases included)
+    for r in table:
+        assert r.status in ("drawn", "set", "kept") and r.type and r.shape
+        if r.status == "drawn":
+            assert r.scheme != "(kept)" and r.variance is not None
+        else:
+            assert r.note  # every parameter not drawn says why
+    # fans of every whole (unblocked) drawn weight are torch's own
+    params = dict(model.named_parameters())
+    for r in table.drawn:
+        if not r.block and r.name in params and params[r.name].dim() >= 2:
+            assert (r.fan_in, r.fan_out) == nn.init._calculate_fan_in_and_fan_out(params[r.name])
+    assert "note" in str(table).splitlines()[0]
+
+
+def test_recurrent_weights_are_drawn_per_gate():
+    lstm = nn.LSTM(16, 24, 2)
+    table = itorch.apply(lstm, "xavier_uniform", seed=0)
+    ih = [r for r in table if r.name == "weight_ih_l0"]
+    assert [r.block for r in ih] == list("ifgo")
+    assert all((r.fan_in, r.fan_out, r.shape) == (16, 24, (24, 16)) for r in ih)
+    bound = (6 / (16 + 24)) ** 0.5  # one gate's Glorot bound; the whole (96, 16) matrix: 0.23
+    W = lstm.weight_ih_l0.detach().double()
+    for k in range(4):
+        block = W[24 * k : 24 * (k + 1)].abs()
+        assert block.max() <= bound + 1e-6 and block.max() > (6 / (16 + 96)) ** 0.5
+    for k in range(4):  # recurrent kernels: an orthogonal matrix per gate, as Flax draws them
+        U = lstm.weight_hh_l1.detach().double()[24 * k : 24 * (k + 1)]
+        np.testing.assert_allclose(U @ U.T, np.eye(24), atol=1e-6)
+    assert not lstm.bias_hh_l1.any()
+    gru = nn.GRU(5, 7)
+    rows = itorch.apply(gru, "he", recurrent="he", seed=0)
+    assert [r.block for r in rows if r.name == "weight_hh_l0"] == list("rzn")
+    assert {r.scheme for r in rows if r.name == "weight_hh_l0"} == {"he"}
+
+
+def test_attention_in_proj_is_three_blocks_with_their_own_fans():
+    E = 32
+    mha = nn.MultiheadAttention(E, 4)
+    table = itorch.apply(mha, "xavier_uniform", rules=[("*in_proj_weight:q", "zeros")], seed=0)
+    rows = {(r.name, r.block): r for r in table}
+    for b in "qkv":
+        assert (rows["in_proj_weight", b].fan_in, rows["in_proj_weight", b].fan_out) == (E, E)
+    W = mha.in_proj_weight.detach().double()
+    assert not W[:E].any() and rows["in_proj_weight", "q"].scheme == "zeros"
+    bound = (6 / (2 * E)) ** 0.5  # torch's xavier_uniform_ on the packed (3E, E): sqrt(6/4E)
+    for k in (1, 2):
+        block = W[E * k : E * (k + 1)].abs()
+        assert block.max() <= bound + 1e-6 and block.max() > (6 / (4 * E)) ** 0.5
+    assert rows["out_proj.weight", ""].status == "drawn"
+    assert not mha.in_proj_bias.any() and not mha.out_proj.bias.any()
+    sep = nn.MultiheadAttention(E, 4, kdim=8, vdim=12, add_bias_kv=True)
+    rows = {r.name: r for r in itorch.apply(sep, "he", seed=0)}
+    assert (rows["k_proj_weight"].fan_in, rows["v_proj_weight"].fan_in) == (8, 12)
+    assert rows["bias_k"].status == "kept" and "rule" in rows["bias_k"].note
+
+
+def test_weight_norm_is_set_through_its_parametrization():
+    plain = nn.Linear(5, 3)
+    itorch.apply(plain, "glorot_uniform", seed=3)
+    for wn in (parametrizations.weight_norm(nn.Linear(5, 3)), old_weight_norm(nn.Linear(5, 3))):
+        table = itorch.apply(wn, "glorot_uniform", seed=3)
+        # the weight the module computes is the one drawn (direction v = W, norm g = ||W||)
+        torch.testing.assert_close(wn(torch.eye(5)) - wn.bias, plain.weight.T.detach())
+        statuses = {r.name: r.status for r in table}
+        assert statuses["weight"] == "drawn"
+        assert sorted(s for n, s in statuses.items() if n not in ("weight", "bias")) == ["set"] * 2
+    model = WithFree()
+    ortho = model.ortho.weight.detach().clone()
+    table = {r.name: r for r in itorch.apply(model, "he", seed=0)}
+    W = model.ortho.weight.detach().double()  # right_inverse keeps it orthogonal
+    np.testing.assert_allclose(W @ W.T, np.eye(6), atol=1e-5)
+    assert not torch.equal(W.float(), ortho) and table["ortho.weight"].status == "drawn"
+
+
+def test_frozen_free_and_tied_parameters():
+    model = WithFree()
+    before = model.frozen.weight.detach().clone()
+    rows = {r.name: r for r in itorch.apply(model, "he", seed=0)}
+    assert torch.equal(model.frozen.weight, before) and "frozen" in rows["frozen.weight"].note
+    assert rows["scale"].status == "kept" and "free parameter" in rows["scale"].note
+    rows = {r.name: r for r in itorch.apply(model, "he", frozen=True, rules=[("scale", "zeros")])}
+    assert not torch.equal(model.frozen.weight, before) and rows["frozen.weight"].scheme == "he"
+    assert not model.scale.any() and rows["scale"].status == "drawn"
+    gpt = models.GPT(d_model=16, n_layers=1, tied=True)
+    table = itorch.apply(gpt, "he", rules=[("readout.weight", {"name": "constant", "value": 0.5})])
+    (row,) = [r for r in table if "readout.weight" in (r.name, *r.aliases)]
+    assert row.scheme.startswith("constant") and (gpt.embed.weight == 0.5).all()
+    assert gpt.readout.weight is gpt.embed.weight  # drawn once, still tied
+
+
+def test_seeds_generators_and_unmaterialized_parameters():
+    make = lambda: models.mlp([6, 5, 1])  # noqa: E731
+    state = torch.random.get_rng_state()
+    a, b = make(), make()
+    g = torch.Generator().manual_seed(7)
+    itorch.apply(a, "he", seed=torch.Generator().manual_seed(7))
+    itorch.apply(b, "he", seed=g)
+    assert torch.equal(a[0].weight, b[0].weight)
+    assert torch.equal(state, torch.random.get_rng_state())  # the global stream is untouched
+    itorch.apply(b, "he", seed=g)  # the generator advanced: new values
+    assert not torch.equal(a[0].weight, b[0].weight)
+    with pytest.raises(InitlabError, match=r"'0\.weight' of LazyLinear is not materialized"):
+        itorch.apply(nn.Sequential(nn.LazyLinear(3)), "he")
+    with pytest.raises(InitlabError, match=r"'weight' is on the meta device.*to_empty"):
+        itorch.apply(nn.Linear(3, 2, device="meta"), "he")
+    with pytest.raises(InitlabError, match="seed"):
+        itorch.apply(a, "he", seed=-1)
