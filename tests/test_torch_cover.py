@@ -184,3 +184,97 @@ def test_seeds_generators_and_unmaterialized_parameters():
         itorch.apply(nn.Linear(3, 2, device="meta"), "he")
     with pytest.raises(InitlabError, match="seed"):
         itorch.apply(a, "he", seed=-1)
+
+
+# --- LSUV without side effects -----------------------------------------------------------
+
+
+def state_of(model):
+    return ([b.clone() for b in model.buffers()], [m.training for m in model.modules()],
+            torch.random.get_rng_state())  # fmt: skip
+
+
+def test_lsuv_restores_every_buffer_mode_rng_and_thread_count():
+    model = nn.Sequential(models.ResNet((1, 1), num_classes=16, width=8), nn.Dropout(0.1),
+                          nn.ReLU(), nn.Linear(16, 4))  # fmt: skip
+    model.train()
+    model[0].layer1.eval()  # a mixed mode is restored module by module
+    X = torch.randn(16, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    seen = []
+    hook = model[3].register_forward_hook(lambda *a: seen.append(torch.get_num_threads()))
+    try:
+        buffers, modes, rng = state_of(model)
+        report = itorch.lsuv(model, X, tol=0.02, orthonormal=1)
+        assert torch.get_num_threads() == 2 and seen and set(seen) == {1}
+    finally:
+        torch.set_num_threads(threads)
+        hook.remove()
+    after_buffers, after_modes, after_rng = state_of(model)
+    assert all(torch.equal(a, b) for a, b in zip(buffers, after_buffers, strict=True))
+    assert after_modes == modes and torch.equal(rng, after_rng)
+    assert report.all_converged and report.layers[0] == "0.conv1" and report.layers[-1] == "3"
+    outputs = {}  # measured independently, in eval mode as LSUV measured: every output ~ 1
+    mods = dict(model.named_modules())
+    hooks = [mods[n].register_forward_hook(lambda m, i, o, n=n: outputs.setdefault(n, o))
+             for n in report.layers]  # fmt: skip
+    model.eval()
+    with torch.no_grad():
+        model(X)
+    for h in hooks:
+        h.remove()
+    assert len(outputs) == len(report.layers) > 5
+    for n, o in outputs.items():
+        assert abs(o.double().var(unbiased=False).item() - 1) < 0.02, n
+
+
+def test_lsuv_scales_attention_and_embeddings_and_lists_what_it_skips():
+    model = models.TransformerClassifier(vocab=50, d_model=16, n_layers=1, ffn=32, dropout=0.1)
+    tokens = torch.randint(0, 50, (8, 12), generator=torch.Generator().manual_seed(0))
+    report = itorch.lsuv(model, tokens, tol=0.02)
+    attn = "encoder.layers.0.self_attn"
+    assert report.layers[:5] == ("embed", *(f"{attn}.in_proj_weight:{b}" for b in "qkv"),
+                                 f"{attn}.out_proj")  # fmt: skip
+    assert report.all_converged
+    got = {}
+    mha = model.encoder.layers[0].self_attn
+    h = mha.register_forward_hook(lambda m, i, o: got.update(x=i[0], y=o[0]))
+    model.eval()
+    with torch.no_grad():
+        model(tokens)
+    h.remove()
+    assert abs(got["y"].var(unbiased=False).item() - 1) < 0.02  # out_proj's output
+    E = 16
+    for k in range(3):  # each packed block's projection of the attention's input
+        proj = got["x"] @ mha.in_proj_weight[k * E : (k + 1) * E].T
+        assert abs(proj.detach().var(unbiased=False).item() - 1) < 0.02
+    tagger = models.LSTMTagger(n_layers=1)
+    report = itorch.lsuv(tagger, torch.randint(0, 100, (6, 9), generator=torch.Generator()))
+    assert report.layers == ("embed", "tagger")
+    assert report.skipped == (("lstm", itorch._lsuv.RECURRENT_SKIP),)
+    assert "skipped: recurrent" in str(report)
+
+
+def test_lsuv_errors_name_the_layer_by_its_path():
+    model = nn.Sequential()
+    model.add_module("enc", nn.Sequential())
+    model.enc.add_module("attn_in", nn.Linear(4, 8))
+    mha = nn.MultiheadAttention(8, 2, batch_first=True)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pre, self.attn = model, mha
+
+        def forward(self, x):
+            h = self.pre(x)
+            return self.attn(h, h, h)[0]
+
+    net = Net()
+    nn.init.zeros_(mha.out_proj.weight)
+    X = torch.randn(4, 5, 4, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(InitlabError, match=r"layer 'attn\.out_proj' has variance 0"):
+        itorch.lsuv(net, X, orthonormal=None)
+    with pytest.raises(InitlabError, match=r"layers \['nope'\] .* pre\.enc\.attn_in, attn\.in"):
+        itorch.lsuv(net, X, layers=["nope"])
