@@ -54,9 +54,10 @@ from initlab.torch._apply import (
     layer_order,
 )
 from initlab.torch._coordcheck import CoordCheck, coord_check
-from initlab.torch._diagnostics import Recorder, results, run_record
+from initlab.torch._diagnostics import Recorder
 from initlab.torch._lsuv import ModuleLSUVReport, lsuv
 from initlab.torch._params import CONV, CONV_TRANSPOSE, EMBEDDING, LAYERS, NORMS
+from initlab.torch._records import results, run_record
 
 __all__ = [
     "ACTIVATIONS",
