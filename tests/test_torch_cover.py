@@ -278,3 +278,66 @@ def test_lsuv_errors_name_the_layer_by_its_path():
         itorch.lsuv(net, X, orthonormal=None)
     with pytest.raises(InitlabError, match=r"layers \['nope'\] .* pre\.enc\.attn_in, attn\.in"):
         itorch.lsuv(net, X, layers=["nope"])
+
+
+# --- the Recorder: what the model computes ------------------------------------------------
+
+
+def test_recorder_activations_are_the_modules_outputs_in_a_batchnorm_resnet():
+    model = models.ResNet((1, 1), num_classes=3, width=8).double()
+    model.relu = nn.ReLU(inplace=True)  # in place, and reused twice per block (torchvision's)
+    for block in (model.layer1[0], model.layer2[0]):
+        block.relu = nn.ReLU(inplace=True)
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(6, 3, 16, 16, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (6,), generator=g)
+    rec = itorch.Recorder(model, X)
+    assert rec.names[:3] == ["conv1", "layer1.0.conv1", "layer1.0.conv2"]
+    assert rec.blocks == ["layer1.0", "layer2.0"]
+    seen = {}  # independent: the outputs of bn/relu modules, first call, cloned at once
+
+    def keep(name):
+        return lambda m, i, o: seen.setdefault(name, []).append(o.detach().clone())
+
+    mods = dict(model.named_modules())
+    hooks = [mods[n].register_forward_hook(keep(n)) for n in
+             ("relu", "layer1.0.relu", "layer1.0.bn2", "layer2.0.relu", "layer2.0.bn2",
+              "layer2.0.downsample.1", "layer1.0", "layer2.0")]  # fmt: skip
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    for i in range(2):
+        opt.zero_grad()
+        rec.begin(i)
+        loss = nn.functional.cross_entropy(model(X), y)
+        loss.backward()
+        rec.end(loss, 1e-2)
+        opt.step()
+        if i == 0:
+            after = {n: p.detach().clone() for n, p in model.named_parameters()}
+    rec.begin(2)  # measures the second step's update
+    for h in hooks:
+        h.remove()
+    d = rec.record()
+    expected = {  # layer -> the module whose output is A_l: relu(bn(conv)), or bn before a sum
+        "conv1": "relu", "layer1.0.conv1": "layer1.0.relu", "layer1.0.conv2": "layer1.0.bn2",
+        "layer2.0.conv1": "layer2.0.relu", "layer2.0.conv2": "layer2.0.bn2",
+        "layer2.0.downsample.0": "layer2.0.downsample.1",
+    }  # fmt: skip
+    for l, name in enumerate(d["layers"][:-1]):
+        mod = expected[name]
+        for it in (0, 1):  # a block's ReLU is called twice per pass: its first call is A_l
+            A = seen[mod][2 * it if mod.endswith(".relu") else it].numpy()
+            assert d["a_std"][l][it] == A.std() and d["a_mean"][l][it] == A.mean(), name
+    # relu outputs: the fraction of zero units of the ReLU's own input/output
+    assert d["saturated"][0][0] == float((seen["relu"][0].numpy() == 0).mean())
+    assert d["saturated"][2][0] is None  # bn2: normalization only, no activation
+    for b, name in enumerate(d["blocks"]):
+        rms = float(seen[name][0].square().mean().sqrt())
+        assert d["block_rms"][b][0] == pytest.approx(rms, rel=1e-12)
+    params = d["parameters"]
+    j = params["names"].index("layer1.0.conv1.weight")
+    step = float((after["layer1.0.conv1.weight"] - before["layer1.0.conv1.weight"]).norm())
+    ratio = step / float(before["layer1.0.conv1.weight"].norm())
+    assert params["update_ratio"][j][0] == pytest.approx(ratio, rel=1e-9)  # Adam's real step
+    assert params["update_ratio"][j][1] is not None and len(params["grad_norm"][j]) == 2
+    assert "layer1.0.bn1.weight" in params["names"]
