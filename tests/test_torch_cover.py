@@ -341,3 +341,63 @@ def test_recorder_activations_are_the_modules_outputs_in_a_batchnorm_resnet():
     assert params["update_ratio"][j][0] == pytest.approx(ratio, rel=1e-9)  # Adam's real step
     assert params["update_ratio"][j][1] is not None and len(params["grad_norm"][j]) == 2
     assert "layer1.0.bn1.weight" in params["names"]
+
+
+# --- report figures of deep models ------------------------------------------------------
+
+
+def recorded(widths, steps=2):
+    model = models.mlp(widths, "tanh").double()
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(16, widths[0], generator=g, dtype=torch.float64)
+    y = torch.randn(16, 1, generator=g, dtype=torch.float64)
+    rec = itorch.Recorder(model, X)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for i in range(steps):
+        opt.zero_grad()
+        rec.begin(i)
+        loss = nn.functional.mse_loss(model(X), y)
+        loss.backward()
+        rec.end(loss, 0.1)
+        opt.step()
+    return rec.record()
+
+
+def test_report_draws_sixty_layers_as_heatmaps_with_every_number():
+    from initlab.report.diagnostics import LABELS, plot_diagnostics, plot_histograms
+
+    d = recorded([6] + [8] * 60 + [1])
+    L = len(d["layers"])
+    assert L == 61
+    fig = plot_diagnostics(d)
+    panels = [ax for ax in fig.axes if ax.get_title() in LABELS.values()]
+    assert len(panels) == len(LABELS)
+    for ax, q in zip(panels, LABELS, strict=True):
+        assert ax.get_legend() is None  # nothing covers a panel
+        expected = np.array(d[q], dtype=float)
+        if not np.isfinite(expected).any():
+            continue
+        (image,) = ax.get_images()
+        shown = np.ma.filled(image.get_array().astype(float), np.nan)
+        if q in ("grad_norm", "weight_norm", "update_ratio"):
+            expected = np.where(expected > 0, expected, np.nan)
+        np.testing.assert_array_equal(shown, expected)  # the numbers behind the figure
+        labels = [t.get_text() for t in ax.get_yticklabels()]
+        assert labels[0] == "layer 1 (0)" and len(labels) >= 20
+    assert not fig.legends
+    hist = plot_histograms(d)
+    assert len(hist.axes) == 4 * 12 and "12 of 61 layers" in hist.get_suptitle()
+    assert hist.axes[-4].get_ylabel() == "layer 61 (120) (output)"
+
+
+def test_report_lines_of_a_few_layers_have_distinct_colours_and_an_outside_legend():
+    from initlab.report.diagnostics import plot_diagnostics
+
+    d = recorded([6, 8, 8, 8, 8, 8, 1])
+    fig = plot_diagnostics(d, ["z_std", "a_std"])
+    ax = fig.axes[0]
+    lines = ax.get_lines()
+    assert len(lines) == 6 and len({tuple(map(float, ln.get_color())) for ln in lines}) == 6
+    for l, line in enumerate(lines):
+        np.testing.assert_array_equal(line.get_ydata(), np.array(d["z_std"][l], dtype=float))
+    assert all(a.get_legend() is None for a in fig.axes) and len(fig.legends) == 1
