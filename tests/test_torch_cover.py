@@ -254,6 +254,10 @@ def test_lsuv_scales_attention_and_embeddings_and_lists_what_it_skips():
     assert report.layers == ("embed", "tagger")
     assert report.skipped == (("lstm", itorch._lsuv.RECURRENT_SKIP),)
     assert "skipped: recurrent" in str(report)
+    gpt = models.GPT(vocab=30, d_model=16, n_layers=1, tied=True)
+    report = itorch.lsuv(gpt, torch.randint(0, 30, (4, 8), generator=torch.Generator()))
+    assert report.layers[-1] == "blocks.0.fc_out" and report.skipped[0][0] == "readout"
+    assert "tied" in report.skipped[0][1]  # scaling the readout would undo the embedding's
 
 
 def test_lsuv_errors_name_the_layer_by_its_path():

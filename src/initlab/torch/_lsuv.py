@@ -9,8 +9,9 @@ measured as ``F.linear`` of the attention's own inputs, and its ``out_proj``, me
 attention's output (torch uses ``out_proj``'s weight inside ``F.multi_head_attention_forward``
 and never calls the module). Models that call ``F.scaled_dot_product_attention`` on their own
 Linear layers (GPT-style) are covered as Linear layers. Recurrent layers (``nn.RNN``/``LSTM``/
-``GRU``: gates saturate, so their output is not proportional to one weight's scale) and modules
-the forward pass never calls are skipped, and the report lists them with the reason.
+``GRU``: gates saturate, so their output is not proportional to one weight's scale), modules
+the forward pass never calls and a weight tied to one already scaled (a readout sharing the
+embedding's) are skipped, and the report lists them with the reason.
 
 **No side effects.** Every measurement runs in eval mode (dropout off, BatchNorm reading its
 running statistics, never updating them), under ``torch.no_grad``, inside
@@ -145,16 +146,20 @@ def _targets(
     candidates = {n: m for n, m in module.named_modules()
                   if isinstance(m, kinds) and id(m) not in inner}  # fmt: skip
     order = layer_order(module, batch, kinds)
-    targets, skipped = [], []
+    targets, skipped, owner = [], [], {}
     for n in order:
         m = candidates.get(n)
-        if isinstance(m, nn.MultiheadAttention):
+        tied = owner.get(id(getattr(m, "weight", None)))
+        if tied is not None:
+            skipped.append((n, f"its weight is {tied}'s (tied), already scaled there"))
+        elif isinstance(m, nn.MultiheadAttention):
             targets += _attention(n, m)
         elif isinstance(m, nn.RNNBase):
             skipped.append((n, RECURRENT_SKIP))
         elif m is not None:
             targets.append(_Target(n, m, m.weight, slice(None), getattr(m, "bias", None),
                                    slice(None), lambda y: y))  # fmt: skip
+            owner[id(m.weight)] = n
     skipped += [(n, NOT_CALLED) for n in candidates if n not in order]
     if layers is not None:
         known = {t.name: t for t in targets}
