@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from torch import nn
+from torch.nn.modules.linear import NonDynamicallyQuantizableLinear
 
 from initlab.analysis.coordcheck import text_table
 from initlab.init import catalogue as _initializers
@@ -55,14 +56,18 @@ class InitTable(list):
     def __str__(self) -> str:
         head = ["parameter", "layer", "shape", "scheme", "fan_in", "fan_out", "variance", "std",
                 "note"]  # fmt: skip
-        rows = [
-            [r.name + (f":{r.block}" if r.block else ""), r.type, "x".join(map(str, r.shape)),
-             r.scheme, "-" if r.fan_in is None else str(r.fan_in),
-             "-" if r.fan_out is None else str(r.fan_out),
-             "-" if r.variance is None else f"{r.variance:.4g}", f"{r.std:.4g}",
-             "; ".join(filter(None, [r.note, *(f"= {a}" for a in r.aliases)]))]
-            for r in self
-        ]  # fmt: skip
+        rows: list[list[str]] = []
+        for r in self:
+            row = [r.name, r.type, "x".join(map(str, r.shape)), r.scheme,
+                   "-" if r.fan_in is None else str(r.fan_in),
+                   "-" if r.fan_out is None else str(r.fan_out),
+                   "-" if r.variance is None else f"{r.variance:.4g}", f"{r.std:.4g}",
+                   "; ".join(filter(None, [r.note, *(f"= {a}" for a in r.aliases)]))]  # fmt: skip
+            name = rows[-1][0].partition(":")[0] if rows else None
+            if r.block and name == r.name and rows[-1][1:] == row[1:]:
+                rows[-1][0] += f",{r.block}"  # blocks that print alike: one line
+                continue
+            rows.append([r.name + (f":{r.block}" if r.block else ""), *row[1:]])
         return text_table([head, *rows])
 
 
@@ -98,6 +103,7 @@ _TRAPS = {
 
 def _trap(init: _initializers.Initializer, slot: Slot, by_rule: bool) -> str:
     torch_bias = isinstance(slot.owner, (*LAYERS, nn.RNNBase)) and slot.role == "bias"
+    torch_bias &= not isinstance(slot.owner, NonDynamicallyQuantizableLinear)  # MHA: 0
     if torch_bias and not by_rule and init.name == "zeros":
         return "torch's default: U(+-1/sqrt(fan_in))"
     return _TRAPS.get(init.name, "")
