@@ -280,6 +280,16 @@ def _activation_module(act: _activations.Activation) -> nn.Module:
     return {v: k for k, v in ACTIVATIONS.items() if v != "leaky_relu"}[act.name]()
 
 
+def activation_of(module: nn.Module) -> _activations.Activation | None:
+    """initlab's activation for an activation module of :data:`ACTIVATIONS`, else None."""
+    name = ACTIVATIONS.get(type(module))
+    if name is None:
+        return None
+    return _activations.get(
+        name, **({"slope": module.negative_slope} if name == "leaky_relu" else {})
+    )
+
+
 def infer_activation(module: nn.Module) -> _activations.Activation:
     """initlab's activation for `module`'s hidden units, from its activation modules.
 
@@ -291,10 +301,9 @@ def infer_activation(module: nn.Module) -> _activations.Activation:
     """
     found = {}
     for m in module.modules():
-        for cls, name in ACTIVATIONS.items():
-            if type(m) is cls:
-                params = {"slope": m.negative_slope} if name == "leaky_relu" else {}
-                found[(name, tuple(params.items()))] = _activations.get(name, **params)
+        act = activation_of(m)
+        if act is not None:
+            found[(act.name, tuple(act.params.items()))] = act
     if len(found) != 1:
         kinds = ", ".join(sorted(n for n, _ in found)) or "no activation module"
         raise InitlabError(

@@ -32,6 +32,9 @@ order, named by its module path) plays the part of initlab's layer ``l``:
   ``(units, -1)`` (a Conv's output channels; a ConvTranspose's too, from its transposed
   layout).
 
+While a recorded iteration is armed, the Recorder keeps a copy of the input and the output
+of every follower module (one forward pass's worth of activations) until :meth:`Recorder.end`.
+
 Records (:meth:`Recorder.record`) carry extra keys, which initlab's readers ignore:
 ``layers`` (the modules' paths, the figures' labels); ``blocks`` and ``block_rms``, the
 residual stream: the root mean square of each block's output per recorded iteration (a
@@ -67,7 +70,7 @@ from initlab.analysis.diagnostics import (
 )
 from initlab.analysis.symmetry import distinct_rows
 from initlab.nn import activations as _activations
-from initlab.torch._apply import ACTIVATIONS, infer_activation, layer_order
+from initlab.torch._apply import activation_of, infer_activation, layer_order
 from initlab.torch._lsuv import quiet
 from initlab.torch._params import CONV_TRANSPOSE, LAYERS, NORMS
 from initlab.torch._threads import one_thread
@@ -312,7 +315,7 @@ class Recorder:
             return A, float(act.saturated(Z, A).mean())
         A = self._np(chain[-1][3])
         acts = [e for e in chain if not isinstance(e[1], (*NORMS, nn.Identity))]
-        act = _known_activation(acts[-1][1]) if acts else None
+        act = activation_of(acts[-1][1]) if acts else None
         if act is None:  # normalization only, or an activation initlab does not know
             return A, np.nan
         _, _, X, Y, _ = acts[-1]
@@ -379,14 +382,6 @@ class Recorder:
         for h in self._handles:
             h.remove()
         self._handles = []
-
-
-def _known_activation(mod: nn.Module) -> _activations.Activation | None:
-    """initlab's activation for an activation module it knows, else None."""
-    name = ACTIVATIONS.get(type(mod))
-    if name is None:
-        return None
-    return _activations.get(name, **({"slope": mod.negative_slope} if name == "leaky_relu" else {}))
 
 
 def _blocks(module: nn.Module, layers: Sequence[str]) -> list[str]:
