@@ -405,3 +405,31 @@ def test_report_lines_of_a_few_layers_have_distinct_colours_and_an_outside_legen
     for l, line in enumerate(lines):
         np.testing.assert_array_equal(line.get_ydata(), np.array(d["z_std"][l], dtype=float))
     assert all(a.get_legend() is None for a in fig.axes) and len(fig.legends) == 1
+
+
+def test_report_draws_the_residual_stream_and_update_ratios_of_a_resnet():
+    from initlab.report.diagnostics import plot_stream
+
+    model = models.ResNet((1, 1, 1), num_classes=3, width=4, norm=None).double()
+    g = torch.Generator().manual_seed(1)
+    X = torch.randn(4, 3, 16, 16, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (4,), generator=g)
+    rec = itorch.Recorder(model, X)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for i in range(3):
+        opt.zero_grad()
+        rec.begin(i)
+        loss = nn.functional.cross_entropy(model(X), y)
+        loss.backward()
+        rec.end(loss, 1e-3)
+        opt.step()
+    d = rec.record()
+    assert d["blocks"] == ["layer1.0", "layer2.0", "layer3.0"]
+    fig = plot_stream(d, title="resnet")
+    left, right = fig.axes[:2]
+    for r, line in enumerate(left.get_lines()):
+        np.testing.assert_array_equal(line.get_ydata(), [b[r] for b in d["block_rms"]])
+    shown = np.ma.filled(right.get_images()[0].get_array().astype(float), np.nan)
+    np.testing.assert_array_equal(shown, np.array(d["parameters"]["update_ratio"], dtype=float))
+    assert np.isnan(shown[:, -1]).all() and (shown[:, :2] > 0).all()  # the last step: unread
+    assert plot_stream({"iterations": [0], "units": [1]}) is None  # initlab's own records

@@ -139,6 +139,51 @@ def _heatmap(fig: Figure, ax: Axes, member: Mapping[str, Any], q: str, values: n
         ax.axvline(np.flatnonzero(diverged)[0] - 0.5, color="w", linestyle=":")
 
 
+def plot_stream(member: Mapping[str, Any], *, title: str | None = None) -> Figure | None:
+    r"""The residual stream and the parameters' update ratios of a torch record, or None.
+
+    Left: the root mean square of each block's output (``block_rms``, blocks in forward
+    order) at every recorded iteration, one line per iteration coloured along viridis (the
+    stream's growth with depth). Right: a heatmap of every parameter's measured update
+    ratio :math:`\lVert \theta_{t+1} - \theta_t \rVert / \lVert \theta_t \rVert` (rows:
+    parameters, columns: recorded iterations; log colour), the optimizer's real step. A
+    record without blocks or parameters (initlab's own networks) gives None.
+    """
+    blocks, params = member.get("blocks") or [], (member.get("parameters") or {})
+    ratios = np.array(params.get("update_ratio") or [], dtype=float)
+    if not blocks and not np.isfinite(ratios).any():
+        return None
+    its = np.asarray(member["iterations"], dtype=float)
+    fig = Figure(figsize=(12.0, max(3.5, 0.14 * len(ratios) + 1.5)), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    left.set_title("residual stream: RMS of each block's output")
+    rms = np.array(member.get("block_rms") or [], dtype=float).reshape(len(blocks), len(its))
+    colors = colormaps["viridis"](np.linspace(0.0, 0.9, len(its)))
+    for r, it in enumerate(its):
+        left.plot(np.arange(1, len(blocks) + 1), rms[:, r], marker=".", color=colors[r],
+                  label=f"iteration {it:g}")  # fmt: skip
+    left.set_xlabel("block (forward order)")
+    if blocks:
+        left.legend(fontsize="x-small", loc="best")
+    right.set_title(r"update ratio $\|\Delta\theta\| / \|\theta\|$ per parameter")
+    finite = ratios[np.isfinite(ratios) & (ratios > 0)]
+    if finite.size:
+        norm = LogNorm(vmin=finite.min(), vmax=max(finite.max(), finite.min() * 1.0001))
+        data = np.ma.masked_invalid(np.where(ratios > 0, ratios, np.nan))
+        image = right.imshow(data, aspect="auto", interpolation="nearest", norm=norm)
+        fig.colorbar(image, ax=right, fraction=0.08, pad=0.02)
+        names = params["names"]
+        step = max(1, -(-len(names) // 40))
+        right.set_yticks(range(0, len(names), step), names[::step], fontsize="x-small")
+        right.set_xticks(range(len(its)), [f"{i:g}" for i in its], fontsize="small")
+        right.set_xlabel("iteration (recorded; the step after it)")
+    else:
+        right.set_axis_off()
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 UNDEFINED = {"update_ratio": r"$\|W_l\| = 0$ (zero weights)"}
 """Why a quantity may have no value at all, for the panel that says so."""
 
