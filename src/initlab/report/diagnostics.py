@@ -143,8 +143,9 @@ def plot_stream(member: Mapping[str, Any], *, title: str | None = None) -> Figur
     r"""The residual stream and the parameters' update ratios of a torch record, or None.
 
     Left: the root mean square of each block's output (``block_rms``, blocks in forward
-    order) at every recorded iteration, one line per iteration coloured along viridis (the
-    stream's growth with depth). Right: a heatmap of every parameter's measured update
+    order, named) at up to 7 recorded iterations (first and last included), one line per
+    iteration coloured along viridis, the legend beside the panel (the stream's growth with
+    depth). Right: a heatmap of every parameter's measured update
     ratio :math:`\lVert \theta_{t+1} - \theta_t \rVert / \lVert \theta_t \rVert` (rows:
     parameters, columns: recorded iterations; log colour), the optimizer's real step. A
     record without blocks or parameters (initlab's own networks) gives None.
@@ -158,13 +159,14 @@ def plot_stream(member: Mapping[str, Any], *, title: str | None = None) -> Figur
     left, right = fig.subplots(1, 2)
     left.set_title("residual stream: RMS of each block's output")
     rms = np.array(member.get("block_rms") or [], dtype=float).reshape(len(blocks), len(its))
-    colors = colormaps["viridis"](np.linspace(0.0, 0.9, len(its)))
-    for r, it in enumerate(its):
-        left.plot(np.arange(1, len(blocks) + 1), rms[:, r], marker=".", color=colors[r],
-                  label=f"iteration {it:g}")  # fmt: skip
-    left.set_xlabel("block (forward order)")
+    shown = np.unique(np.linspace(0, len(its) - 1, min(len(its), 7)).round().astype(int))
+    colors = colormaps["viridis"](np.linspace(0.0, 0.9, len(shown)))
+    for c, r in enumerate(shown):
+        left.plot(np.arange(len(blocks)), rms[:, r], marker=".", color=colors[c],
+                  label=f"iteration {its[r]:g}")  # fmt: skip
+    left.set_xticks(range(len(blocks)), blocks, rotation=90, fontsize="x-small")
     if blocks:
-        left.legend(fontsize="x-small", loc="best")
+        left.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     right.set_title(r"update ratio $\|\Delta\theta\| / \|\theta\|$ per parameter")
     finite = ratios[np.isfinite(ratios) & (ratios > 0)]
     if finite.size:
