@@ -19,11 +19,15 @@ from initlab._rng import RNG, make_rng
 from initlab._validation import InitlabError
 from initlab.init import catalogue as _initializers
 from initlab.nn import activations as _activations
+from initlab.torch import _params
 from initlab.torch._params import LAYERS, Slot, slots
 from initlab.torch._table import InitRow, InitTable, _describe, _kept, _trap
 from initlab.torch._threads import one_thread
 
 logger = logging.getLogger(__name__)
+
+CONV, CONV_TRANSPOSE, EMBEDDING = _params.CONV, _params.CONV_TRANSPOSE, _params.EMBEDDING
+"""Defined in :mod:`initlab.torch._params`; here for older imports."""
 
 ACTIVATIONS: dict[type, str] = {
     nn.Tanh: "tanh",
