@@ -347,6 +347,29 @@ def test_recorder_activations_are_the_modules_outputs_in_a_batchnorm_resnet():
     assert "layer1.0.bn1.weight" in params["names"]
 
 
+def test_recorder_streams_a_transformers_blocks():
+    model = models.TransformerClassifier(vocab=40, d_model=16, n_layers=2, ffn=32).double()
+    tokens = torch.randint(0, 40, (4, 10), generator=torch.Generator().manual_seed(0))
+    rec = itorch.Recorder(model, tokens, activation="relu")  # F.relu: no activation module
+    assert rec.blocks == ["encoder.layers.0", "encoder.layers.1"]
+    outs = []
+    hooks = [model.encoder.layers[i].register_forward_hook(lambda m, i, o: outs.append(o))
+             for i in range(2)]  # fmt: skip
+    rec.begin(0)
+    loss = model(tokens).square().mean()
+    loss.backward()
+    rec.end(loss, 0.1)
+    for h in hooks:
+        h.remove()
+    d = rec.record()
+    for b in range(2):
+        assert d["block_rms"][b][0] == pytest.approx(float(outs[b].detach().square().mean().sqrt()))
+    layers = d["layers"]
+    assert (
+        "encoder.layers.0.linear1" in layers and "encoder.layers.0.self_attn.out_proj" not in layers
+    )
+
+
 # --- report figures of deep models ------------------------------------------------------
 
 
