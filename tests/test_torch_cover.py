@@ -250,9 +250,13 @@ def test_lsuv_scales_attention_and_embeddings_and_lists_what_it_skips():
         proj = got["x"] @ mha.in_proj_weight[k * E : (k + 1) * E].T
         assert abs(proj.detach().var(unbiased=False).item() - 1) < 0.02
     tagger = models.LSTMTagger(n_layers=1)
+    tagger.embed.padding_idx = 0
+    with torch.no_grad():
+        tagger.embed.weight[0] = 0
     report = itorch.lsuv(tagger, torch.randint(0, 100, (6, 9), generator=torch.Generator()))
     assert report.layers == ("embed", "tagger")
     assert report.skipped == (("lstm", itorch._lsuv.RECURRENT_SKIP),)
+    assert not tagger.embed.weight[0].any() and tagger.embed.weight[1].all()  # padding row 0
     assert "skipped: recurrent" in str(report)
     gpt = models.GPT(vocab=30, d_model=16, n_layers=1, tied=True)
     report = itorch.lsuv(gpt, torch.randint(0, 30, (4, 8), generator=torch.Generator()))

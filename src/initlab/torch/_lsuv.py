@@ -283,6 +283,8 @@ def _orthonormal(targets: Sequence[_Target], seed: int | RNG) -> None:
         for t in targets:
             W = t.weight[t.rows]
             W.copy_(torch.from_numpy(ortho(tuple(W.shape), rng)))
+            if isinstance(t.module, nn.Embedding) and t.module.padding_idx is not None:
+                W[t.module.padding_idx].zero_()  # the padding row stays 0, as torch keeps it
             if t.bias is not None:
                 t.bias[t.bias_rows].zero_()
 
