@@ -67,6 +67,7 @@ MODELS = {
     "gru_bi": lambda: nn.GRU(5, 7, 2, bidirectional=True),
     "mlp": lambda: models.mlp([8, 16, 16, 1]),
     "parametrized": WithFree,
+    "spectral": lambda: nn.Sequential(nn.utils.spectral_norm(nn.Linear(4, 3))),
     "convs": conv_zoo,
 }
 
@@ -89,6 +90,8 @@ def test_apply_accounts_for_every_parameter(make):
         if not r.block and r.name in params and params[r.name].dim() >= 2:
             assert (r.fan_in, r.fan_out) == nn.init._calculate_fan_in_and_fan_out(params[r.name])
     assert "note" in str(table).splitlines()[0]
+    if isinstance(model, nn.Sequential) and hasattr(model[0], "weight_orig"):  # spectral norm
+        assert "0.weight_orig" in {r.name for r in table.drawn}
 
 
 def test_recurrent_weights_are_drawn_per_gate():

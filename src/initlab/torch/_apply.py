@@ -229,7 +229,7 @@ def _apply_slot(
         else:
             variance = float(init.moments(bshape).std ** 2)
             note = "; ".join(filter(None, [_trap(init, slot, by_rule),
-                                           slot.reason if slot.setter else ""]))  # fmt: skip
+                                           slot.reason if slot.role else ""]))  # fmt: skip
             rows.append(InitRow(*head, _describe(init), *fan, std, slot.blocks[k], variance,
                                 "drawn", note, slot.aliases))  # fmt: skip
     return rows

@@ -116,6 +116,8 @@ def _role(owner: nn.Module, local: str) -> tuple[str | None, str, tuple[str, ...
         return None, f"MultiheadAttention's {local}: no default (a rule can name it)", ("",)
     if isinstance(owner, LAYERS + EMBEDDING) and local in ("weight", "bias"):
         return local, "", ("",)
+    if isinstance(owner, LAYERS) and local == "weight_orig":  # nn.utils.spectral_norm (hooks)
+        return "weight", "spectral_norm's raw weight (divided by its largest singular value)", ("",)
     return None, f"free parameter of {type(owner).__name__}: no default (a rule can name it)", ("",)
 
 
