@@ -47,7 +47,8 @@ parametrized weights                drawn as the weight the module computes, the
                                     ``g = ||W||`` per unit, so the computed weight is the draw;
                                     an orthogonal parametrization keeps it orthogonal. The
                                     originals are listed as "set". The hook-based
-                                    ``nn.utils.weight_norm`` likewise.
+                                    ``nn.utils.weight_norm`` likewise; the hook-based
+                                    ``spectral_norm``'s ``weight_orig`` is drawn as a weight.
 free ``nn.Parameter`` (positions)   kept unless a rule names it (``("pos", "normal")``)
 frozen (``requires_grad=False``)    kept unless ``frozen=True``
 lazy / meta parameters              refused with one line, before anything is drawn
