@@ -4,7 +4,8 @@ The order, from the core up (a module may import from its own package and any pa
 
     _rng, _validation -> nn -> init -> data -> analysis -> results -> experiment -> report -> cli
 
-``torch`` (the optional PyTorch bridge) sits just below ``cli``. Lazy imports inside functions
+``torch`` (the optional PyTorch bridge) sits just below ``cli``, then ``playground`` (the local
+web page), which must not import torch at all. Lazy imports inside functions
 count too: an arrow against the order is a design error wherever it is written.
 """
 
@@ -27,6 +28,7 @@ ORDER = [
     "experiment",
     "report",
     "torch",
+    "playground",
     "cli",
 ]
 BASE = {"_rng", "_validation", "_version"}
@@ -118,6 +120,20 @@ def test_no_import_cycle():
         if not state.get(mod):
             visit(mod, [mod])
     assert not cycles, f"import cycles: {cycles}"
+
+
+def test_playground_does_not_import_torch():
+    """The page runs on a fresh install without PyTorch: no ``torch`` or ``initlab.torch``."""
+    wrong = []
+    for mod, path in _modules().items():
+        if _stage(mod) != "playground":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                for t in _targets(mod, path, node):
+                    if t.split(".")[0] == "torch" or t.startswith("initlab.torch"):
+                        wrong.append(f"{mod} -> {t}")
+    assert not wrong, wrong
 
 
 @pytest.mark.parametrize(

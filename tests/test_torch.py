@@ -121,7 +121,8 @@ def test_rules_first_match_wins_and_norms_are_left_alone():
     assert by_name["0.weight"].scheme == "xavier" and by_name["4.weight"].scheme == "he"
     assert by_name["4.bias"].scheme == "ones" and (model[4].bias == 1).all()
     assert by_name["6.weight"].scheme == "he"  # an Embedding gets the default scheme
-    assert "1.weight" not in by_name and "5.weight" not in by_name  # norm weights untouched
+    for norm in ("1.weight", "5.weight"):  # norm weights untouched, and the table says why
+        assert by_name[norm].status == "kept" and "normalization" in by_name[norm].note
     assert torch.equal(model[1].weight, bn_weight) and torch.equal(model[5].weight, ln_weight)
     assert by_name["5.bias"].scheme == "zeros"  # '*.bias' names the LayerNorm's bias too
     assert not model[6].weight[2].any() and model[6].weight[3].all()  # padding row kept 0
@@ -132,14 +133,14 @@ def test_rules_first_match_wins_and_norms_are_left_alone():
     itorch.apply(lin, "he", bias=None)
     assert torch.equal(lin.bias, torch_bias)
     table = itorch.apply(lin, None, rules=[(nn.Linear, "ones")])  # a type names weights only
-    assert [r.name for r in table] == ["weight"] and torch.equal(lin.bias, torch_bias)
+    assert [r.name for r in table.drawn] == ["weight"] and torch.equal(lin.bias, torch_bias)
 
 
 def test_tied_weights_are_drawn_once():
     emb, head = nn.Embedding(20, 6), nn.Linear(6, 20, bias=False)
     head.weight = emb.weight
     table = itorch.apply(nn.ModuleDict({"emb": emb, "head": head}), "xavier", seed=0)
-    assert [r.name for r in table] == ["emb.weight"]
+    assert [(r.name, r.aliases) for r in table] == [("emb.weight", ("head.weight",))]
     expected = initializers.get("xavier")((20, 6), np.random.default_rng(0))  # one draw
     np.testing.assert_array_equal(head.weight.detach().numpy(), expected.astype(np.float32))
 

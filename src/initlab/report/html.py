@@ -185,20 +185,21 @@ def _sections(results: dict[str, Any]) -> Iterable[tuple[str, list[tuple[Figure 
             )
         ],
     )
-    from initlab.report.diagnostics import plot_diagnostics, plot_histograms
+    from initlab.report.diagnostics import plot_diagnostics, plot_histograms, plot_stream
 
     for rec in results["runs"]:
         dg = rec.get("diagnostics")
         if rec["replicate"] != 0 or not dg:
             continue
         note = f" (diverged at iteration {rec['diverged_at']})" if rec["diverged"] else ""
-        yield (
-            f"Per-layer diagnostics: {rec['name']}{note}",
-            [
-                (plot_diagnostics(dg, title=rec["name"]), "Per-layer statistics over training"),
-                (plot_histograms(dg, title=rec["name"]), "Activations and gradients, first/last"),
-            ],
-        )
+        figures = [
+            (plot_diagnostics(dg, title=rec["name"]), "Per-layer statistics over training"),
+            (plot_histograms(dg, title=rec["name"]), "Activations and gradients, first/last"),
+        ]
+        stream = plot_stream(dg, title=rec["name"])  # torch records: the residual stream
+        if stream is not None:
+            figures.append((stream, "Residual stream per block; each parameter's update ratio"))
+        yield f"Per-layer diagnostics: {rec['name']}{note}", figures
 
 
 def write_report(

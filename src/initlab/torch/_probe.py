@@ -43,8 +43,8 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from initlab._validation import InitlabError
-from initlab.nn import activations as _activations
-from initlab.torch._apply import ACTIVATIONS, LAYERS, _run, fans
+from initlab.torch._apply import ACTIVATIONS, LAYERS, _run, activation_of, fans
+from initlab.torch._threads import one_thread
 
 TRANSPARENT = (nn.Identity, nn.Flatten, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
 """Modules that pass a layer's output on to its activation without changing what the
@@ -128,15 +128,14 @@ def blocks(model: nn.Module) -> list[str]:
 @contextmanager
 def quiet(model: nn.Module) -> Iterator[None]:
     """Training mode with dropout off, the math attention kernel, torch's RNG forked;
-    modes, buffers and ``.grad`` restored on exit (module docstring)."""
+    modes, buffers and ``.grad`` restored on exit (module docstring); one torch and one BLAS
+    thread (:func:`~initlab.torch._threads.one_thread`)."""
     modes = {m: m.training for m in model.modules()}
     buffers = [(b, b.detach().clone()) for b in model.buffers()]
     grads = [(p, p.grad) for p in model.parameters()]
     attention = [(m, m.dropout) for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
-    threads = torch.get_num_threads()
     try:
-        torch.set_num_threads(1)  # measurements independent of the intra-op threads
-        with torch.random.fork_rng(devices=[]), sdpa_kernel(SDPBackend.MATH):
+        with torch.random.fork_rng(devices=[]), sdpa_kernel(SDPBackend.MATH), one_thread():
             model.train()  # (an eval-mode MultiheadAttention takes a kernel without JVPs)
             for m in model.modules():
                 if isinstance(m, TRANSPARENT[2:]):
@@ -145,7 +144,6 @@ def quiet(model: nn.Module) -> Iterator[None]:
                 m.dropout = 0.0
             yield
     finally:
-        torch.set_num_threads(threads)
         for m, p in attention:
             m.dropout = p
         for m, mode in modes.items():
@@ -215,14 +213,6 @@ class Hooks:
             h.remove()
         self.tags.clear()
         self.keep.clear()
-
-
-def activation_of(mod: nn.Module) -> _activations.Activation | None:
-    """initlab's activation for an activation module, None if initlab has none."""
-    name = ACTIVATIONS.get(type(mod))
-    if name is None:
-        return None
-    return _activations.get(name, **({"slope": mod.negative_slope} if name == "leaky_relu" else {}))
 
 
 def _unit_axis(t: torch.Tensor, layer: nn.Module) -> int:
