@@ -179,6 +179,16 @@ def test_audit_json_is_plain_data_and_bad_input_is_one_line(tmp_path):
         audit(nn.Sequential(nn.Tanh()), X, probes=1, power_iters=1)
 
 
+def test_an_overflowing_model_is_exploding_and_its_audit_is_strict_json(tmp_path):
+    model = models.mlp([16] + [16] * 30 + [2], "relu")  # float32
+    apply(model, {"name": "random", "scale": 10.0}, seed=0)  # N(0, 100): sigma_w^2 = 1600
+    a = audit(model, torch.randn(8, 16, generator=_gen(0)), probes=1, power_iters=2)
+    assert all(v in ("exploding", "dead") for v in a.verdicts().values())
+    assert a.verdicts()["60"] == "exploding"
+    data = json.loads(a.write(tmp_path).read_text(), parse_constant=pytest.fail)
+    assert data["layers"][-1]["verdict"] == "exploding"
+
+
 def test_report_refuses_a_damaged_audit_naming_the_file(tmp_path):
     from initlab._validation import InitlabError
     from initlab.report.html import write_report

@@ -66,6 +66,7 @@ SATURATED = 0.5
 """Fraction of saturated entries above which a layer is ``saturated``."""
 FIX_SIGMA_B2 = 0.05
 r""":math:`\sigma_b^2` of the critical point proposed for tanh and sigmoid chains."""
+_MAX_Q = 1e20  # the range of initlab's Gaussian quadrature (meanfield.gaussian_expectation)
 _THEORY_TYPES = ("Linear", *(c.__name__ for c in CONV))
 
 
@@ -99,9 +100,13 @@ def _phi_in(prev: LayerProbe, r: LayerProbe) -> _activations.Activation:
 
 
 def predict(probe: Probe) -> dict[str, dict[str, float | None]]:
-    """Theory beside each chain layer: ``out_ms``, ``growth``, ``grad_n2``, ``jac``."""
+    """Theory beside each chain layer: ``out_ms``, ``growth``, ``grad_n2``, ``jac``; a chain
+    whose measured inputs are not finite (an overflowed forward pass) gets none."""
     pred: dict[str, dict[str, float | None]] = {}
     for chain in chains(probe):
+        seeds = (chain[0].in_ms, chain[0].sigma_w2, chain[-1].grad_n2 or 0.0)
+        if not all(math.isfinite(x) for x in seeds) or chain[0].in_ms > _MAX_Q:
+            continue
         q = jac = None
         for i, r in enumerate(chain):
             if i == 0:
@@ -112,7 +117,7 @@ def predict(probe: Probe) -> dict[str, dict[str, float | None]]:
                 q_in = float(_theory.gaussian_expectation(lambda u, p=phi: p.f(u) ** 2, q))
                 e_d = float(_theory.gaussian_expectation(
                     lambda u, p=phi: p.df(u, p.f(u)) ** 2, q))  # fmt: skip
-            q = r.sigma_w2 * q_in + r.sigma_b2
+            q = min(r.sigma_w2 * q_in + r.sigma_b2, _MAX_Q)
             if jac is not None:
                 jac = jac * e_d * r.sigma_w2 * r.numel_out / r.numel_in
             pred[r.name] = {"out_ms": q, "growth": q / r.in_ms if r.in_ms else None,
@@ -141,7 +146,9 @@ def role(name: str, block_names: Sequence[str]) -> str:
 
 
 def _compare(x: float | None, ref: float | None) -> str | None:
-    if x is None or ref is None or not ref > 0:
+    if x is not None and not math.isfinite(x):
+        return "exploding"  # overflowed
+    if x is None or ref is None or not ref > 0 or not math.isfinite(ref):
         return None
     ratio = x / ref
     return "vanishing" if ratio < 1 / FACTOR else "exploding" if ratio > FACTOR else None
