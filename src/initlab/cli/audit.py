@@ -31,10 +31,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("factory", metavar="MODULE:FACTORY", help="e.g. mymodels:make_resnet")
     p.add_argument("--out", type=Path, help="directory for audit.json (default: none)")
-    p.add_argument("--probes", type=positive_int, default=4,
-                   help="random vectors of the Jacobian-gain estimate (default 4)")
-    p.add_argument("--power-iters", type=positive_int, default=20,
-                   help="power-iteration steps for the largest singular value (default 20)")
+    p.add_argument(
+        "--probes",
+        type=positive_int,
+        default=4,
+        help="random vectors of the Jacobian-gain estimate (default 4)",
+    )
+    p.add_argument(
+        "--power-iters",
+        type=positive_int,
+        default=20,
+        help="power-iteration steps for the largest singular value (default 20)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the probes and the fix")
     p.add_argument("--no-fix", action="store_true", help="do not propose and check a fix")
     p.set_defaults(func=run)
@@ -63,8 +71,10 @@ def run(args: argparse.Namespace) -> int:
     factory = load_factory(args.factory)
     made = factory()
     if not isinstance(made, tuple) or len(made) not in (2, 3):
-        raise InitlabError(f"{args.factory} must return (model, batch) or (model, batch, "
-                           f"loss_fn); got {type(made).__name__}")
+        raise InitlabError(
+            f"{args.factory} must return (model, batch) or (model, batch, "
+            f"loss_fn); got {type(made).__name__}"
+        )
     from initlab.torch import audit
 
     result = audit(*made, fix=not args.no_fix, probes=args.probes,

@@ -89,10 +89,13 @@ def format_audit(data: dict[str, Any]) -> str:
     else:
         rules = "\n".join(f"  ({p!r}, {s!r})," for p, s in fix["rules"])
         after = fix["after"]
-        parts.append("fix (apply(model, None, rules=[...], bias=None)), because "
-                     + "; ".join(fix["why"]) + ":\n[\n" + rules + "\n]")
+        parts.append(
+            "fix (apply(model, None, rules=[...], bias=None)), because "
+            + "; ".join(fix["why"])
+            + ":\n[\n"
+            + rules
+            + "\n]"
+        )
         parts.append(f"after the fix: layers: {_count(after['layers'])}" + (
             f"; blocks: {_count(after['blocks'])}" if after["blocks"] else ""))  # fmt: skip
     return "\n\n".join(parts)
-
-

@@ -84,7 +84,12 @@ class Audit:
 
 
 def probe(
-    model: nn.Module, batch: Any, loss_fn: Callable | None, *, probes: int, power_iters: int,
+    model: nn.Module,
+    batch: Any,
+    loss_fn: Callable | None,
+    *,
+    probes: int,
+    power_iters: int,
     seed: int,
 ) -> Probe:
     """Measure `model` on `batch` (:mod:`initlab.torch._probe`); the caller holds
@@ -93,8 +98,9 @@ def probe(
     names = blocks(model)
     layers, blks, loss = forward_backward(model, batch, loss_fn, names, gen)
     if not layers:
-        raise InitlabError("the model calls no Linear, Conv or ConvTranspose layer on this "
-                           "batch: nothing to audit")
+        raise InitlabError(
+            "the model calls no Linear, Conv or ConvTranspose layer on this batch: nothing to audit"
+        )
     where, site = input_site(model, batch)
     sv = None
     if where is not None:
@@ -143,8 +149,11 @@ def _branch_ends(model: nn.Module, p: Probe) -> dict[str, list[str]]:
     for b in p.blocks:
         inside = [r.name for r in p.layers if r.name.startswith(b.name + ".")]
         names = inside[-1:]
-        names += [f"{n}.out_proj" for n, m in model.named_modules()
-                  if n.startswith(b.name + ".") and isinstance(m, nn.MultiheadAttention)]
+        names += [
+            f"{n}.out_proj"
+            for n, m in model.named_modules()
+            if n.startswith(b.name + ".") and isinstance(m, nn.MultiheadAttention)
+        ]
         ends[b.name] = names
     return ends
 
@@ -158,8 +167,7 @@ def _propose(model: nn.Module, p: Probe, layers, blocks) -> tuple[list, list[str
             found = _verdict.chain_rules(chain, has_bias)
             if found:
                 rules += found
-                why.append(f"chain {chain[0].name} .. {chain[-1].name} is off its critical "
-                           "point")
+                why.append(f"chain {chain[0].name} .. {chain[-1].name} is off its critical point")
     names = [b.name for b in p.blocks]
     outside = sorted({q for r in layers if names and _verdict.role(r["name"], names) == ""
                       for q in r["problems"]})  # fmt: skip
@@ -232,6 +240,9 @@ def audit(
             fixed = copy.deepcopy(model)
             apply(fixed, None, rules=rules, bias=None, seed=seed)
             _, after = _one(fixed, batch, loss_fn, probes, power_iters, seed)
-            data["fix"] = {"rules": [list(r) for r in rules], "why": why,
-                           "after": {k: after[k] for k in ("input", "layers", "blocks")}}
+            data["fix"] = {
+                "rules": [list(r) for r in rules],
+                "why": why,
+                "after": {k: after[k] for k in ("input", "layers", "blocks")},
+            }
     return Audit(data)

@@ -45,7 +45,7 @@ def _run_at(model: nn.Module, batch: Any, site: nn.Module | None, x: torch.Tenso
     if site is None:
         if isinstance(batch, tuple | list):
             i = next(i for i, t in enumerate(batch) if isinstance(t, torch.Tensor))
-            return _run(model, (*batch[:i], x, *batch[i + 1:]))
+            return _run(model, (*batch[:i], x, *batch[i + 1 :]))
         return model(x)
     h = site.register_forward_hook(lambda m, i, o: x)
     try:
@@ -117,8 +117,9 @@ def sv_max(model, batch, site, x0, iters, gen) -> float | None:
     s = None
     for _ in range(iters):
         with torch.no_grad(), fwAD.dual_level(), forward_mode():
-            u = fwAD.unpack_dual(first_tensor(_run_at(model, batch, site,
-                                                       fwAD.make_dual(x0, v)))).tangent
+            u = fwAD.unpack_dual(
+                first_tensor(_run_at(model, batch, site, fwAD.make_dual(x0, v)))
+            ).tangent
         if u is None:
             return 0.0
         s = float(u.double().norm())

@@ -118,11 +118,20 @@ def blocks(model: nn.Module) -> list[str]:
     """Names of the repeated blocks: non-leaf children of an ``nn.Sequential`` or
     ``nn.ModuleList`` that hold a layer and whose type occurs at least twice among the
     children of the model's containers."""
-    kids = [(f"{name}.{k}" if name else k, c) for name, m in model.named_modules()
-            if isinstance(m, nn.Sequential | nn.ModuleList) for k, c in m.named_children()]
+    kids = [
+        (f"{name}.{k}" if name else k, c)
+        for name, m in model.named_modules()
+        if isinstance(m, nn.Sequential | nn.ModuleList)
+        for k, c in m.named_children()
+    ]
     types = [type(c) for _, c in kids]
-    return [n for n, c in kids if types.count(type(c)) >= 2 and any(True for _ in c.children())
-            and any(isinstance(s, LAYERS) for s in c.modules())]
+    return [
+        n
+        for n, c in kids
+        if types.count(type(c)) >= 2
+        and any(True for _ in c.children())
+        and any(isinstance(s, LAYERS) for s in c.modules())
+    ]
 
 
 @contextmanager
@@ -187,6 +196,7 @@ class Hooks:
             x = first_tensor(inputs)
             self.on_layer(name, mod, x, out, self.tags.get(id(x)))
             self._tag(out, (name, None))
+
         return hook
 
     def _act(self, name: str) -> Callable:
@@ -196,6 +206,7 @@ class Hooks:
             if tag is not None and tag[1] is None:
                 self.on_act(tag[0], mod, x, out)
                 self._tag(out, (tag[0], name))
+
         return hook
 
     def _pass(self, mod, inputs, out):
@@ -206,6 +217,7 @@ class Hooks:
     def _block(self, name: str) -> Callable:
         def hook(mod, inputs, out):
             self.on_block(name, first_tensor(inputs), first_tensor(out))
+
         return hook
 
     def remove(self) -> None:
@@ -230,8 +242,7 @@ def _weight_stats(mod: nn.Module) -> tuple[int, float, float]:
     return int(fan_in), float(fan_in * W.pow(2).mean()), b2
 
 
-def _act_stats(r: LayerProbe, mod: nn.Module, z: torch.Tensor, a: torch.Tensor,
-               axis: int) -> None:
+def _act_stats(r: LayerProbe, mod: nn.Module, z: torch.Tensor, a: torch.Tensor, axis: int) -> None:
     """Name the activation that consumes `r`'s output, and its dead and saturated parts."""
     r.act = type(mod).__name__
     act = activation_of(mod)
@@ -256,6 +267,7 @@ def forward_backward(model, batch, loss_fn, names, gen):
     def grab(key):
         def h(g):
             grads[key] = grads.get(key, 0.0) + float(g.detach().double().pow(2).sum())
+
         return h
 
     def on_layer(name, mod, x, z, tag):

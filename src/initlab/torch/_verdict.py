@@ -141,7 +141,7 @@ def role(name: str, block_names: Sequence[str]) -> str:
     ``encoder.layers.3.linear1``); ``""`` for layers outside blocks."""
     for b in sorted(block_names, key=len, reverse=True):
         if name.startswith(b + "."):
-            return name[len(b) + 1:]
+            return name[len(b) + 1 :]
     return ""
 
 

@@ -110,8 +110,7 @@ def t_fixup_rules(
     d_model: int,
     *,
     decoder: bool = False,
-    scaled: Sequence[str] = ("*.value.weight", "*.proj.weight", "*.fc.weight",
-                             "*.fc_out.weight"),
+    scaled: Sequence[str] = ("*.value.weight", "*.proj.weight", "*.fc.weight", "*.fc_out.weight"),
     embeddings: Sequence[str] = ("embed.weight",),
 ) -> list[Rule]:
     r"""T-Fixup (Huang et al. 2020, sec. 3.3), for a Transformer without LayerNorm.
@@ -130,9 +129,7 @@ def t_fixup_rules(
             (nn.Linear, _xavier(1.0)), ("*.bias", "zeros")]  # fmt: skip
 
 
-def deepnorm_constants(
-    n_encoder: int = 0, n_decoder: int = 0
-) -> dict[str, tuple[float, float]]:
+def deepnorm_constants(n_encoder: int = 0, n_decoder: int = 0) -> dict[str, tuple[float, float]]:
     r"""DeepNorm's :math:`(\alpha, \beta)` per part (Wang et al. 2022, Table 1).
 
     Encoder only (:math:`N` layers): :math:`\alpha = (2N)^{1/4}`, :math:`\beta =
@@ -154,8 +151,7 @@ def deepnorm_constants(
 def deepnorm_rules(
     beta: float,
     *,
-    scaled: Sequence[str] = ("*.value.weight", "*.proj.weight", "*.fc.weight",
-                             "*.fc_out.weight"),
+    scaled: Sequence[str] = ("*.value.weight", "*.proj.weight", "*.fc.weight", "*.fc_out.weight"),
     unscaled: Sequence[str] = ("*.query.weight", "*.key.weight"),
 ) -> list[Rule]:
     r"""DeepNorm's initialization (Wang et al. 2022, Fig. 2): Xavier normal with gain
@@ -264,8 +260,10 @@ class PostLNEncoder(nn.Module):
             torch.manual_seed(seed)
             self.embed = nn.Embedding(vocab, d_model)
             self.pos = nn.Parameter(torch.zeros(max_len, d_model))
-            self.blocks = nn.ModuleList(PostLNBlock(d_model, n_heads, ffn or 4 * d_model,
-                                                    alpha, norm) for _ in range(n_layers))
+            self.blocks = nn.ModuleList(
+                PostLNBlock(d_model, n_heads, ffn or 4 * d_model, alpha, norm)
+                for _ in range(n_layers)
+            )
             self.head = nn.Linear(d_model, num_classes)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
