@@ -93,12 +93,15 @@ class BlockProbe:
 
 @dataclass
 class Probe:
+    """Everything measured: the layers in forward order, the blocks, the input's second
+    moment, the Jacobian's largest singular value and where it starts, the loss."""
+
     layers: list[LayerProbe]
     blocks: list[BlockProbe]
     input_ms: float
     sv_max: float | None
     jacobian_input: str | None
-    loss: float
+    loss: float | None
     loss_name: str
 
 

@@ -30,19 +30,20 @@ layer with more than :data:`DEAD` of its units dead is ``dead`` and with more th
 judged the same way by their output stream and its gradient.
 
 **Fixes**, as :func:`~initlab.torch.apply` rules. A chain of two layers or more with a
-problem gets the critical
-point of its activations (:func:`initlab.analysis.correlation.critical_line`, :math:`\chi_1
-= 1`): ReLU-type and linear units :math:`\sigma_w^2 = 2/(1+a^2)`, :math:`\sigma_b^2 = 0`
-(He); tanh and sigmoid :math:`\sigma_b^2` = :data:`FIX_SIGMA_B2` and the matching
-:math:`\sigma_w^2` (a finite :math:`q^*`: the signal neither dies nor saturates), the
-chain's first layer scaled so that its output sits at :math:`q^*`; only layers whose
-:math:`\sigma_w^2` or :math:`\sigma_b^2` is more than 10% off get a rule. Blocks with a
-problem get depth-scaled residual branches: the last layer of each branch (the block's last
-layer called, and a ``MultiheadAttention``'s ``out_proj``) drawn with :math:`\sigma_w^2 =
-c/L` for :math:`L` blocks (:math:`c` the critical value of its input's activation, 1 if
-none) and its bias 0 (a constant added by every block would take over the stream): each
-block adds :math:`O(1/L)` to the stream (Hayou et al. 2021; the ``depth``
-branch scaling of :mod:`initlab.nn.residual`).
+problem gets the critical point of its activations
+(:func:`initlab.analysis.correlation.critical_line`, :math:`\chi_1 = 1`): ReLU-type units
+:math:`\sigma_w^2 = 2/(1+a^2)`, linear units 1, :math:`\sigma_b^2 = 0` (He, LeCun); tanh
+and sigmoid :math:`\sigma_b^2` = :data:`FIX_SIGMA_B2` and the matching :math:`\sigma_w^2`
+(a finite :math:`q^*`: the signal neither dies nor saturates), the chain's first layer
+scaled so that its output sits at :math:`q^*`; only layers whose :math:`\sigma_w^2` or
+:math:`\sigma_b^2` is more than 10% off get a rule. When a block has a problem, or a layer
+outside the blocks of a model that has some (its stem, its head) has one, every block gets
+depth-scaled residual branches: the last layer of each branch (the block's last layer
+called, and a ``MultiheadAttention``'s ``out_proj``) drawn with :math:`\sigma_w^2 = c/L`
+for :math:`L` blocks (:math:`c` the critical value of its input's activation, 1 if none)
+and its bias 0 (a constant added by every block would take over the stream): each block
+adds :math:`O(1/L)` to the stream (Hayou et al. 2021; the ``depth`` branch scaling of
+:mod:`initlab.nn.residual`).
 """
 
 from __future__ import annotations
@@ -58,8 +59,9 @@ from initlab.torch._apply import CONV
 from initlab.torch._probe import BlockProbe, LayerProbe, Probe
 
 FACTOR = 10.0
-"""A layer whose output or gradient differs from its role's reference by more than this
-factor (a decade) is ``exploding`` or ``vanishing``."""
+"""A layer whose output second moment or squared gradient norm differs from its role's
+reference by more than this factor (a decade; a factor 3.2 in the norms) is ``exploding``
+or ``vanishing``."""
 DEAD = 0.5
 """Fraction of dead units above which a layer is ``dead``."""
 SATURATED = 0.5
