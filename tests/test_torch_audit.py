@@ -240,7 +240,8 @@ def test_cli_audit_writes_audit_json_and_report_draws_it(factory_dir, capsys):
     assert main(["report", str(out), "-q"]) == 0
     md = (out / "report.md").read_text()
     assert "## Initialization audit" in md and "vanishing" in md
-    assert "Initialization audit" in (out / "report.html").read_text()
+    page = (out / "report.html").read_text()
+    assert "Initialization audit" in page and "data:image/png;base64," in page
 
 
 @pytest.mark.parametrize(

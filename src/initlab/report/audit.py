@@ -35,9 +35,56 @@ def load(source: Path) -> dict:
 
 def report_sections(source: Path) -> Iterator[tuple[str, str, list]]:
     """(title, text, figures) of the audit in `source`, as
-    :func:`initlab.report.scaling.report_sections` gives them: the tables as text."""
+    :func:`initlab.report.scaling.report_sections` gives them: the tables as text and one
+    figure of the layers through depth."""
     if has_results(source):
-        yield "Initialization audit", format_audit(load(source)), []
+        data = load(source)
+        caption = "Per layer through depth: measured (dots) and mean-field theory (lines)"
+        yield "Initialization audit", format_audit(data), [(audit_figure(data), caption)]
+
+
+def _series(rows: list[dict[str, Any]], key: str) -> list[float]:
+    return [float("nan") if r.get(key) is None else r[key] for r in rows]
+
+
+def audit_figure(data: dict[str, Any]):
+    """Output second moment, squared gradient norm and Jacobian gain of each layer in
+    forward order (log scale), measured beside the theory, the fix's measurements dashed,
+    and the blocks' residual stream; red marks a layer that is not healthy."""
+    from matplotlib.figure import Figure
+
+    layers = data["layers"]
+    after = (data.get("fix") or {}).get("after")
+    panels = [("out_ms", "output second moment"), ("grad_n2", "|dZ|^2 (squared gradient)"),
+              ("jac", "Jacobian gain from the input")]  # fmt: skip
+    fig = Figure(figsize=(13, 3.6), layout="constrained")
+    axes = fig.subplots(1, 4 if data["blocks"] else 3)
+    x = list(range(len(layers)))
+    bad = [i for i, r in enumerate(layers) if r["verdict"] != "healthy"]
+    for ax, (key, title) in zip(axes, panels, strict=False):
+        y = _series(layers, key)
+        ax.plot(x, y, "o", ms=3, color="C0", label="measured")
+        ax.plot(x, _series(layers, "pred_" + key), "-", color="C1", label="theory")
+        ax.plot(bad, [y[i] for i in bad], "o", ms=5, mfc="none", color="C3", label="flagged")
+        if after:
+            ax.plot(x, _series(after["layers"], key), "--", color="C2", label="after the fix")
+        ax.set_yscale("log")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("layer (forward order)")
+        ax.grid(alpha=0.3, which="both")
+    axes[0].legend(fontsize=7)
+    if data["blocks"]:
+        ax = axes[3]
+        ax.plot(_series(data["blocks"], "growth"), "o-", ms=3, label="stream growth")
+        if after:
+            ax.plot(_series(after["blocks"], "growth"), "--", color="C2", label="after the fix")
+        ax.set_yscale("log")
+        ax.set_title("residual stream / first block's input", fontsize=10)
+        ax.set_xlabel("block")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"Initialization audit: {data['model']}", fontsize=11)
+    return fig
 
 
 def _g(x: Any) -> str:
