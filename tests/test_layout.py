@@ -29,7 +29,7 @@ ORDER = [
     "torch",
     "cli",
 ]
-BASE = {"_rng", "_validation", "_version"}
+BASE = {"_rng", "_validation", "_version", "_limits"}
 
 
 @functools.cache

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from initlab._validation import InitlabError
 from initlab.analysis import coordcheck as _cc
+from initlab.cli import _checks
 from initlab.cli._common import console, err_console, progress_bar
 from initlab.cli._outputs import check_dir, save
 from initlab.experiment import scaling as _scaling
@@ -103,6 +104,7 @@ def run_table(args: argparse.Namespace) -> int:
 
 
 def run_coord_check(args: argparse.Namespace) -> int:
+    _checks.scaling_options(args, lr_transfer=False)
     if args.out:
         check_dir(args.out, need=5_000_000)
     with progress_bar("coord check", args.quiet, unit="populations") as progress:
@@ -126,9 +128,8 @@ def run_coord_check(args: argparse.Namespace) -> int:
 
 
 def run_lr_transfer(args: argparse.Namespace) -> int:
+    _checks.scaling_options(args, lr_transfer=True)
     lo, hi = args.log2_lrs
-    if hi < lo:
-        raise InitlabError(f"--log2-lrs LO HI needs LO <= HI; got {lo} {hi}")
     if args.out:
         check_dir(args.out, need=5_000_000)
     with progress_bar("lr transfer", args.quiet, unit="populations") as progress:

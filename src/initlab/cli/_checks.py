@@ -1,0 +1,181 @@
+r"""Each command's options checked at its boundary: ranges as data, memory and work estimated.
+
+The rules (:class:`initlab._limits.Rule`) are the documented range of every numeric option,
+checked before anything is computed; an explicit value, 0 included, is checked, never
+replaced by a default. The estimates are upper bounds of what each study holds at once
+(bytes of float64 arrays) and of its floating-point operations, so a study that could not
+finish is refused in one line (:func:`initlab._limits.check_memory`,
+:func:`initlab._limits.check_work`) instead of dying in NumPy or running for days.
+
+Estimates (8 bytes per float64; :math:`K` members measured one after another):
+
+- mean field (``--layers``): one network's parameters :math:`P = \sum_l n_l (n_{l-1} + 1)`
+  plus its forward and backward arrays on :math:`m` examples,
+  :math:`8 [P + m (n_0 + 4 \sum_{l \ge 1} n_l)]`; work :math:`6 K m P`.
+- ``--correlation`` (width :math:`N`, depth :math:`L`, :math:`C` starting correlations):
+  one layer's weights and their draw, :math:`8 [3 N^2 + K C (L + 1) + 4 N C]`; work
+  :math:`K L N^2 (2C + 10)`.
+- ``--jacobian``: :math:`W`, :math:`J`, :math:`W J`, the SVD's workspace,
+  :math:`8 [6 N^2 + K |depths| N]`; work, two weight laws,
+  :math:`2 K [\max(depths) (2 N^3 + 10 N^2) + 10 |depths| N^3]`.
+- ``--trainability`` / ``--deep-linear`` and ``scaling``: a population's training arrays by
+  :func:`initlab.experiment.budget.estimate_bytes`; work :math:`6 K b P T`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+
+from initlab._limits import (
+    FINITE,
+    NATURAL,
+    NONNEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    Rule,
+    check_memory,
+    check_options,
+    check_work,
+)
+from initlab._validation import InitlabError, check_number
+
+THEORY_RULES = {
+    "layers": POSITIVE_INT, "input_dim": POSITIVE_INT, "sigma_b2": NONNEGATIVE, "seed": NATURAL,
+    "examples": POSITIVE_INT, "members": POSITIVE_INT, "sigma_w2": POSITIVE,
+    "sigma_b2_grid": NONNEGATIVE, "depth": POSITIVE_INT, "width": POSITIVE_INT,
+    "c0": Rule(low=-1, high=1), "depths": POSITIVE_INT, "train_depths": POSITIVE_INT,
+    "sigma_w2_grid": POSITIVE, "steps": POSITIVE_INT, "multiple": POSITIVE,
+    "learning_rate": POSITIVE, "batch_size": POSITIVE_INT, "seeds": POSITIVE_INT,
+    "rates": POSITIVE,
+}  # fmt: skip
+"""``initlab theory``: every numeric option's range."""
+
+SCALING_RULES = {
+    "widths": POSITIVE_INT, "base_width": POSITIVE_INT, "depth": NATURAL,
+    "branch_layers": POSITIVE_INT, "alpha": FINITE, "steps": POSITIVE_INT, "lr": POSITIVE,
+    "seeds": POSITIVE_INT, "band": POSITIVE, "batch_size": POSITIVE_INT, "log2_lrs": FINITE,
+}  # fmt: skip
+"""``initlab scaling coord-check | lr-transfer``: every numeric option's range."""
+
+DIGITS = 1797
+"""Examples of scikit-learn's digits (the scaling and trainability studies' data)."""
+
+
+def nonempty_out(args: argparse.Namespace) -> None:
+    """Refuse ``--out ''`` (it would silently mean "no output" or the current folder)."""
+    if getattr(args, "out", None) is not None and not str(args.out).strip():
+        raise InitlabError("--out is empty; give a directory")
+
+
+# --------------------------------------------------------------------------- theory
+
+
+def theory_options(args: argparse.Namespace, study: str | None) -> None:
+    """Ranges of ``initlab theory``'s options, then the chosen study's memory and work."""
+    nonempty_out(args)
+    check_options(args, THEORY_RULES)
+    if study is None:
+        return _mean_field(args)
+    if study == "correlation" and args.width is not None:
+        check_number("--width", args.width, low=2, integer=True)
+    guard = {"correlation": _correlation, "jacobian": _jacobian,
+             "trainability": _trainability, "deep_linear": _deep_linear}.get(study)  # fmt: skip
+    if guard is not None:
+        guard(args)
+
+
+def _mean_field(args: argparse.Namespace) -> None:
+    if not args.layers:
+        return
+    if args.layers[-1] != 1:
+        raise InitlabError(
+            f"--layers lists n_1 .. n_L and the last, the output, must be 1; got {args.layers[-1]}"
+        )
+    sizes = [args.input_dim or args.layers[0], *args.layers]
+    P = sum(n * (n_prev + 1) for n_prev, n in itertools.pairwise(sizes))
+    m, K = args.examples, args.members or 1
+    what = f"--layers {' '.join(map(str, args.layers))} on --examples {m}"
+    hint = "Use narrower layers or fewer --examples."
+    check_memory(8 * (P + m * (sizes[0] + 4 * sum(sizes[1:]))), what, hint)
+    check_work(6 * K * m * P, what, hint)
+
+
+def _correlation(args: argparse.Namespace) -> None:
+    N, L, K, C = args.width or 1000, args.depth, args.members or 8, len(args.c0)
+    what = f"--correlation at --width {N}, --depth {L}"
+    hint = "Use a smaller --width or --depth."
+    check_memory(8 * (3 * N * N + K * C * (L + 1) + 4 * N * C), what, hint)
+    check_work(K * L * N * N * (2 * C + 10), what, hint)
+
+
+def _jacobian(args: argparse.Namespace) -> None:
+    N, K, D = args.width or 400, args.members or 2, sorted(set(args.depths))
+    what = f"--jacobian at --width {N}, --depths up to {D[-1]}"
+    hint = "Use a smaller --width or smaller --depths."
+    check_memory(8 * (6 * N * N + K * len(D) * N), what, hint)
+    check_work(2 * K * (D[-1] * (2 * N**3 + 10 * N**2) + 10 * len(D) * N**3), what, hint)
+
+
+def _population(what: str, sizes: list[int], K: int, m: int, batch: int, steps: int) -> None:
+    """A population's training memory (the runner's estimate) and work."""
+    from initlab.experiment.budget import estimate_bytes
+
+    P = sum(n * (n_prev + 1) for n_prev, n in itertools.pairwise(sizes))
+    need = estimate_bytes(sizes, K, m=m, batch=batch, steps=steps, optimizer="momentum")
+    hint = "Use a smaller width, fewer depths, grid values or seeds, or fewer steps."
+    check_memory(need, what, hint)
+    check_work(6 * K * min(batch, m) * P * steps, what, hint)
+
+
+def _trainability(args: argparse.Namespace) -> None:
+    from initlab.cli._trainmaps import trainability_config
+
+    c = trainability_config(args)
+    K, n_out = len(c.sigma_w2) * c.seeds, 10 if c.task == "digits10" else 1
+    for depth in sorted(set(c.depths))[-1:]:
+        sizes = [64, *[c.width] * depth, n_out]
+        what = f"--trainability at --width {c.width}, depth {depth}, {K} members"
+        _population(what, sizes, K, DIGITS, c.batch_size, c.steps)
+
+
+def _deep_linear(args: argparse.Namespace) -> None:
+    from initlab.cli._trainmaps import deep_linear_config
+
+    c = deep_linear_config(args)
+    K, depth = 2 * len(c.rates) * c.seeds, max(c.depths)
+    what = f"--deep-linear at --width {c.width}, depth {depth}, {K} members"
+    _population(what, [c.width] * (depth + 1), K, c.width, c.width, c.steps)
+
+
+# --------------------------------------------------------------------------- scaling
+
+
+def scaling_options(args: argparse.Namespace, lr_transfer: bool) -> None:
+    """Ranges of ``initlab scaling``'s options, then the largest population's memory/work."""
+    nonempty_out(args)
+    check_options(args, SCALING_RULES)
+    if lr_transfer:
+        check_number("--examples", args.examples, low=0, high=DIGITS, integer=True)
+        lo, hi = args.log2_lrs
+        if hi < lo:
+            raise InitlabError(f"--log2-lrs LO HI needs LO <= HI; got {lo} {hi}")
+        K, m, batch = (hi - lo + 1) * args.seeds, args.examples or DIGITS, args.batch_size
+        what = f"--log2-lrs {lo} {hi} x --seeds {args.seeds} ({K:,} members)"
+    else:
+        check_number("--examples", args.examples, low=1, high=DIGITS, integer=True)
+        K, m = args.seeds, args.examples
+        batch, what = m, f"--seeds {K}"
+    n = max(args.widths)
+    blocks = args.depth * (args.branch_layers if args.residual else 1)
+    sizes = [64, *[n] * (blocks + 1), 10]
+    what = f"{what} at width {n}, --depth {args.depth}"
+    from initlab.experiment.budget import estimate_bytes
+
+    # the recorded activations of every layer and step (sizes and changes, kept for x_0)
+    records = 0 if lr_transfer else 3 * K * m * n * (blocks + 2) * 8
+    need = estimate_bytes(sizes, K, m=m, batch=batch, steps=args.steps, optimizer="adam")
+    P = sum(a * (b + 1) for b, a in itertools.pairwise(sizes))
+    hint = "Use smaller --widths, --depth, --seeds or fewer learning rates."
+    check_memory(need + records, what, hint)
+    check_work(6 * K * min(batch, m) * P * args.steps * len(args.widths) * 3, what, hint)
