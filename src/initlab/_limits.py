@@ -36,6 +36,7 @@ from typing import IO, Any
 from initlab._validation import MAX_VALUE as MAX_VALUE
 from initlab._validation import InitlabError, check_number
 from initlab._validation import shorten as shorten
+
 MAX_LINE = 1000
 """Characters of a whole error line."""
 MAX_NESTING = 32
@@ -81,8 +82,7 @@ def parse_memory(text: str, option: str = "--max-memory") -> int:
         value = math.nan
     if not math.isfinite(value) or value <= 0:
         raise InitlabError(
-            f"{option} must be a positive size such as 8G, 512M or 1000000000; "
-            f"got {shorten(text)}"
+            f"{option} must be a positive size such as 8G, 512M or 1000000000; got {shorten(text)}"
         )
     return int(value * units[suffix])
 

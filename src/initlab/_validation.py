@@ -73,7 +73,8 @@ def check_number(
         float(value)
     except OverflowError:  # an integer beyond float64's range
         digits = math.ceil(int(value).bit_length() * math.log10(2))
-        raise InitlabError(f"{name} must be finite; got an integer of about {digits:,} digits")
+        msg = f"{name} must be finite; got an integer of about {digits:,} digits"
+        raise InitlabError(msg) from None
     if integer and not float(value).is_integer():
         raise InitlabError(f"{name} must be an integer; got {value!r}")
     if not math.isfinite(float(value)):

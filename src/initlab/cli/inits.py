@@ -11,8 +11,8 @@ import argparse
 import math
 from typing import Any
 
-from initlab._rng import STREAMS, make_rng
 from initlab._limits import NATURAL, POSITIVE_INT, check_memory, check_options
+from initlab._rng import STREAMS, make_rng
 from initlab._validation import InitlabError
 from initlab.init import catalogue as initializers
 
