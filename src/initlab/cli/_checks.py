@@ -37,6 +37,7 @@ from initlab._limits import (
     check_memory,
     check_options,
     check_work,
+    option_name,
 )
 from initlab._validation import InitlabError, check_number
 
@@ -62,10 +63,12 @@ DIGITS = 1797
 """Examples of scikit-learn's digits (the scaling and trainability studies' data)."""
 
 
-def nonempty_out(args: argparse.Namespace) -> None:
-    """Refuse ``--out ''`` (it would silently mean "no output" or the current folder)."""
-    if getattr(args, "out", None) is not None and not str(args.out).strip():
-        raise InitlabError("--out is empty; give a directory")
+def nonempty_out(args: argparse.Namespace, *dests: str) -> None:
+    """Refuse ``--out ''`` (and the other output options `dests`): an empty path would
+    silently mean "no output" or the current folder."""
+    for dest in ("out", *dests):
+        if getattr(args, dest, None) is not None and not str(getattr(args, dest)).strip():
+            raise InitlabError(f"{option_name(dest)} is empty; give a path")
 
 
 # --------------------------------------------------------------------------- theory

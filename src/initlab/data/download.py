@@ -93,8 +93,9 @@ def locate(name: str = "cats-vs-dogs", *, cache: str | os.PathLike | None = None
     return folder if ok else None
 
 
-def _download(url: str, dest: Path, sha256: str, timeout: float) -> None:
-    """Download `url` to `dest` through a verified temporary file in the same folder."""
+def _download(url: str, dest: Path, size: int, sha256: str, timeout: float) -> None:
+    """Download `url` to `dest` through a verified temporary file in the same folder,
+    reading at most the manifest's `size` bytes plus one (a longer answer is refused)."""
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=_TEMP_SUFFIX)
     tmp = Path(tmp_name)
     try:
@@ -102,9 +103,16 @@ def _download(url: str, dest: Path, sha256: str, timeout: float) -> None:
         with os.fdopen(fd, "wb") as out:
             try:
                 with urllib.request.urlopen(url, timeout=timeout) as response:
-                    while chunk := response.read(_CHUNK):
+                    got = 0
+                    while got <= size and (chunk := response.read(min(_CHUNK, size + 1 - got))):
+                        got += len(chunk)
                         h.update(chunk)
                         out.write(chunk)
+                if got > size:
+                    raise DataError(
+                        f"{dest.name} from {url} is larger than the manifest's {size:,} bytes; "
+                        "the download was stopped and the file not kept"
+                    )
             except urllib.error.HTTPError as exc:
                 exc.close()  # an HTTPError holds the open response
                 raise DataError(
@@ -193,4 +201,4 @@ def _ensure_file(dest: Path, size: int, sha: str, url: str, timeout: float) -> N
         log.warning("%s does not match its pinned SHA-256; downloading it again", dest)
         dest.unlink()
     log.info("downloading %s", url)
-    _download(url, dest, sha, timeout)
+    _download(url, dest, size, sha, timeout)

@@ -108,4 +108,7 @@ def read_results(path: str | os.PathLike) -> dict[str, Any]:
             f"{file} has no {', '.join(repr(k) for k in missing)}: it is incomplete or was "
             "edited; re-run the experiment (`initlab run`) to write it again"
         )
+    from initlab.results.integrity import check_results
+
+    check_results(results, file)
     return results

@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from initlab._validation import InitlabError
+from initlab.results.integrity import check_rows
 from initlab.results.records import jsonable
 from initlab.results.sweep_schema import (
     _DATA,
@@ -183,6 +184,7 @@ class SweepStore:
         cur = self._con.execute(sql + " ORDER BY rowid", list(where.values()))
         names = [d[0] for d in cur.description]
         rows = [_row(dict(zip(names, r, strict=True))) for r in cur]
+        check_rows(rows, self.path)
         for name in histories:
             if name not in HISTORIES:
                 raise InitlabError(f"unknown history {name!r}; stored: {', '.join(HISTORIES)}")
