@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+from typing import NamedTuple
 
 from initlab._limits import (
     FINITE,
@@ -74,81 +75,100 @@ def nonempty_out(args: argparse.Namespace, *dests: str) -> None:
 # --------------------------------------------------------------------------- theory
 
 
+class Cost(NamedTuple):
+    """A study's estimated peak memory (bytes) and work (floating-point operations)."""
+
+    bytes: float
+    flops: float
+    what: str
+    hint: str
+
+    def check(self) -> None:
+        check_memory(self.bytes, self.what, self.hint)
+        check_work(self.flops, self.what, self.hint)
+
+
 def theory_options(args: argparse.Namespace, study: str | None) -> None:
     """Ranges of ``initlab theory``'s options, then the chosen study's memory and work."""
     nonempty_out(args)
     check_options(args, THEORY_RULES)
-    if study is None:
-        return _mean_field(args)
-    if study == "correlation" and args.width is not None:
-        check_number("--width", args.width, low=2, integer=True)
-    guard = {"correlation": _correlation, "jacobian": _jacobian,
-             "trainability": _trainability, "deep_linear": _deep_linear}.get(study)  # fmt: skip
-    if guard is not None:
-        guard(args)
-
-
-def _mean_field(args: argparse.Namespace) -> None:
-    if not args.layers:
-        return
-    if args.layers[-1] != 1:
+    if study is None and args.layers and args.layers[-1] != 1:
         raise InitlabError(
             f"--layers lists n_1 .. n_L and the last, the output, must be 1; got {args.layers[-1]}"
         )
+    if study == "correlation" and args.width is not None:
+        check_number("--width", args.width, low=2, integer=True)
+    cost = theory_cost(args, study)
+    if cost is not None:
+        cost.check()
+
+
+def theory_cost(args: argparse.Namespace, study: str | None) -> Cost | None:
+    """The estimate of ``initlab theory``'s chosen study (None: seconds, nothing to bound)."""
+    if study is None:
+        return _mean_field(args) if args.layers else None
+    costs = {"correlation": _correlation, "jacobian": _jacobian,
+             "trainability": _trainability, "deep_linear": _deep_linear}  # fmt: skip
+    return costs[study](args) if study in costs else None
+
+
+def _params(sizes: list[int]) -> int:
+    return sum(n * (n_prev + 1) for n_prev, n in itertools.pairwise(sizes))
+
+
+def _mean_field(args: argparse.Namespace) -> Cost:
     sizes = [args.input_dim or args.layers[0], *args.layers]
-    P = sum(n * (n_prev + 1) for n_prev, n in itertools.pairwise(sizes))
-    m, K = args.examples, args.members or 1
-    what = f"--layers {' '.join(map(str, args.layers))} on --examples {m}"
-    hint = "Use narrower layers or fewer --examples."
-    check_memory(8 * (P + m * (sizes[0] + 4 * sum(sizes[1:]))), what, hint)
-    check_work(6 * K * m * P, what, hint)
+    P, m, K = _params(sizes), args.examples, args.members or 1
+    return Cost(
+        8 * (3 * P + m * (sizes[0] + 4 * sum(sizes[1:]))), 6 * K * m * P,
+        f"--layers {' '.join(map(str, args.layers))} on --examples {m}",
+        "Use narrower layers or fewer --examples.",
+    )  # fmt: skip
 
 
-def _correlation(args: argparse.Namespace) -> None:
+def _correlation(args: argparse.Namespace) -> Cost:
     N, L, K, C = args.width or 1000, args.depth, args.members or 8, len(args.c0)
-    what = f"--correlation at --width {N}, --depth {L}"
-    hint = "Use a smaller --width or --depth."
-    check_memory(8 * (3 * N * N + K * C * (L + 1) + 4 * N * C), what, hint)
-    check_work(K * L * N * N * (2 * C + 10), what, hint)
+    return Cost(
+        8 * (3 * N * N + K * C * (L + 1) + 4 * N * C), K * L * N * N * (2 * C + 10),
+        f"--correlation at --width {N}, --depth {L}", "Use a smaller --width or --depth.",
+    )  # fmt: skip
 
 
-def _jacobian(args: argparse.Namespace) -> None:
+def _jacobian(args: argparse.Namespace) -> Cost:
     N, K, D = args.width or 400, args.members or 2, sorted(set(args.depths))
-    what = f"--jacobian at --width {N}, --depths up to {D[-1]}"
-    hint = "Use a smaller --width or smaller --depths."
-    check_memory(8 * (6 * N * N + K * len(D) * N), what, hint)
-    check_work(2 * K * (D[-1] * (2 * N**3 + 10 * N**2) + 10 * len(D) * N**3), what, hint)
+    return Cost(
+        8 * (6 * N * N + K * len(D) * N),
+        2 * K * (D[-1] * (2 * N**3 + 10 * N**2) + 10 * len(D) * N**3),
+        f"--jacobian at --width {N}, --depths up to {D[-1]}",
+        "Use a smaller --width or smaller --depths.",
+    )  # fmt: skip
 
 
-def _population(what: str, sizes: list[int], K: int, m: int, batch: int, steps: int) -> None:
+def _population(what: str, sizes: list[int], K: int, m: int, batch: int, steps: int) -> Cost:
     """A population's training memory (the runner's estimate) and work."""
     from initlab.experiment.budget import estimate_bytes
 
-    P = sum(n * (n_prev + 1) for n_prev, n in itertools.pairwise(sizes))
     need = estimate_bytes(sizes, K, m=m, batch=batch, steps=steps, optimizer="momentum")
     hint = "Use a smaller width, fewer depths, grid values or seeds, or fewer steps."
-    check_memory(need, what, hint)
-    check_work(6 * K * min(batch, m) * P * steps, what, hint)
+    return Cost(need, 6 * K * min(batch, m) * _params(sizes) * steps, what, hint)
 
 
-def _trainability(args: argparse.Namespace) -> None:
+def _trainability(args: argparse.Namespace) -> Cost:
     from initlab.cli._trainmaps import trainability_config
 
     c = trainability_config(args)
-    K, n_out = len(c.sigma_w2) * c.seeds, 10 if c.task == "digits10" else 1
-    for depth in sorted(set(c.depths))[-1:]:
-        sizes = [64, *[c.width] * depth, n_out]
-        what = f"--trainability at --width {c.width}, depth {depth}, {K} members"
-        _population(what, sizes, K, DIGITS, c.batch_size, c.steps)
+    K, n_out, depth = len(c.sigma_w2) * c.seeds, 10 if c.task == "digits10" else 1, max(c.depths)
+    what = f"--trainability at --width {c.width}, depth {depth}, {K} members"
+    return _population(what, [64, *[c.width] * depth, n_out], K, DIGITS, c.batch_size, c.steps)
 
 
-def _deep_linear(args: argparse.Namespace) -> None:
+def _deep_linear(args: argparse.Namespace) -> Cost:
     from initlab.cli._trainmaps import deep_linear_config
 
     c = deep_linear_config(args)
     K, depth = 2 * len(c.rates) * c.seeds, max(c.depths)
     what = f"--deep-linear at --width {c.width}, depth {depth}, {K} members"
-    _population(what, [c.width] * (depth + 1), K, c.width, c.width, c.steps)
+    return _population(what, [c.width] * (depth + 1), K, c.width, c.width, c.steps)
 
 
 # --------------------------------------------------------------------------- scaling
