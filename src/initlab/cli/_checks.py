@@ -10,13 +10,13 @@ finish is refused in one line (:func:`initlab._limits.check_memory`,
 Estimates (8 bytes per float64; :math:`K` members measured one after another):
 
 - mean field (``--layers``): one network's parameters :math:`P = \sum_l n_l (n_{l-1} + 1)`
-  plus its forward and backward arrays on :math:`m` examples,
-  :math:`8 [P + m (n_0 + 4 \sum_{l \ge 1} n_l)]`; work :math:`6 K m P`.
+  with the initializer's temporaries, plus its forward and backward arrays on :math:`m`
+  examples, :math:`8 [3 P + m (n_0 + 4 \sum_{l \ge 1} n_l)]`; work :math:`6 K m P`.
 - ``--correlation`` (width :math:`N`, depth :math:`L`, :math:`C` starting correlations):
   one layer's weights and their draw, :math:`8 [3 N^2 + K C (L + 1) + 4 N C]`; work
   :math:`K L N^2 (2C + 10)`.
-- ``--jacobian``: :math:`W`, :math:`J`, :math:`W J`, the SVD's workspace,
-  :math:`8 [6 N^2 + K |depths| N]`; work, two weight laws,
+- ``--jacobian``: :math:`W`, :math:`J`, :math:`W J`, its product with :math:`D_l` and the
+  SVD's workspace (LAPACK ``gesdd``), :math:`8 [10 N^2 + K |depths| N]`; work, two weight laws,
   :math:`2 K [\max(depths) (2 N^3 + 10 N^2) + 10 |depths| N^3]`.
 - ``--trainability`` / ``--deep-linear`` and ``scaling``: a population's training arrays by
   :func:`initlab.experiment.budget.estimate_bytes`; work :math:`6 K b P T`.
@@ -137,7 +137,7 @@ def _correlation(args: argparse.Namespace) -> Cost:
 def _jacobian(args: argparse.Namespace) -> Cost:
     N, K, D = args.width or 400, args.members or 2, sorted(set(args.depths))
     return Cost(
-        8 * (6 * N * N + K * len(D) * N),
+        8 * (10 * N * N + K * len(D) * N),
         2 * K * (D[-1] * (2 * N**3 + 10 * N**2) + 10 * len(D) * N**3),
         f"--jacobian at --width {N}, --depths up to {D[-1]}",
         "Use a smaller --width or smaller --depths.",
