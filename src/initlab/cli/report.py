@@ -37,16 +37,19 @@ def run(args: argparse.Namespace) -> int:
     _checks.nonempty_out(args)
     axes = tuple(args.axes) if args.axes else None
     out = args.out if args.out is not None else args.dir
+    warning = None
     if args.dir.is_dir():  # else write_report says what is wrong, creating nothing
         check_dir(out, need=5_000_000)
-        from initlab.cli.results import _integrity_warning
+        from initlab.cli.results import integrity_warning
 
-        _integrity_warning(args.dir)
+        warning = integrity_warning(args.dir)  # printed if the rows could be read
     with progress_bar("report", args.quiet, unit="figures") as progress:
         saved = save(
             lambda where: write_report(args.dir, where, axes=axes, progress=progress),
             out, what="report",
         )  # fmt: skip
+    if warning:
+        err_console.print(warning, markup=False)
     for path in saved.paths:
         console.print(f"wrote {path}")
     if saved.note:

@@ -72,9 +72,11 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 0:
         raise InitlabError(f"--limit must be >= 0; got {args.limit}")
     filters = T.parse_where(args.where)
-    _integrity_warning(args.dir)
     histories = ("cost_history",) if args.parquet and not args.mean else ()
     rows = T.load_rows(args.dir, histories=histories)
+    warning = integrity_warning(args.dir)
+    if warning:
+        err_console.print(warning, markup=False)
     outputs = {"--csv": args.csv, "--parquet": args.parquet, "--out": args.heatmap and args.out}
     for option, file in outputs.items():
         if file:
@@ -107,14 +109,12 @@ def run(args: argparse.Namespace) -> int:
     return 1 if any(notes) else 0
 
 
-def _integrity_warning(directory: Path) -> None:
-    """Warn (one line on stderr) if the sweep store in `directory` fails its integrity check."""
+def integrity_warning(directory: Path) -> str | None:
+    """The warning line if the sweep store in `directory` fails its integrity check."""
     from initlab.results.integrity import store_warning
     from initlab.results.sweep_store import store_path
 
-    warning = store_warning(store_path(directory))
-    if warning:
-        err_console.print(warning, markup=False)
+    return store_warning(store_path(directory))
 
 
 def _export(kind: str, write: Callable[[Path], Path], file: Path) -> str | None:

@@ -4,8 +4,8 @@ A results file or sweep store edited by hand, damaged on disk or written by some
 must give one line naming the file and the field, never a traceback deep in a table or a
 figure. :func:`check_results` checks a ``results.json`` as read, :func:`check_rows` the
 rows of a sweep store, and :func:`store_warning` runs SQLite's ``quick_check`` on a store
-opened read-only (``initlab results`` and ``initlab report`` print it as a warning: the
-rows that can still be read are shown).
+opened read-only (``initlab results`` and ``initlab report`` print it as a warning when
+the rows can still be read; a file SQLite cannot read at all is refused when opened).
 """
 
 from __future__ import annotations
@@ -122,8 +122,8 @@ def store_warning(path: str | Path) -> str | None:
         return None  # opening it will say what is wrong
     try:
         problems = [str(r[0]) for r in con.execute("PRAGMA quick_check(3)")]
-    except sqlite3.DatabaseError as exc:
-        problems = [str(exc)]
+    except sqlite3.DatabaseError:
+        return None  # not readable as a database at all: opening it refuses it, naming it
     finally:
         con.close()
     if problems == ["ok"]:
