@@ -5,8 +5,8 @@ from __future__ import annotations
 import tracemalloc
 
 import pytest
-from bad_input import refused, refused_limited
 
+from bad_input import refused, refused_limited
 from initlab.cli import _checks, build_parser, main
 
 CASES = [

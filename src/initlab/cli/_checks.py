@@ -183,22 +183,32 @@ def scaling_options(args: argparse.Namespace, lr_transfer: bool) -> None:
         lo, hi = args.log2_lrs
         if hi < lo:
             raise InitlabError(f"--log2-lrs LO HI needs LO <= HI; got {lo} {hi}")
+    else:
+        check_number("--examples", args.examples, low=1, high=DIGITS, integer=True)
+    scaling_cost(args, lr_transfer).check()
+
+
+def scaling_cost(args: argparse.Namespace, lr_transfer: bool) -> Cost:
+    """The estimate of the largest population of a coordinate check or lr transfer: its
+    training arrays (:func:`initlab.experiment.budget.estimate_bytes`, Adam's states, two
+    temporaries of the update) and,
+    for a coordinate check, every layer's recorded activations at step 0 and the current
+    step with their differences, :math:`3 K m n (depth + 2)` floats."""
+    from initlab.experiment.budget import estimate_bytes
+
+    if lr_transfer:
+        lo, hi = args.log2_lrs
         K, m, batch = (hi - lo + 1) * args.seeds, args.examples or DIGITS, args.batch_size
         what = f"--log2-lrs {lo} {hi} x --seeds {args.seeds} ({K:,} members)"
     else:
-        check_number("--examples", args.examples, low=1, high=DIGITS, integer=True)
         K, m = args.seeds, args.examples
         batch, what = m, f"--seeds {K}"
     n = max(args.widths)
     blocks = args.depth * (args.branch_layers if args.residual else 1)
     sizes = [64, *[n] * (blocks + 1), 10]
-    what = f"{what} at width {n}, --depth {args.depth}"
-    from initlab.experiment.budget import estimate_bytes
-
-    # the recorded activations of every layer and step (sizes and changes, kept for x_0)
     records = 0 if lr_transfer else 3 * K * m * n * (blocks + 2) * 8
     need = estimate_bytes(sizes, K, m=m, batch=batch, steps=args.steps, optimizer="adam")
-    P = sum(a * (b + 1) for b, a in itertools.pairwise(sizes))
-    hint = "Use smaller --widths, --depth, --seeds or fewer learning rates."
-    check_memory(need + records, what, hint)
-    check_work(6 * K * min(batch, m) * P * args.steps * len(args.widths) * 3, what, hint)
+    need += 2 * 8 * K * _params(sizes)  # the update's temporaries (Adam's step, the decay)
+    flops = 6 * K * min(batch, m) * _params(sizes) * args.steps * len(args.widths) * 3
+    return Cost(need + records, flops, f"{what} at width {n}, --depth {args.depth}",
+                "Use smaller --widths, --depth, --seeds or fewer learning rates.")  # fmt: skip
