@@ -117,7 +117,18 @@ def _npz_headers(file: Path, keys: tuple[str, str]) -> None:
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
         if isinstance(exc, InitlabError):
             raise
-        raise DataError(f"cannot read {file} as an npz file: {exc}") from None
+        raise DataError(f"cannot read {file} as an npz file: {_no_pickle(exc)}") from None
+
+
+def _no_pickle(exc: Exception) -> str:
+    """NumPy's reason, unless it suggests loading with pickle (initlab never does)."""
+    text = str(exc)
+    if "pickle" in text.lower():
+        return (
+            "an array holds Python objects or has a malformed .npy header; initlab reads "
+            "numeric arrays only (np.savez of numbers)"
+        )
+    return text
 
 
 def _pick_key(keys: list[str], given: str | None, suffix: str, arg: str, where: Path) -> str:
@@ -198,7 +209,7 @@ def load_npz(
     except ValueError as exc:  # e.g. pickled data, refused
         if isinstance(exc, DataError):
             raise
-        raise DataError(f"cannot read {file} as an npz file: {exc}") from None
+        raise DataError(f"cannot read {file} as an npz file: {_no_pickle(exc)}") from None
     missing = [k for k in (xk, yk) if k not in arrays]
     if missing:
         raise DataError(
