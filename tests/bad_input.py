@@ -23,8 +23,9 @@ what any refused case would allocate."""
 
 
 def files(root: Path) -> set[Path]:
-    """Every path under `root` (files and folders)."""
-    return set(root.rglob("*"))
+    """Every path under `root` (files and folders), but SQLite's own side files of a store
+    being read (``-wal``, ``-shm``: a WAL database's reader makes them)."""
+    return {p for p in root.rglob("*") if not p.name.endswith(("-wal", "-shm"))}
 
 
 def refused(argv: list[str], capsys, root: Path, *contains: str, code: int = 2) -> str:
@@ -78,3 +79,76 @@ def spec(path: Path, text: str) -> Path:
     """Write the TOML `text` to `path`; return the path."""
     path.write_text(text, encoding="utf-8")
     return path
+
+
+SWEEP = """[data]
+train = "digits"
+[model]
+hidden = [3]
+[training]
+iterations = 3
+[axes]
+init = ["he", "xavier"]
+seed = [0, 1]
+"""
+RUN = """[data]
+train = "digits"
+[model]
+hidden = [3]
+[training]
+iterations = 3
+[[runs]]
+init = "he"
+"""
+
+
+def stored_results(root: Path) -> tuple[Path, Path]:
+    """A tiny sweep store (root/sweep/sweep.sqlite) and run (root/run/results.json)."""
+    spec(root / "sweep.toml", SWEEP)
+    spec(root / "run.toml", RUN)
+    assert main(["sweep", str(root / "sweep.toml"), "--out", str(root / "sweep"), "--jobs",
+                 "1", "-q"]) == 0  # fmt: skip
+    assert main(["run", str(root / "run.toml"), "--out", str(root / "run"), "--no-figures",
+                 "-q"]) == 0  # fmt: skip
+    return root / "sweep", root / "run"
+
+
+def damaged_copy(source: Path, dest: Path, how: str) -> Path:
+    """A copy of stored results `source` damaged `how`:
+
+    ``sql:STATEMENT`` runs an UPDATE on the store; ``json:PATH=VALUE`` sets a field of
+    results.json (PATH dotted, ``runs.0.final_cost``); ``zero-index`` zeroes the root page
+    of an index of the store (its rows stay readable, its integrity check fails)."""
+    import json
+    import shutil
+    import sqlite3
+
+    shutil.copytree(source, dest)
+    kind, _, what = how.partition(":")
+    if kind == "sql":
+        con = sqlite3.connect(dest / "sweep.sqlite")
+        con.execute(what)
+        con.commit()
+        con.close()
+    elif kind == "json":
+        path, _, value = what.partition("=")
+        doc = json.loads((dest / "results.json").read_text())
+        *keys, last = [int(k) if k.isdigit() else k for k in path.split(".")]
+        target = doc
+        for k in keys:
+            target = target[k]
+        target[last] = json.loads(value)
+        (dest / "results.json").write_text(json.dumps(doc))
+    else:
+        db = dest / "sweep.sqlite"
+        con = sqlite3.connect(db)
+        (page,) = con.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'runs_seed'"
+        ).fetchone()
+        (size,) = con.execute("PRAGMA page_size").fetchone()
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        con.close()
+        with open(db, "r+b") as f:
+            f.seek((page - 1) * size)
+            f.write(bytes(size))
+    return dest
