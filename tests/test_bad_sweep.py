@@ -39,10 +39,20 @@ def test_spec_refused_in_one_line(name, text, contains, capsys, tmp_path, monkey
     assert line.startswith("initlab sweep: error: ")
 
 
-def test_empty_out_refused(capsys, tmp_path, monkeypatch):
+OPTIONS = [
+    (["--out", ""], ["--out is empty"]),
+    (["--out", "out", "--jobs", "0"], ["--jobs must be >= 1; got 0"]),
+    (["--out", "out", "--jobs", "-1"], ["--jobs must be >= 1"]),
+    (["--out", "out", "--max-population", "0"], ["--max-population must be >= 1"]),
+]
+
+
+@pytest.mark.parametrize(("argv", "contains"), OPTIONS, ids=lambda v: " ".join(v)[:40])
+def test_bad_options(argv, contains, capsys, tmp_path, monkeypatch):
+    """Refused before the store is made (nothing written)."""
     monkeypatch.chdir(tmp_path)
     path = spec(tmp_path / "s.toml", HEAD + '[axes]\ninit = ["he"]\n')
-    refused(["sweep", str(path), "--out", ""], capsys, tmp_path, "--out is empty")
+    refused(["sweep", str(path), *argv], capsys, tmp_path, *contains)
 
 
 def test_a_long_seed_list_is_refused_at_once(tmp_path):

@@ -60,6 +60,9 @@ SCALING_RULES = {
 }  # fmt: skip
 """``initlab scaling coord-check | lr-transfer``: every numeric option's range."""
 
+SWEEP_RULES = {"jobs": POSITIVE_INT, "max_population": POSITIVE_INT}
+"""``initlab sweep``: its numeric options' ranges."""
+
 DIGITS = 1797
 """Examples of scikit-learn's digits (the scaling and trainability studies' data)."""
 

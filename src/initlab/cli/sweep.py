@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from initlab.experiment import sweep_spec as sweep_spec
 
     _checks.nonempty_out(args)
+    _checks.check_options(args, _checks.SWEEP_RULES)
     s = sweep_spec.load(args.spec)
     if args.max_population is not None:
         if args.max_population < 1:
