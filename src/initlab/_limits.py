@@ -109,14 +109,13 @@ def available_bytes() -> int | None:
         return None
 
 
-def memory_limit(available: int | None = None) -> tuple[int | None, str]:
-    """``(bytes, where it comes from)``: ``INITLAB_MAX_MEMORY`` if set, else `available`
+def memory_limit(available: int | None = None) -> tuple[int | None, bool]:
+    """``(bytes, given)``: ``INITLAB_MAX_MEMORY`` if set (`given` true), else `available`
     (default :func:`available_bytes`)."""
-    given = os.environ.get(MEMORY_ENV)
-    if given:
-        return parse_memory(given, f"{MEMORY_ENV} (--max-memory)"), "the limit --max-memory"
-    have = available_bytes() if available is None else available
-    return have, "available"
+    text = os.environ.get(MEMORY_ENV)
+    if text:
+        return parse_memory(text, f"{MEMORY_ENV} (--max-memory)"), True
+    return (available_bytes() if available is None else available), False
 
 
 @contextlib.contextmanager
@@ -147,15 +146,20 @@ def check_memory(need: float, what: str, hint: str = "", available: int | None =
     ------
     InitlabError
         ``"<what> needs about 6.9 EiB of memory and 7.5 GiB is available: refused before
-        any work. <hint>"``
+        any work (...). <hint>"``
     """
-    have, where = memory_limit(available)
-    if have is not None and need > have:
-        tail = f" {hint}" if hint else ""
-        raise InitlabError(
-            f"{what} needs about {size_text(need)} of memory and {size_text(have)} is {where}: "
-            f"refused before any work (--max-memory or {MEMORY_ENV} sets the limit).{tail}"
-        )
+    have, given = memory_limit(available)
+    if have is None or need <= have:
+        return
+    if given:
+        where = f", more than the limit of {size_text(have)} (--max-memory, {MEMORY_ENV})"
+    else:
+        where = f" and {size_text(have)} is available"
+    note = "" if given else f" (--max-memory or {MEMORY_ENV} sets another limit)"
+    raise InitlabError(
+        f"{what} needs about {size_text(need)} of memory{where}: refused before any "
+        f"work{note}. {hint}".rstrip()
+    )
 
 
 def check_work(flops: float, what: str, hint: str = "") -> None:
