@@ -11,7 +11,6 @@ CC, LT = ["scaling", "coord-check"], ["scaling", "lr-transfer"]
 CASES = [
     # memory: the largest population's estimate against the limit
     ([*CC, "--widths", "64", "10000000"], ["width 10000000", "of memory"]),
-    ([*CC, "--depth", "100000"], ["--depth 100000", "of memory"]),
     ([*LT, "--log2-lrs", "-1000000", "1000000"], ["2,000,001 members", "of memory"]),
     ([*LT, "--seeds", "100000000"], ["of memory"]),
     # ranges: an explicit value is checked, never replaced
@@ -65,10 +64,17 @@ def test_figures_of_a_bad_file(name, content, expected, capsys, tmp_path, monkey
     refused(["scaling", "figures", str(path)], capsys, tmp_path, str(path), expected)
 
 
-def test_lr_grid_refused_under_a_memory_limit(tmp_path):
-    """Two million learning rates: refused before the grid is made, in a child limited to
-    3 GiB of address space."""
-    refused_limited([*LT, "--log2-lrs", "-1000000", "1000000"], tmp_path, "members")
+LIMITED = [
+    ([*LT, "--log2-lrs", "-1000000", "1000000"], ["2,000,001 members"]),
+    ([*CC, "--depth", "100000"], ["--depth 100000"]),
+]
+
+
+@pytest.mark.parametrize(("argv", "contains"), LIMITED, ids=["lr-grid", "depth"])
+def test_refused_under_a_memory_limit(argv, contains, tmp_path):
+    """Refused before the first layer is made, in a child limited to 3 GiB of address space
+    (a deep network would otherwise grow layer by layer until the machine runs out)."""
+    refused_limited(argv, tmp_path, *contains, "of memory")
 
 
 PEAKS = [

@@ -16,9 +16,6 @@ CASES = [
     (["--jacobian", "--width", "1000000"], ["--jacobian at --width 1000000"]),
     (["--trainability", "--width", "1000000", "--out", "OUT"], ["--trainability", "PiB"]),
     (["--deep-linear", "--width", "100000"], ["--deep-linear", "of memory"]),
-    # work: a study that would not end is refused, not started
-    (["--jacobian", "--depths", "1000000"], ["floating-point operations", "hours"]),
-    (["--correlation", "--width", "30000", "--depth", "100000"], ["floating-point"]),
     # an explicit value is checked, never replaced by a default
     (["--correlation", "--width", "0"], ["--width must be >= 1; got 0"]),
     (["--correlation", "--width", "1"], ["--width must be >= 2; got 1"]),
@@ -58,10 +55,18 @@ def test_refused_in_one_line(argv, contains, capsys, tmp_path, monkeypatch):
     assert line.startswith("initlab theory: error: ") and len(line) < 1200
 
 
-def test_huge_network_refused_under_a_memory_limit(tmp_path):
-    """Without the guard this would be a MemoryError (or the OOM killer): in a child limited
-    to 3 GiB of address space, the refusal comes before any allocation."""
-    refused_limited(["theory", "--layers", "100000", "100000", "1"], tmp_path, "GiB of memory")
+LIMITED = [
+    (["--layers", "100000", "100000", "1"], ["GiB of memory"]),
+    (["--jacobian", "--depths", "1000000"], ["floating-point operations", "hours"]),
+    (["--correlation", "--width", "30000", "--depth", "100000"], ["floating-point"]),
+]
+
+
+@pytest.mark.parametrize(("argv", "contains"), LIMITED, ids=["memory", "depths", "depth"])
+def test_refused_under_limits(argv, contains, tmp_path):
+    """Without the guards: a MemoryError (or the OOM killer), or hours of work. In a child
+    limited to 3 GiB of address space and 60 s, the refusal comes before either."""
+    refused_limited(["theory", *argv], tmp_path, *contains)
 
 
 def test_max_memory_option_sets_the_limit(capsys, tmp_path, monkeypatch):
