@@ -304,12 +304,6 @@ def check_options(args: argparse.Namespace, rules: Mapping[str, Rule]) -> None:
             rule.check(name, value)
 
 
-def check_count(name: str, n: int, limit: int, hint: str = "") -> None:
-    """Refuse a list option or axis of more than `limit` values, before it is expanded."""
-    if n > limit:
-        raise InitlabError(f"{name} has {n:,} values, more than {limit:,}. {hint}".rstrip())
-
-
 # --------------------------------------------------------------------------- specs
 
 
