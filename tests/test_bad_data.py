@@ -141,17 +141,26 @@ def test_eight_bit_images_unchanged(tmp_path):
     np.testing.assert_array_equal(ds.X[:3, 1], np.array([1, 2, 3]) / 255.0)
 
 
-def test_fetch_is_bounded_by_the_manifest(tmp_path):
-    """A file:// 'mirror' whose first file is a link to /dev/zero: the download stops at the
-    manifest's size plus one byte and is refused, instead of reading for ever."""
+FETCH = [
+    ("zero", lambda f: f.symlink_to("/dev/zero"), "is a character device, not a regular file"),
+    ("fifo", lambda f: os.mkfifo(f), "is a FIFO"),
+    ("large", lambda f: f.write_bytes(bytes(100_000)), "larger than the manifest's"),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "expected"), FETCH, ids=[f[0] for f in FETCH])
+def test_fetch_never_reads_without_bound(name, make, expected, tmp_path):
+    """A file:// 'mirror' whose first file is a link to /dev/zero, a FIFO, or larger than
+    the manifest says: refused at once, or the download stops at the manifest's size plus
+    one byte (a child with a timeout); nothing is kept in the cache."""
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     first = sorted(manifests.MANIFESTS["cats-vs-dogs"])[0]
-    (mirror / first).symlink_to("/dev/zero")
+    make(mirror / first)
     argv = ["data", "fetch", "--cache", str(tmp_path / "cache"), "--quiet",
             "--base-url", mirror.as_uri() + "/"]  # fmt: skip
     p = limited(argv, tmp_path, timeout=60)
     lines = p.stderr.strip().splitlines()
     assert p.returncode == 2 and len(lines) == 1, p.stderr
-    assert "larger than the manifest's" in lines[0] and first in lines[0]
-    assert not [f for f in (tmp_path / "cache").rglob("*") if f.is_file()]  # nothing kept
+    assert expected in lines[0] and first in lines[0]
+    assert not [f for f in (tmp_path / "cache").rglob("*") if f.is_file()]

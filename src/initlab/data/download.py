@@ -21,7 +21,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from initlab._validation import DataError, check_number, unknown_name
+from initlab._limits import regular_file
+from initlab._validation import DataError, InitlabError, check_number, unknown_name
 from initlab.data.manifests import MANIFESTS
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,12 @@ def locate(name: str = "cats-vs-dogs", *, cache: str | os.PathLike | None = None
 def _download(url: str, dest: Path, size: int, sha256: str, timeout: float) -> None:
     """Download `url` to `dest` through a verified temporary file in the same folder,
     reading at most the manifest's `size` bytes plus one (a longer answer is refused)."""
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme == "file":  # a FIFO would block the read, a device never end it
+        try:
+            regular_file(urllib.request.url2pathname(parsed.path), f"{dest.name} at {url}:")
+        except InitlabError as exc:
+            raise DataError(str(exc)) from None
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=_TEMP_SUFFIX)
     tmp = Path(tmp_name)
     try:
