@@ -59,6 +59,8 @@ CASES = [
     (["obj.npz"], ["obj.npz", "numeric arrays only"]),
     (["pipe.npz"], ["pipe.npz", "is a FIFO (named pipe), not a regular file"]),
     (["nowhere.npz"], ["does not exist"]),
+    (["neg.npz", "--x-key", "Z"], ["neg.npz has no array 'Z'; its arrays are: X, y"]),
+    (["digits", "--y-key", "y"], ["x_key/y_key only apply to HDF5 and npz files"]),
 ]
 
 

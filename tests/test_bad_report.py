@@ -34,9 +34,17 @@ def test_damaged_results_named(which, how, contains, stored, capsys, tmp_path, m
     refused(["report", str(bad), "--out", str(out)], capsys, tmp_path, *contains)
 
 
-def test_empty_out_refused(stored, capsys, tmp_path, monkeypatch):
+OPTIONS = [
+    (["--out", ""], ["--out is empty"]),
+    (["--axes", "init", "x" * 10_000], ["--axes Y must be one of", "characters"]),
+    (["--axes", "seed", "seed"], ["two different axes"]),
+]
+
+
+@pytest.mark.parametrize(("argv", "contains"), OPTIONS, ids=lambda v: " ".join(v)[:30])
+def test_bad_options(argv, contains, stored, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    refused(["report", str(stored[1]), "--out", ""], capsys, tmp_path, "--out is empty")
+    refused(["report", str(stored[0]), *argv], capsys, tmp_path, *contains)
 
 
 def test_store_failing_its_integrity_check_is_reported_with_a_warning(stored, capsys, tmp_path):

@@ -46,6 +46,13 @@ OPTIONS = [
     (["--where", "init"], ["--where needs AXIS=VALUE"]),
     (["--where", "seed=abc"], ["--where seed=VALUE needs a number"]),
     (["--sort", "nothing"], ["--sort: unknown column"]),
+    (["--heatmap", "nope", "seed", "--out", "h.png"], ["--heatmap X must be one of", "'nope'"]),
+    (["--heatmap", "init", "init", "--out", "h.png"], ["two different axes"]),
+    (
+        ["--heatmap", "init", "seed", "--metric", "speed", "--out", "h.png"],
+        ["--metric must be one of"],
+    ),
+    (["--heatmap", "init", "seed"], ["--heatmap needs --out"]),
 ]
 
 

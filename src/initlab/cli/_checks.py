@@ -40,7 +40,7 @@ from initlab._limits import (
     check_work,
     option_name,
 )
-from initlab._validation import InitlabError, check_number
+from initlab._validation import InitlabError, check_number, shorten
 
 THEORY_RULES = {
     "layers": POSITIVE_INT, "input_dim": POSITIVE_INT, "sigma_b2": NONNEGATIVE, "seed": NATURAL,
@@ -73,6 +73,24 @@ def nonempty_out(args: argparse.Namespace, *dests: str) -> None:
     for dest in ("out", *dests):
         if getattr(args, dest, None) is not None and not str(getattr(args, dest)).strip():
             raise InitlabError(f"{option_name(dest)} is empty; give a path")
+
+
+def heatmap_options(option: str, axes: list[str] | None, metric: str | None = None) -> None:
+    """A heatmap's two axes (``--heatmap X Y`` / ``--axes X Y``) and ``--metric``, checked
+    against :mod:`initlab.report.sweep`'s lists and named as typed."""
+    from initlab.report import sweep as _sweep
+
+    for label, value in zip(("X", "Y"), axes or (), strict=False):
+        if value not in _sweep.AXES:
+            raise InitlabError(
+                f"{option} {label} must be one of {', '.join(_sweep.AXES)}; got {shorten(value)}"
+            )
+    if axes and axes[0] == axes[1]:
+        raise InitlabError(f"{option} X Y must be two different axes; got {axes[0]!r} twice")
+    if metric is not None and metric not in _sweep.METRICS:
+        raise InitlabError(
+            f"--metric must be one of {', '.join(_sweep.METRICS)}; got {shorten(metric)}"
+        )
 
 
 # --------------------------------------------------------------------------- theory

@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from initlab.report.html import write_report
 
     _checks.nonempty_out(args)
+    _checks.heatmap_options("--axes", args.axes)
     axes = tuple(args.axes) if args.axes else None
     out = args.out if args.out is not None else args.dir
     warning = None

@@ -67,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     from initlab.results import table as T
 
     _checks.nonempty_out(args, "csv", "parquet")
+    if args.heatmap:
+        _checks.heatmap_options("--heatmap", args.heatmap, args.metric)
     if args.heatmap and args.out is None:
         raise InitlabError("--heatmap needs --out FILE.png")
     if args.limit is not None and args.limit < 0:
