@@ -79,3 +79,13 @@ def test_explicit_zero_weight_decay_is_kept():
     assert parse({"optimizer": "gd", "weight_decay": 0.0}).training.weight_decay == 0.0
     with pytest.raises(_spec.SpecError, match="same setting"):
         parse({"optimizer": {"name": "adamw", "weight_decay": 0.2}, "weight_decay": 0.0})
+
+
+@pytest.mark.parametrize(
+    ("argv", "contains"),
+    [(["--out", ""], "--out is empty"), (["--seeds", "0", "--out", "o"], "--seeds must be >= 1")],
+)
+def test_reproduce_options(argv, contains, capsys, tmp_path, monkeypatch):
+    """``initlab reproduce`` is ``run`` on the post's spec: its options too."""
+    monkeypatch.chdir(tmp_path)
+    refused(["reproduce", "--data", "digits", *argv], capsys, tmp_path, contains)
