@@ -28,3 +28,23 @@ def test_refused_in_one_line(argv, contains, capsys, tmp_path, monkeypatch):
 
 def test_huge_shape_refused_under_a_memory_limit(tmp_path):
     refused_limited(["inits", "he", "--shape", "100000", "100000"], tmp_path, "GiB of memory")
+
+
+@pytest.mark.parametrize("name", ["he", "trunc_normal", "orthogonal"])
+def test_estimate_bounds_the_peak(name, capsys):
+    """The sample's peak (tracemalloc, NumPy's arrays included) is below the estimate the
+    guard uses, 5 float64 copies of the weight (orthogonal's QR needs about 4)."""
+    import tracemalloc
+
+    from initlab.cli import main
+
+    argv = ["inits", name, "--shape", "600", "500"]
+    assert main(argv) == 0
+    tracemalloc.start()
+    try:
+        assert main(argv) == 0
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    capsys.readouterr()
+    assert 8 * 600 * 500 < peak <= 5 * 8 * 600 * 500, peak

@@ -118,8 +118,8 @@ def run(args: argparse.Namespace) -> int:
         check_options(args, {"shape": POSITIVE_INT, "seed": NATURAL})
         if args.stream == "legacy" and args.seed >= 2**32:
             raise InitlabError(f"--seed must be below 2**32 with --stream legacy; got {args.seed}")
-        n = math.prod(args.shape)  # the weight, its squares for the std, one temporary
-        check_memory(3 * 8 * n, f"--shape {' x '.join(map(str, args.shape))} ({n:,} weights)",
+        n = math.prod(args.shape)  # the weight, its draw, QR's factors, the std's squares
+        check_memory(5 * 8 * n, f"--shape {' x '.join(map(str, args.shape))} ({n:,} weights)",
                      "Give a smaller --shape.")  # fmt: skip
         params = parse_params(args.param)
         lines = sample_lines(args.name, tuple(args.shape), args.seed, args.stream, params)
