@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bad_input import damaged_copy, refused, stored_results
+from bad_input import damaged_copy, refused, refused_limited, stored_results
 from initlab.cli import main
 
 
@@ -72,3 +72,22 @@ def test_store_failing_its_integrity_check_is_read_with_a_warning(stored, capsys
     assert "4 runs shown" in out
     assert main(["results", str(stored[0])]) == 0  # the intact store: no warning
     assert capsys.readouterr().err == ""
+
+
+def test_a_store_that_is_a_fifo_never_blocks(tmp_path):
+    """SQLite would wait for ever on its first read of a FIFO: refused by name (a child with
+    a timeout)."""
+    import os
+
+    (tmp_path / "d").mkdir()
+    os.mkfifo(tmp_path / "d" / "sweep.sqlite")
+    refused_limited(["results", "d"], tmp_path, "sweep store", "is a FIFO", timeout=30)
+
+
+def test_a_results_file_that_is_a_fifo(capsys, tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d").mkdir()
+    os.mkfifo(tmp_path / "d" / "results.json")
+    refused(["results", "d"], capsys, tmp_path, "results file", "is a FIFO")

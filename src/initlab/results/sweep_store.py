@@ -52,6 +52,7 @@ from typing import Any
 
 import numpy as np
 
+from initlab._limits import regular_file
 from initlab._validation import InitlabError
 from initlab.results.integrity import check_rows
 from initlab.results.records import jsonable
@@ -353,6 +354,8 @@ def open_store(where: str | Path, *, create: bool = False, readonly: bool = Fals
         initlab sweep store, is of another schema version, or is damaged.
     """
     path = store_path(where)
+    if path.exists():  # a FIFO would block SQLite's first read for ever
+        regular_file(path, "sweep store")
     if not path.exists():
         if not create or readonly:
             raise InitlabError(
