@@ -3,7 +3,8 @@
 Each subcommand lives in a module of this package with two functions:
 ``add_parser(subparsers)`` registers its arguments and ``run(args) -> int`` carries it out.
 Errors of initlab's own (bad input) and failed writes (:class:`OSError`: a full disk, a
-missing permission) are printed as one line, without a traceback.
+missing permission) are printed as one line, without a traceback. ``--max-memory SIZE``
+is the limit every memory estimate is checked against (:mod:`initlab._limits`).
 """
 
 from __future__ import annotations
