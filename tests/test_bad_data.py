@@ -166,3 +166,24 @@ def test_fetch_never_reads_without_bound(name, make, expected, tmp_path):
     assert p.returncode == 2 and len(lines) == 1, p.stderr
     assert expected in lines[0] and first in lines[0]
     assert not [f for f in (tmp_path / "cache").rglob("*") if f.is_file()]
+
+
+def test_loading_stays_within_the_checked_size(tmp_path):
+    """The sizes the loaders check are upper bounds of what loading holds (tracemalloc's
+    peak): an npz array, n (itemsize + 16) bytes; a folder, 24 bytes per pixel channel of
+    every image plus two images' worth."""
+    import tracemalloc
+
+    X = np.random.default_rng(0).integers(0, 256, (300, 2000), dtype=np.uint8)
+    np.savez(tmp_path / "a.npz", X=X, y=np.arange(300) % 2)
+    folder = image_folder(tmp_path / "imgs", n=20, size=(120, 90))
+    for source, bound in ((tmp_path / "a.npz", X.size * 17 + 300 * 24),
+                          (folder, 24 * 120 * 90 * 3 * 20 + 48 * 120 * 90 * 3)):  # fmt: skip
+        data.load(source)
+        tracemalloc.start()
+        try:
+            data.load(source)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert bound / 3 < peak <= bound, (source, peak, bound)
