@@ -58,7 +58,7 @@ def test_refused_in_one_line(argv, contains, capsys, tmp_path, monkeypatch):
 LIMITED = [
     (["--layers", "100000", "100000", "1"], ["GiB of memory"]),
     (["--jacobian", "--depths", "1000000"], ["floating-point operations", "hours"]),
-    (["--correlation", "--width", "30000", "--depth", "100000"], ["floating-point"]),
+    (["--correlation", "--width", "3000", "--depth", "2000000"], ["floating-point"]),
 ]
 
 
