@@ -72,17 +72,17 @@ def test_info_refused_in_one_line(argv, contains, files, capsys, monkeypatch):
 
 
 def huge_h5(path):
-    """Datasets declared (1,000,000 x 64 x 64 x 3 bytes), never written: a tiny file."""
+    """Datasets declared (10,000,000 x 64 x 64 x 3 bytes), never written: a tiny file."""
     import h5py
 
     with h5py.File(path, "w") as h5:
-        h5.create_dataset("train_x", shape=(1_000_000, 64, 64, 3), dtype="u1", chunks=True)
-        h5.create_dataset("train_y", shape=(1_000_000,), dtype="i8", chunks=True)
+        h5.create_dataset("train_x", shape=(10_000_000, 64, 64, 3), dtype="u1", chunks=True)
+        h5.create_dataset("train_y", shape=(10_000_000,), dtype="i8", chunks=True)
 
 
 MEMORY = [
     ("bomb.npz", lambda p: zip_bomb(p, shape=(1_000_000, 640_000)), ["X in", "declared"]),
-    ("huge.h5", huge_h5, ["train_x", "declared 1000000 x 64 x 64 x 3 uint8"]),
+    ("huge.h5", huge_h5, ["train_x", "declared 10000000 x 64 x 64 x 3 uint8"]),
     ("labels.npz", lambda p: np.savez(p, X=np.zeros((2, 3)), y=np.array([0, 10**12])),
      ["labels up to 1,000,000,000,000", "classes"]),
 ]  # fmt: skip
@@ -91,7 +91,7 @@ MEMORY = [
 @pytest.mark.parametrize(("name", "make", "contains"), MEMORY, ids=[m[0] for m in MEMORY])
 def test_declared_sizes_refused_under_a_memory_limit(name, make, contains, tmp_path):
     """Only headers are read: in a child limited to 3 GiB of address space, a 640 GB npz
-    (a zip bomb's header), a 12 GB HDF5 dataset and labels up to 10^12 (10^12 class names)
+    (a zip bomb's header), a 123 GB HDF5 dataset and labels up to 10^12 (10^12 class names)
     are refused by their declared sizes, against the machine's own memory."""
     make(tmp_path / name)
     refused_limited(["data", "info", name], tmp_path, *contains, "of memory")
