@@ -188,7 +188,7 @@ def test_a_run_beyond_memory_is_refused_up_front_with_its_estimate(tmp_path, cap
     assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "a population of 1 network 64 x 100000000 x 1 needs about" in err
-    assert "GiB is available: refused before training" in err
+    assert "GiB is available: refused before any work" in err
     assert err.count("\n") == 1 and not (tmp_path / "out").exists()
 
 

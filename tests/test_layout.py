@@ -31,7 +31,7 @@ ORDER = [
     "playground",
     "cli",
 ]
-BASE = {"_rng", "_validation", "_version"}
+BASE = {"_rng", "_validation", "_version", "_limits"}
 
 
 @functools.cache

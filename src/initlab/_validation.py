@@ -23,9 +23,23 @@ class DataError(InitlabError):
     """A data file or array that cannot be used."""
 
 
+MAX_VALUE = 200
+"""Characters of a value quoted in an error message."""
+
+
+def shorten(value: Any, limit: int = MAX_VALUE) -> str:
+    """``repr(value)``, cut to `limit` characters with the total length said."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text):,} characters)"
+
+
 def unknown_name(kind: str, name: object, valid: Iterable[str]) -> InitlabError:
     """Error for a name not in a registry, listing the valid names."""
-    return InitlabError(f"unknown {kind} {name!r}; valid {kind}s are: {', '.join(sorted(valid))}")
+    return InitlabError(
+        f"unknown {kind} {shorten(name)}; valid {kind}s are: {', '.join(sorted(valid))}"
+    )
 
 
 def check_number(
@@ -54,7 +68,13 @@ def check_number(
 
         if not isinstance(value, np.integer | np.floating):
             kind = "an integer" if integer else "a number"
-            raise InitlabError(f"{name} must be {kind}; got {value!r}")
+            raise InitlabError(f"{name} must be {kind}; got {shorten(value)}")
+    try:
+        float(value)
+    except OverflowError:  # an integer beyond float64's range
+        digits = math.ceil(int(value).bit_length() * math.log10(2))
+        msg = f"{name} must be finite; got an integer of about {digits:,} digits"
+        raise InitlabError(msg) from None
     if integer and not float(value).is_integer():
         raise InitlabError(f"{name} must be an integer; got {value!r}")
     if not math.isfinite(float(value)):

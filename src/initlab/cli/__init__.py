@@ -3,7 +3,8 @@
 Each subcommand lives in a module of this package with two functions:
 ``add_parser(subparsers)`` registers its arguments and ``run(args) -> int`` carries it out.
 Errors of initlab's own (bad input) and failed writes (:class:`OSError`: a full disk, a
-missing permission) are printed as one line, without a traceback.
+missing permission) are printed as one line, without a traceback. ``--max-memory SIZE``
+is the limit every memory estimate is checked against (:mod:`initlab._limits`).
 """
 
 from __future__ import annotations
@@ -59,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
         "e.g. by OPENBLAS_NUM_THREADS). Training, LSUV and sweeps always use one BLAS thread "
         "per training thread (see run --jobs), so results never depend on it",
     )
+    parser.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        help="memory a command may plan to use, e.g. 8G (default: the memory available now; "
+        "also INITLAB_MAX_MEMORY); larger work is refused before it starts",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for _, module in _available_modules():
         module.add_parser(sub)
@@ -79,11 +86,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(limits=args.threads)
+    from initlab import _limits
+
     try:
-        return int(args.func(args) or 0)
+        with _limits.max_memory(args.max_memory):
+            return int(args.func(args) or 0)
     except InitlabError as exc:
-        print(f"initlab {args.command}: error: {exc}", file=sys.stderr)
+        print(f"initlab {args.command}: error: {_limits.clip(str(exc))}", file=sys.stderr)
         return 2
+    except (MemoryError, RecursionError) as exc:  # a guard's estimate fell short: one line
+        what = "out of memory" if isinstance(exc, MemoryError) else "input nested too deeply"
+        print(f"initlab {args.command}: error: {what} (please report this input)", file=sys.stderr)
+        return 1
     except OSError as exc:  # a write the up-front checks could not foresee
         if isinstance(exc, BrokenPipeError):
             sys.stdout = open(os.devnull, "w")

@@ -51,6 +51,12 @@ def _mb(n: float) -> str:
     return f"{n / 1e6:.1f} MB"
 
 
+def out_path(text: str) -> Path | str:
+    """argparse type of an output option: a Path, or an empty text kept as it is (``Path("")``
+    would be the current folder), which :func:`check_dir` / :func:`check_file` refuse."""
+    return Path(text) if text.strip() else text
+
+
 def check_dir(path: str | os.PathLike, *, need: int = 0, option: str = "--out") -> Path:
     """Make sure `path` is (or can be made) a writable directory with `need` bytes free.
 
@@ -61,6 +67,8 @@ def check_dir(path: str | os.PathLike, *, need: int = 0, option: str = "--out") 
     InitlabError
         One line naming `option`, the path and the problem.
     """
+    if not str(path).strip():
+        raise InitlabError(f"{option} is empty; give a directory")
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InitlabError(f"{option} {path}: is a file, not a directory; give a directory")
@@ -82,6 +90,8 @@ def check_dir(path: str | os.PathLike, *, need: int = 0, option: str = "--out") 
 def check_file(path: str | os.PathLike, *, need: int = 0, option: str = "--out") -> Path:
     """Make sure file `path` can be written: not a directory, its folder usable (see
     :func:`check_dir`, which creates the folder)."""
+    if not str(path).strip():
+        raise InitlabError(f"{option} is empty; give a file name")
     path = Path(path)
     if path.is_dir():
         raise InitlabError(f"{option} {path}: is a directory; give a file name")

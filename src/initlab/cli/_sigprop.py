@@ -180,12 +180,14 @@ def build(kind: str, args: argparse.Namespace, parse_spec, progress=None) -> dic
     act = _activation((args.activation or ["tanh"])[0], parse_spec)
     w2 = sigprop.resolve_sigma_w2(act, args.sigma_w2, args.sigma_b2)
     if kind == "correlation":
+        width = 1000 if args.width is None else args.width
         return sigprop.correlation_record(
-            act, w2, args.sigma_b2, c0=args.c0, depth=args.depth, width=args.width or 1000,
+            act, w2, args.sigma_b2, c0=args.c0, depth=args.depth, width=width,
             members=args.members, seed=args.seed,
         )  # fmt: skip
+    width = 400 if args.width is None else args.width
     return sigprop.jacobian_record(
-        act, w2, args.sigma_b2, depths=args.depths, width=args.width or 400,
+        act, w2, args.sigma_b2, depths=args.depths, width=width,
         members=args.members, seed=args.seed, progress=progress,
     )  # fmt: skip
 

@@ -11,8 +11,9 @@ import argparse
 import math
 from typing import Any
 
+from initlab._limits import NATURAL, POSITIVE_INT, check_memory, check_options
 from initlab._rng import STREAMS, make_rng
-from initlab._validation import InitlabError, check_number
+from initlab._validation import InitlabError
 from initlab.init import catalogue as initializers
 
 
@@ -114,9 +115,12 @@ def run(args: argparse.Namespace) -> int:
     if args.name is None:
         lines = catalogue_lines()
     else:
-        if any(n < 1 for n in args.shape):
-            raise InitlabError(f"--shape needs positive sizes; got {args.shape}")
-        check_number("--seed", args.seed, low=0, integer=True)
+        check_options(args, {"shape": POSITIVE_INT, "seed": NATURAL})
+        if args.stream == "legacy" and args.seed >= 2**32:
+            raise InitlabError(f"--seed must be below 2**32 with --stream legacy; got {args.seed}")
+        n = math.prod(args.shape)  # the weight, its draw, QR's factors, the std's squares
+        check_memory(5 * 8 * n, f"--shape {' x '.join(map(str, args.shape))} ({n:,} weights)",
+                     "Give a smaller --shape.")  # fmt: skip
         params = parse_params(args.param)
         lines = sample_lines(args.name, tuple(args.shape), args.seed, args.stream, params)
     print("\n".join(lines))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from initlab.cli import _checks
 from initlab.cli._common import console, err_console, progress_bar
-from initlab.cli._outputs import check_dir, save
+from initlab.cli._outputs import check_dir, out_path, save
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "network), and a Markdown summary. Nothing is re-trained.",
     )
     p.add_argument("dir", type=Path, help="a directory written by run, reproduce or sweep")
-    p.add_argument("--out", type=Path, help="where to write (default: DIR)")
+    p.add_argument("--out", type=out_path, help="where to write (default: DIR)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--axes",
@@ -33,15 +34,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from initlab.report.html import write_report
 
+    _checks.nonempty_out(args)
+    _checks.heatmap_options("--axes", args.axes)
     axes = tuple(args.axes) if args.axes else None
     out = args.out if args.out is not None else args.dir
+    warning = None
     if args.dir.is_dir():  # else write_report says what is wrong, creating nothing
         check_dir(out, need=5_000_000)
+        from initlab.cli.results import integrity_warning
+
+        warning = integrity_warning(args.dir)  # printed if the rows could be read
     with progress_bar("report", args.quiet, unit="figures") as progress:
         saved = save(
             lambda where: write_report(args.dir, where, axes=axes, progress=progress),
             out, what="report",
         )  # fmt: skip
+    if warning:
+        err_console.print(warning, markup=False)
     for path in saved.paths:
         console.print(f"wrote {path}")
     if saved.note:

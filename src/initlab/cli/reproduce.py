@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from initlab.cli import _checks
 from initlab.cli._common import (
     add_jobs,
     console,
@@ -22,7 +23,7 @@ from initlab.cli._common import (
     summary_table,
     write_outputs,
 )
-from initlab.cli._outputs import check_dir
+from initlab.cli._outputs import check_dir, out_path
 from initlab.nn import engines
 
 POST_RUNS = [
@@ -60,7 +61,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "digits as a binary task.",
     )
     p.add_argument("--data", help="the post's image folder (or any data initlab loads)")
-    p.add_argument("--out", type=Path, default=Path("initlab-reproduce"), help="output directory")
+    p.add_argument(
+        "--out", type=out_path, default=Path("initlab-reproduce"), help="output directory"
+    )
     p.add_argument(
         "--engine",
         choices=engines.CHOICES,
@@ -96,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
     from initlab.experiment import runner as experiment
     from initlab.experiment import spec as spec
 
+    _checks.nonempty_out(args)
+    _checks.check_options(args, {"seeds": _checks.POSITIVE_INT})
     s = spec.parse(post_spec(_pick_data(args.data), engine=args.engine, seeds=args.seeds))
     check_dir(args.out, need=expected_bytes(s))
     data = experiment.load_data(s)

@@ -13,8 +13,9 @@ from typing import Any
 
 from rich.table import Table
 
+from initlab.cli import _checks
 from initlab.cli._common import console, err_console
-from initlab.cli._outputs import check_file, save
+from initlab.cli._outputs import check_file, out_path, save
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -40,9 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--mean", action="store_true",
         help="one row per setting: mean and 95%% interval over seeds",
     )  # fmt: skip
-    p.add_argument("--csv", type=Path, metavar="FILE", help="write the rows as CSV")
+    p.add_argument("--csv", type=out_path, metavar="FILE", help="write the rows as CSV")
     p.add_argument(
-        "--parquet", type=Path, metavar="FILE",
+        "--parquet", type=out_path, metavar="FILE",
         help="write the rows as Parquet, with cost histories (needs pyarrow)",
     )  # fmt: skip
     p.add_argument(
@@ -56,7 +57,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--aggregate", default="mean", choices=("mean", "median", "min", "max"),
         help="heatmap aggregate over the other axes (default mean)",
     )  # fmt: skip
-    p.add_argument("--out", type=Path, metavar="FILE.png", help="heatmap file")
+    p.add_argument("--out", type=out_path, metavar="FILE.png", help="heatmap file")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the table")
     p.set_defaults(func=run)
 
@@ -65,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
     from initlab._validation import InitlabError
     from initlab.results import table as T
 
+    _checks.nonempty_out(args, "csv", "parquet")
+    if args.heatmap:
+        _checks.heatmap_options("--heatmap", args.heatmap, args.metric)
     if args.heatmap and args.out is None:
         raise InitlabError("--heatmap needs --out FILE.png")
     if args.limit is not None and args.limit < 0:
@@ -72,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
     filters = T.parse_where(args.where)
     histories = ("cost_history",) if args.parquet and not args.mean else ()
     rows = T.load_rows(args.dir, histories=histories)
+    warning = integrity_warning(args.dir)
+    if warning:
+        err_console.print(warning, markup=False)
     outputs = {"--csv": args.csv, "--parquet": args.parquet, "--out": args.heatmap and args.out}
     for option, file in outputs.items():
         if file:
@@ -102,6 +109,14 @@ def run(args: argparse.Namespace) -> int:
     for note in filter(None, notes):
         err_console.print(f"initlab results: error: {note}")
     return 1 if any(notes) else 0
+
+
+def integrity_warning(directory: Path) -> str | None:
+    """The warning line if the sweep store in `directory` fails its integrity check."""
+    from initlab.results.integrity import store_warning
+    from initlab.results.sweep_store import store_path
+
+    return store_warning(store_path(directory))
 
 
 def _export(kind: str, write: Callable[[Path], Path], file: Path) -> str | None:

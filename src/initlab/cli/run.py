@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from initlab.cli import _checks
 from initlab.cli._common import (
     add_jobs,
     console,
@@ -16,7 +17,7 @@ from initlab.cli._common import (
     summary_table,
     write_outputs,
 )
-from initlab.cli._outputs import check_dir
+from initlab.cli._outputs import check_dir, out_path
 from initlab.nn import engines
 
 SPEC_KEYS = """\
@@ -58,7 +59,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("spec", type=Path, help="experiment file (TOML); see examples/")
-    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.add_argument("--out", type=out_path, required=True, help="output directory")
     p.add_argument("--engine", choices=engines.CHOICES, help="override training.engine")
     p.add_argument("--no-figures", action="store_true", help="write results.json only")
     add_jobs(p)
@@ -70,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from initlab.experiment import runner as experiment
     from initlab.experiment import spec as spec
 
+    _checks.nonempty_out(args)
     s = spec.load(args.spec)
     if args.engine:
         s.training = s.training.with_engine(args.engine)

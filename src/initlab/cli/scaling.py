@@ -25,6 +25,7 @@ from pathlib import Path
 
 from initlab._validation import InitlabError
 from initlab.analysis import coordcheck as _cc
+from initlab.cli import _checks
 from initlab.cli._common import console, err_console, progress_bar
 from initlab.cli._outputs import check_dir, save
 from initlab.experiment import scaling as _scaling
@@ -103,6 +104,7 @@ def run_table(args: argparse.Namespace) -> int:
 
 
 def run_coord_check(args: argparse.Namespace) -> int:
+    _checks.scaling_options(args, lr_transfer=False)
     if args.out:
         check_dir(args.out, need=5_000_000)
     with progress_bar("coord check", args.quiet, unit="populations") as progress:
@@ -126,9 +128,8 @@ def run_coord_check(args: argparse.Namespace) -> int:
 
 
 def run_lr_transfer(args: argparse.Namespace) -> int:
+    _checks.scaling_options(args, lr_transfer=True)
     lo, hi = args.log2_lrs
-    if hi < lo:
-        raise InitlabError(f"--log2-lrs LO HI needs LO <= HI; got {lo} {hi}")
     if args.out:
         check_dir(args.out, need=5_000_000)
     with progress_bar("lr transfer", args.quiet, unit="populations") as progress:
@@ -174,15 +175,29 @@ def _figures(result, out: Path) -> list[Path]:
 
 
 def run_figures(args: argparse.Namespace) -> int:
+    _checks.nonempty_out(args)
     path = Path(args.result)
-    if not path.is_file():
+    if not path.exists():
         raise InitlabError(f"no result file {path}")
     import json
 
-    kind = json.loads(path.read_text()).get("kind")
+    from initlab._limits import read_bounded
+
+    what = f"{path} is not a coord_check.json or lr_transfer.json"
+    try:
+        doc = json.loads(read_bounded(path, 2**30, "result file"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InitlabError(f"{what} (not JSON: {exc})") from None
+    kind = doc.get("kind") if isinstance(doc, dict) else None
     cls = {"coord-check": _scaling.CoordCheck, "lr-transfer": _scaling.LrTransfer}.get(kind)
     if cls is None:
-        raise InitlabError(f"{path} is not a coord_check.json or lr_transfer.json")
-    paths = _figures(cls.load(path), Path(args.out) if args.out else path.parent)
+        raise InitlabError(what)
+    try:
+        result = cls.load(path)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        if isinstance(exc, InitlabError):
+            raise
+        raise InitlabError(f"{path} is damaged: {type(exc).__name__} {exc}") from None
+    paths = _figures(result, Path(args.out) if args.out else path.parent)
     console.print("wrote " + ", ".join(str(p) for p in paths))
     return 0

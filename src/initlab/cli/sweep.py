@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from initlab.cli import _checks
 from initlab.cli._common import console, err_console, history_length, progress_bar
-from initlab.cli._outputs import check_dir, save
+from initlab.cli._outputs import check_dir, out_path, save
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "grid of more than [sweep] max_runs runs (100,000 by default) is refused at once.",
     )
     p.add_argument("spec", type=Path, help="sweep file (TOML); see examples/sweep.toml")
-    p.add_argument("--out", type=Path, required=True, help="output directory (the store)")
+    p.add_argument("--out", type=out_path, required=True, help="output directory (the store)")
     p.add_argument(
         "--jobs", type=int, help="local worker processes (default: the number of cores; "
         "1 trains in this process)",
@@ -57,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     from initlab.experiment import sweep as sweep
     from initlab.experiment import sweep_spec as sweep_spec
 
+    _checks.nonempty_out(args)
+    _checks.check_options(args, _checks.SWEEP_RULES)
     s = sweep_spec.load(args.spec)
     if args.max_population is not None:
         if args.max_population < 1:

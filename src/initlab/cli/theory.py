@@ -50,7 +50,7 @@ from typing import Any
 
 from initlab._validation import InitlabError, check_number
 from initlab.analysis import theory as theory
-from initlab.cli import _sigprop, _trainmaps
+from initlab.cli import _checks, _sigprop, _trainmaps
 from initlab.cli._common import progress_bar
 from initlab.cli._outputs import check_dir, save
 from initlab.cli.inits import parse_value
@@ -226,6 +226,7 @@ def run(args: argparse.Namespace) -> int:
     if len(chosen) > 1:
         flags = " and ".join(f"--{k.replace('_', '-')}" for k in chosen)
         raise InitlabError(f"choose one study; got {flags}")
+    _checks.theory_options(args, chosen[0] if chosen else None)
     if chosen:
         lines, note = _study(chosen[0], args)
         print("\n".join(lines))

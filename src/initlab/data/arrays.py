@@ -7,12 +7,14 @@ input raises :class:`initlab.DataError` naming the file (or key).
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
 import numpy as np
 
-from initlab._validation import DataError
+from initlab._limits import check_memory, open_regular
+from initlab._validation import DataError, InitlabError, shorten
 from initlab.data.dataset import Dataset
 
 
@@ -42,6 +44,7 @@ def _from_arrays(x: np.ndarray, y: np.ndarray, where: str, x_key: str, y_key: st
         raise DataError(
             f"{y_key} in {where} must hold integer class labels 0, 1, ..., C-1; found {found}"
         )
+    _check_classes(Y, where, y_key)
     X = np.ascontiguousarray(x.reshape(m, -1).T, dtype=np.float64)
     if x.dtype.kind in "iu":
         if X.min() < 0 or X.max() > 255:
@@ -61,6 +64,71 @@ def _from_arrays(x: np.ndarray, y: np.ndarray, where: str, x_key: str, y_key: st
         image_shape=tuple(x.shape[1:]) if x.ndim >= 3 else None,
         classes=tuple(str(c) for c in range(int(Y.max()) + 1)),
     )
+
+
+def _check_classes(Y: np.ndarray, where: str, y_key: str) -> None:
+    """Refuse labels whose class count C = max + 1 cannot be held: a softmax head has C
+    output units and one-hot targets (C, m), and C class names are listed."""
+    C = int(Y.max()) + 1
+    m = Y.shape[1]
+    check_memory(
+        8 * C * (m + 8), f"{y_key} in {where}: labels up to {C - 1:,} ({C:,} classes)",
+        "Labels must be 0, 1, ..., C-1: renumber them.",
+    )  # fmt: skip
+
+
+def _declared(name: str, shape: tuple[int, ...], dtype: np.dtype, where: str) -> None:
+    """Refuse an array whose declared size (its header: shape and dtype) cannot be read,
+    before any byte of it is: its own bytes plus the float64 copy made of it."""
+    n = math.prod(shape)
+    need = n * (dtype.itemsize + 16)
+    dims = " x ".join(map(str, shape)) or "scalar"
+    check_memory(need, f"{name} in {where} (declared {dims} {dtype})", "")
+
+
+def _npz_headers(file: Path, keys: tuple[str, str]) -> None:
+    """Read the .npy headers of `keys` in npz `file` (a zip archive) and check their declared
+    sizes fit (:func:`_declared`) before NumPy inflates anything. A file that is not a zip
+    archive is refused here (NumPy would suggest loading it with pickle)."""
+    import zipfile
+
+    with open_regular(file, "npz file") as f:
+        magic = f.read(4)
+    if magic == b"\x93NUM":
+        raise DataError(f"{file} holds a single .npy array, not an npz archive of X and y")
+    if magic[:2] != b"PK":
+        raise DataError(
+            f"{file} is not an npz archive: an .npz file is a zip archive of .npy arrays "
+            f"(np.savez), and this file starts with {shorten(magic)}"
+        )
+    try:
+        with zipfile.ZipFile(file) as zf:
+            for info in zf.infolist():
+                name = info.filename.removesuffix(".npy")
+                if name not in keys:
+                    continue
+                with zf.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    read = np.lib.format.read_array_header_1_0
+                    if version != (1, 0):  # 2.0 and 3.0 differ from it in the length field
+                        read = np.lib.format.read_array_header_2_0
+                    shape, _, dtype = read(member, max_header_size=10_000)
+                _declared(name, shape, dtype, str(file))
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        if isinstance(exc, InitlabError):
+            raise
+        raise DataError(f"cannot read {file} as an npz file: {_no_pickle(exc)}") from None
+
+
+def _no_pickle(exc: Exception) -> str:
+    """NumPy's reason, unless it suggests loading with pickle (initlab never does)."""
+    text = str(exc)
+    if "pickle" in text.lower():
+        return (
+            "an array holds Python objects or has a malformed .npy header; initlab reads "
+            "numeric arrays only (np.savez of numbers)"
+        )
+    return text
 
 
 def _pick_key(keys: list[str], given: str | None, suffix: str, arg: str, where: Path) -> str:
@@ -104,6 +172,8 @@ def load_hdf5(
             h5.visititems(collect)
             xk = _pick_key(keys, x_key, "_x", "x_key", file)
             yk = _pick_key(keys, y_key, "_y", "y_key", file)
+            for key in (xk, yk):
+                _declared(key, h5[key].shape, h5[key].dtype, str(file))
             x, y = h5[xk][()], h5[yk][()]
     except OSError as exc:
         raise DataError(f"cannot read {file} as HDF5: {exc}") from None
@@ -126,6 +196,7 @@ def load_npz(
     if not file.is_file():
         raise DataError(f"npz file {file} does not exist")
     xk, yk = x_key or "X", y_key or "y"
+    _npz_headers(file, (xk, yk))
     try:
         npz = np.load(file, allow_pickle=False)
         if not isinstance(npz, NpzFile):
@@ -138,7 +209,7 @@ def load_npz(
     except ValueError as exc:  # e.g. pickled data, refused
         if isinstance(exc, DataError):
             raise
-        raise DataError(f"cannot read {file} as an npz file: {exc}") from None
+        raise DataError(f"cannot read {file} as an npz file: {_no_pickle(exc)}") from None
     missing = [k for k in (xk, yk) if k not in arrays]
     if missing:
         raise DataError(

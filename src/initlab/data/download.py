@@ -21,7 +21,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from initlab._validation import DataError, check_number, unknown_name
+from initlab._limits import regular_file
+from initlab._validation import DataError, InitlabError, check_number, unknown_name
 from initlab.data.manifests import MANIFESTS
 
 log = logging.getLogger(__name__)
@@ -93,8 +94,15 @@ def locate(name: str = "cats-vs-dogs", *, cache: str | os.PathLike | None = None
     return folder if ok else None
 
 
-def _download(url: str, dest: Path, sha256: str, timeout: float) -> None:
-    """Download `url` to `dest` through a verified temporary file in the same folder."""
+def _download(url: str, dest: Path, size: int, sha256: str, timeout: float) -> None:
+    """Download `url` to `dest` through a verified temporary file in the same folder,
+    reading at most the manifest's `size` bytes plus one (a longer answer is refused)."""
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme == "file":  # a FIFO would block the read, a device never end it
+        try:
+            regular_file(urllib.request.url2pathname(parsed.path), f"{dest.name} at {url}:")
+        except InitlabError as exc:
+            raise DataError(str(exc)) from None
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=_TEMP_SUFFIX)
     tmp = Path(tmp_name)
     try:
@@ -102,9 +110,16 @@ def _download(url: str, dest: Path, sha256: str, timeout: float) -> None:
         with os.fdopen(fd, "wb") as out:
             try:
                 with urllib.request.urlopen(url, timeout=timeout) as response:
-                    while chunk := response.read(_CHUNK):
+                    got = 0
+                    while got <= size and (chunk := response.read(min(_CHUNK, size + 1 - got))):
+                        got += len(chunk)
                         h.update(chunk)
                         out.write(chunk)
+                if got > size:
+                    raise DataError(
+                        f"{dest.name} from {url} is larger than the manifest's {size:,} bytes; "
+                        "the download was stopped and the file not kept"
+                    )
             except urllib.error.HTTPError as exc:
                 exc.close()  # an HTTPError holds the open response
                 raise DataError(
@@ -193,4 +208,4 @@ def _ensure_file(dest: Path, size: int, sha: str, url: str, timeout: float) -> N
         log.warning("%s does not match its pinned SHA-256; downloading it again", dest)
         dest.unlink()
     log.info("downloading %s", url)
-    _download(url, dest, sha, timeout)
+    _download(url, dest, size, sha, timeout)

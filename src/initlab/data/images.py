@@ -1,6 +1,7 @@
 r"""Load a folder of labelled images (the post's cats vs dogs) into initlab's layout.
 
-Images are decoded with Pillow to 8-bit RGB and divided by 255. Every problem with the
+Images are decoded with Pillow to RGB and scaled by their bit depth: 8-bit images divided by
+255, 16-bit grayscale PNGs by 65535 (never clipped to 8 bits). Every problem with the
 input raises :class:`initlab.DataError` naming the file or folder.
 """
 
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from initlab._validation import DataError
+from initlab._limits import check_memory, kind_of, open_regular
+from initlab._validation import DataError, InitlabError
 from initlab.data.dataset import Dataset
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -29,8 +31,21 @@ def _is_image(path: Path) -> bool:
 
 
 def _visible(folder: Path) -> list[Path]:
-    """Entries of `folder` sorted by name, ignoring hidden ones (``.DS_Store``, ...)."""
-    return sorted((p for p in folder.iterdir() if not p.name.startswith(".")), key=lambda p: p.name)
+    """Entries of `folder` sorted by name, ignoring hidden ones (``.DS_Store``, ...); a FIFO,
+    device or socket among them is refused by name (reading it could block forever)."""
+    entries = sorted(
+        (p for p in folder.iterdir() if not p.name.startswith(".")), key=lambda p: p.name
+    )
+    for p in entries:
+        try:
+            kind = kind_of(p.stat().st_mode)
+        except OSError as exc:
+            raise DataError(f"cannot read {p}: {exc.strerror or exc}") from None
+        if kind is not None and kind != "a directory":
+            raise DataError(
+                f"{p} is {kind}, not a regular file: initlab reads regular image files only"
+            )
+    return entries
 
 
 def _post_label(path: Path) -> float | None:
@@ -41,15 +56,54 @@ def _post_label(path: Path) -> float | None:
     return None
 
 
+SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I")
+"""Pillow's modes of 16-bit grayscale images (``I``: as older Pillow opens 16-bit PNGs)."""
+
+
 def _decode(path: Path) -> np.ndarray:
-    """Decode one image as 8-bit RGB, (height, width, 3)."""
+    """Decode one image as RGB scaled to [0, 1], (height, width, 3) float64.
+
+    8-bit images are divided by 255 (``np.asarray(im.convert("RGB")) / 255``); 16-bit
+    grayscale images (PNG) by 65535, their gray level copied to the three channels, so no
+    bit is clipped. Only regular files are opened (a FIFO would block).
+    """
     from PIL import Image
 
     try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))  # convert() forces the lazy decode
+        with open_regular(path, "image") as f, Image.open(f) as im:
+            if im.mode in SIXTEEN_BIT:
+                gray = np.asarray(im, dtype=np.float64)
+                if gray.min() < 0 or gray.max() > 65535:
+                    raise DataError(
+                        f"image {path} holds {im.mode} values outside 0..65535; initlab "
+                        "reads 8-bit and 16-bit images"
+                    )
+                return np.repeat(gray[:, :, None] / 65535.0, 3, axis=2)
+            return np.asarray(im.convert("RGB")) / 255.0  # convert() forces the lazy decode
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
+        if isinstance(exc, DataError):
+            raise
         raise DataError(f"cannot read image {path}: {exc}") from None
+    except InitlabError as exc:
+        raise DataError(str(exc)) from None
+
+
+def _check_size(files: list[Path]) -> tuple[int, int]:
+    """Width and height of the first image (its header only); refuse, before decoding any,
+    a folder whose images would not fit in memory as float64 (count x size x 3 x 8 bytes)."""
+    from PIL import Image
+
+    try:
+        with open_regular(files[0], "image") as f, Image.open(f) as im:
+            w, h = im.size
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
+        raise DataError(f"cannot read image {files[0]}: {exc}") from None
+    except InitlabError as exc:
+        raise DataError(str(exc)) from None
+    need = 8 * 3 * w * h * len(files) + 16 * 3 * w * h
+    check_memory(need, f"{len(files):,} images of {w}x{h} pixels ({files[0].parent})",
+                 "Use fewer or smaller images.")  # fmt: skip
+    return w, h
 
 
 def load_image_folder(path: str | os.PathLike) -> Dataset:
@@ -154,7 +208,9 @@ def _class_folder_layout(
 
 
 def _read_images(files: list[Path]) -> tuple[np.ndarray, tuple[int, ...]]:
-    """Decode `files` into a preallocated ``(n_features, m)`` matrix, scaled by 1/255."""
+    """Decode `files` into a preallocated ``(n_features, m)`` matrix, each image scaled by
+    its bit depth (:func:`_decode`), after checking the matrix fits in memory."""
+    _check_size(files)
     first = _decode(files[0])
     X = np.empty((first.size, len(files)), dtype=np.float64)
     X[:, 0] = first.ravel()
@@ -167,5 +223,4 @@ def _read_images(files: list[Path]) -> tuple[np.ndarray, tuple[int, ...]]:
                 f"{first.shape[1]}x{first.shape[0]}; all images must have the same size"
             )
         X[:, j] = img.ravel()
-    X /= 255.0
     return X, first.shape

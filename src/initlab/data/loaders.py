@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from initlab._limits import regular_file
 from initlab._validation import DataError
 from initlab.data.arrays import load_hdf5, load_npz
 from initlab.data.dataset import Dataset
@@ -56,6 +57,8 @@ def load(
     if path.is_dir():
         _no_keys(x_key, y_key, path)
         return load_image_folder(path)
+    if path.exists() and not path.is_file():  # a FIFO, device or socket: never opened
+        regular_file(path, "data source")
     if path.is_file():
         if path.suffix.lower() in (".h5", ".hdf5"):
             return load_hdf5(path, x_key=x_key, y_key=y_key)

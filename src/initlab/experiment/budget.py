@@ -27,10 +27,9 @@ a lower bound up to those; what matters is its order of magnitude.
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Sequence
 
-from initlab._validation import InitlabError
+from initlab import _limits
 
 OPTIMIZER_STATES = {"gd": 0, "sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 """Arrays of optimizer state per parameter."""
@@ -62,37 +61,13 @@ def estimate_bytes(
 
 
 def available_bytes() -> int | None:
-    """Memory the system can give now: psutil's ``available``, else Linux's MemAvailable,
-    else free pages (``os.sysconf``); None if none of these can tell."""
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().available)
-    except ImportError:
-        pass
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _gib(n: float) -> str:
-    return f"{n / 2**30:,.1f} GiB" if n >= 2**28 else f"{n / 2**20:,.1f} MiB"
+    """Memory the system can give now (:func:`initlab._limits.available_bytes`)."""
+    return _limits.available_bytes()
 
 
 def check_fits(need: int, what: str, available: int | None = None) -> None:
     """Raise an :class:`InitlabError` naming `what` if `need` bytes exceed what is available."""
-    have = available_bytes() if available is None else available
-    if have is not None and need > have:
-        raise InitlabError(
-            f"{what} needs about {_gib(need)} of memory and {_gib(have)} is available: "
-            "refused before training. Use narrower layers, fewer runs per population, fewer "
-            "iterations, or float32"
-        )
+    _limits.check_memory(
+        need, what, "Use narrower layers, fewer runs per population, fewer iterations, or "
+        "float32", available=available_bytes() if available is None else available,
+    )  # fmt: skip

@@ -148,13 +148,14 @@ def resolve_optimizer(table: str | Mapping[str, Any]) -> tuple[str, dict[str, An
 
 
 def optimizer_spec(
-    value: Any, key: str = "training.optimizer", weight_decay: float = 0.0
+    value: Any, key: str = "training.optimizer", weight_decay: float | None = None
 ) -> OptimizerSpec:
     """Validate an optimizer given as a name or a table ``{name = "adam", beta1 = 0.9}``.
 
-    ``training.weight_decay`` (`weight_decay`) is the optimizer's ``weight_decay``: an L2
-    penalty added to the gradient for gd, sgd, momentum and adam, decoupled for adamw (whose
-    own default is 0.01); give it in one place only.
+    ``training.weight_decay`` (`weight_decay`; None when the spec does not give it) is the
+    optimizer's ``weight_decay``: an L2 penalty added to the gradient for gd, sgd, momentum
+    and adam, decoupled for adamw (whose own default is 0.01); give it in one place only.
+    An explicit 0.0 is a value like any other: adamw then trains without decay.
     """
     if isinstance(value, str):
         table: dict[str, Any] = {"name": value}
@@ -168,7 +169,7 @@ def optimizer_spec(
     for p, v in table.items():
         if p not in ("name", *_LAYER_KEYS, "betas") and not isinstance(v, bool | int | float):
             raise SpecError(f"{key}.{p} must be a number (or true/false); got {v!r}")
-    if weight_decay:
+    if weight_decay is not None:
         if "weight_decay" in table:
             raise SpecError(
                 f"training.weight_decay and {key}.weight_decay are the same setting: give one"
@@ -396,7 +397,8 @@ def training_config(training: Mapping[str, Any], given: Collection[str] = ()) ->
         t["iterations"] = None
     t["batch_size"] = batch_size(t["batch_size"])
     decay = weight_decay(t.pop("weight_decay"))
-    t["optimizer"] = optimizer_spec(t["optimizer"], weight_decay=decay)
+    given_decay = decay if "weight_decay" in given else None  # never replaced by a default
+    t["optimizer"] = optimizer_spec(t["optimizer"], weight_decay=given_decay)
     for key, valid in (("stream", STREAMS), ("engine", _engines.CHOICES), ("dtype", DTYPES)):
         if t[key] not in valid:
             raise SpecError(f"training.{key} must be one of {', '.join(valid)}; got {t[key]!r}")

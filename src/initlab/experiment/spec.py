@@ -53,6 +53,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from initlab import _limits
 from initlab._validation import InitlabError, SpecError, check_keys, check_number
 from initlab.experiment import config as _config
 from initlab.experiment.config import (
@@ -72,6 +73,11 @@ T = TypeVar("T")
 RUN_KEYS = ("name", "init", "learning_rate", "seed", "seeds", "activation")
 MAX_RUNS = 100_000
 """The most runs one experiment spec may expand into (a sweep has its own bound)."""
+MAX_NAME_BYTES = 200
+"""The longest run name (UTF-8 bytes): it becomes ``cost_<name>-<n>.png``, and file names
+are at most 255 bytes (NAME_MAX) on Linux, macOS and Windows file systems."""
+MAX_SPEC_BYTES = 16 * 2**20
+"""The largest spec file read (16 MiB; a spec is a few hundred bytes)."""
 MAX_HISTORY_BYTES = 2**31
 """The largest cost history (K x T float64) an experiment may record: 2 GiB."""
 
@@ -133,12 +139,23 @@ def load_toml(path: str | Path, parse: Callable[..., T], what: str = "spec file"
         found = sorted(path.glob("*.toml"))[:3]
         hint = ", ".join(str(p) for p in found) if found else f"no .toml file is in {path}"
         raise SpecError(f"{path} is a directory; a {what} (TOML) is expected, e.g. {hint}")
-    if not path.is_file():
+    if not path.exists():
         raise SpecError(f"{what} {path} does not exist")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = _limits.read_bounded(path, MAX_SPEC_BYTES, what).decode("utf-8")
+        raw = tomllib.loads(text)
+        _limits.check_nesting(raw, str(path))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{path} is not valid TOML: {exc}") from None
+        raise SpecError(f"{path} is not valid TOML: {_limits.clip(str(exc), 300)}") from None
+    except (RecursionError, ValueError) as exc:  # nesting; an integer of > 4300 digits
+        if isinstance(exc, InitlabError):
+            raise SpecError(str(exc)) from None
+        problem = (
+            f"arrays or tables are nested too deeply (at most {_limits.MAX_NESTING} levels)"
+            if isinstance(exc, RecursionError)
+            else f"a number is too long ({_limits.clip(str(exc).split(';')[0], 200)})"
+        )
+        raise SpecError(f"{path} is not a usable spec: {problem}") from None
     try:
         return parse(raw, base=path.parent)
     except InitlabError as exc:
@@ -220,6 +237,12 @@ def _resolve_runs(runs_raw: Any, model: ModelConfig, training: TrainingConfig) -
         name = run.get("name", init)
         if not isinstance(name, str) or not name:
             raise SpecError(f"{where}.name must be a non-empty string")
+        if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+            raise SpecError(
+                f"{where}.name has {len(name.encode('utf-8')):,} bytes; a run name becomes a "
+                f"file name (cost_<name>.png, at most 255 bytes on most file systems): use at "
+                f"most {MAX_NAME_BYTES} bytes"
+            )
         if name in names:
             raise SpecError(f"{where}.name {name!r} is used by another run; names must be unique")
         names.add(name)

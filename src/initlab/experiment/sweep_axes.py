@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from initlab._validation import SpecError, check_number
+from initlab._validation import SpecError, check_number, shorten
 from initlab.experiment import config as _config
 from initlab.experiment import spec as _spec
 from initlab.experiment.config import DataConfig, ModelConfig, OptimizerSpec, TrainingConfig
@@ -78,9 +78,10 @@ def _axes(
     training: TrainingConfig,
     base: Path,
     max_runs: int,
-    decay: float = 0.0,
+    decay: float | None = None,
 ) -> dict[str, list[Any]]:
-    """The axes, checked; `decay` is ``training.weight_decay`` as written (0: not given)."""
+    """The axes, checked; `decay` is ``training.weight_decay`` as written (None: not given)."""
+    _check_lengths(axes_raw, max_runs)
     axes: dict[str, list[Any]] = {}
     inits = _axis_list(axes_raw, "init", '["he", {name = "random", scale = 10}]')
     axes["init"] = [_init(v, f"axes.init[{i}]") for i, v in enumerate(inits)]
@@ -103,7 +104,7 @@ def _axes(
         axes["hidden"] = [list(model.hidden)]
     current = {
         "output": model.output, "optimizer": training.optimizer,
-        "batch_size": training.batch_size, "weight_decay": decay or None,
+        "batch_size": training.batch_size, "weight_decay": decay,
         "learning_rate": float(training.learning_rate),
         "parametrization": model.parametrization, "width": None,
     }  # fmt: skip
@@ -115,12 +116,50 @@ def _axes(
             axes[key] = [current[key]]
     axes["seed"] = _seeds(axes_raw, training, max_runs)
     for key, values in axes.items():
-        keys = [canonical(_plain(v)) for v in values]
-        for i, k in enumerate(keys):
-            if k in keys[:i]:
-                raise SpecError(f"axes.{key} lists {values[i]!r} twice; each value must be unique")
+        seen: set[str] = set()
+        for v in values:
+            k = canonical(_plain(v))
+            if k in seen:
+                raise SpecError(f"axes.{key} lists {shorten(v)} twice; each value must be unique")
+            seen.add(k)
+    _check_decay(axes_raw, decay)
+    _check_engine(axes["optimizer"], training.engine)
     _check_widths(axes, model, "width" in axes_raw)
     return {k: axes[k] for k in AXES}
+
+
+def _check_lengths(axes_raw: Mapping[str, Any], max_runs: int) -> None:
+    """Refuse a grid of more than `max_runs` runs from the lengths of its axes alone, before
+    any value is checked (a list of 100,000 seeds is one line, at once)."""
+    n = 1
+    for key, values in axes_raw.items():
+        if isinstance(values, list) and key != "seeds":
+            n *= max(1, len(values))
+            if n > max_runs:
+                raise SpecError(
+                    f"axes.{key} has {len(values):,} values: the axes expand into more than "
+                    f"sweep.max_runs = {max_runs:,} runs; shrink the grid, or raise [sweep] "
+                    "max_runs if you mean it"
+                )
+
+
+def _check_decay(axes_raw: Mapping[str, Any], decay: float | None) -> None:
+    """An optimizer table of axes.optimizer with its own weight_decay beside
+    training.weight_decay or axes.weight_decay: two values of one setting, refused."""
+    if decay is None and "weight_decay" not in axes_raw:
+        return
+    other = "axes.weight_decay" if "weight_decay" in axes_raw else "training.weight_decay"
+    for i, opt in enumerate(axes_raw.get("optimizer", [])):
+        if isinstance(opt, Mapping) and "weight_decay" in opt:
+            raise SpecError(
+                f"{other} and axes.optimizer[{i}].weight_decay are the same setting: give one"
+            )
+
+
+def _check_engine(optimizers: list[OptimizerSpec], engine: str) -> None:
+    """Refuse up front an optimizer of axes.optimizer that training.engine rules out."""
+    for i, opt in enumerate(optimizers):
+        _config.check_engine(engine, opt, key=f"training.engine with axes.optimizer[{i}]")
 
 
 def _check_widths(axes: Mapping[str, list[Any]], model: ModelConfig, width_axis: bool) -> None:

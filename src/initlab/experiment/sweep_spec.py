@@ -193,7 +193,8 @@ def parse(raw: Mapping[str, Any], base: str | Path = ".") -> SweepSpec:
         for k in ("max_population", "max_runs")
     )
     decay = _config.weight_decay(tables["training"]["weight_decay"])
-    axes = _axes(axes_raw, data, model, training, base, max_runs, decay)
+    given = "weight_decay" in raw.get("training", {})
+    axes = _axes(axes_raw, data, model, training, base, max_runs, decay if given else None)
     n = math.prod(len(v) for v in axes.values())
     if n > max_runs:
         shape = " x ".join(f"{len(v)} {k}" for k, v in axes.items() if len(v) > 1)
@@ -277,6 +278,7 @@ def run_config(
 def expand(sweep: SweepSpec) -> list[SweepRun]:
     """The Cartesian product of the axes, in :data:`AXES` order (seed fastest)."""
     a = sweep.axes
+    replicate = {seed: r for r, seed in enumerate(a["seed"])}
     runs = []
     for values in itertools.product(*(a[k] for k in AXES)):
         v = dict(zip(AXES, values, strict=True))
@@ -292,7 +294,7 @@ def expand(sweep: SweepSpec) -> list[SweepRun]:
         )  # fmt: skip
         name, params = v["init"]
         run = _spec.Run(
-            init_label(name, params), name, params, v["seed"], a["seed"].index(v["seed"]),
+            init_label(name, params), name, params, v["seed"], replicate[v["seed"]],
             v["learning_rate"], v["activation"],
             {} if sweep.model.activation.slope is None else {"slope": sweep.model.activation.slope},
         )  # fmt: skip

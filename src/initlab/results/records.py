@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from initlab._limits import regular_file
 from initlab._validation import InitlabError
 
 FORMAT = "initlab.results"
@@ -82,6 +83,8 @@ def read_results(path: str | os.PathLike) -> dict[str, Any]:
     """
     path = Path(path)
     file = path / RESULTS_FILE if path.is_dir() else path
+    if file.exists():  # a FIFO or device is refused by name, never read
+        regular_file(file, "results file")
     if not file.is_file():
         where = f"directory {path}" if path.is_dir() else str(path)
         raise InitlabError(
@@ -108,4 +111,7 @@ def read_results(path: str | os.PathLike) -> dict[str, Any]:
             f"{file} has no {', '.join(repr(k) for k in missing)}: it is incomplete or was "
             "edited; re-run the experiment (`initlab run`) to write it again"
         )
+    from initlab.results.integrity import check_results
+
+    check_results(results, file)
     return results

@@ -52,7 +52,9 @@ from typing import Any
 
 import numpy as np
 
+from initlab._limits import regular_file
 from initlab._validation import InitlabError
+from initlab.results.integrity import check_rows
 from initlab.results.records import jsonable
 from initlab.results.sweep_schema import (
     _DATA,
@@ -183,6 +185,7 @@ class SweepStore:
         cur = self._con.execute(sql + " ORDER BY rowid", list(where.values()))
         names = [d[0] for d in cur.description]
         rows = [_row(dict(zip(names, r, strict=True))) for r in cur]
+        check_rows(rows, self.path)
         for name in histories:
             if name not in HISTORIES:
                 raise InitlabError(f"unknown history {name!r}; stored: {', '.join(HISTORIES)}")
@@ -351,6 +354,8 @@ def open_store(where: str | Path, *, create: bool = False, readonly: bool = Fals
         initlab sweep store, is of another schema version, or is damaged.
     """
     path = store_path(where)
+    if path.exists():  # a FIFO would block SQLite's first read for ever
+        regular_file(path, "sweep store")
     if not path.exists():
         if not create or readonly:
             raise InitlabError(

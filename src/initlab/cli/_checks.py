@@ -1,0 +1,235 @@
+r"""Each command's options checked at its boundary: ranges as data, memory and work estimated.
+
+The rules (:class:`initlab._limits.Rule`) are the documented range of every numeric option,
+checked before anything is computed; an explicit value, 0 included, is checked, never
+replaced by a default. The estimates are upper bounds of what each study holds at once
+(bytes of float64 arrays) and of its floating-point operations, so a study that could not
+finish is refused in one line (:func:`initlab._limits.check_memory`,
+:func:`initlab._limits.check_work`) instead of dying in NumPy or running for days.
+
+Estimates (8 bytes per float64; :math:`K` members measured one after another):
+
+- mean field (``--layers``): one network's parameters :math:`P = \sum_l n_l (n_{l-1} + 1)`
+  with the initializer's temporaries, plus its forward and backward arrays on :math:`m`
+  examples, :math:`8 [3 P + m (n_0 + 4 \sum_{l \ge 1} n_l)]`; work :math:`6 K m P`.
+- ``--correlation`` (width :math:`N`, depth :math:`L`, :math:`C` starting correlations):
+  one layer's weights and their draw, :math:`8 [3 N^2 + K C (L + 1) + 4 N C]`; work
+  :math:`K L N^2 (2C + 10)`.
+- ``--jacobian``: :math:`W`, :math:`J`, :math:`W J`, its product with :math:`D_l` and the
+  SVD's workspace (LAPACK ``gesdd``), :math:`8 [10 N^2 + K |depths| N]`; work, two weight laws,
+  :math:`2 K [\max(depths) (2 N^3 + 10 N^2) + 10 |depths| N^3]`.
+- ``--trainability`` / ``--deep-linear`` and ``scaling``: a population's training arrays by
+  :func:`initlab.experiment.budget.estimate_bytes`; work :math:`6 K b P T`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from typing import NamedTuple
+
+from initlab._limits import (
+    FINITE,
+    NATURAL,
+    NONNEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    Rule,
+    check_memory,
+    check_options,
+    check_work,
+    option_name,
+)
+from initlab._validation import InitlabError, check_number, shorten
+
+THEORY_RULES = {
+    "layers": POSITIVE_INT, "input_dim": POSITIVE_INT, "sigma_b2": NONNEGATIVE, "seed": NATURAL,
+    "examples": POSITIVE_INT, "members": POSITIVE_INT, "sigma_w2": POSITIVE,
+    "sigma_b2_grid": NONNEGATIVE, "depth": POSITIVE_INT, "width": POSITIVE_INT,
+    "c0": Rule(low=-1, high=1), "depths": POSITIVE_INT, "train_depths": POSITIVE_INT,
+    "sigma_w2_grid": POSITIVE, "steps": POSITIVE_INT, "multiple": POSITIVE,
+    "learning_rate": POSITIVE, "batch_size": POSITIVE_INT, "seeds": POSITIVE_INT,
+    "rates": POSITIVE,
+}  # fmt: skip
+"""``initlab theory``: every numeric option's range."""
+
+SCALING_RULES = {
+    "widths": POSITIVE_INT, "base_width": POSITIVE_INT, "depth": NATURAL,
+    "branch_layers": POSITIVE_INT, "alpha": FINITE, "steps": POSITIVE_INT, "lr": POSITIVE,
+    "seeds": POSITIVE_INT, "band": POSITIVE, "batch_size": POSITIVE_INT, "log2_lrs": FINITE,
+}  # fmt: skip
+"""``initlab scaling coord-check | lr-transfer``: every numeric option's range."""
+
+SWEEP_RULES = {"jobs": POSITIVE_INT, "max_population": POSITIVE_INT}
+"""``initlab sweep``: its numeric options' ranges."""
+
+DIGITS = 1797
+"""Examples of scikit-learn's digits (the scaling and trainability studies' data)."""
+
+
+def nonempty_out(args: argparse.Namespace, *dests: str) -> None:
+    """Refuse ``--out ''`` (and the other output options `dests`): an empty path would
+    silently mean "no output" or the current folder."""
+    for dest in ("out", *dests):
+        if getattr(args, dest, None) is not None and not str(getattr(args, dest)).strip():
+            raise InitlabError(f"{option_name(dest)} is empty; give a path")
+
+
+def heatmap_options(option: str, axes: list[str] | None, metric: str | None = None) -> None:
+    """A heatmap's two axes (``--heatmap X Y`` / ``--axes X Y``) and ``--metric``, checked
+    against :mod:`initlab.report.sweep`'s lists and named as typed."""
+    from initlab.report import sweep as _sweep
+
+    for label, value in zip(("X", "Y"), axes or (), strict=False):
+        if value not in _sweep.AXES:
+            raise InitlabError(
+                f"{option} {label} must be one of {', '.join(_sweep.AXES)}; got {shorten(value)}"
+            )
+    if axes and axes[0] == axes[1]:
+        raise InitlabError(f"{option} X Y must be two different axes; got {axes[0]!r} twice")
+    if metric is not None and metric not in _sweep.METRICS:
+        raise InitlabError(
+            f"--metric must be one of {', '.join(_sweep.METRICS)}; got {shorten(metric)}"
+        )
+
+
+# --------------------------------------------------------------------------- theory
+
+
+class Cost(NamedTuple):
+    """A study's estimated peak memory (bytes) and work (floating-point operations)."""
+
+    bytes: float
+    flops: float
+    what: str
+    hint: str
+
+    def check(self) -> None:
+        check_memory(self.bytes, self.what, self.hint)
+        check_work(self.flops, self.what, self.hint)
+
+
+def theory_options(args: argparse.Namespace, study: str | None) -> None:
+    """Ranges of ``initlab theory``'s options, then the chosen study's memory and work."""
+    nonempty_out(args)
+    check_options(args, THEORY_RULES)
+    if study is None and args.layers and args.layers[-1] != 1:
+        raise InitlabError(
+            f"--layers lists n_1 .. n_L and the last, the output, must be 1; got {args.layers[-1]}"
+        )
+    if study == "correlation" and args.width is not None:
+        check_number("--width", args.width, low=2, integer=True)
+    cost = theory_cost(args, study)
+    if cost is not None:
+        cost.check()
+
+
+def theory_cost(args: argparse.Namespace, study: str | None) -> Cost | None:
+    """The estimate of ``initlab theory``'s chosen study (None: seconds, nothing to bound)."""
+    if study is None:
+        return _mean_field(args) if args.layers else None
+    costs = {"correlation": _correlation, "jacobian": _jacobian,
+             "trainability": _trainability, "deep_linear": _deep_linear}  # fmt: skip
+    return costs[study](args) if study in costs else None
+
+
+def _params(sizes: list[int]) -> int:
+    return sum(n * (n_prev + 1) for n_prev, n in itertools.pairwise(sizes))
+
+
+def _mean_field(args: argparse.Namespace) -> Cost:
+    sizes = [args.input_dim or args.layers[0], *args.layers]
+    P, m, K = _params(sizes), args.examples, args.members or 1
+    return Cost(
+        8 * (3 * P + m * (sizes[0] + 4 * sum(sizes[1:]))), 6 * K * m * P,
+        f"--layers {' '.join(map(str, args.layers))} on --examples {m}",
+        "Use narrower layers or fewer --examples.",
+    )  # fmt: skip
+
+
+def _correlation(args: argparse.Namespace) -> Cost:
+    N, L, K, C = args.width or 1000, args.depth, args.members or 8, len(args.c0)
+    return Cost(
+        8 * (3 * N * N + K * C * (L + 1) + 4 * N * C), K * L * N * N * (2 * C + 10),
+        f"--correlation at --width {N}, --depth {L}", "Use a smaller --width or --depth.",
+    )  # fmt: skip
+
+
+def _jacobian(args: argparse.Namespace) -> Cost:
+    N, K, D = args.width or 400, args.members or 2, sorted(set(args.depths))
+    return Cost(
+        8 * (10 * N * N + K * len(D) * N),
+        2 * K * (D[-1] * (2 * N**3 + 10 * N**2) + 10 * len(D) * N**3),
+        f"--jacobian at --width {N}, --depths up to {D[-1]}",
+        "Use a smaller --width or smaller --depths.",
+    )  # fmt: skip
+
+
+def _population(what: str, sizes: list[int], K: int, m: int, batch: int, steps: int) -> Cost:
+    """A population's training memory (the runner's estimate) and work."""
+    from initlab.experiment.budget import estimate_bytes
+
+    need = estimate_bytes(sizes, K, m=m, batch=batch, steps=steps, optimizer="momentum")
+    hint = "Use a smaller width, fewer depths, grid values or seeds, or fewer steps."
+    return Cost(need, 6 * K * min(batch, m) * _params(sizes) * steps, what, hint)
+
+
+def _trainability(args: argparse.Namespace) -> Cost:
+    from initlab.cli._trainmaps import trainability_config
+
+    c = trainability_config(args)
+    K, n_out, depth = len(c.sigma_w2) * c.seeds, 10 if c.task == "digits10" else 1, max(c.depths)
+    what = f"--trainability at --width {c.width}, depth {depth}, {K} members"
+    return _population(what, [64, *[c.width] * depth, n_out], K, DIGITS, c.batch_size, c.steps)
+
+
+def _deep_linear(args: argparse.Namespace) -> Cost:
+    from initlab.cli._trainmaps import deep_linear_config
+
+    c = deep_linear_config(args)
+    K, depth = 2 * len(c.rates) * c.seeds, max(c.depths)
+    what = f"--deep-linear at --width {c.width}, depth {depth}, {K} members"
+    return _population(what, [c.width] * (depth + 1), K, c.width, c.width, c.steps)
+
+
+# --------------------------------------------------------------------------- scaling
+
+
+def scaling_options(args: argparse.Namespace, lr_transfer: bool) -> None:
+    """Ranges of ``initlab scaling``'s options, then the largest population's memory/work."""
+    nonempty_out(args)
+    check_options(args, SCALING_RULES)
+    if lr_transfer:
+        check_number("--examples", args.examples, low=0, high=DIGITS, integer=True)
+        lo, hi = args.log2_lrs
+        if hi < lo:
+            raise InitlabError(f"--log2-lrs LO HI needs LO <= HI; got {lo} {hi}")
+    else:
+        check_number("--examples", args.examples, low=1, high=DIGITS, integer=True)
+    scaling_cost(args, lr_transfer).check()
+
+
+def scaling_cost(args: argparse.Namespace, lr_transfer: bool) -> Cost:
+    """The estimate of the largest population of a coordinate check or lr transfer: its
+    training arrays (:func:`initlab.experiment.budget.estimate_bytes`, Adam's states, two
+    temporaries of the update) and,
+    for a coordinate check, every layer's recorded activations at step 0 and the current
+    step with their differences, :math:`3 K m n (depth + 2)` floats."""
+    from initlab.experiment.budget import estimate_bytes
+
+    if lr_transfer:
+        lo, hi = args.log2_lrs
+        K, m, batch = (hi - lo + 1) * args.seeds, args.examples or DIGITS, args.batch_size
+        what = f"--log2-lrs {lo} {hi} x --seeds {args.seeds} ({K:,} members)"
+    else:
+        K, m = args.seeds, args.examples
+        batch, what = m, f"--seeds {K}"
+    n = max(args.widths)
+    blocks = args.depth * (args.branch_layers if args.residual else 1)
+    sizes = [64, *[n] * (blocks + 1), 10]
+    records = 0 if lr_transfer else 3 * K * m * n * (blocks + 2) * 8
+    need = estimate_bytes(sizes, K, m=m, batch=batch, steps=args.steps, optimizer="adam")
+    need += 2 * 8 * K * _params(sizes)  # the update's temporaries (Adam's step, the decay)
+    flops = 6 * K * min(batch, m) * _params(sizes) * args.steps * len(args.widths) * 3
+    return Cost(need + records, flops, f"{what} at width {n}, --depth {args.depth}",
+                "Use smaller --widths, --depth, --seeds or fewer learning rates.")  # fmt: skip

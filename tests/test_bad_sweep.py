@@ -1,0 +1,84 @@
+"""``initlab sweep``: bad sweep specs refused in one line before any work (issue 21)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bad_input import refused, refused_limited, spec
+from initlab.experiment import sweep_spec
+
+HEAD = '[data]\ntrain = "digits"\n[training]\niterations = 3\n'
+
+SPECS = [
+    ("adam-sample", '[data]\ntrain = "digits"\n[training]\nengine = "sample"\n[axes]\n'
+     'init = ["he"]\noptimizer = ["gd", "adam"]\n',
+     ["training.engine with axes.optimizer[1]", "adam"]),
+    ("decay-pair", '[data]\ntrain = "digits"\n[training]\nweight_decay = 0.0\n[axes]\n'
+     'init = ["he"]\noptimizer = [{name = "adamw", weight_decay = 0.2}]\n',
+     ["training.weight_decay and axes.optimizer[0].weight_decay", "same setting"]),
+    ("decay-axis-pair", HEAD + '[axes]\ninit = ["he"]\nweight_decay = [0.0, 0.1]\n'
+     'optimizer = [{name = "adamw", weight_decay = 0.2}]\n',
+     ["axes.weight_decay and axes.optimizer[0].weight_decay"]),
+    ("grid-by-lengths", HEAD + "[axes]\ninit = [" + ",".join(['"he"'] * 400) + "]\n"
+     "learning_rate = [" + ",".join(str(i + 1) for i in range(400)) + "]\n",
+     ["axes.learning_rate has 400 values", "max_runs"]),
+    ("duplicate", HEAD + '[axes]\ninit = ["he", "he"]\n', ["axes.init lists", "twice"]),
+    ("nested", HEAD + "[axes]\ninit = " + "[" * 50 + "]" * 50 + "\n", ["nested more than 32"]),
+    ("seed-huge", HEAD + "[axes]\ninit = [\"he\"]\nseed = [1" + "0" * 30 + "]\n", ["64-bit"]),
+    ("lr-zero", HEAD + '[axes]\ninit = ["he"]\nlearning_rate = [0.1, 0]\n',
+     ["axes.learning_rate[1] must be > 0"]),
+    ("width-nan", HEAD + '[axes]\ninit = ["he"]\nwidth = [nan]\n', ["axes.width[0]"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "text", "contains"), SPECS, ids=[s[0] for s in SPECS])
+def test_spec_refused_in_one_line(name, text, contains, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = spec(tmp_path / "s.toml", text)
+    line = refused(["sweep", str(path), "--out", "out"], capsys, tmp_path, *contains)
+    assert line.startswith("initlab sweep: error: ")
+
+
+OPTIONS = [
+    (["--out", ""], ["--out is empty"]),
+    (["--out", "out", "--jobs", "0"], ["--jobs must be >= 1; got 0"]),
+    (["--out", "out", "--jobs", "-1"], ["--jobs must be >= 1"]),
+    (["--out", "out", "--max-population", "0"], ["--max-population must be >= 1"]),
+]
+
+
+@pytest.mark.parametrize(("argv", "contains"), OPTIONS, ids=lambda v: " ".join(v)[:40])
+def test_bad_options(argv, contains, capsys, tmp_path, monkeypatch):
+    """Refused before the store is made (nothing written)."""
+    monkeypatch.chdir(tmp_path)
+    path = spec(tmp_path / "s.toml", HEAD + '[axes]\ninit = ["he"]\n')
+    refused(["sweep", str(path), *argv], capsys, tmp_path, *contains)
+
+
+def test_a_long_seed_list_is_refused_at_once(tmp_path):
+    """100,000 seeds x 2 inits is over max_runs: refused from the lengths alone, in a
+    child with a timeout (the per-value duplicate check was quadratic)."""
+    seeds = ",".join(map(str, range(100_000)))
+    spec(tmp_path / "s.toml", HEAD + f'[axes]\ninit = ["he", "xavier"]\nseed = [{seeds}]\n')
+    refused_limited(["sweep", "s.toml", "--out", "out"], tmp_path,
+                    "axes.seed has 100,000 values", timeout=60)  # fmt: skip
+
+
+def test_a_seed_list_within_max_runs_expands_in_order():
+    """A list of seeds allowed by max_runs: each run's replicate is its seed's position
+    (looked up in a table, not by a linear search per run)."""
+    seeds = [7 * i + 3 for i in range(5_000)]
+    raw = {"data": {"train": "digits"}, "axes": {"init": ["he"], "seed": seeds}}
+    runs = sweep_spec.parse(raw).runs
+    assert [r.run.seed for r in runs] == seeds
+    assert [r.run.replicate for r in runs] == list(range(5_000))
+
+
+def test_explicit_zero_weight_decay_is_kept():
+    raw = {"data": {"train": "digits"}, "training": {"optimizer": "adamw", "weight_decay": 0.0},
+           "axes": {"init": ["he"]}}  # fmt: skip
+    (run,) = sweep_spec.parse(raw).runs
+    assert run.config["optimizer"]["weight_decay"] == 0.0
+    del raw["training"]["weight_decay"]
+    (run,) = sweep_spec.parse(raw).runs
+    assert run.config["optimizer"]["weight_decay"] == 0.01

@@ -1,0 +1,106 @@
+"""``initlab theory``: bad options refused in one line before any work (issue 21)."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import pytest
+
+from bad_input import refused, refused_limited
+from initlab.cli import _checks, build_parser, main
+
+CASES = [
+    # memory: estimate against the limit, before any allocation
+    (["--layers", "1000000000", "1"], ["--layers 1000000000 1", "EiB", "refused before"]),
+    (["--correlation", "--width", "1000000", "--depth", "10000"], ["--correlation", "TiB"]),
+    (["--jacobian", "--width", "1000000"], ["--jacobian at --width 1000000"]),
+    (["--trainability", "--width", "1000000", "--out", "OUT"], ["--trainability", "PiB"]),
+    (["--deep-linear", "--width", "100000"], ["--deep-linear", "of memory"]),
+    # an explicit value is checked, never replaced by a default
+    (["--correlation", "--width", "0"], ["--width must be >= 1; got 0"]),
+    (["--correlation", "--width", "1"], ["--width must be >= 2; got 1"]),
+    (["--jacobian", "--width", "-3"], ["--width must be >= 1"]),
+    (["--layers", "10", "10"], ["--layers", "must be 1; got 10"]),
+    (["--layers", "10", "0", "1"], ["--layers must be >= 1; got 0"]),
+    (["--layers", "10", "1", "--input-dim", "0"], ["--input-dim must be >= 1"]),
+    (["--correlation", "--sigma-w2", "0"], ["--sigma-w2 must be > 0"]),
+    (["--correlation", "--sigma-w2", "nan"], ["--sigma-w2 must be finite"]),
+    (["--jacobian", "--sigma-w2", "inf"], ["--sigma-w2 must be finite"]),
+    (["--layers", "10", "1", "--sigma-b2", "-1"], ["--sigma-b2 must be >= 0"]),
+    (["--layers", "10", "1", "--examples", "0"], ["--examples must be >= 1; got 0"]),
+    (["--layers", "10", "1", "--members", "0"], ["--members must be >= 1"]),
+    (["--layers", "10", "1", "--seed", "-1"], ["--seed must be >= 0"]),
+    (["--correlation", "--c0", "0.5", "1.5"], ["--c0 must be <= 1; got 1.5"]),
+    (["--correlation", "--depth", "0"], ["--depth must be >= 1"]),
+    (["--jacobian", "--depths", "4", "0"], ["--depths must be >= 1"]),
+    (["--critical", "--sigma-b2-grid", "0", "-1"], ["--sigma-b2-grid must be >= 0"]),
+    (["--trainability", "--steps", "0", "--out", "OUT"], ["--steps must be >= 1"]),
+    (["--trainability", "--seeds", "0", "--out", "OUT"], ["--seeds must be >= 1"]),
+    (["--trainability", "--learning-rate", "-1", "--out", "OUT"], ["--learning-rate must be > 0"]),
+    (["--trainability", "--sigma-w2-grid", "1", "0", "--out", "OUT"], ["--sigma-w2-grid"]),
+    (["--trainability", "--batch-size", "0", "--out", "OUT"], ["--batch-size must be >= 1"]),
+    (["--trainability", "--multiple", "0", "--out", "OUT"], ["--multiple must be > 0"]),
+    (["--trainability", "--train-depths", "0", "--out", "OUT"], ["--train-depths must be >= 1"]),
+    (["--deep-linear", "--rates", "nan"], ["--rates must be finite"]),
+    (["--layers", "10", "1", "--out", ""], ["--out is empty"]),
+    (["--layers", "10", "1", "--init", "x" * 100_000], ["unknown initializer", "characters"]),
+    (["--correlation", "--trainability"], ["choose one study"]),
+]
+
+
+@pytest.mark.parametrize(("argv", "contains"), CASES, ids=lambda v: " ".join(v)[:60])
+def test_refused_in_one_line(argv, contains, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = refused(["theory", *argv], capsys, tmp_path, *contains)
+    assert line.startswith("initlab theory: error: ") and len(line) < 1200
+
+
+LIMITED = [
+    (["--layers", "100000", "100000", "1"], ["GiB of memory"]),
+    (["--jacobian", "--depths", "1000000"], ["floating-point operations", "hours"]),
+    (["--correlation", "--width", "3000", "--depth", "2000000"], ["floating-point"]),
+]
+
+
+@pytest.mark.parametrize(("argv", "contains"), LIMITED, ids=["memory", "depths", "depth"])
+def test_refused_under_limits(argv, contains, tmp_path):
+    """Without the guards: a MemoryError (or the OOM killer), or hours of work. In a child
+    limited to 3 GiB of address space and 60 s, the refusal comes before either."""
+    refused_limited(["theory", *argv], tmp_path, *contains)
+
+
+def test_max_memory_option_sets_the_limit(capsys, tmp_path, monkeypatch):
+    """A study that fits the machine is refused under --max-memory, with that limit named;
+    a malformed size is itself one line."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["theory", "--layers", "300", "1", "--examples", "64"]
+    line = refused(["--max-memory", "100K", *argv], capsys, tmp_path, "--max-memory")
+    assert "100.0 KiB" in line or "0.1 MiB" in line
+    refused(["--max-memory", "lots", *argv], capsys, tmp_path, "--max-memory must be")
+    assert main([*argv, "--members", "2"]) == 0  # no limit left behind
+    capsys.readouterr()
+
+
+STUDIES = [
+    (None, ["--layers", "400", "400", "1", "--examples", "256", "--members", "2"]),
+    ("correlation", ["--correlation", "--width", "600", "--depth", "3", "--members", "2"]),
+    ("jacobian", ["--jacobian", "--width", "300", "--depths", "1", "3", "--members", "1"]),
+]
+
+
+@pytest.mark.parametrize(("study", "argv"), STUDIES, ids=lambda v: str(v)[:20])
+def test_estimate_bounds_the_peak(study, argv, capsys):
+    """No study allocates more than its estimate: tracemalloc's peak (NumPy's arrays are
+    traced) of a second run (imports done by the first) stays below it."""
+    args = build_parser().parse_args(["theory", *argv])
+    cost = _checks.theory_cost(args, study)
+    assert main(["theory", *argv]) == 0
+    tracemalloc.start()
+    try:
+        assert main(["theory", *argv]) == 0
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    capsys.readouterr()
+    assert peak <= cost.bytes, (peak, cost.bytes)
+    assert peak > cost.bytes / 20  # the estimate is of the right order, not just large
