@@ -30,6 +30,7 @@ SUBCOMMANDS = {
     "results": "results",
     "scaling": "scaling",
     "playground": "playground",
+    "audit": "audit",
 }
 
 

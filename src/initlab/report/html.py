@@ -3,7 +3,7 @@
 Everything is drawn from the stored results alone (``results.json`` of ``initlab run`` or
 ``initlab reproduce``, ``sweep.sqlite`` of ``initlab sweep``, and ``critical.json``,
 ``correlation.json``, ``jacobian.json`` of ``initlab theory --critical / --correlation /
---jacobian --out``), never by re-training.
+--jacobian --out``, ``audit.json`` of ``initlab audit --out``), never by re-training.
 Figures are embedded as PNG data URIs, so the page needs no network and no other file.
 """
 
@@ -14,6 +14,7 @@ import html
 import io
 import os
 from collections.abc import Callable, Iterable
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -265,18 +266,20 @@ class _Embed:
 
 def _page_parts(source: Path, axes: tuple[str, str] | None, embed: _Embed) -> list[tuple[str, str]]:
     """(HTML, Markdown) of each section the results in `source` call for, in page order."""
+    from initlab.report import audit as _audit
     from initlab.report import scaling as _scaling
 
     parts = []
     has_sweep, has_sigprop = _has_sweep(source), _has_sigprop(source)
-    others = has_sweep or has_sigprop or _scaling.has_results(source)
+    others = has_sweep or has_sigprop or _scaling.has_results(source) or _audit.has_results(source)
     if (source / RESULTS_FILE).is_file() or not others:
         parts.append(_experiment_parts(read_results(source), embed))
     if has_sweep:
         parts.append(_sweep_parts(source, axes, embed))
     if has_sigprop:
         parts.append(_sigprop_parts(source, embed))
-    for title, text, figs in _scaling.report_sections(source):
+    for title, text, figs in chain(_scaling.report_sections(source),
+                                   _audit.report_sections(source)):
         body = "".join(embed(f, c) for f, c in figs)
         parts.append((
             f"<h2>{html.escape(title)}</h2><pre>{html.escape(text)}</pre>{body}",

@@ -76,7 +76,9 @@ What is here: :func:`apply`, :class:`InitTable`, :class:`InitRow`, :func:`fans`,
 :func:`from_network`, :func:`infer_activation`, :func:`layer_order`
 (:mod:`initlab.torch._apply`); :func:`lsuv` (:mod:`initlab.torch._lsuv`); :class:`Recorder`
 (:mod:`initlab.torch._diagnostics`); :func:`run_record`, :func:`results`
-(:mod:`initlab.torch._records`); :func:`coord_check` (:mod:`initlab.torch._coordcheck`).
+(:mod:`initlab.torch._records`); :func:`coord_check` (:mod:`initlab.torch._coordcheck`);
+:func:`audit` (:mod:`initlab.torch._audit`, an initialization audit with fixes); the schemes
+of deep residual networks and Transformers in :mod:`initlab.torch.schemes`.
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ from initlab.torch._apply import (
     infer_activation,
     layer_order,
 )
+from initlab.torch._audit import Audit, audit
 from initlab.torch._coordcheck import CoordCheck, coord_check
 from initlab.torch._diagnostics import Recorder
 from initlab.torch._lsuv import ModuleLSUVReport, lsuv
@@ -112,12 +115,14 @@ __all__ = [
     "EMBEDDING",
     "LAYERS",
     "NORMS",
+    "Audit",
     "CoordCheck",
     "InitRow",
     "InitTable",
     "ModuleLSUVReport",
     "Recorder",
     "apply",
+    "audit",
     "coord_check",
     "fans",
     "from_network",
