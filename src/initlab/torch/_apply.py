@@ -213,7 +213,7 @@ def _apply_slot(
         _write(slot, values)
         drawn.add(slot.name)
     with torch.no_grad():
-        now = (slot.getter() if slot.getter else slot.tensor).to("cpu", torch.float64)
+        now = (slot.getter() if slot.getter else slot.tensor).detach().to("cpu", torch.float64)
     rows = []
     for k, (init, by_rule) in enumerate(inits):
         sl = slot.block_slice(k)
