@@ -210,17 +210,21 @@ def kernel_movement(
     base_width: int,
     learning_rate: float,
     steps: int,
+    sigma_b2: float = 0.1,
     seed: int = 0,
 ) -> float:
     r""":math:`\lVert\hat\Theta_T - \hat\Theta_0\rVert_F / \lVert\hat\Theta_0\rVert_F` on the
     training inputs after `steps` of full-batch GD, under `parametrization` ("ntk": the
     kernel's rates :func:`layer_rates`; "sp" or "mup": initlab's table,
     :func:`initlab.init.parametrization.layer_scales` at `base_width`, its init factors and
-    SGD rates); each network's own step factors define its :math:`\hat\Theta`."""
+    SGD rates); each network's own step factors define its :math:`\hat\Theta`. Biases are
+    drawn :math:`N(0, \sigma_b^2)` (:math:`\sigma_b^2 > 0` under "ntk": its bias rate is
+    :math:`\sigma_b^2`)."""
     sizes = _sizes(X.shape[0], int(width), depth)
-    net = init_population(sizes, [(init, seed)], activation=activation, head="linear")
+    net = init_population(sizes, [(init, seed)], activation=activation, sigma_b2=sigma_b2,
+                          head="linear")  # fmt: skip
     if parametrization == "ntk":
-        _, lam_w, lam_b = layer_rates(sizes, init, 0.0, "ntk")
+        _, lam_w, lam_b = layer_rates(sizes, init, sigma_b2, "ntk")
     else:
         sc = _param.layer_scales(parametrization, sizes, base_width)
         net.weights = _param.rescale_weights(net.weights, sc)

@@ -210,12 +210,14 @@ class _State:
     k2: Array
     K: Array
     T: Array
+    same: bool = False
 
     def scaled(self, a: float) -> _State:
-        return _State(a * self.k1, a * self.k2, a * self.K, a * self.T)
+        return _State(a * self.k1, a * self.k2, a * self.K, a * self.T, self.same)
 
     def plus(self, other: _State) -> _State:
-        return _State(self.k1 + other.k1, self.k2 + other.k2, self.K + other.K, self.T + other.T)
+        return _State(self.k1 + other.k1, self.k2 + other.k2, self.K + other.K,
+                      self.T + other.T, self.same)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -229,7 +231,7 @@ class _Dense:
     def __call__(self, st: _State, nodes: int) -> _State:
         w2, b2 = self.sigma_w2, self.sigma_b2
         T = self.lam_w * self.fan_in * st.K + self.lam_b + w2 * st.T
-        return _State(w2 * st.k1 + b2, w2 * st.k2 + b2, w2 * st.K + b2, T)
+        return _State(w2 * st.k1 + b2, w2 * st.k2 + b2, w2 * st.K + b2, T, st.same)
 
 
 @dataclass(frozen=True)
@@ -243,7 +245,10 @@ class _Act:
             E, Ed = dual(self.act, st.k1[i : i + rows, None], st.k2[None, :],
                          st.K[i : i + rows], nodes=nodes)  # fmt: skip
             K[i : i + rows], T[i : i + rows] = E, Ed * st.T[i : i + rows]
-        return _State(_variance(self.act, st.k1), _variance(self.act, st.k2), K, T)
+        k1 = _variance(self.act, st.k1)
+        if st.same:  # K(x, x) is the variance exactly: a rounding below c = 1 would grow by
+            np.fill_diagonal(K, k1)  # chi_1 per layer in the chaotic phase
+        return _State(k1, k1 if st.same else _variance(self.act, st.k2), K, T, st.same)
 
 
 @dataclass(frozen=True)
@@ -320,7 +325,7 @@ def _inputs(X1: Any, X2: Any, n0: int) -> tuple[_State, bool]:
     K = X1.T @ X2 / n0
     k1 = np.einsum("ij,ij->j", X1, X1) / n0
     k2 = k1 if same else np.einsum("ij,ij->j", X2, X2) / n0
-    return _State(k1, k2, K, np.zeros_like(K)), same
+    return _State(k1, k2, K, np.zeros_like(K), same), same
 
 
 def layer_rates(
