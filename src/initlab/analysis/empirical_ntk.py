@@ -129,11 +129,17 @@ def ntk_convergence(
     seeds = child_seeds(seed, members)
     for j, n in enumerate(widths):
         sizes = _sizes(X.shape[0], int(n), depth)
-        T = mlp_kernels(X, layer_sizes=sizes, init=init, activation=activation,
-                        sigma_b2=sigma_b2).ntk  # fmt: skip
+        T = mlp_kernels(
+            X, layer_sizes=sizes, init=init, activation=activation, sigma_b2=sigma_b2
+        ).ntk
         _, lam_w, lam_b = layer_rates(sizes, init, sigma_b2, "ntk")
-        net = init_population(sizes, [(init, s) for s in seeds], activation=activation,
-                              sigma_b2=sigma_b2, head="linear")  # fmt: skip
+        net = init_population(
+            sizes,
+            [(init, s) for s in seeds],
+            activation=activation,
+            sigma_b2=sigma_b2,
+            head="linear",
+        )
         errors[:, j] = relative_error(empirical_ntk(net, X, lam_w=lam_w, lam_b=lam_b), T)
     mean = errors.mean(axis=0)
     slope = float(np.polyfit(np.log(np.asarray(widths, float)), np.log(mean), 1)[0])
@@ -146,8 +152,16 @@ def _segments(net: Network, X, Y, times, lr, optimizer) -> list[Network]:
     nets, done = [], 0
     for t in times:
         if t > done:
-            net, _ = train(net, X, Y, learning_rate=lr, iterations=int(t - done), engine="direct",
-                           optimizer=optimizer, divergence_factor=None)  # fmt: skip
+            net, _ = train(
+                net,
+                X,
+                Y,
+                learning_rate=lr,
+                iterations=int(t - done),
+                engine="direct",
+                optimizer=optimizer,
+                divergence_factor=None,
+            )
             done = t
         nets.append(net)
     return nets
@@ -177,14 +191,28 @@ def train_vs_kernel(
     """
     sizes = _sizes(X.shape[0], int(check_number("width", width, low=1, integer=True)), depth)
     _, lam_w, lam_b = layer_rates(sizes, init, sigma_b2, "ntk")
-    net = init_population(sizes, [(init, seed)], activation=activation, sigma_b2=sigma_b2,
-                          head="linear")  # fmt: skip
-    ker = mlp_kernels(np.concatenate([X, X_test], axis=1), X, layer_sizes=sizes, init=init,
-                      activation=activation, sigma_b2=sigma_b2).ntk  # fmt: skip
+    net = init_population(
+        sizes, [(init, seed)], activation=activation, sigma_b2=sigma_b2, head="linear"
+    )
+    ker = mlp_kernels(
+        np.concatenate([X, X_test], axis=1),
+        X,
+        layer_sizes=sizes,
+        init=init,
+        activation=activation,
+        sigma_b2=sigma_b2,
+    ).ntk
     m = X.shape[1]
     f0 = net.logits(np.concatenate([X, X_test], axis=1))[0]
-    pred = ntk_predict(ker[:m], ker[m:], Y, times=list(times), learning_rate=learning_rate,
-                       f0_train=f0[:, :m], f0_test=f0[:, m:])[:, 0]  # fmt: skip
+    pred = ntk_predict(
+        ker[:m],
+        ker[m:],
+        Y,
+        times=list(times),
+        learning_rate=learning_rate,
+        f0_train=f0[:, :m],
+        f0_test=f0[:, m:],
+    )[:, 0]
     opt = {"name": "gd", "layer_lr_scale": list(lam_w), "bias_lr_scale": list(lam_b)}
     nets = _segments(net, X, Y, list(times), learning_rate, opt)
     outs = np.array([n.logits(X_test)[0, 0] for n in nets])
@@ -221,8 +249,9 @@ def kernel_movement(
     drawn :math:`N(0, \sigma_b^2)` (:math:`\sigma_b^2 > 0` under "ntk": its bias rate is
     :math:`\sigma_b^2`)."""
     sizes = _sizes(X.shape[0], int(width), depth)
-    net = init_population(sizes, [(init, seed)], activation=activation, sigma_b2=sigma_b2,
-                          head="linear")  # fmt: skip
+    net = init_population(
+        sizes, [(init, seed)], activation=activation, sigma_b2=sigma_b2, head="linear"
+    )
     if parametrization == "ntk":
         _, lam_w, lam_b = layer_rates(sizes, init, sigma_b2, "ntk")
     else:

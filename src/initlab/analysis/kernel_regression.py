@@ -127,8 +127,9 @@ def _filter(lam: Array, t: float, rate: float) -> Array:
     x = rate * safe
     stable = x < 0.5  # expm1/log1p keep the digits of 1 - (1 - x)^t for small x
     with np.errstate(invalid="ignore"):  # (1 - x)^t < 0 for 1 < x < 2: an oscillating mode
-        decay = np.where(stable, -np.expm1(t * np.log1p(-np.where(stable, x, 0.0))),
-                         1.0 - np.power(1.0 - x, t))  # fmt: skip
+        decay = np.where(
+            stable, -np.expm1(t * np.log1p(-np.where(stable, x, 0.0))), 1.0 - np.power(1.0 - x, t)
+        )
     return np.where(small, t * rate, decay / safe)
 
 
