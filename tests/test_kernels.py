@@ -12,14 +12,12 @@ import pytest
 from initlab._validation import InitlabError
 from initlab.analysis import correlation, empirical_ntk, kernel_regression, kernels
 from initlab.analysis.gauss2d import gaussian_expectation_2d
+from initlab.experiment.kernels import digits
+from initlab.experiment.kernels import gaussian_init as gaussian
 from initlab.init.build import init_population
 from initlab.init.parametrization import init_model
 
 REF = Path(__file__).parent / "reference" / "nt_kernels.npz"
-
-
-def gaussian(w2: float) -> dict:
-    return {"name": "variance_scaling", "scale": w2, "mode": "fan_in", "distribution": "normal"}
 
 
 @pytest.mark.parametrize("act", ["relu", "erf", "leaky_relu"])
@@ -202,13 +200,8 @@ def test_ntk_predict_is_gradient_descent_on_the_linear_model_and_gp_is_a_solve()
 
 
 def _digits(m: int, m_test: int):
-    from initlab.data.loaders import load_bundled
-
-    ds = load_bundled("digits")
-    X = ds.X[:, : m + m_test]
-    X = X / np.linalg.norm(X, axis=0) * math.sqrt(X.shape[0])
-    Y = kernel_regression.regression_targets(ds.Y[:, : m + m_test], 2)
-    return X[:, :m], Y[:, :m], X[:, m:]
+    X, Y, X_test, _ = digits(m, m_test)
+    return X, Y, X_test
 
 
 def test_empirical_ntk_converges_with_slope_about_minus_one_half():

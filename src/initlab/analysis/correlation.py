@@ -181,7 +181,8 @@ def chi_c(
     c = correlation_fixed_point(act, w2, b2) if c is None else c
     q, b2 = _at(act, w2, b2, q)
     slope = gaussian_expectation_2d(_dphi(act), _dphi(act), q, q, c)
-    return q * w2 * slope / float(theory.variance_map(act, w2, b2, q))
+    v = float(theory.variance_map(act, w2, b2, q))
+    return q * w2 * slope / v if v > 0 else 0.0 * slope  # no signal at all (sigma_w = sigma_b = 0)
 
 
 def correlation_fixed_point(act: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0) -> float:
