@@ -117,7 +117,8 @@ def dual(
       largest error 1.4e-5 (16 nodes), 3.0e-8 (24, the default), 3.5e-10 (32) for
       :math:`E[\phi\phi]`, 2.6e-7, 1.7e-10, 1.9e-13 for :math:`E[\phi'\phi']`; the tests
       hold the default to 1e-7 there. Cost: :math:`(2\,\text{nodes})^2` evaluations of
-      :math:`\phi` and :math:`\phi'` per pair (about 5000 pairs a second at 24 nodes).
+      :math:`\phi` and :math:`\phi'` per pair: 2000 to 5000 pairs a second at 24 nodes
+      on the shared 2-core test machine, depending on its load.
       Meant for smooth units: a kinked one would need the split rule's 128 nodes.
     """
     act = _activations.get(act)

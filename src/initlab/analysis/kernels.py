@@ -123,6 +123,8 @@ class _Act:
     act: _activations.Activation
 
     def __call__(self, st: _State, nodes: int) -> _State:
+        if st.same and self.act.name not in CLOSED_FORMS:
+            return self._symmetric(st, nodes)
         K, T = np.empty_like(st.K), np.empty_like(st.T)
         rows = max(1, BLOCK // max(st.K.shape[1], 1))
         for i in range(0, K.shape[0], rows):
@@ -134,6 +136,17 @@ class _Act:
         if st.same:  # K(x, x) is the variance exactly: a rounding below c = 1 would grow by
             np.fill_diagonal(K, k1)  # chi_1 per layer in the chaotic phase
         return _State(k1, k1 if st.same else _variance(self.act, st.k2), K, T, st.same)
+
+    def _symmetric(self, st: _State, nodes: int) -> _State:
+        """One set of inputs, quadrature: the upper triangle only, half the evaluations."""
+        i, j = np.triu_indices(st.K.shape[0])
+        E, Ed = dual(self.act, st.k1[i], st.k1[j], st.K[i, j], nodes=nodes)
+        K, T = np.empty_like(st.K), np.empty_like(st.T)
+        K[i, j] = K[j, i] = E
+        T[i, j] = T[j, i] = Ed * st.T[i, j]
+        k1 = _variance(self.act, st.k1)
+        np.fill_diagonal(K, k1)
+        return _State(k1, k1, K, T, True)
 
 
 @dataclass(frozen=True)
