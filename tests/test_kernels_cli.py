@@ -152,3 +152,9 @@ def test_deep_linear_criterion_is_used(capsys):
     row = next(ln.split() for ln in text.splitlines() if ln.strip().startswith("2 "))
     assert row[1] == (f"> {30}" if t is None or math.isnan(t) else f"{t:g}")
     assert main([*args[:-3], "--criterion", "1.5"]) == 2
+
+
+def test_kernels_refuses_a_zero_bias_variance_before_work(capsys):
+    assert main(["theory", "--kernels", "--sigma-b2", "0", "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "sigma_b2" in err[0]

@@ -146,6 +146,17 @@ def ntk_convergence(
     return {"widths": list(map(int, widths)), "errors": errors, "mean": mean, "slope": slope}
 
 
+def _ntk_rates(sizes, init, sigma_b2) -> tuple[Array, Array]:
+    """:func:`layer_rates` under "ntk" for training, which needs every step factor > 0."""
+    if not sigma_b2 > 0:
+        raise InitlabError(
+            "training under the NTK parametrization needs sigma_b2 > 0: its biases' step "
+            "factor is sigma_b2, and initlab's optimizer takes positive factors only"
+        )
+    _, lam_w, lam_b = layer_rates(sizes, init, sigma_b2, "ntk")
+    return lam_w, lam_b
+
+
 def _segments(net: Network, X, Y, times, lr, optimizer) -> list[Network]:
     """The network after each of `times` steps of full-batch GD (GD has no state, so
     training in segments is training once)."""
@@ -190,7 +201,7 @@ def train_vs_kernel(
     measured against).
     """
     sizes = _sizes(X.shape[0], int(check_number("width", width, low=1, integer=True)), depth)
-    _, lam_w, lam_b = layer_rates(sizes, init, sigma_b2, "ntk")
+    lam_w, lam_b = _ntk_rates(sizes, init, sigma_b2)
     net = init_population(
         sizes, [(init, seed)], activation=activation, sigma_b2=sigma_b2, head="linear"
     )
@@ -253,7 +264,7 @@ def kernel_movement(
         sizes, [(init, seed)], activation=activation, sigma_b2=sigma_b2, head="linear"
     )
     if parametrization == "ntk":
-        _, lam_w, lam_b = layer_rates(sizes, init, sigma_b2, "ntk")
+        lam_w, lam_b = _ntk_rates(sizes, init, sigma_b2)
     else:
         sc = _param.layer_scales(parametrization, sizes, base_width)
         net.weights = _param.rescale_weights(net.weights, sc)

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from initlab._validation import check_number
+from initlab._validation import InitlabError, check_number
 from initlab.analysis import correlation as _correlation
 from initlab.analysis import empirical_ntk as _finite
 from initlab.analysis import kernel_regression as _kr
@@ -84,7 +84,11 @@ class KernelConfig:
         _activations.get(self.activation)
         if self.sigma_w2 is not None:
             check_number("sigma_w2", self.sigma_w2, low=0, low_open=True)
-        check_number("sigma_b2", self.sigma_b2, low=0)
+        if not check_number("sigma_b2", self.sigma_b2, low=0) > 0:
+            raise InitlabError(
+                f"sigma_b2 must be > 0 for the kernel study (its networks train under the NTK "
+                f"parametrization, where a bias's step factor is sigma_b2); got {self.sigma_b2}"
+            )
         check_number("rate", self.rate, low=0, high=1, low_open=True)
         for name in ("hidden_layers", "width", "members", "steps", "max_depth"):
             check_number(name, getattr(self, name), low=1, integer=True)
@@ -194,7 +198,7 @@ def _training(c: KernelConfig, w2: float, data, progress) -> list[dict[str, Any]
                 base_width=c.train_widths[0],
                 learning_rate=lr,
                 steps=c.steps,
-                sigma_b2=max(c.sigma_b2, 1e-2),
+                sigma_b2=c.sigma_b2,
                 seed=c.seed,
             )
             for p, lr in (("ntk", eta), ("mup", eta * w2 / c.train_widths[0]))
