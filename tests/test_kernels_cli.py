@@ -81,7 +81,7 @@ def test_kernels_prints_its_tables(capsys):
         "NNGP posterior mean",
         "NTK GD, t = inf",
         "log-log slope",
-        "muP NTK change",
+        "SP NTK change",
         "degeneration with depth",
     ):
         assert needle in text

@@ -18,8 +18,10 @@ every input has :math:`q_0 = 1`), first ``train`` examples for training and the 
   by full-batch GD on the first ``fit_examples`` training examples, its test outputs beside
   the kernel's prediction from the same :math:`f_0` (RMS distance, and the RMS of the kernel's
   change for scale), and the relative change of its own empirical NTK over training beside
-  that of a muP network of the same width (base width ``train_widths[0]``, rate
-  :math:`\eta\,\sigma_w^2/n_0`).
+  that of a muP network and of an SP network of the same width (both at base width
+  ``train_widths[0]`` and rate :math:`\eta\,\sigma_w^2/n_0`, where the two are the same
+  network; SP's kernel grows with the width, so at a fixed rate it moves more or diverges:
+  then its change is stored as null, printed inf).
 - ``depth``: condition number of the NNGP and NTK on the first ``depth_examples`` training
   inputs after 1 .. ``max_depth`` hidden layers at :math:`\sigma_w^2` = 0.5, 1 and 2 times the
   critical value (ordered, critical, chaotic), beside :math:`c^*` and :math:`\xi_c`
@@ -171,7 +173,7 @@ def _training(c: KernelConfig, w2: float, data, progress) -> list[dict[str, Any]
     )
     eta = c.rate * X.shape[1] / lam[-1]
     times = sorted({0, c.steps // 10, c.steps // 2, c.steps})
-    out = []
+    out, base = [], c.train_widths[0]
     for n in c.train_widths:
         run = _finite.train_vs_kernel(
             X,
@@ -201,7 +203,7 @@ def _training(c: KernelConfig, w2: float, data, progress) -> list[dict[str, Any]
                 sigma_b2=c.sigma_b2,
                 seed=c.seed,
             )
-            for p, lr in (("ntk", eta), ("mup", eta * w2 / c.train_widths[0]))
+            for p, lr in (("ntk", eta), ("mup", eta * w2 / base), ("sp", eta * w2 / base))
         }
         out.append({"width": n, "learning_rate": eta, **run, "kernel_change": moved})
         if progress is not None:

@@ -76,34 +76,22 @@ def _convergence(r: dict[str, Any]) -> list[str]:
 
 
 def _training(r: dict[str, Any]) -> list[str]:
-    rows = [
-        [
-            "width",
-            "steps",
-            "|f_net - f_kernel| (test RMS)",
-            "kernel's change",
-            "NTK change",
-            "muP NTK change",
-        ]
-    ]
+    head = ["width", "steps", "|f_net - f_kernel| (test RMS)", "kernel's change"]
+    rows = [[*head, "NTK change", "muP NTK change", "SP NTK change"]]
     for t in r["training"]:
+        moved = t["kernel_change"]
         rows.append(
-            [
-                str(t["width"]),
-                str(t["times"][-1]),
-                f"{t['distance'][-1]:.4f}",
-                f"{t['movement'][-1]:.4f}",
-                f"{t['kernel_change']['ntk']:.4f}",
-                f"{t['kernel_change']['mup']:.4f}",
-            ]
+            [str(t["width"]), str(t["times"][-1]), f"{t['distance'][-1]:.4f}"]
+            + [f"{t['movement'][-1]:.4f}"]
+            + [_g(moved[p]) for p in ("ntk", "mup", "sp")]
         )
     c = r["config"]
     return [
         f"trained: full-batch GD on the MSE, {c['fit_examples']} train digits, rate "
         f"{c['rate']:g} m / lambda_max; test outputs of the NTK-parametrized network vs the "
         "kernel's prediction from the same f_0; NTK change = |Theta_T - Theta_0|_F / "
-        "|Theta_0|_F of each network's own kernel (muP: base width "
-        f"{c['train_widths'][0]}, feature learning)",
+        "|Theta_0|_F of each network's own kernel (muP and SP: base width "
+        f"{c['train_widths'][0]}, rate eta sigma_w^2 / base width; inf: diverged)",
         "",
         *_table(rows),
     ]
@@ -162,6 +150,8 @@ def plot_kernels(record: dict[str, Any]) -> Figure:
     b.loglog(w, [t["distance"][-1] for t in tr], "o-", label="|f_net - f_kernel| (test RMS)")
     b.loglog(w, [t["kernel_change"]["ntk"] for t in tr], "s--", label="NTK change (NTK param)")
     b.loglog(w, [t["kernel_change"]["mup"] for t in tr], "^--", label="NTK change (muP)")
+    sp = np.array([t["kernel_change"]["sp"] for t in tr], dtype=float)  # null: diverged
+    b.loglog(w, sp, "v--", label="NTK change (SP, fixed rate; missing: diverged)")
     b.set(xlabel="width n", title=f"after {tr[0]['times'][-1]} GD steps")
     for i, p in enumerate(record["depth"]):
         cond = np.asarray(p["nngp_condition"], float)
