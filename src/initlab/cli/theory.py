@@ -45,14 +45,15 @@ measured networks, no figure). ``--jacobian --weights gaussian`` (or orthogonal)
 Infinite-width kernels (docs/kernels.md):
 
 ``--kernels``      the NNGP kernel and NTK (NTK parametrization) of an --activation (tanh)
-                   MLP of --hidden-layers (2) layers at --sigma-w2 (critical) and --sigma-b2
-                   (0.05) on the digits: GP and NTK-gradient-descent test MSE and accuracy;
-                   the empirical NTK of --members (8) finite networks at --ntk-widths
-                   against the analytic one (slope ~ -1/2); networks of --train-widths
-                   trained --steps (200) full-batch GD steps beside the kernel's
-                   prediction, and muP's kernel moving; the NNGP's condition number
-                   through --max-depth layers in the ordered, critical and chaotic
-                   phases beside c* and xi_c. --out DIR writes kernels.json, kernels.png.
+                   MLP of --hidden-layers (2) layers of --width (512) at --sigma-w2
+                   (critical) and --sigma-b2 (0.05, must be > 0) on the digits: GP and
+                   NTK-gradient-descent test MSE and accuracy; the empirical NTK of
+                   --members (8) finite networks at --ntk-widths against the analytic one
+                   (slope ~ -1/2); networks of --train-widths trained --steps (200)
+                   full-batch GD steps beside the kernel's prediction, and muP's and SP's
+                   kernels moving; the NNGP's condition number through --max-depth layers
+                   in the ordered, critical and chaotic phases beside c* and xi_c.
+                   --out DIR writes kernels.json and kernels.png.
 """
 
 from __future__ import annotations
