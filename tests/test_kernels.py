@@ -255,3 +255,28 @@ def test_wide_ntk_network_tracks_the_kernel_and_mup_moves_its_kernel():
         for p, lr in (("ntk", 0.4), ("mup", 0.4 * 2 / 64))
     }
     assert moved["mup"] > 3 * moved["ntk"]
+
+
+def test_initlab_table_ntk_has_a_width_free_limit_that_its_networks_approach():
+    """layer_rates with base_width reads init.parametrization's table: its "ntk" kernel is
+    the same at every width (its "sp" grows as n), and networks drawn under it average to
+    it (5 standard errors plus 2/n)."""
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((5, 4))
+    kw = {"init": "he", "activation": "relu", "sigma_b2": 0.1, "base_width": 64}
+    small, big = (kernels.mlp_kernels(X, layer_sizes=[5, n, n, 1], **kw) for n in (256, 4096))
+    np.testing.assert_allclose(small.ntk, big.ntk, rtol=1e-13)
+    sp = [
+        kernels.mlp_kernels(X, layer_sizes=[5, n, n, 1], parametrization="sp", **kw).ntk
+        for n in (256, 4096)
+    ]
+    assert np.all(sp[1] / sp[0] > 12)  # 16 x (hidden and readout terms) + input terms
+    sizes = [5, 512, 512, 1]
+    _, lw, lb = kernels.layer_rates(sizes, "he", 0.1, "ntk", base_width=64)
+    assert list(lw) == [1.0, 64 / 512, 64 / 512] and list(lb) == [1.0, 1.0, 1.0]  # n0 / n
+    net = init_population(
+        sizes, [("he", s) for s in range(8)], activation="relu", sigma_b2=0.1, head="linear"
+    )
+    T = empirical_ntk.empirical_ntk(net, X, lam_w=lw, lam_b=lb)
+    se = T.std(0, ddof=1) / math.sqrt(T.shape[0])
+    assert np.all(np.abs(T.mean(0) - small.ntk) <= 5 * se + 2 / 512 * np.abs(small.ntk))

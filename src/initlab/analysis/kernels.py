@@ -62,6 +62,7 @@ from initlab._validation import InitlabError, check_number, unknown_name
 from initlab.analysis.dual import CLOSED_FORMS, NODES, _variance, dual
 from initlab.analysis.theory import InitLike, sigma_w2
 from initlab.init import catalogue as _initializers
+from initlab.init import parametrization as _table
 from initlab.nn import activations as _activations
 from initlab.nn.network import check_layer_sizes
 from initlab.nn.residual import ResMLP
@@ -231,6 +232,7 @@ def layer_rates(
     init: InitLike,
     sigma_b2: float = 0.0,
     parametrization: str = "ntk",
+    base_width: int | None = None,
 ) -> tuple[Array, Array, Array]:
     r""":math:`\sigma_{w,l}^2` and the kernel's step factors :math:`\lambda_{W,l}`,
     :math:`\lambda_{b,l}` of each layer (module docstring), shapes ``(L,)``.
@@ -239,12 +241,23 @@ def layer_rates(
     (:func:`initlab.analysis.empirical_ntk.empirical_ntk`) and the training that tracks it:
     gradient descent at rate :math:`\eta` with ``layer_lr_scale`` :math:`= \lambda_W` and
     ``bias_lr_scale`` :math:`= \lambda_b` is gradient descent on :math:`(\omega, \beta)`.
+
+    With `base_width` :math:`n_0`, the factors are instead initlab's own table
+    (:func:`initlab.init.parametrization.layer_scales`: the SGD learning-rate factors
+    ``lr`` and ``bias_lr`` of `parametrization` at width :math:`n`, relative to SP), the rates
+    an ``init_model``/``layer_scales`` network trains with. Its ``"ntk"`` has Jacot's width
+    exponents with other constants (:math:`\lambda_W = n_0/n` for hidden and readout
+    weights, 1 for the input layer and the biases), so its kernel has a limit too, though
+    not neural-tangents' one; its ``"sp"`` is :math:`\lambda = 1`, as without `base_width`.
     """
     sizes = check_layer_sizes(layer_sizes)
     p = _check_parametrization(parametrization)
     b2 = float(check_number("sigma_b2", sigma_b2, low=0))
     initializer = _initializers.get(init)
     w2 = np.array([sigma_w2(initializer, (n, n_prev)) for n_prev, n in pairwise(sizes)])
+    if base_width is not None:
+        sc = _table.layer_scales(p, sizes, base_width)
+        return w2, np.array(sc.lr), np.array(sc.bias_lr)
     if p == "ntk":
         return w2, w2 / np.array(sizes[:-1], dtype=float), np.full(w2.size, b2)
     return w2, np.ones(w2.size), np.ones(w2.size)
@@ -259,6 +272,7 @@ def mlp_kernels(
     activation: str | _activations.Activation,
     sigma_b2: float = 0.0,
     parametrization: str = "ntk",
+    base_width: int | None = None,
     nodes: int = NODES,
     by_layer: bool = False,
 ) -> Kernels:
@@ -282,6 +296,9 @@ def mlp_kernels(
     init, activation, sigma_b2
         As for :func:`initlab.init_network` (the init must draw zero-mean weights).
     parametrization : {"ntk", "sp"}
+    base_width : int, optional
+        Read the step factors from initlab's parametrization table at this base width
+        (:func:`layer_rates`) instead of neural-tangents' conventions.
     nodes : int
         Quadrature nodes for activations without a closed form (:func:`dual`).
     by_layer : bool
@@ -289,7 +306,7 @@ def mlp_kernels(
     """
     sizes = check_layer_sizes(layer_sizes)
     act = _activations.get(activation)
-    w2, lam_w, lam_b = layer_rates(sizes, init, sigma_b2, parametrization)
+    w2, lam_w, lam_b = layer_rates(sizes, init, sigma_b2, parametrization, base_width)
     b2 = float(sigma_b2)
     steps: list = []
     for l in range(len(w2)):
