@@ -30,11 +30,21 @@ LAYERS = (nn.Linear, *CONV, *CONV_TRANSPOSE)
 measure by default."""
 EMBEDDING = (nn.Embedding,)
 """Also initialized by :func:`apply` by default (normalization layers never are)."""
+
+
+class Erf(nn.Module):
+    """``torch.erf`` as a module (torch has none): initlab's ``erf`` activation."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.erf(x)
+
+
 ACTIVATIONS: dict[type, str] = {
     nn.Tanh: "tanh",
     nn.Sigmoid: "sigmoid",
     nn.ReLU: "relu",
     nn.LeakyReLU: "leaky_relu",
+    Erf: "erf",
 }
 """Activation modules recognised by :func:`infer_activation`, with initlab's names."""
 
