@@ -16,12 +16,24 @@ jointly Gaussian with variances :math:`q_1, q_2` and covariance :math:`q_{12}`; 
 with :math:`c = q_{12}/\sqrt{q_1 q_2}` and :math:`z_1, z_2` independent :math:`N(0, 1)`. At
 the variance fixed point :math:`q^*` (:func:`initlab.theory.fixed_point`) the correlation
 map is :math:`C(c) = q_{12}'/q^*`. :math:`C(1) = 1` always; its slope (Price's theorem,
-:math:`\partial E[\phi(u_1)\phi(u_2)]/\partial q_{12} = E[\phi'(u_1)\phi'(u_2)]`) is
+:math:`\partial E[\phi(u_1)\phi(u_2)]/\partial q_{12} = E[\phi'(u_1)\phi'(u_2)]`, and
+:math:`dq_{12} = q\, dc`) at any :math:`q` is
 
 .. math::
 
-    \chi_c(c) = C'(c) = \sigma_w^2\, E\!\left[\phi'(u_1)\,\phi'(u_2)\right],
-    \qquad \chi_c(1) = \chi_1 .
+    \chi_c(c) = C'(c) = \frac{q\, \sigma_w^2\, E\!\left[\phi'(u_1)\,\phi'(u_2)\right]}{V(q)}
+    \;\overset{q = q^*}{=}\; \sigma_w^2\, E\!\left[\phi'(u_1)\,\phi'(u_2)\right],
+    \qquad \chi_c(1) = \chi_1 \text{ at } q^* .
+
+**Where** :math:`q^*` **is 0 or infinite** the map is taken in its limit. For scale-free
+units (relu, leaky relu, linear: :attr:`initlab.nn.activations.Activation.scale_free`) and
+:math:`q^* = \infty` (:math:`\sigma_w^2 E[\phi(z)^2] \ge 1`), or :math:`\sigma_b = 0`,
+:math:`C(c) = E[\phi(u_1)\phi(u_2)]/E[\phi(u_1)^2]` exactly, whatever :math:`q`: it is
+evaluated at :math:`q = 1` with no bias term. So relu at :math:`\sigma_b^2 = 0`,
+:math:`\sigma_w^2 \ge 2` has the normalized arc-cosine map, :math:`C'(1) = 1` and
+:math:`c^* = 1` exactly, while :math:`\chi_1 = \sigma_w^2/2` says how the *gradients*
+grow (the variance grows by the same factor, so correlations keep their slope). Otherwise
+(tanh's :math:`q^* = 0`) the maps are taken at :math:`q = 10^{-20}`.
 
 If :math:`\chi_1 < 1` (ordered) the stable fixed point is :math:`c^* = 1`; if
 :math:`\chi_1 > 1` (chaotic) it is the other root :math:`c^* < 1` of :math:`C(c) = c`. Near
@@ -93,9 +105,14 @@ def covariance_map(
     return float(v1), float(v2), w2 * e12 + b2
 
 
-def _q_star(act: _activations.Activation, w2: float, b2: float) -> float:
-    """q*, or its limit 1e-20 / 1e20 when the variance dies or does not contract."""
-    return min(max(float(theory.fixed_point(act, w2, b2)), _Q_MIN), _Q_MAX)
+def _limit(act: _activations.Activation, w2: float, b2: float) -> tuple[float, float]:
+    """``(q, sigma_b^2)`` at which the map at q* is evaluated (module docstring): q* itself;
+    ``(1, 0)`` for scale-free units whose q* is infinite or whose bias is 0 (the map is then
+    exactly that of q = 1 without bias); else q* clipped to [1e-20, 1e20]."""
+    q = float(theory.fixed_point(act, w2, b2))
+    if act.scale_free and (b2 == 0.0 or math.isinf(q)):
+        return 1.0, 0.0
+    return min(max(q, _Q_MIN), _Q_MAX), b2
 
 
 def _check_wb(w2: Any, b2: Any) -> tuple[float, float]:
@@ -121,29 +138,51 @@ def correlation_map(
         \qquad u_i \sim N(0, q),\ \operatorname{corr}(u_1, u_2) = c .
 
     `q` defaults to :math:`q^*`, where the denominator is :math:`q^*`; when :math:`q^*` is 0
-    or infinite the map is taken at :math:`q = 10^{-20}` or :math:`10^{20}` (its limit, as
-    :func:`initlab.theory.chi1` does). `c` may be an array.
+    or infinite the map is taken in its limit (module docstring: exactly, at :math:`q = 1`
+    without bias, for scale-free units). `c` may be an array.
     """
     act = _activations.get(act)
     w2, b2 = _check_wb(sigma_w2, sigma_b2)
-    q = _q_star(act, w2, b2) if q is None else float(check_number("q", q, low=0))
+    q, b2 = _at(act, w2, b2, q)
     num = w2 * gaussian_expectation_2d(act.f, act.f, q, q, c) + b2
     return num / float(theory.variance_map(act, w2, b2, q))
 
 
-def chi_c(
-    act: ActivationLike, sigma_w2: float, sigma_b2: float, c: float | Array | None = None
-) -> float | Array:
-    r""":math:`\chi_c = \sigma_w^2 E[\phi'(u_1)\phi'(u_2)]` at :math:`q^*` and correlation `c`.
+def _at(act, w2: float, b2: float, q: float | None) -> tuple[float, float]:
+    """The ``(q, sigma_b^2)`` of a map: the limit at q* (:func:`_limit`) or the given q."""
+    if q is None:
+        return _limit(act, w2, b2)
+    return float(check_number("q", q, low=0, low_open=True)), b2
 
-    The slope :math:`C'(c)` of :func:`correlation_map` (module docstring); `c` defaults to
-    :math:`c^*` (:func:`correlation_fixed_point`). At :math:`c = 1` it is :math:`\chi_1`.
+
+def chi_c(
+    act: ActivationLike,
+    sigma_w2: float,
+    sigma_b2: float,
+    c: float | Array | None = None,
+    q: float | None = None,
+) -> float | Array:
+    r"""The slope :math:`\chi_c = C'(c)` of :func:`correlation_map` at `c` and `q`.
+
+    .. math::
+
+        C'(c) = \frac{q\, \sigma_w^2\, E[\phi'(u_1)\phi'(u_2)]}{V(q)}, \qquad
+        u_i \sim N(0, q),\ \operatorname{corr}(u_1, u_2) = c,
+
+    which is :math:`\sigma_w^2 E[\phi'(u_1)\phi'(u_2)]` at :math:`q = q^*` (module
+    docstring). `q` defaults to :math:`q^*` taken as :func:`correlation_map` takes it (its
+    limit where :math:`q^*` is 0 or infinite), `c` to :math:`c^*`
+    (:func:`correlation_fixed_point`). At :math:`c = 1` and a finite :math:`q^*` it is
+    :math:`\chi_1`; for relu at :math:`\sigma_b^2 = 0` it is 1 at :math:`c = 1` for every
+    :math:`\sigma_w^2`.
     """
     act = _activations.get(act)
     w2, b2 = _check_wb(sigma_w2, sigma_b2)
     c = correlation_fixed_point(act, w2, b2) if c is None else c
-    q = _q_star(act, w2, b2)
-    return w2 * gaussian_expectation_2d(_dphi(act), _dphi(act), q, q, c)
+    q, b2 = _at(act, w2, b2, q)
+    slope = gaussian_expectation_2d(_dphi(act), _dphi(act), q, q, c)
+    v = float(theory.variance_map(act, w2, b2, q))
+    return q * w2 * slope / v if v > 0 else 0.0 * slope  # no signal at all (sigma_w = sigma_b = 0)
 
 
 def correlation_fixed_point(act: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0) -> float:
@@ -151,8 +190,8 @@ def correlation_fixed_point(act: ActivationLike, sigma_w2: float, sigma_b2: floa
 
     With equal variances, :math:`E[\phi(u_1)\phi(u_2)] = \sum_n a_n^2 c^n` (Hermite
     expansion), so :math:`C` is increasing and convex on :math:`[0, 1]`, and
-    :math:`C(0) \ge 0`. If :math:`\chi_1 \le 1`, :math:`c^* = 1`. If :math:`\chi_1 > 1`,
-    :math:`h(c) = C(c) - c` is convex with :math:`h(1) = 0`, :math:`h'(1) = \chi_1 - 1 > 0`
+    :math:`C(0) \ge 0`. If :math:`\chi_1 \le 1`, :math:`c^* = 1`. Otherwise
+    :math:`h(c) = C(c) - c` is convex with :math:`h(1) = 0`, :math:`h'(1) = C'(1) - 1 > 0`
     and :math:`h(0) \ge 0`: it has exactly one other root in :math:`[0, 1)`, found by
     Brent's method after stepping :math:`1 - c = 2^{-k}` toward 1 until :math:`h < 0`.
     A root within :math:`10^{-10}` of 1 is reported as 1 (the chaotic phase is then
@@ -160,9 +199,9 @@ def correlation_fixed_point(act: ActivationLike, sigma_w2: float, sigma_b2: floa
     """
     act = _activations.get(act)
     w2, b2 = _check_wb(sigma_w2, sigma_b2)
-    if float(theory.chi1(act, w2, b2)) <= 1.0 + _ROUND:
+    if float(chi_c(act, w2, b2, 1.0)) <= 1.0 + _ROUND:
         return 1.0
-    q = _q_star(act, w2, b2)
+    q, b2 = _limit(act, w2, b2)
 
     def h(c: float) -> float:
         return float(correlation_map(act, w2, b2, c, q)) - c
@@ -208,7 +247,9 @@ class DepthScales:
     c_star : float
         Stable fixed point of the correlation map.
     chi_c : float
-        :math:`C'(c^*)`.
+        :math:`C'(c^*)`, the slope of :func:`correlation_map` (:func:`chi_c`): :math:`\chi_1`
+        when :math:`c^* = 1` and :math:`q^*` is finite, the limit map's slope otherwise (1
+        for relu at :math:`\sigma_b^2 = 0`, every :math:`\sigma_w^2`).
     xi_q, xi_c : float
         Depth scales (layers) of the convergence of :math:`q_l` to :math:`q^*` and of
         :math:`c_l` to :math:`c^*`; inf where there is no exponential convergence.
@@ -262,7 +303,8 @@ def depth_scales(act: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0) ->
     q_star = float(theory.fixed_point(act, w2, b2))
     chi = float(theory.chi1(act, w2, b2))
     c_star = correlation_fixed_point(act, w2, b2)
-    slope_c = chi if c_star == 1.0 else float(chi_c(act, w2, b2, c_star))
+    finite = 0.0 < q_star < math.inf
+    slope_c = chi if c_star == 1.0 and finite else float(chi_c(act, w2, b2, c_star))
     slope_q = variance_map_slope(act, w2, min(max(q_star, _Q_MIN), _Q_MAX))
     return DepthScales(
         activation=theory._describe(act),

@@ -28,19 +28,19 @@ _A_MIN = 1e-10  # smallest node scale (as at q = 1e20 in theory.gaussian_expecta
 # --- two-dimensional Gaussian expectations ----------------------------------------------
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=4)
 def _legendre(n: int) -> tuple[Array, Array]:
     t, w = leggauss(n)
     return (t + 1) / 2, w / 2  # on [0, 1]
 
 
-def _split_rule(z0: Array, a: Array) -> tuple[Array, Array]:
+def _split_rule(z0: Array, a: Array, nodes: int = _NODES) -> tuple[Array, Array]:
     """Nodes and weights for E_z[f(z)] on [-Z, Z], split at `z0`, dense on the scale `a`.
 
-    ``z = z0 +- a sinh(b t)``, ``t`` in [0, 1], one Gauss-Legendre rule each side; the
-    weights include the standard normal density. Shapes: ``z0.shape + (2 n,)``.
+    ``z = z0 +- a sinh(b t)``, ``t`` in [0, 1], one `nodes`-point Gauss-Legendre rule each
+    side; the weights include the standard normal density. Shapes: ``z0.shape + (2 n,)``.
     """
-    t, w = _legendre(_NODES)
+    t, w = _legendre(nodes)
     z0, a = np.asarray(z0)[..., None], np.asarray(a)[..., None]
     sides = []
     for sign, length in ((1.0, _Z_MAX - z0), (-1.0, _Z_MAX + z0)):

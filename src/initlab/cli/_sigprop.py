@@ -1,5 +1,8 @@
 """``initlab theory --critical | --correlation | --jacobian``: compute, print, store.
 
+``--correlation --no-map`` prints only the depth scales (no map, no measurement, no figure);
+``--jacobian --weights LAW ...`` chooses the weight laws.
+
 The studies are :mod:`initlab.experiment.sigprop`'s records; ``--out DIR`` writes each as
 ``DIR/<kind>.json`` (atomically) with its figure ``DIR/<kind>.png``, drawn from that data.
 """
@@ -11,12 +14,14 @@ import math
 from pathlib import Path
 from typing import Any
 
+from initlab.analysis import correlation as _correlation
 from initlab.cli._outputs import save
 from initlab.experiment import sigprop
 from initlab.nn import activations as activations
 from initlab.report import sigprop as plots_sigprop
 
 STUDIES = ("critical", "correlation", "jacobian")
+WEIGHTS = ("gaussian", "orthogonal")
 
 FIGURES = {
     "critical": plots_sigprop.plot_critical_line,
@@ -53,6 +58,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--depths", type=int, nargs="+", default=[1, 4, 16, 64], metavar="L",
         help="--jacobian: depths of the spectra (1 4 16 64)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--weights", nargs="+", choices=WEIGHTS, metavar="LAW",
+        help=f"--jacobian: weight laws, any of {' '.join(WEIGHTS)} (both)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-map", action="store_true",
+        help="--correlation: print q*, chi_1, c*, chi_c and the depth scales only (a tenth of a "
+        "second): no 81-point map, no measured networks, no figure; not with --out",
     )  # fmt: skip
 
 
@@ -179,6 +193,8 @@ def build(kind: str, args: argparse.Namespace, parse_spec, progress=None) -> dic
         return sigprop.critical_record(acts, grid)
     act = _activation((args.activation or ["tanh"])[0], parse_spec)
     w2 = sigprop.resolve_sigma_w2(act, args.sigma_w2, args.sigma_b2)
+    if kind == "correlation" and args.no_map:
+        return {"scales": _correlation.depth_scales(act, w2, args.sigma_b2).as_dict()}
     if kind == "correlation":
         width = 1000 if args.width is None else args.width
         return sigprop.correlation_record(
@@ -189,7 +205,20 @@ def build(kind: str, args: argparse.Namespace, parse_spec, progress=None) -> dic
     return sigprop.jacobian_record(
         act, w2, args.sigma_b2, depths=args.depths, width=width,
         members=args.members, seed=args.seed, progress=progress,
+        weights=tuple(dict.fromkeys(args.weights or WEIGHTS)),
     )  # fmt: skip
+
+
+def scales_lines(m: dict[str, Any]) -> list[str]:
+    """``--correlation --no-map``: the fixed points, slopes and depth scales alone."""
+    return [
+        f"correlation map: {m['activation']}, sigma_w^2 = {_g(m['sigma_w2'])}, "
+        f"sigma_b^2 = {_g(m['sigma_b2'])}",
+        f"q* = {_g(m['q_star'])}, chi_1 = {_g(m['chi_1'])} ({m['phase']}), "
+        f"c* = {_g(m['c_star'])}, chi_c = {_g(m['chi_c'])}",
+        f"depth scales (layers): xi_q = {_g(m['xi_q'], 4)}, xi_c = {_g(m['xi_c'], 4)}, "
+        f"gradients xi_grad = {_g(m['xi_grad'], 4)}",
+    ]
 
 
 def run(
@@ -198,6 +227,8 @@ def run(
     """Compute, store (with ``--out``, checked before by the caller; a rescue directory if
     writing fails) and return the lines to print and the rescue note, if any."""
     record = build(kind, args, parse_spec, progress)
+    if "scales" in record:
+        return scales_lines(record["scales"]), None
     lines = PRINTERS[kind](record)
     if not args.out:
         return lines, None

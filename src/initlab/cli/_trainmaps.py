@@ -93,6 +93,13 @@ def _training_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"draws per cell ({_T.seeds}; --deep-linear {_D.seeds})",
     )
     parser.add_argument(
+        "--criterion",
+        type=float,
+        metavar="F",
+        help=f"--deep-linear: learning time = steps until the cost <= F x its initial value "
+        f"({_D.criterion:g})",
+    )
+    parser.add_argument(
         "--rates",
         type=float,
         nargs="+",
@@ -128,6 +135,7 @@ def deep_linear_config(args: argparse.Namespace) -> deeplinear.DeepLinearConfig:
         "steps": args.steps,
         "seeds": args.seeds,
         "rates": args.rates,
+        "criterion": args.criterion,
     }
     return deeplinear.DeepLinearConfig(
         **{k: v for k, v in given.items() if v is not None}, seed=args.seed

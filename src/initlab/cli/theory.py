@@ -36,7 +36,24 @@ Trainability and depth (each trains populations; see docs/signal-propagation.md)
 ``--deep-linear``  learning time against depth (--train-depths 2 .. 64 weight layers of
                    width --width 32) of deep linear networks, orthogonal vs Gaussian
                    weights, on a linear teacher (Saxe et al. 2014); with --out DIR writes
-                   DIR/deeplinear.json and DIR/deeplinear.png.
+                   DIR/deeplinear.json and DIR/deeplinear.png. --criterion F (0.05): the
+                   learning time is the first step with cost <= F x the initial cost.
+
+``--correlation --no-map`` prints only q*, chi_1, c*, chi_c and the depth scales (no map, no
+measured networks, no figure). ``--jacobian --weights gaussian`` (or orthogonal) runs one law.
+
+Infinite-width kernels (docs/kernels.md):
+
+``--kernels``      the NNGP kernel and NTK (NTK parametrization) of an --activation (tanh)
+                   MLP of --hidden-layers (2) layers of --width (512) at --sigma-w2
+                   (critical) and --sigma-b2 (0.05, must be > 0) on the digits: GP and
+                   NTK-gradient-descent test MSE and accuracy; the empirical NTK of
+                   --members (8) finite networks at --ntk-widths against the analytic one
+                   (slope ~ -1/2); networks of --train-widths trained --steps (200)
+                   full-batch GD steps beside the kernel's prediction, and muP's and SP's
+                   kernels moving; the NNGP's condition number through --max-depth layers
+                   in the ordered, critical and chaotic phases beside c* and xi_c.
+                   --out DIR writes kernels.json and kernels.png.
 """
 
 from __future__ import annotations
@@ -50,7 +67,7 @@ from typing import Any
 
 from initlab._validation import InitlabError, check_number
 from initlab.analysis import theory as theory
-from initlab.cli import _checks, _sigprop, _trainmaps
+from initlab.cli import _checks, _kernels, _sigprop, _trainmaps
 from initlab.cli._common import progress_bar
 from initlab.cli._outputs import check_dir, save
 from initlab.cli.inits import parse_value
@@ -107,6 +124,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     _sigprop.add_arguments(parser)
     _trainmaps.add_arguments(parser)
+    _kernels.add_arguments(parser)
     parser.add_argument(
         "--out",
         metavar="DIR",
@@ -208,13 +226,17 @@ def _write_outputs(out: Path, config: dict, prediction, measurement, act, mark) 
 def _study(kind: str, args: argparse.Namespace) -> tuple[list[str], str | None]:
     """The lines of one study flag (``--critical`` .. ``--deep-linear``), with progress,
     and the note of a rescue directory if ``--out`` could not be written after the work."""
+    if kind == "correlation" and args.no_map and args.out:
+        raise InitlabError("--no-map prints the depth scales only and writes nothing; drop --out")
     if args.out:
         check_dir(args.out, need=5_000_000)
-    unit = "weight laws" if kind == "jacobian" else "depths"
-    quiet = args.quiet or kind not in ("trainability", "deep_linear", "jacobian")  # seconds
+    unit = {"jacobian": "weight laws", "kernels": "parts"}.get(kind, "depths")
+    quiet = args.quiet or kind not in ("trainability", "deep_linear", "jacobian", "kernels")
     with progress_bar(kind.replace("_", " "), quiet, unit=unit) as progress:
         if kind in _trainmaps.STUDIES:
             return _trainmaps.run(kind, args, progress)
+        if kind in _kernels.STUDIES:
+            return _kernels.run(args, progress)
         args.sigma_b2 = 0.0 if args.sigma_b2 is None else args.sigma_b2
         if args.members is None:
             args.members = 2 if kind == "jacobian" else theory.DEFAULT_MEMBERS
@@ -222,7 +244,7 @@ def _study(kind: str, args: argparse.Namespace) -> tuple[list[str], str | None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    chosen = [k for k in (*STUDIES, *_trainmaps.STUDIES) if getattr(args, k)]
+    chosen = [k for k in (*STUDIES, *_trainmaps.STUDIES, *_kernels.STUDIES) if getattr(args, k)]
     if len(chosen) > 1:
         flags = " and ".join(f"--{k.replace('_', '-')}" for k in chosen)
         raise InitlabError(f"choose one study; got {flags}")

@@ -11,10 +11,14 @@ tanh                              :math:`5/3`
 relu                              :math:`\sqrt{2}`
 leaky_relu (slope :math:`a`)      :math:`\sqrt{2 / (1 + a^2)}`, default :math:`a = 0.01`
 selu                              :math:`3/4`
+erf (initlab's addition)          :math:`\sqrt\pi / 2 = 1/\operatorname{erf}'(0)`
 ================================  =============================================
 
 Only relu (He et al. 2015) and leaky relu follow from a variance argument; 5/3 for tanh and
-3/4 for selu are PyTorch's empirical choices, and 1 for sigmoid is a convention.
+3/4 for selu are PyTorch's empirical choices, and 1 for sigmoid is a convention. PyTorch has
+no erf; initlab's gain for it is the critical one at zero bias variance: with
+:math:`\sigma_w^2 = g^2 = \pi/4`, :math:`\chi_1 = \sigma_w^2 \phi'(0)^2 = 1` (erf's
+:math:`q^* = 0` there, so :math:`\chi_1` is taken at :math:`q \to 0`).
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ _GAINS: dict[str, Callable[[float | None], float]] = {
     "relu": lambda param: math.sqrt(2.0),
     "leaky_relu": _leaky_relu,
     "selu": lambda param: 3.0 / 4.0,
+    "erf": lambda param: math.sqrt(math.pi) / 2.0,
 }
 
 

@@ -4,16 +4,21 @@ An :class:`Activation` maps pre-activations :math:`Z` to :math:`A = \phi(Z)` and
 :math:`\phi'(Z)` (from `Z` and the already computed `A`, whichever is cheaper). It also
 says what "saturated" means for it, for diagnostics, and is usable on arbitrary arrays so
 that signal-propagation theory can integrate it.
+
+``erf`` is :math:`\phi(z) = \operatorname{erf}(z)`, :math:`\phi'(z) = (2/\sqrt\pi)
+e^{-z^2}`: the sigmoid-shaped unit whose Gaussian kernels have closed forms (Williams 1997,
+"Computing with infinite networks"), as in neural-tangents' ``stax.Erf()``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import erf, expit
 
 from initlab._validation import check_number, unknown_name
 
@@ -37,6 +42,11 @@ class Activation:
     saturated : callable
         ``saturated(Z, A) -> bool array``: tanh and sigmoid outside the central 99% of their
         output range; ReLU-type units exactly 0 (dead).
+    scale_free : bool
+        Positively homogeneous of degree 1, :math:`\phi(a z) = a\,\phi(z)` for
+        :math:`a > 0` (relu, leaky relu, linear): then every Gaussian expectation of
+        :math:`\phi(u_1)\phi(u_2)` scales with :math:`\sqrt{q_1 q_2}` and the correlation
+        map does not depend on :math:`q` (:mod:`initlab.analysis.correlation`).
     """
 
     name: str
@@ -44,6 +54,7 @@ class Activation:
     f: Callable[[Array], Array] = field(repr=False)
     df: Callable[[Array, Array], Array] = field(repr=False)
     saturated: Callable[[Array, Array], Array] = field(repr=False)
+    scale_free: bool = False
 
     def __call__(self, Z: Array) -> Array:
         return self.f(Z)
@@ -76,6 +87,7 @@ def _relu() -> Activation:
         lambda Z: np.maximum(Z, 0.0),
         lambda Z, A: (Z > 0).astype(Z.dtype),
         lambda Z, A: A == 0,
+        scale_free=True,
     )
 
 
@@ -87,6 +99,7 @@ def _leaky_relu(slope: float = 0.01) -> Activation:
         lambda Z: np.where(Z > 0, Z, slope * Z),
         lambda Z, A: np.where(Z > 0, 1.0, slope).astype(Z.dtype),
         lambda Z, A: Z <= 0,
+        scale_free=True,
     )
 
 
@@ -97,6 +110,20 @@ def _linear() -> Activation:
         lambda Z: Z,
         lambda Z, A: np.ones_like(Z),
         lambda Z, A: np.zeros(Z.shape, bool),
+        scale_free=True,
+    )
+
+
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+def _erf() -> Activation:
+    return Activation(
+        "erf",
+        {},
+        erf,
+        lambda Z, A: _TWO_OVER_SQRT_PI * np.exp(-Z * Z),
+        lambda Z, A: np.abs(A) > 0.99,
     )
 
 
@@ -106,9 +133,10 @@ _REGISTRY: dict[str, Callable[..., Activation]] = {
     "relu": _relu,
     "leaky_relu": _leaky_relu,
     "linear": _linear,
+    "erf": _erf,
 }
 
-HIDDEN = ("tanh", "sigmoid", "relu", "leaky_relu", "linear")
+HIDDEN = ("tanh", "sigmoid", "relu", "leaky_relu", "linear", "erf")
 
 
 def available() -> list[str]:

@@ -3,7 +3,8 @@
 Everything is drawn from the stored results alone (``results.json`` of ``initlab run`` or
 ``initlab reproduce``, ``sweep.sqlite`` of ``initlab sweep``, and ``critical.json``,
 ``correlation.json``, ``jacobian.json`` of ``initlab theory --critical / --correlation /
---jacobian --out``, ``audit.json`` of ``initlab audit --out``), never by re-training.
+--jacobian --out``, ``audit.json`` of ``initlab audit --out``, ``kernels.json`` of
+``initlab theory --kernels --out``), never by re-training.
 Figures are embedded as PNG data URIs, so the page needs no network and no other file.
 """
 
@@ -267,11 +268,13 @@ class _Embed:
 def _page_parts(source: Path, axes: tuple[str, str] | None, embed: _Embed) -> list[tuple[str, str]]:
     """(HTML, Markdown) of each section the results in `source` call for, in page order."""
     from initlab.report import audit as _audit
+    from initlab.report import kernels as _kernels
     from initlab.report import scaling as _scaling
 
     parts = []
     has_sweep, has_sigprop = _has_sweep(source), _has_sigprop(source)
     others = has_sweep or has_sigprop or _scaling.has_results(source) or _audit.has_results(source)
+    others = others or _kernels.has_results(source)
     if (source / RESULTS_FILE).is_file() or not others:
         parts.append(_experiment_parts(read_results(source), embed))
     if has_sweep:
@@ -279,7 +282,8 @@ def _page_parts(source: Path, axes: tuple[str, str] | None, embed: _Embed) -> li
     if has_sigprop:
         parts.append(_sigprop_parts(source, embed))
     for title, text, figs in chain(_scaling.report_sections(source),
-                                   _audit.report_sections(source)):
+                                   _audit.report_sections(source),
+                                   _kernels.report_sections(source)):
         body = "".join(embed(f, c) for f, c in figs)
         parts.append((
             f"<h2>{html.escape(title)}</h2><pre>{html.escape(text)}</pre>{body}",

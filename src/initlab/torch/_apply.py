@@ -29,11 +29,20 @@ logger = logging.getLogger(__name__)
 CONV, CONV_TRANSPOSE, EMBEDDING = _params.CONV, _params.CONV_TRANSPOSE, _params.EMBEDDING
 """Defined in :mod:`initlab.torch._params`; here for older imports."""
 
+
+class Erf(nn.Module):
+    """``torch.erf`` as a module (torch has none): initlab's ``erf`` activation."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.erf(x)
+
+
 ACTIVATIONS: dict[type, str] = {
     nn.Tanh: "tanh",
     nn.Sigmoid: "sigmoid",
     nn.ReLU: "relu",
     nn.LeakyReLU: "leaky_relu",
+    Erf: "erf",
 }
 """Activation modules recognised by :func:`infer_activation`, with initlab's names."""
 
