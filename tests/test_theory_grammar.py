@@ -144,3 +144,13 @@ def test_every_option_belongs_to_a_study_and_has_its_help_there():
     for name, study in grammar.STUDIES.items():
         for dest in study.options:
             assert grammar._help(dest, name), (name, dest)
+
+
+def test_an_abbreviation_is_resolved_among_the_subcommands_options():
+    """``--cri`` would be ambiguous across all the studies (--critical, --criterion), not among
+    deep-linear's options; ``--train`` is trainability's --train-depths, but ambiguous among
+    kernels' (--train-widths, --train-examples)."""
+    assert _parse(["deep-linear", "--cri", "0.5"]).criterion == 0.5
+    assert _parse(["trainability", "--train", "2", "3"]).train_depths == [2, 3]
+    with pytest.raises(SystemExit):
+        _parse(["kernels", "--train", "8"])

@@ -47,6 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "Jacobians, trainability, kernels",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # an abbreviation is the subcommand's to resolve, among its options
     )
     sub = parser.add_subparsers(dest="theory_command", metavar="STUDY")
     for name in _grammar.STUDIES:
