@@ -116,8 +116,9 @@ __all__ = [
 
 _DATA_DEPENDENT = {
     "lsuv": "LSUV (Mishkin & Matas 2016) is data-dependent: it rescales a network's weights "
-    "on a batch, so it is not a (shape, rng) initializer. Use initlab.lsuv.lsuv_network(...) "
-    'or initlab.lsuv.lsuv(net, X), or init = {name = "lsuv", ...} in an experiment spec',
+    "on a batch, so it is not a (shape, rng) initializer. Use "
+    "initlab.init.lsuv.lsuv_network(layer_sizes, X, ...) or initlab.lsuv(net, X), or "
+    'init = {name = "lsuv", ...} in an experiment spec',
 }
 
 
