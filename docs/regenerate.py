@@ -45,6 +45,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
+import functools
 import io
 import linecache
 import os
@@ -155,11 +157,9 @@ def marker_errors(block: Block) -> list[str]:
     return []
 
 
-def normalize(text: str, scratch: Path | None = None) -> str:
-    """Text as compared: scratch path as ``/…``, durations masked, no progress lines,
-    no trailing spaces or trailing blank lines."""
-    if scratch is not None:
-        text = text.replace(str(scratch), "/…")
+def normalize(text: str) -> str:
+    """Text as compared: durations masked, no progress lines, no trailing spaces or
+    trailing blank lines."""
     lines = [
         _DURATION.sub("<t> s", line.rstrip())
         for line in text.splitlines()
@@ -178,6 +178,14 @@ def matches(expected: str, actual: str) -> bool:
         for line in expected.splitlines()
     ]
     return re.fullmatch("".join(parts), actual + "\n" if actual else "") is not None
+
+
+def difference(expected: str, actual: str) -> str:
+    """A unified diff, docs (-) against this run (+)."""
+    lines = difflib.unified_diff(
+        expected.splitlines(), actual.splitlines(), "docs", "this run", lineterm="", n=1
+    )
+    return "\n".join(lines)
 
 
 @contextlib.contextmanager
@@ -232,7 +240,7 @@ def run_python(code: str, namespace: dict, where: str) -> str:
     os.chdir(REPO)
     try:
         with contextlib.redirect_stdout(buffer):
-            exec(compile(code, where, "exec"), namespace)  # noqa: S102 - the docs' own code
+            exec(compile(code, where, "exec"), namespace)
     finally:
         os.chdir(cwd)
     return buffer.getvalue()
@@ -246,16 +254,29 @@ class Outcome:
     messages: list[str] = field(default_factory=list)
 
 
-def check_console(block: Block, work: Path) -> Outcome:
+@functools.lru_cache(maxsize=64)
+def run_block(commands: tuple[str, ...]) -> tuple[str, ...]:
+    """What each command prints, run in order in one fresh scratch directory (paths under
+    it shown as ``/…``). Cached: the same commands print the same."""
+    outputs = []
+    with scratch_dir() as work:
+        for command in commands:
+            printed = run_command(command, work).replace(str(work), "/…")
+            outputs.append(printed.replace(f"{SHARED.parent}/", "/…/"))
+    return tuple(outputs)
+
+
+def check_console(block: Block) -> Outcome:
     """Run a console block's commands; compare each output with the documented one."""
     outcome, new = Outcome(block, True), []
-    for command, expected in block.commands:
-        actual = run_command(command, work)
-        shown = normalize(actual, work)
-        new += [f"$ {command}", *(actual.replace(str(work), "/…").rstrip("\n").splitlines())]
-        if not matches(normalize("\n".join(expected)), shown):
+    printed = run_block(tuple(command for command, _ in block.commands))
+    for (command, expected), actual in zip(block.commands, printed, strict=True):
+        new += [f"$ {command}", *actual.rstrip("\n").splitlines()]
+        shown, docs = normalize(actual), normalize("\n".join(expected))
+        if not matches(docs, shown):
             outcome.ok = False
-            outcome.messages.append(f"{block.where}: `{command}` printed:\n{shown}")
+            diff = difference(docs, shown)
+            outcome.messages.append(f"{block.where}: `{command}` printed otherwise:\n{diff}")
     if "..." not in block.lines:
         outcome.new_lines = new
     return outcome
@@ -279,20 +300,19 @@ def regenerate(path: Path, *, write: bool, only: str | None, skip_slow: bool) ->
     """Run `path`'s examples; rewrite (or, without `write`, only report) their output.
     Returns the number of examples whose output differed."""
     outcomes, namespace = [], {"__name__": "__docs__"}
-    with scratch_dir() as work:
-        for block in parse(path):
-            if block.lang == "python" and block.marker != "no-run":
-                printed = run_python(block.text, namespace, block.where)
-                if block.output is not None and _selected(block, only, skip_slow):
-                    ok = matches(normalize(block.output.text), normalize(printed))
-                    o = Outcome(block.output, ok, printed.rstrip("\n").splitlines())
-                    if "..." in block.output.lines:
-                        o.new_lines = None
-                    o.messages.append(f"{block.where}: printed:\n{normalize(printed)}")
-                    outcomes.append(o)
-            elif block.is_console and _selected(block, only, skip_slow):
-                print(f"running {block.where}", file=sys.stderr, flush=True)
-                outcomes.append(check_console(block, work))
+    for block in parse(path):
+        if block.lang == "python" and block.marker != "no-run":
+            printed = run_python(block.text, namespace, block.where)
+            if block.output is not None and _selected(block, only, skip_slow):
+                docs, shown = normalize(block.output.text), normalize(printed)
+                o = Outcome(block.output, matches(docs, shown), printed.rstrip("\n").splitlines())
+                if "..." in block.output.lines:
+                    o.new_lines = None
+                o.messages.append(f"{block.where} printed otherwise:\n{difference(docs, shown)}")
+                outcomes.append(o)
+        elif block.is_console and _selected(block, only, skip_slow):
+            print(f"running {block.where}", file=sys.stderr, flush=True)
+            outcomes.append(check_console(block))
     bad = [o for o in outcomes if not o.ok]
     for o in bad:
         kept = "" if o.new_lines is not None else " (has '...': edit it by hand)"
