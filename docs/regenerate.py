@@ -283,9 +283,16 @@ def check_console(block: Block) -> Outcome:
 
 
 def _rewrite(path: Path, outcomes: list[Outcome]) -> None:
+    """Replace each differing block's lines, found again by its content (the file may have
+    been edited while the examples ran)."""
     lines = path.read_text(encoding="utf-8").splitlines()
+    current = {tuple(b.lines): b for b in parse(path)}
+    for o in outcomes:
+        block = current.get(tuple(o.block.lines))
+        if o.new_lines is not None and not o.ok and block is not None:
+            o.block.start, o.block.end = block.start, block.end
     for o in sorted(outcomes, key=lambda o: -o.block.start):
-        if o.new_lines is not None and not o.ok:
+        if o.new_lines is not None and not o.ok and tuple(o.block.lines) in current:
             lines[o.block.start + 1 : o.block.end] = o.new_lines
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 

@@ -170,3 +170,151 @@ def test_lsuv_messages_name_importable_callables():
         for name in names:
             assert callable(resolve(name)), f"{name} in {message!r} is not callable"
     assert resolve("initlab.init.lsuv.lsuv_network").__name__ == "lsuv_network"
+
+
+# --- slow and chaotic examples: each has a smaller check, registered below -------------------
+#
+# A check gets the block and raises AssertionError when the docs are wrong. It reruns a
+# representative part of the example: deterministic cells must equal the docs' digits;
+# cells from chaotic runs are held to the docs' numbers as distributions (Welch's t test at
+# ALPHA, two-sided), which passes on any CPU when the docs are right and fails when a quoted
+# mean is off by several of its standard errors.
+
+ALPHA = 1e-3
+RESOLUTION = 0.01
+"""Standard deviation floor of one draw (an accuracy on a few hundred examples, printed to
+two digits): cells whose draws all agree are compared within this, not to zero width."""
+
+
+def _fields(line: str) -> list[str]:
+    return re.split(r"\s{2,}", line.strip())
+
+
+def _table(text: str, after: str | None = None, n_key: int = 2) -> dict[tuple, list[str]]:
+    """Rows of a plain-text table (columns separated by 2+ spaces), keyed by their first
+    `n_key` fields; with `after`, only the table below the first line starting with it."""
+    lines = text.splitlines()
+    if after is not None:
+        start = next(i for i, x in enumerate(lines) if x.startswith(after)) + 1
+        while start < len(lines) and not lines[start].strip():
+            start += 1
+        lines = lines[start:]
+        lines = lines[: next((i for i, x in enumerate(lines) if not x.strip()), len(lines))]
+    rows = {}
+    for line in lines:
+        f = _fields(line)
+        if len(f) >= 3 and not f[0].startswith("-"):
+            rows.setdefault(tuple(f[:n_key]), f)
+    return rows
+
+
+def _run(*commands: str) -> list[str]:
+    return [docs.normalize(x) for x in docs.run_block(tuple(commands))]
+
+
+def _same_cells(doc: str, sub: str, n_values: int, after: str | None = None, n_key: int = 2):
+    """Every row of `sub`'s table has, in the docs' table, a row with the same key whose
+    first `n_values` values are the same strings."""
+    want, got = _table(doc, after, n_key), _table(sub, after, n_key)
+    compared = 0
+    for key, row in got.items():
+        if key[0] in ("layer", "parametrization", "weights", "D"):
+            continue  # a header
+        assert key in want, f"row {key} of this run is not in the docs"
+        a, b = want[key][n_key : n_key + n_values], row[n_key : n_key + n_values]
+        assert a == b, f"row {key}: docs {a}, this run {b}"
+        compared += 1
+    assert compared >= 2, f"too few rows compared ({compared}) between\n{doc}\nand\n{sub}"
+
+
+def _welch(doc_mean, doc_sd, n_doc, values, what):
+    """The docs' mean (sd over n_doc draws) and this run's draws come from one distribution:
+    Welch's t test, two-sided, at ALPHA."""
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    s1 = max(doc_sd, RESOLUTION) ** 2 / n_doc
+    s2 = max(values.std(ddof=1), RESOLUTION) ** 2 / n
+    df = (s1 + s2) ** 2 / (s1**2 / (n_doc - 1) + s2**2 / (n - 1))
+    t = (doc_mean - values.mean()) / math.sqrt(s1 + s2)
+    p = 2 * stats.t.sf(abs(t), df)
+    assert p > ALPHA, (
+        f"{what}: docs {doc_mean:.4g} (sd {doc_sd:.3g}, n {n_doc}) vs this run "
+        f"{values.mean():.4g} (sd {values.std(ddof=1):.3g}, n {n}): p = {p:.2g}"
+    )
+
+
+def _sd_from_half(half: float, n: int) -> float:
+    """The sd over n draws behind a printed 95% t half-width."""
+    return half * math.sqrt(n) / stats.t.ppf(0.975, n - 1)
+
+
+def check_jacobian(block):
+    command = block.commands[0][0].replace("--out", "--depths 1 4 --out")
+    _same_cells(block.text, _run(command)[0], n_values=7)
+
+
+def check_deep_linear(block):
+    command = block.commands[0][0].replace("--out", "--train-depths 2 4 8 --out")
+    _same_cells(block.text, _run(command)[0], n_values=2, n_key=1)
+
+
+def check_coord_check(block):
+    command = block.commands[0][0].replace(
+        "--widths 64 128 256 512 1024 2048 4096", "--widths 64 128"
+    )
+    _same_cells(block.text, _run(command)[0], n_values=2, after="mup: mean")
+
+
+def check_lr_transfer(block):
+    command = block.commands[0][0].replace("--widths 64 128 256 512 1024", "--widths 64 128")
+    _same_cells(block.text, _run(command)[0], n_values=2, n_key=1)
+
+
+def check_trainability(block):
+    """Depth 8 at three sigma_w^2 (ordered: near the boundary; critical; chaotic), 4 draws:
+    each cell's mean held to the docs' by Welch's t, the docs' sd read from its +- table."""
+    command = block.commands[0][0].replace(
+        "--seeds", "--train-depths 8 --sigma-w2-grid 0.5 1.75 6 --seeds"
+    )
+    n_doc = int(re.search(r"(\d+) draw\(s\) per cell", block.text).group(1))
+    means = _table(block.text, after="test accuracy after training")
+    halves = _table(block.text, after="+- half-width")
+    header = _fields(next(x for x in block.lines if x.lstrip().startswith("L \\")))
+    with docs.scratch_dir() as work:  # the same draws as the command, read from its JSON
+        docs.run_command(command, work)
+        data = json.loads((work / "trainmap" / "trainability.json").read_text())
+    acc = np.asarray(data["test_accuracy"], dtype=float)  # (depths, sigma_w2, draws)
+    for i, w2 in enumerate(data["config"]["sigma_w2"]):
+        col = header.index(f"{w2:g}") - 1
+        key = next(k for k in means if k[0] == "8")
+        mean, half = float(means[key][col + 1]), float(halves[key][col + 1])
+        _welch(mean, _sd_from_half(half, n_doc), n_doc, acc[0, i], f"depth 8, sigma_w^2 {w2:g}")
+
+
+SLOW_CHECKS = {
+    "theory --jacobian": check_jacobian,
+    "theory --deep-linear": check_deep_linear,
+    "theory --trainability": check_trainability,
+    "scaling coord-check": check_coord_check,
+    "scaling lr-transfer": check_lr_transfer,
+}
+"""A substring of a slow or chaotic block's first command -> its check."""
+
+
+def _check_for(block):
+    command = block.commands[0][0] if block.is_console else ""
+    return next((f for key, f in SLOW_CHECKS.items() if key in command), None)
+
+
+def test_every_slow_or_chaotic_block_has_a_check():
+    missing = [b.where for b in SLOW if _check_for(b) is None]
+    assert not missing, f"slow/chaotic blocks without a check in SLOW_CHECKS: {missing}"
+
+
+@pytest.mark.parametrize("block", SLOW, ids=_ids(SLOW))
+def test_slow_and_chaotic_blocks_hold(block):
+    _require_data(block)
+    check = _check_for(block)
+    if check is None:
+        pytest.fail(f"{block.where}: no check registered in SLOW_CHECKS")
+    check(block)
