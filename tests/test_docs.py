@@ -291,12 +291,60 @@ def check_trainability(block):
         _welch(mean, _sd_from_half(half, n_doc), n_doc, acc[0, i], f"depth 8, sigma_w^2 {w2:g}")
 
 
+def _rich_rows(text: str) -> dict[str, list[str]]:
+    """Rows of a rich table (cells between │), keyed by the joined leading cells."""
+    rows = {}
+    for line in text.splitlines():
+        if line.startswith("│"):
+            cells = [c.strip() for c in line.strip().strip("│").split("│")]
+            rows.setdefault(cells[0], cells)
+    return rows
+
+
+def _mean_half(cell: str) -> tuple[float, float]:
+    """``0.1113 ±0.0208`` or ``99.6% [98.9%, 100.0%]`` -> (mean, 95% half-width); a clipped
+    interval gives the half-width of its unclipped side."""
+    nums = [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?", cell)]
+    if "±" in cell:
+        return nums[0], nums[1]
+    return nums[0], nums[0] - nums[1]
+
+
+def _run_spec(spec_text: str, *command: str) -> tuple[list[str], Path]:
+    """Write a spec into a scratch directory, run `command` there (``{spec}`` is its path)."""
+    with docs.scratch_dir() as work:
+        (work / "spec.toml").write_text(spec_text)
+        out = [docs.run_command(c.format(spec="spec.toml"), work) for c in command]
+        results = {p.name: p.read_bytes() for p in work.glob("out/*.json")}
+    return out, results
+
+
+def check_digits_seeds(block):
+    """Zeros is deterministic: its row to the digit. Random x 10 is chaotic at lr 0.5: its
+    mean over 4 fresh seeds held to the docs' mean +- interval (10 seeds) by Welch's t."""
+    spec = (REPO / "examples" / "digits-seeds.toml").read_text()
+    spec = spec[: spec.index('name = "xavier (post)"')].rsplit("[[runs]]", 1)[0]
+    spec = spec.replace("seeds = 10", "seeds = 4\ndiagnostics = false")
+    printed, files = _run_spec(spec, "initlab run {spec} --out out")
+    want, got = _rich_rows(block.text), _rich_rows(printed[0])
+    assert want["zeros"][3:6] == got["zeros"][3:6], (want["zeros"], got["zeros"])
+    n_doc = int(re.search(r"N=(\d+)", want["random x 10"][2]).group(1))
+    runs = [r for r in json.loads(files["results.json"])["runs"] if r["name"] == "random x 10"]
+    assert len(runs) == 4
+    columns = ((3, "final_cost", 1), (4, "train_accuracy", 100), (5, "test_accuracy", 100))
+    for col, key, scale in columns:
+        mean, half = _mean_half(want["random x 10"][col])
+        values = [scale * r[key] for r in runs]
+        _welch(mean, _sd_from_half(half, n_doc), n_doc, values, f"random x 10, {key}")
+
+
 SLOW_CHECKS = {
     "theory --jacobian": check_jacobian,
     "theory --deep-linear": check_deep_linear,
     "theory --trainability": check_trainability,
     "scaling coord-check": check_coord_check,
     "scaling lr-transfer": check_lr_transfer,
+    "examples/digits-seeds.toml": check_digits_seeds,
 }
 """A substring of a slow or chaotic block's first command -> its check."""
 
