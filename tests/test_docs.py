@@ -338,6 +338,46 @@ def check_digits_seeds(block):
         _welch(mean, _sd_from_half(half, n_doc), n_doc, values, f"random x 10, {key}")
 
 
+def _sweep_spec(hidden: list[int], runs: list[tuple[str, str, float]]) -> str:
+    lines = [
+        "[data]",
+        'train = "../shared/datasets/cats-vs-dogs"',
+        "[model]",
+        f"hidden = {hidden}",
+        "[training]",
+        'iterations = 1000\nseed = 0\nseeds = 5\nstream = "default"\ndiagnostics = false',
+    ]
+    for init, activation, lr in runs:
+        lines += ["[[runs]]", f'name = "{init} {activation} {lr:g}"', f'init = "{init}"']
+        lines += [f'activation = "{activation}"', f"learning_rate = {lr}"]
+    return "\n".join(lines) + "\n"
+
+
+def check_sweep(block):
+    """The sweep's rows shown (mean over 5 seeds of chaotic He/Xavier runs on the post's
+    images) retrained as runs over the same seeds: each row's mean final cost and training
+    accuracy held to the docs' by Welch's t."""
+    rows = [
+        [c.strip() for c in line.strip().strip("│").split("│")]
+        for line in block.lines
+        if line.startswith("│") and line.strip().strip("│").split("│")[0].strip()
+    ]
+    assert rows, f"{block.where}: no table rows"
+    for hidden in sorted({r[0] for r in rows}):
+        mine = [r for r in rows if r[0] == hidden]
+        spec = _sweep_spec(json.loads(hidden), [(r[2], r[1], float(r[3])) for r in mine])
+        _, files = _run_spec(spec, "initlab run {spec} --out out")
+        runs = json.loads(files["results.json"])["runs"]
+        for r in mine:
+            name, n = f"{r[2]} {r[1]} {float(r[3]):g}", int(r[4])
+            got = [x for x in runs if x["name"] == name]
+            assert len(got) == n, (name, len(got))
+            for cell, key, scale in ((r[6], "final_cost", 1), (r[7], "train_accuracy", 100)):
+                mean, half = _mean_half(cell)
+                values = [scale * x[key] for x in got]
+                _welch(mean, _sd_from_half(half, n), n, values, f"sweep row {name}, {key}")
+
+
 SLOW_CHECKS = {
     "theory --jacobian": check_jacobian,
     "theory --deep-linear": check_deep_linear,
@@ -345,6 +385,7 @@ SLOW_CHECKS = {
     "scaling coord-check": check_coord_check,
     "scaling lr-transfer": check_lr_transfer,
     "examples/digits-seeds.toml": check_digits_seeds,
+    "initlab sweep examples/sweep.toml": check_sweep,
 }
 """A substring of a slow or chaotic block's first command -> its check."""
 
