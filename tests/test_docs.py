@@ -22,7 +22,10 @@ module loads and shares):
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import importlib.util
+import io
 import json
 import math
 import re
@@ -416,6 +419,22 @@ def check_mup_sweep(block):
             _welch(mean, _sd_from_half(half, n), n, values, f"{r[0]} width 512 lr 0.3, {key}")
 
 
+def check_torch_digits(block):
+    """The example's He run (100 SGD steps of a small CNN, float32), trained again without
+    drawing the report: its printed line to the digits shown."""
+    spec = importlib.util.spec_from_file_location(
+        "torch_digits", REPO / "examples" / "torch_digits.py"
+    )
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    args = argparse.Namespace(steps=100, batch=128, lr=0.05, seed=0)
+    with contextlib.redirect_stdout(io.StringIO()):
+        rec = example.train_one(example.RUNS["he"], "he", example.load(args.seed), args)
+    acc = f"train accuracy {rec['train_accuracy']:.1%}, held out {rec['test_accuracy']:.1%}"
+    line = f"{rec['name']:>20}: final train cost {rec['final_cost']:.4f}, {acc}"
+    assert line in block.lines, f"{block.where}: this run printed {line!r}"
+
+
 SLOW_CHECKS = {
     "theory --jacobian": check_jacobian,
     "theory --deep-linear": check_deep_linear,
@@ -425,6 +444,7 @@ SLOW_CHECKS = {
     "examples/digits-seeds.toml": check_digits_seeds,
     "initlab sweep examples/sweep.toml": check_sweep,
     "initlab sweep examples/mup-sweep.toml": check_mup_sweep,
+    "examples/torch_digits.py": check_torch_digits,
 }
 """A substring of a slow or chaotic block's first command -> its check."""
 
