@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib.util
 import io
 import json
@@ -273,6 +274,15 @@ def check_lr_transfer(block):
     _same_cells(block.text, _run(command)[0], n_values=2, n_key=1)
 
 
+@functools.lru_cache(maxsize=4)
+def _trainability_draws(command: str) -> tuple[list[float], np.ndarray]:
+    """Run `command` (one block's subset); its sigma_w^2 and accuracies (depths, w2, draws)."""
+    with docs.scratch_dir() as work:
+        docs.run_command(command, work)
+        data = json.loads((work / "trainmap" / "trainability.json").read_text())
+    return data["config"]["sigma_w2"], np.asarray(data["test_accuracy"], dtype=float)
+
+
 def check_trainability(block):
     """Depth 8 at three sigma_w^2 (ordered: near the boundary; critical; chaotic), 4 draws:
     each cell's mean held to the docs' by Welch's t, the docs' sd read from its +- table."""
@@ -283,11 +293,8 @@ def check_trainability(block):
     means = _table(block.text, after="test accuracy after training")
     halves = _table(block.text, after="+- half-width")
     header = _fields(next(x for x in block.lines if x.lstrip().startswith("L \\")))
-    with docs.scratch_dir() as work:  # the same draws as the command, read from its JSON
-        docs.run_command(command, work)
-        data = json.loads((work / "trainmap" / "trainability.json").read_text())
-    acc = np.asarray(data["test_accuracy"], dtype=float)  # (depths, sigma_w2, draws)
-    for i, w2 in enumerate(data["config"]["sigma_w2"]):
+    sigma_w2, acc = _trainability_draws(command)
+    for i, w2 in enumerate(sigma_w2):
         col = header.index(f"{w2:g}") - 1
         key = next(k for k in means if k[0] == "8")
         mean, half = float(means[key][col + 1]), float(halves[key][col + 1])
