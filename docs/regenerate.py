@@ -271,7 +271,8 @@ def check_console(block: Block) -> Outcome:
     outcome, new = Outcome(block, True), []
     printed = run_block(tuple(command for command, _ in block.commands))
     for (command, expected), actual in zip(block.commands, printed, strict=True):
-        new += [f"$ {command}", *actual.rstrip("\n").splitlines()]
+        kept = [x for x in actual.rstrip("\n").splitlines() if not _PROGRESS.search(x.rstrip())]
+        new += [f"$ {command}", *kept]
         shown, docs = normalize(actual), normalize("\n".join(expected))
         if not matches(docs, shown):
             outcome.ok = False
