@@ -38,6 +38,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from initlab.experiment import trainability
+
 REPO = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("initlab_docs", REPO / "docs" / "regenerate.py")
 docs = importlib.util.module_from_spec(_spec)
@@ -279,8 +281,8 @@ def _trainability_draws(command: str) -> tuple[list[float], np.ndarray]:
     """Run `command` (one block's subset); its sigma_w^2 and accuracies (depths, w2, draws)."""
     with docs.scratch_dir() as work:
         docs.run_command(command, work)
-        data = json.loads((work / "trainmap" / "trainability.json").read_text())
-    return data["config"]["sigma_w2"], np.asarray(data["test_accuracy"], dtype=float)
+        data = trainability.read(work / "trainmap")
+    return list(data["config"]["sigma_w2"]), np.asarray(data["test_accuracy"], dtype=float)
 
 
 def check_trainability(block):
@@ -290,14 +292,13 @@ def check_trainability(block):
         "--seeds", "--train-depths 8 --sigma-w2-grid 0.5 1.75 6 --seeds"
     )
     n_doc = int(re.search(r"(\d+) draw\(s\) per cell", block.text).group(1))
-    means = _table(block.text, after="test accuracy after training")
-    halves = _table(block.text, after="+- half-width")
+    means = _table(block.text, after="test accuracy after training", n_key=1)[("8",)]
+    halves = _table(block.text, after="+- half-width", n_key=1)[("8",)]
     header = _fields(next(x for x in block.lines if x.lstrip().startswith("L \\")))
     sigma_w2, acc = _trainability_draws(command)
     for i, w2 in enumerate(sigma_w2):
         col = header.index(f"{w2:g}") - 1
-        key = next(k for k in means if k[0] == "8")
-        mean, half = float(means[key][col + 1]), float(halves[key][col + 1])
+        mean, half = float(means[col + 1]), float(halves[col + 1])
         _welch(mean, _sd_from_half(half, n_doc), n_doc, acc[0, i], f"depth 8, sigma_w^2 {w2:g}")
 
 
