@@ -157,6 +157,33 @@ def test_every_initlab_path_in_the_docs_exists(path):
     assert not stale, f"{path.name} names what does not exist:\n" + "\n".join(stale)
 
 
+_ROLE = re.compile(r":(?:func|class|mod|meth|attr|data|exc):`~?(initlab(?:\.\w+)+)`")
+
+
+def _resolves(dotted: str) -> bool:
+    """`dotted` names an object, or a dataclass field of the class before its last part."""
+    try:
+        resolve(dotted)
+        return True
+    except (ImportError, AttributeError):
+        head, _, last = dotted.rpartition(".")
+        try:
+            return last in getattr(resolve(head), "__dataclass_fields__", {})
+        except (ImportError, AttributeError):
+            return False
+
+
+def test_every_initlab_reference_in_the_docstrings_exists():
+    """Sphinx roles in the sources (``:func:`initlab....```) name what exists."""
+    stale = [
+        f"{path.relative_to(REPO)}: {m.group(1)}"
+        for path in sorted((REPO / "src" / "initlab").rglob("*.py"))
+        for m in _ROLE.finditer(path.read_text(encoding="utf-8"))
+        if not _resolves(m.group(1))
+    ]
+    assert not stale, "docstrings name what does not exist:\n" + "\n".join(stale)
+
+
 def _called(message: str) -> list[str]:
     """The dotted ``initlab.`` names a message tells the user to call: ``name(``."""
     return re.findall(r"\b(initlab(?:\.\w+)+)\(", message)

@@ -1,8 +1,8 @@
 r"""Per-layer diagnostics, coordinate checks and ``initlab report`` results for torch modules.
 
 Import these from :mod:`initlab.torch`. The :class:`Recorder` writes
-:class:`initlab.diagnostics.Diagnostics` (one member, K = 1), the records initlab's own
-networks write, so :mod:`initlab.plots_diagnostics` and ``initlab report`` draw them
+:class:`initlab.analysis.diagnostics.Diagnostics` (one member, K = 1), the records initlab's own
+networks write, so :mod:`initlab.report.diagnostics` and ``initlab report`` draw them
 unchanged. Each recorded layer ``l`` (a Linear, Conv or ConvTranspose module, in forward
 order) plays the part of initlab's layer ``l``:
 
@@ -74,7 +74,7 @@ class Recorder:
     layers : sequence of str, optional
         Names of the layers to record; default every Linear/Conv/ConvTranspose called.
     record_at : iterable of int, optional
-        Iterations to record (e.g. :func:`initlab.diagnostics.record_iterations`); default
+        Iterations to record (e.g. :func:`initlab.analysis.diagnostics.record_iterations`); default
         every iteration passed to :meth:`begin`.
     histogram_bins : int
     tol : float, optional
@@ -260,7 +260,7 @@ def run_record(
     params: Mapping[str, Any] | None = None,
     lsuv: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One run's record in the layout of :func:`initlab.experiment.run`'s ``runs`` entries.
+    """One run's record in the layout of :func:`initlab.experiment.runner.run`'s ``runs`` entries.
 
     `costs` is the training loss at every iteration (before its update); `final_cost` that
     of the returned model (default: the last of `costs`); `diagnostics` is
@@ -292,7 +292,7 @@ def results(
     loss: str = "loss",
 ) -> dict[str, Any]:
     """Results in the layout ``initlab report`` reads; write them with
-    :func:`initlab.store.write_results`.
+    :func:`initlab.results.records.write_results`.
 
     Parameters
     ----------
