@@ -184,3 +184,28 @@ def test_deep_linear_cli_prints_and_draws_the_stored_times(deep_linear, capsys):
     assert list(ax.lines[2].get_ydata()) == [record["config"]["steps"]]  # "more than"
     assert main(["report", str(deep_linear)]) == 0
     assert "deeplinear.json" in (deep_linear / "report.md").read_text()
+
+
+def test_trainability_table_prints_each_cells_t_interval_over_draws():
+    """With several draws per cell the CLI prints, under the means, each cell's 95% half-width
+    of the mean (Student t), as scipy computes it; with one draw, no such table."""
+    from scipy import stats
+
+    from initlab.cli._trainmaps import trainability_lines
+
+    acc = np.array([[[0.90, 0.92, 0.94], [0.10, 0.40, 0.70]]])  # (1 depth, 2 sigma_w^2, 3 draws)
+    config = {"activation": "tanh", "sigma_w2": [1.0, 4.0], "sigma_b2": 0.05, "multiple": 6,
+              "depths": [8], "width": 64, "task": "digits10", "optimizer": "sgd",
+              "learning_rate": 0.05, "batch_size": 64, "steps": 300, "seeds": 3}  # fmt: skip
+    data = {"config": config, "chance": 0.1, "test_accuracy": acc, "missing": []}
+    lines = trainability_lines(data)
+    half = stats.t.ppf(0.975, 2) * acc[0].std(axis=1, ddof=1) / np.sqrt(3)
+    at = next(i for i, x in enumerate(lines) if x.startswith("+- half-width"))
+    row = lines[at + 3].split()
+    assert row == ["8", f"{half[0]:.2f}", f"{half[1]:.2f}"]
+    means = next(x for x in lines[:at] if x.split()[:1] == ["8"]).split()
+    assert means == ["8", "0.92", "0.40"]
+    one = trainability_lines(
+        {**data, "config": {**config, "seeds": 1}, "test_accuracy": acc[..., :1]}
+    )
+    assert not any(x.startswith("+- half-width") for x in one)

@@ -2,7 +2,7 @@ r"""The correlation map of two inputs through a deep random network, and its dep
 
 Poole et al. (2016), "Exponential expressivity in deep neural networks through transient
 chaos"; Schoenholz et al. (2017), "Deep information propagation". Conventions as in
-:mod:`initlab.theory`: weights of variance :math:`\sigma_w^2/n_{l-1}`, biases of variance
+:mod:`initlab.analysis.theory`: weights of variance :math:`\sigma_w^2/n_{l-1}`, biases of variance
 :math:`\sigma_b^2`, :math:`Z_l = W_l \phi(Z_{l-1}) + b_l`.
 
 Two inputs give pre-activations :math:`(u_1, u_2)` whose entries are, over the weights,
@@ -14,7 +14,7 @@ jointly Gaussian with variances :math:`q_1, q_2` and covariance :math:`q_{12}`; 
     u_1 = \sqrt{q_1}\, z_1, \quad u_2 = \sqrt{q_2}\left(c z_1 + \sqrt{1-c^2}\, z_2\right),
 
 with :math:`c = q_{12}/\sqrt{q_1 q_2}` and :math:`z_1, z_2` independent :math:`N(0, 1)`. At
-the variance fixed point :math:`q^*` (:func:`initlab.theory.fixed_point`) the correlation
+the variance fixed point :math:`q^*` (:func:`initlab.analysis.theory.fixed_point`) the correlation
 map is :math:`C(c) = q_{12}'/q^*`. :math:`C(1) = 1` always; its slope (Price's theorem,
 :math:`\partial E[\phi(u_1)\phi(u_2)]/\partial q_{12} = E[\phi'(u_1)\phi'(u_2)]`, and
 :math:`dq_{12} = q\, dc`) at any :math:`q` is
@@ -90,7 +90,7 @@ def covariance_map(
 ) -> tuple[float, float, float]:
     r"""One layer of the joint map :math:`(q_1, q_2, q_{12}) \to (q_1', q_2', q_{12}')`.
 
-    :math:`q_i' = \sigma_w^2 E[\phi(\sqrt{q_i} z)^2] + \sigma_b^2` (:func:`initlab.theory.
+    :math:`q_i' = \sigma_w^2 E[\phi(\sqrt{q_i} z)^2] + \sigma_b^2` (:func:`initlab.analysis.theory.
     variance_map`) and :math:`q_{12}' = \sigma_w^2 E[\phi(u_1)\phi(u_2)] + \sigma_b^2` with
     :math:`\operatorname{corr}(u_1, u_2) = q_{12}/\sqrt{q_1 q_2}` (0 if a variance is 0).
     """
@@ -257,7 +257,7 @@ class DepthScales:
         :math:`1/|\ln \chi_1|`: gradients change by a factor :math:`e` every
         :math:`\xi_\nabla` layers.
     phase : str
-        :func:`initlab.theory.phase` of :math:`\chi_1`.
+        :func:`initlab.analysis.theory.phase` of :math:`\chi_1`.
     """
 
     activation: str
@@ -273,14 +273,14 @@ class DepthScales:
     phase: str
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain data (infinities are stored as null by :func:`initlab.store.jsonable`)."""
+        """Plain data (:func:`initlab.results.records.jsonable` stores infinities as null)."""
         return asdict(self)
 
 
 def variance_map_slope(act: ActivationLike, sigma_w2: float, q: float) -> float:
     r""":math:`V'(q) = \sigma_w^2 E[u\,\phi(u)\,\phi'(u)]/q`, :math:`u \sim N(0, q)`.
 
-    The derivative of :func:`initlab.theory.variance_map` in :math:`q` (module docstring);
+    The derivative of :func:`initlab.analysis.theory.variance_map` in :math:`q` (module docstring);
     its value at :math:`q^*` sets :math:`\xi_q`.
     """
     act = _activations.get(act)
@@ -294,7 +294,7 @@ def depth_scales(act: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0) ->
     r"""Everything the mean-field theory says about depth at :math:`(\sigma_w^2, \sigma_b^2)`.
 
     See :class:`DepthScales` and the module docstring for the formulas. Where :math:`q^*`
-    is 0 or infinite the slopes are taken in that limit (as :func:`initlab.theory.chi1`);
+    is 0 or infinite the slopes are taken in that limit (as :func:`initlab.analysis.theory.chi1`);
     :math:`\xi_q` is then inf unless the limit contracts (tanh with :math:`\sigma_w^2 < 1`:
     :math:`q_l \to 0` like :math:`\sigma_w^{2l}`).
     """
@@ -351,7 +351,7 @@ class CriticalPoint:
 def critical_line(act: ActivationLike, sigma_b2: Sequence[float]) -> list[CriticalPoint]:
     r"""The critical :math:`\sigma_w^2` (:math:`\chi_1 = 1`) at each :math:`\sigma_b^2`.
 
-    Solved by :func:`initlab.theory.critical_sigma_w2` (Brent's method on
+    Solved by :func:`initlab.analysis.theory.critical_sigma_w2` (Brent's method on
     :math:`\chi_1(\sigma_w^2) - 1`, to a relative 1e-14 in :math:`\sigma_w^2`). Closed forms
     the tests hold it to: 1 for tanh and linear units at :math:`\sigma_b = 0`, 2 for ReLU and
     :math:`2/(1+a^2)` for leaky ReLU of slope :math:`a` at every :math:`\sigma_b^2`

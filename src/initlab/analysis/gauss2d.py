@@ -88,7 +88,7 @@ def gaussian_expectation_2d(
     Cholesky factor of the covariance. The integral is iterated: over :math:`z_2` given
     :math:`z_1` (:math:`u_2` is then :math:`N(\mu, s^2)`, :math:`\mu = \sqrt{q_2} c z_1`,
     :math:`s = \sqrt{q_2(1-c^2)}`), then over :math:`z_1`. Each one-dimensional rule is that
-    of :func:`initlab.theory.gaussian_expectation` moved to the point where its argument is
+    of :func:`initlab.analysis.theory.gaussian_expectation` moved to the point where its argument is
     0: split there (so no node sits on the kink of ReLU-type units or the jump of their
     derivative), :math:`z = z_0 \pm a \sinh(b t)` up to :math:`|z| = 10` and 128-point
     Gauss-Legendre in :math:`t` on each side, nodes dense on the scale :math:`a` on which the

@@ -111,7 +111,7 @@ def spectrum_moments(
 ) -> SpectrumMoments:
     r"""Mean and variance of the squared singular values of :math:`J` (module docstring).
 
-    :math:`\mu_1, \mu_2` by :func:`initlab.theory.gaussian_expectation` at :math:`q^*`
+    :math:`\mu_1, \mu_2` by :func:`initlab.analysis.theory.gaussian_expectation` at :math:`q^*`
     (at :math:`10^{-20}` if :math:`q^* = 0`, its limit; at 1 if :math:`q^*` is infinite,
     which happens only for linear and ReLU-type units, whose :math:`\mu_k` do not depend
     on :math:`q`).

@@ -20,6 +20,7 @@ import numpy as np
 
 from initlab._validation import InitlabError
 from initlab.analysis import correlation as _correlation
+from initlab.analysis import stats as _stats
 from initlab.cli._outputs import save
 from initlab.experiment import deeplinear, trainability
 from initlab.report import trainability as plots
@@ -70,8 +71,14 @@ def _cell(x: float) -> str:
     return "-" if math.isnan(x) else f"{x:.2f}"
 
 
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(x.rjust(w) for x, w in zip(r, widths, strict=True)) for r in rows]
+
+
 def trainability_lines(data: dict[str, Any]) -> list[str]:
-    """Test accuracy per (depth, sigma_w^2), the curve's depth at each sigma_w^2 below."""
+    """Test accuracy per (depth, sigma_w^2), the curve's depth at each sigma_w^2 below; with
+    several draws per cell, then the half-width of each cell's 95% interval (Student t)."""
     c = data["config"]
     acc = np.nanmean(data["test_accuracy"], axis=-1)
     act = c["activation"]
@@ -79,11 +86,9 @@ def trainability_lines(data: dict[str, Any]) -> list[str]:
         c["multiple"] * _correlation.depth_scales(act, w2, c["sigma_b2"]).xi_c
         for w2 in c["sigma_w2"]
     ]
-    rows = [["L \\ sigma_w^2", *(f"{w:g}" for w in c["sigma_w2"])]]
-    rows += [[str(d), *(_cell(a) for a in acc[j])] for j, d in enumerate(c["depths"])]
+    head = ["L \\ sigma_w^2", *(f"{w:g}" for w in c["sigma_w2"])]
+    rows = [head, *([str(d), *(_cell(a) for a in acc[j])] for j, d in enumerate(c["depths"]))]
     rows.append([f"{c['multiple']:g} xi_c", *(f"{v:.3g}" for v in curve)])
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    table = ["  ".join(x.rjust(w) for x, w in zip(r, widths, strict=True)) for r in rows]
     lines = [
         f"trainability: {act}, width {c['width']}, sigma_b^2 = {c['sigma_b2']:g}, task "
         f"{c['task']} (chance {data['chance']:g}), {c['optimizer']} lr {c['learning_rate']:g}, "
@@ -91,8 +96,22 @@ def trainability_lines(data: dict[str, Any]) -> list[str]:
         "test accuracy after training (mean over draws); last row: the theory's depth "
         f"{c['multiple']:g} xi_c(sigma_w^2) (Schoenholz et al. 2017: trainable below it)",
         "",
-        *table,
+        *_table(rows),
     ]
+    if c["seeds"] > 1:
+        _, low, high = _stats.mean_interval(np.moveaxis(data["test_accuracy"], -1, 0))
+        half = (high - low) / 2
+        spread = [
+            head,
+            *([str(d), *(_cell(h) for h in half[j])] for j, d in enumerate(c["depths"])),
+        ]
+        lines += [
+            "",
+            f"+- half-width of each cell's 95% interval of the mean over its {c['seeds']} draws "
+            "(Student t): cells near the boundary vary from draw to draw, and between CPUs",
+            "",
+            *_table(spread),
+        ]
     if data["missing"]:
         lines += ["", f"not yet computed: depths {_words(data['missing'])}"]
     return lines

@@ -73,12 +73,14 @@ def catalogue_lines() -> list[str]:
     lines.append(
         "lsuv: data-dependent (Mishkin & Matas 2016), not a (shape, rng) scheme: use it in"
     )
-    lines.append('a spec as init = {name = "lsuv", tol = 0.1, max_iter = 10} or initlab.lsuv.')
+    lines.append('a spec as init = {name = "lsuv", tol = 0.1, max_iter = 10}, or from Python')
+    lines.append("as initlab.init.lsuv.lsuv_network(layer_sizes, X) or initlab.lsuv(net, X).")
     lines.append(
         "Fans: W is (out, in, *kernel) as in PyTorch; Keras/JAX kernels are (*kernel, in, out):"
     )
     lines.append(
-        "convert with initializers.torch_shape / to_keras, or pass in_axis=-2, out_axis=-1."
+        "convert with initlab.init.catalogue.torch_shape / to_keras, or pass in_axis=-2, "
+        "out_axis=-1."
     )
     return lines
 

@@ -3,7 +3,7 @@ r"""Signal-propagation results as stored data: the critical line, correlations, 
 Each ``*_record`` function computes one study and returns plain data (JSON-ready, with
 ``"format": "initlab.sigprop.<kind>"`` and ``"schema_version"``); :func:`write` stores it
 atomically as ``<kind>.json`` (``critical.json``, ``correlation.json``, ``jacobian.json``)
-and :func:`read` reads it back with checks. Figures (:mod:`initlab.plots_sigprop`) and
+and :func:`read` reads it back with checks. Figures (:mod:`initlab.report.sigprop`) and
 the report are drawn from these files only.
 """
 

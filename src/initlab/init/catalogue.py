@@ -15,7 +15,7 @@ frameworks differ both variants exist under explicit names (``docs/initializers.
 - ``he_normal``, ``glorot_normal``, ``lecun_normal`` (Keras, JAX) draw a normal
   **truncated** at two standard deviations and rescaled to the target variance;
 - ``kaiming_normal``, ``xavier_normal`` (PyTorch) draw an **untruncated** normal, scaled by
-  a gain (:func:`initlab.gains.calculate_gain`);
+  a gain (:func:`initlab.init.gains.calculate_gain`);
 - ``trunc_normal`` (PyTorch) truncates to absolute bounds ``[a, b]``; ``truncated_normal``
   (Keras, JAX) truncates at ``mean + [lower, upper] stddev``, default +-2; neither rescales.
 
@@ -116,8 +116,9 @@ __all__ = [
 
 _DATA_DEPENDENT = {
     "lsuv": "LSUV (Mishkin & Matas 2016) is data-dependent: it rescales a network's weights "
-    "on a batch, so it is not a (shape, rng) initializer. Use initlab.lsuv.lsuv_network(...) "
-    'or initlab.lsuv.lsuv(net, X), or init = {name = "lsuv", ...} in an experiment spec',
+    "on a batch, so it is not a (shape, rng) initializer. Use "
+    "initlab.init.lsuv.lsuv_network(layer_sizes, X, ...) or initlab.lsuv(net, X), or "
+    'init = {name = "lsuv", ...} in an experiment spec',
 }
 
 

@@ -2,13 +2,13 @@ r"""initlab for PyTorch modules: apply a catalogue scheme, LSUV, diagnostics, co
 
 An optional bridge (``pip install "initlab[torch]"``): nothing else in initlab imports torch.
 
-**Values.** Every value is drawn by initlab's own catalogue (:mod:`initlab.initializers`) in
+**Values.** Every value is drawn by initlab's own catalogue (:mod:`initlab.init.catalogue`) in
 float64 from one numpy generator, parameter after parameter in ``module.named_parameters()``
 order, then copied into the parameter (cast to its dtype) under ``torch.no_grad()``. So a
 scheme means here exactly what ``initlab inits`` says it means, and a seed gives the same
 numbers as initlab's own networks of the same shapes.
 
-**Fans** follow PyTorch's convention, :func:`initlab.initializers.compute_fans` on the raw
+**Fans** follow PyTorch's convention, :func:`initlab.init.catalogue.compute_fans` on the raw
 weight shape, which equals ``torch.nn.init._calculate_fan_in_and_fan_out`` for every layer
 type (the tests hold it):
 

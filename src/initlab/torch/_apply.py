@@ -265,7 +265,7 @@ def _copy_into(p: torch.Tensor, values: np.ndarray) -> None:
 
 
 def from_network(net: Any, k: int = 0) -> nn.Sequential:
-    r"""Member `k` of an initlab :class:`~initlab.network.Network` as an ``nn.Sequential``.
+    r"""Member `k` of an initlab :class:`~initlab.nn.network.Network` as an ``nn.Sequential``.
 
     ``Linear(n_0, n_1), phi, ..., Linear(n_{L-1}, 1)`` in the network's dtype, with its
     weights and biases copied (``b_l`` of shape ``(n_l, 1)`` becomes a vector). The output

@@ -1,7 +1,7 @@
 r"""Per-layer diagnostics of a torch module during your training loop (the :class:`Recorder`).
 
 Import it from :mod:`initlab.torch`. The :class:`Recorder` writes
-:class:`initlab.diagnostics.Diagnostics` (one member, K = 1), the records initlab's own
+:class:`initlab.analysis.diagnostics.Diagnostics` (one member, K = 1), the records initlab's own
 networks write, so :mod:`initlab.report.diagnostics` and ``initlab report`` draw them
 unchanged. Each recorded layer ``l`` (a Linear, Conv or ConvTranspose module, in forward
 order, named by its module path) plays the part of initlab's layer ``l``:
@@ -113,7 +113,7 @@ class Recorder:
         Names of the modules whose output is the residual stream; default every child of an
         ``nn.Sequential``/``nn.ModuleList`` that holds a recorded layer (module docstring).
     record_at : iterable of int, optional
-        Iterations to record (e.g. :func:`initlab.diagnostics.record_iterations`); default
+        Iterations to record (e.g. :func:`initlab.analysis.diagnostics.record_iterations`); default
         every iteration passed to :meth:`begin`.
     histogram_bins : int
     tol : float, optional

@@ -180,7 +180,7 @@ def _targets(
 
 @dataclass(frozen=True)
 class ModuleLSUVReport(LSUVReport):
-    """:class:`~initlab.lsuv.LSUVReport` (arrays ``(L, 1)``) with the layers' names, and the
+    """:class:`~initlab.init.lsuv.LSUVReport` (arrays ``(L, 1)``) with the layers' names, and the
     layers LSUV skipped with the reason (``skipped``: ``(name, why)`` pairs)."""
 
     layers: tuple[str, ...] = ()
@@ -208,7 +208,7 @@ def lsuv(
     r"""LSUV (Mishkin & Matas 2016) on any module, in place, through hooks, without side
     effects (module docstring: what is scaled, what is restored).
 
-    The algorithm and options of :func:`initlab.lsuv.lsuv`: optionally pre-initialize every
+    The algorithm and options of :func:`initlab.init.lsuv.lsuv`: optionally pre-initialize every
     measured weight with an orthonormal matrix (``orthogonal``, gain 1, of the weight's
     ``(shape[0], prod(shape[1:]))`` view; an attention block's own rows) and its bias with 0;
     then, layer by layer in forward order, measure the variance :math:`v_l` of the layer's
@@ -223,14 +223,14 @@ def lsuv(
         The input, examples first: ``module(batch)`` (or ``module(*batch)``), at least 2
         examples.
     tol, max_iter, measure
-        As in :func:`initlab.lsuv.lsuv`. ``measure="activation"`` measures
+        As in :func:`initlab.init.lsuv.lsuv`. ``measure="activation"`` measures
         :math:`\phi(Z_l)` (:func:`infer_activation`, or `activation`) for every layer but
         the last, whose output is always measured as is.
     orthonormal : int or Generator or None
         Seed of the orthonormal pre-initialization (layers drawn in forward order from one
-        generator, as :func:`initlab.lsuv.lsuv_network` draws them); None rescales the
+        generator, as :func:`initlab.init.lsuv.lsuv_network` draws them); None rescales the
         module's current weights (LSUV on top of another scheme, e.g. after :func:`apply`).
-        The default, 0, is the paper's algorithm; :func:`initlab.lsuv.lsuv`, which takes an
+        The default, 0, is the paper's algorithm; :func:`initlab.init.lsuv.lsuv`, which takes an
         already initialized network, defaults to None.
     layers : sequence of str, optional
         Names of the layers to scale (module paths; ``"attn.in_proj_weight:q"``,
