@@ -1,0 +1,155 @@
+"""initlab.torch's width/depth parametrizations held to the mup package (1.0.0) and to
+independent multiplier-free references."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import mup
+import pytest
+import torch
+from torch.nn import functional as F
+
+from initlab import InitlabError
+from initlab.torch import _mup as M
+from initlab.torch.models import GPT
+
+V, T = 17, 8
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_float64():
+    """Tiny products: threads only contend on a shared machine; float64 for 1e-10."""
+    threads, dtype = torch.get_num_threads(), torch.get_default_dtype()
+    torch.set_num_threads(1)
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_num_threads(threads)
+    torch.set_default_dtype(dtype)
+
+
+def gpt(d, ffn, *, tied=False, n_layers=2, seed=0):
+    return GPT(vocab=V, d_model=d, n_heads=2, n_layers=n_layers, max_len=T, ffn=ffn, tied=tied,
+               seed=seed).double()  # fmt: skip
+
+
+def batch():
+    tok = torch.randint(0, V, (4, T + 1), generator=torch.Generator().manual_seed(0))
+    return tok[:, :-1], tok[:, 1:]
+
+
+def train(model, opt, steps=20):
+    x, y = batch()
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x).reshape(-1, V), y.reshape(-1))
+        losses.append(loss.item())
+        loss.backward()
+        opt.step()
+    return losses
+
+
+def mup_twin(model, base, delta, tied):
+    """`model` made muP by the mup package (MuReadout / MuSharedReadout, attention 1/d)."""
+    twin = copy.deepcopy(model)
+    for m in (twin, base, delta):
+        d = m.readout.in_features
+        if tied:
+            m.readout = mup.MuSharedReadout(m.embed.weight, bias=False)
+        else:
+            w = m.readout.weight.data
+            m.readout = mup.MuReadout(d, V, bias=False)
+            m.readout.weight.data.copy_(w)
+        for b in m.blocks:
+            b.attn.attn_scale = 1.0 / b.attn.d_head
+    return mup.set_base_shapes(twin, base, delta=delta)
+
+
+def both(tied=False, d=32, ffn=48):
+    """(initlab's muP GPT, mup's) from the same SP GPT; ffn has its own base width."""
+    base, delta, model = gpt(8, 12, tied=tied), gpt(16, 24, tied=tied), gpt(d, ffn, tied=tied)
+    theirs = mup_twin(model, copy.deepcopy(base), copy.deepcopy(delta), tied)
+    ours = M.parametrize(model, M.base_shapes(base, delta), "mup",
+                         attention=["blocks.0.attn", "blocks.1.attn"], tied_rescale=tied)  # fmt: skip
+    return ours, theirs
+
+
+@pytest.mark.parametrize("tied", [False, True])
+@pytest.mark.parametrize("opt", ["sgd", "momentum", "adam", "adamw"])
+def test_gpt_trains_as_mup_does(opt, tied):
+    ours, theirs = both(tied)
+    s1, s2 = ours.state_dict(), theirs.state_dict()
+    assert all(torch.equal(s1[k], s2[k]) for k in s1)
+    name = "sgd" if opt == "momentum" else opt
+    lr = 0.05 if name == "sgd" else 0.002
+    kw = {"momentum": 0.9} if opt == "momentum" else {}
+    kw |= {"weight_decay": 0.1} if opt == "adamw" else {}
+    mine = M.make_optimizer(ours, name, lr, eps_convention="mup", **kw)
+    cls = {"sgd": mup.MuSGD, "adam": mup.MuAdam, "adamw": mup.MuAdamW}[name]
+    a, b = train(ours, mine), train(theirs, cls(theirs.parameters(), lr=lr, **kw))
+    assert max(abs(x - y) / abs(y) for x, y in zip(a, b, strict=True)) <= 1e-10
+    assert a[-1] < a[0]
+
+
+def test_tied_readout_is_not_rescaled_unless_asked():
+    base, delta, model = gpt(8, 12, tied=True), gpt(16, 24, tied=True), gpt(32, 48, tied=True)
+    w = model.embed.weight.detach().clone()
+    M.parametrize(model, M.base_shapes(base, delta), "mup")
+    assert torch.equal(model.embed.weight, w)
+    other = M.parametrize(gpt(32, 48, tied=True), M.base_shapes(base, delta), "mup",
+                          tied_rescale=True)  # fmt: skip
+    assert torch.allclose(other.embed.weight, w * 2.0)  # sqrt(32 / 8)
+
+
+def test_table3_eps_is_adam_on_the_effective_readout():
+    """eps / r on the readout = Adam with one eps on a multiplier-free readout W = w / r
+    trained at lr / r (TP V Table 3); mup's convention differs measurably at a large eps."""
+    base, delta = gpt(8, 12), gpt(16, 24)
+    shapes = M.base_shapes(base, delta)
+    ours = M.parametrize(gpt(32, 48), shapes, "mup")
+    free = copy.deepcopy(ours)  # drop the multiplier: W = w / r, lr / r
+    r = 4.0
+    free.readout._forward_pre_hooks.clear()
+    with torch.no_grad():
+        free.readout.weight.div_(r)
+    named = dict(free.named_parameters())
+    groups = [
+        {**g, "params": [named[n]], "names": [n],
+         "lr": g["lr"] / r if n == "readout.weight" else g["lr"]}
+        for g in M.param_groups(ours, 0.003, "adam", eps=1e-3, eps_convention="mup")
+        for n in g["names"]
+    ]  # fmt: skip
+    ref = train(free, torch.optim.Adam(groups, lr=0.003, eps=1e-3))
+    mup_eps = copy.deepcopy(ours)
+    t3 = train(ours, M.make_optimizer(ours, "adam", 0.003, eps=1e-3))
+    as_mup = train(mup_eps, M.make_optimizer(mup_eps, "adam", 0.003, eps=1e-3,
+                                             eps_convention="mup"))  # fmt: skip
+    assert max(abs(a - b) / b for a, b in zip(t3, ref, strict=True)) < 1e-10
+    assert max(abs(a - b) / b for a, b in zip(as_mup, ref, strict=True)) > 1e-4
+
+
+def test_no_base_shapes_is_an_error():
+    with pytest.raises(InitlabError, match="no parametrization"):
+        M.param_groups(gpt(16, 24), 0.1, "adam")
+    with pytest.raises(InitlabError, match="base shapes"):
+        M.parametrize(gpt(16, 24), None, "mup")
+    with pytest.raises(InitlabError, match="missing"):
+        M.parametrize(gpt(16, 24), M.BaseShapes({}), "mup")
+
+
+def test_base_shapes_round_trip(tmp_path):
+    shapes = M.base_shapes(gpt(8, 12), gpt(16, 24))
+    assert shapes.dims["blocks.0.fc.weight"] == (12, 8)
+    assert shapes.dims["embed.weight"] == (None, 8)
+    assert M.BaseShapes.load(shapes.save(tmp_path / "b.json")) == shapes
+
+
+def test_weight_decay_conventions():
+    model = M.parametrize(gpt(32, 32), M.base_shapes(gpt(8, 8), gpt(16, 16)), "mup")
+    for g in M.param_groups(model, 0.01, "adamw", weight_decay=0.1):
+        assert math.isclose(g["lr"] * g["weight_decay"], 0.01 * 0.1)
+    fixed = M.param_groups(model, 0.01, "adamw", weight_decay=0.1, decay_convention="fixed")
+    assert {g["weight_decay"] for g in fixed} == {0.1}
+    assert {g["lr"] for g in fixed} == {0.01, 0.0025}
