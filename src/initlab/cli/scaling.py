@@ -14,7 +14,8 @@ width's optimum learning rate; DIR gets lr_transfer.json and lr_transfer.png.
 
 Both take ``--depth`` (hidden layers after the first, or residual blocks with
 ``--residual``), ``--branch-scaling constant|depth|learnable``, ``--alpha``,
-``--zero-branch`` and ``--base-width``. ``initlab scaling figures RESULT.json`` redraws the
+``--zero-branch`` and ``--base-width`` (required with ntk or mup: the width at which they
+equal SP, never a default that moves with ``--widths``). ``initlab scaling figures RESULT.json`` redraws the
 figures of a stored result.
 """
 
@@ -75,7 +76,8 @@ def _common(p: argparse.ArgumentParser, widths, parametrizations) -> None:
                    f"{' '.join(parametrizations)})")  # fmt: skip
     p.add_argument("--optimizer", default=None, choices=("sgd", "momentum", "adam", "adamw"),
                    help="default sgd (coord-check), adam (lr-transfer)")  # fmt: skip
-    p.add_argument("--base-width", type=int, help="n0 (default: the smallest width)")
+    p.add_argument("--base-width", type=int, metavar="N0",
+                   help="n0, where ntk and mup equal sp (required with ntk or mup)")  # fmt: skip
     p.add_argument("--depth", type=int, default=2, help="layers/blocks after the first (2)")
     p.add_argument("--activation", default="relu", help="hidden activation (default relu)")
     p.add_argument("--init", default="he", help="SP initializer (default he)")
@@ -102,7 +104,18 @@ def run_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_base_width(args: argparse.Namespace) -> None:
+    """``--base-width`` is given whenever a parametrization other than sp is (before any work)."""
+    scaled = [p for p in args.parametrizations if p != "sp"]
+    if scaled and args.base_width is None:
+        raise InitlabError(
+            f"--base-width N0 is required with --parametrizations {' '.join(scaled)}: the width "
+            "at which they equal sp (no default, so that it does not move with --widths)"
+        )
+
+
 def run_coord_check(args: argparse.Namespace) -> int:
+    _check_base_width(args)
     if args.out:
         check_dir(args.out, need=5_000_000)
     with progress_bar("coord check", args.quiet, unit="populations") as progress:
@@ -129,6 +142,7 @@ def run_lr_transfer(args: argparse.Namespace) -> int:
     lo, hi = args.log2_lrs
     if hi < lo:
         raise InitlabError(f"--log2-lrs LO HI needs LO <= HI; got {lo} {hi}")
+    _check_base_width(args)
     if args.out:
         check_dir(args.out, need=5_000_000)
     with progress_bar("lr transfer", args.quiet, unit="populations") as progress:

@@ -142,12 +142,13 @@ def coord_check(
 ) -> CoordCheck:
     """Run a coordinate check (see the module docstring); one population per (p, width).
 
-    `base_width` defaults to the smallest width; `data` to :func:`digits` (`n_examples`).
+    `base_width` :math:`n_0` is required by NTK and muP (no default: a study's base width is
+    the one the user gave); `data` defaults to :func:`digits` (`n_examples`).
     ``progress(done, total)`` is called after each population.
     """
     arch = architecture or Architecture()
     widths = _check_widths(widths)
-    n0 = widths[0] if base_width is None else base_width
+    n0 = _base_width(base_width, parametrizations, widths)
     X, Y = data if data is not None else digits(n_examples)
     T = int(check_number("steps", steps, low=1, integer=True))
     size = change = None
@@ -203,6 +204,23 @@ def _check_widths(widths: Sequence[int]) -> list[int]:
     if len(out) < 2 or sorted(set(out)) != out:
         raise InitlabError(f"widths must be at least two increasing integers; got {list(widths)}")
     return out
+
+
+def _base_width(base_width: int | None, parametrizations: Sequence[str], widths: list[int]) -> int:
+    """The base width the user gave; SP alone needs none (its numbers do not depend on it:
+    the smallest width is then recorded)."""
+    for p in parametrizations:
+        _par.get(p)
+    if base_width is None:
+        scaled = [p for p in parametrizations if p != "sp"]
+        if scaled:
+            raise InitlabError(
+                f"parametrization {scaled[0]!r} needs base_width (--base-width): the width n0 "
+                "at which it equals SP; there is no default, so that a study's n0 is the one "
+                "you chose and does not move with the widths"
+            )
+        return widths[0]
+    return int(check_number("base_width", base_width, low=1, integer=True))
 
 
 def _write_json(path: str | Path, doc: dict) -> Path:
@@ -314,14 +332,14 @@ def lr_transfer(
     """Train one population per (parametrization, width) over learning rates x seeds.
 
     Member ``r * S + s`` has learning rate ``2 ** log2_lrs[r]`` and seed ``seeds[s]``.
-    `data` defaults to :func:`digits` (`n_examples` of them, all with None); `base_width` to
-    the smallest width. The defaults are the CI-sized example of ``tests/test_scaling.py``:
+    `data` defaults to :func:`digits` (`n_examples` of them, all with None); `base_width` is
+    required by NTK and muP, as in :func:`coord_check`. The defaults are the CI-sized example of ``tests/test_scaling.py``:
     Adam, 40 steps of batch 32 on 256 digits, a plain ReLU MLP of 3 hidden layers.
     ``progress(done, total)`` is called after each population.
     """
     arch = architecture or Architecture()
     widths = _check_widths(widths)
-    n0 = widths[0] if base_width is None else base_width
+    n0 = _base_width(base_width, parametrizations, widths)
     X, Y = data if data is not None else digits(n_examples)
     R, S = len(log2_lrs), len(seeds)
     lrs = np.repeat(2.0 ** np.asarray(log2_lrs, dtype=float), S)
