@@ -15,8 +15,8 @@ width's optimum learning rate; DIR gets lr_transfer.json and lr_transfer.png.
 Both take ``--depth`` (hidden layers after the first, or residual blocks with
 ``--residual``), ``--branch-scaling constant|depth|learnable``, ``--alpha``,
 ``--zero-branch`` and ``--base-width`` (required with ntk or mup: the width at which they
-equal SP, never a default that moves with ``--widths``). ``initlab scaling figures RESULT.json`` redraws the
-figures of a stored result.
+equal SP, never a default that moves with ``--widths``). ``initlab scaling figures
+RESULT.json`` redraws the figures of a stored result.
 """
 
 from __future__ import annotations
