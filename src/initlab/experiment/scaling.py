@@ -334,7 +334,8 @@ def lr_transfer(
     Member ``r * S + s`` has learning rate ``2 ** log2_lrs[r]`` and seed ``seeds[s]``.
     `data` defaults to :func:`digits` (`n_examples` of them, all with None); `base_width` is
     required by NTK and muP, as in :func:`coord_check`. The defaults are the CI-sized example
-    of ``tests/test_scaling.py``: Adam, 40 steps of batch 32 on 256 digits, a plain ReLU MLP of 3 hidden layers.
+    of ``tests/test_scaling.py``: Adam, 40 steps of batch 32 on 256 digits, a plain ReLU MLP
+    of 3 hidden layers.
     ``progress(done, total)`` is called after each population.
     """
     arch = architecture or Architecture()
