@@ -7,6 +7,7 @@ import copy
 import math
 
 import mup
+import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
@@ -153,3 +154,112 @@ def test_weight_decay_conventions():
     fixed = M.param_groups(model, 0.01, "adamw", weight_decay=0.1, decay_convention="fixed")
     assert {g["weight_decay"] for g in fixed} == {0.1}
     assert {g["lr"] for g in fixed} == {0.01, 0.0025}
+
+
+# --- coordinate checks over width and depth, with verdicts ---------------------------------
+
+
+def _zen_gpt(context=16):
+    from initlab.torch._chars import char_batches, zen_text
+
+    vocab, batches = char_batches(zen_text(), context, 8)
+    Vz = len(vocab)
+
+    def gpt_(d, L=2, seed=0):
+        return GPT(vocab=Vz, d_model=d, n_heads=2, n_layers=L, max_len=context, seed=seed)
+
+    def loss(out, y):
+        return F.cross_entropy(out.reshape(-1, Vz), y.reshape(-1))
+
+    return gpt_, batches, loss
+
+
+def _width_check(parametrization, steps=3, **kw):
+    from initlab import torch as itorch
+
+    gpt_, batches, loss = _zen_gpt()
+    shapes = M.base_shapes(gpt_(16), gpt_(32))
+
+    def build(n):
+        return M.parametrize(gpt_(n, seed=torch.initial_seed()), shapes, parametrization,
+                             attention=["blocks.0.attn", "blocks.1.attn"], attn_mult=8**0.5,
+                             **kw)  # fmt: skip
+
+    layers = ["embed", "blocks.0.attn", "blocks.0.fc_out", "blocks.1.fc_out", "ln_f", "readout"]
+    return itorch.coord_check(build, (16, 32, 64, 128), batches(0), loss, steps=steps,
+                              layers=layers,
+                              optimizer=lambda m: M.make_optimizer(m, "adam", 1e-2))  # fmt: skip
+
+
+def test_gpt_coord_check_flat_under_mup_grows_under_sp_with_verdicts(tmp_path):
+    """Adam at lr 1e-2, widths 16..128, 3 steps: muP (zero-initialized readout, as TP V
+    recommends) passes with every layer stable; SP fails, its blocks' changes growing."""
+    from initlab import torch as itorch
+
+    mup_cc, sp_cc = _width_check("mup", zero_readout=True), _width_check("sp")
+    assert mup_cc.passed and not sp_cc.passed
+    assert mup_cc.parametrization == "mup" and mup_cc.readouts == ("readout",)
+    for metric in ("size", "change"):
+        for r in mup_cc.rows(metric):
+            assert r.verdict in ("stable", "undetermined"), r  # zeros: undetermined
+    grows = [r for r in sp_cc.rows("change") if r.layer.startswith("blocks")]
+    assert all(r.verdict == "grows" for r in grows), grows  # SP: updates add up over n
+    assert mup_cc.verdict_lines()[-1].startswith("PASS")
+    assert sp_cc.verdict_lines()[-1].startswith("FAIL")
+    back = itorch.CoordCheck.load(mup_cc.save(tmp_path / "cc.json"))
+    assert back.verdict_lines() == mup_cc.verdict_lines()
+    assert np.array_equal(back.changes, mup_cc.changes)
+
+
+def test_mup_readout_at_initialization_is_a_named_benign_exception():
+    cc = _width_check("mup", steps=1)
+    init = next(r for r in cc.rows("size") if r.layer == "readout" and r.step == 0)
+    assert init.slope == pytest.approx(-0.5, abs=0.15) and init.verdict == "vanishes"
+    line = cc.verdict_lines()[0]
+    assert "readout vanishes (step 0" in line and "expected: muP's readout" in line
+    assert cc.passed
+
+
+@pytest.mark.parametrize("alpha", [None, 0.5, 1.0])
+def test_gpt_depth_coord_check_of_the_residual_stream(alpha):
+    """The residual stream after the last block (ln_f's input) under Adam: its change grows
+    with depth without branch multipliers, and is flat with (L/L0)^-alpha and the blocks'
+    learning rates scaled by m^(alpha - 1) (depth-muP alpha = 1/2, CompleteP alpha = 1)."""
+    from initlab import torch as itorch
+
+    gpt_, batches, loss = _zen_gpt()
+
+    def build(L):
+        shapes = M.base_shapes(gpt_(16, L), gpt_(32, L))
+        res = None if alpha is None else M.Residual(tuple(f"blocks.{i}" for i in range(L)),
+                                                    ("attn", "fc_out"), 2, alpha)  # fmt: skip
+        return M.parametrize(gpt_(16, L, seed=torch.initial_seed()), shapes, "mup", residual=res)
+
+    cc = itorch.coord_check(build, (2, 4, 8, 16), batches(0), loss, steps=3, axis="depth",
+                            layers=["ln_f:in"],
+                            optimizer=lambda m: M.make_optimizer(m, "adam", 1e-2))  # fmt: skip
+    change = [r for r in cc.rows("change")]
+    if alpha is None:
+        assert all(r.slope > 0.25 for r in change), change
+        assert not cc.passed and "with the depth" in cc.verdict_lines()[-1]
+    else:
+        assert all(abs(r.slope) <= 0.25 for r in change), change
+        assert cc.passed
+
+
+def test_residual_groups_scale_the_blocks_learning_rates():
+    model = gpt(16, 16, n_layers=8)
+    res = M.Residual(tuple(f"blocks.{i}" for i in range(8)), ("attn", "fc_out"), 2, 1.0)
+    M.parametrize(model, M.base_shapes(gpt(8, 8, n_layers=8), gpt(16, 16, n_layers=8)), "mup",
+                  residual=res)  # fmt: skip
+    lr = {n: g["lr"] for g in M.param_groups(model, 1.0, "sgd") for n in g["names"]}
+    eps = {n: g["eps"] for g in M.param_groups(model, 1.0, "adam") for n in g["names"]}
+    assert lr["blocks.3.fc.weight"] == pytest.approx(4.0)  # SGD: m^(2 alpha - 1), m = 4
+    assert lr["blocks.3.ln1.weight"] == pytest.approx(2.0 * 4.0)  # vector-like: r m
+    assert lr["embed.weight"] == pytest.approx(2.0)
+    assert eps["blocks.3.fc.weight"] == pytest.approx(1e-8 / 4)
+    h = torch.randn(2, T, 16, generator=torch.Generator().manual_seed(1))
+    attn, fc_out = model.blocks[5].attn, model.blocks[5].fc_out
+    with torch.no_grad():  # calling forward() directly skips the hooks: the branch multiplier
+        assert torch.allclose(attn(h), attn.forward(h) / 4)  # (L / L0)^-1 = 1/4
+        assert torch.allclose(fc_out(torch.ones(1, 16)), fc_out.forward(torch.ones(1, 16)) / 4)

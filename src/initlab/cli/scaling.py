@@ -13,7 +13,8 @@ population per parametrization and width over learning rates 2^k x seeds and pri
 width's optimum learning rate; DIR gets lr_transfer.json and lr_transfer.png.
 
 Both take ``--depth`` (hidden layers after the first, or residual blocks with
-``--residual``), ``--branch-scaling constant|depth|learnable``, ``--alpha``,
+``--residual``), ``--branch-scaling constant|depth|completep|learnable``, ``--base-depth``,
+``--alpha``,
 ``--zero-branch`` and ``--base-width`` (required with ntk or mup: the width at which they
 equal SP, never a default that moves with ``--widths``). ``initlab scaling figures
 RESULT.json`` redraws the figures of a stored result.
@@ -84,7 +85,12 @@ def _common(p: argparse.ArgumentParser, widths, parametrizations) -> None:
     p.add_argument("--residual", action="store_true", help="residual blocks")
     p.add_argument("--branch-layers", type=int, default=1, help="layers per branch (1)")
     p.add_argument("--branch-scaling", default="constant", choices=("constant", "depth",
-                   "learnable"), help="branch multiplier (default constant)")  # fmt: skip
+                   "completep", "learnable"),
+                   help="branch multiplier alpha, alpha/sqrt(L), alpha/L or trained "
+                   "(default constant)")  # fmt: skip
+    p.add_argument("--base-depth", type=int, metavar="L0",
+                   help="scale the blocks' learning rates from depth L0 as --branch-scaling "
+                   "depth|completep requires (default: no depth factor)")  # fmt: skip
     p.add_argument("--alpha", type=float, default=1.0, help="branch multiplier (default 1)")
     p.add_argument("--zero-branch", action="store_true", help="zero each branch's last layer")
     p.add_argument("--out", metavar="DIR", help="write the result and figures here")
@@ -95,7 +101,7 @@ def _architecture(args: argparse.Namespace) -> _scaling.Architecture:
     return _scaling.Architecture(
         depth=args.depth, init=args.init, activation=args.activation, skip=args.residual,
         branch_layers=args.branch_layers, branch_scaling=args.branch_scaling,
-        alpha=args.alpha, zero_branch=args.zero_branch,
+        alpha=args.alpha, zero_branch=args.zero_branch, base_depth=args.base_depth,
     )  # fmt: skip
 
 

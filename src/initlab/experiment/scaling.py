@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from initlab._rng import make_rng
 from initlab._validation import InitlabError, check_number
 from initlab.analysis import coordcheck as _cc
 from initlab.experiment.steps import digits, final_loss, train_steps
@@ -65,6 +66,7 @@ class Architecture:
     branch_scaling: str = "constant"
     alpha: float = 1.0
     zero_branch: bool = False
+    base_depth: int | None = None
 
     def build(self, d, n, d_out, seeds, parametrization, base_width, optimizer):
         """``init_model`` with these settings (``optimizer`` is its lr column)."""
@@ -291,6 +293,36 @@ class LrTransfer:
                         shift = 0.5 * h * (y0 - y2) / curv
                         out[idx] = x[k] + float(np.clip(shift, -h / 2, h / 2))
         return out
+
+    def shift_per_doubling(self, level: float = 0.9, n_boot: int = 2000, seed: int = 0) -> Array:
+        r"""Shift of the optimum per doubling of the width, with an interval, ``(P, 3)``.
+
+        Each row is ``(slope, low, high)``: the least-squares slope of the optimum's
+        :math:`\log_2` (:meth:`optimum`) against :math:`\log_2 n`, and a `level` interval.
+        With two or more seeds the interval is a percentile bootstrap: the seeds are
+        resampled with replacement independently at each width (`n_boot` times, generator
+        ``make_rng(seed)``) and the slope refitted. With one seed it is the grid's resolution:
+        each optimum is known within :math:`\pm h/2` (:math:`h` the grid step; the
+        parabola refinement stays within it), which moves the slope by at most
+        :math:`\tfrac h2 \sum_i |x_i - \bar x| / \sum_i (x_i - \bar x)^2`.
+        """
+        x = np.log2(np.asarray(self.widths, dtype=float))
+        xc = x - x.mean()
+        slope = self.optimum() @ xc / (xc @ xc)
+        S = len(self.seeds)
+        if S < 2:
+            h = float(np.min(np.diff(self.log2_lrs))) if len(self.log2_lrs) > 1 else 0.0
+            half = h / 2 * np.abs(xc).sum() / (xc @ xc)
+            return np.stack([slope, slope - half, slope + half], axis=-1)
+        rng = make_rng(seed)
+        boot = np.empty((n_boot, len(self.parametrizations)))
+        for b in range(n_boot):
+            pick = rng.integers(0, S, size=(len(self.widths), S))
+            loss = np.stack([self.loss[:, w][..., pick[w]] for w in range(len(self.widths))], 1)
+            boot[b] = LrTransfer(self.parametrizations, self.widths, self.log2_lrs, self.seeds,
+                                 loss, self.curves).optimum() @ xc / (xc @ xc)  # fmt: skip
+        q = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2], axis=0)
+        return np.stack([slope, q[0], q[1]], axis=-1)
 
     def spread(self) -> Array:
         """Range (max - min) over widths of the optimum's :math:`\\log_2`, ``(P,)``."""

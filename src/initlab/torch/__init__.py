@@ -26,11 +26,14 @@ initlab's) "fan_in" of it counts *output* channels: ``kaiming_*`` in ``fan_in`` 
 as PyTorch's own ``kaiming_*_`` would, not by the number of inputs a transposed-convolution
 output actually sums (use ``mode="fan_out"`` for that).
 
-What is here, from three private modules: :func:`apply`, :func:`fans`,
+What is here, from private modules: :func:`apply`, :func:`fans`,
 :func:`from_network`, :func:`infer_activation`, :func:`layer_order`
 (:mod:`initlab.torch._apply`); :func:`lsuv` (:mod:`initlab.torch._lsuv`); :class:`Recorder`,
 :func:`run_record`, :func:`results` (:mod:`initlab.torch._diagnostics`); :func:`coord_check`
-(:mod:`initlab.torch._coordcheck`).
+(:mod:`initlab.torch._coordcheck`); :func:`base_shapes`, :class:`BaseShapes`,
+:func:`parametrize`, :class:`Residual`, :func:`param_groups`, :func:`make_optimizer`
+(:mod:`initlab.torch._mup`: SP, NTK, muP and depth scaling of any module);
+:func:`lr_transfer` (:mod:`initlab.torch._transfer`).
 """
 
 from __future__ import annotations
@@ -60,9 +63,19 @@ from initlab.torch._apply import (
 from initlab.torch._coordcheck import CoordCheck, coord_check
 from initlab.torch._diagnostics import Recorder, results, run_record
 from initlab.torch._lsuv import ModuleLSUVReport, lsuv
+from initlab.torch._mup import (
+    BaseShapes,
+    Residual,
+    base_shapes,
+    make_optimizer,
+    param_groups,
+    parametrization_of,
+    parametrize,
+)
 
 __all__ = [
     "ACTIVATIONS",
+    "BaseShapes",
     "CONV",
     "CONV_TRANSPOSE",
     "EMBEDDING",
@@ -72,13 +85,19 @@ __all__ = [
     "InitTable",
     "ModuleLSUVReport",
     "Recorder",
+    "Residual",
     "apply",
+    "base_shapes",
     "coord_check",
     "fans",
     "from_network",
     "infer_activation",
     "layer_order",
     "lsuv",
+    "make_optimizer",
+    "param_groups",
+    "parametrization_of",
+    "parametrize",
     "results",
     "run_record",
 ]
