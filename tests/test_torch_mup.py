@@ -263,3 +263,72 @@ def test_residual_groups_scale_the_blocks_learning_rates():
     with torch.no_grad():  # calling forward() directly skips the hooks: the branch multiplier
         assert torch.allclose(attn(h), attn.forward(h) / 4)  # (L / L0)^-1 = 1/4
         assert torch.allclose(fc_out(torch.ones(1, 16)), fc_out.forward(torch.ones(1, 16)) / 4)
+
+
+# --- learning-rate transfer into the sweep store ------------------------------------------
+
+
+def test_lr_transfer_is_stored_resumable_and_read_back(tmp_path):
+    from initlab.results.sweep_store import open_store
+    from initlab.torch._transfer import lr_transfer
+
+    gpt_, batches, loss = _zen_gpt(context=8)
+    shapes = M.base_shapes(gpt_(8), gpt_(16))
+    calls = []
+
+    def build(p, n, seed, fail_after=None):
+        calls.append((p, n, seed))
+        if fail_after is not None and len(calls) > fail_after:
+            raise KeyboardInterrupt  # the study is killed here
+        return M.parametrize(gpt_(n, seed=seed), shapes, p)
+
+    kw = dict(optimizer=lambda m, lr: M.make_optimizer(m, "adam", lr), batches=batches,
+              eval_batch=batches(99), loss_fn=loss, steps=2, out=tmp_path / "s", name="t",
+              base_width=8, seeds=(0, 1))  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        lr_transfer(lambda p, n, s: build(p, n, s, fail_after=5), (8, 16), (-7, -5), **kw)
+    with open_store(tmp_path / "s", readonly=True) as store:
+        assert sorted(store.statuses().values()).count("done") == 5
+    calls.clear()
+    first = lr_transfer(build, (8, 16), (-7, -5), **kw)
+    assert len(calls) == 16 - 5  # only the runs not yet stored
+    calls.clear()
+    again = lr_transfer(build, (8, 16), (-7, -5), **kw)
+    assert calls == [] and np.array_equal(again.loss, first.loss)
+    assert np.isfinite(first.loss).all() and first.loss.shape == (2, 2, 2, 2)
+    # each stored run is the same as training it alone
+    model = build("mup", 16, 1)
+    opt = M.make_optimizer(model, "adam", 2.0**-5)
+    for t in range(2):
+        x, y = batches(t)
+        opt.zero_grad()
+        loss(model(x), y).backward()
+        opt.step()
+    with torch.no_grad():
+        alone = loss(model(batches(99)[0]), batches(99)[1]).item()
+    assert first.loss[1, 1, 1, 1] == pytest.approx(alone, rel=1e-12)
+    with open_store(tmp_path / "s", readonly=True) as store:
+        rows = store.rows()
+    assert {r["parametrization"] for r in rows} == {"sp", "mup"}
+    assert {r["width"] for r in rows} == {8, 16} and all(r["status"] == "done" for r in rows)
+
+
+def test_shift_per_doubling_recovers_a_known_slope():
+    """log loss = (k - k*(n))^2 / 4 with k*(n) = -4 - 0.5 log2(n / 32): the parabola through
+    the grid recovers k* exactly, so the shift is -0.5; seeds add noise that the bootstrap
+    interval covers."""
+    from initlab.experiment.scaling import LrTransfer
+
+    widths, ks = [32, 64, 128, 256], np.arange(-9.0, 0.0)
+    star = -4 - 0.5 * np.log2(np.array(widths) / 32)
+    clean = np.exp((ks[None, :] - star[:, None]) ** 2 / 4)  # (W, R)
+    one = LrTransfer(["mup"], widths, list(ks), [0], clean[None, :, :, None], np.zeros(0))
+    s, lo, hi = one.shift_per_doubling()[0]
+    assert s == pytest.approx(-0.5, abs=1e-9)
+    xc = np.log2(widths) - np.log2(widths).mean()
+    assert hi - s == pytest.approx(0.5 * np.abs(xc).sum() / (xc @ xc))
+    noise = np.random.default_rng(0).lognormal(0, 0.05, size=(1, 4, 9, 6))
+    noisy = LrTransfer(["mup"], widths, list(ks), list(range(6)), clean[None, :, :, None] * noise,
+                       np.zeros(0))  # fmt: skip
+    s, lo, hi = noisy.shift_per_doubling()[0]
+    assert lo < s < hi and lo < -0.5 < hi and hi - lo < 1.0
