@@ -59,7 +59,7 @@ from initlab.nn import activations as _activations
 Array = np.ndarray
 BRANCH_SCALINGS = ("constant", "depth", "completep", "learnable")
 DEPTH_EXPONENTS = {"constant": 0.0, "depth": 0.5, "completep": 1.0}
-r"""The exponent :math:`\alpha` of each fixed branch scaling: :math:`\alpha_l \propto L^{-\alpha}`."""
+r"""Exponent :math:`\alpha` of each fixed branch scaling, :math:`\alpha_l \propto L^{-\alpha}`."""
 
 
 @dataclass

@@ -75,11 +75,11 @@ from initlab.torch._mup import (
 
 __all__ = [
     "ACTIVATIONS",
-    "BaseShapes",
     "CONV",
     "CONV_TRANSPOSE",
     "EMBEDDING",
     "LAYERS",
+    "BaseShapes",
     "CoordCheck",
     "InitRow",
     "InitTable",

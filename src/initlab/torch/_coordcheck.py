@@ -265,8 +265,10 @@ def _trace(model, names, batch, loss_fn, make_opt, steps) -> tuple[np.ndarray, n
 
         return hook
 
-    handles = [mods[n[:-3]].register_forward_pre_hook(watch(l)) if n.endswith(":in")
-               else mods[n].register_forward_hook(watch(l)) for l, n in enumerate(names)]  # fmt: skip
+    handles = [
+        mods[n[:-3]].register_forward_pre_hook(watch(l)) if n.endswith(":in")
+        else mods[n].register_forward_hook(watch(l)) for l, n in enumerate(names)
+    ]  # fmt: skip
     opt = make_opt(model)
     try:
         for t in range(steps):

@@ -51,7 +51,7 @@ def _run_id(config: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _train(model, opt, batches, loss_fn, steps, eval_batch) -> tuple[float, list[float], int | None]:
+def _train(model, opt, batches, loss_fn, steps, eval_batch) -> tuple[float, list, int | None]:
     """Final evaluated loss, the loss before each update, and the step it diverged at."""
     history: list[float] = []
     model.train()
@@ -131,7 +131,7 @@ def lr_transfer(
         store.add_runs(runs, spec={"study": name, "settings": extra}, source=name)
         done = {r["id"]: r for r in store.rows(histories=["cost_history"]) if r["status"] == "done"}
         seconds: dict[str, float] = {}
-        for i, ((p, n, k, s), (rid, config, _)) in enumerate(zip(grid, runs, strict=True)):
+        for i, ((p, n, k, s), (rid, _, _)) in enumerate(zip(grid, runs, strict=True)):
             idx = (parametrizations.index(p), widths.index(n), list(log2_lrs).index(k),
                    list(seeds).index(s))  # fmt: skip
             if rid not in done:
