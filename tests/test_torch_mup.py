@@ -13,7 +13,7 @@ import torch
 from torch.nn import functional as F
 
 from initlab import InitlabError
-from initlab.torch import _mup as M
+from initlab import torch as itorch
 from initlab.torch.models import GPT
 
 V, T = 17, 8
@@ -72,7 +72,7 @@ def both(tied=False, d=32, ffn=48):
     """(initlab's muP GPT, mup's) from the same SP GPT; ffn has its own base width."""
     base, delta, model = gpt(8, 12, tied=tied), gpt(16, 24, tied=tied), gpt(d, ffn, tied=tied)
     theirs = mup_twin(model, copy.deepcopy(base), copy.deepcopy(delta), tied)
-    ours = M.parametrize(model, M.base_shapes(base, delta), "mup",
+    ours = itorch.parametrize(model, itorch.base_shapes(base, delta), "mup",
                          attention=["blocks.0.attn", "blocks.1.attn"], tied_rescale=tied)  # fmt: skip
     return ours, theirs
 
@@ -87,7 +87,7 @@ def test_gpt_trains_as_mup_does(opt, tied):
     lr = 0.05 if name == "sgd" else 0.002
     kw = {"momentum": 0.9} if opt == "momentum" else {}
     kw |= {"weight_decay": 0.1} if opt == "adamw" else {}
-    mine = M.make_optimizer(ours, name, lr, eps_convention="mup", **kw)
+    mine = itorch.make_optimizer(ours, name, lr, eps_convention="mup", **kw)
     cls = {"sgd": mup.MuSGD, "adam": mup.MuAdam, "adamw": mup.MuAdamW}[name]
     a, b = train(ours, mine), train(theirs, cls(theirs.parameters(), lr=lr, **kw))
     assert max(abs(x - y) / abs(y) for x, y in zip(a, b, strict=True)) <= 1e-10
@@ -97,9 +97,9 @@ def test_gpt_trains_as_mup_does(opt, tied):
 def test_tied_readout_is_not_rescaled_unless_asked():
     base, delta, model = gpt(8, 12, tied=True), gpt(16, 24, tied=True), gpt(32, 48, tied=True)
     w = model.embed.weight.detach().clone()
-    M.parametrize(model, M.base_shapes(base, delta), "mup")
+    itorch.parametrize(model, itorch.base_shapes(base, delta), "mup")
     assert torch.equal(model.embed.weight, w)
-    other = M.parametrize(gpt(32, 48, tied=True), M.base_shapes(base, delta), "mup",
+    other = itorch.parametrize(gpt(32, 48, tied=True), itorch.base_shapes(base, delta), "mup",
                           tied_rescale=True)  # fmt: skip
     assert torch.allclose(other.embed.weight, w * 2.0)  # sqrt(32 / 8)
 
@@ -108,8 +108,8 @@ def test_table3_eps_is_adam_on_the_effective_readout():
     """eps / r on the readout = Adam with one eps on a multiplier-free readout W = w / r
     trained at lr / r (TP V Table 3); mup's convention differs measurably at a large eps."""
     base, delta = gpt(8, 12), gpt(16, 24)
-    shapes = M.base_shapes(base, delta)
-    ours = M.parametrize(gpt(32, 48), shapes, "mup")
+    shapes = itorch.base_shapes(base, delta)
+    ours = itorch.parametrize(gpt(32, 48), shapes, "mup")
     free = copy.deepcopy(ours)  # drop the multiplier: W = w / r, lr / r
     r = 4.0
     free.readout._forward_pre_hooks.clear()
@@ -119,13 +119,13 @@ def test_table3_eps_is_adam_on_the_effective_readout():
     groups = [
         {**g, "params": [named[n]], "names": [n],
          "lr": g["lr"] / r if n == "readout.weight" else g["lr"]}
-        for g in M.param_groups(ours, 0.003, "adam", eps=1e-3, eps_convention="mup")
+        for g in itorch.param_groups(ours, 0.003, "adam", eps=1e-3, eps_convention="mup")
         for n in g["names"]
     ]  # fmt: skip
     ref = train(free, torch.optim.Adam(groups, lr=0.003, eps=1e-3))
     mup_eps = copy.deepcopy(ours)
-    t3 = train(ours, M.make_optimizer(ours, "adam", 0.003, eps=1e-3))
-    as_mup = train(mup_eps, M.make_optimizer(mup_eps, "adam", 0.003, eps=1e-3,
+    t3 = train(ours, itorch.make_optimizer(ours, "adam", 0.003, eps=1e-3))
+    as_mup = train(mup_eps, itorch.make_optimizer(mup_eps, "adam", 0.003, eps=1e-3,
                                              eps_convention="mup"))  # fmt: skip
     assert max(abs(a - b) / b for a, b in zip(t3, ref, strict=True)) < 1e-10
     assert max(abs(a - b) / b for a, b in zip(as_mup, ref, strict=True)) > 1e-4
@@ -133,25 +133,25 @@ def test_table3_eps_is_adam_on_the_effective_readout():
 
 def test_no_base_shapes_is_an_error():
     with pytest.raises(InitlabError, match="no parametrization"):
-        M.param_groups(gpt(16, 24), 0.1, "adam")
+        itorch.param_groups(gpt(16, 24), 0.1, "adam")
     with pytest.raises(InitlabError, match="base shapes"):
-        M.parametrize(gpt(16, 24), None, "mup")
+        itorch.parametrize(gpt(16, 24), None, "mup")
     with pytest.raises(InitlabError, match="missing"):
-        M.parametrize(gpt(16, 24), M.BaseShapes({}), "mup")
+        itorch.parametrize(gpt(16, 24), itorch.BaseShapes({}), "mup")
 
 
 def test_base_shapes_round_trip(tmp_path):
-    shapes = M.base_shapes(gpt(8, 12), gpt(16, 24))
+    shapes = itorch.base_shapes(gpt(8, 12), gpt(16, 24))
     assert shapes.dims["blocks.0.fc.weight"] == (12, 8)
     assert shapes.dims["embed.weight"] == (None, 8)
-    assert M.BaseShapes.load(shapes.save(tmp_path / "b.json")) == shapes
+    assert itorch.BaseShapes.load(shapes.save(tmp_path / "b.json")) == shapes
 
 
 def test_weight_decay_conventions():
-    model = M.parametrize(gpt(32, 32), M.base_shapes(gpt(8, 8), gpt(16, 16)), "mup")
-    for g in M.param_groups(model, 0.01, "adamw", weight_decay=0.1):
+    model = itorch.parametrize(gpt(32, 32), itorch.base_shapes(gpt(8, 8), gpt(16, 16)), "mup")
+    for g in itorch.param_groups(model, 0.01, "adamw", weight_decay=0.1):
         assert math.isclose(g["lr"] * g["weight_decay"], 0.01 * 0.1)
-    fixed = M.param_groups(model, 0.01, "adamw", weight_decay=0.1, decay_convention="fixed")
+    fixed = itorch.param_groups(model, 0.01, "adamw", weight_decay=0.1, decay_convention="fixed")
     assert {g["weight_decay"] for g in fixed} == {0.1}
     assert {g["lr"] for g in fixed} == {0.01, 0.0025}
 
@@ -175,27 +175,23 @@ def _zen_gpt(context=16):
 
 
 def _width_check(parametrization, steps=3, **kw):
-    from initlab import torch as itorch
-
     gpt_, batches, loss = _zen_gpt()
-    shapes = M.base_shapes(gpt_(16), gpt_(32))
+    shapes = itorch.base_shapes(gpt_(16), gpt_(32))
 
     def build(n):
-        return M.parametrize(gpt_(n, seed=torch.initial_seed()), shapes, parametrization,
+        return itorch.parametrize(gpt_(n, seed=torch.initial_seed()), shapes, parametrization,
                              attention=["blocks.0.attn", "blocks.1.attn"], attn_mult=8**0.5,
                              **kw)  # fmt: skip
 
     layers = ["embed", "blocks.0.attn", "blocks.0.fc_out", "blocks.1.fc_out", "ln_f", "readout"]
     return itorch.coord_check(build, (16, 32, 64, 128), batches(0), loss, steps=steps,
                               layers=layers,
-                              optimizer=lambda m: M.make_optimizer(m, "adam", 1e-2))  # fmt: skip
+                              optimizer=lambda m: itorch.make_optimizer(m, "adam", 1e-2))  # fmt: skip
 
 
 def test_gpt_coord_check_flat_under_mup_grows_under_sp_with_verdicts(tmp_path):
     """Adam at lr 1e-2, widths 16..128, 3 steps: muP (zero-initialized readout, as TP V
     recommends) passes with every layer stable; SP fails, its blocks' changes growing."""
-    from initlab import torch as itorch
-
     mup_cc, sp_cc = _width_check("mup", zero_readout=True), _width_check("sp")
     assert mup_cc.passed and not sp_cc.passed
     assert mup_cc.parametrization == "mup" and mup_cc.readouts == ("readout",)
@@ -225,19 +221,19 @@ def test_gpt_depth_coord_check_of_the_residual_stream(alpha):
     """The residual stream after the last block (ln_f's input) under Adam: its change grows
     with depth without branch multipliers, and is flat with (L/L0)^-alpha and the blocks'
     learning rates scaled by m^(alpha - 1) (depth-muP alpha = 1/2, CompleteP alpha = 1)."""
-    from initlab import torch as itorch
-
     gpt_, batches, loss = _zen_gpt()
 
     def build(L):
-        shapes = M.base_shapes(gpt_(16, L), gpt_(32, L))
-        res = None if alpha is None else M.Residual(tuple(f"blocks.{i}" for i in range(L)),
+        shapes = itorch.base_shapes(gpt_(16, L), gpt_(32, L))
+        res = None if alpha is None else itorch.Residual(tuple(f"blocks.{i}" for i in range(L)),
                                                     ("attn", "fc_out"), 2, alpha)  # fmt: skip
-        return M.parametrize(gpt_(16, L, seed=torch.initial_seed()), shapes, "mup", residual=res)
+        return itorch.parametrize(
+            gpt_(16, L, seed=torch.initial_seed()), shapes, "mup", residual=res
+        )
 
     cc = itorch.coord_check(build, (2, 4, 8, 16), batches(0), loss, steps=3, axis="depth",
                             layers=["ln_f:in"],
-                            optimizer=lambda m: M.make_optimizer(m, "adam", 1e-2))  # fmt: skip
+                            optimizer=lambda m: itorch.make_optimizer(m, "adam", 1e-2))  # fmt: skip
     change = [r for r in cc.rows("change")]
     if alpha is None:
         assert all(r.slope > 0.25 for r in change), change
@@ -249,11 +245,11 @@ def test_gpt_depth_coord_check_of_the_residual_stream(alpha):
 
 def test_residual_groups_scale_the_blocks_learning_rates():
     model = gpt(16, 16, n_layers=8)
-    res = M.Residual(tuple(f"blocks.{i}" for i in range(8)), ("attn", "fc_out"), 2, 1.0)
-    M.parametrize(model, M.base_shapes(gpt(8, 8, n_layers=8), gpt(16, 16, n_layers=8)), "mup",
+    res = itorch.Residual(tuple(f"blocks.{i}" for i in range(8)), ("attn", "fc_out"), 2, 1.0)
+    itorch.parametrize(model, itorch.base_shapes(gpt(8, 8, n_layers=8), gpt(16, 16, n_layers=8)), "mup",
                   residual=res)  # fmt: skip
-    lr = {n: g["lr"] for g in M.param_groups(model, 1.0, "sgd") for n in g["names"]}
-    eps = {n: g["eps"] for g in M.param_groups(model, 1.0, "adam") for n in g["names"]}
+    lr = {n: g["lr"] for g in itorch.param_groups(model, 1.0, "sgd") for n in g["names"]}
+    eps = {n: g["eps"] for g in itorch.param_groups(model, 1.0, "adam") for n in g["names"]}
     assert lr["blocks.3.fc.weight"] == pytest.approx(4.0)  # SGD: m^(2 alpha - 1), m = 4
     assert lr["blocks.3.ln1.weight"] == pytest.approx(2.0 * 4.0)  # vector-like: r m
     assert lr["embed.weight"] == pytest.approx(2.0)
@@ -273,16 +269,16 @@ def test_lr_transfer_is_stored_resumable_and_read_back(tmp_path):
     from initlab.torch._transfer import lr_transfer
 
     gpt_, batches, loss = _zen_gpt(context=8)
-    shapes = M.base_shapes(gpt_(8), gpt_(16))
+    shapes = itorch.base_shapes(gpt_(8), gpt_(16))
     calls = []
 
     def build(p, n, seed, fail_after=None):
         calls.append((p, n, seed))
         if fail_after is not None and len(calls) > fail_after:
             raise KeyboardInterrupt  # the study is killed here
-        return M.parametrize(gpt_(n, seed=seed), shapes, p)
+        return itorch.parametrize(gpt_(n, seed=seed), shapes, p)
 
-    kw = dict(optimizer=lambda m, lr: M.make_optimizer(m, "adam", lr), batches=batches,
+    kw = dict(optimizer=lambda m, lr: itorch.make_optimizer(m, "adam", lr), batches=batches,
               eval_batch=batches(99), loss_fn=loss, steps=2, out=tmp_path / "s", name="t",
               base_width=8, seeds=(0, 1))  # fmt: skip
     with pytest.raises(KeyboardInterrupt):
@@ -298,7 +294,7 @@ def test_lr_transfer_is_stored_resumable_and_read_back(tmp_path):
     assert np.isfinite(first.loss).all() and first.loss.shape == (2, 2, 2, 2)
     # each stored run is the same as training it alone
     model = build("mup", 16, 1)
-    opt = M.make_optimizer(model, "adam", 2.0**-5)
+    opt = itorch.make_optimizer(model, "adam", 2.0**-5)
     for t in range(2):
         x, y = batches(t)
         opt.zero_grad()

@@ -32,7 +32,8 @@ What is here, from private modules: :func:`apply`, :func:`fans`,
 :func:`run_record`, :func:`results` (:mod:`initlab.torch._diagnostics`); :func:`coord_check`
 (:mod:`initlab.torch._coordcheck`); :func:`base_shapes`, :class:`BaseShapes`,
 :func:`parametrize`, :class:`Residual`, :func:`param_groups`, :func:`make_optimizer`
-(:mod:`initlab.torch._mup`: SP, NTK, muP and depth scaling of any module);
+(:mod:`initlab.torch._mup` and :mod:`initlab.torch._shapes`: SP, NTK, muP and depth
+scaling of any module);
 :func:`lr_transfer` (:mod:`initlab.torch._transfer`).
 """
 
@@ -64,14 +65,13 @@ from initlab.torch._coordcheck import CoordCheck, coord_check
 from initlab.torch._diagnostics import Recorder, results, run_record
 from initlab.torch._lsuv import ModuleLSUVReport, lsuv
 from initlab.torch._mup import (
-    BaseShapes,
     Residual,
-    base_shapes,
     make_optimizer,
     param_groups,
     parametrization_of,
     parametrize,
 )
+from initlab.torch._shapes import BaseShapes, base_shapes
 
 __all__ = [
     "ACTIVATIONS",

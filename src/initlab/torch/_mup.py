@@ -77,10 +77,8 @@ N. Dey et al., "Don't be lazy: CompleteP enables compute-efficient deep transfor
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -88,104 +86,13 @@ from torch import nn
 
 from initlab._validation import InitlabError, check_number, unknown_name
 from initlab.init import parametrization as _par
-from initlab.results.records import write_atomic
+from initlab.torch._shapes import BaseShapes, TensorWidth, readouts, tensor_widths
 
 PARAMETRIZATIONS = ("sp", "ntk", "mup")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 EPS_CONVENTIONS = ("table3", "mup")
 DECAY_CONVENTIONS = ("mup", "fixed")
 _ATTR = "_initlab_parametrization"
-
-
-@dataclass(frozen=True)
-class BaseShapes:
-    """``dims[name]``: each dimension's base size, or None for a finite dimension."""
-
-    dims: Mapping[str, tuple[int | None, ...]]
-
-    def to_dict(self) -> dict[str, list[int | None]]:
-        return {k: list(v) for k, v in self.dims.items()}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Sequence[int | None]]) -> BaseShapes:
-        dims = {}
-        for name, v in d.items():
-            if not all(x is None or (isinstance(x, int) and x > 0) for x in v):
-                raise InitlabError(f"base shape of {name!r}: expected positive ints or None; "
-                                   f"got {list(v)}")  # fmt: skip
-            dims[str(name)] = tuple(v)
-        return cls(dims)
-
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        write_atomic(path, json.dumps({"kind": "base-shapes", "dims": self.to_dict()}).encode())
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> BaseShapes:
-        doc = json.loads(Path(path).read_text())
-        if doc.get("kind") != "base-shapes":
-            raise InitlabError(f"{path} is not an initlab base-shapes file")
-        return cls.from_dict(doc["dims"])
-
-
-def _shapes(x: nn.Module | Mapping[str, Sequence[int]]) -> dict[str, tuple[int, ...]]:
-    if isinstance(x, nn.Module):
-        return {k: tuple(p.shape) for k, p in x.named_parameters()}
-    return {k: tuple(int(d) for d in v) for k, v in x.items()}
-
-
-def base_shapes(
-    base: nn.Module | Mapping[str, Sequence[int]], delta: nn.Module | Mapping[str, Sequence[int]]
-) -> BaseShapes:
-    """Base shapes from a base model and a model that differs from it only in its widths:
-    a dimension is infinite where the two differ, and its base size is `base`'s."""
-    b, d = _shapes(base), _shapes(delta)
-    if set(b) != set(d):
-        raise InitlabError(
-            f"base and delta have different parameters: only in base "
-            f"{sorted(set(b) - set(d))}, only in delta {sorted(set(d) - set(b))}"
-        )
-    dims = {}
-    for name, shape in b.items():
-        if len(shape) != len(d[name]):
-            raise InitlabError(f"{name}: base shape {shape} and delta shape {d[name]} differ "
-                               "in their number of dimensions")  # fmt: skip
-        dims[name] = tuple(None if x == y else x for x, y in zip(shape, d[name], strict=True))
-    return BaseShapes(dims)
-
-
-@dataclass(frozen=True)
-class TensorWidth:
-    """One parameter's shape against its base shape; ``role`` is fixed, vector, matrix or
-    readout (the weight of a readout ``Linear``)."""
-
-    name: str
-    shape: tuple[int, ...]
-    base: tuple[int | None, ...]
-    role: str
-
-    @property
-    def mults(self) -> tuple[float, ...]:
-        return tuple(
-            1.0 if b is None else n / b for n, b in zip(self.shape, self.base, strict=True)
-        )
-
-    @property
-    def infinite(self) -> list[int]:
-        return [i for i, b in enumerate(self.base) if b is not None]
-
-    @property
-    def fan_in(self) -> float:
-        """:math:`r_{in}`: the multiplier of the last infinite dimension (1 if none)."""
-        inf = self.infinite
-        return self.mults[inf[-1]] if inf else 1.0
-
-    @property
-    def fan_out(self) -> float:
-        """:math:`r_{out}`: the multiplier of the first infinite dimension (1 if none)."""
-        inf = self.infinite
-        return self.mults[inf[0]] if inf else 1.0
 
 
 @dataclass(frozen=True)
@@ -220,41 +127,6 @@ class Parametrized:
     residual: Residual | None
     in_blocks: set[str] = field(default_factory=set)
     handles: list[Any] = field(default_factory=list, repr=False)
-
-
-def _tensor_widths(model: nn.Module, shapes: BaseShapes) -> dict[str, TensorWidth]:
-    params = dict(model.named_parameters())
-    missing, extra = sorted(set(params) - set(shapes.dims)), sorted(set(shapes.dims) - set(params))
-    if missing or extra:
-        raise InitlabError(
-            f"base shapes do not match the model's parameters: missing {missing}, extra {extra}"
-        )
-    readout_ids = {id(m.weight) for m in _readouts(model, shapes)}
-    out = {}
-    for name, p in params.items():
-        base = shapes.dims[name]
-        if len(base) != p.dim():
-            raise InitlabError(f"{name}: base shape {list(base)} for a tensor of shape "
-                               f"{tuple(p.shape)}")  # fmt: skip
-        n_inf = sum(b is not None for b in base)
-        if n_inf > 2:
-            raise InitlabError(f"{name}: {n_inf} infinite dimensions; at most 2 are supported")
-        role = ("readout" if id(p) in readout_ids else
-                ("fixed", "vector", "matrix")[n_inf])  # fmt: skip
-        out[name] = TensorWidth(name, tuple(p.shape), base, role)
-    return out
-
-
-def _readouts(model: nn.Module, shapes: BaseShapes) -> list[nn.Linear]:
-    """``Linear`` modules whose weight has a finite fan-out and an infinite fan-in."""
-    by_id = {id(p): shapes.dims.get(k) for k, p in model.named_parameters()}
-    found = []
-    for m in model.modules():
-        if isinstance(m, nn.Linear):
-            base = by_id.get(id(m.weight))
-            if base is not None and base[0] is None and base[1] is not None:
-                found.append(m)
-    return found
 
 
 def parametrize(
@@ -308,7 +180,7 @@ def parametrize(
                            f"base_shapes(base, delta)); got {type(shapes).__name__}")  # fmt: skip
     if getattr(model, _ATTR, None) is not None:
         raise InitlabError("this model is already parametrized; build a fresh one")
-    tensors = _tensor_widths(model, shapes)
+    tensors = tensor_widths(model, shapes)
     mods = dict(model.named_modules())
     for name in (*attention, *zero_query, *inputs):
         if name not in mods:
@@ -329,8 +201,8 @@ def _mup(model, mods, shapes, state, attention, attn_mult, zero_query, zero_read
     """muP's forward multipliers and initialization (see :func:`parametrize`)."""
     names = {id(p): k for k, p in model.named_parameters()}
     embedded = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
-    readouts = _readouts(model, shapes)
-    for m in readouts:
+    found = readouts(model, shapes)
+    for m in found:
         name = names[id(m.weight)]
         r = state.tensors[name].fan_in
         state.readouts[name] = r
@@ -349,7 +221,7 @@ def _mup(model, mods, shapes, state, attention, attn_mult, zero_query, zero_read
             if m.bias is not None:
                 m.bias.mul_(r**0.5)
     if rescale:
-        done = {id(m) for m in readouts}
+        done = {id(m) for m in found}
         for m in model.modules():
             if isinstance(m, nn.Linear | nn.modules.conv._ConvNd) and id(m) not in done:
                 if m.bias is not None:
