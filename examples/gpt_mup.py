@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> Path:
         optimizer=lambda m, lr: itorch.make_optimizer(m, "adam", lr), batches=batches,
         eval_batch=evals(0), loss_fn=loss_fn, steps=3 if q else 100, out=out / "transfer",
         name="gpt-zen", base_width=BASE, seeds=(0,) if q else (0, 1), data="zen-of-python",
-        model="gpt", settings={"context": CONTEXT, "batch": 16, "heads": HEADS,
+        model="gpt", settings={"context": CONTEXT, "batch_size": 16, "heads": HEADS,
                                "layers": LAYERS, "optimizer": "adam"},
     )  # fmt: skip
     print(f"\nlr transfer: {time.perf_counter() - start:.0f} s")
@@ -137,6 +137,7 @@ def write_figures(out: Path, where: Path, result: LrTransfer) -> None:
                 ax.plot(cc.widths, data[l, -1], marker="o", label=name)
             ax.set(xscale="log", yscale="log", title=f"{p}: {what}, step {cc.steps[-1]}",
                    xlabel="width d_model" if i else None)  # fmt: skip
+            ax.minorticks_off()
             ax.set_xticks(cc.widths, [str(w) for w in cc.widths])
     axes[0, 1].legend(fontsize=7)
     fig.tight_layout()

@@ -328,3 +328,19 @@ def test_shift_per_doubling_recovers_a_known_slope():
                        np.zeros(0))  # fmt: skip
     s, lo, hi = noisy.shift_per_doubling()[0]
     assert lo < s < hi and lo < -0.5 < hi and hi - lo < 1.0
+
+
+def test_gpt_example_runs_in_seconds(tmp_path, capsys):
+    """examples/gpt_mup.py at its --quick size: results stored, verdicts and optima printed,
+    figures drawn from the stored results."""
+    import runpy
+    from pathlib import Path
+
+    example = runpy.run_path(str(Path(__file__).parents[1] / "examples" / "gpt_mup.py"))
+    out = example["main"](["--out", str(tmp_path), "--quick", "--figures", str(tmp_path / "f")])
+    printed = capsys.readouterr().out
+    assert "== mup ==" in printed and "optimum shifts" in printed
+    assert itorch.CoordCheck.load(out / "coord_check_mup.json").parametrization == "mup"
+    assert (tmp_path / "f" / "gpt_coord_check.png").stat().st_size > 0
+    assert (tmp_path / "f" / "gpt_lr_transfer.png").stat().st_size > 0
+    assert (out / "transfer" / "sweep.sqlite").is_file()
