@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from initlab import torch as itorch
 from initlab.experiment.scaling import LrTransfer
-from initlab.report.scaling import lr_transfer_figure, optimum_table
+from initlab.report.scaling import lr_transfer_figure, optimum_table, shift_lines
 from initlab.torch._chars import char_batches, zen_text
 from initlab.torch._transfer import lr_transfer
 from initlab.torch.models import GPT
@@ -112,11 +112,7 @@ def main(argv: list[str] | None = None) -> Path:
 
 def transfer_summary(result: LrTransfer) -> str:
     """The optimum per width and the shift per doubling with its interval."""
-    lines = [optimum_table(result)]
-    for p, (s, lo, hi) in zip(result.parametrizations, result.shift_per_doubling(), strict=True):
-        lines.append(f"{p}: optimum shifts {s:+.2f} log2 per doubling of the width "
-                     f"(90% interval {lo:+.2f} .. {hi:+.2f})")  # fmt: skip
-    return "\n".join(lines)
+    return "\n".join([optimum_table(result), *shift_lines(result)])
 
 
 def write_figures(out: Path, where: Path, result: LrTransfer) -> None:

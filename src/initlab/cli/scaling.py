@@ -159,10 +159,12 @@ def run_lr_transfer(args: argparse.Namespace) -> int:
             architecture=_architecture(args), n_examples=args.examples or None,
             progress=progress,
         )  # fmt: skip
-    from initlab.report.scaling import optimum_table
+    from initlab.report.scaling import optimum_table, shift_lines
 
     console.print("optimum learning rate (least mean training loss over seeds) by width:")
     console.print(optimum_table(result), markup=False)
+    for line in shift_lines(result):
+        console.print(line, markup=False)
     return _write(result, Path(args.out), "lr_transfer") if args.out else 0
 
 
