@@ -344,3 +344,38 @@ def test_gpt_example_runs_in_seconds(tmp_path, capsys):
     assert (tmp_path / "f" / "gpt_coord_check.png").stat().st_size > 0
     assert (tmp_path / "f" / "gpt_lr_transfer.png").stat().st_size > 0
     assert (out / "transfer" / "sweep.sqlite").is_file()
+
+
+def test_output_mult_and_zero_readout_train_as_mup():
+    """output_mult = 4 and a zero readout = MuReadout(output_mult=4, readout_zero_init=True)."""
+    base, delta, model = gpt(8, 12), gpt(16, 24), gpt(32, 48)
+    theirs = mup_twin(model, copy.deepcopy(base), copy.deepcopy(delta), tied=False)
+    theirs.readout.output_mult = 4.0
+    with torch.no_grad():
+        theirs.readout.weight.zero_()
+    ours = itorch.parametrize(model, itorch.base_shapes(base, delta), "mup", output_mult=4.0,
+                              zero_readout=True, attention=["blocks.0.attn", "blocks.1.attn"])  # fmt: skip
+    assert not ours.readout.weight.any()
+    a = train(ours, itorch.make_optimizer(ours, "adam", 0.002, eps_convention="mup"))
+    b = train(theirs, mup.MuAdam(theirs.parameters(), lr=0.002))
+    assert max(abs(x - y) / y for x, y in zip(a, b, strict=True)) <= 1e-10
+
+
+def test_input_mult_zero_query_and_the_sp_ntk_groups():
+    shapes = itorch.base_shapes(gpt(8, 8), gpt(16, 16))
+    model = itorch.parametrize(gpt(32, 32), shapes, "mup", inputs=["embed"], input_mult=3.0,
+                               zero_query=["blocks.0.attn.query"])  # fmt: skip
+    tok = torch.randint(0, V, (2, T))
+    assert torch.equal(model.embed(tok), model.embed.forward(tok) * 3.0)
+    assert not model.blocks[0].attn.query.weight.any()
+    assert not model.blocks[0].attn.query.bias.any() and model.blocks[1].attn.query.weight.any()
+    r = 4.0
+    for p, opt, hidden, readout in (("sp", "sgd", 1.0, 1.0), ("sp", "adam", 1.0, 1.0),
+                                    ("ntk", "sgd", 1 / r, 1 / r),
+                                    ("ntk", "adam", r**-0.5, r**-0.5)):  # fmt: skip
+        m = itorch.parametrize(gpt(32, 32), shapes, p)
+        lr = {n: g["lr"] for g in itorch.param_groups(m, 1.0, opt) for n in g["names"]}
+        assert lr["blocks.0.fc.weight"] == pytest.approx(hidden)
+        assert lr["readout.weight"] == pytest.approx(readout)
+        assert lr["embed.weight"] == lr["blocks.0.ln1.bias"] == 1.0
+        assert m.readout._forward_pre_hooks == {}  # SP and NTK change no forward pass
