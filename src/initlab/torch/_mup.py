@@ -172,6 +172,10 @@ def parametrize(
         weights are already muP's (a checkpoint).
     tied_rescale : bool
         Rescale a readout that shares an embedding's weight, as ``mup`` does.
+
+    The multipliers are forward hooks on the modules (closures): save and load the model's
+    ``state_dict`` and call ``parametrize(..., rescale=False)`` on a fresh model, rather than
+    pickling the module.
     """
     if parametrization not in PARAMETRIZATIONS:
         raise unknown_name("parametrization", parametrization, PARAMETRIZATIONS)
