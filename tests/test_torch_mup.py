@@ -336,6 +336,7 @@ def test_gpt_example_runs_in_seconds(tmp_path, capsys):
     import runpy
     from pathlib import Path
 
+    torch.set_default_dtype(torch.float32)  # the example's own precision (the fixture restores)
     example = runpy.run_path(str(Path(__file__).parents[1] / "examples" / "gpt_mup.py"))
     out = example["main"](["--out", str(tmp_path), "--quick", "--figures", str(tmp_path / "f")])
     printed = capsys.readouterr().out
