@@ -31,7 +31,6 @@ from initlab import torch as itorch
 from initlab.experiment.scaling import LrTransfer
 from initlab.report.scaling import lr_transfer_figure, optimum_table, shift_lines
 from initlab.torch._chars import char_batches, zen_text
-from initlab.torch._transfer import lr_transfer
 from initlab.torch.models import GPT
 
 CONTEXT, HEADS, LAYERS, BASE = 32, 4, 2, 32
@@ -95,7 +94,7 @@ def main(argv: list[str] | None = None) -> Path:
         print(f"\n== {p} ==\n{check}")
     print(f"coordinate checks: {time.perf_counter() - start:.0f} s")
     start = time.perf_counter()
-    result = lr_transfer(
+    result = itorch.lr_transfer(
         build, (32, 64) if q else (32, 64, 128), (-8, -6) if q else range(-12, -3),
         optimizer=lambda m, lr: itorch.make_optimizer(m, "adam", lr), batches=batches,
         eval_batch=evals(0), loss_fn=loss_fn, steps=3 if q else 100, out=out / "transfer",

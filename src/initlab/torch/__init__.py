@@ -72,6 +72,7 @@ from initlab.torch._mup import (
     parametrize,
 )
 from initlab.torch._shapes import BaseShapes, base_shapes
+from initlab.torch._transfer import lr_transfer
 
 __all__ = [
     "ACTIVATIONS",
@@ -93,6 +94,7 @@ __all__ = [
     "from_network",
     "infer_activation",
     "layer_order",
+    "lr_transfer",
     "lsuv",
     "make_optimizer",
     "param_groups",
