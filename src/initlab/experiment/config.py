@@ -212,9 +212,10 @@ class DataConfig:
 class ModelConfig:
     """``[model]``: hidden widths, hidden activation, output head, width parametrization.
 
-    ``parametrization`` (sp, ntk, mup) with ``base_width`` :math:`n_0` (None: the hidden
-    width itself, i.e. SP's numbers) rescales the initial weights and sets per-layer learning
-    rates (:mod:`initlab.init.parametrization`); it needs equal hidden widths.
+    ``parametrization`` (sp, ntk, mup) with ``base_width`` :math:`n_0` rescales the initial
+    weights and sets per-layer learning rates (:mod:`initlab.init.parametrization`); it needs
+    equal hidden widths, and NTK or muP needs ``base_width`` (never a default: at its own
+    width a network would silently be SP).
     """
 
     hidden: tuple[int, ...] = (5, 5)
@@ -240,8 +241,9 @@ class ModelConfig:
         if self.parametrization == "sp":
             return None
         column = "adam" if optimizer in ("adam", "adamw") else "sgd"
-        n0 = self.base_width if self.base_width is not None else _par.hidden_width(sizes)
-        return _par.layer_scales(self.parametrization, sizes, n0, column)
+        if self.base_width is None:
+            raise SpecError(missing_base_width(self.parametrization))
+        return _par.layer_scales(self.parametrization, sizes, self.base_width, column)
 
 
 @dataclass(frozen=True)
@@ -343,6 +345,14 @@ def parametrization(value: Any, key: str = "model.parametrization") -> str:
     return value
 
 
+def missing_base_width(name: str, key: str = "model.base_width") -> str:
+    """The one-line error for parametrization `name` without a base width."""
+    return (
+        f"parametrization {name!r} needs {key}: the width n0 at which it equals SP, e.g. "
+        f"base_width = 64 (there is no default: at its own width a network would be SP)"
+    )
+
+
 def check_widths(name: str, hidden: Sequence[int], key: str) -> None:
     """Refuse hidden widths `name` cannot scale (not all equal), naming `key`."""
     if name != "sp":
@@ -360,6 +370,8 @@ def model_config(model: Mapping[str, Any]) -> ModelConfig:
     n0 = model["base_width"]
     if n0 is not None:
         n0 = int(check_number("model.base_width", n0, low=1, integer=True))
+    elif name != "sp":
+        raise SpecError(missing_base_width(name))
     return ModelConfig(
         hidden=hidden,
         activation=activation_spec(model["activation"], "model.activation", model["slope"]),

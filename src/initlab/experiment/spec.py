@@ -15,7 +15,7 @@ An experiment compares initializations (and seeds and learning rates) on one dat
     output = "sigmoid"              # sigmoid (binary cross-entropy, one unit: the post),
                                     # softmax (cross-entropy, one unit per class), linear (MSE)
     parametrization = "sp"          # sp, ntk, mup (docs/scaling.md): needs equal hidden widths
-    base_width = 64                 # its base width n0 (default: the hidden width itself)
+    base_width = 64                 # its base width n0 (required by ntk and mup)
 
     [training]
     learning_rate = 0.01

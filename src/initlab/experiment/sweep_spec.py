@@ -238,8 +238,8 @@ def run_config(
 
     `new` holds the values of :data:`NEW_KEYS` (``output``, ``optimizer``, ``batch_size``)
     and ``parametrization``; each enters the config only away from its default (the post's),
-    ``shuffle_seed`` only with a ``batch_size``, and ``base_width`` (resolved: the hidden
-    width if not given) only with a parametrization other than SP, so that the ids of older
+    ``shuffle_seed`` only with a ``batch_size``, and ``base_width`` (required by the spec's
+    checks for NTK and muP) only with a parametrization other than SP, so that the ids of older
     specs stand.
     """
     t = sweep.training
@@ -270,8 +270,7 @@ def run_config(
         config["shuffle_seed"] = t.shuffle_seed
     p = new.get("parametrization", sweep.model.parametrization)
     if p != "sp":  # SP's numbers do not depend on base_width: SP runs keep their ids
-        n0 = sweep.model.base_width
-        config.update(parametrization=p, base_width=int(hidden[0]) if n0 is None else n0)
+        config.update(parametrization=p, base_width=sweep.model.base_width)
     return config
 
 

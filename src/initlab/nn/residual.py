@@ -22,7 +22,9 @@ The branch multiplier :math:`\alpha_l` is
 
 - ``"constant"``: :math:`\alpha_l = \alpha`;
 - ``"depth"``: :math:`\alpha_l = \alpha / \sqrt{L}` (the depth scaling of Hayou et al. 2021,
-  Bordelon et al. 2023 and Yang et al. 2023, "Tensor Programs VI");
+  Bordelon et al. 2023 and Yang et al. 2023, "Tensor Programs VI": depth-muP);
+- ``"completep"``: :math:`\alpha_l = \alpha / L` (the :math:`\alpha = 1` rule of Dey et al.
+  2025, "CompleteP"; Bordelon et al. 2024);
 - ``"learnable"``: a trained scalar per block and member, starting at :math:`\alpha`
   (ReZero, Bachlechner et al. 2021, starts it at 0).
 
@@ -55,7 +57,9 @@ from initlab._validation import InitlabError, check_number, unknown_name
 from initlab.nn import activations as _activations
 
 Array = np.ndarray
-BRANCH_SCALINGS = ("constant", "depth", "learnable")
+BRANCH_SCALINGS = ("constant", "depth", "completep", "learnable")
+DEPTH_EXPONENTS = {"constant": 0.0, "depth": 0.5, "completep": 1.0}
+r"""Exponent :math:`\alpha` of each fixed branch scaling, :math:`\alpha_l \propto L^{-\alpha}`."""
 
 
 @dataclass
@@ -73,7 +77,7 @@ class ResMLP:
     activation : Activation
     skip : bool
         Residual connections (``False``: a plain MLP).
-    branch_scaling : {"constant", "depth", "learnable"}
+    branch_scaling : {"constant", "depth", "completep", "learnable"}
     alpha : float
         :math:`\\alpha` (the learnable multipliers' initial value).
     """
@@ -124,7 +128,9 @@ class ResMLP:
         """:math:`\\alpha_l`, shape ``(K, L)``."""
         if self.learnable:
             return self.params[-1][..., 0]
-        a = self.alpha / math.sqrt(self.depth) if self.branch_scaling == "depth" else self.alpha
+        e = DEPTH_EXPONENTS[self.branch_scaling]
+        a = self.alpha if e == 0 else self.alpha / (math.sqrt(self.depth) if e == 0.5
+                                                    else self.depth**e)  # fmt: skip
         return np.full((self.K, self.depth), a)
 
     def forward(self, X: Array) -> tuple[Array, dict]:
