@@ -367,3 +367,38 @@ def test_npz_bytes_load_back():
     ds = datasets.generate("gaussian", 30, 0.0, 1, n0=7)
     with np.load(io.BytesIO(datasets.npz_bytes(ds))) as z:
         assert z["X"].shape == (30, 7) and z["y"].dtype == np.int64
+
+
+def test_a_client_gone_before_the_first_event_gives_its_training_slot_back(monkeypatch):
+    """The connection closes before the stream's first byte (the page changed a setting at
+    once): the training never starts, and its slot must not stay taken."""
+    import anyio
+
+    monkeypatch.setattr(server, "TRAININGS", 1)
+    app = create_app()
+
+    async def request(disconnect_at_once: bool) -> list[dict]:
+        sent = []
+
+        async def receive():
+            if disconnect_at_once:
+                return {"type": "http.disconnect"}
+            await anyio.sleep(60)
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
+                 "http_version": "1.1", "method": "GET", "scheme": "http", "path": "/api/train",
+                 "raw_path": b"/api/train", "query_string": b"iterations=20", "root_path": "",
+                 "headers": [(b"host", b"127.0.0.1:8000")], "client": ("127.0.0.1", 1),
+                 "server": ("127.0.0.1", 8000)}  # fmt: skip
+        with anyio.fail_after(30):
+            await app(scope, receive, send)
+        return sent
+
+    anyio.run(request, True)
+    sent = anyio.run(request, False)
+    assert sent[0]["status"] == 200, sent
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    assert b"event: done" in body
