@@ -125,6 +125,7 @@ def test_changing_the_initialization_changes_the_histograms(client):
     ("frobnicate=1", "unknown parameter 'frobnicate'"),
     ("width=1000&depth=20&inits=he;xavier;zeros;ones", "multiply-adds"),
     ("examples=100000", "examples must be <= 2000"),
+    ("inits=random(scale=10, scale=2)", "inits[0]: scale is given twice"),
 ])  # fmt: skip
 def test_bad_parameters_get_one_message_and_the_server_keeps_serving(client, query, needle):
     r = client.get("/api/explore?" + query)
