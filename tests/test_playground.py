@@ -403,3 +403,25 @@ def test_a_client_gone_before_the_first_event_gives_its_training_slot_back(monke
     assert sent[0]["status"] == 200, sent
     body = b"".join(m.get("body", b"") for m in sent[1:])
     assert b"event: done" in body
+
+
+def test_the_data_file_is_generated_off_the_event_loop(monkeypatch):
+    """Writing the largest Gaussian input (2000 x 1024, 16 MB) takes a noticeable time: it
+    must run in a worker thread, not on the loop that serves every other tab."""
+    import asyncio
+
+    seen = []
+    real = datasets.npz_bytes
+
+    def spy(ds):
+        try:
+            asyncio.get_running_loop()
+            seen.append("event loop")
+        except RuntimeError:
+            seen.append("worker")
+        return real(ds)
+
+    monkeypatch.setattr(datasets, "npz_bytes", spy)
+    with TestClient(create_app(), base_url=BASE) as c:
+        assert c.get("/api/data.npz?view=training&input=moons&examples=16").status_code == 200
+    assert seen == ["worker"]
