@@ -67,7 +67,7 @@ def results(
     loss: str = "loss",
 ) -> dict[str, Any]:
     """Results in the layout ``initlab report`` reads; write them with
-    :func:`initlab.store.write_results`.
+    :func:`initlab.results.records.write_results`.
 
     Parameters
     ----------
