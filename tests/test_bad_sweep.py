@@ -44,6 +44,9 @@ OPTIONS = [
     (["--out", "out", "--jobs", "0"], ["--jobs must be >= 1; got 0"]),
     (["--out", "out", "--jobs", "-1"], ["--jobs must be >= 1"]),
     (["--out", "out", "--max-population", "0"], ["--max-population must be >= 1"]),
+    (["--out", "out", "--scheduler", ""], ["--scheduler", "tcp://"]),
+    (["--out", "out", "--scheduler", "notaurl"], ["--scheduler 'notaurl'", "HOST:PORT"]),
+    (["--out", "out", "--scheduler", "tcp://host:port"], ["--scheduler", "HOST:PORT"]),
 ]
 
 
