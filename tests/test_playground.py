@@ -388,6 +388,8 @@ def test_a_client_gone_before_the_first_event_gives_its_training_slot_back(monke
 
         async def send(message):
             sent.append(message)
+            if disconnect_at_once:
+                await anyio.sleep(0)  # a checkpoint: the cancellation lands before the stream
 
         scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
                  "http_version": "1.1", "method": "GET", "scheme": "http", "path": "/api/train",
