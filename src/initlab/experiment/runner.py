@@ -36,6 +36,7 @@ from initlab.experiment.records import _describe, _record, _recorder, _theory, s
 from initlab.experiment.spec import Run, Spec
 from initlab.nn import engines as _engines
 from initlab.nn.batches import Schedule
+from initlab.nn.network import Network
 from initlab.nn.training import train
 
 __all__ = [
@@ -282,6 +283,36 @@ def _train_chunk(
         rec["theory"] = _theory(r, sizes, x2, scaled) if r.replicate == 0 else None
         records.append(rec)
     return records, hist.warning_steps
+
+
+def population_engine(
+    K: int, data: ExperimentData, model: ModelConfig, training: TrainingConfig
+) -> tuple[str, str]:
+    """The engine ``initlab run`` trains a population of `K` members on, and why."""
+    return _engine(K, layer_sizes(model, data), data, training)
+
+
+def population(
+    runs: list[Run], data: ExperimentData, model: ModelConfig, training: TrainingConfig
+) -> tuple[Network, dict[str, Any], str]:
+    """The untrained population of `runs` as ``initlab run`` builds it (same initial
+    parameters and engine), the keyword arguments of :func:`initlab.nn.training.train` that
+    train it as ``initlab run`` does (data, targets, rates, schedule, ``start``), and why
+    that engine: for callers that train it themselves with their own hooks (the playground).
+    The caller passes ``return_network=kwargs["start"] is None`` to get the trained network.
+    """
+    sizes = layer_sizes(model, data)
+    engine, reason = _engine(len(runs), sizes, data, training)
+    start = _start_data(engine, data, training)
+    net, _, first = _build(runs, sizes, data.train.X, model, training, start)
+    kwargs = {
+        "X": data.train.X if start is None else start[0],
+        "Y": targets(data.train, model.output, data.n_classes),
+        "learning_rate": [r.learning_rate for r in runs],
+        "start": first,
+        **_schedule(model, training, sizes, engine),
+    }
+    return net, kwargs, reason
 
 
 def _schedule(
