@@ -36,6 +36,7 @@ from initlab._validation import InitlabError, check_number
 from initlab.analysis import coordcheck as _cc
 from initlab.experiment.steps import digits, final_loss, train_steps
 from initlab.init import parametrization as _par
+from initlab.results.provenance import provenance
 from initlab.results.records import write_atomic
 
 __all__ = [
@@ -208,6 +209,7 @@ def _check_widths(widths: Sequence[int]) -> list[int]:
 def _write_json(path: str | Path, doc: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {**doc, "provenance": doc.get("provenance") or provenance()}
     write_atomic(path, json.dumps(doc, allow_nan=True).encode("utf-8"))
     return path
 

@@ -23,8 +23,9 @@ from initlab.analysis import correlation as _correlation
 from initlab.analysis import jacobian as _jacobian
 from initlab.analysis import theory as theory
 from initlab.analysis.propagation import study_correlations
+from initlab.experiment._studyio import write_record
 from initlab.nn import activations as _activations
-from initlab.results.records import jsonable, write_atomic
+from initlab.results.records import jsonable
 
 SCHEMA_VERSION = 1
 KINDS = ("critical", "correlation", "jacobian")
@@ -120,8 +121,7 @@ def write(out_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
     """Write `record` to ``out_dir/<kind>.json`` atomically; return the path."""
     kind = record["format"].rsplit(".", 1)[-1]
     path = Path(out_dir) / f"{kind}.json"
-    text = json.dumps(jsonable(record), allow_nan=False)
-    write_atomic(path, text.encode("utf-8"))
+    write_record(path, record)  # with its provenance
     return path
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from initlab._validation import InitlabError
+from initlab.report.provenance import chaos_mark, chaos_notes, provenance_lines
 from initlab.results.records import RESULTS_FILE, read_results, write_atomic
 
 if TYPE_CHECKING:
@@ -98,7 +99,8 @@ def comparison_rows(results: dict[str, Any]) -> list[list[str]]:
         seed_text = (
             str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}..{seeds[-1]} (N={len(seeds)})"
         )
-        row = [s["name"], s["init"] + (f"({params})" if params else ""), seed_text]
+        row = [s["name"] + chaos_mark(s), s["init"] + (f"({params})" if params else ""),
+               seed_text]  # fmt: skip
         row += [_fmt(s["final_cost"], False), _fmt(s["train_accuracy"], True)]
         row += [_fmt(s["test_accuracy"], True)] if has_test else []
         rows.append([*row, str(s["diverged"])])
@@ -155,6 +157,7 @@ def _setup(results: dict[str, Any]) -> str:
         f"{t['learning_rate']}, stream {t['stream']}, engine {results['engine']}, {t['dtype']}",
         f"initlab {results['initlab_version']}, {results['created']}, "
         f"{results['machine']['platform']}",
+        *provenance_lines(results),
     ]
     return "\n".join(lines)
 
@@ -288,7 +291,8 @@ def _experiment_parts(results: dict[str, Any], embed: _Embed) -> tuple[str, str]
     rows = comparison_rows(results)
     setup = _setup(results)
     several = any(len(s["seeds"]) > 1 for s in results["summary"])
-    note = f"<p>{html.escape(INTERVAL_NOTE)}.</p>" if several else ""
+    notes = [INTERVAL_NOTE] * several + chaos_notes(results["summary"])
+    note = "".join(f"<p>{html.escape(n)}.</p>" for n in notes)
     h = [f"<h2>Comparison</h2><pre>{html.escape(setup)}</pre>", _html_table(rows), note]
     for title, figs in _sections(results):
         body = "".join(embed(f, c) for f, c in figs)
@@ -297,7 +301,7 @@ def _experiment_parts(results: dict[str, Any], embed: _Embed) -> tuple[str, str]
         if body:
             h.append(f"<h2>{html.escape(title)}</h2>{body}")
     md = "## Comparison\n\n```\n" + setup + "\n```\n\n" + _md_table(rows)
-    md += f"\n\n{INTERVAL_NOTE}." if several else ""
+    md += "".join(f"\n\n{n}." for n in notes)
     md += " Figures: report.html."
     if depth_scale_rows(results):
         md += "\n\n## Signal propagation\n\n" + _md_table(depth_scale_rows(results))
