@@ -29,6 +29,11 @@ at least :math:`10^6`, so the digits it ends with depend on the machine's roundi
 its outcome is one draw of a distribution (the run's and its twins' outcomes sample it).
 A run that is not chaotic keeps its digits to about :math:`10^{-6}` relative under such a
 rounding change; exactly zero weights stay zero (the perturbation is relative).
+
+float32. A float32 weight holds about 7 digits: :math:`10^{-12}` would round away and the
+twin would be the run itself. In float32 twins are perturbed by :math:`10^{-5}` (about 80
+float32 roundings) and part beyond :math:`10^{-2}`: an amplification of :math:`10^3`
+(:func:`twin_eps`, :func:`twin_tol`), all float32 can resolve.
 """
 
 from __future__ import annotations
@@ -45,12 +50,32 @@ TWIN_KEY = 0x7717
 """First word of every twin's seed sequence, keeping twins' draws apart from runs' streams."""
 SYMBOL = "†"
 """The mark of a chaotic run in tables, results.json, the sweep store's rows and reports."""
-LEGEND = (
-    f"{SYMBOL} chaotic: a twin whose weights were perturbed by {TWIN_EPS:g} (relative) parted "
-    f"from the run by more than {TWIN_TOL:g} (relative cost); its digits are one draw of a "
-    "distribution and differ across machines"
-)
-"""The one-line legend printed under every table that marks chaotic runs."""
+
+
+def legend(eps: float = TWIN_EPS, tol: float = TWIN_TOL) -> str:
+    """The one-line legend printed under every table that marks chaotic runs."""
+    return (
+        f"{SYMBOL} chaotic: a twin whose weights were perturbed by {eps:g} (relative) parted "
+        f"from the run by more than {tol:g} (relative cost); its digits are one draw of a "
+        "distribution and differ across machines"
+    )
+
+
+LEGEND = legend()
+"""The legend of float64 runs."""
+
+
+_BY_DTYPE = {"float64": (TWIN_EPS, TWIN_TOL), "float32": (1e-5, 1e-2)}
+
+
+def twin_eps(dtype: str | np.dtype = "float64") -> float:
+    r""":math:`\varepsilon` for weights of `dtype` (see the module docstring)."""
+    return _BY_DTYPE[np.dtype(dtype).name][0]
+
+
+def twin_tol(dtype: str | np.dtype = "float64") -> float:
+    r""":math:`\tau` for costs computed in `dtype` (see the module docstring)."""
+    return _BY_DTYPE[np.dtype(dtype).name][1]
 
 
 def twin_rng(seed: int, j: int) -> np.random.Generator:
@@ -59,12 +84,14 @@ def twin_rng(seed: int, j: int) -> np.random.Generator:
 
 
 def perturb(weights: Sequence[np.ndarray], rng: np.random.Generator,
-            eps: float = TWIN_EPS) -> list[np.ndarray]:  # fmt: skip
-    r"""Copies of `weights` (each ``(n_l, n_{l-1})``, any dtype) multiplied elementwise by
-    :math:`1 + \varepsilon u`, :math:`u \sim \mathcal U(-1, 1)` from ``rng.random``
-    (:math:`u = 2r - 1`), layer by layer in order; the dtype of each is kept."""
+            eps: float | None = None) -> list[np.ndarray]:  # fmt: skip
+    r"""Copies of `weights` (each ``(n_l, n_{l-1})``, float64 or float32) multiplied
+    elementwise by :math:`1 + \varepsilon u`, :math:`u \sim \mathcal U(-1, 1)` from
+    ``rng.random`` (:math:`u = 2r - 1`), layer by layer in order; the dtype of each is kept.
+    `eps` defaults to :func:`twin_eps` of the weights' dtype."""
     out = []
     for W in weights:
+        eps = twin_eps(W.dtype) if eps is None else eps
         f = rng.random(W.shape)  # r in [0, 1): the factor 1 + eps (2 r - 1), in place
         f *= 2.0 * eps
         f += 1.0 - eps
@@ -90,8 +117,9 @@ def parting_step(run: np.ndarray, twin: np.ndarray, tol: float = TWIN_TOL) -> in
 
 
 def twin_summary(
-    costs: np.ndarray, final_cost: np.ndarray, final_accuracy: np.ndarray
-) -> dict[str, object]:
+    costs: np.ndarray, final_cost: np.ndarray, final_accuracy: np.ndarray,
+    dtype: str = "float64",
+) -> dict[str, object]:  # fmt: skip
     r"""What a run's twins say about it.
 
     Parameters
@@ -101,6 +129,8 @@ def twin_summary(
     final_cost, final_accuracy : ndarray (1 + n,)
         The final cost and accuracy of the run and of each twin (NaN: diverged, or no
         accuracy for this head).
+    dtype : str
+        The training's dtype (:func:`twin_eps`, :func:`twin_tol`).
 
     Returns
     -------
@@ -110,12 +140,13 @@ def twin_summary(
         (the earliest, or None) and ``chaotic`` (whether any twin parted).
     """
     full = np.column_stack([costs, final_cost])  # the final cost is step T's
-    parted = [parting_step(full[0], full[j]) for j in range(1, full.shape[0])]
+    tol = twin_tol(dtype)
+    parted = [parting_step(full[0], full[j], tol) for j in range(1, full.shape[0])]
     hits = [p for p in parted if p is not None]
     return {
         "n": len(parted),
-        "eps": TWIN_EPS,
-        "tol": TWIN_TOL,
+        "eps": twin_eps(dtype),
+        "tol": tol,
         "parted_at": parted,
         "final_cost": [_value(v) for v in final_cost[1:]],
         "final_accuracy": [_value(v) for v in final_accuracy[1:]],

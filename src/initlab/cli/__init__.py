@@ -28,6 +28,7 @@ SUBCOMMANDS = {
     "sweep": "sweep",
     "results": "results",
     "scaling": "scaling",
+    "verify": "verify",
 }
 
 

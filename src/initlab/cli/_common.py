@@ -165,7 +165,8 @@ def summary_table(results: dict[str, Any]) -> Table:
 
     head, *rows = comparison_rows(results)
     several = any(len(s["seeds"]) > 1 for s in results["summary"])
-    notes = [INTERVAL_NOTE] * several + chaos_notes(results["summary"])
+    legend = (results.get("chaos") or {}).get("legend")
+    notes = [INTERVAL_NOTE] * several + chaos_notes(results["summary"], legend)
     table = Table(
         title="initlab: initializations compared",
         title_justify="left",

@@ -286,6 +286,9 @@ class TrainingConfig:
         check_engine(engine, self.optimizer, key)
         return replace(self, engine=engine)
 
+    def with_twins(self, n: int, key: str = "--twins") -> TrainingConfig:
+        return replace(self, twins=twins(n, key))
+
 
 def table(raw: Mapping[str, Any], name: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
     """``raw[name]`` checked for unknown keys, with `defaults` filled in (a deep copy)."""

@@ -11,11 +11,14 @@ accuracy, depend on the rounding of the machine.
 So the verdict is read from a distribution: each run is trained with its shadow twins
 (``training.twins = replicas - 1``), and over these replicas (the run and its twins, every
 seed) :func:`verdicts` gives the median and the central 95% of the final training
-accuracy, the fraction reaching :data:`TRAINS` with its Clopper-Pearson 95% interval, and
-the verdict: an initialization *trains* when most replicas reach it (fraction > 1/2),
-*does not train* otherwise. Over 32 replicas on the post's images He reaches 99% in about
-85% of them and zeros and random x 10 in none, so the verdicts do not move with a rounding
-change; their wording (:attr:`Verdict.line`) holds no measured number.
+accuracy, the fraction reaching the post's 99% (:data:`TRAINS`) with its Clopper-Pearson 95%
+interval, and the verdict: an initialization *trains* when most replicas reach
+:data:`VERDICT_AT` = 90%, *does not train* otherwise. The verdict's threshold is not the
+post's 99% because that one is itself a coin toss: over 64 replicas on the post's images
+(measured with this module), He reached 99% in 55 and Xavier in 60, while 62 of each
+reached 90%; zeros and random x 10 stay at 50% and 55% in every replica. So the verdicts
+do not move with a rounding change, and their wording (:attr:`Verdict.line`) holds no
+measured number.
 """
 
 from __future__ import annotations
@@ -45,7 +48,9 @@ POST_COSTS = {
 POST_ACCURACY = {"zeros": 0.50, "random": 0.55, "he": 0.99, "xavier": 0.99}
 """The training accuracy the post printed for each initialization."""
 TRAINS = 0.99
-"""The training accuracy an initialization must reach (the post's He and Xavier)."""
+"""The training accuracy the post's He and Xavier reached: the table's fraction column."""
+VERDICT_AT = 0.90
+"""An initialization *trains* when most of its replicas reach this training accuracy."""
 REPLICAS = 16
 """Default replicas per run in ``initlab reproduce`` (the run and 15 twins)."""
 
@@ -84,19 +89,21 @@ class Verdict:
     reached_low: float
     reached_high: float
     published: float | None
+    trained: float
 
     @property
     def trains(self) -> bool:
-        """Whether most replicas reach :data:`TRAINS`."""
-        return self.reached > 0.5
+        """Whether most replicas reach :data:`VERDICT_AT`."""
+        return self.trained > 0.5
 
     @property
     def line(self) -> str:
         """The verdict in words: no measured number, so it reads alike on every machine."""
         post = "" if self.published is None else f" (the post: {100 * self.published:.0f}%)"
+        at = f"{100 * VERDICT_AT:.0f}%"
         if self.trains:
-            return f"{self.name} trains: most replicas reach >= {100 * TRAINS:.0f}%{post}"
-        return f"{self.name} does not train: most replicas stay below {100 * TRAINS:.0f}%{post}"
+            return f"{self.name} trains: most replicas reach >= {at}{post}"
+        return f"{self.name} does not train: most replicas stay below {at}{post}"
 
 
 def replica_accuracies(results: dict[str, Any]) -> dict[str, list[float]]:
@@ -119,7 +126,8 @@ def verdicts(results: dict[str, Any], published: dict[str, float] | None = None)
         k = int(np.sum(a >= TRAINS - 1e-12))
         low, median, high = np.quantile(a, [0.025, 0.5, 0.975])
         out.append(Verdict(name, a.size, float(median), float(low), float(high), k / a.size,
-                           *binomial_interval(k, a.size), published.get(name)))  # fmt: skip
+                           *binomial_interval(k, a.size), published.get(name),
+                           float(np.mean(a >= VERDICT_AT - 1e-12))))  # fmt: skip
     return out
 
 

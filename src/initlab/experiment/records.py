@@ -146,7 +146,7 @@ def _record(
     return rec
 
 
-def _twins(hist: History, k: int, n: int) -> dict[str, Any]:
+def _twins(hist: History, k: int, n: int, dtype: str = "float64") -> dict[str, Any]:
     """The chaos measurement of the run at member `k` from its `n` twins (members k+1 ..
     k+n; :func:`initlab.analysis.chaos.twin_summary`): ``twins`` (the summary, or None
     without twins), ``chaotic`` (None: not measured) and ``twin_parted_at`` (the earliest
@@ -156,17 +156,17 @@ def _twins(hist: History, k: int, n: int) -> dict[str, Any]:
     from initlab.analysis.chaos import twin_summary
 
     at = slice(k, k + n + 1)
-    s = twin_summary(hist.costs[at], hist.final_cost[at], hist.final_accuracy[at])
+    s = twin_summary(hist.costs[at], hist.final_cost[at], hist.final_accuracy[at], dtype)
     return {"twins": s, "chaotic": s["chaotic"], "twin_parted_at": s["first_parted_at"]}
 
 
-def chaos_legend() -> dict[str, Any]:
+def chaos_legend(dtype: str = "float64") -> dict[str, Any]:
     """What results.json says of its chaos marks: the symbol, its legend, and the twins'
     perturbation and tolerance (:mod:`initlab.analysis.chaos`)."""
     from initlab.analysis import chaos
 
-    return {"symbol": chaos.SYMBOL, "legend": chaos.LEGEND, "eps": chaos.TWIN_EPS,
-            "tol": chaos.TWIN_TOL}  # fmt: skip
+    eps, tol = chaos.twin_eps(dtype), chaos.twin_tol(dtype)
+    return {"symbol": chaos.SYMBOL, "legend": chaos.legend(eps, tol), "eps": eps, "tol": tol}
 
 
 def _finite(x: float) -> float | None:

@@ -34,11 +34,11 @@ from initlab.experiment.config import DataConfig, ModelConfig, TrainingConfig
 from initlab.experiment.population import ExperimentData, _build, _engine, _start_data
 from initlab.experiment.records import (
     _describe,
-    chaos_legend,
     _record,
     _recorder,
     _theory,
     _twins,
+    chaos_legend,
     summarize_runs,
 )
 from initlab.experiment.spec import Run, Spec
@@ -292,7 +292,7 @@ def _train_chunk(
         k = i * (n + 1)  # the run's member; its twins follow it (population._build)
         rec = _record(r, k, sizes, hist, data, diag, lsuv_reports[i])
         rec["theory"] = _theory(r, sizes, x2, scaled) if r.replicate == 0 else None
-        rec.update(_twins(hist, k, n))
+        rec.update(_twins(hist, k, n, training.dtype))
         records.append(rec)
     return records, hist.warning_steps
 
@@ -398,7 +398,7 @@ def run(
             "training_threads": threads,
         },
         "provenance": provenance(dtype=spec.training.dtype, training_threads=threads),
-        "chaos": chaos_legend() if spec.training.twins else None,
+        "chaos": chaos_legend(spec.training.dtype) if spec.training.twins else None,
         "spec": spec.to_dict(),
         "data": {"train": _describe(data.train), "test": _describe(data.test)},
         "n_classes": C,

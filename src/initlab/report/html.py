@@ -291,7 +291,8 @@ def _experiment_parts(results: dict[str, Any], embed: _Embed) -> tuple[str, str]
     rows = comparison_rows(results)
     setup = _setup(results)
     several = any(len(s["seeds"]) > 1 for s in results["summary"])
-    notes = [INTERVAL_NOTE] * several + chaos_notes(results["summary"])
+    legend = (results.get("chaos") or {}).get("legend")
+    notes = [INTERVAL_NOTE] * several + chaos_notes(results["summary"], legend)
     note = "".join(f"<p>{html.escape(n)}.</p>" for n in notes)
     h = [f"<h2>Comparison</h2><pre>{html.escape(setup)}</pre>", _html_table(rows), note]
     for title, figs in _sections(results):

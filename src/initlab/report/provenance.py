@@ -29,10 +29,11 @@ def chaos_mark(row: dict[str, Any]) -> str:
     return f" {SYMBOL} {chaotic}/{len(seeds)}"
 
 
-def chaos_notes(rows: list[dict[str, Any]]) -> list[str]:
-    """The legend when one of `rows` is marked; what was not measured when none was."""
+def chaos_notes(rows: list[dict[str, Any]], legend: str | None = None) -> list[str]:
+    """`legend` (results.json's ``chaos.legend``; float64's by default) when one of `rows`
+    is marked; what was not measured when none was."""
     if any(r.get("chaotic") for r in rows):
-        return [LEGEND]
+        return [legend or LEGEND]
     if rows and all(r.get("chaotic") is None for r in rows):
         return ["chaos not measured (no twins: training.twins = 0)"]
     return []

@@ -32,8 +32,8 @@ the stored config: no column, so a store written before these axes reads the sam
 infinite metrics are stored as NULL. ``chaotic`` is 1 when a shadow twin parted from the
 run (:mod:`initlab.analysis.chaos`; the twins' summary is in ``details``), 0 when none did,
 NULL when the run had no twins (``training.twins = 0``, a sweep's default);
-``twin_parted_at`` the earliest step a twin parted at. ``seconds`` is the wall-clock time of the population
-the run was trained in, ``population`` its size, ``worker`` is ``host:pid``.
+``twin_parted_at`` the earliest step a twin parted at. ``seconds`` is the wall-clock time of
+the population the run was trained in, ``population`` its size, ``worker`` is ``host:pid``.
 
 The file is in WAL mode with ``synchronous = FULL``; every write is one transaction, and a
 run becomes ``done`` in the same transaction that stores its metrics and histories, so a
@@ -43,10 +43,10 @@ primary key makes a second copy of a run impossible.
 
 A store of version 1 (before chaos and provenance) is read as it is (those columns None)
 and migrated to version 2 when opened for writing. A file that is not SQLite, a SQLite file
-without initlab's ``meta`` table, a store of another schema version, and (when opened for writing) a store failing SQLite's
-``quick_check`` are refused with an :class:`~initlab.InitlabError` naming the file. The
-schema, those checks, the conversion of stored values and the error handling are in
-:mod:`initlab.results.sweep_schema`.
+without initlab's ``meta`` table, a store of another schema version, and (when opened for
+writing) a store failing SQLite's ``quick_check`` are refused with an
+:class:`~initlab.InitlabError` naming the file. The schema, those checks, the conversion
+of stored values and the error handling are in :mod:`initlab.results.sweep_schema`.
 """
 
 from __future__ import annotations
