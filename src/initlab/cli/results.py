@@ -218,12 +218,18 @@ def _mean_table(rows: list[dict]) -> Table:
 
 
 _SAYS = {
-    "equal": "equal (same bits)",
-    "rounding": "equal to 1e-6 (rounding)",
-    "chaotic": "differ: chaotic run (expected across machines)",
-    "differs": "DIFFER where they must not",
-    "missing": "MISSING in one set",
+    "equal": "equal",
+    "rounding": "rounding",
+    "chaotic": "chaotic",
+    "differs": "DIFFERS",
+    "missing": "MISSING",
 }
+_LEGEND = (
+    "equal: the same bits; rounding: within 1e-6 (relative), as a run that is not chaotic "
+    "on another machine; chaotic: differs beyond that in a chaotic run (expected across "
+    "machines); DIFFERS: beyond rounding where the run is not chaotic (or not measured); "
+    "MISSING: in one set only"
+)
 
 
 def _compare(dirs: list[str]) -> int:
@@ -255,6 +261,7 @@ def _compare(dirs: list[str]) -> int:
             *(_pct(v) for v in r.train_accuracy), f"{r.largest:.1e}", _SAYS[r.status],
         )  # fmt: skip
     console.print(table)
+    console.print(_LEGEND)
     n = found.counts()
     console.print(
         f"{len(found.runs)} runs: {n['equal']} equal, {n['rounding']} equal to rounding, "
