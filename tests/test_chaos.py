@@ -211,3 +211,23 @@ def test_a_version_1_sweep_store_is_read_and_migrated(tmp_path):
         assert row["chaotic"] is True and row["twin_parted_at"] == 27
         assert list(s.provenances().values()) == [{"numpy": "x"}]
         assert row["provenance"] in s.provenances()
+
+
+def test_a_sweep_with_twins_stores_chaos_and_provenance(tmp_path, capsys):
+    """`[training] twins = 1` in a sweep: every stored run says whether it is chaotic, the
+    provenance of its worker is stored once, and `results` and the report show both."""
+    path = tmp_path / "sweep.toml"
+    path.write_text('[data]\ntrain = "digits"\n[model]\nhidden = [4]\n'
+                    '[training]\niterations = 20\nlearning_rate = 0.5\ntwins = 1\n'
+                    '[axes]\ninit = ["he", "zeros"]\nseeds = 2\n')  # fmt: skip
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out), "--jobs", "1", "--quiet"]) == 0
+    with open_store(out, readonly=True) as s:
+        rows, provs = s.rows(), s.provenances()
+    assert len(rows) == 4 and all(r["chaotic"] is False for r in rows)
+    assert len(provs) == 1 and {r["provenance"] for r in rows} == set(provs)
+    assert next(iter(provs.values()))["numpy"] == np.__version__
+    from initlab.report.html import write_report
+
+    md = write_report(out)[1].read_text()
+    assert "provenance: initlab" in md

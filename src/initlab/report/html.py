@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from initlab._validation import InitlabError
-from initlab.report.provenance import chaos_mark, chaos_notes, provenance_lines
+from initlab.report.provenance import chaos_mark, chaos_notes, describe, provenance_lines
 from initlab.results.records import RESULTS_FILE, read_results, write_atomic
 
 if TYPE_CHECKING:
@@ -386,7 +386,7 @@ def _sweep_parts(source: Path, axes: tuple[str, str] | None, embed: _Embed) -> t
     from initlab.results.sweep_store import open_store
 
     with open_store(source, readonly=True) as store:
-        rows = store.rows()
+        rows, provs = store.rows(), store.provenances()
     done = [r for r in rows if r["status"] == "done"]
     if not done:
         return "<h2>Sweep</h2><p>No finished runs yet.</p>", "## Sweep\n\nNo finished runs yet."
@@ -400,4 +400,8 @@ def _sweep_parts(source: Path, axes: tuple[str, str] | None, embed: _Embed) -> t
     )
     failed = sum(r["status"] == "failed" for r in rows)
     text = f"{len(done)} runs done, {failed} failed, {len(rows)} in the sweep"
+    chaotic = sum(bool(r.get("chaotic")) for r in done)
+    text += "".join(f". {n}" for n in (
+        [f"{chaotic} chaotic; " + chaos_notes(done)[0]] if chaotic else chaos_notes(done)))
+    text += "".join(f". {describe(p)}" for p in provs.values())
     return f"<h2>Sweep</h2><p>{text}</p>{figs}", f"## Sweep\n\n{text}. Heatmaps: report.html."

@@ -14,7 +14,7 @@ from typing import Any
 from initlab.analysis.chaos import LEGEND, SYMBOL
 from initlab.results.provenance import describe
 
-__all__ = ["LEGEND", "SYMBOL", "chaos_mark", "chaos_notes", "provenance_lines"]
+__all__ = ["LEGEND", "SYMBOL", "chaos_mark", "chaos_notes", "describe", "provenance_lines"]
 
 
 def chaos_mark(row: dict[str, Any]) -> str:
