@@ -52,12 +52,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seeds", type=int, default=1, help="also train seeds 1..N of each init")
     p.add_argument(
-        "--replicas", type=positive_int, default=REPLICAS, metavar="N",
+        "--replicas", type=positive_int, default=None, metavar="N",
         help=f"train each run with N - 1 shadow twins (weights perturbed by 1e-12, relative) "
         f"and give the verdict over these N replicas: median and 95%% interval of the final "
         f"accuracy, the fractions reaching {100 * VERDICT_AT:.0f}%% (the verdict: trains when "
         f"most do) and the post's {100 * TRAINS:.0f}%%, and which runs are chaotic "
-        f"(default {REPLICAS}; 1: no twins, no verdict table)",
+        f"(default {REPLICAS} on the post's images, 2 on other data: one twin marks chaotic "
+        f"runs; the verdict table needs {MIN_VERDICT} or more; 1: no twins)",
     )  # fmt: skip
     add_jobs(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -80,11 +81,24 @@ def _pick_data(given: str | None) -> str:
     return "digits"
 
 
+MIN_VERDICT = 8
+"""Replicas below which no verdict table is printed (a fraction of fewer is noise)."""
+
+
+def _is_post(source: str) -> bool:
+    """Whether `source` is the post's cats-vs-dogs images (by its 100 files' names)."""
+    path = Path(source)
+    return path.is_dir() and len(list(path.glob("cat.*"))) == 50 == len(list(path.glob("dog.*")))
+
+
 def run(args: argparse.Namespace) -> int:
     from initlab.experiment import runner as experiment
     from initlab.experiment import spec as spec
 
-    given = post_spec(_pick_data(args.data), engine=args.engine, seeds=args.seeds,
+    data_source = _pick_data(args.data)
+    if args.replicas is None:  # the verdict is the post's: on its images
+        args.replicas = REPLICAS if _is_post(data_source) else 2
+    given = post_spec(data_source, engine=args.engine, seeds=args.seeds,
                       replicas=args.replicas)  # fmt: skip
     s = spec.parse(given)
     check_dir(args.out, need=expected_bytes(s))
@@ -103,8 +117,13 @@ def run(args: argparse.Namespace) -> int:
         console.print("The accuracy rate is: " + ("-" if acc is None else f"{100 * acc:.2f}%."))
     console.print()
     console.print(summary_table(results))
-    if args.replicas > 1:
+    if args.replicas >= MIN_VERDICT:
         _print_verdicts(results)
+    else:
+        from initlab.experiment.post import chaotic_notes
+
+        for note in chaotic_notes(results):
+            console.print(note)
     saved = write_outputs(results, args.out)
     console.print(
         f"results and figures in {saved.where}/ (engine: {results['engine']}, "
