@@ -74,6 +74,8 @@ def test_parting_step_is_the_first_step_beyond_the_tolerance():
     assert chaos.parting_step(run, run * (1 + 1e-7)) is None  # below 1e-6 relative
     assert chaos.parting_step(run, run + np.array([0, 0, 2e-6, 0, np.nan])) == 2
     assert chaos.parting_step(run, np.array([1.0, 0.9, 0.8, 0.7, 0.6])) == 4  # one diverged
+    small = run * 1e-3  # the tolerance is relative: a cost of 1e-3 parts at 2e-9
+    assert chaos.parting_step(small, small + np.array([0, 5e-10, 2e-9, 0, np.nan])) == 2
     s = chaos.twin_summary(np.array([run, run, run + 1]), np.array([0.5, 0.5, 0.5]),
                            np.array([1.0, 1.0, 0.5]))  # fmt: skip
     assert s["parted_at"] == [None, 0] and s["chaotic"] and s["first_parted_at"] == 0
