@@ -109,8 +109,8 @@ def run(args: argparse.Namespace) -> int:
         shown = shown[: args.limit]
     if not args.quiet and not args.heatmap:  # a heatmap is the answer; the rows are in it
         console.print(_mean_table(shown) if args.mean else _run_table(shown))
-    if not args.quiet and not args.heatmap and not args.mean:
-        for note in chaos_notes(shown):
+    if not args.quiet and not args.heatmap:
+        for note in chaos_notes(shown, unmeasured=False):
             console.print(note)
     if not args.quiet:
         what = "settings" if args.mean else "runs"
@@ -207,7 +207,8 @@ def _mean_table(rows: list[dict]) -> Table:
         cells = [Path(str(r["data"])).name] if show_data else []
         cells += [r["parametrization"]] if show_par else []
         cells += [
-            str(r["hidden"]), r["activation"], r["init"], f"{r['learning_rate']:g}", str(r["n"]),
+            str(r["hidden"]), r["activation"], r["init"] + chaos_mark(r), f"{r['learning_rate']:g}",
+            str(r["n"]),
             str(r["diverged"]), _interval(r, "final_cost", False),
             _interval(r, "train_accuracy", True),
         ]  # fmt: skip

@@ -402,6 +402,7 @@ def _sweep_parts(source: Path, axes: tuple[str, str] | None, embed: _Embed) -> t
     text = f"{len(done)} runs done, {failed} failed, {len(rows)} in the sweep"
     chaotic = sum(bool(r.get("chaotic")) for r in done)
     text += "".join(f". {n}" for n in (
-        [f"{chaotic} chaotic; " + chaos_notes(done)[0]] if chaotic else chaos_notes(done)))
+        [f"{chaotic} chaotic; " + chaos_notes(done)[0]] if chaotic else chaos_notes(done)
+    ))  # fmt: skip
     text += "".join(f". {describe(p)}" for p in provs.values())
     return f"<h2>Sweep</h2><p>{text}</p>{figs}", f"## Sweep\n\n{text}. Heatmaps: report.html."

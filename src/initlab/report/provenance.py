@@ -29,12 +29,14 @@ def chaos_mark(row: dict[str, Any]) -> str:
     return f" {SYMBOL} {chaotic}/{len(seeds)}"
 
 
-def chaos_notes(rows: list[dict[str, Any]], legend: str | None = None) -> list[str]:
+def chaos_notes(
+    rows: list[dict[str, Any]], legend: str | None = None, unmeasured: bool = True
+) -> list[str]:
     """`legend` (results.json's ``chaos.legend``; float64's by default) when one of `rows`
-    is marked; what was not measured when none was."""
+    is marked; with `unmeasured`, that chaos was not measured when no row was."""
     if any(r.get("chaotic") for r in rows):
         return [legend or LEGEND]
-    if rows and all(r.get("chaotic") is None for r in rows):
+    if unmeasured and rows and all(r.get("chaotic") is None for r in rows):
         return ["chaos not measured (no twins: training.twins = 0)"]
     return []
 

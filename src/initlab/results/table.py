@@ -192,6 +192,8 @@ def mean_over_seeds(rows: Sequence[dict]) -> list[dict[str, Any]]:
         row["n"] = len(members)
         row["seeds"] = [m["seed"] for m in members]
         row["diverged"] = sum(bool(m["diverged"]) for m in members)
+        measured = [m.get("chaotic") for m in members if m.get("chaotic") is not None]
+        row["chaotic"] = sum(measured) if measured else None  # None: no twins measured it
         for metric in SUMMARIZED:
             s = summarize([m.get(metric) for m in members], bounds=BOUNDS[metric])
             row[metric], row[f"{metric}_low"], row[f"{metric}_high"] = (
