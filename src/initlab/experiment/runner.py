@@ -397,7 +397,7 @@ def run(
             "python": platform.python_version(),
             "training_threads": threads,
         },
-        "provenance": provenance(dtype=spec.training.dtype, training_threads=threads),
+        "provenance": provenance(dtype=spec.training.dtype),
         "chaos": chaos_legend(spec.training.dtype) if spec.training.twins else None,
         "spec": spec.to_dict(),
         "data": {"train": _describe(data.train), "test": _describe(data.test)},

@@ -62,7 +62,7 @@ def train_chunk(
             records = _experiment.train_group(
                 list(chunk.runs), data, chunk.model, chunk.training, jobs=1
             )
-        prov = provenance(dtype=chunk.training.dtype, training_threads=1)  # this worker's
+        prov = provenance(dtype=chunk.training.dtype)  # this worker's
         for rec in records:
             rec["provenance"] = prov
         error = None

@@ -52,22 +52,21 @@ def blas_libraries() -> list[dict[str, Any]]:
     return [{k: lib.get(k) for k in BLAS_KEYS} for lib in found]
 
 
-def provenance(*, dtype: str | None = None, training_threads: int | None = None) -> dict[str, Any]:
+def provenance(*, dtype: str | None = None) -> dict[str, Any]:
     """What decides the bits of a result computed now, in this process.
 
     Parameters
     ----------
     dtype : str, optional
         The arithmetic's dtype (``"float64"``, ``"float32"``).
-    training_threads : int, optional
-        Threads the populations were trained on (results do not depend on it).
 
     Returns
     -------
     dict
         ``initlab``, ``python``, ``numpy``, ``blas`` (list of :data:`BLAS_KEYS` dicts),
-        ``cpu``, ``machine``, ``platform``, ``dtype``, ``blas_threads_in_training`` (1) and
-        ``training_threads``.
+        ``cpu``, ``machine``, ``platform``, ``dtype`` and ``blas_threads_in_training`` (1:
+        the threads training runs on, ``machine.training_threads`` of a results file, decide
+        nothing, so they are not part of it).
     """
     import numpy as np
 
@@ -84,7 +83,6 @@ def provenance(*, dtype: str | None = None, training_threads: int | None = None)
         "byteorder": sys.byteorder,
         "dtype": dtype,
         "blas_threads_in_training": 1,
-        "training_threads": training_threads,
     }
 
 
