@@ -15,11 +15,13 @@ import sqlite3
 import numpy as np
 import pytest
 
+from initlab import init_population
 from initlab.analysis import chaos
 from initlab.cli import main
 from initlab.data import Dataset
 from initlab.experiment import post, runner, spec
 from initlab.experiment.population import ExperimentData
+from initlab.nn.training import train
 from initlab.results import compare as C
 from initlab.results import records
 from initlab.results.sweep_store import open_store
@@ -52,6 +54,12 @@ def test_twins_never_change_a_runs_numbers(engine):
         assert a["chaotic"] is None and b["twins"]["n"] == 3
     zeros = with_twins[-1]
     assert zeros["chaotic"] is False and zeros["twins"]["parted_at"] == [None] * 3  # 0 * u = 0
+    # and a run is the network its spec describes, trained alone (not a perturbed copy)
+    data = runner.load_data(small(0))
+    net = init_population([64, 6, 6, 1], [("he", 2)], activation="tanh")
+    _, hist = train(net, data.train.X, data.train.Y, learning_rate=0.5, iterations=40,
+                    engine=engine)  # fmt: skip
+    np.testing.assert_array_equal(with_twins[0]["cost_history"], hist.costs[0])
 
 
 def test_perturbation_is_relative_seeded_and_of_its_size():
