@@ -93,12 +93,11 @@ def _relative(a: Any, b: Any) -> float:
 def compare_runs(a: dict[str, Any] | None, b: dict[str, Any] | None, key: str) -> RunComparison:
     """The status of one run's records `a` and `b` (either None: missing)."""
     if a is None or b is None:
-        one = a or b or {}
+        where = "in A only" if a is not None else "in B only"
         return RunComparison(key, "missing", (_get(a, "chaotic"), _get(b, "chaotic")),
                              (_get(a, "final_cost"), _get(b, "final_cost")),
                              (_get(a, "train_accuracy"), _get(b, "train_accuracy")),
-                             ("in " + ("A" if a is not None else "B") + " only",)
-                             if one else ())  # fmt: skip
+                             (where,))  # fmt: skip
     rel = {k: _relative(a.get(k), b.get(k)) for k in COSTS}
     same = [k for k in EXACT if a.get(k) == b.get(k)]
     bitwise = all(v == 0.0 for v in rel.values()) and len(same) == len(EXACT)
