@@ -222,6 +222,7 @@ def _read_json(path: str | Path, kind: str) -> dict:
             f"(kind {doc.get('kind')!r}, schema {doc.get('schema')!r})"
         )
     del doc["kind"], doc["schema"]
+    doc.pop("provenance", None)  # the file's, not the study's (results.provenance)
     return doc
 
 
