@@ -23,9 +23,9 @@ from initlab.analysis import correlation as _correlation
 from initlab.analysis import jacobian as _jacobian
 from initlab.analysis import theory as theory
 from initlab.analysis.propagation import study_correlations
-from initlab.experiment._studyio import write_record
 from initlab.nn import activations as _activations
-from initlab.results.records import jsonable
+from initlab.results.provenance import provenance
+from initlab.results.records import jsonable, write_atomic
 
 SCHEMA_VERSION = 1
 KINDS = ("critical", "correlation", "jacobian")
@@ -121,7 +121,9 @@ def write(out_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
     """Write `record` to ``out_dir/<kind>.json`` atomically; return the path."""
     kind = record["format"].rsplit(".", 1)[-1]
     path = Path(out_dir) / f"{kind}.json"
-    write_record(path, record)  # with its provenance
+    record = {**record, "provenance": record.get("provenance") or provenance()}
+    text = json.dumps(jsonable(record), allow_nan=False)
+    write_atomic(path, text.encode("utf-8"))
     return path
 
 
