@@ -44,12 +44,14 @@ def cpu_model() -> str:
 
 
 def blas_libraries() -> list[dict[str, Any]]:
-    """The BLAS libraries loaded in this process, each as :data:`BLAS_KEYS`."""
+    """The BLAS libraries loaded in this process, each as :data:`BLAS_KEYS`, sorted (the
+    order they were loaded in varies from run to run: NumPy's and SciPy's OpenBLAS)."""
     import numpy  # noqa: F401  (its BLAS must be loaded to be reported)
     from threadpoolctl import threadpool_info
 
-    found = [p for p in threadpool_info() if p.get("user_api") == "blas"]
-    return [{k: lib.get(k) for k in BLAS_KEYS} for lib in found]
+    info = threadpool_info()
+    found = [{k: p.get(k) for k in BLAS_KEYS} for p in info if p.get("user_api") == "blas"]
+    return sorted(found, key=lambda lib: [str(lib[k]) for k in BLAS_KEYS])  # not load order
 
 
 def provenance(*, dtype: str | None = None) -> dict[str, Any]:
