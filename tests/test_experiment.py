@@ -205,7 +205,7 @@ def test_the_memory_estimate_bounds_the_measured_peak(hidden, K, optimizer, batc
 
     s = spec.parse({"data": {"train": "digits10"}, "model": {"hidden": hidden, "output": "softmax"},
                     "training": {"iterations": 3, "optimizer": optimizer, "batch_size": batch,
-                                 "seeds": K, "diagnostics": False},
+                                 "seeds": K, "diagnostics": False, "twins": 0},
                     "runs": [{"init": "he"}]})  # fmt: skip
     data = experiment.load_data(s)
     tracemalloc.start()

@@ -150,8 +150,8 @@ def small(K: int, T: int = 10, lrs=(0.1,)) -> tuple:
     runs = [{"name": f"he{j}", "init": "he", "learning_rate": lr, "seeds": K // len(lrs)}
             for j, lr in enumerate(lrs)]  # fmt: skip
     s = parse({"data": {"train": "digits"}, "model": {"hidden": [4]},
-               "training": {"iterations": T}, "runs": runs})  # fmt: skip
-    return list(s.runs), wide_data(30, 40), s.model, s.training
+               "training": {"iterations": T, "twins": 0}, "runs": runs})  # fmt: skip
+    return list(s.runs), wide_data(30, 40), s.model, s.training  # K members, no shadow twins
 
 
 def test_chunks_are_contiguous_and_small_populations_stay_in_the_calling_thread(monkeypatch):

@@ -31,6 +31,7 @@ SUBCOMMANDS = {
     "scaling": "scaling",
     "playground": "playground",
     "audit": "audit",
+    "verify": "verify",
 }
 
 

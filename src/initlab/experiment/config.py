@@ -52,6 +52,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "engine": "auto",
         "dtype": "float64",
         "diagnostics": True,
+        "twins": 1,
     },
 }
 """Every default of an experiment, in one place."""
@@ -253,7 +254,9 @@ class TrainingConfig:
     ``epochs`` replaces ``iterations`` (which is then None): one epoch is one pass over the
     training examples in mini-batches of ``batch_size`` (the last one smaller), shuffled by
     ``shuffle_seed`` (:mod:`initlab.nn.batches`). Without ``batch_size`` every step is
-    full-batch, as in the post.
+    full-batch, as in the post. ``twins`` is the number of shadow twins trained beside each
+    run to measure whether it is chaotic (:mod:`initlab.analysis.chaos`; 0: none); they never
+    change a run's numbers.
     """
 
     learning_rate: float = 0.01
@@ -268,6 +271,7 @@ class TrainingConfig:
     engine: str = "auto"
     dtype: str = "float64"
     diagnostics: bool = True
+    twins: int = 1
 
     @property
     def weight_decay(self) -> float:
@@ -284,6 +288,9 @@ class TrainingConfig:
             raise SpecError(f"{key} must be one of {', '.join(_engines.CHOICES)}; got {engine!r}")
         check_engine(engine, self.optimizer, key)
         return replace(self, engine=engine)
+
+    def with_twins(self, n: int, key: str = "--twins") -> TrainingConfig:
+        return replace(self, twins=twins(n, key))
 
 
 def table(raw: Mapping[str, Any], name: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
@@ -389,6 +396,14 @@ def weight_decay(value: Any, key: str = "training.weight_decay") -> float:
     return float(check_number(key, value, low=0))
 
 
+MAX_TWINS = 1023
+
+
+def twins(value: Any, key: str = "training.twins") -> int:
+    """Shadow twins per run: an integer in 0 .. :data:`MAX_TWINS` (0 turns them off)."""
+    return int(check_number(key, value, low=0, high=MAX_TWINS, integer=True))
+
+
 def training_config(training: Mapping[str, Any], given: Collection[str] = ()) -> TrainingConfig:
     """Validate a ``[training]`` table (defaults filled in); `given` are the keys the spec
     itself wrote (``iterations`` and ``epochs`` exclude each other)."""
@@ -417,4 +432,5 @@ def training_config(training: Mapping[str, Any], given: Collection[str] = ()) ->
     check_engine(t["engine"], t["optimizer"])
     if not isinstance(t["diagnostics"], bool):
         raise SpecError(f"training.diagnostics must be true or false; got {t['diagnostics']!r}")
+    t["twins"] = twins(t["twins"])
     return TrainingConfig(**t)

@@ -37,6 +37,7 @@ from initlab._validation import InitlabError, check_number
 from initlab.analysis import coordcheck as _cc
 from initlab.experiment.steps import digits, final_loss, train_steps
 from initlab.init import parametrization as _par
+from initlab.results.provenance import provenance
 from initlab.results.records import write_atomic
 
 __all__ = [
@@ -228,6 +229,7 @@ def _base_width(base_width: int | None, parametrizations: Sequence[str], widths:
 def _write_json(path: str | Path, doc: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {**doc, "provenance": doc.get("provenance") or provenance()}
     write_atomic(path, json.dumps(doc, allow_nan=True).encode("utf-8"))
     return path
 
@@ -240,6 +242,7 @@ def _read_json(path: str | Path, kind: str) -> dict:
             f"(kind {doc.get('kind')!r}, schema {doc.get('schema')!r})"
         )
     del doc["kind"], doc["schema"]
+    doc.pop("provenance", None)  # the file's, not the study's (results.provenance)
     return doc
 
 

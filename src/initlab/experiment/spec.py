@@ -34,6 +34,7 @@ An experiment compares initializations (and seeds and learning rates) on one dat
     engine = "auto"                 # auto, direct, sample
     dtype = "float64"               # or float32
     diagnostics = true              # record per-layer diagnostics
+    twins = 1                       # shadow twins per run, to mark chaotic runs (0: none)
 
     [[runs]]
     name = "random x 10"

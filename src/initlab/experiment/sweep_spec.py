@@ -83,8 +83,11 @@ from initlab.results.labels import init_label
 
 SWEEP_DEFAULTS: dict[str, Any] = {"max_population": 256, "max_runs": 100_000}
 """Defaults of the ``[sweep]`` table."""
-TRAINING_DEFAULTS: dict[str, Any] = {**_spec.DEFAULTS["training"], "diagnostics": False}
-"""``[training]`` defaults of a sweep: those of an experiment, without diagnostics."""
+TRAINING_DEFAULTS: dict[str, Any] = {**_spec.DEFAULTS["training"], "diagnostics": False,
+                                     "twins": 0}  # fmt: skip
+"""``[training]`` defaults of a sweep: those of an experiment, without diagnostics and
+without shadow twins (they double a sweep's training: ``twins = 1`` marks its chaotic runs;
+a run's id does not depend on it, as its numbers do not)."""
 NEW_KEYS = {"output": "sigmoid", "optimizer": OptimizerSpec().as_dict(), "batch_size": None,
             "epochs": None}  # fmt: skip
 """Config keys written into a run's config only away from these defaults (stable ids)."""
