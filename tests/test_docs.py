@@ -49,6 +49,7 @@ _spec.loader.exec_module(docs)
 QUICK_SECONDS = 60.0
 """A console example that runs longer than this (on a busy 2-core machine) must be marked
 slow, with a smaller check in SLOW_CHECKS."""
+docs.COMMAND_TIMEOUT = 600.0  # a hung documented command fails its test in 10 minutes
 
 FILES = docs.markdown_files()
 BLOCKS = [b for f in FILES for b in docs.parse(f)]
