@@ -74,7 +74,7 @@ def test_meta_lists_the_catalogue_activations_and_defaults(client):
     meta = client.get("/api/meta").json()
     names = {s["name"] for s in meta["inits"]}
     assert {"he", "xavier", "zeros", "random", "orthogonal"} <= names
-    assert meta["activations"] == ["tanh", "sigmoid", "relu", "leaky_relu", "linear"]
+    assert meta["activations"] == ["tanh", "sigmoid", "relu", "leaky_relu", "linear", "erf"]
     assert "gaussian" in meta["inputs"] and "moons" in meta["inputs"]
     assert meta["views"]["explorer"]["inits"] == "zeros;random(scale=10);he;xavier"
 
