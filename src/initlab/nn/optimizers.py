@@ -100,6 +100,42 @@ def freeze(state: dict[str, Any], k: int) -> None:
             A[k] = 0.0
 
 
+class Scratch:
+    r"""Per-step temporaries of an update kept between steps: the expression ``x * y`` is
+    written into a kept array of its own shape and dtype (``out=``), so a step allocates no
+    parameter-sized array and the pages of the last step are reused (a fresh temporary of
+    more than 32 MiB is a fresh ``mmap`` from glibc, zero-filled page by page at every step).
+
+    The bits are those of the plain expressions: ``np.multiply(x, y, out=t)`` with ``t`` of
+    ``np.result_type(x, y)`` and of the broadcast shape is the same elementwise operation, on
+    the same operands, as ``x * y``. Arrays are kept by ``(slot, shape, dtype)``; a slot is
+    reused by the next parameter of that shape, so an array of a slot is valid until the next
+    request of that slot.
+    """
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple, Array] = {}
+
+    @classmethod
+    def of(cls, state: dict[str, Any]) -> Scratch:
+        """The scratch arrays of an optimizer's state (made at the first step)."""
+        return state.setdefault("scratch", cls())
+
+    def get(self, slot: int, *operands: Array) -> Array:
+        """A kept array for the result of an elementwise operation on `operands`."""
+        shape = np.broadcast_shapes(*(np.shape(x) for x in operands))
+        dtype = np.result_type(*operands)
+        key = (slot, shape, dtype)
+        out = self._kept.get(key)
+        if out is None:
+            out = self._kept[key] = np.empty(shape, dtype=dtype)
+        return out
+
+    def product(self, x: Array, y: Array, slot: int) -> Array:
+        """``x * y`` in slot `slot`'s array."""
+        return np.multiply(x, y, out=self.get(slot, x, y))
+
+
 @dataclass(frozen=True)
 class SGD:
     """Gradient descent with optional momentum, Nesterov and L2 weight decay."""
@@ -146,18 +182,19 @@ class SGD:
         self, params: list[Array], grads: Sequence[Array], lrs: Sequence[Array], state: dict
     ) -> None:
         mu, tau, wd = state["momentum"], state["dampening"], state["weight_decay"]
+        tmp = Scratch.of(state)
         for i, (p, g) in enumerate(zip(params, grads, strict=True)):
             if state["use_decay"]:
-                g = g + wd * p
+                g = np.add(g, tmp.product(wd, p, 0), out=tmp.get(0, g, wd, p))  # g + wd p
             if state["use_momentum"]:
                 b = state["buffers"]["b"][i]
                 if state["t"] == 0:
                     b[...] = g
                 else:
                     b *= mu
-                    b += (1 - tau) * g
-                g = g + mu * b if self.nesterov else b
-            p -= lrs[i] * g
+                    b += tmp.product(1 - tau, g, 1)
+                g = np.add(g, tmp.product(mu, b, 1), out=tmp.get(1, g, mu, b)) if self.nesterov else b
+            p -= tmp.product(lrs[i], g, 2)
         state["t"] += 1
 
 
@@ -207,17 +244,23 @@ class Adam:
         bc1, bc2_sqrt = 1 - b1**t, np.sqrt(1 - b2**t)
         eps, one_b1, one_b2 = (x.astype(dt) for x in (state["eps"], 1 - b1, 1 - b2))
         bc2_sqrt_d, b2_d = bc2_sqrt.astype(dt), b2.astype(dt)
+        tmp = Scratch.of(state)
         for i, (p, g) in enumerate(zip(params, grads, strict=True)):
             if state["use_decay"] and self.decoupled:
                 p *= 1 - lrs[i] * wd.astype(dt)
             elif state["use_decay"]:
-                g = g + wd.astype(dt) * p
+                wd_d = wd.astype(dt)
+                g = np.add(g, tmp.product(wd_d, p, 0), out=tmp.get(0, g, wd_d, p))  # g + wd p
             m, v = state["buffers"]["m"][i], state["buffers"]["v"][i]
-            m += one_b1 * (g - m)  # torch's lerp_(g, 1 - beta1) for weights < 0.5
+            d = np.subtract(g, m, out=tmp.get(1, g, m))
+            m += np.multiply(one_b1, d, out=d)  # torch's lerp_(g, 1 - beta1) for weights < 0.5
             v *= b2_d
-            v += one_b2 * (g * g)
-            denom = np.sqrt(v) / bc2_sqrt_d + eps
-            p -= (lrs[i].astype(np.float64) / bc1).astype(dt) * (m / denom)
+            v += tmp.product(one_b2, np.multiply(g, g, out=tmp.get(1, g)), 1)
+            denom = np.sqrt(v, out=tmp.get(1, v))
+            denom /= bc2_sqrt_d
+            denom += eps
+            ratio = np.divide(m, denom, out=tmp.get(1, m, denom))
+            p -= tmp.product((lrs[i].astype(np.float64) / bc1).astype(dt), ratio, 1)
 
 
 OPTIMIZERS: dict[str, tuple[type, dict[str, Any]]] = {
