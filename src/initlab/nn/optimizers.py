@@ -193,7 +193,10 @@ class SGD:
                 else:
                     b *= mu
                     b += tmp.product(1 - tau, g, 1)
-                g = np.add(g, tmp.product(mu, b, 1), out=tmp.get(1, g, mu, b)) if self.nesterov else b
+                if self.nesterov:  # g + mu b
+                    g = np.add(g, tmp.product(mu, b, 1), out=tmp.get(1, g, mu, b))
+                else:
+                    g = b
             p -= tmp.product(lrs[i], g, 2)
         state["t"] += 1
 
