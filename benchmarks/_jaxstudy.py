@@ -24,9 +24,9 @@ os.environ.setdefault(
     "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 )
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
 
 jax.config.update("jax_enable_x64", True)
 ACTS = {"tanh": jnp.tanh, "relu": jax.nn.relu}
@@ -35,7 +35,7 @@ ACTS = {"tanh": jnp.tanh, "relu": jax.nn.relu}
 def run(path: str) -> dict:
     d = np.load(path)
     L = sum(1 for k in d.files if k.startswith("W"))
-    params = ([jnp.asarray(d[f"W{l}"]) for l in range(L)], [jnp.asarray(d[f"b{l}"]) for l in range(L)])
+    params = tuple([jnp.asarray(d[f"{k}{l}"]) for l in range(L)] for k in "Wb")
     X, Y, cols, count = (jnp.asarray(d[k]) for k in ("X", "Y", "cols", "count"))
     lr, phi = float(d["lr"]), ACTS[str(d["activation"])]
     weight = (jnp.arange(cols.shape[1])[None, :] < count[:, None]).astype(X.dtype)  # (T, B)

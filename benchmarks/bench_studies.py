@@ -22,14 +22,14 @@ from __future__ import annotations
 import json
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import _torchstudies as peers
 import numpy as np
 import torch
+
+import _torchstudies as peers
 from _common import header, load, parser, set_threads
 
 HERE = Path(__file__).resolve().parent
@@ -165,8 +165,8 @@ def _mup_peer(widths, X, Y, lr, nseeds):
     def run():
         for mup in (False, True):
             base = set_base_shapes(mlp(widths[0]), None)
-            models = {n: (lambda n=n: set_base_shapes(mlp(n), base if mup else None))
-                      for n in widths}  # fmt: skip
+            shapes = base if mup else None
+            models = {n: (lambda n=n, s=shapes: set_base_shapes(mlp(n), s)) for n in widths}
             get_coord_data(models, data, optimizer="sgd", lr=lr, mup=mup, nseeds=nseeds,
                            nsteps=3, cuda=False, show_progress=False)  # fmt: skip
 
@@ -248,8 +248,11 @@ def report_jax(runs: list[dict], initlab: list[float]) -> None:
     compiled = [sum(r["compiled"] for r in run["runs"]) for run in runs]
     first = [sum(r["first"] for r in run["runs"]) for run in runs]
     print(f"  JAX {runs[0]['jax']} (jit + vmap + lax.scan, float64, 1 thread):")
-    for label, t in (("compiled", compiled), ("first call, compilation included", first),
-                     ("whole process, start-up included", [r["process"] for r in runs])):
+    for label, t in (
+        ("compiled", compiled),
+        ("first call, compilation included", first),
+        ("whole process, start-up included", [r["process"] for r in runs]),
+    ):
         rs = [a / b for a, b in zip(t, initlab, strict=True)]
         print(f"  JAX {label} / initlab: {statistics.median(rs):.2f}x "
               f"(min {min(rs):.2f}, max {max(rs):.2f}, n={len(rs)})")  # fmt: skip
