@@ -3,9 +3,13 @@ r"""The training loop's plain step with preallocated buffers: the same arithmeti
 A step of the post's training on the sample engine (K = 4, :math:`n_1 = 5`, m = 100) is
 a few dozen NumPy calls on arrays of a few thousand numbers, so its time is the calls'
 overhead and their temporaries, not arithmetic. :class:`PlainStep` does the step of
-:func:`initlab.nn.training.train` for full-batch plain gradient descent
-(:math:`\theta \leftarrow \theta - \eta\, g` for every member and every layer) with every
-intermediate array allocated once and each operation written into it (``out=``). Every
+:func:`initlab.nn.training.train` for plain gradient descent
+(:math:`\theta \leftarrow \theta - \eta\, g` for every member and every layer), full-batch
+or on the direct engine's mini-batches (a trainability map's SGD), with every intermediate
+array allocated once per batch width and each operation written into it (``out=``). (A
+temporary allocated and freed at every step is also memory the C library may hand back to
+the system and fault in again: a trainability map made about 2 million page faults this
+way, several seconds of system time.) Every
 operation is the one the general step does, on the same operands in the same order, so every
 bit is the same; the only rewritings are exact in IEEE arithmetic:
 
@@ -29,10 +33,10 @@ are written into buffers operation by operation as :mod:`initlab.nn.losses` form
 :math:`-|z|` as ``copysign(z, -1)``, the same bits, NaN's included, in one call).
 Divergence, evaluation, hooks and everything else stay in :mod:`initlab.nn.training`, which
 takes this path only for steps that record nothing and keeps the general step for every
-other case (mini-batches, momentum, weight decay, Adam, per-layer rate scales on the first
-layer's coordinates, parameters of more than one dtype). Tests hold this path to the general
+other case (the sample engine's mini-batches, momentum, weight decay, Adam, per-layer rate
+scales on the first layer's coordinates, parameters of more than one dtype). Tests hold this path to the general
 one and to the formulas bit for bit (``tests/test_fast_paths.py``,
-``tests/test_flat_step.py``).
+``tests/test_flat_step.py``, ``tests/test_study_bits.py`` for mini-batches).
 """
 
 from __future__ import annotations
