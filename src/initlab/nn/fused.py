@@ -34,8 +34,8 @@ are written into buffers operation by operation as :mod:`initlab.nn.losses` form
 Divergence, evaluation, hooks and everything else stay in :mod:`initlab.nn.training`, which
 takes this path only for steps that record nothing and keeps the general step for every
 other case (the sample engine's mini-batches, momentum, weight decay, Adam, per-layer rate
-scales on the first layer's coordinates, parameters of more than one dtype). Tests hold this path to the general
-one and to the formulas bit for bit (``tests/test_fast_paths.py``,
+scales on the first layer's coordinates, parameters of more than one dtype). Tests hold this
+path to the general one and to the formulas bit for bit (``tests/test_fast_paths.py``,
 ``tests/test_flat_step.py``, ``tests/test_study_bits.py`` for mini-batches).
 """
 
