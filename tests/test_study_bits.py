@@ -51,8 +51,8 @@ def _trainability(**kw) -> str:
     )
     task = tr.load_task(cfg.task, cfg.test_fraction, cfg.seed)
     records = [tr.train_depth(cfg, d, task) for d in cfg.depths]
-    for r in records:
-        r.pop("seconds")
+    for r in records:  # the record's numbers (dtype: a key added since, always float64 here)
+        del r["seconds"], r["dtype"]
     return hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -127,3 +127,29 @@ def test_mini_batches_take_the_fused_step_with_the_general_steps_bits(
         np.testing.assert_array_equal(getattr(ha, key), getattr(hb, key), err_msg=key)
     for P, Q in zip([*a.weights, *a.biases], [*b.weights, *b.biases], strict=True):
         np.testing.assert_array_equal(P, Q)
+
+
+def test_a_float32_map_trains_in_float32_and_says_so(tmp_path):
+    """``dtype="float32"``: every number of the map is a float32 (not float64's bits), within
+    float32's rounding of the float64 map on well-conditioned cells; the configuration and
+    every depth's record say float32; a map stored before the option (no dtype) resumes as
+    float64."""
+    kw = dict(depths=(3,), sigma_w2=(1.0, 2.0), width=16, steps=40, seeds=1)
+    task = tr.load_task("digits10", 0.2, 0)
+    r64 = tr.train_depth(tr.TrainabilityConfig(**kw), 3, task)
+    r32 = tr.train_depth(tr.TrainabilityConfig(**kw, dtype="float32"), 3, task)
+    assert (r64["dtype"], r32["dtype"]) == ("float64", "float32")
+    c64, c32 = np.array(r64["final_cost"]), np.array(r32["final_cost"])
+    assert (c32.astype(np.float32) == c32).all() and not (c64.astype(np.float32) == c64).all()
+    np.testing.assert_allclose(c32, c64, rtol=1e-5)
+    tr.run(tr.TrainabilityConfig(**kw, dtype="float32"), tmp_path / "a")
+    assert tr.read(tmp_path / "a")["config"]["dtype"] == "float32"
+    old = tmp_path / "old"
+    tr.run(tr.TrainabilityConfig(**kw), old)
+    doc = json.loads((old / tr.CONFIG_FILE).read_text())
+    del doc["config"]["dtype"]
+    (old / tr.CONFIG_FILE).write_text(json.dumps(doc))
+    (old / "depth-3.json").unlink()
+    tr.run(tr.TrainabilityConfig(**kw), old)  # accepted: a float64 map
+    with pytest.raises(tr.InitlabError, match="different trainability configuration"):
+        tr.run(tr.TrainabilityConfig(**kw, dtype="float32"), old)
