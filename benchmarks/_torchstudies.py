@@ -29,9 +29,9 @@ ACTS = {"tanh": torch.tanh, "relu": torch.relu}
 Observe = Callable[[int, list], None] | None
 
 
-def _tensor(a: np.ndarray) -> torch.Tensor:
-    """A float64 copy (the caller's arrays are never trained in place)."""
-    return torch.tensor(a, dtype=torch.float64)
+def _tensor(a: np.ndarray, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """A copy (the caller's arrays are never trained in place)."""
+    return torch.tensor(a, dtype=dtype)
 
 
 def _cost(Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
@@ -51,15 +51,16 @@ def train_bmm(
     activation: str,
     optimizer: str = "sgd",
     observe: Observe = None,
+    dtype: torch.dtype = torch.float64,
 ) -> np.ndarray:
     """Train the stacked population on `batches` (column indices, None for all); `rates`
     per parameter ``[W_1, b_1, W_2, ...]``, each ``(K,)``. The cost before each step, (K, T)."""
     phi = ACTS[activation]
     params = []
     for W, b in zip(weights, biases, strict=True):
-        params += [_tensor(W).requires_grad_(), _tensor(b).requires_grad_()]
-    lrs = [_tensor(r)[:, None, None] for r in rates]
-    Xt, Yt = _tensor(X), _tensor(Y)
+        params += [_tensor(W, dtype).requires_grad_(), _tensor(b, dtype).requires_grad_()]
+    lrs = [_tensor(r, dtype)[:, None, None] for r in rates]
+    Xt, Yt = _tensor(X, dtype), _tensor(Y, dtype)
     state = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
     costs = []
     for t, cols in enumerate(batches):

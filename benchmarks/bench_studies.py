@@ -35,14 +35,14 @@ from _common import header, load, parser, set_threads
 HERE = Path(__file__).resolve().parent
 
 
-def trainability_case(smoke: bool):
+def trainability_case(smoke: bool, dtype: str = "float64"):
     """The map of 3 depths x 6 sigma_w^2 x 2 seeds, 300 SGD steps of 64 at width 64."""
     from initlab.experiment import trainability as tr
     from initlab.nn.batches import Schedule
 
     cfg = tr.TrainabilityConfig(
         depths=(2, 3) if smoke else (4, 8, 16), sigma_w2=(0.5, 1.0, 1.5, 2.0, 3.0, 4.0),
-        seeds=2, steps=6 if smoke else 300, width=16 if smoke else 64,
+        seeds=2, steps=6 if smoke else 300, width=16 if smoke else 64, dtype=dtype,
     )  # fmt: skip
     task = tr.load_task(cfg.task, cfg.test_fraction, cfg.seed)
     m = task["X"].shape[1]
@@ -53,17 +53,20 @@ def trainability_case(smoke: bool):
     def initlab():
         return [tr.train_depth(cfg, d, task)["initial_cost"] for d in cfg.depths]
 
-    def peer(fn):
+    def peer(fn, **kw):
         def run():
             return [
                 fn(net.weights, net.biases, task["X"], task["Y"], batches,
                    [np.full(net.K, cfg.learning_rate)] * (2 * len(net.weights)),
-                   activation=cfg.activation)[:, 0]
+                   activation=cfg.activation, **kw)[:, 0]
                 for net in nets
             ]  # fmt: skip
 
         return run
 
+    if dtype == "float32":  # torch bmm only: the loop is far behind at float64 already
+        contenders = {"initlab": initlab, "torch bmm": peer(peers.train_bmm, dtype=torch.float32)}
+        return contenders, None
     contenders = {"initlab": initlab, "torch bmm": peer(peers.train_bmm)}
     contenders["torch loop"] = peer(peers.train_loop)
     return contenders, (cfg, task, nets, batches)
@@ -173,21 +176,29 @@ def _mup_peer(widths, X, Y, lr, nseeds):
     return run
 
 
+def trainability_float32_case(smoke: bool):
+    """The same map in float32 (``TrainabilityConfig(dtype="float32")``) vs torch bmm float32."""
+    return trainability_case(smoke, "float32")
+
+
 CASES = {"trainability": trainability_case, "lr-transfer": lr_transfer_case,
-         "coord-check": coord_check_case}  # fmt: skip
+         "coord-check": coord_check_case,
+         "trainability-float32": trainability_float32_case}  # fmt: skip
 
 
 def same_start(name: str, results: dict) -> None:
-    """The peers' step-0 costs are initlab's (same networks, data and batch) to 1e-10."""
+    """The peers' step-0 costs are initlab's (same networks, data and batch) to 1e-10
+    (float32: 1e-5)."""
     if name == "coord-check":
         return
+    tol = 1e-5 if name.endswith("float32") else 1e-10
     ours = np.ravel(np.asarray(results["initlab"], dtype=float))
     for peer, theirs in results.items():
         if peer == "initlab":
             continue
         err = np.max(np.abs(np.ravel(np.asarray(theirs, dtype=float)) - ours))
         print(f"  step-0 costs, {peer} vs initlab: max |difference| {err:.1e}")
-        if not err < 1e-10:
+        if not err < tol:
             raise SystemExit(f"{peer} does not train the same networks as initlab ({name})")
 
 
@@ -205,7 +216,7 @@ def bench(name: str, smoke: bool, rounds: int, jax_python: str | None) -> None:
             times[who].append(time.perf_counter() - t0)
         if r == 0:
             same_start(name, results)
-        if jax_python and name == "trainability":
+        if jax_python and name == "trainability":  # float64 only
             jax_runs.append(run_jax(jax_python, *made[1]))
             if r == 0:  # the same networks: the same step-0 costs
                 same_start(name, {"initlab": results["initlab"],
