@@ -52,9 +52,12 @@ def train_bmm(
     optimizer: str = "sgd",
     observe: Observe = None,
     dtype: torch.dtype = torch.float64,
+    evaluate: tuple[Sequence, Sequence] = ((), ()),
 ) -> np.ndarray:
     """Train the stacked population on `batches` (column indices, None for all); `rates`
-    per parameter ``[W_1, b_1, W_2, ...]``, each ``(K,)``. The cost before each step, (K, T)."""
+    per parameter ``[W_1, b_1, W_2, ...]``, each ``(K,)``. ``evaluate``: inputs whose
+    logits are computed before the first step and after the last (a study's held-out
+    measurements). The cost before each step, (K, T)."""
     phi = ACTS[activation]
     params = []
     for W, b in zip(weights, biases, strict=True):
@@ -62,12 +65,23 @@ def train_bmm(
     lrs = [_tensor(r, dtype)[:, None, None] for r in rates]
     Xt, Yt = _tensor(X, dtype), _tensor(Y, dtype)
     state = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
-    costs = []
-    for t, cols in enumerate(batches):
-        XB, YB = (Xt, Yt) if cols is None else (Xt[:, cols], Yt[:, cols])
+
+    def forward(XB):
         Zs = [torch.matmul(params[0], XB) + params[1]]
         for l in range(2, len(params), 2):
             Zs.append(torch.baddbmm(params[l + 1], params[l], phi(Zs[-1])))
+        return Zs
+
+    def measure(inputs):
+        with torch.no_grad():
+            for A in inputs:
+                forward(_tensor(A, dtype))
+
+    measure(evaluate[0])
+    costs = []
+    for t, cols in enumerate(batches):
+        XB, YB = (Xt, Yt) if cols is None else (Xt[:, cols], Yt[:, cols])
+        Zs = forward(XB)
         J = _cost(Zs[-1], YB)
         if observe is not None:
             observe(t, [Z.detach() for Z in Zs])
@@ -79,6 +93,7 @@ def train_bmm(
                     p.sub_(lr * g)
             else:
                 _adam(params, grads, lrs, state, t + 1)
+    measure(evaluate[1])
     return np.array(costs).T
 
 

@@ -64,10 +64,13 @@ def trainability_case(smoke: bool, dtype: str = "float64"):
 
         return run
 
+    # the study measures the test set before training, the whole training set and the test
+    # set after it: the stacked peer computes the same logits (the loop peer does not)
+    bmm = {"evaluate": ([task["X_test"]], [task["X"], task["X_test"]])}
     if dtype == "float32":  # torch bmm only: the loop is far behind at float64 already
-        contenders = {"initlab": initlab, "torch bmm": peer(peers.train_bmm, dtype=torch.float32)}
-        return contenders, None
-    contenders = {"initlab": initlab, "torch bmm": peer(peers.train_bmm)}
+        bmm["dtype"] = torch.float32
+        return {"initlab": initlab, "torch bmm": peer(peers.train_bmm, **bmm)}, None
+    contenders = {"initlab": initlab, "torch bmm": peer(peers.train_bmm, **bmm)}
     contenders["torch loop"] = peer(peers.train_loop)
     return contenders, (cfg, task, nets, batches)
 
