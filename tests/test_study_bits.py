@@ -21,7 +21,7 @@ import pytest
 from initlab.experiment import scaling
 from initlab.experiment import trainability as tr
 from initlab.init.build import init_population
-from initlab.nn import fused
+from initlab.nn import fused, optimizers
 from initlab.nn.training import train
 
 PINNED = {
@@ -96,8 +96,18 @@ def _studies() -> dict[str, str]:
     return out
 
 
-def test_the_studies_numbers_are_the_bits_of_main_before_the_change():
+@pytest.mark.parametrize("block", [None, 100])
+def test_the_studies_numbers_are_the_bits_of_main_before_the_change(block, monkeypatch):
+    """Also with Adam's parameters updated by blocks of about 100 numbers (one member's rows,
+    the last block of a member shorter): the blocks must not change a bit."""
+    if block is not None:
+        monkeypatch.setattr(optimizers, "BLOCK", block)
+        calls = []
+        blocks = optimizers._blocks
+        monkeypatch.setattr(optimizers, "_blocks", lambda *a: calls.append(1) or blocks(*a))
     assert _studies() == PINNED
+    if block is not None:
+        assert len(calls) > 100  # Adam ran (blocks of many parameters)
 
 
 @pytest.mark.parametrize(("activation", "head"), [("tanh", "sigmoid"), ("relu", "softmax")])

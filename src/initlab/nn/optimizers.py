@@ -46,7 +46,7 @@ ICLR 2015; I. Loshchilov and F. Hutter, "Decoupled weight decay regularization",
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -201,6 +201,32 @@ class SGD:
         state["t"] += 1
 
 
+BLOCK = 1 << 15
+"""Numbers of a parameter that Adam's step takes through all its operations at a time (256 KiB
+in float64): a larger parameter is updated by blocks of one member's rows (:func:`_blocks`), so
+its thirteen elementwise passes read and write the cache, not memory. Every number sees the
+same operations on the same operands: the bits do not depend on the blocks."""
+
+
+def _blocks(P: Array, *others: Array) -> Iterator[tuple[slice, ...]]:
+    """Indices covering `P` ``(K, rows, ...)``: all of it, or, when it holds more than
+    :data:`BLOCK` numbers and `others` have its shape, blocks of about :data:`BLOCK` numbers,
+    ``(slice(k, k + 1), slice(r0, r1))`` (one member's rows r0..r1)."""
+    if P.size <= BLOCK or P.ndim < 2 or any(np.shape(x) != P.shape for x in others):
+        yield (slice(None),)
+        return
+    rows = max(1, BLOCK * P.shape[1] // P[0].size)
+    for k in range(P.shape[0]):
+        for r in range(0, P.shape[1], rows):
+            yield (slice(k, k + 1), slice(r, r + rows))
+
+
+def _member_rows(at: tuple[slice, ...], K: int):
+    """A per-member coefficient ``(K, 1, 1)`` restricted to the members of block `at`
+    (a scalar or a coefficient of one row, broadcast to all, as it is)."""
+    return lambda x: x[at[0]] if np.ndim(x) and np.shape(x)[0] == K else x
+
+
 @dataclass(frozen=True)
 class Adam:
     """Adam (L2 decay added to the gradient) or AdamW (``decoupled``: decay on the weights)."""
@@ -247,23 +273,26 @@ class Adam:
         bc1, bc2_sqrt = 1 - b1**t, np.sqrt(1 - b2**t)
         eps, one_b1, one_b2 = (x.astype(dt) for x in (state["eps"], 1 - b1, 1 - b2))
         bc2_sqrt_d, b2_d = bc2_sqrt.astype(dt), b2.astype(dt)
-        tmp = Scratch.of(state)
-        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-            if state["use_decay"] and self.decoupled:
-                p *= 1 - lrs[i] * wd.astype(dt)
-            elif state["use_decay"]:
-                wd_d = wd.astype(dt)
-                g = np.add(g, tmp.product(wd_d, p, 0), out=tmp.get(0, g, wd_d, p))  # g + wd p
-            m, v = state["buffers"]["m"][i], state["buffers"]["v"][i]
-            d = np.subtract(g, m, out=tmp.get(1, g, m))
-            m += np.multiply(one_b1, d, out=d)  # torch's lerp_(g, 1 - beta1) for weights < 0.5
-            v *= b2_d
-            v += tmp.product(one_b2, np.multiply(g, g, out=tmp.get(1, g)), 1)
-            denom = np.sqrt(v, out=tmp.get(1, v))
-            denom /= bc2_sqrt_d
-            denom += eps
-            ratio = np.divide(m, denom, out=tmp.get(1, m, denom))
-            p -= tmp.product((lrs[i].astype(np.float64) / bc1).astype(dt), ratio, 1)
+        tmp, wd_d = Scratch.of(state), wd.astype(dt)
+        for i, (P, G) in enumerate(zip(params, grads, strict=True)):
+            M, V = state["buffers"]["m"][i], state["buffers"]["v"][i]
+            lr, coef = lrs[i], (lrs[i].astype(np.float64) / bc1).astype(dt)
+            for at in _blocks(P, G, M, V):  # each block's numbers in cache for every operation
+                p, g, m, v = P[at], G[at], M[at], V[at]
+                c = _member_rows(at, P.shape[0])
+                if state["use_decay"] and self.decoupled:
+                    p *= 1 - c(lr) * c(wd_d)
+                elif state["use_decay"]:
+                    g = np.add(g, tmp.product(c(wd_d), p, 0), out=tmp.get(0, g, c(wd_d), p))
+                d = np.subtract(g, m, out=tmp.get(1, g, m))
+                m += np.multiply(c(one_b1), d, out=d)  # torch's lerp_(g, 1 - beta1), weight < 0.5
+                v *= c(b2_d)
+                v += tmp.product(c(one_b2), np.multiply(g, g, out=tmp.get(1, g)), 1)
+                denom = np.sqrt(v, out=tmp.get(1, v))
+                denom /= c(bc2_sqrt_d)
+                denom += c(eps)
+                ratio = np.divide(m, denom, out=tmp.get(1, m, denom))
+                p -= tmp.product(c(coef), ratio, 1)
 
 
 OPTIMIZERS: dict[str, tuple[type, dict[str, Any]]] = {
