@@ -52,7 +52,7 @@ def _trainability(**kw) -> str:
     task = tr.load_task(cfg.task, cfg.test_fraction, cfg.seed)
     records = [tr.train_depth(cfg, d, task) for d in cfg.depths]
     for r in records:  # the record's numbers (dtype: a key added since, always float64 here)
-        del r["seconds"], r["dtype"]
+        r.pop("seconds"), r.pop("dtype", None)
     return hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()[:16]
 
 
