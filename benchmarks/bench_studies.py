@@ -94,7 +94,9 @@ def lr_transfer_case(smoke: bool):
     batches = [next(gen) for _ in range(kw["steps"])]
 
     def initlab():
-        return scaling.lr_transfer(widths, log2_lrs, seeds=seeds, **kw).curves[..., 0]
+        return scaling.lr_transfer(
+            widths, log2_lrs, seeds=seeds, base_width=widths[0], **kw
+        ).curves[..., 0]
 
     def peer(fn):
         def run():
@@ -123,7 +125,9 @@ def coord_check_case(smoke: bool):
     seeds, lr = [0, 1, 2, 3], 0.5
 
     def initlab():
-        return scaling.coord_check(widths, ("sp", "mup"), seeds=seeds, learning_rate=lr)
+        return scaling.coord_check(
+            widths, ("sp", "mup"), seeds=seeds, learning_rate=lr, base_width=widths[0]
+        )
 
     def observe(t, Zs, first=[]):  # noqa: B006 - the step-0 records, kept across calls
         if t == 0:

@@ -64,20 +64,21 @@ def _studies() -> dict[str, str]:
         ),
     }
     lt = scaling.lr_transfer(
-        widths=(16, 32), log2_lrs=(-9, -5, -1), steps=8, seeds=(0, 1), n_examples=128
-    )
+        widths=(16, 32), log2_lrs=(-9, -5, -1), steps=8, seeds=(0, 1), n_examples=128,
+        base_width=16,
+    )  # fmt: skip
     out["lr transfer adam"] = _hash(lt.loss, lt.curves)
     residual = scaling.Architecture(depth=2, skip=True, branch_layers=2, branch_scaling="learnable")
     lt = scaling.lr_transfer(
         widths=(16, 32), log2_lrs=(-4, 0, 4), steps=8, seeds=(0,), n_examples=128,
-        optimizer="sgd", architecture=residual,
+        optimizer="sgd", architecture=residual, base_width=16,
     )  # fmt: skip
     out["lr transfer sgd residual"] = _hash(lt.loss, lt.curves)
-    cc = scaling.coord_check(widths=(16, 32), seeds=(0, 1), steps=2, n_examples=64)
+    cc = scaling.coord_check(widths=(16, 32), seeds=(0, 1), steps=2, n_examples=64, base_width=16)
     out["coord check sgd"] = _hash(cc.size, cc.change)
     cc = scaling.coord_check(
         widths=(16, 32), seeds=(0,), steps=2, n_examples=64, optimizer="adam",
-        learning_rate=0.01, parametrizations=("mup",),
+        learning_rate=0.01, parametrizations=("mup",), base_width=16,
     )  # fmt: skip
     out["coord check adam"] = _hash(cc.size, cc.change)
     X, Y = scaling.digits(200)
