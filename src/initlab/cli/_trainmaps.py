@@ -88,6 +88,12 @@ def _training_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"--trainability: batch ({_T.batch_size})",
     )
     parser.add_argument(
+        "--dtype",
+        choices=trainability.DTYPES,
+        default=_T.dtype,
+        help=f"--trainability: floating type of the training ({_T.dtype})",
+    )
+    parser.add_argument(
         "--seeds",
         type=int,
         metavar="S",
@@ -126,6 +132,7 @@ def trainability_config(args: argparse.Namespace) -> trainability.TrainabilityCo
         learning_rate=args.learning_rate,
         batch_size=args.batch_size,
         seed=args.seed,
+        dtype=args.dtype,
     )
 
 
