@@ -471,6 +471,23 @@ def check_torch_digits(block):
     assert line in block.lines, f"{block.where}: this run printed {line!r}"
 
 
+def check_gpt_mup(block):
+    """The example's SP coordinate check in its --quick form (widths 32 and 64, one step):
+    every module the docs list as growing with width under SP after step 1 grows here too
+    (positive slope), and SP's check fails, as the docs' full ladder says."""
+    doc_sp = block.text.split("== mup ==")[0]
+    line = next(x for x in doc_sp.splitlines() if x.startswith("size after training"))
+    growing = re.findall(r"([\w.]+) grows \(step 1", line)
+    assert growing and "FAIL" in doc_sp, f"{block.where}: no SP verdict to hold"
+    printed = _run("python examples/gpt_mup.py --quick --out quick")[0]
+    sp = printed.split("== mup ==")[0]
+    assert "FAIL: a layer grows or vanishes with the width" in sp
+    rows = {f[0]: float(f[-2]) for f in (x.split() for x in sp.splitlines())
+            if len(f) >= 6 and f[1] == "1" and f[0] in growing}
+    assert set(rows) == set(growing), f"{block.where}: quick run lacks rows {growing}"
+    assert all(slope > 0 for slope in rows.values()), rows
+
+
 SLOW_CHECKS = {
     "theory --jacobian": check_jacobian,
     "theory --deep-linear": check_deep_linear,
@@ -481,6 +498,7 @@ SLOW_CHECKS = {
     "initlab sweep examples/sweep.toml": check_sweep,
     "initlab sweep examples/mup-sweep.toml": check_mup_sweep,
     "examples/torch_digits.py": check_torch_digits,
+    "examples/gpt_mup.py": check_gpt_mup,
 }
 """A substring of a slow or chaotic block's first command -> its check."""
 
