@@ -169,8 +169,8 @@ class PlainStep:
         self.sample = isinstance(eng, SampleEngine)
         self.nb = params.K * sum(params.sizes[1:])  # the biases' numbers: every gradient's head
         self._widths: dict[int, dict] = {}
-        self.cols: Array | None = None
-        self.batch(None, Y)
+        self.cols, self.Y, self.m = None, Y, None  # buffers made at the first step's width
+
 
     def batch(self, cols: Array | None, Y: Array) -> None:
         """The next steps' columns of X (None: all, in order) and their targets ``(n_L, |B|)``;
@@ -203,6 +203,8 @@ class PlainStep:
     def forward(self) -> tuple[list[Array], list[Array], Array]:
         """``(Zs, As, J)``: every pre-activation and activation (buffers reused by the next
         step) and the cost per member."""
+        if self.m is None:  # no batch given: every step takes all m columns
+            self.batch(None, self.Y)
         Zs, As, f, p = self.Zs, self.A.arrays, self.act.f, self.p
         if self.sample:
             eng = self.eng
