@@ -488,6 +488,42 @@ def check_gpt_mup(block):
     assert all(slope > 0 for slope in rows.values()), rows
 
 
+def _fraction_cell(cell: str) -> int:
+    """``69% [41, 89]`` or ``94%`` -> 69 or 94."""
+    return int(cell.split("%")[0])
+
+
+def check_reproduce(block):
+    """The post's reproduce printout: every line without a chaotic digit (elided as ``…``)
+    to the character, the verdict lines included; He's and Xavier's rows of the verdict
+    table (over 16 replicas, chaotic) held to the docs' counts by Fisher's exact test at
+    1e-3; a chaotic note printed for each of them."""
+    import scipy.stats
+
+    if not (REPO.parent / "shared" / "datasets" / "cats-vs-dogs").is_dir():
+        pytest.skip(NEEDS_DATA_REASON)
+    command, expected = block.commands[0]
+    printed = _run(command)[0].splitlines()
+    chaotic_rows = ("│ he ", "│ xavier ")
+    for line in (docs.normalize(x) for x in expected):
+        if "…" not in line and not line.startswith(chaotic_rows):
+            assert line in printed, f"{block.where}: not printed: {line!r}"
+    n = 16
+    doc_rows = [x.split("│") for x in expected if x.startswith(chaotic_rows) and "replicas" not in x]
+    got_rows = [x.split("│") for x in printed if x.startswith(chaotic_rows)]
+    doc_rows = [r for r in doc_rows if len(r) == 9]  # the verdict table's rows (7 cells)
+    got_rows = [r for r in got_rows if len(r) == 9]
+    assert len(doc_rows) == len(got_rows) == 2, (doc_rows, got_rows)
+    for doc, got in zip(doc_rows, got_rows, strict=True):
+        for col in (5, 6):  # >= 90%, >= 99%
+            a = round(_fraction_cell(doc[col].strip()) * n / 100)
+            b = round(_fraction_cell(got[col].strip()) * n / 100)
+            p = scipy.stats.fisher_exact([[a, n - a], [b, n - b]]).pvalue
+            assert p > 1e-3, f"{block.where}: {doc[1].strip()} {a}/{n} in the docs, {b}/{n} here"
+    for init in ("he", "xavier"):
+        assert any(x.startswith(f"{init}: chaotic at lr 0.01") for x in printed), init
+
+
 SLOW_CHECKS = {
     "theory --jacobian": check_jacobian,
     "theory --deep-linear": check_deep_linear,
@@ -499,6 +535,7 @@ SLOW_CHECKS = {
     "initlab sweep examples/mup-sweep.toml": check_mup_sweep,
     "examples/torch_digits.py": check_torch_digits,
     "examples/gpt_mup.py": check_gpt_mup,
+    "initlab reproduce --data ../shared/datasets/cats-vs-dogs": check_reproduce,
 }
 """A substring of a slow or chaotic block's first command -> its check."""
 
