@@ -26,7 +26,7 @@ def main() -> None:
     top = 128 if args.smoke else args.max_width  # smoke: two small widths, seconds
     widths = [n for n in (64, 128, 256, 512, 1024, 2048, 4096, 8192) if n <= top]
     print(f"load before: {load()}")
-    result = scaling.coord_check(widths)
+    result = scaling.coord_check(widths, base_width=64)
     print(f"load after:  {load()}")
     m, K, T = result.settings["n_examples"], len(result.seeds), len(result.steps)
     print(

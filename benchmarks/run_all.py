@@ -12,6 +12,7 @@ Scripts (each also runs alone: ``python benchmarks/bench_<name>.py --help``):
 - ``threads``: 2 OpenBLAS threads vs 1, why the others default to ``--threads 1`` (~1 min);
 - ``sweep``: the 720-run example sweep, wall and CPU time (~1-4 min);
 - ``initializers``: drawing He-normal weights vs NumPy's own normal draw (seconds).
+- ``studies``: trainability map, lr transfer, coordinate check vs torch and mup (~10 min).
 
 ``--smoke`` runs each script for seconds on tiny synthetic data (the test suite does):
 it checks that they work, not how fast.
@@ -31,7 +32,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SCRIPTS = (
     "post", "torch", "population", "tall", "memory", "threads", "sweep", "initializers", "floor",
-    "scaling",
+    "scaling", "studies",
 )  # fmt: skip
 
 

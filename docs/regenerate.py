@@ -215,7 +215,11 @@ def command_argv(command: str) -> list[str]:
     raise ValueError(f"documented command {command!r}: only initlab and python commands run")
 
 
-def run_command(command: str, work: Path, timeout: float = 1800) -> str:
+COMMAND_TIMEOUT = 1800.0
+"""Seconds a documented command may run before it counts as hung (tests/test_docs.py lowers it)."""
+
+
+def run_command(command: str, work: Path, timeout: float | None = None) -> str:
     """What `command` prints (stdout and stderr, merged), run in `work`."""
     env = dict(os.environ, INITLAB_DATA=str(work.parent / "cache"), COLUMNS="200")
     src = str(REPO / "src")
@@ -227,7 +231,7 @@ def run_command(command: str, work: Path, timeout: float = 1800) -> str:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        timeout=timeout,
+        timeout=COMMAND_TIMEOUT if timeout is None else timeout,
     )
     return done.stdout
 

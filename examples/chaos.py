@@ -1,51 +1,51 @@
-"""How chaotic are the post's He and Xavier runs? A population of perturbed replicas.
+"""How chaotic are the post's four runs? Each trained with its shadow twins.
 
-Trains N replicas of each init (the post's network and settings, legacy seed 1) whose
-first-layer weights are multiplied by (1 + eps * z), z ~ N(0, 1) elementwise (replica 0 is
-unperturbed), all as one population with the sample-space engine, and prints:
+Trains the post's experiment (its network and settings, legacy seed 1) with N replicas per
+initialization: the run and N - 1 shadow twins whose weights are multiplied by
+(1 + 1e-12 u), u ~ U(-1, 1) elementwise (initlab.analysis.chaos), all as one population on
+the sample-space engine, and prints for each initialization:
 
-- the first iteration at which a replica's cost differs from replica 0's by more than 1e-6;
-- the distribution of final training accuracy over the replicas.
+- the iteration at which each twin's cost parts from the run's by more than 1e-6
+  (relative; median and range over the twins), or that none did;
+- the distribution of the final training accuracy over the replicas: median, central 95%,
+  the fraction reaching 90% (initlab reproduce's verdict: most do), and the fraction
+  reaching the post's 99% with its 95% (Clopper-Pearson) interval.
 
-Usage:  python examples/chaos.py [DATA] [--replicas 128] [--eps 1e-12]
+Usage:  python examples/chaos.py [DATA] [--replicas 64]
 (DATA defaults to the fetched cats-vs-dogs images.)
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import numpy as np
 
-import initlab
-from initlab import data
-from initlab.nn import training as training
+from initlab.experiment import post, runner, spec
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", nargs="?", default="cats-vs-dogs")
-    parser.add_argument("--replicas", type=int, default=128)
-    parser.add_argument("--eps", type=float, default=1e-12)
+    parser.add_argument("--replicas", type=int, default=64)
     args = parser.parse_args()
-    d = data.load(args.data)
-    perturb = np.random.default_rng(0)
-    for init in ("he", "xavier"):
-        pop = initlab.init_population(
-            [d.n_features, 5, 5, 1], [(init, 1)] * args.replicas, activation="tanh", stream="legacy"
-        )
-        W1 = pop.weights[0]
-        W1[1:] *= 1 + args.eps * perturb.standard_normal(W1[1:].shape)
-        trained, hist = training.train(pop, d.X, d.Y, learning_rate=0.01, iterations=1000)
-        acc = trained.accuracy(d.X, d.Y)
-        apart = np.abs(hist.costs[1:] - hist.costs[0]) > 1e-6
-        first = np.where(apart.any(axis=1), apart.argmax(axis=1), -1)
-        q = np.quantile(acc, [0, 0.05, 0.25, 0.5, 0.75, 1])
+    s = spec.parse(post.post_spec(args.data, replicas=args.replicas))
+    s.training = dataclasses.replace(s.training, diagnostics=False)
+    results = runner.run(s)
+    verdicts = {v.name: v for v in post.verdicts(results)}
+    for rec in results["runs"]:
+        v, parted = verdicts[rec["name"]], [p for p in rec["twins"]["parted_at"] if p is not None]
+        apart = (
+            f"twins part at iteration {np.median(parted):.0f} (median; {min(parted)}.."
+            f"{max(parted)}), {len(parted)} of {rec['twins']['n']}"
+            if parted else "no twin parts"
+        )  # fmt: skip
         print(
-            f"{init}: {args.replicas} replicas, eps {args.eps:g}: costs part (>1e-6) at "
-            f"iteration {np.median(first[first >= 0]):.0f} (median); accuracy >= 99% in "
-            f"{100 * np.mean(acc >= 0.99):.0f}% of replicas; quantiles 0/5/25/50/75/100%: "
-            + " ".join(f"{v:.2f}" for v in q)
+            f"{rec['name']}: {apart}; accuracy median {100 * v.median:.0f}%, 95% of replicas "
+            f"in [{100 * v.low:.0f}, {100 * v.high:.0f}]%, >= 90% in {100 * v.trained:.0f}%, "
+            f">= 99% in {100 * v.reached:.0f}% [{100 * v.reached_low:.0f}, "
+            f"{100 * v.reached_high:.0f}] of {v.n}"
         )
 
 

@@ -6,7 +6,7 @@ set -euo pipefail
 out=${1:-scaling-out}
 
 # coordinate check, widths 64 .. 4096, SP / NTK / muP, 2 SGD steps at lr 0.5, 4 seeds
-initlab --threads 1 scaling coord-check --widths 64 128 256 512 1024 2048 4096 --out "$out"
+initlab --threads 1 scaling coord-check --widths 64 128 256 512 1024 2048 4096 --base-width 64 --out "$out"
 
 # learning-rate transfer, widths 64 .. 1024, SP / muP, Adam, learning rates 2^-12 .. 2^-3, 2 seeds
-initlab --threads 1 scaling lr-transfer --widths 64 128 256 512 1024 --log2-lrs -12 -3 --seeds 2 --out "$out"
+initlab --threads 1 scaling lr-transfer --widths 64 128 256 512 1024 --log2-lrs -12 -3 --seeds 2 --base-width 64 --out "$out"

@@ -187,3 +187,12 @@ def test_loading_stays_within_the_checked_size(tmp_path):
         finally:
             tracemalloc.stop()
         assert bound / 3 < peak <= bound, (source, peak, bound)
+
+
+@pytest.mark.parametrize("url", ["", "notaurl", "ftp://example.org/x/", "http://"])
+def test_fetch_refuses_a_base_url_it_cannot_read(url, capsys, tmp_path, monkeypatch):
+    """An empty or scheme-less --base-url was a ValueError traceback from urllib, after
+    the cache folder was made: now one line before any work."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["data", "fetch", "--cache", str(tmp_path / "cache"), "--base-url", url]
+    refused(argv, capsys, tmp_path, "--base-url", "http://, https:// or file://")

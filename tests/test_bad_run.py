@@ -38,6 +38,8 @@ SPECS = [
     ("adam-sample", HEAD + '[training]\noptimizer = "adam"\nengine = "sample"\n' + RUN,
      ["training.engine"]),
     ("text-npz", '[data]\ntrain = "text.npz"\n' + RUN, ["not an npz archive"]),
+    ("train-empty", '[data]\ntrain = ""\n' + RUN, ["data.train is empty"]),
+    ("test-blank", HEAD + 'test = " "\n' + RUN, ["data.test is empty"]),
     ("history", HEAD + "[training]\niterations = 100000000000\n" + RUN,
      ["cost history"]),
 ]  # fmt: skip

@@ -23,6 +23,8 @@ SPECS = [
      "learning_rate = [" + ",".join(str(i + 1) for i in range(400)) + "]\n",
      ["axes.learning_rate has 400 values", "max_runs"]),
     ("duplicate", HEAD + '[axes]\ninit = ["he", "he"]\n', ["axes.init lists", "twice"]),
+    ("data-empty", '[training]\niterations = 3\n[axes]\ninit = ["he"]\ndata = ["digits", ""]\n',
+     ["axes.data[1] is empty"]),
     ("nested", HEAD + "[axes]\ninit = " + "[" * 50 + "]" * 50 + "\n", ["nested more than 32"]),
     ("seed-huge", HEAD + "[axes]\ninit = [\"he\"]\nseed = [1" + "0" * 30 + "]\n", ["64-bit"]),
     ("lr-zero", HEAD + '[axes]\ninit = ["he"]\nlearning_rate = [0.1, 0]\n',
@@ -44,6 +46,9 @@ OPTIONS = [
     (["--out", "out", "--jobs", "0"], ["--jobs must be >= 1; got 0"]),
     (["--out", "out", "--jobs", "-1"], ["--jobs must be >= 1"]),
     (["--out", "out", "--max-population", "0"], ["--max-population must be >= 1"]),
+    (["--out", "out", "--scheduler", ""], ["--scheduler", "tcp://"]),
+    (["--out", "out", "--scheduler", "notaurl"], ["--scheduler 'notaurl'", "HOST:PORT"]),
+    (["--out", "out", "--scheduler", "tcp://host:port"], ["--scheduler", "HOST:PORT"]),
 ]
 
 

@@ -49,6 +49,7 @@ _spec.loader.exec_module(docs)
 QUICK_SECONDS = 60.0
 """A console example that runs longer than this (on a busy 2-core machine) must be marked
 slow, with a smaller check in SLOW_CHECKS."""
+docs.COMMAND_TIMEOUT = 600.0  # a hung documented command fails its test in 10 minutes
 
 FILES = docs.markdown_files()
 BLOCKS = [b for f in FILES for b in docs.parse(f)]
@@ -470,16 +471,71 @@ def check_torch_digits(block):
     assert line in block.lines, f"{block.where}: this run printed {line!r}"
 
 
+def check_gpt_mup(block):
+    """The example's SP coordinate check in its --quick form (widths 32 and 64, one step):
+    every module the docs list as growing with width under SP after step 1 grows here too
+    (positive slope), and SP's check fails, as the docs' full ladder says."""
+    doc_sp = block.text.split("== mup ==")[0]
+    line = next(x for x in doc_sp.splitlines() if x.startswith("size after training"))
+    growing = re.findall(r"([\w.]+) grows \(step 1", line)
+    assert growing and "FAIL" in doc_sp, f"{block.where}: no SP verdict to hold"
+    printed = _run("python examples/gpt_mup.py --quick --out quick")[0]
+    sp = printed.split("== mup ==")[0]
+    assert "FAIL: a layer grows or vanishes with the width" in sp
+    rows = {f[0]: float(f[-2]) for f in (x.split() for x in sp.splitlines())
+            if len(f) >= 6 and f[1] == "1" and f[0] in growing}
+    assert set(rows) == set(growing), f"{block.where}: quick run lacks rows {growing}"
+    assert all(slope > 0 for slope in rows.values()), rows
+
+
+def _fraction_cell(cell: str) -> int:
+    """``69% [41, 89]`` or ``94%`` -> 69 or 94."""
+    return int(cell.split("%")[0])
+
+
+def check_reproduce(block):
+    """The post's reproduce printout: every line without a chaotic digit (elided as ``…``)
+    to the character, the verdict lines included; He's and Xavier's rows of the verdict
+    table (over 16 replicas, chaotic) held to the docs' counts by Fisher's exact test at
+    1e-3; a chaotic note printed for each of them."""
+    import scipy.stats
+
+    if not (REPO.parent / "shared" / "datasets" / "cats-vs-dogs").is_dir():
+        pytest.skip(NEEDS_DATA_REASON)
+    command, expected = block.commands[0]
+    printed = _run(command)[0].splitlines()
+    chaotic_rows = ("│ he ", "│ xavier ")
+    for line in (docs.normalize(x) for x in expected):
+        if "…" not in line and not line.startswith(chaotic_rows):
+            assert line in printed, f"{block.where}: not printed: {line!r}"
+    n = 16
+    doc_rows = [x.split("│") for x in expected if x.startswith(chaotic_rows) and "replicas" not in x]
+    got_rows = [x.split("│") for x in printed if x.startswith(chaotic_rows)]
+    doc_rows = [r for r in doc_rows if len(r) == 9]  # the verdict table's rows (7 cells)
+    got_rows = [r for r in got_rows if len(r) == 9]
+    assert len(doc_rows) == len(got_rows) == 2, (doc_rows, got_rows)
+    for doc, got in zip(doc_rows, got_rows, strict=True):
+        for col in (5, 6):  # >= 90%, >= 99%
+            a = round(_fraction_cell(doc[col].strip()) * n / 100)
+            b = round(_fraction_cell(got[col].strip()) * n / 100)
+            p = scipy.stats.fisher_exact([[a, n - a], [b, n - b]]).pvalue
+            assert p > 1e-3, f"{block.where}: {doc[1].strip()} {a}/{n} in the docs, {b}/{n} here"
+    for init in ("he", "xavier"):
+        assert any(x.startswith(f"{init}: chaotic at lr 0.01") for x in printed), init
+
+
 SLOW_CHECKS = {
-    "theory --jacobian": check_jacobian,
-    "theory --deep-linear": check_deep_linear,
-    "theory --trainability": check_trainability,
+    "theory jacobian": check_jacobian,
+    "theory deep-linear": check_deep_linear,
+    "theory trainability": check_trainability,
     "scaling coord-check": check_coord_check,
     "scaling lr-transfer": check_lr_transfer,
     "examples/digits-seeds.toml": check_digits_seeds,
     "initlab sweep examples/sweep.toml": check_sweep,
     "initlab sweep examples/mup-sweep.toml": check_mup_sweep,
     "examples/torch_digits.py": check_torch_digits,
+    "examples/gpt_mup.py": check_gpt_mup,
+    "initlab reproduce --data ../shared/datasets/cats-vs-dogs": check_reproduce,
 }
 """A substring of a slow or chaotic block's first command -> its check."""
 

@@ -205,7 +205,7 @@ def test_the_memory_estimate_bounds_the_measured_peak(hidden, K, optimizer, batc
 
     s = spec.parse({"data": {"train": "digits10"}, "model": {"hidden": hidden, "output": "softmax"},
                     "training": {"iterations": 3, "optimizer": optimizer, "batch_size": batch,
-                                 "seeds": K, "diagnostics": False},
+                                 "seeds": K, "diagnostics": False, "twins": 0},
                     "runs": [{"init": "he"}]})  # fmt: skip
     data = experiment.load_data(s)
     tracemalloc.start()
@@ -217,3 +217,28 @@ def test_the_memory_estimate_bounds_the_measured_peak(hidden, K, optimizer, batc
     est = budget.estimate_bytes([64, *hidden, 10], K, m=1797, batch=batch, steps=3,
                                 optimizer=optimizer, engine="auto")  # fmt: skip
     assert peak < est < 3 * peak
+
+
+@pytest.mark.parametrize("engine", ["direct", "sample"])
+def test_public_population_trains_to_the_records_of_train_group(engine):
+    """``runner.population`` (what the playground trains with its own hooks) gives, trained
+    by ``nn.training.train``, the costs ``train_group`` records, bit for bit, on both
+    engines (the sample one: 40 features > 24 examples)."""
+    from initlab.data.dataset import Dataset
+    from initlab.experiment.population import ExperimentData
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40, 24))
+    Y = (rng.random((1, 24)) < 0.5).astype(float)
+    data = ExperimentData(Dataset(X, Y, "g", tuple(map(str, range(24)))), None)
+    s = spec.parse({
+        "data": {"train": "digits"}, "model": {"hidden": [6, 5], "activation": "tanh"},
+        "training": {"learning_rate": 0.05, "iterations": 30, "seeds": 2, "engine": engine},
+        "runs": [{"name": "he", "init": "he"}, {"name": "r", "init": {"name": "random"}}],
+    })  # fmt: skip
+    records = experiment.train_group(s.runs, data, s.model, s.training)
+    net, kwargs, reason = experiment.population(s.runs, data, s.model, s.training)
+    assert kwargs["engine"] == engine and reason == records[0]["engine_reason"]
+    _, hist = train(net, **kwargs, return_network=False)
+    for k, rec in enumerate(records):
+        np.testing.assert_array_equal(hist.costs[k], rec["cost_history"])

@@ -326,6 +326,7 @@ def test_gain_table():
         "relu": math.sqrt(2),
         "leaky_relu": math.sqrt(2 / (1 + 0.01**2)),
         "selu": 3 / 4,
+        "erf": math.sqrt(math.pi) / 2,  # 1 / erf'(0): chi_1 = 1 at zero bias
     }
     assert set(nonlinearities()) == set(expected)
     for name, gain in expected.items():
@@ -561,6 +562,7 @@ def test_matches_torch_structured():
         fans = torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape))
         assert initializers.compute_fans(shape) == fans
     for name in nonlinearities():
-        if name != "identity":  # PyTorch's table says "Linear / Identity" but only knows "linear"
+        # PyTorch's table says "Linear / Identity" but only knows "linear"; it has no erf
+        if name not in ("identity", "erf"):
             assert calculate_gain(name) == pytest.approx(torch.nn.init.calculate_gain(name))
     assert calculate_gain("leaky_relu", 0.2) == torch.nn.init.calculate_gain("leaky_relu", 0.2)

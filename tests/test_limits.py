@@ -81,3 +81,16 @@ def test_messages_are_cut():
     assert _limits.shorten("y" * 50, 10) == "'yyyyyyyyy... (52 characters)"
     line = _limits.clip("a\nb" + "c" * 5000)
     assert "\n" not in line and len(line) < _limits.MAX_LINE + 40
+
+
+def test_a_numpy_scalar_is_quoted_as_its_number():
+    """An optimizer's beta1 arrives as a NumPy scalar: the message shows 2.0, not
+    np.float64(2.0) (NumPy 2's repr)."""
+    import numpy as np
+
+    from initlab._validation import InitlabError, check_number
+
+    with pytest.raises(InitlabError, match=r"^beta1 must be < 1; got 2\.0$"):
+        check_number("beta1", np.float64(2.0), high=1, high_open=True)
+    with pytest.raises(InitlabError, match=r"^n must be >= 1; got 0$"):
+        check_number("n", np.int64(0), low=1)

@@ -74,7 +74,7 @@ def test_meta_lists_the_catalogue_activations_and_defaults(client):
     meta = client.get("/api/meta").json()
     names = {s["name"] for s in meta["inits"]}
     assert {"he", "xavier", "zeros", "random", "orthogonal"} <= names
-    assert meta["activations"] == ["tanh", "sigmoid", "relu", "leaky_relu", "linear"]
+    assert meta["activations"] == ["tanh", "sigmoid", "relu", "leaky_relu", "linear", "erf"]
     assert "gaussian" in meta["inputs"] and "moons" in meta["inputs"]
     assert meta["views"]["explorer"]["inits"] == "zeros;random(scale=10);he;xavier"
 
@@ -125,6 +125,7 @@ def test_changing_the_initialization_changes_the_histograms(client):
     ("frobnicate=1", "unknown parameter 'frobnicate'"),
     ("width=1000&depth=20&inits=he;xavier;zeros;ones", "multiply-adds"),
     ("examples=100000", "examples must be <= 2000"),
+    ("inits=random(scale=10, scale=2)", "inits[0]: scale is given twice"),
 ])  # fmt: skip
 def test_bad_parameters_get_one_message_and_the_server_keeps_serving(client, query, needle):
     r = client.get("/api/explore?" + query)
@@ -367,3 +368,62 @@ def test_npz_bytes_load_back():
     ds = datasets.generate("gaussian", 30, 0.0, 1, n0=7)
     with np.load(io.BytesIO(datasets.npz_bytes(ds))) as z:
         assert z["X"].shape == (30, 7) and z["y"].dtype == np.int64
+
+
+def test_a_client_gone_before_the_first_event_gives_its_training_slot_back(monkeypatch):
+    """The connection closes before the stream's first byte (the page changed a setting at
+    once): the training never starts, and its slot must not stay taken."""
+    import anyio
+
+    monkeypatch.setattr(server, "TRAININGS", 1)
+    app = create_app()
+
+    async def request(disconnect_at_once: bool) -> list[dict]:
+        sent = []
+
+        async def receive():
+            if disconnect_at_once:
+                return {"type": "http.disconnect"}
+            await anyio.sleep(60)
+
+        async def send(message):
+            sent.append(message)
+            if disconnect_at_once:
+                await anyio.sleep(0)  # a checkpoint: the cancellation lands before the stream
+
+        scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
+                 "http_version": "1.1", "method": "GET", "scheme": "http", "path": "/api/train",
+                 "raw_path": b"/api/train", "query_string": b"iterations=20", "root_path": "",
+                 "headers": [(b"host", b"127.0.0.1:8000")], "client": ("127.0.0.1", 1),
+                 "server": ("127.0.0.1", 8000)}  # fmt: skip
+        with anyio.fail_after(30):
+            await app(scope, receive, send)
+        return sent
+
+    anyio.run(request, True)
+    sent = anyio.run(request, False)
+    assert sent[0]["status"] == 200, sent
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    assert b"event: done" in body
+
+
+def test_the_data_file_is_generated_off_the_event_loop(monkeypatch):
+    """Writing the largest Gaussian input (2000 x 1024, 16 MB) takes a noticeable time: it
+    must run in a worker thread, not on the loop that serves every other tab."""
+    import asyncio
+
+    seen = []
+    real = datasets.npz_bytes
+
+    def spy(ds):
+        try:
+            asyncio.get_running_loop()
+            seen.append("event loop")
+        except RuntimeError:
+            seen.append("worker")
+        return real(ds)
+
+    monkeypatch.setattr(datasets, "npz_bytes", spy)
+    with TestClient(create_app(), base_url=BASE) as c:
+        assert c.get("/api/data.npz?view=training&input=moons&examples=16").status_code == 200
+    assert seen == ["worker"]

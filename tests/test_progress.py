@@ -70,7 +70,7 @@ def test_long_studies_log_progress_lines_to_a_pipe(tmp_path, monkeypatch, capsys
         (["theory", "jacobian", "--activation", "linear", "--depths", "1", "2", "--width",
           "20"], "jacobian: 2/2 weight laws (100%)"),
         (["scaling", "coord-check", "--widths", "16", "32", "--steps", "1", "--seeds", "1",
-          "--examples", "8", "--parametrizations", "sp", "mup"],
+          "--examples", "8", "--parametrizations", "sp", "mup", "--base-width", "16"],
          "coord check: 4/4 populations (100%)"),
         (["scaling", "lr-transfer", "--widths", "16", "32", "--log2-lrs", "-6", "-5", "--steps",
           "2", "--examples", "16", "--batch-size", "8", "--parametrizations", "sp"],

@@ -84,3 +84,31 @@ def test_zero_branch_is_identity_and_names():
         np.testing.assert_array_equal(x, cache["x"][0])
     assert net.record_names() == ["input", "block 1", "block 2", "block 3", "output"]
     np.testing.assert_allclose(net.alphas(), 1 / np.sqrt(3))
+
+
+@pytest.mark.parametrize("optimizer, lr", [("adam", 1e-3), ("sgd", 0.05)])
+def test_depth_scalings_keep_the_last_block_moving_by_a_depth_independent_amount(optimizer, lr):
+    """Change of x_L after 3 steps over depths 2, 8, 32 (base depth 2): constant branches
+    blow up with depth; depth-muP (1/sqrt(L), TP VI) and CompleteP (1/L, Dey et al. 2025)
+    with their learning-rate rule stay within the coordinate-check band."""
+    from initlab.analysis.coordcheck import DEFAULT_BAND, fit_slope
+    from initlab.experiment.steps import digits, train_steps
+    from initlab.init import parametrization as par
+
+    X, Y = digits(64)
+    depths = (2, 8, 32)
+    slopes = {}
+    for scaling in ("constant", "depth", "completep"):
+        change = []
+        for L in depths:
+            model, s = par.init_model((64, 64, 10), [0, 1], depth=L, skip=True,
+                                      branch_scaling=scaling, base_depth=2, optimizer=optimizer)  # fmt: skip
+            seen = []
+            train_steps(model, X, Y, learning_rate=lr, lr_scale=s, steps=3, optimizer=optimizer,
+                        observe=lambda t, Z, cache, seen=seen: seen.append(cache["x"][-1]))  # fmt: skip
+            change.append(np.abs(seen[-1] - seen[0]).mean())
+        slopes[scaling] = fit_slope(depths, change)
+    assert slopes["constant"] > 1.0 or not np.isfinite(slopes["constant"])
+    assert abs(slopes["depth"]) <= DEFAULT_BAND and abs(slopes["completep"]) <= DEFAULT_BAND
+    assert par.depth_lr_factor("completep", 32, 2, "sgd") == 16.0
+    assert par.depth_lr_factor("depth", 32, 2, "adam") == 0.25

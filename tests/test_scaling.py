@@ -4,6 +4,7 @@ width ladder, stored results, and the numbers behind the figures."""
 import numpy as np
 import pytest
 
+from initlab._validation import InitlabError
 from initlab.analysis.coordcheck import DEFAULT_BAND
 from initlab.experiment import scaling
 from initlab.init import parametrization as par
@@ -15,7 +16,7 @@ LADDER = (32, 64, 128, 256)
 @pytest.fixture(scope="module")
 def coord():
     return scaling.coord_check(LADDER, ("sp", "mup"), optimizer="sgd", learning_rate=0.5,
-                               steps=2, seeds=range(4), n_examples=64)  # fmt: skip
+                               steps=2, seeds=range(4), n_examples=64, base_width=32)  # fmt: skip
 
 
 def test_mup_is_flat_in_width_and_sp_output_grows(coord):
@@ -39,7 +40,7 @@ def test_adam_coord_check_mup_flat_sp_output_grows():
     """The same claims under Adam (TP V Table 3's Adam column): muP flat after a step, SP's
     output growing (at width 1024 in the docs: slopes -0.10 and +1.59 at step 1)."""
     result = scaling.coord_check(LADDER, ("sp", "mup"), optimizer="adam", learning_rate=0.01,
-                                 steps=2, seeds=range(2), n_examples=64)  # fmt: skip
+                                 steps=2, seeds=range(2), n_examples=64, base_width=32)  # fmt: skip
     rows = result.rows("size")
     for r in rows["mup"]:
         if r.step >= 1:
@@ -133,7 +134,7 @@ def test_mup_transfers_the_learning_rate_and_sp_does_not():
     """The default example (Adam, 40 steps of batch 32 on 256 digits), widths 64 and 256:
     the optimum log2 learning rate moves by less than 0.5 under muP and by at least 1 more
     under SP (measured: 0.01 and 1.76; TP V: with Adam, SP's optimum falls like 1/n)."""
-    result = scaling.lr_transfer((64, 256), tuple(range(-10, -3)))
+    result = scaling.lr_transfer((64, 256), tuple(range(-10, -3)), base_width=64)
     spread = dict(zip(result.parametrizations, result.spread(), strict=True))
     assert spread["mup"] < 0.5
     assert spread["sp"] > spread["mup"] + 1.0
@@ -145,7 +146,8 @@ def test_cli_coord_check_writes_result_figures_and_verdicts(tmp_path, capsys):
 
     out = tmp_path / "cc"
     args = ["scaling", "coord-check", "--widths", "16", "32", "--steps", "1", "--seeds", "1",
-            "--examples", "8", "--depth", "1", "--residual", "--zero-branch", "--out", str(out)]  # fmt: skip
+            "--examples", "8", "--depth", "1", "--residual", "--zero-branch", "--base-width", "16",
+            "--out", str(out)]  # fmt: skip
     assert main(args) == 0
     printed = capsys.readouterr().out
     result = scaling.CoordCheck.load(out / "coord_check.json")
@@ -201,3 +203,24 @@ def test_short_ladders_are_warned_about(tmp_path):
     _synthetic((64, 128, 256), 2, -0.5).save(tmp_path / "coord_check.json")
     write_report(tmp_path)
     assert few in (tmp_path / "report.md").read_text()
+
+
+def test_ntk_or_mup_without_a_base_width_is_one_error_before_any_work(tmp_path, capsys):
+    """No default base width (issue 19): the CLI, the library and specs refuse it."""
+    from initlab._validation import SpecError
+    from initlab.cli import main
+    from initlab.experiment import spec as spec_mod
+
+    out = tmp_path / "never"
+    assert main(["scaling", "coord-check", "--widths", "16", "32", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--base-width N0 is required with --parametrizations ntk mup" in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+    sp_only = ["scaling", "lr-transfer", "--parametrizations", "sp", "--widths", "8", "16",
+               "--log2-lrs", "-5", "-5", "--steps", "1", "--examples", "8", "--batch-size", "4"]
+    assert main([*sp_only, "-q"]) == 0  # SP alone needs no base width
+    with pytest.raises(InitlabError, match="'mup' needs base_width"):
+        scaling.lr_transfer((16, 32), (-5,), ("sp", "mup"))
+    raw = {"data": {"train": "digits"}, "model": {"hidden": [8, 8], "parametrization": "mup"}}
+    with pytest.raises(SpecError, match=r"parametrization 'mup' needs model\.base_width"):
+        spec_mod.parse(raw)

@@ -463,3 +463,23 @@ def test_report_draws_the_residual_stream_and_update_ratios_of_a_resnet():
     np.testing.assert_array_equal(shown, np.array(d["parameters"]["update_ratio"], dtype=float))
     assert np.isnan(shown[:, -1]).all() and (shown[:, :2] > 0).all()  # the last step: unread
     assert plot_stream({"iterations": [0], "units": [1]}) is None  # initlab's own records
+
+
+def test_results_of_a_torch_model_are_read_back_and_a_damaged_spec_still_refused(tmp_path):
+    """``initlab.torch.results`` writes ``spec: null`` (no initlab spec trained the model) and
+    a run without diagnostics has no activation: ``initlab report`` must read both; a spec
+    that is there but is not a table is still named as damaged."""
+    import json
+
+    from initlab.results.records import read_results, write_results
+
+    run = itorch.run_record("mlp", "default", [0.7, 0.6], learning_rate=0.1, seed=0)
+    data = {"name": "toy", "n_features": 3, "n_examples": 8}
+    write_results(tmp_path, itorch.results([run], setup=["an MLP"], train=data))
+    back = read_results(tmp_path)
+    assert back["spec"] is None and back["runs"][0]["final_cost"] == 0.6
+    damaged = json.loads((tmp_path / "results.json").read_text())
+    damaged["spec"] = "abc"
+    (tmp_path / "results.json").write_text(json.dumps(damaged))
+    with pytest.raises(InitlabError, match="spec must be a table or null"):
+        read_results(tmp_path)

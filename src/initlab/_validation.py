@@ -69,6 +69,7 @@ def check_number(
         if not isinstance(value, np.integer | np.floating):
             kind = "an integer" if integer else "a number"
             raise InitlabError(f"{name} must be {kind}; got {shorten(value)}")
+    shown = value.item() if hasattr(value, "item") else value  # 2.0, not np.float64(2.0)
     try:
         float(value)
     except OverflowError:  # an integer beyond float64's range
@@ -76,15 +77,15 @@ def check_number(
         msg = f"{name} must be finite; got an integer of about {digits:,} digits"
         raise InitlabError(msg) from None
     if integer and not float(value).is_integer():
-        raise InitlabError(f"{name} must be an integer; got {value!r}")
+        raise InitlabError(f"{name} must be an integer; got {shown!r}")
     if not math.isfinite(float(value)):
-        raise InitlabError(f"{name} must be finite; got {value!r}")
+        raise InitlabError(f"{name} must be finite; got {shown!r}")
     if low is not None and (value <= low if low_open else value < low):
         op = ">" if low_open else ">="
-        raise InitlabError(f"{name} must be {op} {low}; got {value!r}")
+        raise InitlabError(f"{name} must be {op} {low}; got {shown!r}")
     if high is not None and (value >= high if high_open else value > high):
         op = "<" if high_open else "<="
-        raise InitlabError(f"{name} must be {op} {high}; got {value!r}")
+        raise InitlabError(f"{name} must be {op} {high}; got {shown!r}")
     return int(value) if integer else value
 
 

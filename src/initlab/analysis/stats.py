@@ -109,3 +109,23 @@ def summarize(
 
 def _num(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
+
+
+def binomial_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    r"""Clopper-Pearson interval for a proportion: `k` successes in `n` trials.
+
+    .. math::
+
+        p_{low} = B^{-1}\!\left(\tfrac{\alpha}{2}; k, n - k + 1\right), \qquad
+        p_{high} = B^{-1}\!\left(1 - \tfrac{\alpha}{2}; k + 1, n - k\right),
+
+    :math:`B^{-1}` the inverse regularized incomplete beta function, :math:`\alpha = 1 -`
+    `level`; :math:`p_{low} = 0` when k = 0 and :math:`p_{high} = 1` when k = n. It covers
+    the true proportion at least `level` of the time (exact, conservative).
+    """
+    if not 0 <= k <= n or n < 1:
+        raise ValueError(f"binomial_interval needs 0 <= k <= n and n >= 1; got k={k}, n={n}")
+    alpha = 1.0 - level
+    low = 0.0 if k == 0 else float(_special.betaincinv(k, n - k + 1, alpha / 2))
+    high = 1.0 if k == n else float(_special.betaincinv(k + 1, n - k, 1 - alpha / 2))
+    return low, high

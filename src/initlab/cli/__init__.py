@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from initlab._validation import InitlabError
 
@@ -31,6 +32,7 @@ SUBCOMMANDS = {
     "scaling": "scaling",
     "playground": "playground",
     "audit": "audit",
+    "verify": "verify",
 }
 
 
@@ -43,10 +45,22 @@ def _available_modules():
                 raise
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser whose errors are one line (``initlab CMD: error: ...``), exit 2.
+
+    argparse prints the usage before the error; a bad option value is then two or more lines
+    where every other bad input is one. The usage stays one ``--help`` away. Subcommands'
+    parsers are of this class too (``add_subparsers`` makes them of the parent's class).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from initlab._version import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="initlab",
         description="Study how parameter initialization shapes neural-network training.",
     )

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import itertools
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 from initlab._limits import (
     FINITE,
@@ -73,6 +74,21 @@ def nonempty_out(args: argparse.Namespace, *dests: str) -> None:
     for dest in ("out", *dests):
         if getattr(args, dest, None) is not None and not str(getattr(args, dest)).strip():
             raise InitlabError(f"{option_name(dest)} is empty; give a path")
+
+
+def scheduler_address(address: str | None) -> None:
+    """Refuse a ``--scheduler`` that is not ``[PROTOCOL://]HOST:PORT`` (Dask's own parser
+    raises a ValueError deep in its client, after the store is made)."""
+    if address is None:
+        return
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if not parts.hostname or port is None:
+        raise InitlabError(f"--scheduler {shorten(address, 80)}: expected a Dask scheduler "
+                           "address [PROTOCOL://]HOST:PORT, e.g. tcp://10.0.0.5:8786")  # fmt: skip
 
 
 def heatmap_options(option: str, axes: list[str] | None, metric: str | None = None) -> None:

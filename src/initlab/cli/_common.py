@@ -161,13 +161,16 @@ def summary_table(results: dict[str, Any]) -> Table:
     from rich.markup import escape
 
     from initlab.report.html import INTERVAL_NOTE, comparison_rows
+    from initlab.report.provenance import chaos_notes
 
     head, *rows = comparison_rows(results)
     several = any(len(s["seeds"]) > 1 for s in results["summary"])
+    legend = (results.get("chaos") or {}).get("legend")
+    notes = [INTERVAL_NOTE] * several + chaos_notes(results["summary"], legend)
     table = Table(
         title="initlab: initializations compared",
         title_justify="left",
-        caption=escape(INTERVAL_NOTE) if several else None,
+        caption=escape("\n".join(notes)) if notes else None,
     )
     for col in head:
         table.add_column(col, justify="left" if col in ("run", "init") else "right")

@@ -50,6 +50,7 @@ def trainability_config(args: argparse.Namespace) -> trainability.TrainabilityCo
         learning_rate=args.learning_rate,
         batch_size=args.batch_size,
         seed=args.seed,
+        dtype=args.dtype,
     )
 
 

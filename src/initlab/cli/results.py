@@ -2,6 +2,10 @@
 
 Filters (``--where``; several values of one column are alternatives, different columns
 must all match), then sort, then limit; the rows selected are printed and exported alike.
+
+``initlab results compare DIR_A DIR_B``: two ``initlab run``/``reproduce`` result sets run
+by run (:mod:`initlab.results.compare`); exit status 1 when a run differs where it must not
+(beyond rounding, and not chaotic) or is in one set only.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from rich.table import Table
 from initlab.cli import _checks
 from initlab.cli._common import console, err_console
 from initlab.cli._outputs import check_file, out_path, save
+from initlab.report.provenance import chaos_mark, chaos_notes
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,9 +29,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="print, filter, average and export the runs of a sweep (DIR/sweep.sqlite)",
         description="Read DIR/sweep.sqlite (or DIR/results.json of `initlab run`) and print "
         "its runs as a table; filter with --where, sort, average over seeds with --mean, "
-        "export with --csv/--parquet, draw a heatmap with --heatmap.",
+        "export with --csv/--parquet, draw a heatmap with --heatmap. `initlab results compare "
+        "DIR_A DIR_B` compares two results.json run by run: equal, equal to rounding (1e-6), "
+        "different only because the run is chaotic (expected across machines), or different "
+        "where it must not be (exit status 1).",
     )
-    p.add_argument("dir", type=Path, help="output directory of `initlab sweep` or `initlab run`")
+    p.add_argument(
+        "dir", nargs="+", metavar="DIR",
+        help="output directory of `initlab sweep` or `initlab run`; or: compare DIR_A DIR_B "
+        "(a directory named compare: ./compare)",
+    )  # fmt: skip
     p.add_argument(
         "--where", action="append", default=[], metavar="AXIS=VALUE",
         help="keep runs with this value, e.g. init=he, hidden=5,5, learning_rate=0.01, "
@@ -66,6 +78,11 @@ def run(args: argparse.Namespace) -> int:
     from initlab._validation import InitlabError
     from initlab.results import table as T
 
+    if args.dir[0] == "compare" and len(args.dir) > 1:
+        return _compare(args.dir[1:])
+    if len(args.dir) > 1:
+        raise InitlabError(f"results takes one DIR (or: compare DIR_A DIR_B); got {args.dir}")
+    args.dir = Path(args.dir[0])
     _checks.nonempty_out(args, "csv", "parquet")
     if args.heatmap:
         _checks.heatmap_options("--heatmap", args.heatmap, args.metric)
@@ -99,6 +116,9 @@ def run(args: argparse.Namespace) -> int:
         shown = shown[: args.limit]
     if not args.quiet and not args.heatmap:  # a heatmap is the answer; the rows are in it
         console.print(_mean_table(shown) if args.mean else _run_table(shown))
+    if not args.quiet and not args.heatmap:
+        for note in chaos_notes(shown, unmeasured=False):
+            console.print(note)
     if not args.quiet:
         what = "settings" if args.mean else "runs"
         console.print(f"{len(shown)} {what} shown; {len(rows)} of {total} runs match")
@@ -159,7 +179,8 @@ def _run_table(rows: list[dict]) -> Table:
             cells.append(r["parametrization"])
         cells += [
             str(r["hidden"]), r["activation"], r["init_label"], f"{r['learning_rate']:g}",
-            str(r["seed"]), r["status"], _num(r["final_cost"]), _pct(r["train_accuracy"]),
+            str(r["seed"]) + chaos_mark(r), r["status"], _num(r["final_cost"]),
+            _pct(r["train_accuracy"]),
         ]  # fmt: skip
         if has_test:
             cells.append(_pct(r.get("test_accuracy")))
@@ -201,7 +222,8 @@ def _mean_table(rows: list[dict]) -> Table:
         cells = [Path(str(r["data"])).name] if show_data else []
         cells += [r["parametrization"]] if show_par else []
         cells += [
-            str(r["hidden"]), r["activation"], r["init"], f"{r['learning_rate']:g}", str(r["n"]),
+            str(r["hidden"]), r["activation"], r["init"] + chaos_mark(r), f"{r['learning_rate']:g}",
+            str(r["n"]),
             str(r["diverged"]), _interval(r, "final_cost", False),
             _interval(r, "train_accuracy", True),
         ]  # fmt: skip
@@ -209,3 +231,57 @@ def _mean_table(rows: list[dict]) -> Table:
             cells.append(_interval(r, "test_accuracy", True))
         table.add_row(*cells)
     return table
+
+
+_SAYS = {
+    "equal": "equal",
+    "rounding": "rounding",
+    "chaotic": "chaotic",
+    "differs": "DIFFERS",
+    "missing": "MISSING",
+}
+_LEGEND = (
+    "equal: the same bits; rounding: within 1e-6 (relative), as a run that is not chaotic "
+    "on another machine; chaotic: differs beyond that in a chaotic run (expected across "
+    "machines); DIFFERS: beyond rounding where the run is not chaotic (or not measured); "
+    "MISSING: in one set only"
+)
+
+
+def _compare(dirs: list[str]) -> int:
+    """Print :func:`initlab.results.compare.compare` of two result directories; 1 when a
+    run differs where it must not."""
+    from initlab._validation import InitlabError
+    from initlab.results import compare as C
+    from initlab.results.provenance import describe
+    from initlab.results.records import read_results
+
+    if len(dirs) != 2:
+        raise InitlabError(f"results compare takes two directories, DIR_A DIR_B; got {dirs}")
+    a, b = (read_results(d) for d in dirs)
+    found = C.compare(a, b)
+    for tag, d, res in (("A", dirs[0], a), ("B", dirs[1], b)):
+        console.print(f"{tag}: {d}  {describe(res.get('provenance'))}")
+    for line in found.spec_differences:
+        console.print(f"spec differs: {line}")
+    for line in found.provenance_differences:
+        console.print(f"provenance differs: {line}")
+    table = Table(title="initlab: results compared run by run", title_justify="left")
+    for col in ("run", "chaotic A/B", "final cost A", "final cost B", "train acc A",
+                "train acc B", "largest rel. diff", "verdict"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("run", "verdict") else "right")
+    flag = {True: "yes", False: "no", None: "-"}
+    for r in found.runs:
+        table.add_row(
+            r.key, "/".join(flag[c] for c in r.chaotic), *(_num(v) for v in r.final_cost),
+            *(_pct(v) for v in r.train_accuracy), f"{r.largest:.1e}", _SAYS[r.status],
+        )  # fmt: skip
+    console.print(table)
+    console.print(_LEGEND)
+    n = found.counts()
+    console.print(
+        f"{len(found.runs)} runs: {n['equal']} equal, {n['rounding']} equal to rounding, "
+        f"{n['chaotic']} differ only as chaotic runs do, {n['differs']} differ where they "
+        f"must not, {n['missing']} in one set only"
+    )
+    return 0 if found.ok else 1

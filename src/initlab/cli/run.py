@@ -40,6 +40,8 @@ spec keys (defaults are the post's: one sigmoid unit, full-batch gradient descen
               seed = 1; seeds = 1; stream = "default" | "legacy"; dtype = "float64" | "float32"
               engine = "auto" | "direct" | "sample" (sample: exact for gd, sgd, momentum;
               refused for adam/adamw, which auto trains on direct); diagnostics = true
+              twins = 1 (shadow twins per run, weights perturbed by 1e-12: mark chaotic
+              runs with a dagger; 0: none; they never change a run's numbers)
   [[runs]]    name = "he"; init = "he" or { name = "random", scale = 10 };
               learning_rate, seed, seeds, activation override [training]/[model]
 
@@ -62,6 +64,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=out_path, required=True, help="output directory")
     p.add_argument("--engine", choices=engines.CHOICES, help="override training.engine")
     p.add_argument("--no-figures", action="store_true", help="write results.json only")
+    p.add_argument(
+        "--twins", type=int, metavar="N",
+        help="override training.twins: shadow twins per run that mark chaotic runs (0: none)",
+    )  # fmt: skip
     add_jobs(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -75,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     s = spec.load(args.spec)
     if args.engine:
         s.training = s.training.with_engine(args.engine)
+    if args.twins is not None:
+        s.training = s.training.with_twins(args.twins)
     data = experiment.load_data(s)
     experiment.preflight(s, data, args.jobs)  # labels and memory, before the output dir
     check_dir(args.out, need=expected_bytes(s, figures=not args.no_figures))

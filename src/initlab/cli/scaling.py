@@ -13,9 +13,11 @@ population per parametrization and width over learning rates 2^k x seeds and pri
 width's optimum learning rate; DIR gets lr_transfer.json and lr_transfer.png.
 
 Both take ``--depth`` (hidden layers after the first, or residual blocks with
-``--residual``), ``--branch-scaling constant|depth|learnable``, ``--alpha``,
-``--zero-branch`` and ``--base-width``. ``initlab scaling figures RESULT.json`` redraws the
-figures of a stored result.
+``--residual``), ``--branch-scaling constant|depth|completep|learnable``, ``--base-depth``,
+``--alpha``,
+``--zero-branch`` and ``--base-width`` (required with ntk or mup: the width at which they
+equal SP, never a default that moves with ``--widths``). ``initlab scaling figures
+RESULT.json`` redraws the figures of a stored result.
 """
 
 from __future__ import annotations
@@ -76,14 +78,20 @@ def _common(p: argparse.ArgumentParser, widths, parametrizations) -> None:
                    f"{' '.join(parametrizations)})")  # fmt: skip
     p.add_argument("--optimizer", default=None, choices=("sgd", "momentum", "adam", "adamw"),
                    help="default sgd (coord-check), adam (lr-transfer)")  # fmt: skip
-    p.add_argument("--base-width", type=int, help="n0 (default: the smallest width)")
+    p.add_argument("--base-width", type=int, metavar="N0",
+                   help="n0, where ntk and mup equal sp (required with ntk or mup)")  # fmt: skip
     p.add_argument("--depth", type=int, default=2, help="layers/blocks after the first (2)")
     p.add_argument("--activation", default="relu", help="hidden activation (default relu)")
     p.add_argument("--init", default="he", help="SP initializer (default he)")
     p.add_argument("--residual", action="store_true", help="residual blocks")
     p.add_argument("--branch-layers", type=int, default=1, help="layers per branch (1)")
     p.add_argument("--branch-scaling", default="constant", choices=("constant", "depth",
-                   "learnable"), help="branch multiplier (default constant)")  # fmt: skip
+                   "completep", "learnable"),
+                   help="branch multiplier alpha, alpha/sqrt(L), alpha/L or trained "
+                   "(default constant)")  # fmt: skip
+    p.add_argument("--base-depth", type=int, metavar="L0",
+                   help="scale the blocks' learning rates from depth L0 as --branch-scaling "
+                   "depth|completep requires (default: no depth factor)")  # fmt: skip
     p.add_argument("--alpha", type=float, default=1.0, help="branch multiplier (default 1)")
     p.add_argument("--zero-branch", action="store_true", help="zero each branch's last layer")
     p.add_argument("--out", metavar="DIR", help="write the result and figures here")
@@ -94,7 +102,7 @@ def _architecture(args: argparse.Namespace) -> _scaling.Architecture:
     return _scaling.Architecture(
         depth=args.depth, init=args.init, activation=args.activation, skip=args.residual,
         branch_layers=args.branch_layers, branch_scaling=args.branch_scaling,
-        alpha=args.alpha, zero_branch=args.zero_branch,
+        alpha=args.alpha, zero_branch=args.zero_branch, base_depth=args.base_depth,
     )  # fmt: skip
 
 
@@ -103,8 +111,19 @@ def run_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_base_width(args: argparse.Namespace) -> None:
+    """``--base-width`` is given whenever a parametrization other than sp is (before any work)."""
+    scaled = [p for p in args.parametrizations if p != "sp"]
+    if scaled and args.base_width is None:
+        raise InitlabError(
+            f"--base-width N0 is required with --parametrizations {' '.join(scaled)}: the width "
+            "at which they equal sp (no default, so that it does not move with --widths)"
+        )
+
+
 def run_coord_check(args: argparse.Namespace) -> int:
     _checks.scaling_options(args, lr_transfer=False)
+    _check_base_width(args)
     if args.out:
         check_dir(args.out, need=5_000_000)
     with progress_bar("coord check", args.quiet, unit="populations") as progress:
@@ -130,6 +149,7 @@ def run_coord_check(args: argparse.Namespace) -> int:
 def run_lr_transfer(args: argparse.Namespace) -> int:
     _checks.scaling_options(args, lr_transfer=True)
     lo, hi = args.log2_lrs
+    _check_base_width(args)
     if args.out:
         check_dir(args.out, need=5_000_000)
     with progress_bar("lr transfer", args.quiet, unit="populations") as progress:
@@ -140,10 +160,12 @@ def run_lr_transfer(args: argparse.Namespace) -> int:
             architecture=_architecture(args), n_examples=args.examples or None,
             progress=progress,
         )  # fmt: skip
-    from initlab.report.scaling import optimum_table
+    from initlab.report.scaling import optimum_table, shift_lines
 
     console.print("optimum learning rate (least mean training loss over seeds) by width:")
     console.print(optimum_table(result), markup=False)
+    for line in shift_lines(result):
+        console.print(line, markup=False)
     return _write(result, Path(args.out), "lr_transfer") if args.out else 0
 
 

@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
     _checks.nonempty_out(args)
     _checks.check_options(args, _checks.SWEEP_RULES)
+    _checks.scheduler_address(args.scheduler)
     s = sweep_spec.load(args.spec)
     if args.max_population is not None:
         if args.max_population < 1:

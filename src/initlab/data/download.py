@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from initlab._limits import regular_file
-from initlab._validation import DataError, InitlabError, check_number, unknown_name
+from initlab._validation import DataError, InitlabError, check_number, shorten, unknown_name
 from initlab.data.manifests import MANIFESTS
 
 log = logging.getLogger(__name__)
@@ -185,6 +185,7 @@ def fetch(
     """
     manifest = _manifest(name)
     check_number("timeout", timeout, low=0, low_open=True)
+    _check_base_url(base_url)
     folder = Path(cache if cache is not None else cache_dir()).expanduser() / name
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -197,6 +198,15 @@ def fetch(
         if progress is not None:
             progress(done, total, file)
     return folder
+
+
+def _check_base_url(url: str) -> None:
+    """Refuse a base URL urllib cannot open ('' or 'host/x' were a ValueError traceback)."""
+    parts = urllib.parse.urlsplit(url)
+    remote = parts.scheme in ("http", "https")
+    if not (parts.scheme == "file" or (remote and parts.netloc)):
+        raise DataError(f"--base-url {shorten(url, 80)}: expected an http://, https:// or "
+                        "file:// URL of the dataset's folder")  # fmt: skip
 
 
 def _ensure_file(dest: Path, size: int, sha: str, url: str, timeout: float) -> None:

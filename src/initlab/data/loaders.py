@@ -94,8 +94,11 @@ def resolve_source(value: str, base: str | os.PathLike = ".", *, key: str = "sou
     Raises
     ------
     DataError
-        Naming `key` when the path does not exist, or a fetchable set is not yet fetched.
+        Naming `key` when the path does not exist, or a fetchable set is not yet fetched;
+        when `value` is empty (it would name the spec's own folder as an image folder).
     """
+    if not value.strip():
+        raise DataError(f"{key} is empty; give a path or a dataset name")
     path = Path(value).expanduser()
     resolved = path if path.is_absolute() else Path(base) / path
     if resolved.exists():

@@ -8,13 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from initlab._validation import InitlabError, check_number
+from initlab.results.provenance import provenance
 from initlab.results.records import jsonable, write_atomic
 
 SCHEMA_VERSION = 1
 
 
 def write_record(path: Path, record: dict[str, Any]) -> None:
-    """`record` as strict JSON (non-finite floats as null), written atomically."""
+    """`record` as strict JSON (non-finite floats as null), written atomically, with the
+    :func:`~initlab.results.provenance.provenance` of this process unless it has one."""
+    record = {**record, "provenance": record.get("provenance") or provenance()}
     write_atomic(path, json.dumps(jsonable(record), allow_nan=False).encode("utf-8"))
 
 

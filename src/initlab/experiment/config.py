@@ -52,6 +52,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "engine": "auto",
         "dtype": "float64",
         "diagnostics": True,
+        "twins": 1,
     },
 }
 """Every default of an experiment, in one place."""
@@ -212,9 +213,10 @@ class DataConfig:
 class ModelConfig:
     """``[model]``: hidden widths, hidden activation, output head, width parametrization.
 
-    ``parametrization`` (sp, ntk, mup) with ``base_width`` :math:`n_0` (None: the hidden
-    width itself, i.e. SP's numbers) rescales the initial weights and sets per-layer learning
-    rates (:mod:`initlab.init.parametrization`); it needs equal hidden widths.
+    ``parametrization`` (sp, ntk, mup) with ``base_width`` :math:`n_0` rescales the initial
+    weights and sets per-layer learning rates (:mod:`initlab.init.parametrization`); it needs
+    equal hidden widths, and NTK or muP needs ``base_width`` (never a default: at its own
+    width a network would silently be SP).
     """
 
     hidden: tuple[int, ...] = (5, 5)
@@ -240,8 +242,9 @@ class ModelConfig:
         if self.parametrization == "sp":
             return None
         column = "adam" if optimizer in ("adam", "adamw") else "sgd"
-        n0 = self.base_width if self.base_width is not None else _par.hidden_width(sizes)
-        return _par.layer_scales(self.parametrization, sizes, n0, column)
+        if self.base_width is None:
+            raise SpecError(missing_base_width(self.parametrization))
+        return _par.layer_scales(self.parametrization, sizes, self.base_width, column)
 
 
 @dataclass(frozen=True)
@@ -251,7 +254,9 @@ class TrainingConfig:
     ``epochs`` replaces ``iterations`` (which is then None): one epoch is one pass over the
     training examples in mini-batches of ``batch_size`` (the last one smaller), shuffled by
     ``shuffle_seed`` (:mod:`initlab.nn.batches`). Without ``batch_size`` every step is
-    full-batch, as in the post.
+    full-batch, as in the post. ``twins`` is the number of shadow twins trained beside each
+    run to measure whether it is chaotic (:mod:`initlab.analysis.chaos`; 0: none); they never
+    change a run's numbers.
     """
 
     learning_rate: float = 0.01
@@ -266,6 +271,7 @@ class TrainingConfig:
     engine: str = "auto"
     dtype: str = "float64"
     diagnostics: bool = True
+    twins: int = 1
 
     @property
     def weight_decay(self) -> float:
@@ -282,6 +288,9 @@ class TrainingConfig:
             raise SpecError(f"{key} must be one of {', '.join(_engines.CHOICES)}; got {engine!r}")
         check_engine(engine, self.optimizer, key)
         return replace(self, engine=engine)
+
+    def with_twins(self, n: int, key: str = "--twins") -> TrainingConfig:
+        return replace(self, twins=twins(n, key))
 
 
 def table(raw: Mapping[str, Any], name: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
@@ -343,6 +352,14 @@ def parametrization(value: Any, key: str = "model.parametrization") -> str:
     return value
 
 
+def missing_base_width(name: str, key: str = "model.base_width") -> str:
+    """The one-line error for parametrization `name` without a base width."""
+    return (
+        f"parametrization {name!r} needs {key}: the width n0 at which it equals SP, e.g. "
+        f"base_width = 64 (there is no default: at its own width a network would be SP)"
+    )
+
+
 def check_widths(name: str, hidden: Sequence[int], key: str) -> None:
     """Refuse hidden widths `name` cannot scale (not all equal), naming `key`."""
     if name != "sp":
@@ -360,6 +377,8 @@ def model_config(model: Mapping[str, Any]) -> ModelConfig:
     n0 = model["base_width"]
     if n0 is not None:
         n0 = int(check_number("model.base_width", n0, low=1, integer=True))
+    elif name != "sp":
+        raise SpecError(missing_base_width(name))
     return ModelConfig(
         hidden=hidden,
         activation=activation_spec(model["activation"], "model.activation", model["slope"]),
@@ -375,6 +394,14 @@ def batch_size(value: Any, key: str = "training.batch_size") -> int | None:
 
 def weight_decay(value: Any, key: str = "training.weight_decay") -> float:
     return float(check_number(key, value, low=0))
+
+
+MAX_TWINS = 1023
+
+
+def twins(value: Any, key: str = "training.twins") -> int:
+    """Shadow twins per run: an integer in 0 .. :data:`MAX_TWINS` (0 turns them off)."""
+    return int(check_number(key, value, low=0, high=MAX_TWINS, integer=True))
 
 
 def training_config(training: Mapping[str, Any], given: Collection[str] = ()) -> TrainingConfig:
@@ -405,4 +432,5 @@ def training_config(training: Mapping[str, Any], given: Collection[str] = ()) ->
     check_engine(t["engine"], t["optimizer"])
     if not isinstance(t["diagnostics"], bool):
         raise SpecError(f"training.diagnostics must be true or false; got {t['diagnostics']!r}")
+    t["twins"] = twins(t["twins"])
     return TrainingConfig(**t)

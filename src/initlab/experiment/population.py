@@ -14,6 +14,7 @@ import numpy as np
 
 from initlab import data as _data
 from initlab._rng import make_rng
+from initlab.analysis import chaos as _chaos
 from initlab.experiment.config import ModelConfig, TrainingConfig
 from initlab.experiment.spec import Run
 from initlab.init import lsuv as _lsuv
@@ -45,12 +46,19 @@ def _build(
     model: ModelConfig,
     training: TrainingConfig,
     start: tuple[np.ndarray, np.ndarray | None] | None = None,
+    twins: int = 0,
 ) -> tuple[Network, list, SampleStart | None]:
-    """The population for `runs`, each member's LSUV report (or None), and, when `start`
+    """The population for `runs`, each run's LSUV report (or None), and, when `start`
     gives the sample engine's ``(X, X_test)``, its :class:`SampleStart`: each member's
     :math:`W_1(0)` is then read once as it is drawn and dropped, never stacked. Under a width
     parametrization each member's ``W_l`` is multiplied by its init factor (1.0 at the base
-    width: SP's weights bit for bit)."""
+    width: SP's weights bit for bit).
+
+    With `twins` = n > 0, each run is followed by its n shadow twins
+    (:func:`initlab.analysis.chaos.perturb` of its initial weights, twin j drawn by
+    :func:`~initlab.analysis.chaos.twin_rng`): run i is member ``i * (n + 1)``, its twin j
+    member ``i * (n + 1) + j``. A member's numbers do not depend on its population, so
+    twins leave every run's bits as they are without them."""
     dtype = np.dtype(training.dtype)
     act = runs[0].activation_spec.build()
     scales = model.layer_scales(sizes, training.optimizer.name)
@@ -70,8 +78,10 @@ def _build(
                                          dtype)  # fmt: skip
                 reports.append(None)
             Ws = Ws if scales is None else rescale_weights(Ws, scales)
-            members.append((Ws if start is None else [None, *Ws[1:]], bs))
-            yield Ws[0]
+            for j in range(twins + 1):
+                Wj = Ws if j == 0 else _chaos.perturb(Ws, _chaos.twin_rng(run.seed, j))
+                members.append((Wj if start is None else [None, *Wj[1:]], bs))
+                yield Wj[0]
 
     if start is None:
         list(firsts())

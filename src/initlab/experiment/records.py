@@ -146,6 +146,29 @@ def _record(
     return rec
 
 
+def _twins(hist: History, k: int, n: int, dtype: str = "float64") -> dict[str, Any]:
+    """The chaos measurement of the run at member `k` from its `n` twins (members k+1 ..
+    k+n; :func:`initlab.analysis.chaos.twin_summary`): ``twins`` (the summary, or None
+    without twins), ``chaotic`` (None: not measured) and ``twin_parted_at`` (the earliest
+    step a twin parted at, or None)."""
+    if n == 0:
+        return {"twins": None, "chaotic": None, "twin_parted_at": None}
+    from initlab.analysis.chaos import twin_summary
+
+    at = slice(k, k + n + 1)
+    s = twin_summary(hist.costs[at], hist.final_cost[at], hist.final_accuracy[at], dtype)
+    return {"twins": s, "chaotic": s["chaotic"], "twin_parted_at": s["first_parted_at"]}
+
+
+def chaos_legend(dtype: str = "float64") -> dict[str, Any]:
+    """What results.json says of its chaos marks: the symbol, its legend, and the twins'
+    perturbation and tolerance (:mod:`initlab.analysis.chaos`)."""
+    from initlab.analysis import chaos
+
+    eps, tol = chaos.twin_eps(dtype), chaos.twin_tol(dtype)
+    return {"symbol": chaos.SYMBOL, "legend": chaos.legend(eps, tol), "eps": eps, "tol": tol}
+
+
 def _finite(x: float) -> float | None:
     """`x` as a float, or None where the head has no accuracy (linear: NaN)."""
     return float(x) if np.isfinite(x) else None
@@ -168,6 +191,7 @@ def summarize_runs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "params": recs[0]["params"],
                 "seeds": [r["seed"] for r in recs],
                 "diverged": sum(r["diverged"] for r in recs),
+                "chaotic": _chaotic_count(recs),
                 "cost_mean": mean,
                 "cost_low": low,
                 "cost_high": high,
@@ -177,3 +201,9 @@ def summarize_runs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _chaotic_count(recs: list[dict[str, Any]]) -> int | None:
+    """How many of `recs` are chaotic; None when none was measured (no twins)."""
+    measured = [r.get("chaotic") for r in recs if r.get("chaotic") is not None]
+    return sum(measured) if measured else None

@@ -32,11 +32,21 @@ from initlab.experiment import budget as _budget
 from initlab.experiment import threads as _threads
 from initlab.experiment.config import DataConfig, ModelConfig, TrainingConfig
 from initlab.experiment.population import ExperimentData, _build, _engine, _start_data
-from initlab.experiment.records import _describe, _record, _recorder, _theory, summarize_runs
+from initlab.experiment.records import (
+    _describe,
+    _record,
+    _recorder,
+    _theory,
+    _twins,
+    chaos_legend,
+    summarize_runs,
+)
 from initlab.experiment.spec import Run, Spec
 from initlab.nn import engines as _engines
 from initlab.nn.batches import Schedule
+from initlab.nn.network import Network
 from initlab.nn.training import train
+from initlab.results.provenance import provenance
 
 __all__ = [
     "ExperimentData",
@@ -130,17 +140,19 @@ def steps(training: TrainingConfig, m: int) -> int:
 def check_memory(
     K: int, sizes: list[int], data: ExperimentData, training: TrainingConfig, chunks: int = 1
 ) -> None:
-    """Refuse (:class:`InitlabError`) a population whose arrays would not fit in memory
-    when trained as `chunks` chunks at once (each chunk has its own Gram matrix on the
-    sample engine; the rest is per member)."""
+    """Refuse (:class:`InitlabError`) a population of K runs whose arrays would not fit in
+    memory when trained as `chunks` chunks at once (each chunk has its own Gram matrix on
+    the sample engine; the rest is per member, each run's shadow twins included)."""
+    twins = K * training.twins
     need = _budget.estimate_bytes(
-        sizes, K, m=data.train.n_examples, m_test=data.test.n_examples if data.test else 0,
+        sizes, K + twins, m=data.train.n_examples, m_test=data.test.n_examples if data.test else 0,
         batch=training.batch_size, steps=steps(training, data.train.n_examples),
         itemsize=np.dtype(training.dtype).itemsize, optimizer=training.optimizer.name,
         engine=training.engine, populations=chunks,
     )  # fmt: skip
     widths = " x ".join(map(str, sizes))
-    _budget.check_fits(need, f"a population of {K} network{'s' if K > 1 else ''} {widths}")
+    also = f"with {twins} shadow twin{'s' if twins > 1 else ''} (training.twins), " if twins else ""
+    _budget.check_fits(need, f"{also}a population of {K} network{'s' if K > 1 else ''} {widths}")
 
 
 def train_group(
@@ -254,15 +266,15 @@ def _train_chunk(
 ) -> tuple[list[dict[str, Any]], dict[str, list[int]]]:
     """Records of `runs` trained as a population on `shared.engine`, and the steps of its
     floating-point events (:attr:`~initlab.nn.history.History.warning_steps`)."""
-    X, sizes, start = data.train.X, shared.sizes, shared.start
-    net, lsuv_reports, first = _build(runs, sizes, X, model, training, start)
+    X, sizes, start, n = data.train.X, shared.sizes, shared.start, training.twins
+    net, lsuv_reports, first = _build(runs, sizes, X, model, training, start, twins=n)
     recorder, record_at = _recorder(training, net, steps(training, X.shape[1]))
     test = data.test
     _, hist = train(
         net,
         X if start is None else start[0],
         shared.Y,
-        learning_rate=[r.learning_rate for r in runs],
+        learning_rate=[r.learning_rate for r in runs for _ in range(n + 1)],
         **_schedule(model, training, sizes, shared.engine),
         X_test=None if test is None else test.X if start is None else start[1],
         Y_test=shared.Y_test,
@@ -277,11 +289,43 @@ def _train_chunk(
     scales = model.layer_scales(sizes, training.optimizer.name)
     scaled = scales is not None and any(f != 1.0 for f in scales.init)
     records = []
-    for k, r in enumerate(runs):
-        rec = _record(r, k, sizes, hist, data, diag, lsuv_reports[k])
+    for i, r in enumerate(runs):
+        k = i * (n + 1)  # the run's member; its twins follow it (population._build)
+        rec = _record(r, k, sizes, hist, data, diag, lsuv_reports[i])
         rec["theory"] = _theory(r, sizes, x2, scaled) if r.replicate == 0 else None
+        rec.update(_twins(hist, k, n, training.dtype))
         records.append(rec)
     return records, hist.warning_steps
+
+
+def population_engine(
+    K: int, data: ExperimentData, model: ModelConfig, training: TrainingConfig
+) -> tuple[str, str]:
+    """The engine ``initlab run`` trains a population of `K` members on, and why."""
+    return _engine(K, layer_sizes(model, data), data, training)
+
+
+def population(
+    runs: list[Run], data: ExperimentData, model: ModelConfig, training: TrainingConfig
+) -> tuple[Network, dict[str, Any], str]:
+    """The untrained population of `runs` as ``initlab run`` builds it (same initial
+    parameters and engine), the keyword arguments of :func:`initlab.nn.training.train` that
+    train it as ``initlab run`` does (data, targets, rates, schedule, ``start``), and why
+    that engine: for callers that train it themselves with their own hooks (the playground).
+    The caller passes ``return_network=kwargs["start"] is None`` to get the trained network.
+    """
+    sizes = layer_sizes(model, data)
+    engine, reason = _engine(len(runs), sizes, data, training)
+    start = _start_data(engine, data, training)
+    net, _, first = _build(runs, sizes, data.train.X, model, training, start)
+    kwargs = {
+        "X": data.train.X if start is None else start[0],
+        "Y": targets(data.train, model.output, data.n_classes),
+        "learning_rate": [r.learning_rate for r in runs],
+        "start": first,
+        **_schedule(model, training, sizes, engine),
+    }
+    return net, kwargs, reason
 
 
 def _schedule(
@@ -384,6 +428,8 @@ def run(
             "python": platform.python_version(),
             "training_threads": threads,
         },
+        "provenance": provenance(dtype=spec.training.dtype),
+        "chaos": chaos_legend(spec.training.dtype) if spec.training.twins else None,
         "spec": spec.to_dict(),
         "data": {"train": _describe(data.train), "test": _describe(data.test)},
         "n_classes": C,

@@ -32,10 +32,12 @@ from typing import Any
 
 import numpy as np
 
+from initlab._rng import make_rng
 from initlab._validation import InitlabError, check_number
 from initlab.analysis import coordcheck as _cc
 from initlab.experiment.steps import digits, final_loss, train_steps
 from initlab.init import parametrization as _par
+from initlab.results.provenance import provenance
 from initlab.results.records import write_atomic
 
 __all__ = [
@@ -65,6 +67,7 @@ class Architecture:
     branch_scaling: str = "constant"
     alpha: float = 1.0
     zero_branch: bool = False
+    base_depth: int | None = None
 
     def build(self, d, n, d_out, seeds, parametrization, base_width, optimizer):
         """``init_model`` with these settings (``optimizer`` is its lr column)."""
@@ -142,12 +145,13 @@ def coord_check(
 ) -> CoordCheck:
     """Run a coordinate check (see the module docstring); one population per (p, width).
 
-    `base_width` defaults to the smallest width; `data` to :func:`digits` (`n_examples`).
+    `base_width` :math:`n_0` is required by NTK and muP (no default: a study's base width is
+    the one the user gave); `data` defaults to :func:`digits` (`n_examples`).
     ``progress(done, total)`` is called after each population.
     """
     arch = architecture or Architecture()
     widths = _check_widths(widths)
-    n0 = widths[0] if base_width is None else base_width
+    n0 = _base_width(base_width, parametrizations, widths)
     X, Y = data if data is not None else digits(n_examples)
     T = int(check_number("steps", steps, low=1, integer=True))
     size = change = None
@@ -205,9 +209,27 @@ def _check_widths(widths: Sequence[int]) -> list[int]:
     return out
 
 
+def _base_width(base_width: int | None, parametrizations: Sequence[str], widths: list[int]) -> int:
+    """The base width the user gave; SP alone needs none (its numbers do not depend on it:
+    the smallest width is then recorded)."""
+    for p in parametrizations:
+        _par.get(p)
+    if base_width is None:
+        scaled = [p for p in parametrizations if p != "sp"]
+        if scaled:
+            raise InitlabError(
+                f"parametrization {scaled[0]!r} needs base_width (--base-width): the width n0 "
+                "at which it equals SP; there is no default, so that a study's n0 is the one "
+                "you chose and does not move with the widths"
+            )
+        return widths[0]
+    return int(check_number("base_width", base_width, low=1, integer=True))
+
+
 def _write_json(path: str | Path, doc: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {**doc, "provenance": doc.get("provenance") or provenance()}
     write_atomic(path, json.dumps(doc, allow_nan=True).encode("utf-8"))
     return path
 
@@ -220,6 +242,7 @@ def _read_json(path: str | Path, kind: str) -> dict:
             f"(kind {doc.get('kind')!r}, schema {doc.get('schema')!r})"
         )
     del doc["kind"], doc["schema"]
+    doc.pop("provenance", None)  # the file's, not the study's (results.provenance)
     return doc
 
 
@@ -274,6 +297,36 @@ class LrTransfer:
                         out[idx] = x[k] + float(np.clip(shift, -h / 2, h / 2))
         return out
 
+    def shift_per_doubling(self, level: float = 0.9, n_boot: int = 2000, seed: int = 0) -> Array:
+        r"""Shift of the optimum per doubling of the width, with an interval, ``(P, 3)``.
+
+        Each row is ``(slope, low, high)``: the least-squares slope of the optimum's
+        :math:`\log_2` (:meth:`optimum`) against :math:`\log_2 n`, and a `level` interval.
+        With two or more seeds the interval is a percentile bootstrap: the seeds are
+        resampled with replacement independently at each width (`n_boot` times, generator
+        ``make_rng(seed)``) and the slope refitted. With one seed it is the grid's resolution:
+        each optimum is known within :math:`\pm h/2` (:math:`h` the grid step; the
+        parabola refinement stays within it), which moves the slope by at most
+        :math:`\tfrac h2 \sum_i |x_i - \bar x| / \sum_i (x_i - \bar x)^2`.
+        """
+        x = np.log2(np.asarray(self.widths, dtype=float))
+        xc = x - x.mean()
+        slope = self.optimum() @ xc / (xc @ xc)
+        S = len(self.seeds)
+        if S < 2:
+            h = float(np.min(np.diff(self.log2_lrs))) if len(self.log2_lrs) > 1 else 0.0
+            half = h / 2 * np.abs(xc).sum() / (xc @ xc)
+            return np.stack([slope, slope - half, slope + half], axis=-1)
+        rng = make_rng(seed)
+        boot = np.empty((n_boot, len(self.parametrizations)))
+        for b in range(n_boot):
+            pick = rng.integers(0, S, size=(len(self.widths), S))
+            loss = np.stack([self.loss[:, w][..., pick[w]] for w in range(len(self.widths))], 1)
+            boot[b] = LrTransfer(self.parametrizations, self.widths, self.log2_lrs, self.seeds,
+                                 loss, self.curves).optimum() @ xc / (xc @ xc)  # fmt: skip
+        q = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2], axis=0)
+        return np.stack([slope, q[0], q[1]], axis=-1)
+
     def spread(self) -> Array:
         """Range (max - min) over widths of the optimum's :math:`\\log_2`, ``(P,)``."""
         opt = self.optimum()
@@ -314,14 +367,15 @@ def lr_transfer(
     """Train one population per (parametrization, width) over learning rates x seeds.
 
     Member ``r * S + s`` has learning rate ``2 ** log2_lrs[r]`` and seed ``seeds[s]``.
-    `data` defaults to :func:`digits` (`n_examples` of them, all with None); `base_width` to
-    the smallest width. The defaults are the CI-sized example of ``tests/test_scaling.py``:
-    Adam, 40 steps of batch 32 on 256 digits, a plain ReLU MLP of 3 hidden layers.
+    `data` defaults to :func:`digits` (`n_examples` of them, all with None); `base_width` is
+    required by NTK and muP, as in :func:`coord_check`. The defaults are the CI-sized example
+    of ``tests/test_scaling.py``: Adam, 40 steps of batch 32 on 256 digits, a plain ReLU MLP
+    of 3 hidden layers.
     ``progress(done, total)`` is called after each population.
     """
     arch = architecture or Architecture()
     widths = _check_widths(widths)
-    n0 = widths[0] if base_width is None else base_width
+    n0 = _base_width(base_width, parametrizations, widths)
     X, Y = data if data is not None else digits(n_examples)
     R, S = len(log2_lrs), len(seeds)
     lrs = np.repeat(2.0 ** np.asarray(log2_lrs, dtype=float), S)

@@ -24,6 +24,7 @@ from initlab.analysis import jacobian as _jacobian
 from initlab.analysis import theory as theory
 from initlab.analysis.propagation import study_correlations
 from initlab.nn import activations as _activations
+from initlab.results.provenance import provenance
 from initlab.results.records import jsonable, write_atomic
 
 SCHEMA_VERSION = 1
@@ -120,6 +121,7 @@ def write(out_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
     """Write `record` to ``out_dir/<kind>.json`` atomically; return the path."""
     kind = record["format"].rsplit(".", 1)[-1]
     path = Path(out_dir) / f"{kind}.json"
+    record = {**record, "provenance": record.get("provenance") or provenance()}
     text = json.dumps(jsonable(record), allow_nan=False)
     write_atomic(path, text.encode("utf-8"))
     return path

@@ -15,7 +15,7 @@ An experiment compares initializations (and seeds and learning rates) on one dat
     output = "sigmoid"              # sigmoid (binary cross-entropy, one unit: the post),
                                     # softmax (cross-entropy, one unit per class), linear (MSE)
     parametrization = "sp"          # sp, ntk, mup (docs/scaling.md): needs equal hidden widths
-    base_width = 64                 # its base width n0 (default: the hidden width itself)
+    base_width = 64                 # its base width n0 (required by ntk and mup)
 
     [training]
     learning_rate = 0.01
@@ -34,6 +34,7 @@ An experiment compares initializations (and seeds and learning rates) on one dat
     engine = "auto"                 # auto, direct, sample
     dtype = "float64"               # or float32
     diagnostics = true              # record per-layer diagnostics
+    twins = 1                       # shadow twins per run, to mark chaotic runs (0: none)
 
     [[runs]]
     name = "random x 10"

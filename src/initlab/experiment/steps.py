@@ -72,6 +72,7 @@ def train_steps(
                                                          high=m, integer=True))  # fmt: skip
     batches = _batches(m, bs, np.random.default_rng(shuffle_seed))
     losses = np.full((K, T), np.nan)
+    grads = None  # the weight gradients' arrays, reused from the second step on
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for t in range(T):
             cols = next(batches)
@@ -80,7 +81,8 @@ def train_steps(
             losses[:, t] = h.loss(Z, Yb)
             if observe is not None:
                 observe(t, Z, cache)
-            opt.step(model.params, model.backward(h.dZ(Z, Yb), cache), lrs, state)
+            grads = model.backward(h.dZ(Z, Yb), cache, out=grads)
+            opt.step(model.params, grads, lrs, state)
     return losses
 
 

@@ -339,5 +339,5 @@ def _dask_client(address: str) -> Any:
         ) from None
     try:
         return Client(address, timeout=CONNECT_TIMEOUT)
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, ValueError) as exc:  # ValueError: a malformed address
         raise InitlabError(f"cannot reach the Dask scheduler at {address}: {exc}") from None

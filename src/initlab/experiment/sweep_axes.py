@@ -164,7 +164,7 @@ def _check_engine(optimizers: list[OptimizerSpec], engine: str) -> None:
 
 def _check_widths(axes: Mapping[str, list[Any]], model: ModelConfig, width_axis: bool) -> None:
     """Each run's hidden widths suit its parametrization; a width axis does not repeat a
-    run; muP or NTK over several widths has a base width."""
+    run; muP or NTK has a base width (one width or several)."""
     scaled = [p for p in axes["parametrization"] if p != "sp"]
     if width_axis:  # every hidden list is [width] * depth
         depths = [len(h) for h in axes["hidden"]]
@@ -173,18 +173,13 @@ def _check_widths(axes: Mapping[str, list[Any]], model: ModelConfig, width_axis:
                 "with axes.width, axes.hidden gives only the depth (each list's length): "
                 f"give lists of distinct lengths, e.g. [[64], [64, 64]]; got {axes['hidden']}"
             )
-        widths = set(axes["width"])
     else:
         for i, h in enumerate(axes["hidden"]):
             for p in scaled:
                 key = f"axes.hidden[{i}]" if len(axes["hidden"]) > 1 else "model.hidden"
                 _config.check_widths(p, h, key)
-        widths = {h[0] for h in axes["hidden"]}
-    if scaled and len(widths) > 1 and model.base_width is None:
-        raise SpecError(
-            f"parametrization {scaled[0]!r} over several widths needs model.base_width (the "
-            f"width n0 at which it equals SP), e.g. base_width = {min(widths)}"
-        )
+    if scaled and model.base_width is None:
+        raise SpecError(_config.missing_base_width(scaled[0]))
 
 
 def _plain(value: Any) -> Any:

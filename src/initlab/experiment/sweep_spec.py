@@ -83,8 +83,11 @@ from initlab.results.labels import init_label
 
 SWEEP_DEFAULTS: dict[str, Any] = {"max_population": 256, "max_runs": 100_000}
 """Defaults of the ``[sweep]`` table."""
-TRAINING_DEFAULTS: dict[str, Any] = {**_spec.DEFAULTS["training"], "diagnostics": False}
-"""``[training]`` defaults of a sweep: those of an experiment, without diagnostics."""
+TRAINING_DEFAULTS: dict[str, Any] = {**_spec.DEFAULTS["training"], "diagnostics": False,
+                                     "twins": 0}  # fmt: skip
+"""``[training]`` defaults of a sweep: those of an experiment, without diagnostics and
+without shadow twins (they double a sweep's training: ``twins = 1`` marks its chaotic runs;
+a run's id does not depend on it, as its numbers do not)."""
 NEW_KEYS = {"output": "sigmoid", "optimizer": OptimizerSpec().as_dict(), "batch_size": None,
             "epochs": None}  # fmt: skip
 """Config keys written into a run's config only away from these defaults (stable ids)."""
@@ -238,8 +241,8 @@ def run_config(
 
     `new` holds the values of :data:`NEW_KEYS` (``output``, ``optimizer``, ``batch_size``)
     and ``parametrization``; each enters the config only away from its default (the post's),
-    ``shuffle_seed`` only with a ``batch_size``, and ``base_width`` (resolved: the hidden
-    width if not given) only with a parametrization other than SP, so that the ids of older
+    ``shuffle_seed`` only with a ``batch_size``, and ``base_width`` (required by the spec's
+    checks for NTK and muP) only with a parametrization other than SP, so that the ids of older
     specs stand.
     """
     t = sweep.training
@@ -270,8 +273,7 @@ def run_config(
         config["shuffle_seed"] = t.shuffle_seed
     p = new.get("parametrization", sweep.model.parametrization)
     if p != "sp":  # SP's numbers do not depend on base_width: SP runs keep their ids
-        n0 = sweep.model.base_width
-        config.update(parametrization=p, base_width=int(hidden[0]) if n0 is None else n0)
+        config.update(parametrization=p, base_width=sweep.model.base_width)
     return config
 
 

@@ -51,6 +51,7 @@ _COMMAND = "initlab theory trainability --out DIR"
 CONFIG_FILE = "trainability.json"
 TASKS = ("digits10", "digits")
 """``digits10``: scikit-learn's 8x8 digits, 10 classes, softmax head; ``digits``: odd/even."""
+DTYPES = ("float64", "float32")
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,10 @@ class TrainabilityConfig:
     learning_rate, test_fraction : float
     multiple : float
         The curve drawn is ``multiple`` :math:`\times\,\xi_c`; the published 6.
+    dtype : {"float64", "float32"}
+        The floating type of the parameters, data and training (stored with the map and in
+        every depth's record). float32 halves the memory traffic; its numbers are float32
+        roundings of the same training, not float64's bits.
     """
 
     depths: tuple[int, ...] = (2, 4, 8, 12, 16, 24, 32)
@@ -92,6 +97,7 @@ class TrainabilityConfig:
     seed: int = 0
     test_fraction: float = 0.2
     multiple: float = 6.0
+    dtype: str = "float64"
 
     def __post_init__(self) -> None:
         set_grid(self, "depths", int, low=1, integer=True)
@@ -105,6 +111,8 @@ class TrainabilityConfig:
             "test_fraction", self.test_fraction, low=0, high=1, low_open=True, high_open=True
         )
         check_number("multiple", self.multiple, low=0, low_open=True)
+        if self.dtype not in DTYPES:
+            raise InitlabError(f"dtype must be one of {', '.join(DTYPES)}; got {self.dtype!r}")
         if self.task not in TASKS:
             raise InitlabError(f"task must be one of {', '.join(TASKS)}; got {self.task!r}")
         _activations.get(self.activation)
@@ -185,8 +193,9 @@ def population(config: TrainabilityConfig, depth: int, n0: int, n_out: int, head
     ]
     sizes = [n0, *[config.width] * depth, n_out]
     return init_population(
-        sizes, members, activation=config.activation, head=head, sigma_b2=config.sigma_b2
-    )
+        sizes, members, activation=config.activation, head=head, sigma_b2=config.sigma_b2,
+        dtype=np.dtype(config.dtype),
+    )  # fmt: skip
 
 
 def train_depth(config: TrainabilityConfig, depth: int, task: dict[str, Any]) -> dict[str, Any]:
@@ -219,6 +228,7 @@ def train_depth(config: TrainabilityConfig, depth: int, task: dict[str, Any]) ->
             "format": "initlab.trainability.depth",
             "schema_version": SCHEMA_VERSION,
             "depth": depth,
+            "dtype": config.dtype,
             "layer_sizes": sizes,
             "train_accuracy": hist.final_accuracy.reshape(shape),
             "test_accuracy": hist.test_accuracy_history[:, -1].reshape(shape),
@@ -235,6 +245,7 @@ def _start(config: TrainabilityConfig, out: Path) -> None:
     file = out / CONFIG_FILE
     if file.exists():
         stored = _read(file, "initlab.trainability", _COMMAND)["config"]
+        stored.setdefault("dtype", "float64")  # a map stored before the option is float64
         if stored != json.loads(json.dumps(config.as_dict())):
             raise InitlabError(
                 f"{file} holds a different trainability configuration; use another --out "

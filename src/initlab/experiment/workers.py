@@ -24,6 +24,7 @@ from typing import Any
 from initlab.experiment import runner as _experiment
 from initlab.experiment.config import DataConfig
 from initlab.experiment.sweep_spec import Chunk, canonical
+from initlab.results.provenance import provenance
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,9 @@ def train_chunk(
             records = _experiment.train_group(
                 list(chunk.runs), data, chunk.model, chunk.training, jobs=1
             )
+        prov = provenance(dtype=chunk.training.dtype)  # this worker's
+        for rec in records:
+            rec["provenance"] = prov
         error = None
     except Exception:  # the error is stored with the runs; the sweep goes on
         records, error = None, traceback.format_exc()

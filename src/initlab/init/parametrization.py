@@ -282,13 +282,43 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
+def depth_lr_factor(branch_scaling: str, depth: int, base_depth: int, optimizer: str) -> float:
+    r"""Learning-rate factor of a block's parameters for depth :math:`L` against base depth
+    :math:`L_0`, with branch multipliers :math:`\propto L^{-\alpha}`:
+
+    .. math::
+
+        m^{2\alpha - 1} \;(\text{SGD}), \qquad m^{\alpha - 1} \;(\text{Adam}), \qquad
+        m = L / L_0,
+
+    so that each block's output moves by :math:`\Theta(1/L)` per step (its update is
+    multiplier² × lr under SGD, multiplier × lr under Adam): constant for depth-muP under SGD
+    (:math:`\alpha = 1/2`, Tensor Programs VI) and for CompleteP under Adam (:math:`\alpha =
+    1`, Dey et al. 2025). ``"constant"`` branches (:math:`\alpha = 0`) get 1 (SP in depth).
+    """
+    from initlab.nn.residual import DEPTH_EXPONENTS
+
+    if branch_scaling not in DEPTH_EXPONENTS:
+        raise InitlabError(f"a depth learning-rate rule needs branch_scaling in "
+                           f"{', '.join(DEPTH_EXPONENTS)}; got {branch_scaling!r}")  # fmt: skip
+    L0 = int(check_number("base_depth", base_depth, low=1, integer=True))
+    a, m = DEPTH_EXPONENTS[branch_scaling], depth / L0
+    e = (2 * a - 1) if optimizer == "sgd" else (a - 1)
+    return 1.0 if a == 0 or e == 0 or m == 1 else float(m**e)
+
+
 def param_scales(
-    model: ResMLP, parametrization: str | Parametrization, base_width: int, optimizer: str
+    model: ResMLP,
+    parametrization: str | Parametrization,
+    base_width: int,
+    optimizer: str,
+    base_depth: int | None = None,
 ) -> tuple[list[float], list[float]]:
     """Init and learning-rate factors relative to SP for each of ``model.params``.
 
     Weights take their layer's factors (:func:`layer_scales`), biases the bias column, the
-    learnable branch multipliers (no width dimension) 1.
+    learnable branch multipliers (no width dimension) 1; with `base_depth`, the blocks'
+    parameters are also multiplied by :func:`depth_lr_factor`.
     """
     n = model.params[0].shape[1]
     d, d_out = model.params[0].shape[2], model.params[-2 - model.learnable].shape[1]
@@ -305,6 +335,9 @@ def param_scales(
             init.append(1.0)
             lr.append(sc.bias_lr[-1] if kind == "output_bias" else 1.0 if kind == "scalar"
                       else sc.bias_lr[0])  # fmt: skip
+    if base_depth is not None:
+        f = depth_lr_factor(model.branch_scaling, model.depth, base_depth, optimizer)
+        lr = [x * f if name[0] in "Vc" else x for x, name in zip(lr, model.names(), strict=True)]
     return init, lr
 
 
@@ -332,6 +365,7 @@ def init_model(
     alpha: float = 1.0,
     zero_branch: bool = False,
     optimizer: str = "sgd",
+    base_depth: int | None = None,
     dtype: Any = np.float64,
 ) -> tuple[ResMLP, list[float]]:
     r"""A population (one member per seed) under `parametrization`, and its lr factors.
@@ -350,6 +384,10 @@ def init_model(
         Zero each branch's last layer (SkipInit / Fixup): every block starts as the identity.
     optimizer : {"sgd", "adam"}
         Which learning-rate column; returned as one factor per parameter.
+    base_depth : int, optional
+        :math:`L_0`: scale the blocks' learning rates with the depth as the branch scaling
+        requires (:func:`depth_lr_factor`; ``"depth"`` or ``"completep"``). None: no depth
+        factor.
 
     Returns
     -------
@@ -374,6 +412,6 @@ def init_model(
         params.append(np.full((len(seeds), depth, 1), float(alpha), dtype=dtype))
     model = ResMLP(params, depth, J, activation, skip, branch_scaling, alpha)
     init_f, lr = param_scales(model, parametrization, n if base_width is None else base_width,
-                              optimizer)  # fmt: skip
+                              optimizer, base_depth)  # fmt: skip
     model.params = [p * np.asarray(f, dtype=p.dtype) for p, f in zip(params, init_f, strict=True)]
     return model, lr

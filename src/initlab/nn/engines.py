@@ -152,6 +152,10 @@ class DirectEngine:
         self._dW = np.empty_like(self.W1)
         self._batch: tuple[Cols, Array] = (None, X)
 
+    def batch(self, cols: Cols) -> Array:
+        """``X_B``, contiguous: the columns of the batch (gathered once per step)."""
+        return self._X(cols)
+
     def _X(self, cols: Cols) -> Array:
         if cols is None:
             return self.X

@@ -3,9 +3,13 @@ r"""The training loop's plain step with preallocated buffers: the same arithmeti
 A step of the post's training on the sample engine (K = 4, :math:`n_1 = 5`, m = 100) is
 a few dozen NumPy calls on arrays of a few thousand numbers, so its time is the calls'
 overhead and their temporaries, not arithmetic. :class:`PlainStep` does the step of
-:func:`initlab.nn.training.train` for full-batch plain gradient descent
-(:math:`\theta \leftarrow \theta - \eta\, g` for every member and every layer) with every
-intermediate array allocated once and each operation written into it (``out=``). Every
+:func:`initlab.nn.training.train` for plain gradient descent
+(:math:`\theta \leftarrow \theta - \eta\, g` for every member and every layer), full-batch
+or on the direct engine's mini-batches (a trainability map's SGD), with every intermediate
+array allocated once per batch width and each operation written into it (``out=``). (A
+temporary allocated and freed at every step is also memory the C library may hand back to
+the system and fault in again: a trainability map made about 2 million page faults this
+way, several seconds of system time.) Every
 operation is the one the general step does, on the same operands in the same order, so every
 bit is the same; the only rewritings are exact in IEEE arithmetic:
 
@@ -29,10 +33,10 @@ are written into buffers operation by operation as :mod:`initlab.nn.losses` form
 :math:`-|z|` as ``copysign(z, -1)``, the same bits, NaN's included, in one call).
 Divergence, evaluation, hooks and everything else stay in :mod:`initlab.nn.training`, which
 takes this path only for steps that record nothing and keeps the general step for every
-other case (mini-batches, momentum, weight decay, Adam, per-layer rate scales on the first
-layer's coordinates, parameters of more than one dtype). Tests hold this path to the general
-one and to the formulas bit for bit (``tests/test_fast_paths.py``,
-``tests/test_flat_step.py``).
+other case (the sample engine's mini-batches, momentum, weight decay, Adam, per-layer rate
+scales on the first layer's coordinates, parameters of more than one dtype). Tests hold this
+path to the general one and to the formulas bit for bit (``tests/test_fast_paths.py``,
+``tests/test_flat_step.py``, ``tests/test_study_bits.py`` for mini-batches).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from scipy.special import expit
 from initlab.nn.activations import Activation
 from initlab.nn.engines import SampleEngine
 from initlab.nn.losses import HEADS, Head
+from initlab.nn.network import first_layer
 
 Array = np.ndarray
 
@@ -136,10 +141,12 @@ class PlainStep:
         The training copies of layers 2..L and of every bias, updated in place.
     act, head : Activation, Head
     Y : ndarray (n_L, m)
+        The targets of every step, until :meth:`batch` gives a mini-batch's.
     lrs : list of ndarray (K, 1, 1)
         The rates of ``[b_1, W_2, b_2, ..., W_L, b_L]``, in the parameters' dtype.
     step1 : ndarray (K,)
-        The first layer's :math:`\\eta_k / m` in the parameters' dtype.
+        The first layer's :math:`\\eta_k` (float64); each step descends by
+        :math:`\\eta_k / |B|` in the parameters' dtype, as the general step does.
     """
 
     def __init__(
@@ -152,28 +159,52 @@ class PlainStep:
         lrs: Sequence[Array],
         step1: Array,
     ) -> None:
-        self.eng, self.p, self.act, self.head, self.Y = eng, params, act, head, Y
+        self.eng, self.p, self.act, self.head = eng, params, act, head
         self.g, self.rates = params.like(), params.like()
         for rate, lr in zip(self.rates.ordered(), lrs, strict=True):
             rate[...] = lr
-        self.step1 = step1[:, None, None]
-        self.m = m = Y.shape[-1]
-        K, sizes, dtype = params.K, params.sizes[1:], params.dtype
-        rows = lambda ns: Flat([(K, n, m) for n in ns], dtype)  # noqa: E731
-        self.Zs = rows(sizes).arrays
-        self.A, self.dZ = rows(sizes[:-1]), rows(sizes)  # A_1..A_{L-1}; dZ_1..dZ_L
+        self.eta1 = step1
         self.tanh = act.name == "tanh" and act.f is np.tanh
-        self.df = self.A.like() if self.tanh else None
         self.sigmoid = head is HEADS["sigmoid"]
-        self.tmp = rows([sizes[-1]] * 2).arrays if self.sigmoid else None  # its cost's
         self.sample = isinstance(eng, SampleEngine)
-        self.C1 = np.empty((K, sizes[0], m), dtype=dtype)  # the sample engine's step
-        self.nb = K * sum(sizes)  # the biases' numbers: the head of every gradient buffer
-        self.count = np.full(self.g.buffer.shape, m, dtype=dtype)  # g / m, as g / int m
+        self.nb = params.K * sum(params.sizes[1:])  # the biases' numbers: every gradient's head
+        self._widths: dict[int, dict] = {}
+        self.cols, self.Y, self.m = None, Y, None  # buffers made at the first step's width
+
+
+    def batch(self, cols: Array | None, Y: Array) -> None:
+        """The next steps' columns of X (None: all, in order) and their targets ``(n_L, |B|)``;
+        the buffers of that batch width are made at its first step and kept."""
+        if cols is not None and self.sample:
+            raise ValueError("the fused step takes mini-batches on the direct engine only")
+        self.cols, self.Y = cols, Y
+        m = Y.shape[-1]
+        if m not in self._widths:
+            self._widths[m] = self._buffers(m)
+        vars(self).update(self._widths[m])
+
+    def _buffers(self, m: int) -> dict:
+        """Every array of a step on m columns: activations, their gradients, the steps."""
+        K, sizes, dtype = self.p.K, self.p.sizes[1:], self.p.dtype
+        rows = lambda ns: Flat([(K, n, m) for n in ns], dtype)  # noqa: E731
+        A = rows(sizes[:-1])  # A_1..A_{L-1}
+        return {
+            "m": m,
+            "Zs": rows(sizes).arrays,
+            "A": A,
+            "dZ": rows(sizes),  # dZ_1..dZ_L
+            "df": A.like() if self.tanh else None,
+            "tmp": rows([sizes[-1]] * 2).arrays if self.sigmoid else None,  # its cost's
+            "C1": np.empty((K, sizes[0], m), dtype=dtype),  # the sample engine's step
+            "count": np.full(self.g.buffer.shape, m, dtype=dtype),  # g / m, as g / int m
+            "step1": (self.eta1 / m).astype(dtype)[:, None, None],  # as the general step's
+        }
 
     def forward(self) -> tuple[list[Array], list[Array], Array]:
         """``(Zs, As, J)``: every pre-activation and activation (buffers reused by the next
         step) and the cost per member."""
+        if self.m is None:  # no batch given: every step takes all m columns
+            self.batch(None, self.Y)
         Zs, As, f, p = self.Zs, self.A.arrays, self.act.f, self.p
         if self.sample:
             eng = self.eng
@@ -181,7 +212,8 @@ class PlainStep:
             Zs[0] += eng.Z0
             Zs[0] += p.biases[0]
         else:
-            Zs[0][...] = self.eng.preactivation(p.biases[0])
+            first_layer(self.eng.W1, self.eng.batch(self.cols), out=Zs[0])
+            Zs[0] += p.biases[0]  # DirectEngine.preactivation's W_1 X_B + b_1, in place
         for l in range(1, len(Zs)):
             A = As[l - 1]
             if f is np.tanh:
@@ -247,7 +279,7 @@ class PlainStep:
         if self.sample:
             self.eng.C -= np.multiply(dZ1, self.step1, out=self.C1)
         else:
-            self.eng.descend(dZ1, self.step1[:, 0, 0])
+            self.eng.descend(dZ1, self.step1[:, 0, 0], self.cols)
 
 
 def divergence_limit(J0: Array, bound: float | None) -> Array:

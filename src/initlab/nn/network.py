@@ -39,14 +39,15 @@ from initlab.nn.losses import Head, get_head
 Array = np.ndarray
 
 
-def first_layer(W1: Array, X: Array) -> Array:
-    """``W_1 X`` for a population, ``(K, n_1, n_0) @ (n_0, m)``.
+def first_layer(W1: Array, X: Array, out: Array | None = None) -> Array:
+    """``W_1 X`` for a population, ``(K, n_1, n_0) @ (n_0, m)`` (into `out` if given).
 
     One 2-D GEMM per member, with the shapes a lone member would have, so a member's
     numbers do not depend on the population it is trained in (bit for bit). (With a long
     inner dimension this is also faster than one GEMM on the stacked rows.)
     """
-    Z = np.empty((W1.shape[0], W1.shape[1], X.shape[1]), dtype=np.result_type(W1, X))
+    shape = (W1.shape[0], W1.shape[1], X.shape[1])
+    Z = np.empty(shape, dtype=np.result_type(W1, X)) if out is None else out
     for k in range(W1.shape[0]):
         np.dot(W1[k], X, out=Z[k])  # np.dot: BLAS for any operand layout
     return Z

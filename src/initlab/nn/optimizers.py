@@ -46,7 +46,7 @@ ICLR 2015; I. Loshchilov and F. Hutter, "Decoupled weight decay regularization",
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -100,6 +100,42 @@ def freeze(state: dict[str, Any], k: int) -> None:
             A[k] = 0.0
 
 
+class Scratch:
+    r"""Per-step temporaries of an update kept between steps: the expression ``x * y`` is
+    written into a kept array of its own shape and dtype (``out=``), so a step allocates no
+    parameter-sized array and the pages of the last step are reused (a fresh temporary of
+    more than 32 MiB is a fresh ``mmap`` from glibc, zero-filled page by page at every step).
+
+    The bits are those of the plain expressions: ``np.multiply(x, y, out=t)`` with ``t`` of
+    ``np.result_type(x, y)`` and of the broadcast shape is the same elementwise operation, on
+    the same operands, as ``x * y``. Arrays are kept by ``(slot, shape, dtype)``; a slot is
+    reused by the next parameter of that shape, so an array of a slot is valid until the next
+    request of that slot.
+    """
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple, Array] = {}
+
+    @classmethod
+    def of(cls, state: dict[str, Any]) -> Scratch:
+        """The scratch arrays of an optimizer's state (made at the first step)."""
+        return state.setdefault("scratch", cls())
+
+    def get(self, slot: int, *operands: Array) -> Array:
+        """A kept array for the result of an elementwise operation on `operands`."""
+        shape = np.broadcast_shapes(*(np.shape(x) for x in operands))
+        dtype = np.result_type(*operands)
+        key = (slot, shape, dtype)
+        out = self._kept.get(key)
+        if out is None:
+            out = self._kept[key] = np.empty(shape, dtype=dtype)
+        return out
+
+    def product(self, x: Array, y: Array, slot: int) -> Array:
+        """``x * y`` in slot `slot`'s array."""
+        return np.multiply(x, y, out=self.get(slot, x, y))
+
+
 @dataclass(frozen=True)
 class SGD:
     """Gradient descent with optional momentum, Nesterov and L2 weight decay."""
@@ -146,19 +182,49 @@ class SGD:
         self, params: list[Array], grads: Sequence[Array], lrs: Sequence[Array], state: dict
     ) -> None:
         mu, tau, wd = state["momentum"], state["dampening"], state["weight_decay"]
+        tmp = Scratch.of(state)
         for i, (p, g) in enumerate(zip(params, grads, strict=True)):
             if state["use_decay"]:
-                g = g + wd * p
+                g = np.add(g, tmp.product(wd, p, 0), out=tmp.get(0, g, wd, p))  # g + wd p
             if state["use_momentum"]:
                 b = state["buffers"]["b"][i]
                 if state["t"] == 0:
                     b[...] = g
                 else:
                     b *= mu
-                    b += (1 - tau) * g
-                g = g + mu * b if self.nesterov else b
-            p -= lrs[i] * g
+                    b += tmp.product(1 - tau, g, 1)
+                if self.nesterov:  # g + mu b
+                    g = np.add(g, tmp.product(mu, b, 1), out=tmp.get(1, g, mu, b))
+                else:
+                    g = b
+            p -= tmp.product(lrs[i], g, 2)
         state["t"] += 1
+
+
+BLOCK = 1 << 15
+"""Numbers of a parameter that Adam's step takes through all its operations at a time (256 KiB
+in float64): a larger parameter is updated by blocks of one member's rows (:func:`_blocks`), so
+its thirteen elementwise passes read and write the cache, not memory. Every number sees the
+same operations on the same operands: the bits do not depend on the blocks."""
+
+
+def _blocks(P: Array, *others: Array) -> Iterator[tuple[slice, ...]]:
+    """Indices covering `P` ``(K, rows, ...)``: all of it, or, when it holds more than
+    :data:`BLOCK` numbers and `others` have its shape, blocks of about :data:`BLOCK` numbers,
+    ``(slice(k, k + 1), slice(r0, r1))`` (one member's rows r0..r1)."""
+    if P.size <= BLOCK or P.ndim < 2 or any(np.shape(x) != P.shape for x in others):
+        yield (slice(None),)
+        return
+    rows = max(1, BLOCK * P.shape[1] // P[0].size)
+    for k in range(P.shape[0]):
+        for r in range(0, P.shape[1], rows):
+            yield (slice(k, k + 1), slice(r, r + rows))
+
+
+def _member_rows(at: tuple[slice, ...], K: int):
+    """A per-member coefficient ``(K, 1, 1)`` restricted to the members of block `at`
+    (a scalar or a coefficient of one row, broadcast to all, as it is)."""
+    return lambda x: x[at[0]] if np.ndim(x) and np.shape(x)[0] == K else x
 
 
 @dataclass(frozen=True)
@@ -207,17 +273,26 @@ class Adam:
         bc1, bc2_sqrt = 1 - b1**t, np.sqrt(1 - b2**t)
         eps, one_b1, one_b2 = (x.astype(dt) for x in (state["eps"], 1 - b1, 1 - b2))
         bc2_sqrt_d, b2_d = bc2_sqrt.astype(dt), b2.astype(dt)
-        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-            if state["use_decay"] and self.decoupled:
-                p *= 1 - lrs[i] * wd.astype(dt)
-            elif state["use_decay"]:
-                g = g + wd.astype(dt) * p
-            m, v = state["buffers"]["m"][i], state["buffers"]["v"][i]
-            m += one_b1 * (g - m)  # torch's lerp_(g, 1 - beta1) for weights < 0.5
-            v *= b2_d
-            v += one_b2 * (g * g)
-            denom = np.sqrt(v) / bc2_sqrt_d + eps
-            p -= (lrs[i].astype(np.float64) / bc1).astype(dt) * (m / denom)
+        tmp, wd_d = Scratch.of(state), wd.astype(dt)
+        for i, (P, G) in enumerate(zip(params, grads, strict=True)):
+            M, V = state["buffers"]["m"][i], state["buffers"]["v"][i]
+            lr, coef = lrs[i], (lrs[i].astype(np.float64) / bc1).astype(dt)
+            for at in _blocks(P, G, M, V):  # each block's numbers in cache for every operation
+                p, g, m, v = P[at], G[at], M[at], V[at]
+                c = _member_rows(at, P.shape[0])
+                if state["use_decay"] and self.decoupled:
+                    p *= 1 - c(lr) * c(wd_d)
+                elif state["use_decay"]:
+                    g = np.add(g, tmp.product(c(wd_d), p, 0), out=tmp.get(0, g, c(wd_d), p))
+                d = np.subtract(g, m, out=tmp.get(1, g, m))
+                m += np.multiply(c(one_b1), d, out=d)  # torch's lerp_(g, 1 - beta1), weight < 0.5
+                v *= c(b2_d)
+                v += tmp.product(c(one_b2), np.multiply(g, g, out=tmp.get(1, g)), 1)
+                denom = np.sqrt(v, out=tmp.get(1, v))
+                denom /= c(bc2_sqrt_d)
+                denom += c(eps)
+                ratio = np.divide(m, denom, out=tmp.get(1, m, denom))
+                p -= tmp.product(c(coef), ratio, 1)
 
 
 OPTIMIZERS: dict[str, tuple[type, dict[str, Any]]] = {

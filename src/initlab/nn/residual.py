@@ -22,7 +22,9 @@ The branch multiplier :math:`\alpha_l` is
 
 - ``"constant"``: :math:`\alpha_l = \alpha`;
 - ``"depth"``: :math:`\alpha_l = \alpha / \sqrt{L}` (the depth scaling of Hayou et al. 2021,
-  Bordelon et al. 2023 and Yang et al. 2023, "Tensor Programs VI");
+  Bordelon et al. 2023 and Yang et al. 2023, "Tensor Programs VI": depth-muP);
+- ``"completep"``: :math:`\alpha_l = \alpha / L` (the :math:`\alpha = 1` rule of Dey et al.
+  2025, "CompleteP"; Bordelon et al. 2024);
 - ``"learnable"``: a trained scalar per block and member, starting at :math:`\alpha`
   (ReZero, Bachlechner et al. 2021, starts it at 0).
 
@@ -55,7 +57,9 @@ from initlab._validation import InitlabError, check_number, unknown_name
 from initlab.nn import activations as _activations
 
 Array = np.ndarray
-BRANCH_SCALINGS = ("constant", "depth", "learnable")
+BRANCH_SCALINGS = ("constant", "depth", "completep", "learnable")
+DEPTH_EXPONENTS = {"constant": 0.0, "depth": 0.5, "completep": 1.0}
+r"""Exponent :math:`\alpha` of each fixed branch scaling, :math:`\alpha_l \propto L^{-\alpha}`."""
 
 
 @dataclass
@@ -73,7 +77,7 @@ class ResMLP:
     activation : Activation
     skip : bool
         Residual connections (``False``: a plain MLP).
-    branch_scaling : {"constant", "depth", "learnable"}
+    branch_scaling : {"constant", "depth", "completep", "learnable"}
     alpha : float
         :math:`\\alpha` (the learnable multipliers' initial value).
     """
@@ -124,7 +128,9 @@ class ResMLP:
         """:math:`\\alpha_l`, shape ``(K, L)``."""
         if self.learnable:
             return self.params[-1][..., 0]
-        a = self.alpha / math.sqrt(self.depth) if self.branch_scaling == "depth" else self.alpha
+        e = DEPTH_EXPONENTS[self.branch_scaling]
+        a = self.alpha if e == 0 else self.alpha / (math.sqrt(self.depth) if e == 0.5
+                                                    else self.depth**e)  # fmt: skip
         return np.full((self.K, self.depth), a)
 
     def forward(self, X: Array) -> tuple[Array, dict]:
@@ -149,7 +155,7 @@ class ResMLP:
         Z = np.matmul(W_out, act.f(x)) + b_out
         return Z, {"X": X, "x": xs, "h": hs}
 
-    def backward(self, dZ: Array, cache: dict) -> list[Array]:
+    def backward(self, dZ: Array, cache: dict, out: list[Array] | None = None) -> list[Array]:
         """Gradients of the mean loss for every parameter, in the order of :attr:`params`.
 
         Parameters
@@ -157,13 +163,16 @@ class ResMLP:
         dZ : ndarray (K, d_out, m)
             :math:`m\\, \\partial J / \\partial Z` per example (``A - Y`` for the sigmoid and
             softmax heads), as :func:`initlab.nn.network.backward` uses it.
+        out : list of ndarray, optional
+            A previous call's gradients, whose weight gradients are then written in place
+            (``out=``, the same bits): a training loop allocates no weight-sized array.
         """
         P, J, act, m = self.params, self.branch_layers, self.activation, dZ.shape[-1]
         grads: list[Array] = [np.empty(0)] * len(P)
         i_out = len(P) - 2 - self.learnable
         xL = cache["x"][-1]
         aL = act.f(xL)
-        grads[i_out] = np.matmul(dZ, aL.swapaxes(-1, -2)) / m
+        grads[i_out] = _mean_product(dZ, aL.swapaxes(-1, -2), m, out, i_out)
         grads[i_out + 1] = dZ.sum(axis=-1, keepdims=True) / m
         dx = np.matmul(P[i_out].swapaxes(-1, -2), dZ) * act.df(xL, aL)
         alphas = self.alphas()
@@ -176,12 +185,12 @@ class ResMLP:
             for j in range(J - 1, -1, -1):
                 k = 2 + 2 * (l * J + j)
                 u = act.f(h[j])
-                grads[k] = np.matmul(dh, u.swapaxes(-1, -2)) / m
+                grads[k] = _mean_product(dh, u.swapaxes(-1, -2), m, out, k)
                 grads[k + 1] = dh.sum(axis=-1, keepdims=True) / m
                 dh = np.matmul(P[k].swapaxes(-1, -2), dh) * act.df(h[j], u)
             dx = (dx + dh) if self.skip else dh
         X = cache["X"]
-        grads[0] = np.matmul(dx, X.T) / m
+        grads[0] = _mean_product(dx, X.T, m, out, 0)
         grads[1] = dx.sum(axis=-1, keepdims=True) / m
         if self.learnable:
             grads[-1] = dalpha[..., None]
@@ -203,3 +212,10 @@ class ResMLP:
             [p.copy() for p in self.params], self.depth, self.branch_layers, self.activation,
             self.skip, self.branch_scaling, self.alpha,
         )  # fmt: skip
+
+
+def _mean_product(A: Array, B: Array, m: int, out: list[Array] | None, i: int) -> Array:
+    """``(A @ B) / m``, both roundings kept, into ``out[i]`` when `out` is given."""
+    P = np.matmul(A, B, out=None if out is None else out[i])
+    P /= m
+    return P

@@ -179,17 +179,21 @@ def _step(run: _Run, i: int, hooks: Sequence[Hook]) -> None:
 
 
 def _plain_step(run: _Run) -> PlainStep | None:
-    """:class:`~initlab.nn.fused.PlainStep` for full-batch plain gradient descent, else None."""
-    if not (run.sched.full and run.plain.all()) or run.flat is None:
+    """:class:`~initlab.nn.fused.PlainStep` for plain gradient descent (full batch, or
+    mini-batches on the direct engine), else None."""
+    batches = run.sched.full or run.eng.name == "direct"
+    if not (batches and run.plain.all()) or run.flat is None:
         return None
-    step = (run.step1 / run.X.shape[1]).astype(run.X.dtype)  # as _update's
-    return PlainStep(run.eng, run.flat, run.net.activation, run.head, run.Y, run.rest[1], step)
+    return PlainStep(run.eng, run.flat, run.net.activation, run.head, run.Y, run.rest[1], run.step1)
 
 
 def _fast_step(run: _Run, i: int, fast: PlainStep) -> None:
     """:func:`_step` without hooks, by `fast`; divergence tested by one comparison per step
     (:meth:`~initlab.nn.fused.PlainStep.within`; the full test at step 0 and when the
     comparison fails)."""
+    if not run.sched.full:
+        cols = run.sched.cols(i)
+        fast.batch(cols, run.Y[:, cols])
     J = fast.forward()[2]
     if i > 0 and run.limit is None:
         run.limit = divergence_limit(run.costs[:, 0], run.bound)

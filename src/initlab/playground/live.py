@@ -37,7 +37,7 @@ import numpy as np
 from initlab._validation import InitlabError
 from initlab.analysis.stats import COST, RATE, summarize
 from initlab.experiment import runner as _runner
-from initlab.experiment.population import ExperimentData, _build, _engine, _start_data
+from initlab.experiment.population import ExperimentData
 from initlab.experiment.spec import Run, Spec
 from initlab.nn.training import train as _train
 from initlab.playground import datasets as _datasets
@@ -83,7 +83,7 @@ def prepare(settings: Settings) -> Prepared:
     for key, d in (("input", ds),):
         _runner.targets(d, spec.model.output, data.n_classes, key)
     _runner.check_memory(len(runs), sizes, data, spec.training)
-    engine = _engine(len(runs), sizes, data, spec.training)[0]
+    engine = _runner.population_engine(len(runs), data, spec.model, spec.training)[0]
     if settings["mode"] == "replicas" and engine != "direct":
         raise InitlabError("mode: chaos replicas perturb W_1, which the sample engine never "
                            "stores; use seeds, or fewer input features")  # fmt: skip
@@ -93,16 +93,12 @@ def prepare(settings: Settings) -> Prepared:
 def train(job: Prepared, emit: Emit, cancelled: Callable[[], bool]) -> None:
     """Train `job`'s population, streaming events to `emit`; stop when `cancelled()`."""
     spec, data, runs = job.spec, job.data, job.runs
-    X, K = data.train.X, len(runs)
-    sizes = _runner.layer_sizes(spec.model, data)
-    engine, reason = _engine(K, sizes, data, spec.training)
-    start = _start_data(engine, data, spec.training)
-    net, _, first = _build(runs, sizes, X, spec.model, spec.training, start)
+    net, kwargs, reason = _runner.population(runs, data, spec.model, spec.training)
     if job.replicas:
         _perturb(net.weights[0], [r.replicate for r in runs])
-    T = _runner.steps(spec.training, X.shape[1])
+    T = _runner.steps(spec.training, data.train.n_examples)
     stride = max(1, T // STREAMED)
-    emit(_start_event(job, T, stride, engine, reason))
+    emit(_start_event(job, T, stride, kwargs["engine"], reason))
     stream = _Stream(emit)
 
     def progress(i: int) -> None:
@@ -111,12 +107,8 @@ def train(job: Prepared, emit: Emit, cancelled: Callable[[], bool]) -> None:
 
     try:
         trained, hist = _train(
-            net, X if start is None else start[0],
-            _runner.targets(data.train, spec.model.output, data.n_classes),
-            learning_rate=[r.learning_rate for r in runs],
-            **_runner._schedule(spec.model, spec.training, sizes, engine),
-            record_at=range(0, T, stride), hooks=[stream], progress=progress,
-            return_network=start is None, start=first,
+            net, **kwargs, record_at=range(0, T, stride), hooks=[stream], progress=progress,
+            return_network=kwargs["start"] is None,
         )  # fmt: skip
     except Cancelled:
         stream.flush()

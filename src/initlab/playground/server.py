@@ -167,11 +167,7 @@ async def _train(request: Request) -> Response:
     if state.trainings is None or not state.trainings.acquire(blocking=False):
         busy = f"the server is already training {TRAININGS} populations; cancel one or wait"
         return _error(RuntimeError(busy), 503)
-    return StreamingResponse(
-        _events(job, state.trainings),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store"},
-    )
+    return _Training(job, state.trainings)
 
 
 async def _spec_toml(request: Request) -> Response:
@@ -183,13 +179,16 @@ async def _spec_toml(request: Request) -> Response:
 
 
 async def _data_file(request: Request) -> Response:
-    try:
+    def go() -> tuple[str, bytes]:  # up to 16 MB drawn and written: not on the event loop
         s = settings.parse(dict(request.query_params))
         name, generated = datasets.source(s)
         if not generated:
             raise InitlabError(f"input: {name!r} is a named data set, not a generated one; "
                                "initlab run loads it by its name")  # fmt: skip
-        body = datasets.npz_bytes(datasets.load(s))
+        return name, datasets.npz_bytes(datasets.load(s))
+
+    try:
+        name, body = await anyio.to_thread.run_sync(go, limiter=request.app.state.limiter)
     except InitlabError as exc:
         return _error(exc)
     return Response(
@@ -213,7 +212,25 @@ def _meta() -> dict[str, Any]:
     }
 
 
-async def _events(job: live.Prepared, slots: threading.BoundedSemaphore):
+class _Training(StreamingResponse):
+    """Server-sent events of one training, holding one of the server's training slots: the
+    training thread gives it back when it ends, this response when the thread never started
+    (the client left before the stream's first byte, so the generator never ran)."""
+
+    def __init__(self, job: live.Prepared, slots: threading.BoundedSemaphore) -> None:
+        self.slots, self.started = slots, False
+        super().__init__(_events(job, slots, self), media_type="text/event-stream",
+                         headers={"Cache-Control": "no-store"})  # fmt: skip
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if not self.started:
+                self.slots.release()
+
+
+async def _events(job: live.Prepared, slots: threading.BoundedSemaphore, owner: _Training):
     """Server-sent events of `job`, trained in a thread; the connection's end cancels it."""
     loop, queue = asyncio.get_running_loop(), asyncio.Queue()
     cancel = threading.Event()
@@ -236,6 +253,7 @@ async def _events(job: live.Prepared, slots: threading.BoundedSemaphore):
             slots.release()
             emit(None)
 
+    owner.started = True  # from here the thread releases the slot
     threading.Thread(target=work, name="initlab-playground-train", daemon=True).start()
     try:
         while (event := await queue.get()) is not None:

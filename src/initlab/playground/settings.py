@@ -129,6 +129,8 @@ def _params(text: str, key: str) -> dict[str, Any]:
         k, sep, v = item.partition("=")
         if not sep or not k.strip().isidentifier():
             raise InitlabError(f"{key}: {item.strip()!r} is not key=value")
+        if k.strip() in params:  # the last would silently replace the first
+            raise InitlabError(f"{key}: {k.strip()} is given twice")
         try:
             params[k.strip()] = tomllib.loads(f"v = {v.strip()}")["v"]
         except tomllib.TOMLDecodeError:

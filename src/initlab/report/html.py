@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from initlab._validation import InitlabError
+from initlab.report.provenance import chaos_mark, chaos_notes, describe, provenance_lines
 from initlab.results.records import RESULTS_FILE, read_results, write_atomic
 
 if TYPE_CHECKING:
@@ -100,7 +101,8 @@ def comparison_rows(results: dict[str, Any]) -> list[list[str]]:
         seed_text = (
             str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}..{seeds[-1]} (N={len(seeds)})"
         )
-        row = [s["name"], s["init"] + (f"({params})" if params else ""), seed_text]
+        row = [s["name"] + chaos_mark(s), s["init"] + (f"({params})" if params else ""),
+               seed_text]  # fmt: skip
         row += [_fmt(s["final_cost"], False), _fmt(s["train_accuracy"], True)]
         row += [_fmt(s["test_accuracy"], True)] if has_test else []
         rows.append([*row, str(s["diverged"])])
@@ -157,6 +159,7 @@ def _setup(results: dict[str, Any]) -> str:
         f"{t['learning_rate']}, stream {t['stream']}, engine {results['engine']}, {t['dtype']}",
         f"initlab {results['initlab_version']}, {results['created']}, "
         f"{results['machine']['platform']}",
+        *provenance_lines(results),
     ]
     return "\n".join(lines)
 
@@ -296,7 +299,9 @@ def _experiment_parts(results: dict[str, Any], embed: _Embed) -> tuple[str, str]
     rows = comparison_rows(results)
     setup = _setup(results)
     several = any(len(s["seeds"]) > 1 for s in results["summary"])
-    note = f"<p>{html.escape(INTERVAL_NOTE)}.</p>" if several else ""
+    legend = (results.get("chaos") or {}).get("legend")
+    notes = [INTERVAL_NOTE] * several + chaos_notes(results["summary"], legend)
+    note = "".join(f"<p>{html.escape(n)}.</p>" for n in notes)
     h = [f"<h2>Comparison</h2><pre>{html.escape(setup)}</pre>", _html_table(rows), note]
     for title, figs in _sections(results):
         body = "".join(embed(f, c) for f, c in figs)
@@ -305,7 +310,7 @@ def _experiment_parts(results: dict[str, Any], embed: _Embed) -> tuple[str, str]
         if body:
             h.append(f"<h2>{html.escape(title)}</h2>{body}")
     md = "## Comparison\n\n```\n" + setup + "\n```\n\n" + _md_table(rows)
-    md += f"\n\n{INTERVAL_NOTE}." if several else ""
+    md += "".join(f"\n\n{n}." for n in notes)
     md += " Figures: report.html."
     if depth_scale_rows(results):
         md += "\n\n## Signal propagation\n\n" + _md_table(depth_scale_rows(results))
@@ -389,7 +394,7 @@ def _sweep_parts(source: Path, axes: tuple[str, str] | None, embed: _Embed) -> t
     from initlab.results.sweep_store import open_store
 
     with open_store(source, readonly=True) as store:
-        rows = store.rows()
+        rows, provs = store.rows(), store.provenances()
     done = [r for r in rows if r["status"] == "done"]
     if not done:
         return "<h2>Sweep</h2><p>No finished runs yet.</p>", "## Sweep\n\nNo finished runs yet."
@@ -403,4 +408,9 @@ def _sweep_parts(source: Path, axes: tuple[str, str] | None, embed: _Embed) -> t
     )
     failed = sum(r["status"] == "failed" for r in rows)
     text = f"{len(done)} runs done, {failed} failed, {len(rows)} in the sweep"
+    chaotic = sum(bool(r.get("chaotic")) for r in done)
+    text += "".join(f". {n}" for n in (
+        [f"{chaotic} chaotic; " + chaos_notes(done)[0]] if chaotic else chaos_notes(done)
+    ))  # fmt: skip
+    text += "".join(f". {describe(p)}" for p in provs.values())
     return f"<h2>Sweep</h2><p>{text}</p>{figs}", f"## Sweep\n\n{text}. Heatmaps: report.html."

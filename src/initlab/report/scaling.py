@@ -152,6 +152,17 @@ def optimum_table(result: LrTransfer) -> str:
     return _cc.text_table(rows)
 
 
+def shift_lines(result: LrTransfer) -> list[str]:
+    """Per parametrization, the optimum's shift per doubling of the width and its 90%
+    interval (:meth:`LrTransfer.shift_per_doubling`: a bootstrap over seeds, or the grid's
+    resolution with one seed)."""
+    return [
+        f"{p}: optimum shifts {s:+.2f} log2 per doubling of the width "
+        f"(90% interval {lo:+.2f} .. {hi:+.2f})"
+        for p, (s, lo, hi) in zip(result.parametrizations, result.shift_per_doubling(), strict=True)
+    ]
+
+
 def has_results(source: Path) -> bool:
     """Whether `source` holds a coordinate check or a learning-rate transfer result."""
     return any((source / name).is_file() for name in FILES)

@@ -25,6 +25,9 @@ RUN_FIELDS = {
     "learning_rate": float, "activation": str,
 }  # fmt: skip
 """Fields every run record of a results file has, with their type."""
+NULLABLE = ("activation",)
+"""Fields that may be null: a torch model's run recorded without diagnostics has no
+activation (:func:`initlab.torch.run_record`)."""
 ROW_FIELDS = {"id": str, "init": str, "params": dict, "seed": int, "learning_rate": float,
               "hidden": list, "status": str}  # fmt: skip
 """Fields every row of a sweep store has, with their type."""
@@ -55,6 +58,8 @@ def _check_fields(record: Any, fields: Mapping[str, type], where: str, source: o
     for key, kind in fields.items():
         if key not in record:
             raise InitlabError(f"{source}: {where} has no {key!r}; the file is incomplete")
+        if record[key] is None and key in NULLABLE:
+            continue
         if not _is(record[key], kind):
             raise _damaged(source, f"{where}.{key}", _NAMES[kind], record[key])
     for key in METRICS:
@@ -72,18 +77,23 @@ def _check_history(values: Any, where: str, source: object) -> None:
         raise _damaged(source, where, "a list of numbers", values)
 
 
-def check_results(results: Mapping[str, Any], source: object) -> None:
-    """Refuse a results file whose ``spec``, ``runs`` or ``summary`` has a wrong type,
-    naming `source` (the file) and the field, e.g. ``runs[3].final_cost``."""
-    spec = results["spec"]
+def _check_spec(spec: Any, source: object) -> None:
     if not isinstance(spec, Mapping):
-        raise _damaged(source, "spec", "a table", spec)
+        raise _damaged(source, "spec", "a table or null", spec)
     for table in ("data", "model"):
         if not isinstance(spec.get(table), Mapping):
             raise _damaged(source, f"spec.{table}", "a table", spec.get(table))
     hidden = spec["model"].get("hidden")
     if not isinstance(hidden, list) or not all(_is(n, int) for n in hidden):
         raise _damaged(source, "spec.model.hidden", "a list of integers", hidden)
+
+
+def check_results(results: Mapping[str, Any], source: object) -> None:
+    """Refuse a results file whose ``spec``, ``runs`` or ``summary`` has a wrong type,
+    naming `source` (the file) and the field, e.g. ``runs[3].final_cost``."""
+    spec = results["spec"]
+    if spec is not None:  # None: results of a model trained elsewhere (initlab.torch.results)
+        _check_spec(spec, source)
     for key in ("runs", "summary"):
         if not isinstance(results[key], list):
             raise _damaged(source, key, "a list", results[key])

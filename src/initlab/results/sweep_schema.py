@@ -22,7 +22,11 @@ import numpy as np
 from initlab._validation import InitlabError
 
 FORMAT = "initlab.sweep"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READS = ("1", "2")
+"""Schema versions this initlab reads; a version-1 store opened for writing is migrated to
+2 (:data:`_MIGRATE_1_2`: the chaos and provenance columns and the provenance table added,
+nothing else touched), and read as it is when opened read-only (those columns None)."""
 STORE_FILE = "sweep.sqlite"
 STATUSES = ("pending", "done", "failed")
 AXIS_COLUMNS = ("data", "hidden", "activation", "init", "params", "learning_rate", "seed")
@@ -34,9 +38,11 @@ HISTORIES = {
     "eval_iterations": "<i8",
 }
 """Arrays stored per run, and their stored dtype."""
+_CHAOS_COLUMNS = ("chaotic", "twin_parted_at", "provenance")
+"""Columns of version 2: None in a row read from a version-1 store."""
 _ELSEWHERE = {
     *METRICS, *HISTORIES, "engine", "name", "init", "params", "seed", "replicate",
-    "learning_rate", "activation",
+    "learning_rate", "activation", *_CHAOS_COLUMNS,
 }  # fmt: skip
 """Record keys stored in columns (or implied by the config); the rest go to ``details``."""
 
@@ -54,8 +60,10 @@ CREATE TABLE runs (
     final_cost REAL, train_accuracy REAL, test_accuracy REAL, test_cost REAL,
     diverged INTEGER, diverged_at INTEGER, engine TEXT,
     seconds REAL, population INTEGER, finished_at TEXT, worker TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0, error TEXT
+    attempts INTEGER NOT NULL DEFAULT 0, error TEXT,
+    chaotic INTEGER, twin_parted_at INTEGER, provenance TEXT
 );
+CREATE TABLE provenance (id TEXT PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE histories (
     run_id TEXT NOT NULL REFERENCES runs(id), name TEXT NOT NULL, dtype TEXT NOT NULL,
     shape TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (run_id, name)
@@ -64,10 +72,18 @@ CREATE TABLE details (run_id TEXT PRIMARY KEY REFERENCES runs(id), json TEXT NOT
 """ + "".join(f"CREATE INDEX runs_{c} ON runs({c});\n" for c in (*AXIS_COLUMNS, "status"))
 
 
+_MIGRATE_1_2 = (
+    "ALTER TABLE runs ADD COLUMN chaotic INTEGER",
+    "ALTER TABLE runs ADD COLUMN twin_parted_at INTEGER",
+    "ALTER TABLE runs ADD COLUMN provenance TEXT",
+    "CREATE TABLE provenance (id TEXT PRIMARY KEY, json TEXT NOT NULL)",
+    "UPDATE meta SET value = '2' WHERE key = 'schema_version'",
+)
+"""Version 1 -> 2, in one transaction."""
 _DATA = "data_sha256:"
 _RESULT_COLUMNS = (
     "final_cost", "train_accuracy", "test_accuracy", "test_cost", "diverged", "diverged_at",
-    "engine", "seconds", "population", "finished_at", "worker", "error",
+    "engine", "seconds", "population", "finished_at", "worker", "error", *_CHAOS_COLUMNS,
 )  # fmt: skip
 
 
@@ -100,8 +116,11 @@ def _row(row: dict[str, Any]) -> dict[str, Any]:
     row["hidden"] = json.loads(row["hidden"])
     row["params"] = json.loads(row["params"])
     row["config"] = json.loads(row["config"])
-    if row["diverged"] is not None:
-        row["diverged"] = bool(row["diverged"])
+    for key in ("diverged", "chaotic"):
+        if row.get(key) is not None:
+            row[key] = bool(row[key])
+    for key in _CHAOS_COLUMNS:
+        row.setdefault(key, None)
     from initlab.results.labels import init_label, scaling_columns
 
     row["init_label"] = init_label(row["init"], row["params"])
@@ -141,17 +160,19 @@ def _check(store: Any, *, create: bool, readonly: bool) -> None:
             f"{path} is a SQLite database but not an initlab sweep store "
             f"(meta format is {meta.get('format')!r}, not {FORMAT!r})"
         )
-    if meta.get("schema_version") != str(SCHEMA_VERSION):
+    if meta.get("schema_version") not in READS:
         raise InitlabError(
             f"{path} is a sweep store of schema version {meta.get('schema_version')!r}; this "
-            f"initlab reads version {SCHEMA_VERSION}. Use the initlab that wrote it, or run "
-            "the sweep again into a new --out directory"
+            f"initlab reads version {' or '.join(READS)}. Use the initlab that wrote it, or "
+            "run the sweep again into a new --out directory"
         )
     if not readonly:
         try:
             problems = [r[0] for r in con.execute("PRAGMA quick_check")]
             if problems == ["ok"]:
                 _pragmas(con)
+                if meta["schema_version"] == "1":
+                    _migrate(con)
                 return
         except sqlite3.DatabaseError as exc:
             problems = [str(exc)]
@@ -162,6 +183,13 @@ def _check(store: Any, *, create: bool, readonly: bool) -> None:
 def _pragmas(con: sqlite3.Connection) -> None:
     con.execute("PRAGMA journal_mode = WAL")
     con.execute("PRAGMA synchronous = FULL")
+
+
+def _migrate(con: sqlite3.Connection) -> None:
+    """Version 1 -> 2 (:data:`_MIGRATE_1_2`), all or nothing."""
+    with _Transaction(con):
+        for statement in _MIGRATE_1_2:
+            con.execute(statement)
 
 
 def _create(con: sqlite3.Connection) -> None:

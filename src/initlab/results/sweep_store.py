@@ -1,9 +1,9 @@
 r"""The results of a sweep: one SQLite file, ``DIR/sweep.sqlite``, one row per run.
 
-Schema (version 1)::
+Schema (version 2)::
 
     meta(key TEXT PRIMARY KEY, value TEXT)
-        format = "initlab.sweep", schema_version = "1", created, initlab_version, and
+        format = "initlab.sweep", schema_version = "2", created, initlab_version, and
         "data_sha256:<source>" = the content hash of each data source the runs use
         (:func:`initlab.data.fingerprint.fingerprint`), checked when a sweep resumes
     specs(runs_hash TEXT PRIMARY KEY, n_runs, spec TEXT, source TEXT, added_at TEXT)
@@ -13,7 +13,11 @@ Schema (version 1)::
          data, hidden, activation, init, params, learning_rate, seed,   -- the axes, indexed
          status ('pending' | 'done' | 'failed'),
          final_cost, train_accuracy, test_accuracy, test_cost, diverged, diverged_at, engine,
-         seconds, population, finished_at, worker, attempts, error)
+         seconds, population, finished_at, worker, attempts, error,
+         chaotic, twin_parted_at, provenance)   -- version 2
+    provenance(id TEXT PRIMARY KEY, json TEXT)                -- version 2
+        what decided the bits of the runs that name it (:mod:`initlab.results.provenance`):
+        one row per distinct provenance (a worker machine), keyed by its hash
     histories(run_id, name, dtype, shape, data BLOB, PRIMARY KEY (run_id, name))
         cost_history, test_cost_history, test_accuracy_history (little-endian float64,
         dtype "<f8") and eval_iterations ("<i8"), as ``ndarray.tobytes()``; shape is JSON
@@ -25,8 +29,11 @@ Schema (version 1)::
 back (:meth:`SweepStore.rows`) also has ``parametrization`` (the config's, ``"sp"`` if it
 has none) and ``width`` (the common hidden width, None if the widths differ), derived from
 the stored config: no column, so a store written before these axes reads the same. NaN and
-infinite metrics are stored as NULL. ``seconds`` is the wall-clock time of the population
-the run was trained in, ``population`` its size, ``worker`` is ``host:pid``.
+infinite metrics are stored as NULL. ``chaotic`` is 1 when a shadow twin parted from the
+run (:mod:`initlab.analysis.chaos`; the twins' summary is in ``details``), 0 when none did,
+NULL when the run had no twins (``training.twins = 0``, a sweep's default);
+``twin_parted_at`` the earliest step a twin parted at. ``seconds`` is the wall-clock time of
+the population the run was trained in, ``population`` its size, ``worker`` is ``host:pid``.
 
 The file is in WAL mode with ``synchronous = FULL``; every write is one transaction, and a
 run becomes ``done`` in the same transaction that stores its metrics and histories, so a
@@ -34,11 +41,12 @@ run is either wholly stored or still pending, whatever kills the writer. Pending
 inserted with ``INSERT OR IGNORE`` and results written only over rows not yet done: the
 primary key makes a second copy of a run impossible.
 
-A file that is not SQLite, a SQLite file without initlab's ``meta`` table, a store of
-another schema version, and (when opened for writing) a store failing SQLite's
-``quick_check`` are refused with an :class:`~initlab.InitlabError` naming the file. The
-schema, those checks, the conversion of stored values and the error handling are in
-:mod:`initlab.results.sweep_schema`.
+A store of version 1 (before chaos and provenance) is read as it is (those columns None)
+and migrated to version 2 when opened for writing. A file that is not SQLite, a SQLite file
+without initlab's ``meta`` table, a store of another schema version, and (when opened for
+writing) a store failing SQLite's ``quick_check`` are refused with an
+:class:`~initlab.InitlabError` naming the file. The schema, those checks, the conversion
+of stored values and the error handling are in :mod:`initlab.results.sweep_schema`.
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ import numpy as np
 from initlab._limits import regular_file
 from initlab._validation import InitlabError
 from initlab.results.integrity import check_rows
+from initlab.results.provenance import provenance_id
 from initlab.results.records import jsonable
 from initlab.results.sweep_schema import (
     _DATA,
@@ -295,11 +304,12 @@ class SweepStore:
                     "UPDATE runs SET status = 'done', final_cost = ?, train_accuracy = ?, "
                     "test_accuracy = ?, test_cost = ?, diverged = ?, diverged_at = ?, "
                     "engine = ?, seconds = ?, population = ?, finished_at = ?, worker = ?, "
-                    "attempts = attempts + 1, error = NULL "
-                    "WHERE id = ? AND status != 'done'",
+                    "attempts = attempts + 1, error = NULL, chaotic = ?, twin_parted_at = ?, "
+                    "provenance = ? WHERE id = ? AND status != 'done'",
                     (*(_real(rec[m]) for m in METRICS[:4]), int(bool(rec["diverged"])),
                      rec["diverged_at"], rec["engine"], seconds, len(ids), finished_at, worker,
-                     rid),
+                     _flag(rec.get("chaotic")), rec.get("twin_parted_at"),
+                     self._provenance(rec.get("provenance")), rid),
                 )  # fmt: skip
                 if cur.rowcount != 1:
                     continue
@@ -321,6 +331,24 @@ class SweepStore:
                     )
         return stored
 
+    def _provenance(self, prov: Mapping[str, Any] | None) -> str | None:
+        """Store `prov` once (inside the caller's transaction); return its id."""
+        if not prov:
+            return None
+        pid = provenance_id(dict(prov))
+        self._con.execute(
+            "INSERT OR IGNORE INTO provenance VALUES (?, ?)", (pid, json.dumps(jsonable(prov)))
+        )
+        return pid
+
+    @_guard
+    def provenances(self) -> dict[str, dict[str, Any]]:
+        """``{id: provenance}`` of the runs stored ({} for a version-1 store)."""
+        tables = {r[0] for r in self._con.execute("SELECT name FROM sqlite_master")}
+        if "provenance" not in tables:
+            return {}
+        return {pid: json.loads(j) for pid, j in self._con.execute("SELECT * FROM provenance")}
+
     @_guard
     def save_failed(
         self, ids: Sequence[str], error: str, *, seconds: float, worker: str, finished_at: str
@@ -335,6 +363,10 @@ class SweepStore:
                 [(error, seconds, len(ids), worker, finished_at, rid) for rid in ids],
             )
             return self._con.total_changes - before
+
+
+def _flag(x: bool | None) -> int | None:
+    return None if x is None else int(bool(x))
 
 
 def open_store(where: str | Path, *, create: bool = False, readonly: bool = False) -> SweepStore:

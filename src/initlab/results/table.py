@@ -3,7 +3,8 @@ r"""Tables of sweep results: select, sort, average over seeds, export.
 A *row* is one run as a dict (:meth:`initlab.results.sweep_store.SweepStore.rows`): its axes
 (``data``, ``hidden``, ``activation``, ``init`` with ``params`` and ``init_label``,
 ``learning_rate``, ``seed``, ``parametrization``, ``width``), ``status`` and metrics
-(``final_cost``, ``train_accuracy``, ``test_accuracy``, ``test_cost``, ``diverged``, ...).
+(``final_cost``, ``train_accuracy``, ``test_accuracy``, ``test_cost``, ``diverged``, ...)
+and ``chaotic`` (None where no twins measured it; :mod:`initlab.analysis.chaos`).
 :func:`rows_from_results` makes the same rows from an ``initlab run`` results file, so both
 kinds of output read alike.
 """
@@ -25,7 +26,7 @@ from initlab.results.records import write_atomic
 
 WHERE_KEYS = (
     "data", "hidden", "activation", "init", "learning_rate", "seed", "status", "diverged",
-    "engine", "id", "parametrization", "width",
+    "engine", "id", "parametrization", "width", "chaotic",
 )  # fmt: skip
 """Columns ``--where`` can filter on."""
 GROUP_AXES = ("data", "parametrization", "hidden", "activation", "init_label", "learning_rate")
@@ -74,7 +75,8 @@ def rows_from_results(results: Mapping[str, Any]) -> list[dict[str, Any]]:
             "engine": rec["engine"],
             **scaling_columns(spec["model"]["hidden"], spec["model"]),
         }
-        for key in (*SUMMARIZED, "diverged", "diverged_at", "cost_history"):
+        for key in (*SUMMARIZED, "diverged", "diverged_at", "cost_history", "chaotic",
+                    "twin_parted_at"):  # fmt: skip
             row[key] = rec.get(key)
         rows.append(row)
     return rows
@@ -120,11 +122,11 @@ def _matcher(key: str, value: str):
         return lambda r: value == r["init"] or compact == r["init_label"].replace(" ", "")
     if key == "data":
         return lambda r: value in (r["data"], Path(str(r["data"])).name)
-    if key == "diverged":
+    if key in ("diverged", "chaotic"):
         truth = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
         if value.lower() not in truth:
-            raise InitlabError(f"--where diverged=VALUE needs true or false; got {value!r}")
-        return lambda r: bool(r.get("diverged")) == truth[value.lower()]
+            raise InitlabError(f"--where {key}=VALUE needs true or false; got {value!r}")
+        return lambda r: bool(r.get(key)) == truth[value.lower()]
     return lambda r: str(r.get(key)) == value
 
 
@@ -190,6 +192,8 @@ def mean_over_seeds(rows: Sequence[dict]) -> list[dict[str, Any]]:
         row["n"] = len(members)
         row["seeds"] = [m["seed"] for m in members]
         row["diverged"] = sum(bool(m["diverged"]) for m in members)
+        measured = [m.get("chaotic") for m in members if m.get("chaotic") is not None]
+        row["chaotic"] = sum(measured) if measured else None  # None: no twins measured it
         for metric in SUMMARIZED:
             s = summarize([m.get(metric) for m in members], bounds=BOUNDS[metric])
             row[metric], row[f"{metric}_low"], row[f"{metric}_high"] = (

@@ -32,54 +32,7 @@ variance, the std now held) or kept, with the reason (normalization, frozen, a f
 parameter no rule names, ``bias=None``, ...); tied tensors are drawn once and list their
 other names. Beyond the table above:
 
-==================================  ==========================================================
-``nn.RNN``/``LSTM``/``GRU``         ``weight_ih_l*`` per gate block (LSTM i, f, g, o; GRU r, z,
-                                    n), each with one gate's fans, as Keras and Flax; recurrent
-                                    ``weight_hh_l*`` per gate, orthogonal by default
-                                    (``recurrent=``); biases per gate
-``nn.MultiheadAttention``           packed ``in_proj_weight`` as q, k, v blocks, each
-                                    ``(E, E)`` with its own fans (torch's own
-                                    ``xavier_uniform_`` reads the packed ``(3E, E)``);
-                                    ``out_proj`` as a Linear; ``bias_k``/``bias_v`` by rule
-parametrized weights                drawn as the weight the module computes, then set through
-                                    the parametrization (``module.weight = W``, its
-                                    ``right_inverse``): weight norm gets ``v = W`` and
-                                    ``g = ||W||`` per unit, so the computed weight is the draw;
-                                    an orthogonal parametrization keeps it orthogonal. The
-                                    originals are listed as "set". The hook-based
-                                    ``nn.utils.weight_norm`` likewise; the hook-based
-                                    ``spectral_norm``'s ``weight_orig`` is drawn as a weight.
-free ``nn.Parameter`` (positions)   kept unless a rule names it (``("pos", "normal")``)
-frozen (``requires_grad=False``)    kept unless ``frozen=True``
-lazy / meta parameters              refused with one line, before anything is drawn
-==================================  ==========================================================
-
-A rule's glob may name any of a tied tensor's names, or one block (``"*.in_proj_weight:q"``).
-
-**Traps** (the table's ``note`` column says them where they apply; more in
-docs/initializers.md): initlab's ``xavier`` is the post's N(0, 1/fan_in), torch's
-``xavier_normal_`` is initlab's ``xavier_normal`` (std sqrt(2/(fan_in+fan_out))): 0.050 vs
-0.063 on Linear(400, 100); initlab's ``he_normal`` is truncated at 2 sigma (Keras), torch's
-``kaiming_normal_`` is ``kaiming_normal`` (or the post's ``he``); biases become 0 where
-torch draws U(+-1/sqrt(fan_in)) (``bias=None`` keeps torch's).
-
-**Measurements without side effects.** :func:`lsuv` measures in eval mode and restores
-every module's mode, every buffer and torch's random state exactly; the :class:`Recorder`
-finds the layers' order the same way. Both (and :func:`apply`'s draws) run with one torch
-intra-op thread and one BLAS thread (:mod:`initlab.torch._threads`), restored after, so
-their numbers do not depend on the machine's thread count. The Recorder's activations are
-what the model computes (the outputs of the normalization and activation modules that
-follow each layer), with the residual stream per block and every parameter's gradient and
-measured update ratio (:mod:`initlab.torch._diagnostics`).
-
-What is here: :func:`apply`, :class:`InitTable`, :class:`InitRow`, :func:`fans`,
-:func:`from_network`, :func:`infer_activation`, :func:`layer_order`
-(:mod:`initlab.torch._apply`); :func:`lsuv` (:mod:`initlab.torch._lsuv`); :class:`Recorder`
-(:mod:`initlab.torch._diagnostics`); :func:`run_record`, :func:`results`
-(:mod:`initlab.torch._records`); :func:`coord_check` (:mod:`initlab.torch._coordcheck`);
-:func:`audit` (:mod:`initlab.torch._audit`, an initialization audit with fixes); the schemes
-of deep residual networks and Transformers in :mod:`initlab.torch.schemes`.
-"""
+==================================  ==================================================="""
 
 from __future__ import annotations
 
@@ -105,8 +58,17 @@ from initlab.torch._audit import Audit, audit
 from initlab.torch._coordcheck import CoordCheck, coord_check
 from initlab.torch._diagnostics import Recorder
 from initlab.torch._lsuv import ModuleLSUVReport, lsuv
+from initlab.torch._mup import (
+    Residual,
+    make_optimizer,
+    param_groups,
+    parametrization_of,
+    parametrize,
+)
 from initlab.torch._params import CONV, CONV_TRANSPOSE, EMBEDDING, LAYERS, NORMS
 from initlab.torch._records import results, run_record
+from initlab.torch._shapes import BaseShapes, base_shapes
+from initlab.torch._transfer import lr_transfer
 
 __all__ = [
     "ACTIVATIONS",
@@ -116,19 +78,27 @@ __all__ = [
     "LAYERS",
     "NORMS",
     "Audit",
+    "BaseShapes",
     "CoordCheck",
     "InitRow",
     "InitTable",
     "ModuleLSUVReport",
     "Recorder",
+    "Residual",
     "apply",
     "audit",
+    "base_shapes",
     "coord_check",
     "fans",
     "from_network",
     "infer_activation",
     "layer_order",
+    "lr_transfer",
     "lsuv",
+    "make_optimizer",
+    "param_groups",
+    "parametrization_of",
+    "parametrize",
     "results",
     "run_record",
 ]

@@ -35,7 +35,7 @@ def run_record(
     params: Mapping[str, Any] | None = None,
     lsuv: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One run's record in the layout of :func:`initlab.experiment.run`'s ``runs`` entries.
+    """One run's record in the layout of :func:`initlab.experiment.runner.run`'s ``runs`` entries.
 
     `costs` is the training loss at every iteration (before its update); `final_cost` that
     of the returned model (default: the last of `costs`); `diagnostics` is

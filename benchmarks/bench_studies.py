@@ -1,0 +1,293 @@
+r"""The studies beside their peers: trainability map, lr transfer and coordinate check (issue 23).
+
+Each study runs as a user runs it (:mod:`initlab.experiment.trainability`,
+:func:`initlab.experiment.scaling.lr_transfer`, :func:`~initlab.experiment.scaling.coord_check`)
+beside PyTorch peers doing the same arithmetic on the same initial parameters, data, batches and
+rates, float64, one thread (:mod:`_torchstudies`): ``torch bmm`` (the members stacked, one
+batched product per layer) and ``torch loop`` (one model and ``torch.optim`` per member); for
+the coordinate check also mup's ``get_coord_data`` (its own models of the same sizes: SP and
+muP, the same widths, seeds, steps and rate). Rounds interleave the contenders; each figure is
+the median over rounds of the per-round ratio peer / initlab (> 1: initlab is faster). Before
+timing, the peers' step-0 costs are held to initlab's (they train the same networks).
+
+``--jax-python PATH`` also runs the trainability map's training in JAX (jit + vmap + lax.scan,
+float64; :mod:`_jaxstudy`) in that interpreter, and reports JAX's compiled time and its time
+with tracing and compilation against initlab's training of the same populations.
+
+    python benchmarks/bench_studies.py [--rounds 3] [--jax-python /path/to/python] [--only ...]
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import _torchstudies as peers
+from _common import header, load, parser, set_threads
+
+HERE = Path(__file__).resolve().parent
+
+
+def trainability_case(smoke: bool, dtype: str = "float64"):
+    """The map of 3 depths x 6 sigma_w^2 x 2 seeds, 300 SGD steps of 64 at width 64."""
+    from initlab.experiment import trainability as tr
+    from initlab.nn.batches import Schedule
+
+    cfg = tr.TrainabilityConfig(
+        depths=(2, 3) if smoke else (4, 8, 16), sigma_w2=(0.5, 1.0, 1.5, 2.0, 3.0, 4.0),
+        seeds=2, steps=6 if smoke else 300, width=16 if smoke else 64, dtype=dtype,
+    )  # fmt: skip
+    task = tr.load_task(cfg.task, cfg.test_fraction, cfg.seed)
+    m = task["X"].shape[1]
+    sched = Schedule(m, iterations=cfg.steps, batch_size=cfg.batch_size, seed=cfg.seed)
+    batches = [sched.cols(i) for i in range(cfg.steps)]
+    nets = [tr.population(cfg, d, 64, 10, task["head"]) for d in cfg.depths]
+
+    def initlab():
+        return [tr.train_depth(cfg, d, task)["initial_cost"] for d in cfg.depths]
+
+    def peer(fn, **kw):
+        def run():
+            return [
+                fn(net.weights, net.biases, task["X"], task["Y"], batches,
+                   [np.full(net.K, cfg.learning_rate)] * (2 * len(net.weights)),
+                   activation=cfg.activation, **kw)[:, 0]
+                for net in nets
+            ]  # fmt: skip
+
+        return run
+
+    # the study measures the test set before training, the whole training set and the test
+    # set after it: the stacked peer computes the same logits (the loop peer does not)
+    bmm = {"evaluate": ([task["X_test"]], [task["X"], task["X_test"]])}
+    if dtype == "float32":  # torch bmm only: the loop is far behind at float64 already
+        bmm["dtype"] = torch.float32
+        return {"initlab": initlab, "torch bmm": peer(peers.train_bmm, **bmm)}, None
+    contenders = {"initlab": initlab, "torch bmm": peer(peers.train_bmm, **bmm)}
+    contenders["torch loop"] = peer(peers.train_loop)
+    return contenders, (cfg, task, nets, batches)
+
+
+def _model_rates(arch, X, Y, n, seeds, p, n0, optimizer, lrs):
+    """A population of `arch` (its weights and biases) and each parameter's rates (K,)."""
+    model, scale = arch.build(X.shape[0], n, Y.shape[0], seeds, p, n0, optimizer)
+    return model.params[0::2], model.params[1::2], [lrs * s for s in scale]
+
+
+def lr_transfer_case(smoke: bool):
+    """SP and muP, widths 64..512, learning rates 2^-10..2^-3, 2 seeds; Adam, 40 steps of 32."""
+    from initlab.experiment import scaling
+    from initlab.experiment.steps import _batches
+
+    widths = (16, 32) if smoke else (64, 128, 256, 512)
+    log2_lrs, seeds, kw = tuple(range(-10, -2)), [0, 1], {"steps": 3 if smoke else 40}
+    arch, (X, Y) = scaling.Architecture(), scaling.digits(256)
+    lrs = np.repeat(2.0 ** np.array(log2_lrs, dtype=float), len(seeds))
+    gen = _batches(X.shape[1], 32, np.random.default_rng(0))
+    batches = [next(gen) for _ in range(kw["steps"])]
+
+    def initlab():
+        return scaling.lr_transfer(
+            widths, log2_lrs, seeds=seeds, base_width=widths[0], **kw
+        ).curves[..., 0]
+
+    def peer(fn):
+        def run():
+            out = []
+            for p in ("sp", "mup"):
+                for n in widths:
+                    Ws, bs, rates = _model_rates(
+                        arch, X, Y, n, seeds * len(log2_lrs), p, widths[0], "adam", lrs
+                    )
+                    J = fn(Ws, bs, X, Y, batches, rates, activation="relu", optimizer="adam")
+                    out.append(J[:, 0])
+            return out
+
+        return run
+
+    return {"initlab": initlab, "torch bmm": peer(peers.train_bmm),
+            "torch loop": peer(peers.train_loop)}  # fmt: skip
+
+
+def coord_check_case(smoke: bool):
+    """SP and muP, widths 64..2048, 4 seeds, 2 SGD steps at 0.5 on 128 digits (3 passes)."""
+    from initlab.experiment import scaling
+
+    widths = (16, 32) if smoke else (64, 128, 256, 512, 1024, 2048)
+    arch, (X, Y) = scaling.Architecture(), scaling.digits(128)
+    seeds, lr = [0, 1, 2, 3], 0.5
+
+    def initlab():
+        return scaling.coord_check(
+            widths, ("sp", "mup"), seeds=seeds, learning_rate=lr, base_width=widths[0]
+        )
+
+    def observe(t, Zs, first=[]):  # noqa: B006 - the step-0 records, kept across calls
+        if t == 0:
+            first[:] = Zs
+        return [(Z.abs().mean((-2, -1)), (Z - Z0).abs().mean((-2, -1)))
+                for Z, Z0 in zip(Zs, first, strict=True)]  # fmt: skip
+
+    def peer(fn):
+        def run():
+            for p in ("sp", "mup"):
+                for n in widths:
+                    Ws, bs, rates = _model_rates(
+                        arch, X, Y, n, seeds, p, widths[0], "sgd", np.full(4, lr)
+                    )
+                    fn(Ws, bs, X, Y, [None] * 3, rates, activation="relu", observe=observe)
+
+        return run
+
+    contenders = {"initlab": initlab, "torch bmm": peer(peers.train_bmm),
+                  "torch loop": peer(peers.train_loop)}  # fmt: skip
+    mup_run = _mup_peer(widths, X, Y, lr, len(seeds))
+    if mup_run is not None:
+        contenders["mup get_coord_data"] = mup_run
+    return contenders
+
+
+def _mup_peer(widths, X, Y, lr, nseeds):
+    """mup's ``get_coord_data`` on torch MLPs 64 -> n -> n -> n -> 10 (ReLU, ``MuReadout``),
+    SP and muP; None (and a note) when mup or its pandas is missing."""
+    try:
+        import pandas  # noqa: F401 - mup.coord_check imports it
+        from mup import MuReadout, set_base_shapes
+        from mup.coord_check import get_coord_data
+    except ImportError as e:
+        print(f"note: mup's get_coord_data is left out ({e})")
+        return None
+    nn = torch.nn
+
+    def mlp(n):
+        return nn.Sequential(nn.Linear(64, n), nn.ReLU(), nn.Linear(n, n), nn.ReLU(),
+                             nn.Linear(n, n), nn.ReLU(), MuReadout(n, 10)).double()  # fmt: skip
+
+    data = [(torch.from_numpy(X.T.copy()), torch.from_numpy(Y.argmax(0)))] * 3
+
+    def run():
+        for mup in (False, True):
+            base = set_base_shapes(mlp(widths[0]), None)
+            shapes = base if mup else None
+            models = {n: (lambda n=n, s=shapes: set_base_shapes(mlp(n), s)) for n in widths}
+            get_coord_data(models, data, optimizer="sgd", lr=lr, mup=mup, nseeds=nseeds,
+                           nsteps=3, cuda=False, show_progress=False)  # fmt: skip
+
+    return run
+
+
+def trainability_float32_case(smoke: bool):
+    """The same map in float32 (``TrainabilityConfig(dtype="float32")``) vs torch bmm float32."""
+    return trainability_case(smoke, "float32")
+
+
+CASES = {"trainability": trainability_case, "lr-transfer": lr_transfer_case,
+         "coord-check": coord_check_case,
+         "trainability-float32": trainability_float32_case}  # fmt: skip
+
+
+def same_start(name: str, results: dict) -> None:
+    """The peers' step-0 costs are initlab's (same networks, data and batch) to 1e-10
+    (float32: 1e-5)."""
+    if name == "coord-check":
+        return
+    tol = 1e-5 if name.endswith("float32") else 1e-10
+    ours = np.ravel(np.asarray(results["initlab"], dtype=float))
+    for peer, theirs in results.items():
+        if peer == "initlab":
+            continue
+        err = np.max(np.abs(np.ravel(np.asarray(theirs, dtype=float)) - ours))
+        print(f"  step-0 costs, {peer} vs initlab: max |difference| {err:.1e}")
+        if not err < tol:
+            raise SystemExit(f"{peer} does not train the same networks as initlab ({name})")
+
+
+def bench(name: str, smoke: bool, rounds: int, jax_python: str | None) -> None:
+    print(f"-- {name}: {CASES[name].__doc__}")
+    made = CASES[name](smoke)
+    contenders = made[0] if isinstance(made, tuple) else made
+    times: dict[str, list[float]] = {k: [] for k in contenders}
+    jax_runs: list[dict] = []
+    for r in range(rounds):
+        results = {}
+        for who, fn in contenders.items():
+            t0 = time.perf_counter()
+            results[who] = fn()
+            times[who].append(time.perf_counter() - t0)
+        if r == 0:
+            same_start(name, results)
+        if jax_python and name == "trainability":  # float64 only
+            jax_runs.append(run_jax(jax_python, *made[1]))
+            if r == 0:  # the same networks: the same step-0 costs
+                same_start(name, {"initlab": results["initlab"],
+                                  "JAX": [run["J0"] for run in jax_runs[0]["runs"]]})  # fmt: skip
+        print(f"  round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items())
+              + f"; load {load()}")  # fmt: skip
+    base = times["initlab"]
+    for who, t in times.items():
+        if who != "initlab":
+            rs = [a / b for a, b in zip(t, base, strict=True)]
+            print(f"  {who} / initlab: {statistics.median(rs):.2f}x "
+                  f"(min {min(rs):.2f}, max {max(rs):.2f}, n={len(rs)})")  # fmt: skip
+    if jax_runs:
+        report_jax(jax_runs, base)
+
+
+def run_jax(python: str, cfg, task, nets, batches) -> dict:
+    """One run of :mod:`_jaxstudy` on the map's populations, in `python`; its JSON and the
+    wall seconds of the whole process (start-up included)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        B = max(len(c) for c in batches)
+        cols = np.array([np.pad(c, (0, B - len(c))) for c in batches])
+        files = []
+        for net in nets:
+            f = Path(tmp) / f"depth-{len(net.weights)}.npz"
+            arrays = {f"W{l}": W for l, W in enumerate(net.weights)}
+            arrays |= {f"b{l}": b for l, b in enumerate(net.biases)}
+            np.savez(f, X=task["X"], Y=task["Y"], cols=cols, count=[len(c) for c in batches],
+                     lr=cfg.learning_rate, activation=cfg.activation, **arrays)  # fmt: skip
+            files.append(str(f))
+        t0 = time.perf_counter()
+        proc = subprocess.run([python, str(HERE / "_jaxstudy.py"), *files],
+                              capture_output=True, text=True, check=True)  # fmt: skip
+        out = json.loads(proc.stdout.splitlines()[-1])
+    out["process"] = time.perf_counter() - t0
+    return out
+
+
+def report_jax(runs: list[dict], initlab: list[float]) -> None:
+    compiled = [sum(r["compiled"] for r in run["runs"]) for run in runs]
+    first = [sum(r["first"] for r in run["runs"]) for run in runs]
+    print(f"  JAX {runs[0]['jax']} (jit + vmap + lax.scan, float64, 1 thread):")
+    for label, t in (
+        ("compiled", compiled),
+        ("first call, compilation included", first),
+        ("whole process, start-up included", [r["process"] for r in runs]),
+    ):
+        rs = [a / b for a, b in zip(t, initlab, strict=True)]
+        print(f"  JAX {label} / initlab: {statistics.median(rs):.2f}x "
+              f"(min {min(rs):.2f}, max {max(rs):.2f}, n={len(rs)})")  # fmt: skip
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--only", nargs="+", choices=list(CASES), default=list(CASES))
+    p.add_argument("--jax-python", help="a Python interpreter with JAX (trainability only)")
+    args = p.parse_args()
+    set_threads(args.threads)
+    header("the studies beside their peers (float64)", args.threads)
+    rounds = 1 if args.smoke else args.rounds
+    for name in args.only:
+        bench(name, args.smoke, rounds, args.jax_python)
+
+
+if __name__ == "__main__":
+    main()
