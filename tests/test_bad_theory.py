@@ -11,44 +11,72 @@ from initlab.cli import _checks, build_parser, main
 
 CASES = [
     # memory: estimate against the limit, before any allocation
-    (["--layers", "1000000000", "1"], ["--layers 1000000000 1", "EiB", "refused before"]),
-    (["--correlation", "--width", "1000000", "--depth", "10000"], ["--correlation", "TiB"]),
-    (["--jacobian", "--width", "1000000"], ["--jacobian at --width 1000000"]),
-    (["--trainability", "--width", "1000000", "--out", "OUT"], ["--trainability", "PiB"]),
-    (["--deep-linear", "--width", "100000"], ["--deep-linear", "of memory"]),
+    (
+        ["variance", "--layers", "1000000000", "1"],
+        ["--layers 1000000000 1", "EiB", "refused before"],
+    ),
+    (
+        ["correlation", "--width", "1000000", "--depth", "10000"],
+        ["theory correlation at --width", "TiB"],
+    ),
+    (["jacobian", "--width", "1000000"], ["theory jacobian at --width 1000000"]),
+    (
+        ["trainability", "--width", "1000000", "--out", "OUT"],
+        ["theory trainability at --width", "PiB"],
+    ),
+    (["deep-linear", "--width", "100000"], ["theory deep-linear at --width", "of memory"]),
     # an explicit value is checked, never replaced by a default
+    (["correlation", "--width", "0"], ["--width must be >= 1; got 0"]),
+    (["correlation", "--width", "1"], ["--width must be >= 2; got 1"]),
+    (["jacobian", "--width", "-3"], ["--width must be >= 1"]),
+    (["variance", "--layers", "10", "10"], ["--layers", "must be 1; got 10"]),
+    (["variance", "--layers", "10", "0", "1"], ["--layers must be >= 1; got 0"]),
+    (["variance", "--layers", "10", "1", "--input-dim", "0"], ["--input-dim must be >= 1"]),
+    (["correlation", "--sigma-w2", "0"], ["--sigma-w2 must be > 0"]),
+    (["correlation", "--sigma-w2", "nan"], ["--sigma-w2 must be finite"]),
+    (["jacobian", "--sigma-w2", "inf"], ["--sigma-w2 must be finite"]),
+    (["variance", "--layers", "10", "1", "--sigma-b2", "-1"], ["--sigma-b2 must be >= 0"]),
+    (["variance", "--layers", "10", "1", "--examples", "0"], ["--examples must be >= 1; got 0"]),
+    (["variance", "--layers", "10", "1", "--members", "0"], ["--members must be >= 1"]),
+    (["variance", "--layers", "10", "1", "--seed", "-1"], ["--seed must be >= 0"]),
+    (["correlation", "--c0", "0.5", "1.5"], ["--c0 must be <= 1; got 1.5"]),
+    (["correlation", "--depth", "0"], ["--depth must be >= 1"]),
+    (["jacobian", "--depths", "4", "0"], ["--depths must be >= 1"]),
+    (["critical", "--sigma-b2-grid", "0", "-1"], ["--sigma-b2-grid must be >= 0"]),
+    (["trainability", "--steps", "0", "--out", "OUT"], ["--steps must be >= 1"]),
+    (["trainability", "--seeds", "0", "--out", "OUT"], ["--seeds must be >= 1"]),
+    (["trainability", "--learning-rate", "-1", "--out", "OUT"], ["--learning-rate must be > 0"]),
+    (["trainability", "--sigma-w2-grid", "1", "0", "--out", "OUT"], ["--sigma-w2-grid"]),
+    (["trainability", "--batch-size", "0", "--out", "OUT"], ["--batch-size must be >= 1"]),
+    (["trainability", "--multiple", "0", "--out", "OUT"], ["--multiple must be > 0"]),
+    (["trainability", "--train-depths", "0", "--out", "OUT"], ["--train-depths must be >= 1"]),
+    (["deep-linear", "--rates", "nan"], ["--rates must be finite"]),
+    (["variance", "--layers", "10", "1", "--out", ""], ["--out is empty"]),
+    (
+        ["variance", "--layers", "10", "1", "--init", "x" * 100_000],
+        ["unknown initializer", "characters"],
+    ),
+    # the grammar: a study is named, its options follow it
+    ([], ["needs a study, one of variance, critical"]),
+    (["variance"], ["initlab theory variance needs --layers"]),
+    (["--seed", "1", "critical"], ["options go after the study's name", "got --seed"]),
+    (["trainability"], ["trainability needs --out DIR"]),
+    (["correlation", "--no-map", "--out", "OUT"], ["--no-map", "drop --out"]),
+]
+
+OLD_CASES = [
+    # the old grammar (one release): the same refusals in one line (its notice follows a run)
     (["--correlation", "--width", "0"], ["--width must be >= 1; got 0"]),
-    (["--correlation", "--width", "1"], ["--width must be >= 2; got 1"]),
-    (["--jacobian", "--width", "-3"], ["--width must be >= 1"]),
     (["--layers", "10", "10"], ["--layers", "must be 1; got 10"]),
-    (["--layers", "10", "0", "1"], ["--layers must be >= 1; got 0"]),
-    (["--layers", "10", "1", "--input-dim", "0"], ["--input-dim must be >= 1"]),
-    (["--correlation", "--sigma-w2", "0"], ["--sigma-w2 must be > 0"]),
-    (["--correlation", "--sigma-w2", "nan"], ["--sigma-w2 must be finite"]),
-    (["--jacobian", "--sigma-w2", "inf"], ["--sigma-w2 must be finite"]),
-    (["--layers", "10", "1", "--sigma-b2", "-1"], ["--sigma-b2 must be >= 0"]),
-    (["--layers", "10", "1", "--examples", "0"], ["--examples must be >= 1; got 0"]),
-    (["--layers", "10", "1", "--members", "0"], ["--members must be >= 1"]),
-    (["--layers", "10", "1", "--seed", "-1"], ["--seed must be >= 0"]),
-    (["--correlation", "--c0", "0.5", "1.5"], ["--c0 must be <= 1; got 1.5"]),
-    (["--correlation", "--depth", "0"], ["--depth must be >= 1"]),
-    (["--jacobian", "--depths", "4", "0"], ["--depths must be >= 1"]),
-    (["--critical", "--sigma-b2-grid", "0", "-1"], ["--sigma-b2-grid must be >= 0"]),
     (["--trainability", "--steps", "0", "--out", "OUT"], ["--steps must be >= 1"]),
-    (["--trainability", "--seeds", "0", "--out", "OUT"], ["--seeds must be >= 1"]),
-    (["--trainability", "--learning-rate", "-1", "--out", "OUT"], ["--learning-rate must be > 0"]),
-    (["--trainability", "--sigma-w2-grid", "1", "0", "--out", "OUT"], ["--sigma-w2-grid"]),
-    (["--trainability", "--batch-size", "0", "--out", "OUT"], ["--batch-size must be >= 1"]),
-    (["--trainability", "--multiple", "0", "--out", "OUT"], ["--multiple must be > 0"]),
-    (["--trainability", "--train-depths", "0", "--out", "OUT"], ["--train-depths must be >= 1"]),
-    (["--deep-linear", "--rates", "nan"], ["--rates must be finite"]),
-    (["--layers", "10", "1", "--out", ""], ["--out is empty"]),
-    (["--layers", "10", "1", "--init", "x" * 100_000], ["unknown initializer", "characters"]),
-    (["--correlation", "--trainability"], ["choose one study"]),
+    (["--jacobian", "--width", "1000000"], ["theory jacobian at --width 1000000"]),
+    (["--out", "OUT"], ["initlab theory variance needs --layers"]),
+    (["--correlation", "--trainability"], ["choose one study; got --correlation and --train"]),
+    (["--critical", "--kernels"], ["choose one study; got --critical and --kernels"]),
 ]
 
 
-@pytest.mark.parametrize(("argv", "contains"), CASES, ids=lambda v: " ".join(v)[:60])
+@pytest.mark.parametrize(("argv", "contains"), CASES + OLD_CASES, ids=lambda v: " ".join(v)[:60])
 def test_refused_in_one_line(argv, contains, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     line = refused(["theory", *argv], capsys, tmp_path, *contains)
@@ -56,9 +84,9 @@ def test_refused_in_one_line(argv, contains, capsys, tmp_path, monkeypatch):
 
 
 LIMITED = [
-    (["--layers", "100000", "100000", "1"], ["GiB of memory"]),
-    (["--jacobian", "--depths", "1000000"], ["floating-point operations", "hours"]),
-    (["--correlation", "--width", "3000", "--depth", "2000000"], ["floating-point"]),
+    (["variance", "--layers", "100000", "100000", "1"], ["GiB of memory"]),
+    (["jacobian", "--depths", "1000000"], ["floating-point operations", "hours"]),
+    (["correlation", "--width", "3000", "--depth", "2000000"], ["floating-point"]),
 ]
 
 
@@ -73,7 +101,7 @@ def test_max_memory_option_sets_the_limit(capsys, tmp_path, monkeypatch):
     """A study that fits the machine is refused under --max-memory, with that limit named;
     a malformed size is itself one line."""
     monkeypatch.chdir(tmp_path)
-    argv = ["theory", "--layers", "300", "1", "--examples", "64"]
+    argv = ["theory", "variance", "--layers", "300", "1", "--examples", "64"]
     line = refused(["--max-memory", "100K", *argv], capsys, tmp_path, "--max-memory")
     assert "100.0 KiB" in line or "0.1 MiB" in line
     refused(["--max-memory", "lots", *argv], capsys, tmp_path, "--max-memory must be")
@@ -82,9 +110,9 @@ def test_max_memory_option_sets_the_limit(capsys, tmp_path, monkeypatch):
 
 
 STUDIES = [
-    (None, ["--layers", "400", "400", "1", "--examples", "256", "--members", "2"]),
-    ("correlation", ["--correlation", "--width", "600", "--depth", "3", "--members", "2"]),
-    ("jacobian", ["--jacobian", "--width", "300", "--depths", "1", "3", "--members", "1"]),
+    (None, ["variance", "--layers", "400", "400", "1", "--examples", "256", "--members", "2"]),
+    ("correlation", ["correlation", "--width", "600", "--depth", "3", "--members", "2"]),
+    ("jacobian", ["jacobian", "--width", "300", "--depths", "1", "3", "--members", "1"]),
 ]
 
 

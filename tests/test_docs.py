@@ -525,9 +525,9 @@ def check_reproduce(block):
 
 
 SLOW_CHECKS = {
-    "theory --jacobian": check_jacobian,
-    "theory --deep-linear": check_deep_linear,
-    "theory --trainability": check_trainability,
+    "theory jacobian": check_jacobian,
+    "theory deep-linear": check_deep_linear,
+    "theory trainability": check_trainability,
     "scaling coord-check": check_coord_check,
     "scaling lr-transfer": check_lr_transfer,
     "examples/digits-seeds.toml": check_digits_seeds,

@@ -1,4 +1,4 @@
-"""``initlab theory --kernels`` and the new options of the other studies: what is printed,
+"""``initlab theory kernels`` and the new options of the other studies: what is printed,
 stored and reported is what the library computes."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from initlab.report.html import write_report
 
 SMALL = [
     "theory",
-    "--kernels",
+    "kernels",
     "--activation",
     "relu",
     "--sigma-b2",
@@ -94,7 +94,7 @@ def test_report_has_a_kernel_section(stored, tmp_path):
 
 
 def test_correlation_no_map_prints_the_depth_scales_only(capsys, tmp_path):
-    args = ["theory", "--correlation", "--activation", "relu", "--sigma-w2", "3", "--no-map"]
+    args = ["theory", "correlation", "--activation", "relu", "--sigma-w2", "3", "--no-map"]
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "c* = 1, chi_c = 1" in text and "xi_c = inf" in text and "c_l per layer" not in text
@@ -105,7 +105,7 @@ def test_correlation_no_map_prints_the_depth_scales_only(capsys, tmp_path):
 def test_jacobian_weights_runs_one_law(capsys):
     args = [
         "theory",
-        "--jacobian",
+        "jacobian",
         "--activation",
         "linear",
         "--depths",
@@ -125,7 +125,7 @@ def test_jacobian_weights_runs_one_law(capsys):
 def test_deep_linear_criterion_is_used(capsys):
     args = [
         "theory",
-        "--deep-linear",
+        "deep-linear",
         "--train-depths",
         "2",
         "--width",
@@ -155,6 +155,6 @@ def test_deep_linear_criterion_is_used(capsys):
 
 
 def test_kernels_refuses_a_zero_bias_variance_before_work(capsys):
-    assert main(["theory", "--kernels", "--sigma-b2", "0", "-q"]) == 2
+    assert main(["theory", "kernels", "--sigma-b2", "0", "-q"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "sigma_b2" in err[0]

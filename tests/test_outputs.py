@@ -80,6 +80,7 @@ def commands(tmp_path, out, done):
         "reproduce": ["reproduce", "--data", "digits", "--out", str(out)],
         "theory": [
             "theory",
+            "variance",
             "--layers",
             "4",
             "1",
@@ -92,7 +93,7 @@ def commands(tmp_path, out, done):
         ],
         "deep-linear": [
             "theory",
-            "--deep-linear",
+            "deep-linear",
             "--train-depths",
             "2",
             "--width",
@@ -106,7 +107,7 @@ def commands(tmp_path, out, done):
         ],
         "trainability": [
             "theory",
-            "--trainability",
+            "trainability",
             "--train-depths",
             "2",
             "--sigma-w2-grid",
@@ -122,7 +123,7 @@ def commands(tmp_path, out, done):
         ],
         "jacobian": [
             "theory",
-            "--jacobian",
+            "jacobian",
             "--activation",
             "linear",
             "--depths",

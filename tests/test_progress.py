@@ -63,11 +63,11 @@ def test_long_studies_log_progress_lines_to_a_pipe(tmp_path, monkeypatch, capsys
     counts every unit of work done, with the elapsed time; -q silences it."""
     monkeypatch.setattr(_common, "PROGRESS_INTERVAL", 0.01)
     cases = [
-        (["theory", "--deep-linear", "--train-depths", "2", "4", "--width", "8", "--steps",
+        (["theory", "deep-linear", "--train-depths", "2", "4", "--width", "8", "--steps",
           "20", "--seeds", "1"], "deep linear: 2/2 depths (100%)"),
-        (["theory", "--trainability", "--train-depths", "2", "3", "--sigma-w2-grid", "1", "2",
+        (["theory", "trainability", "--train-depths", "2", "3", "--sigma-w2-grid", "1", "2",
           "--steps", "5", "--seeds", "1", "--width", "8"], "trainability: 2/2 depths (100%)"),
-        (["theory", "--jacobian", "--activation", "linear", "--depths", "1", "2", "--width",
+        (["theory", "jacobian", "--activation", "linear", "--depths", "1", "2", "--width",
           "20"], "jacobian: 2/2 weight laws (100%)"),
         (["scaling", "coord-check", "--widths", "16", "32", "--steps", "1", "--seeds", "1",
           "--examples", "8", "--parametrizations", "sp", "mup", "--base-width", "16"],
@@ -77,7 +77,7 @@ def test_long_studies_log_progress_lines_to_a_pipe(tmp_path, monkeypatch, capsys
          "lr transfer: 2/2 populations (100%)"),
     ]  # fmt: skip
     cases.append((["report", str(tmp_path / "o1")], "report: 1/? figures"))  # trainability's
-    assert main(["theory", "--critical", "--sigma-b2-grid", "0"]) == 0  # seconds: no line
+    assert main(["theory", "critical", "--sigma-b2-grid", "0"]) == 0  # seconds: no line
     assert capsys.readouterr().err == ""
     for i, (args, last) in enumerate(cases):
         out = ["--out", str(tmp_path / f"o{i}")]

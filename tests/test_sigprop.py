@@ -29,11 +29,11 @@ from initlab.results.records import jsonable
 def studies(tmp_path_factory):
     """The three studies, stored by the CLI as users run it (small sizes)."""
     out = tmp_path_factory.mktemp("sigprop")
-    assert main(["theory", "--critical", "--sigma-b2-grid", "0", "0.05", "--out", str(out)]) == 0
-    args = ["theory", "--correlation", "--activation", "tanh", "--sigma-w2", "2.5", "--sigma-b2",
+    assert main(["theory", "critical", "--sigma-b2-grid", "0", "0.05", "--out", str(out)]) == 0
+    args = ["theory", "correlation", "--activation", "tanh", "--sigma-w2", "2.5", "--sigma-b2",
             "0.05", "--depth", "4", "--width", "200", "--members", "3", "--out", str(out)]  # fmt: skip
     assert main(args) == 0
-    args = ["theory", "--jacobian", "--activation", "linear", "--depths", "1", "3", "--width",
+    args = ["theory", "jacobian", "--activation", "linear", "--depths", "1", "3", "--width",
             "50", "--out", str(out)]  # fmt: skip
     assert main(args) == 0
     return out
@@ -41,8 +41,7 @@ def studies(tmp_path_factory):
 
 def test_critical_table_prints_and_stores_the_solved_line(studies, capsys):
     assert (
-        main(["theory", "--critical", "--activation", "tanh", "relu", "--sigma-b2-grid", "0.05"])
-        == 0
+        main(["theory", "critical", "--activation", "tanh", "relu", "--sigma-b2-grid", "0.05"]) == 0
     )
     text = capsys.readouterr().out
     w2 = theory.critical_sigma_w2("tanh", 0.05)
@@ -91,7 +90,7 @@ def test_figures_draw_the_stored_numbers(studies):
 
 
 def test_jacobian_cli_prints_theory_beside_measured(capsys):
-    args = ["theory", "--jacobian", "--activation", "linear", "--depths", "2", "--width", "30",
+    args = ["theory", "jacobian", "--activation", "linear", "--depths", "2", "--width", "30",
             "--members", "1"]  # fmt: skip
     assert main(args) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -109,7 +108,7 @@ def test_stored_files_are_refused_when_foreign(tmp_path):
         sigprop.read(tmp_path, "jacobian")
     with pytest.raises(InitlabError, match="no critical results"):
         sigprop.read(tmp_path, "critical")
-    assert main(["theory"]) == 2  # neither --layers nor a study: one clear error
+    assert main(["theory"]) == 2  # no study: one clear error
 
 
 def test_report_shows_the_stored_studies(studies):
@@ -152,7 +151,7 @@ def test_run_records_carry_depth_scales():
 def test_jacobian_cli_does_not_print_an_s_min_below_float64_resolution(capsys):
     # Gaussian linear chains of width 30: s_min / s_max shrinks by ~e^-2.3 per layer, so
     # depth 24 is far below 1e-15 (rounding noise), depth 2 far above it.
-    args = ["theory", "--jacobian", "--activation", "linear", "--depths", "2", "24",
+    args = ["theory", "jacobian", "--activation", "linear", "--depths", "2", "24",
             "--width", "30", "--members", "2"]  # fmt: skip
     assert main(args) == 0
     rows = [ln.split() for ln in capsys.readouterr().out.splitlines()]

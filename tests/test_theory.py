@@ -348,8 +348,17 @@ def test_figures_are_headless_and_use_no_pyplot_state(tmp_path):
 
 
 def test_cli_prints_theory_beside_measurement_and_writes_outputs(tmp_path, capsys):
-    command = "theory --layers 60 60 1 --init random:scale=0.2 --activation tanh --input-dim 40"
-    args = [*command.split(), "--members", "2", "--examples", "16", "--out", str(tmp_path)]
+    command = "variance --layers 60 60 1 --init random:scale=0.2 --activation tanh --input-dim 40"
+    args = [
+        "theory",
+        *command.split(),
+        "--members",
+        "2",
+        "--examples",
+        "16",
+        "--out",
+        str(tmp_path),
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     # hidden sigma_w^2 = 60 * 0.2^2 = 2.4: chaotic for tanh
@@ -365,5 +374,5 @@ def test_cli_prints_theory_beside_measurement_and_writes_outputs(tmp_path, capsy
 
 
 def test_cli_reports_a_non_zero_mean_init_as_an_error(capsys):
-    assert main(["theory", "--layers", "10", "1", "--init", "uniform"]) == 2
+    assert main(["theory", "variance", "--layers", "10", "1", "--init", "uniform"]) == 2
     assert "assumes zero-mean weights" in capsys.readouterr().err

@@ -152,7 +152,7 @@ def deep_linear(tmp_path_factory):
     out = tmp_path_factory.mktemp("deeplinear")
     args = [
         "theory",
-        "--deep-linear",
+        "deep-linear",
         "--train-depths",
         "8",
         "32",

@@ -271,7 +271,7 @@ def jacobian_spectra(
     Float64 resolves a singular value only down to about :data:`RESOLUTION` times the
     largest of the same :math:`J`: smaller values (ill-conditioned :math:`J`, e.g. deep
     saturating networks off criticality) are rounding noise, not measurements of the true
-    :math:`s_{\min}`. They are stored as computed; ``initlab theory --jacobian`` prints
+    :math:`s_{\min}`. They are stored as computed; ``initlab theory jacobian`` prints
     such an :math:`s_{\min}` as ``< 1e-15 s_max``.
 
     Parameters

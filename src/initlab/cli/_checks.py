@@ -9,16 +9,16 @@ finish is refused in one line (:func:`initlab._limits.check_memory`,
 
 Estimates (8 bytes per float64; :math:`K` members measured one after another):
 
-- mean field (``--layers``): one network's parameters :math:`P = \sum_l n_l (n_{l-1} + 1)`
+- ``theory variance``: one network's parameters :math:`P = \sum_l n_l (n_{l-1} + 1)`
   with the initializer's temporaries, plus its forward and backward arrays on :math:`m`
   examples, :math:`8 [3 P + m (n_0 + 4 \sum_{l \ge 1} n_l)]`; work :math:`6 K m P`.
-- ``--correlation`` (width :math:`N`, depth :math:`L`, :math:`C` starting correlations):
+- ``theory correlation`` (width :math:`N`, depth :math:`L`, :math:`C` starting correlations):
   one layer's weights and their draw, :math:`8 [3 N^2 + K C (L + 1) + 4 N C]`; work
   :math:`K L N^2 (2C + 10)`.
-- ``--jacobian``: :math:`W`, :math:`J`, :math:`W J`, its product with :math:`D_l` and the
+- ``theory jacobian``: :math:`W`, :math:`J`, :math:`W J`, its product with :math:`D_l` and the
   SVD's workspace (LAPACK ``gesdd``), :math:`8 [10 N^2 + K |depths| N]`; work, two weight laws,
   :math:`2 K [\max(depths) (2 N^3 + 10 N^2) + 10 |depths| N^3]`.
-- ``--trainability`` / ``--deep-linear`` and ``scaling``: a population's training arrays by
+- ``theory trainability`` / ``deep-linear`` and ``scaling``: a population's training arrays by
   :func:`initlab.experiment.budget.estimate_bytes`; work :math:`6 K b P T`.
 """
 
@@ -52,7 +52,7 @@ THEORY_RULES = {
     "learning_rate": POSITIVE, "batch_size": POSITIVE_INT, "seeds": POSITIVE_INT,
     "rates": POSITIVE,
 }  # fmt: skip
-"""``initlab theory``: every numeric option's range."""
+"""``initlab theory STUDY``: every numeric option's range (each study checks its own)."""
 
 SCALING_RULES = {
     "widths": POSITIVE_INT, "base_width": POSITIVE_INT, "depth": NATURAL,
@@ -167,7 +167,7 @@ def _correlation(args: argparse.Namespace) -> Cost:
     N, L, K, C = args.width or 1000, args.depth, args.members or 8, len(args.c0)
     return Cost(
         8 * (3 * N * N + K * C * (L + 1) + 4 * N * C), K * L * N * N * (2 * C + 10),
-        f"--correlation at --width {N}, --depth {L}", "Use a smaller --width or --depth.",
+        f"theory correlation at --width {N}, --depth {L}", "Use a smaller --width or --depth.",
     )  # fmt: skip
 
 
@@ -176,7 +176,7 @@ def _jacobian(args: argparse.Namespace) -> Cost:
     return Cost(
         8 * (10 * N * N + K * len(D) * N),
         2 * K * (D[-1] * (2 * N**3 + 10 * N**2) + 10 * len(D) * N**3),
-        f"--jacobian at --width {N}, --depths up to {D[-1]}",
+        f"theory jacobian at --width {N}, --depths up to {D[-1]}",
         "Use a smaller --width or smaller --depths.",
     )  # fmt: skip
 
@@ -195,7 +195,7 @@ def _trainability(args: argparse.Namespace) -> Cost:
 
     c = trainability_config(args)
     K, n_out, depth = len(c.sigma_w2) * c.seeds, 10 if c.task == "digits10" else 1, max(c.depths)
-    what = f"--trainability at --width {c.width}, depth {depth}, {K} members"
+    what = f"theory trainability at --width {c.width}, depth {depth}, {K} members"
     return _population(what, [64, *[c.width] * depth, n_out], K, DIGITS, c.batch_size, c.steps)
 
 
@@ -204,7 +204,7 @@ def _deep_linear(args: argparse.Namespace) -> Cost:
 
     c = deep_linear_config(args)
     K, depth = 2 * len(c.rates) * c.seeds, max(c.depths)
-    what = f"--deep-linear at --width {c.width}, depth {depth}, {K} members"
+    what = f"theory deep-linear at --width {c.width}, depth {depth}, {K} members"
     return _population(what, [c.width] * (depth + 1), K, c.width, c.width, c.steps)
 
 

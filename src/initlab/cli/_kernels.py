@@ -1,4 +1,4 @@
-"""``initlab theory --kernels``: infinite-width kernels beside finite networks; print, store.
+"""``initlab theory kernels``: infinite-width kernels beside finite networks; print, store.
 
 The study is :mod:`initlab.experiment.kernels`; ``--out DIR`` writes ``DIR/kernels.json``
 (atomically) and ``DIR/kernels.png`` drawn from it, which ``initlab report DIR`` shows.
@@ -8,55 +8,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from initlab.cli._outputs import save
 from initlab.experiment import kernels as study
 from initlab.report import kernels as plots
 
 STUDIES = ("kernels",)
-_K = study.KernelConfig()
-
-
-def _words(values: Any) -> str:
-    return " ".join(f"{v:g}" for v in values)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The study's flag and its own options, on ``initlab theory``'s parser."""
-    parser.add_argument("--kernels", action="store_true", help="see the description")
-    parser.add_argument(
-        "--hidden-layers",
-        type=int,
-        metavar="L",
-        help=f"--kernels: hidden layers of the MLP ({_K.hidden_layers})",
-    )
-    parser.add_argument(
-        "--ntk-widths",
-        type=int,
-        nargs="+",
-        metavar="N",
-        help=f"--kernels: widths of the empirical NTK's convergence ({_words(_K.widths)})",
-    )
-    parser.add_argument(
-        "--train-widths",
-        type=int,
-        nargs="+",
-        metavar="N",
-        help=f"--kernels: widths of the trained networks ({_words(_K.train_widths)})",
-    )
-    parser.add_argument(
-        "--train-examples",
-        type=int,
-        metavar="M",
-        help=f"--kernels: digits for the kernels' predictions ({_K.train}; next {_K.test} test)",
-    )
-    parser.add_argument(
-        "--max-depth",
-        type=int,
-        metavar="L",
-        help=f"--kernels: deepest network of the condition-number table ({_K.max_depth})",
-    )
 
 
 def config(args: argparse.Namespace) -> study.KernelConfig:

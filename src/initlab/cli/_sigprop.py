@@ -1,7 +1,7 @@
-"""``initlab theory --critical | --correlation | --jacobian``: compute, print, store.
+"""``initlab theory critical | correlation | jacobian``: compute, print, store.
 
-``--correlation --no-map`` prints only the depth scales (no map, no measurement, no figure);
-``--jacobian --weights LAW ...`` chooses the weight laws.
+``correlation --no-map`` prints only the depth scales (no map, no measurement, no figure);
+``jacobian --weights LAW ...`` chooses the weight laws.
 
 The studies are :mod:`initlab.experiment.sigprop`'s records; ``--out DIR`` writes each as
 ``DIR/<kind>.json`` (atomically) with its figure ``DIR/<kind>.png``, drawn from that data.
@@ -16,58 +16,18 @@ from typing import Any
 
 from initlab.analysis import correlation as _correlation
 from initlab.cli._outputs import save
+from initlab.cli._theory_grammar import WEIGHTS
 from initlab.experiment import sigprop
 from initlab.nn import activations as activations
 from initlab.report import sigprop as plots_sigprop
 
 STUDIES = ("critical", "correlation", "jacobian")
-WEIGHTS = ("gaussian", "orthogonal")
 
 FIGURES = {
     "critical": plots_sigprop.plot_critical_line,
     "correlation": plots_sigprop.plot_correlation,
     "jacobian": plots_sigprop.plot_jacobian_spectra,
 }
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The study flags and their options, on ``initlab theory``'s parser."""
-    study = parser.add_mutually_exclusive_group()
-    for name in STUDIES:
-        study.add_argument(f"--{name}", action="store_true", help="see the description")
-    parser.add_argument("--sigma-w2", type=float, metavar="V", help="sigma_w^2 = n_in Var(W)")
-    parser.add_argument(
-        "--sigma-b2-grid",
-        type=float,
-        nargs="+",
-        metavar="V",
-        help="--critical: sigma_b^2 values (0 0.01 0.05 0.1 0.2 0.5 1 2)",
-    )
-    parser.add_argument("--depth", type=int, default=20, help="--correlation: layers (20)")
-    parser.add_argument(
-        "--width",
-        type=int,
-        metavar="N",
-        help="hidden width (--correlation 1000, --jacobian 400, --trainability 64, "
-        "--deep-linear 32)",
-    )
-    parser.add_argument(
-        "--c0", type=float, nargs="+", default=[-0.5, 0.1, 0.5, 0.9, 0.99], metavar="C",
-        help="--correlation: starting correlations (-0.5 0.1 0.5 0.9 0.99)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--depths", type=int, nargs="+", default=[1, 4, 16, 64], metavar="L",
-        help="--jacobian: depths of the spectra (1 4 16 64)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--weights", nargs="+", choices=WEIGHTS, metavar="LAW",
-        help=f"--jacobian: weight laws, any of {' '.join(WEIGHTS)} (both)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--no-map", action="store_true",
-        help="--correlation: print q*, chi_1, c*, chi_c and the depth scales only (a tenth of a "
-        "second): no 81-point map, no measured networks, no figure; not with --out",
-    )  # fmt: skip
 
 
 def _g(x: float | None, digits: int = 6) -> str:
@@ -210,7 +170,7 @@ def build(kind: str, args: argparse.Namespace, parse_spec, progress=None) -> dic
 
 
 def scales_lines(m: dict[str, Any]) -> list[str]:
-    """``--correlation --no-map``: the fixed points, slopes and depth scales alone."""
+    """``correlation --no-map``: the fixed points, slopes and depth scales alone."""
     return [
         f"correlation map: {m['activation']}, sigma_w^2 = {_g(m['sigma_w2'])}, "
         f"sigma_b^2 = {_g(m['sigma_b2'])}",

@@ -1,10 +1,10 @@
-"""``initlab theory --trainability | --deep-linear``: train, print, store, draw.
+"""``initlab theory trainability | deep-linear``: train, print, store, draw.
 
-``--trainability --out DIR`` trains one population per depth
+``trainability --out DIR`` trains one population per depth
 (:mod:`initlab.experiment.trainability`), writes ``DIR/trainability.json`` and
 ``DIR/depth-<L>.json`` as it goes (a rerun skips the depths on disk), prints the test
 accuracy table beside ``multiple * xi_c`` and draws ``DIR/trainability.png``.
-``--deep-linear`` (:mod:`initlab.experiment.deeplinear`) prints learning time against depth
+``deep-linear`` (:mod:`initlab.experiment.deeplinear`) prints learning time against depth
 and, with ``--out DIR``, writes ``DIR/deeplinear.json`` and ``DIR/deeplinear.png``.
 """
 
@@ -26,93 +26,11 @@ from initlab.experiment import deeplinear, trainability
 from initlab.report import trainability as plots
 
 STUDIES = ("trainability", "deep_linear")
-_T, _D = trainability.TrainabilityConfig(), deeplinear.DeepLinearConfig()
+_T = trainability.TrainabilityConfig()
 
 
 def _words(values: Any) -> str:
     return " ".join(f"{v:g}" for v in values)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The two studies' flags and options, on ``initlab theory``'s parser."""
-    parser.add_argument("--trainability", action="store_true", help="see the description")
-    parser.add_argument("--deep-linear", action="store_true", help="see the description")
-    parser.add_argument(
-        "--train-depths",
-        type=int,
-        nargs="+",
-        metavar="L",
-        help=f"--trainability: hidden layers ({_words(_T.depths)}); --deep-linear: weight "
-        f"layers ({_words(_D.depths)})",
-    )
-    parser.add_argument(
-        "--sigma-w2-grid",
-        type=float,
-        nargs="+",
-        metavar="V",
-        help=f"--trainability: sigma_w^2 values ({_words(_T.sigma_w2)})",
-    )
-    _training_arguments(parser)
-
-
-def _training_arguments(parser: argparse.ArgumentParser) -> None:
-    """The training options of the two studies."""
-    parser.add_argument(
-        "--steps",
-        type=int,
-        metavar="T",
-        help=f"training steps ({_T.steps}; --deep-linear {_D.steps})",
-    )
-    parser.add_argument(
-        "--task",
-        choices=trainability.TASKS,
-        default=_T.task,
-        help=f"--trainability: data ({_T.task})",
-    )
-    parser.add_argument(
-        "--multiple",
-        type=float,
-        default=_T.multiple,
-        help=f"--trainability: the curve is MULTIPLE * xi_c ({_T.multiple:g})",
-    )
-    parser.add_argument(
-        "--learning-rate",
-        type=float,
-        default=_T.learning_rate,
-        help=f"--trainability: SGD rate ({_T.learning_rate:g})",
-    )
-    parser.add_argument(
-        "--batch-size",
-        type=int,
-        default=_T.batch_size,
-        help=f"--trainability: batch ({_T.batch_size})",
-    )
-    parser.add_argument(
-        "--dtype",
-        choices=trainability.DTYPES,
-        default=_T.dtype,
-        help=f"--trainability: floating type of the training ({_T.dtype})",
-    )
-    parser.add_argument(
-        "--seeds",
-        type=int,
-        metavar="S",
-        help=f"draws per cell ({_T.seeds}; --deep-linear {_D.seeds})",
-    )
-    parser.add_argument(
-        "--criterion",
-        type=float,
-        metavar="F",
-        help=f"--deep-linear: learning time = steps until the cost <= F x its initial value "
-        f"({_D.criterion:g})",
-    )
-    parser.add_argument(
-        "--rates",
-        type=float,
-        nargs="+",
-        metavar="ETA0",
-        help=f"--deep-linear: eta_0, the rate is eta_0 / D ({_words(_D.rates)})",
-    )
 
 
 def trainability_config(args: argparse.Namespace) -> trainability.TrainabilityConfig:
@@ -225,7 +143,9 @@ def run(kind: str, args: argparse.Namespace, progress=None) -> tuple[list[str], 
     out = Path(args.out) if args.out else None
     if kind == "trainability":
         if out is None:
-            raise InitlabError("--trainability needs --out DIR (its results are resumable)")
+            raise InitlabError(
+                "initlab theory trainability needs --out DIR (its results are resumable)"
+            )
         config = trainability_config(args)
         done = itertools.count(1)
         tick = None if progress is None else lambda *_: progress(next(done), len(config.depths))

@@ -1,59 +1,22 @@
-"""``initlab theory``: mean-field signal propagation, predicted beside measured.
+"""``initlab theory STUDY``: mean-field signal propagation, predicted beside measured.
 
-``initlab theory --layers 1000 1000 1000 1000 1000 1 --init xavier --activation tanh``
-predicts, layer by layer, the variance q_l of the pre-activations Z_l and the ratio
-r_l = Var(dZ_l) / Var(dZ_{l+1}) of consecutive gradient variances (Poole et al. 2016,
-Schoenholz et al. 2017), measures both on random networks fed Gaussian inputs, and prints
-them side by side with chi_1, the critical sigma_w^2 and the phase (ordered, critical or
-chaotic). ``--layers`` lists n_1 .. n_L (the last is the single output unit); the input
-width n_0 is ``--input-dim``, by default n_1. ``--init`` and ``--activation`` take a name
-or ``name:key=value,key=value`` (``random:scale=0.1``, ``leaky_relu:slope=0.2``).
-``--out DIR`` also writes phase_diagram.png, theory_vs_measurement.png and theory.json
-(the resolved configuration, the prediction and the measurement).
+Each study is a subcommand with its own options (``initlab theory STUDY --help``):
 
-Signal-propagation studies (no --layers; each prints a table, and with ``--out DIR``
-writes DIR/<study>.json and DIR/<study>.png, which ``initlab report DIR`` shows):
+``variance``      per-layer variances of one network: ``initlab theory variance --layers 1000
+                  1000 1000 1000 1000 1 --init xavier --activation tanh`` predicts and measures
+                  q_l = Var(Z_l) and r_l = Var(dZ_l) / Var(dZ_{l+1}), with chi_1, the critical
+                  sigma_w^2 and the phase; ``--out DIR`` writes phase_diagram.png,
+                  theory_vs_measurement.png and theory.json.
+``critical``      the critical line chi_1 = 1 per activation and sigma_b^2.
+``correlation``   the correlation map of two inputs, its depth scales, c_l measured.
+``jacobian``      singular values of the input-output Jacobian beside free probability.
+``trainability``  test accuracy by depth and sigma_w^2 beside a multiple of xi_c (trains).
+``deep-linear``   learning time against depth of deep linear networks (trains).
+``kernels``       the NNGP kernel and NTK beside finite networks (docs/kernels.md).
 
-``--critical``     the critical line chi_1 = 1: sigma_w^2 for each activation (all, or
-                   those given to --activation) at each --sigma-b2-grid value.
-``--correlation``  the correlation map c -> c' of two inputs, c*, chi_c, the depth scales
-                   xi_q and xi_c, and c_l through --depth layers of width --width (1000)
-                   measured on --members networks from each --c0, beside the prediction.
-``--jacobian``     singular values of the input-output Jacobian at --depths (1 4 16 64),
-                   width --width (400), Gaussian and orthogonal weights, beside the
-                   free-probability mean and variance (Pennington et al. 2017, 2018).
-For --correlation and --jacobian, --sigma-w2 defaults to the critical value at --sigma-b2.
-
-Trainability and depth (each trains populations; see docs/signal-propagation.md):
-
-``--trainability`` one population per depth in --train-depths (2 4 8 12 16 24 32 hidden
-                   tanh layers of width --width 64), every --sigma-w2-grid value (0.5 .. 6)
-                   x --seeds draws, biases N(0, --sigma-b2 0.05), trained for --steps (300)
-                   SGD steps on --task (digits10: 8x8 digits, 10 classes); prints the test
-                   accuracy beside --multiple (6) x xi_c (Schoenholz et al. 2017) and writes
-                   DIR/depth-<L>.json as each depth finishes (needs --out; a rerun resumes)
-                   and DIR/trainability.png.
-``--deep-linear``  learning time against depth (--train-depths 2 .. 64 weight layers of
-                   width --width 32) of deep linear networks, orthogonal vs Gaussian
-                   weights, on a linear teacher (Saxe et al. 2014); with --out DIR writes
-                   DIR/deeplinear.json and DIR/deeplinear.png. --criterion F (0.05): the
-                   learning time is the first step with cost <= F x the initial cost.
-
-``--correlation --no-map`` prints only q*, chi_1, c*, chi_c and the depth scales (no map, no
-measured networks, no figure). ``--jacobian --weights gaussian`` (or orthogonal) runs one law.
-
-Infinite-width kernels (docs/kernels.md):
-
-``--kernels``      the NNGP kernel and NTK (NTK parametrization) of an --activation (tanh)
-                   MLP of --hidden-layers (2) layers of --width (512) at --sigma-w2
-                   (critical) and --sigma-b2 (0.05, must be > 0) on the digits: GP and
-                   NTK-gradient-descent test MSE and accuracy; the empirical NTK of
-                   --members (8) finite networks at --ntk-widths against the analytic one
-                   (slope ~ -1/2); networks of --train-widths trained --steps (200)
-                   full-batch GD steps beside the kernel's prediction, and muP's and SP's
-                   kernels moving; the NNGP's condition number through --max-depth layers
-                   in the ordered, critical and chaotic phases beside c* and xi_c.
-                   --out DIR writes kernels.json and kernels.png.
+With ``--out DIR`` a study writes DIR/<study>.json and its figure, which ``initlab report
+DIR`` shows (docs/signal-propagation.md). The old form ``initlab theory --critical ...``
+(``--layers ...`` for ``variance``) still works in this release, with a notice.
 """
 
 from __future__ import annotations
@@ -68,6 +31,7 @@ from typing import Any
 from initlab._validation import InitlabError, check_number
 from initlab.analysis import theory as theory
 from initlab.cli import _checks, _kernels, _sigprop, _trainmaps
+from initlab.cli import _theory_grammar as _grammar
 from initlab.cli._common import progress_bar
 from initlab.cli._outputs import check_dir, save
 from initlab.cli.inits import parse_value
@@ -75,63 +39,21 @@ from initlab.init import catalogue as initializers
 from initlab.nn import activations as activations
 from initlab.report import theory as plots_theory
 
-STUDIES = _sigprop.STUDIES
-
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "theory",
-        help="mean-field signal propagation: predicted vs measured variances, phase diagram",
+        help="mean-field signal propagation: variances, critical line, correlations, "
+        "Jacobians, trainability, kernels",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # an abbreviation is the subcommand's to resolve, among its options
     )
-    parser.add_argument(
-        "--layers",
-        type=int,
-        nargs="+",
-        metavar="N",
-        help="widths n_1 .. n_L of the layers after the input; the last must be 1",
-    )
-    parser.add_argument("--input-dim", type=int, metavar="N", help="n_0 (default: n_1)")
-    parser.add_argument("--init", default="xavier", help="initializer (default xavier)")
-    parser.add_argument(
-        "--activation",
-        nargs="+",
-        metavar="NAME",
-        help="hidden activation (default tanh; --critical: several, default all)",
-    )
-    parser.add_argument(
-        "--sigma-b2",
-        type=float,
-        default=None,
-        metavar="V",
-        help="bias variance; biases are drawn N(0, V) (default 0: initlab's zero biases; "
-        "--trainability 0.05)",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument(
-        "--examples",
-        type=int,
-        default=theory.DEFAULT_EXAMPLES,
-        metavar="M",
-        help=f"Gaussian inputs per network (default {theory.DEFAULT_EXAMPLES})",
-    )
-    parser.add_argument(
-        "--members",
-        type=int,
-        metavar="K",
-        help=f"independent networks measured (default {theory.DEFAULT_MEMBERS}; --jacobian 2)",
-    )
-    _sigprop.add_arguments(parser)
-    _trainmaps.add_arguments(parser)
-    _kernels.add_arguments(parser)
-    parser.add_argument(
-        "--out",
-        metavar="DIR",
-        help="write the figures and theory.json (a study: <study>.json) here",
-    )
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(func=run)
+    sub = parser.add_subparsers(dest="theory_command", metavar="STUDY")
+    for name in _grammar.STUDIES:
+        _grammar.add_study(sub, name, _grammar.DESCRIPTIONS[name])
+    _grammar.add_old_grammar(parser)
+    parser.set_defaults(func=run, study=None, study_name=None)
 
 
 def parse_spec(text: str, what: str) -> dict[str, Any]:
@@ -224,7 +146,7 @@ def _write_outputs(out: Path, config: dict, prediction, measurement, act, mark) 
 
 
 def _study(kind: str, args: argparse.Namespace) -> tuple[list[str], str | None]:
-    """The lines of one study flag (``--critical`` .. ``--deep-linear``), with progress,
+    """The lines of one study (``critical`` .. ``kernels``), with progress,
     and the note of a rescue directory if ``--out`` could not be written after the work."""
     if kind == "correlation" and args.no_map and args.out:
         raise InitlabError("--no-map prints the depth scales only and writes nothing; drop --out")
@@ -244,28 +166,36 @@ def _study(kind: str, args: argparse.Namespace) -> tuple[list[str], str | None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    chosen = [k for k in (*STUDIES, *_trainmaps.STUDIES, *_kernels.STUDIES) if getattr(args, k)]
-    if len(chosen) > 1:
-        flags = " and ".join(f"--{k.replace('_', '-')}" for k in chosen)
-        raise InitlabError(f"choose one study; got {flags}")
-    _checks.theory_options(args, chosen[0] if chosen else None)
-    if chosen:
-        lines, note = _study(chosen[0], args)
-        print("\n".join(lines))
-        if note:
-            print(f"initlab theory: error: {note}", file=sys.stderr)
-            return 1
-        return 0
-    return _mean_field(args)
+    """Run the chosen study; the old grammar's form too, with its notice on stderr after the
+    run (a refusal of bad input stays one line)."""
+    old = _grammar.old_form(args)
+    if old is None and args.study_name is None:
+        names = ", ".join(_grammar.STUDIES)
+        raise InitlabError(f"initlab theory needs a study, one of {names} (see --help)")
+    args, notice = old or (_grammar.complete(args), None)
+    status = _run(args)
+    if notice:
+        print(notice, file=sys.stderr)
+    return status
+
+
+def _run(args: argparse.Namespace) -> int:
+    _checks.theory_options(args, args.study)
+    if args.study is None:
+        return _mean_field(args)
+    lines, note = _study(args.study, args)
+    print("\n".join(lines))
+    if note:
+        print(f"initlab theory: error: {note}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _mean_field(args: argparse.Namespace) -> int:
     """Theory beside measurement for one network (``--layers``), optionally saved."""
     args.sigma_b2 = 0.0 if args.sigma_b2 is None else args.sigma_b2
     if args.layers is None:
-        raise InitlabError(
-            "initlab theory needs --layers, or one of --critical, --correlation, --jacobian"
-        )
+        raise InitlabError("initlab theory variance needs --layers N_1 .. N_L (the last 1)")
     if args.activation is not None and len(args.activation) > 1:
         raise InitlabError(f"--activation takes one name here; got {args.activation}")
     args.members = theory.DEFAULT_MEMBERS if args.members is None else args.members

@@ -195,4 +195,4 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
     """``deeplinear.json`` (a file, or a directory holding it), checked."""
     path = Path(path)
     file = path / FILE if path.is_dir() else path
-    return read_record(file, "initlab.deeplinear", "initlab theory --deep-linear --out DIR")
+    return read_record(file, "initlab.deeplinear", "initlab theory deep-linear --out DIR")

@@ -294,4 +294,4 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
     """``kernels.json`` (a file, or a directory holding it), checked."""
     path = Path(path)
     file = path / FILE if path.is_dir() else path
-    return read_record(file, FORMAT, "initlab theory --kernels --out DIR")
+    return read_record(file, FORMAT, "initlab theory kernels --out DIR")

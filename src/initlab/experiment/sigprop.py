@@ -143,7 +143,7 @@ def read(path: str | os.PathLike, kind: str) -> dict[str, Any]:
         data = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InitlabError(
-            f"no {kind} results at {file}: run `initlab theory --{kind} --out DIR`"
+            f"no {kind} results at {file}: run `initlab theory {kind} --out DIR`"
         ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InitlabError(f"{file} is not valid JSON ({exc})") from None

@@ -47,7 +47,7 @@ from initlab.nn.training import train
 from initlab.results.records import jsonable
 
 log = logging.getLogger(__name__)
-_COMMAND = "initlab theory --trainability --out DIR"
+_COMMAND = "initlab theory trainability --out DIR"
 CONFIG_FILE = "trainability.json"
 TASKS = ("digits10", "digits")
 """``digits10``: scikit-learn's 8x8 digits, 10 classes, softmax head; ``digits``: odd/even."""

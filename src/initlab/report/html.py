@@ -2,9 +2,9 @@
 
 Everything is drawn from the stored results alone (``results.json`` of ``initlab run`` or
 ``initlab reproduce``, ``sweep.sqlite`` of ``initlab sweep``, and ``critical.json``,
-``correlation.json``, ``jacobian.json`` of ``initlab theory --critical / --correlation /
---jacobian --out``, ``audit.json`` of ``initlab audit --out``, ``kernels.json`` of
-``initlab theory --kernels --out``), never by re-training.
+``correlation.json``, ``jacobian.json`` of ``initlab theory critical / correlation /
+jacobian --out``, ``audit.json`` of ``initlab audit --out``, ``kernels.json`` of
+``initlab theory kernels --out``), never by re-training.
 Figures are embedded as PNG data URIs, so the page needs no network and no other file.
 """
 
@@ -350,7 +350,7 @@ def depth_scale_rows(results: dict[str, Any]) -> list[list[str]]:
 
 
 def _sigprop_parts(source: Path, embed: _Embed) -> tuple[str, str]:
-    """Figures of the studies `initlab theory --critical/--correlation/--jacobian --out`
+    """Figures of the studies `initlab theory critical/correlation/jacobian --out`
     stored in `source`, drawn from their JSON."""
     from initlab.experiment import sigprop
     from initlab.report import sigprop as plots_sigprop

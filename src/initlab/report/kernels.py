@@ -1,6 +1,6 @@
 r"""The kernel study's text and figure, drawn from ``kernels.json`` only.
 
-``initlab theory --kernels --out DIR`` writes the record (:mod:`initlab.experiment.kernels`);
+``initlab theory kernels --out DIR`` writes the record (:mod:`initlab.experiment.kernels`);
 :func:`summary_lines` is what the command prints and the report shows, :func:`plot_kernels`
 its figure, :func:`report_sections` the report's section.
 """

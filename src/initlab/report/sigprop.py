@@ -1,7 +1,7 @@
 r"""Figures of signal propagation: critical line, correlation map, Jacobian spectra.
 
-Drawn only from stored results: the plain data that ``initlab theory --critical``,
-``--correlation`` and ``--jacobian`` write as ``critical.json``, ``correlation.json`` and
+Drawn only from stored results: the plain data that ``initlab theory critical``,
+``correlation`` and ``jacobian`` write as ``critical.json``, ``correlation.json`` and
 ``jacobian.json`` (see :mod:`initlab.cli._sigprop`). Each function returns a
 :class:`matplotlib.figure.Figure` built without pyplot's state.
 """

@@ -2,7 +2,7 @@ r"""Figures of trainability: the accuracy heat map with the depth-scale curve, a
 learning time of deep linear networks against depth.
 
 Drawn only from stored results: :func:`initlab.experiment.trainability.read` of the
-directory ``initlab theory --trainability --out DIR`` writes, and ``deeplinear.json``
+directory ``initlab theory trainability --out DIR`` writes, and ``deeplinear.json``
 (:func:`initlab.experiment.deeplinear.read`). Each function returns a
 :class:`matplotlib.figure.Figure` built without pyplot's state.
 """
