@@ -48,9 +48,10 @@ def test_twins_never_change_a_runs_numbers(engine):
     for a, b in zip(alone, with_twins, strict=True):
         for key in ("cost_history", "final_cost", "train_accuracy", "test_accuracy",
                     "test_cost_history", "diagnostics", "lsuv"):  # fmt: skip
-            assert json.dumps(records.jsonable(a[key])) == json.dumps(
-                records.jsonable(b[key])
-            ), (a["name"], key)
+            assert json.dumps(records.jsonable(a[key])) == json.dumps(records.jsonable(b[key])), (
+                a["name"],
+                key,
+            )
         assert a["chaotic"] is None and b["twins"]["n"] == 3
     zeros = with_twins[-1]
     assert zeros["chaotic"] is False and zeros["twins"]["parted_at"] == [None] * 3  # 0 * u = 0
@@ -98,8 +99,9 @@ def _post_results(data: ExperimentData, replicas: int = post.REPLICAS) -> dict:
 
 def _permuted(ds: Dataset, seed: int) -> Dataset:
     order = np.random.default_rng(seed).permutation(ds.n_examples)
-    return dataclasses.replace(ds, X=ds.X[:, order], Y=ds.Y[:, order],
-                               example_ids=tuple(np.array(ds.example_ids)[order]))
+    return dataclasses.replace(
+        ds, X=ds.X[:, order], Y=ds.Y[:, order], example_ids=tuple(np.array(ds.example_ids)[order])
+    )
 
 
 @pytest.mark.slow
@@ -129,9 +131,11 @@ def _write_post_run(tmp_path, engine: str, data_dir) -> str:
     """The post's network on its images for 60 iterations (past the parting, ~30), with one
     twin, on `engine`: `initlab run`'s results directory."""
     path = tmp_path / f"{engine}.toml"
-    runs = ('[[runs]]\nname = "zeros"\ninit = "zeros"\n'
-            '[[runs]]\nname = "random"\ninit = { name = "random", scale = 10 }\n'
-            '[[runs]]\nname = "he"\ninit = "he"\n[[runs]]\nname = "xavier"\ninit = "xavier"\n')
+    runs = (
+        '[[runs]]\nname = "zeros"\ninit = "zeros"\n'
+        '[[runs]]\nname = "random"\ninit = { name = "random", scale = 10 }\n'
+        '[[runs]]\nname = "he"\ninit = "he"\n[[runs]]\nname = "xavier"\ninit = "xavier"\n'
+    )
     path.write_text(
         f'[data]\ntrain = "{data_dir.as_posix()}"\n[model]\nhidden = [5, 5]\n'
         f'[training]\nlearning_rate = 0.01\niterations = 60\nseed = 1\nstream = "legacy"\n'
@@ -183,8 +187,9 @@ def test_results_carry_provenance_and_chaos_marks(tmp_path, capsys):
     # a chaotic run is marked in the table and the report, with the legend
     res["runs"][0]["chaotic"] = True
     res["summary"][0]["chaotic"] = 1
-    records.write_results(out, {k: v for k, v in res.items() if k not in ("format",
-                                                                        "schema_version")})
+    records.write_results(
+        out, {k: v for k, v in res.items() if k not in ("format", "schema_version")}
+    )
     from initlab.report.html import write_report
 
     html = write_report(out)[0].read_text()

@@ -482,8 +482,11 @@ def check_gpt_mup(block):
     printed = _run("python examples/gpt_mup.py --quick --out quick")[0]
     sp = printed.split("== mup ==")[0]
     assert "FAIL: a layer grows or vanishes with the width" in sp
-    rows = {f[0]: float(f[-2]) for f in (x.split() for x in sp.splitlines())
-            if len(f) >= 6 and f[1] == "1" and f[0] in growing}
+    rows = {
+        f[0]: float(f[-2])
+        for f in (x.split() for x in sp.splitlines())
+        if len(f) >= 6 and f[1] == "1" and f[0] in growing
+    }
     assert set(rows) == set(growing), f"{block.where}: quick run lacks rows {growing}"
     assert all(slope > 0 for slope in rows.values()), rows
 
@@ -509,7 +512,9 @@ def check_reproduce(block):
         if "…" not in line and not line.startswith(chaotic_rows):
             assert line in printed, f"{block.where}: not printed: {line!r}"
     n = 16
-    doc_rows = [x.split("│") for x in expected if x.startswith(chaotic_rows) and "replicas" not in x]
+    doc_rows = [
+        x.split("│") for x in expected if x.startswith(chaotic_rows) and "replicas" not in x
+    ]
     got_rows = [x.split("│") for x in printed if x.startswith(chaotic_rows)]
     doc_rows = [r for r in doc_rows if len(r) == 9]  # the verdict table's rows (7 cells)
     got_rows = [r for r in got_rows if len(r) == 9]

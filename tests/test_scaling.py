@@ -216,8 +216,24 @@ def test_ntk_or_mup_without_a_base_width_is_one_error_before_any_work(tmp_path, 
     err = capsys.readouterr().err
     assert "--base-width N0 is required with --parametrizations ntk mup" in err
     assert len(err.strip().splitlines()) == 1 and not out.exists()
-    sp_only = ["scaling", "lr-transfer", "--parametrizations", "sp", "--widths", "8", "16",
-               "--log2-lrs", "-5", "-5", "--steps", "1", "--examples", "8", "--batch-size", "4"]
+    sp_only = [
+        "scaling",
+        "lr-transfer",
+        "--parametrizations",
+        "sp",
+        "--widths",
+        "8",
+        "16",
+        "--log2-lrs",
+        "-5",
+        "-5",
+        "--steps",
+        "1",
+        "--examples",
+        "8",
+        "--batch-size",
+        "4",
+    ]
     assert main([*sp_only, "-q"]) == 0  # SP alone needs no base width
     with pytest.raises(InitlabError, match="'mup' needs base_width"):
         scaling.lr_transfer((16, 32), (-5,), ("sp", "mup"))

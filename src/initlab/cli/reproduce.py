@@ -30,6 +30,7 @@ from initlab.nn import engines
 
 __all__ = ["POST_RUNS", "add_parser", "post_spec", "run"]
 
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "reproduce",

@@ -29,8 +29,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(when installed). Exit status 0 when every claim holds.",
     )
     p.add_argument("--data", help="the post's image folder (default: the fetched cats-vs-dogs)")
-    p.add_argument("--replicas", type=positive_int, default=REPLICAS, metavar="N",
-                   help=f"replicas of the post's runs for its verdicts (default {REPLICAS})")
+    p.add_argument(
+        "--replicas",
+        type=positive_int,
+        default=REPLICAS,
+        metavar="N",
+        help=f"replicas of the post's runs for its verdicts (default {REPLICAS})",
+    )
     p.add_argument("--quick", action="store_true",
                    help="leave out the two slowest checks (Saxe's, muP's)")  # fmt: skip
     p.set_defaults(func=run)

@@ -171,7 +171,6 @@ class PlainStep:
         self._widths: dict[int, dict] = {}
         self.cols, self.Y, self.m = None, Y, None  # buffers made at the first step's width
 
-
     def batch(self, cols: Array | None, Y: Array) -> None:
         """The next steps' columns of X (None: all, in order) and their targets ``(n_L, |B|)``;
         the buffers of that batch width are made at its first step and kept."""

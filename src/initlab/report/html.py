@@ -284,9 +284,11 @@ def _page_parts(source: Path, axes: tuple[str, str] | None, embed: _Embed) -> li
         parts.append(_sweep_parts(source, axes, embed))
     if has_sigprop:
         parts.append(_sigprop_parts(source, embed))
-    for title, text, figs in chain(_scaling.report_sections(source),
-                                   _audit.report_sections(source),
-                                   _kernels.report_sections(source)):
+    for title, text, figs in chain(
+        _scaling.report_sections(source),
+        _audit.report_sections(source),
+        _kernels.report_sections(source),
+    ):
         body = "".join(embed(f, c) for f, c in figs)
         parts.append((
             f"<h2>{html.escape(title)}</h2><pre>{html.escape(text)}</pre>{body}",

@@ -100,10 +100,13 @@ def describe(prov: dict[str, Any] | None) -> str:
     Intel(R) Xeon(R) ..., float64``; or that the result has none (made before provenance)."""
     if not prov:
         return "provenance: not recorded (made by an initlab without provenance)"
-    blas = ", ".join(
-        f"{b.get('internal_api')} {b.get('version')} ({b.get('architecture') or 'kernel ?'})"
-        for b in prov.get("blas") or []
-    ) or "no BLAS reported"
+    blas = (
+        ", ".join(
+            f"{b.get('internal_api')} {b.get('version')} ({b.get('architecture') or 'kernel ?'})"
+            for b in prov.get("blas") or []
+        )
+        or "no BLAS reported"
+    )
     parts = [f"initlab {prov.get('initlab')}", prov.get("python"), f"NumPy {prov.get('numpy')}",
              blas, prov.get("cpu"), prov.get("dtype")]  # fmt: skip
     return "provenance: " + ", ".join(str(p) for p in parts if p)

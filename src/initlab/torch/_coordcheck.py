@@ -130,8 +130,11 @@ class CoordCheck:
                 why = f"; {notes.pop()}" if len(notes) == 1 and None not in notes else ""
                 parts.append(f"{key} (step {at}, slope {slopes}{why})")
             lines.append(f"{what}: " + ("; ".join(parts) if parts else "every layer stable"))
-        verdict = ("PASS: every layer stable in " + self.axis + " but the known benign exceptions"
-                   if self.passed else "FAIL: a layer grows or vanishes with the " + self.axis)
+        verdict = (
+            "PASS: every layer stable in " + self.axis + " but the known benign exceptions"
+            if self.passed
+            else "FAIL: a layer grows or vanishes with the " + self.axis
+        )
         return [*lines, verdict]  # fmt: skip
 
     def __str__(self) -> str:
