@@ -203,7 +203,7 @@ def mup_claim() -> Claim:
     from initlab.analysis.coordcheck import DEFAULT_BAND
     from initlab.experiment import scaling
 
-    c = scaling.coord_check((32, 64, 128, 256), ("sp", "mup"), optimizer="sgd",
+    c = scaling.coord_check((32, 64, 128, 256), ("sp", "mup"), optimizer="sgd", base_width=32,
                             learning_rate=0.5, steps=2, seeds=range(4), n_examples=64)  # fmt: skip
     rows = c.rows("size")
     mup = max(abs(r.slope) for r in rows["mup"] if r.step >= 1)
