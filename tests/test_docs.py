@@ -97,12 +97,17 @@ def test_normalization_masks_durations_and_paths_only():
     assert not docs.matches("a\n...\nd", "a\nb\nc")
 
 
-@pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
+def _python_blocks(path: Path) -> list:
+    return [b for b in docs.parse(path) if b.lang == "python" and b.marker != "no-run"]
+
+
+WITH_PYTHON = [p for p in FILES if _python_blocks(p)]
+
+
+@pytest.mark.parametrize("path", WITH_PYTHON, ids=[p.name for p in WITH_PYTHON])
 def test_python_blocks_run(path):
     """Every python block of a file, in order, in one namespace; printed output compared."""
-    blocks = [b for b in docs.parse(path) if b.lang == "python" and b.marker != "no-run"]
-    if not blocks:
-        pytest.skip(f"{path.name} has no python blocks")
+    blocks = _python_blocks(path)
     before = {p.name for p in REPO.iterdir()}
     namespace = {"__name__": "__docs__"}
     for block in blocks:
