@@ -41,6 +41,7 @@ from initlab._validation import InitlabError, check_number
 from initlab.analysis.coordcheck import DEFAULT_BAND, CoordRow, coord_check_table, format_rows
 from initlab.results.records import write_atomic
 from initlab.torch._apply import _run
+from initlab.torch.models import seeded
 
 AXES = ("width", "depth")
 _BENIGN_INIT = "expected: muP's readout starts at O(n^-1/2), variance 1/n^2"
@@ -221,8 +222,7 @@ def coord_check(
     for n in sizes_:
         per_seed = []
         for s in range(seeds):
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed + s)
+            with seeded(seed + s):
                 model = builder(n)
             names = names or [k for k, m in model.named_modules() if k and not list(m.children())]
             if hasattr(model, "_initlab_parametrization"):

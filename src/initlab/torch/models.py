@@ -23,21 +23,30 @@ global torch random state and the same seed gives the same model.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["GPT", "LSTMTagger", "ResNet", "TransformerClassifier", "build", "mlp"]
+__all__ = ["GPT", "LSTMTagger", "ResNet", "TransformerClassifier", "build", "mlp", "seeded"]
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Within the block torch's global generator is seeded with `seed`; after it, the
+    caller's state is back as it was (:func:`torch.random.fork_rng`)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def build(factory: Callable[[], nn.Module], seed: int) -> nn.Module:
-    """Call ``factory()`` with torch's global generator seeded by ``seed`` and then restored."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    """``factory()`` called :func:`seeded` by `seed`."""
+    with seeded(seed):
         return factory()
 
 
@@ -113,8 +122,7 @@ class ResNet(nn.Module):
         super().__init__()
         if norm not in ("batch", None):
             raise ValueError(f"norm must be 'batch' or None; got {norm!r}")
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             use = norm == "batch"
             self.conv1 = nn.Conv2d(in_channels, width, 7, 2, 3, bias=not use)
             self.bn1 = nn.BatchNorm2d(width) if use else nn.Identity()
@@ -159,8 +167,7 @@ class TransformerClassifier(nn.Module):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             self.embed = nn.Embedding(vocab, d_model)
             self.pos = nn.Parameter(torch.zeros(max_len, d_model))
             layer = nn.TransformerEncoderLayer(
@@ -240,8 +247,7 @@ class GPT(nn.Module):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             self.embed = nn.Embedding(vocab, d_model)
             self.pos = nn.Embedding(max_len, d_model)
             self.blocks = nn.ModuleList(
@@ -274,8 +280,7 @@ class LSTMTagger(nn.Module):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             self.embed = nn.Embedding(vocab, embed_dim)
             self.lstm = nn.LSTM(embed_dim, hidden, n_layers, batch_first=True)
             self.tagger = nn.Linear(hidden, n_tags)

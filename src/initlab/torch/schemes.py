@@ -34,6 +34,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from initlab._validation import InitlabError, check_number
+from initlab.torch.models import seeded
 
 Rule = tuple[Any, Any]
 __all__ = [
@@ -256,8 +257,7 @@ class PostLNEncoder(nn.Module):
                  ffn: int | None = None, alpha: float = 1.0, norm: bool = True,
                  seed: int = 0) -> None:  # fmt: skip
         super().__init__()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             self.embed = nn.Embedding(vocab, d_model)
             self.pos = nn.Parameter(torch.zeros(max_len, d_model))
             self.blocks = nn.ModuleList(
