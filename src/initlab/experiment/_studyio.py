@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,19 @@ def write_record(path: Path, record: dict[str, Any]) -> None:
     :func:`~initlab.results.provenance.provenance` of this process unless it has one."""
     record = {**record, "provenance": record.get("provenance") or provenance()}
     write_atomic(path, json.dumps(jsonable(record), allow_nan=False).encode("utf-8"))
+
+
+def store(out_dir: str | os.PathLike, name: str, record: dict[str, Any]) -> Path:
+    """`record` written (:func:`write_record`) as ``out_dir/name``; the path."""
+    path = Path(out_dir) / name
+    write_record(path, record)
+    return path
+
+
+def load(path: str | os.PathLike, name: str, fmt: str, command: str) -> dict[str, Any]:
+    """:func:`read_record` of `path`, or of ``path/name`` when `path` is a directory."""
+    path = Path(path)
+    return read_record(path / name if path.is_dir() else path, fmt, command)
 
 
 def read_record(path: Path, fmt: str, command: str) -> dict[str, Any]:

@@ -44,9 +44,9 @@ from initlab._validation import check_number
 from initlab.experiment._studyio import (
     SCHEMA_VERSION,
     config_dict,
-    read_record,
+    load,
     set_grid,
-    write_record,
+    store,
 )
 from initlab.init.build import init_population
 from initlab.init.matrices import orthogonal
@@ -186,13 +186,9 @@ def run(
 
 def write(out_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
     """Store `record` as ``out_dir/deeplinear.json`` (atomically); the path."""
-    path = Path(out_dir) / FILE
-    write_record(path, record)
-    return path
+    return store(out_dir, FILE, record)
 
 
 def read(path: str | os.PathLike) -> dict[str, Any]:
     """``deeplinear.json`` (a file, or a directory holding it), checked."""
-    path = Path(path)
-    file = path / FILE if path.is_dir() else path
-    return read_record(file, "initlab.deeplinear", "initlab theory deep-linear --out DIR")
+    return load(path, FILE, "initlab.deeplinear", "initlab theory deep-linear --out DIR")

@@ -48,9 +48,9 @@ from initlab.analysis.kernels import mlp_kernels
 from initlab.experiment._studyio import (
     SCHEMA_VERSION,
     config_dict,
-    read_record,
+    load,
     set_grid,
-    write_record,
+    store,
 )
 from initlab.nn import activations as _activations
 from initlab.results.records import jsonable
@@ -285,13 +285,9 @@ def run(config: KernelConfig, progress: Callable[[int, int], None] | None = None
 
 def write(out_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
     """Store `record` as ``out_dir/kernels.json`` (atomically); the path."""
-    path = Path(out_dir) / FILE
-    write_record(path, record)
-    return path
+    return store(out_dir, FILE, record)
 
 
 def read(path: str | os.PathLike) -> dict[str, Any]:
     """``kernels.json`` (a file, or a directory holding it), checked."""
-    path = Path(path)
-    file = path / FILE if path.is_dir() else path
-    return read_record(file, FORMAT, "initlab theory kernels --out DIR")
+    return load(path, FILE, FORMAT, "initlab theory kernels --out DIR")

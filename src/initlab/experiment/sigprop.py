@@ -9,7 +9,6 @@ the report are drawn from these files only.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -23,11 +22,10 @@ from initlab.analysis import correlation as _correlation
 from initlab.analysis import jacobian as _jacobian
 from initlab.analysis import theory as theory
 from initlab.analysis.propagation import study_correlations
+from initlab.experiment._studyio import SCHEMA_VERSION, load, store
 from initlab.nn import activations as _activations
-from initlab.results.provenance import provenance
-from initlab.results.records import jsonable, write_atomic
+from initlab.results.records import jsonable
 
-SCHEMA_VERSION = 1
 KINDS = ("critical", "correlation", "jacobian")
 DEFAULT_SIGMA_B2 = (0.0, 0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 """The :math:`\\sigma_b^2` of the critical-line table."""
@@ -119,12 +117,7 @@ def jacobian_record(
 
 def write(out_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
     """Write `record` to ``out_dir/<kind>.json`` atomically; return the path."""
-    kind = record["format"].rsplit(".", 1)[-1]
-    path = Path(out_dir) / f"{kind}.json"
-    record = {**record, "provenance": record.get("provenance") or provenance()}
-    text = json.dumps(jsonable(record), allow_nan=False)
-    write_atomic(path, text.encode("utf-8"))
-    return path
+    return store(out_dir, f"{record['format'].rsplit('.', 1)[-1]}.json", record)
 
 
 def read(path: str | os.PathLike, kind: str) -> dict[str, Any]:
@@ -137,24 +130,7 @@ def read(path: str | os.PathLike, kind: str) -> dict[str, Any]:
     """
     if kind not in KINDS:
         raise InitlabError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
-    path = Path(path)
-    file = path / f"{kind}.json" if path.is_dir() else path
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InitlabError(
-            f"no {kind} results at {file}: run `initlab theory {kind} --out DIR`"
-        ) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InitlabError(f"{file} is not valid JSON ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != f"initlab.sigprop.{kind}":
-        raise InitlabError(f"{file} is not an initlab {kind} file (format initlab.sigprop.{kind})")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise InitlabError(
-            f"{file} has schema version {data.get('schema_version')!r}; this initlab reads "
-            f"{SCHEMA_VERSION}"
-        )
-    return data
+    return load(path, f"{kind}.json", f"initlab.sigprop.{kind}", f"initlab theory {kind} --out DIR")
 
 
 def stored(directory: str | os.PathLike) -> dict[str, dict[str, Any]]:
