@@ -214,7 +214,7 @@ def test_not_enough_free_space_is_refused_before_training(tmp_path, monkeypatch,
 def full_disk(monkeypatch):
     """Every atomic write under the returned folder fails with ENOSPC (as a full disk does;
     as root, a read-only chmod would not stop the writes)."""
-    from initlab.experiment import _studyio, scaling, sigprop
+    from initlab.experiment import _studyio, scaling
     from initlab.report import html
     from initlab.results import table
 
@@ -226,7 +226,7 @@ def full_disk(monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return real(path, data)
 
-    for module in (records, figures_mod, html, table, sigprop, _studyio, scaling):
+    for module in (records, figures_mod, html, table, _studyio, scaling):  # studies: _studyio
         monkeypatch.setattr(module, "write_atomic", write_atomic)
     rescued = []
     real_mkdtemp = __import__("tempfile").mkdtemp

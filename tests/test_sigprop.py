@@ -104,9 +104,14 @@ def test_jacobian_cli_prints_theory_beside_measured(capsys):
 
 def test_stored_files_are_refused_when_foreign(tmp_path):
     (tmp_path / "jacobian.json").write_text(json.dumps({"format": "something else"}))
-    with pytest.raises(InitlabError, match="not an initlab jacobian file"):
+    with pytest.raises(
+        InitlabError, match=r"not an initlab file of format initlab\.sigprop\.jacobian"
+    ):
         sigprop.read(tmp_path, "jacobian")
-    with pytest.raises(InitlabError, match="no critical results"):
+    with pytest.raises(
+        InitlabError,
+        match=r"no results at .*critical\.json: run `initlab theory critical --out DIR`",
+    ):
         sigprop.read(tmp_path, "critical")
     assert main(["theory"]) == 2  # no study: one clear error
 
