@@ -16,7 +16,7 @@ learning rate 0.01, 1000 full-batch iterations, legacy stream seed 1, one BLAS t
 3. **Population.** ``initlab run``'s training step (``experiment.runner.train_group``,
    diagnostics on, records built) for 100 members (He, seeds 1..100) over one member,
    with ``jobs=1`` (one thread) and with the default jobs (the usable cores: the
-   population in chunks on that many threads, :mod:`initlab.experiment.threads`), the
+   population in chunks on that many threads, :mod:`initlab.execution.threads`), the
    weights drawn from the post's legacy stream and from the default stream (a spec's
    default).
 
@@ -35,9 +35,9 @@ import numpy as np
 import initlab
 from _common import DATA, POST_INITS, header, parser, ratios, set_threads, spread, timed
 from initlab.analysis.diagnostics import Recorder, record_iterations
-from initlab.experiment import runner, threads
-from initlab.experiment.spec import parse
+from initlab.execution import runner, threads
 from initlab.nn import engines, training
+from initlab.specs.spec import parse
 
 
 def gemm_rate(n: int) -> float:

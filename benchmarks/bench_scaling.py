@@ -1,6 +1,6 @@
 r"""Width ladder: what a coordinate check costs per width, up to 4096.
 
-Runs :func:`initlab.experiment.scaling.coord_check` with the CLI's defaults (SP, NTK and muP; a
+Runs :func:`initlab.studies.scaling.coord_check` with the CLI's defaults (SP, NTK and muP; a
 ReLU MLP 64 -> n -> n -> n -> 10; 4 seeds as one population; 2 SGD steps on 128 digits, so
 three forward and backward passes) over widths 64 .. ``--max-width`` and prints, per width,
 the seconds of each parametrization, the flops of one parametrization (forward ``2 m K
@@ -20,7 +20,7 @@ def main() -> None:
     p.add_argument("--max-width", type=int, default=4096)
     args = p.parse_args()
     set_threads(args.threads)
-    from initlab.experiment import scaling
+    from initlab.studies import scaling
 
     header("coordinate-check width ladder", args.threads)
     top = 128 if args.smoke else args.max_width  # smoke: two small widths, seconds

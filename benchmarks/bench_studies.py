@@ -1,7 +1,7 @@
 r"""The studies beside their peers: trainability map, lr transfer and coordinate check (issue 23).
 
-Each study runs as a user runs it (:mod:`initlab.experiment.trainability`,
-:func:`initlab.experiment.scaling.lr_transfer`, :func:`~initlab.experiment.scaling.coord_check`)
+Each study runs as a user runs it (:mod:`initlab.studies.trainability`,
+:func:`initlab.studies.scaling.lr_transfer`, :func:`~initlab.studies.scaling.coord_check`)
 beside PyTorch peers doing the same arithmetic on the same initial parameters, data, batches and
 rates, float64, one thread (:mod:`_torchstudies`): ``torch bmm`` (the members stacked, one
 batched product per layer) and ``torch loop`` (one model and ``torch.optim`` per member); for
@@ -37,8 +37,8 @@ HERE = Path(__file__).resolve().parent
 
 def trainability_case(smoke: bool, dtype: str = "float64"):
     """The map of 3 depths x 6 sigma_w^2 x 2 seeds, 300 SGD steps of 64 at width 64."""
-    from initlab.experiment import trainability as tr
     from initlab.nn.batches import Schedule
+    from initlab.studies import trainability as tr
 
     cfg = tr.TrainabilityConfig(
         depths=(2, 3) if smoke else (4, 8, 16), sigma_w2=(0.5, 1.0, 1.5, 2.0, 3.0, 4.0),
@@ -83,8 +83,8 @@ def _model_rates(arch, X, Y, n, seeds, p, n0, optimizer, lrs):
 
 def lr_transfer_case(smoke: bool):
     """SP and muP, widths 64..512, learning rates 2^-10..2^-3, 2 seeds; Adam, 40 steps of 32."""
-    from initlab.experiment import scaling
-    from initlab.experiment.steps import _batches
+    from initlab.studies import scaling
+    from initlab.studies.steps import _batches
 
     widths = (16, 32) if smoke else (64, 128, 256, 512)
     log2_lrs, seeds, kw = tuple(range(-10, -2)), [0, 1], {"steps": 3 if smoke else 40}
@@ -118,7 +118,7 @@ def lr_transfer_case(smoke: bool):
 
 def coord_check_case(smoke: bool):
     """SP and muP, widths 64..2048, 4 seeds, 2 SGD steps at 0.5 on 128 digits (3 passes)."""
-    from initlab.experiment import scaling
+    from initlab.studies import scaling
 
     widths = (16, 32) if smoke else (64, 128, 256, 512, 1024, 2048)
     arch, (X, Y) = scaling.Architecture(), scaling.digits(128)

@@ -22,7 +22,9 @@ import dataclasses
 
 import numpy as np
 
-from initlab.experiment import post, runner, spec
+from initlab.execution import runner
+from initlab.specs import spec
+from initlab.studies import post
 
 
 def main() -> None:

@@ -28,8 +28,8 @@ import torch
 from torch.nn import functional as F
 
 from initlab import torch as itorch
-from initlab.experiment.scaling import LrTransfer
 from initlab.report.scaling import lr_transfer_figure, optimum_table, shift_lines
+from initlab.studies.scaling import LrTransfer
 from initlab.torch._chars import char_batches, zen_text
 from initlab.torch.models import GPT
 

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from bad_input import refused, refused_limited, spec
-from initlab.experiment import spec as _spec
+from initlab.specs import spec as _spec
 
 HEAD = '[data]\ntrain = "digits"\n'
 RUN = '[[runs]]\ninit = "he"\n'

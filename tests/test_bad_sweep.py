@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bad_input import refused, refused_limited, spec
-from initlab.experiment import sweep_spec
+from initlab.specs import sweep_spec
 
 HEAD = '[data]\ntrain = "digits"\n[training]\niterations = 3\n'
 

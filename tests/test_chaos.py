@@ -19,12 +19,14 @@ from initlab import init_population
 from initlab.analysis import chaos
 from initlab.cli import main
 from initlab.data import Dataset
-from initlab.experiment import post, runner, spec
-from initlab.experiment.population import ExperimentData
+from initlab.execution import runner
+from initlab.execution.population import ExperimentData
 from initlab.nn.training import train
 from initlab.results import compare as C
 from initlab.results import records
 from initlab.results.sweep_store import open_store
+from initlab.specs import spec
+from initlab.studies import post
 
 
 def small(twins: int, **training) -> spec.Spec:

@@ -421,8 +421,8 @@ def test_split_needs_both_classes_in_both_parts():
 
 
 def test_single_class_training_data_is_refused_naming_the_file(tmp_path):
-    from initlab.experiment import runner
-    from initlab.experiment.config import DataConfig
+    from initlab.execution import runner
+    from initlab.specs.config import DataConfig
 
     np.savez(tmp_path / "ones.npz", X=np.zeros((5, 3)), y=np.ones(5))
     with pytest.raises(DataError, match=r"data\.train: .*ones\.npz.* holds a single class "

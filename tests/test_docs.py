@@ -38,7 +38,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from initlab.experiment import trainability
+from initlab.studies import trainability
 
 REPO = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("initlab_docs", REPO / "docs" / "regenerate.py")

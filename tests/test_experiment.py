@@ -7,9 +7,9 @@ import pytest
 from scipy import stats
 
 from initlab import init_population
-from initlab.experiment import runner as experiment
-from initlab.experiment import spec as spec
+from initlab.execution import runner as experiment
 from initlab.nn.training import train
+from initlab.specs import spec as spec
 
 
 def small_spec(**training):
@@ -201,7 +201,7 @@ def test_the_memory_estimate_bounds_the_measured_peak(hidden, K, optimizer, batc
     training, and within 3 times it (measured: 1.4 to 1.7 times)."""
     import tracemalloc
 
-    from initlab.experiment import budget
+    from initlab.execution import budget
 
     s = spec.parse({"data": {"train": "digits10"}, "model": {"hidden": hidden, "output": "softmax"},
                     "training": {"iterations": 3, "optimizer": optimizer, "batch_size": batch,
@@ -225,7 +225,7 @@ def test_public_population_trains_to_the_records_of_train_group(engine):
     by ``nn.training.train``, the costs ``train_group`` records, bit for bit, on both
     engines (the sample one: 40 features > 24 examples)."""
     from initlab.data.dataset import Dataset
-    from initlab.experiment.population import ExperimentData
+    from initlab.execution.population import ExperimentData
 
     rng = np.random.default_rng(3)
     X = rng.standard_normal((40, 24))

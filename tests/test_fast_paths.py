@@ -116,7 +116,7 @@ def test_heavy_imports_are_deferred():
     """Loading the CLI, training's modules and the comparison table, and computing an
     interval over seeds, load neither scipy.stats nor matplotlib (about 1 s together)."""
     code = (
-        "import sys, initlab.cli, initlab.experiment.runner, initlab.analysis.diagnostics, "
+        "import sys, initlab.cli, initlab.execution.runner, initlab.analysis.diagnostics, "
         "initlab.report.html, initlab.analysis.stats as s; s.summarize([1.0, 2.0, 4.0]); "
         "print(sorted(m for m in ('scipy.stats', 'matplotlib') if m in sys.modules))"
     )
@@ -245,8 +245,8 @@ def test_a_population_gathered_member_by_member_gives_the_stacked_records(monkey
     test costs, diagnostics on the column sample and norms, divergence) must equal the
     stacked path's, with more features than the column sample and a member that diverges."""
     from initlab.data import Dataset
-    from initlab.experiment import runner
-    from initlab.experiment.spec import parse
+    from initlab.execution import runner
+    from initlab.specs.spec import parse
 
     X, Y = wide(n=1500, m=30)
     Xt, Yt = wide(n=1500, m=12, seed=5)

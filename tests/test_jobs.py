@@ -19,9 +19,9 @@ from threadpoolctl import threadpool_info
 
 from initlab.cli import main
 from initlab.data import Dataset
-from initlab.experiment import runner, threads
-from initlab.experiment.spec import parse
+from initlab.execution import runner, threads
 from initlab.nn import engines
+from initlab.specs.spec import parse
 
 RUNS = [
     {"name": "lsuv", "init": {"name": "lsuv", "tol": 0.05}},
@@ -236,7 +236,8 @@ def test_every_chunk_runs_blas_on_one_thread_whatever_the_others_do(
 
 
 def test_sweep_workers_train_their_populations_in_their_own_thread(tmp_path, monkeypatch):
-    from initlab.experiment import sweep, sweep_spec
+    from initlab.execution import sweep
+    from initlab.specs import sweep_spec
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((60, 8))
@@ -289,7 +290,7 @@ def test_ctrl_c_stops_every_chunk_and_reaches_the_caller(monkeypatch):
 
 def test_the_memory_check_counts_one_gram_matrix_per_chunk_in_flight(monkeypatch):
     from initlab._validation import InitlabError
-    from initlab.experiment import budget
+    from initlab.execution import budget
 
     _, data, _, training = small(16)
     training = training.with_engine("sample")
@@ -307,7 +308,7 @@ def test_fewer_chunks_when_more_would_not_fit(monkeypatch):
     """A population that fits as one chunk is never refused for the threads' sake: the
     chunks fall back to as many as memory holds (one Gram matrix each in flight)."""
     from initlab._validation import InitlabError
-    from initlab.experiment import budget
+    from initlab.execution import budget
 
     _, data, _, training = small(16)
     training = training.with_engine("sample")

@@ -12,10 +12,10 @@ import pytest
 from initlab._validation import InitlabError
 from initlab.analysis import correlation, empirical_ntk, kernel_regression, kernels
 from initlab.analysis.gauss2d import gaussian_expectation_2d
-from initlab.experiment.kernels import digits
-from initlab.experiment.kernels import gaussian_init as gaussian
 from initlab.init.build import init_population
 from initlab.init.parametrization import init_model
+from initlab.studies.kernels import digits
+from initlab.studies.kernels import gaussian_init as gaussian
 
 REF = Path(__file__).parent / "reference" / "nt_kernels.npz"
 

@@ -11,8 +11,8 @@ import pytest
 
 from initlab.analysis import correlation, empirical_ntk, kernels
 from initlab.cli import main
-from initlab.experiment import kernels as study
 from initlab.report.html import write_report
+from initlab.studies import kernels as study
 
 SMALL = [
     "theory",
@@ -143,7 +143,7 @@ def test_deep_linear_criterion_is_used(capsys):
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "cost <= 0.5 x its initial value" in text
-    from initlab.experiment import deeplinear
+    from initlab.studies import deeplinear
 
     cfg = deeplinear.DeepLinearConfig(
         depths=(2,), width=8, steps=30, seeds=1, rates=(0.2,), criterion=0.5

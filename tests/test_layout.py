@@ -2,7 +2,7 @@
 
 The order, from the core up (a module may import from its own package and any package left of it)::
 
-    _rng, _validation -> nn -> init -> data -> analysis -> results -> experiment -> report -> cli
+    _rng, _validation -> nn -> init -> data -> analysis -> results -> specs -> execution -> studies -> report -> torch -> playground -> cli
 
 ``torch`` (the optional PyTorch bridge) sits just below ``cli``, then ``playground`` (the local
 web page), which must not import torch at all. Lazy imports inside functions
@@ -25,7 +25,9 @@ ORDER = [
     "data",
     "analysis",
     "results",
-    "experiment",
+    "specs",
+    "execution",
+    "studies",
     "report",
     "torch",
     "playground",

@@ -62,7 +62,8 @@ def _no_work(monkeypatch):
         raise AssertionError("work started before the output was checked")
 
     from initlab.analysis import theory
-    from initlab.experiment import deeplinear, runner, scaling, sigprop, sweep, trainability
+    from initlab.execution import runner, sweep
+    from initlab.studies import deeplinear, scaling, sigprop, trainability
 
     monkeypatch.setattr(runner, "run", forbidden)
     monkeypatch.setattr(theory, "measure", forbidden)
@@ -214,9 +215,9 @@ def test_not_enough_free_space_is_refused_before_training(tmp_path, monkeypatch,
 def full_disk(monkeypatch):
     """Every atomic write under the returned folder fails with ENOSPC (as a full disk does;
     as root, a read-only chmod would not stop the writes)."""
-    from initlab.experiment import _studyio, scaling
     from initlab.report import html
     from initlab.results import table
+    from initlab.studies import _studyio, scaling
 
     full = []
     real = records.write_atomic

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from initlab import init_network
-from initlab.experiment.scaling import digits, train_steps
 from initlab.init import parametrization as par
 from initlab.nn.losses import get_head
+from initlab.studies.scaling import digits, train_steps
 
 
 def test_table_is_yang_and_hu_and_tensor_programs_v():
@@ -194,7 +194,7 @@ def test_training_equals_the_mup_package(optimizer):
 
 
 def _spec(**model):
-    from initlab.experiment import spec
+    from initlab.specs import spec
 
     return spec.parse(
         {
@@ -213,9 +213,10 @@ def test_spec_keys_parametrization_and_base_width():
     member by member)."""
     from dataclasses import replace
 
-    from initlab.experiment import config, runner
-    from initlab.experiment import spec as spec_mod
+    from initlab.execution import runner
     from initlab.nn.training import train
+    from initlab.specs import config
+    from initlab.specs import spec as spec_mod
 
     sp = _spec()
     data = runner.load_data(sp)
@@ -255,7 +256,7 @@ def test_spec_keys_parametrization_and_base_width():
 
 
 def test_sweep_run_ids_unchanged_for_sp():
-    from initlab.experiment import sweep_spec
+    from initlab.specs import sweep_spec
 
     raw = {"data": {"train": "digits"}, "model": {"hidden": [8, 8]},
            "axes": {"init": ["he"], "learning_rate": [0.1]}}  # fmt: skip
@@ -274,11 +275,12 @@ def test_sweep_over_parametrization_and_width_trains_each_run_as_alone(tmp_path)
     every stored run has the numbers of an experiment spec of that one run; SP runs keep the
     ids of a sweep that never named a parametrization; the store's rows answer
     --where parametrization=mup / width=16, group by parametrization and draw by width."""
-    from initlab.experiment import runner, sweep, sweep_spec
-    from initlab.experiment import spec as experiment_spec
+    from initlab.execution import runner, sweep
     from initlab.report import sweep as sweep_plots
     from initlab.results import table
     from initlab.results.sweep_store import open_store
+    from initlab.specs import spec as experiment_spec
+    from initlab.specs import sweep_spec
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((60, 6))
@@ -334,7 +336,7 @@ def test_sweep_over_parametrization_and_width_trains_each_run_as_alone(tmp_path)
 
 def test_parametrization_axes_are_refused_with_the_key():
     from initlab._validation import SpecError
-    from initlab.experiment import sweep_spec
+    from initlab.specs import sweep_spec
 
     raw = {"data": {"train": "digits"}, "model": {"hidden": [8, 8]},
            "axes": {"init": ["he"], "parametrization": ["sp", "mup"], "width": [8, 16]}}  # fmt: skip

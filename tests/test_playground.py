@@ -172,7 +172,7 @@ def test_phase_diagram_and_point_hold_to_closed_forms(client):
 def test_spec_is_toml_the_cli_accepts(client, view):
     import tomllib
 
-    from initlab.experiment import spec as spec_mod
+    from initlab.specs import spec as spec_mod
 
     text = client.get(f"/api/spec?view={view}").text
     raw = tomllib.loads(text)

@@ -141,9 +141,10 @@ def test_cost_figures_and_setup_name_the_head_the_optimizer_and_the_batches():
     defaults keep their words."""
     import numpy as np
 
-    from initlab.experiment import runner, spec
+    from initlab.execution import runner
     from initlab.report import figures
     from initlab.report.html import _schedule
+    from initlab.specs import spec
 
     s = spec.parse({
         "data": {"train": "digits10"},

@@ -92,8 +92,8 @@ def test_depth_scalings_keep_the_last_block_moving_by_a_depth_independent_amount
     blow up with depth; depth-muP (1/sqrt(L), TP VI) and CompleteP (1/L, Dey et al. 2025)
     with their learning-rate rule stay within the coordinate-check band."""
     from initlab.analysis.coordcheck import DEFAULT_BAND, fit_slope
-    from initlab.experiment.steps import digits, train_steps
     from initlab.init import parametrization as par
+    from initlab.studies.steps import digits, train_steps
 
     X, Y = digits(64)
     depths = (2, 8, 32)

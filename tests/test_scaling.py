@@ -6,9 +6,9 @@ import pytest
 
 from initlab._validation import InitlabError
 from initlab.analysis.coordcheck import DEFAULT_BAND
-from initlab.experiment import scaling
 from initlab.init import parametrization as par
 from initlab.report import scaling as plots
+from initlab.studies import scaling
 
 LADDER = (32, 64, 128, 256)
 
@@ -209,7 +209,7 @@ def test_ntk_or_mup_without_a_base_width_is_one_error_before_any_work(tmp_path, 
     """No default base width (issue 19): the CLI, the library and specs refuse it."""
     from initlab._validation import SpecError
     from initlab.cli import main
-    from initlab.experiment import spec as spec_mod
+    from initlab.specs import spec as spec_mod
 
     out = tmp_path / "never"
     assert main(["scaling", "coord-check", "--widths", "16", "32", "--out", str(out)]) == 2

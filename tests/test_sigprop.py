@@ -17,12 +17,12 @@ from initlab.analysis import correlation as C
 from initlab.analysis import jacobian as J
 from initlab.analysis import theory as theory
 from initlab.cli import main
-from initlab.experiment import runner as experiment
-from initlab.experiment import sigprop
-from initlab.experiment import spec as spec
+from initlab.execution import runner as experiment
 from initlab.report import sigprop as plots_sigprop
 from initlab.report.html import depth_scale_rows, write_report
 from initlab.results.records import jsonable
+from initlab.specs import spec as spec
+from initlab.studies import sigprop
 
 
 @pytest.fixture(scope="module")

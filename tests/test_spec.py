@@ -5,7 +5,7 @@ import textwrap
 import pytest
 
 from initlab import SpecError
-from initlab.experiment import spec as spec
+from initlab.specs import spec as spec
 
 
 def write(tmp_path, text):

@@ -18,11 +18,11 @@ import json
 import numpy as np
 import pytest
 
-from initlab.experiment import scaling
-from initlab.experiment import trainability as tr
 from initlab.init.build import init_population
 from initlab.nn import fused, optimizers
 from initlab.nn.training import train
+from initlab.studies import scaling
+from initlab.studies import trainability as tr
 
 PINNED = {
     "trainability sgd": "301a84e5ba3d9233",

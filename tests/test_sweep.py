@@ -17,11 +17,11 @@ import pytest
 
 from initlab import InitlabError
 from initlab.cli import main
-from initlab.experiment import sweep as sweep
-from initlab.experiment import sweep_spec as sweep_spec
+from initlab.execution import sweep as sweep
 from initlab.report import sweep as sweep_plots
 from initlab.results import table as sweep_table
 from initlab.results.sweep_store import open_store
+from initlab.specs import sweep_spec as sweep_spec
 
 INITS = ["zeros", {"name": "random", "scale": 10}, "he", "xavier"]
 
@@ -121,7 +121,7 @@ def _ids(raw, base):
 def test_ids_are_the_same_in_another_process(toy):
     raw = raw_spec()
     code = (
-        "import json, sys; from initlab.experiment import sweep_spec; "
+        "import json, sys; from initlab.specs import sweep_spec; "
         "print(json.dumps([r.id for r in sweep_spec.parse(json.loads(sys.argv[1]), "
         "base=sys.argv[2]).runs]))"
     )
@@ -572,8 +572,8 @@ def test_ids_of_older_specs_stand_with_the_new_keys_at_their_defaults():
 def test_new_axes_train_each_run_as_it_trains_alone(toy, tmp_path):
     """optimizer x weight_decay x output axes: 8 runs, each stored with the numbers an
     experiment spec of that one run gives (populations never mix two optimizers)."""
-    from initlab.experiment import runner
-    from initlab.experiment import spec as experiment_spec
+    from initlab.execution import runner
+    from initlab.specs import spec as experiment_spec
 
     optimizers = ["gd", {"name": "momentum", "momentum": 0.5, "nesterov": True}]
     raw = raw_spec(init=["he"], activation=["tanh"], learning_rate=[0.3], seeds=1,

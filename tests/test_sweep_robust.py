@@ -14,10 +14,10 @@ import pytest
 from initlab import InitlabError
 from initlab.cli import main
 from initlab.data.fingerprint import fingerprint
-from initlab.experiment import sweep as sweep
-from initlab.experiment import sweep_spec as sweep_spec
+from initlab.execution import sweep as sweep
 from initlab.results import sweep_store
 from initlab.results.sweep_store import StoreWriteError, open_store
+from initlab.specs import sweep_spec as sweep_spec
 
 SPEC = """
 [data]

@@ -313,7 +313,7 @@ def test_shift_per_doubling_recovers_a_known_slope():
     """log loss = (k - k*(n))^2 / 4 with k*(n) = -4 - 0.5 log2(n / 32): the parabola through
     the grid recovers k* exactly, so the shift is -0.5; seeds add noise that the bootstrap
     interval covers."""
-    from initlab.experiment.scaling import LrTransfer
+    from initlab.studies.scaling import LrTransfer
 
     widths, ks = [32, 64, 128, 256], np.arange(-9.0, 0.0)
     star = -4 - 0.5 * np.log2(np.array(widths) / 32)

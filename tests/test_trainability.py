@@ -23,10 +23,10 @@ from scipy import stats
 from initlab._validation import InitlabError
 from initlab.analysis.correlation import depth_scales
 from initlab.cli import main
-from initlab.experiment import deeplinear, trainability
 from initlab.init.build import init_parameters, init_population
 from initlab.report import trainability as plots
 from initlab.report.html import write_report
+from initlab.studies import deeplinear, trainability
 
 TINY = trainability.TrainabilityConfig(
     depths=(24, 2), sigma_w2=(0.5, 1.75), width=32, steps=200, seeds=2

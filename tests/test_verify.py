@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from initlab.cli import main
-from initlab.experiment import verify
+from initlab.studies import verify
 
 
 @pytest.mark.slow
@@ -53,7 +53,7 @@ def test_verify_without_the_posts_images_says_so(tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize("name", ["mup_claim", "saxe_claim"])
 def test_the_claims_the_quick_subset_leaves_out_hold(name):
     """CI's full `initlab verify` runs these two; the quick run above does not."""
-    from initlab.experiment import verify
+    from initlab.studies import verify
 
     claim = getattr(verify, name)()
     assert claim.holds, claim

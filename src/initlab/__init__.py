@@ -6,7 +6,8 @@ Array layout everywhere: ``X`` is ``(n_features, n_examples)``, ``Y`` is
 
 The package is laid out by the flow of data, each stage importing only the stages before it::
 
-    nn -> init -> data -> analysis -> results -> experiment -> report -> cli
+    nn -> init -> data -> analysis -> results -> specs -> execution -> studies
+       -> report -> torch -> playground -> cli
 """
 
 from initlab._rng import make_rng

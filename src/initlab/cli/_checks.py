@@ -19,7 +19,7 @@ Estimates (8 bytes per float64; :math:`K` members measured one after another):
   SVD's workspace (LAPACK ``gesdd``), :math:`8 [10 N^2 + K |depths| N]`; work, two weight laws,
   :math:`2 K [\max(depths) (2 N^3 + 10 N^2) + 10 |depths| N^3]`.
 - ``theory trainability`` / ``deep-linear`` and ``scaling``: a population's training arrays by
-  :func:`initlab.experiment.budget.estimate_bytes`; work :math:`6 K b P T`.
+  :func:`initlab.execution.budget.estimate_bytes`; work :math:`6 K b P T`.
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def _jacobian(args: argparse.Namespace) -> Cost:
 
 def _population(what: str, sizes: list[int], K: int, m: int, batch: int, steps: int) -> Cost:
     """A population's training memory (the runner's estimate) and work."""
-    from initlab.experiment.budget import estimate_bytes
+    from initlab.execution.budget import estimate_bytes
 
     need = estimate_bytes(sizes, K, m=m, batch=batch, steps=steps, optimizer="momentum")
     hint = "Use a smaller width, fewer depths, grid values or seeds, or fewer steps."
@@ -227,11 +227,11 @@ def scaling_options(args: argparse.Namespace, lr_transfer: bool) -> None:
 
 def scaling_cost(args: argparse.Namespace, lr_transfer: bool) -> Cost:
     """The estimate of the largest population of a coordinate check or lr transfer: its
-    training arrays (:func:`initlab.experiment.budget.estimate_bytes`, Adam's states, two
+    training arrays (:func:`initlab.execution.budget.estimate_bytes`, Adam's states, two
     temporaries of the update) and,
     for a coordinate check, every layer's recorded activations at step 0 and the current
     step with their differences, :math:`3 K m n (depth + 2)` floats."""
-    from initlab.experiment.budget import estimate_bytes
+    from initlab.execution.budget import estimate_bytes
 
     if lr_transfer:
         lo, hi = args.log2_lrs

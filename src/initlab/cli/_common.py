@@ -29,7 +29,7 @@ JOBS_HELP = "members trained in N threads (default: the usable cores); results d
 
 def add_jobs(parser: argparse.ArgumentParser) -> None:
     """``--jobs N``: the threads a population's chunks are trained on
-    (:mod:`initlab.experiment.threads`), checked by argparse before anything is loaded."""
+    (:mod:`initlab.execution.threads`), checked by argparse before anything is loaded."""
     parser.add_argument("--jobs", type=positive_int, metavar="N", help=JOBS_HELP)
 
 

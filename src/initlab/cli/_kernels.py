@@ -1,6 +1,6 @@
 """``initlab theory kernels``: infinite-width kernels beside finite networks; print, store.
 
-The study is :mod:`initlab.experiment.kernels`; ``--out DIR`` writes ``DIR/kernels.json``
+The study is :mod:`initlab.studies.kernels`; ``--out DIR`` writes ``DIR/kernels.json``
 (atomically) and ``DIR/kernels.png`` drawn from it, which ``initlab report DIR`` shows.
 """
 
@@ -10,8 +10,8 @@ import argparse
 from pathlib import Path
 
 from initlab.cli._outputs import save
-from initlab.experiment import kernels as study
 from initlab.report import kernels as plots
+from initlab.studies import kernels as study
 
 STUDIES = ("kernels",)
 

@@ -3,7 +3,7 @@
 ``correlation --no-map`` prints only the depth scales (no map, no measurement, no figure);
 ``jacobian --weights LAW ...`` chooses the weight laws.
 
-The studies are :mod:`initlab.experiment.sigprop`'s records; ``--out DIR`` writes each as
+The studies are :mod:`initlab.studies.sigprop`'s records; ``--out DIR`` writes each as
 ``DIR/<kind>.json`` (atomically) with its figure ``DIR/<kind>.png``, drawn from that data.
 """
 
@@ -17,9 +17,9 @@ from typing import Any
 from initlab.analysis import correlation as _correlation
 from initlab.cli._outputs import save
 from initlab.cli._theory_grammar import WEIGHTS
-from initlab.experiment import sigprop
 from initlab.nn import activations as activations
 from initlab.report import sigprop as plots_sigprop
+from initlab.studies import sigprop
 
 STUDIES = ("critical", "correlation", "jacobian")
 

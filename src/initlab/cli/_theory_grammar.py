@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from initlab._validation import InitlabError
 from initlab.analysis import theory as _theory
-from initlab.experiment import deeplinear, kernels, trainability
+from initlab.studies import deeplinear, kernels, trainability
 
 _T, _D = trainability.TrainabilityConfig(), deeplinear.DeepLinearConfig()
 _K = kernels.KernelConfig()

@@ -1,10 +1,10 @@
 """``initlab theory trainability | deep-linear``: train, print, store, draw.
 
 ``trainability --out DIR`` trains one population per depth
-(:mod:`initlab.experiment.trainability`), writes ``DIR/trainability.json`` and
+(:mod:`initlab.studies.trainability`), writes ``DIR/trainability.json`` and
 ``DIR/depth-<L>.json`` as it goes (a rerun skips the depths on disk), prints the test
 accuracy table beside ``multiple * xi_c`` and draws ``DIR/trainability.png``.
-``deep-linear`` (:mod:`initlab.experiment.deeplinear`) prints learning time against depth
+``deep-linear`` (:mod:`initlab.studies.deeplinear`) prints learning time against depth
 and, with ``--out DIR``, writes ``DIR/deeplinear.json`` and ``DIR/deeplinear.png``.
 """
 
@@ -22,8 +22,8 @@ from initlab._validation import InitlabError
 from initlab.analysis import correlation as _correlation
 from initlab.analysis import stats as _stats
 from initlab.cli._outputs import save
-from initlab.experiment import deeplinear, trainability
 from initlab.report import trainability as plots
+from initlab.studies import deeplinear, trainability
 
 STUDIES = ("trainability", "deep_linear")
 _T = trainability.TrainabilityConfig()

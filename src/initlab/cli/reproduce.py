@@ -25,8 +25,8 @@ from initlab.cli._common import (
     write_outputs,
 )
 from initlab.cli._outputs import check_dir, out_path
-from initlab.experiment.post import POST_RUNS, REPLICAS, TRAINS, VERDICT_AT, post_spec
 from initlab.nn import engines
+from initlab.studies.post import POST_RUNS, REPLICAS, TRAINS, VERDICT_AT, post_spec
 
 __all__ = ["POST_RUNS", "add_parser", "post_spec", "run"]
 
@@ -96,8 +96,8 @@ def _is_post(source: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from initlab.experiment import runner as experiment
-    from initlab.experiment import spec as spec
+    from initlab.execution import runner as experiment
+    from initlab.specs import spec as spec
 
     _checks.nonempty_out(args)
     _checks.check_options(args, {"seeds": _checks.POSITIVE_INT})
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     if args.replicas >= MIN_VERDICT:
         _print_verdicts(results)
     else:
-        from initlab.experiment.post import chaotic_notes
+        from initlab.studies.post import chaotic_notes
 
         for note in chaotic_notes(results):
             console.print(note)
@@ -145,7 +145,7 @@ def _print_verdicts(results: dict[str, Any]) -> None:
     """The verdict table over replicas, the verdict lines, and a note per chaotic run."""
     from rich.table import Table
 
-    from initlab.experiment.post import chaotic_notes, verdicts
+    from initlab.studies.post import chaotic_notes, verdicts
 
     found = verdicts(results)
     table = Table(title="verdict over replicas (each run and its twins)", title_justify="left")

@@ -74,8 +74,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from initlab.experiment import runner as experiment
-    from initlab.experiment import spec as spec
+    from initlab.execution import runner as experiment
+    from initlab.specs import spec as spec
 
     _checks.nonempty_out(args)
     s = spec.load(args.spec)

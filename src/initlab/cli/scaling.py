@@ -30,8 +30,8 @@ from initlab.analysis import coordcheck as _cc
 from initlab.cli import _checks
 from initlab.cli._common import console, err_console, progress_bar
 from initlab.cli._outputs import check_dir, save
-from initlab.experiment import scaling as _scaling
 from initlab.init import parametrization as _par
+from initlab.studies import scaling as _scaling
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

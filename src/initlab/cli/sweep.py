@@ -55,8 +55,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from initlab.experiment import sweep as sweep
-    from initlab.experiment import sweep_spec as sweep_spec
+    from initlab.execution import sweep as sweep
+    from initlab.specs import sweep_spec as sweep_spec
 
     _checks.nonempty_out(args)
     _checks.check_options(args, _checks.SWEEP_RULES)

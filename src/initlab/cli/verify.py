@@ -1,7 +1,7 @@
 """``initlab verify``: check on this machine the published numbers initlab reproduces.
 
 Prints ``claim | published | this machine | verdict``, one row per claim as it is checked
-(:mod:`initlab.experiment.verify`; the PyTorch parity row when torch is installed,
+(:mod:`initlab.studies.verify`; the PyTorch parity row when torch is installed,
 :mod:`initlab.torch.parity`), and exits 0 when every claim holds, 1 otherwise. The post's
 claims need its images (``--data``, else the fetched cats-vs-dogs); without them they are
 not checked, and the command says so.
@@ -17,7 +17,7 @@ from initlab.cli._common import console, err_console, positive_int
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from initlab.experiment.post import REPLICAS
+    from initlab.studies.post import REPLICAS
 
     p = sub.add_parser(
         "verify",
@@ -54,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
     from threadpoolctl import threadpool_limits
 
-    from initlab.experiment import verify as V
     from initlab.results.provenance import describe, provenance
+    from initlab.studies import verify as V
 
     data = _post_data(args.data)
     console.print(describe(provenance()))

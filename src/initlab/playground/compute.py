@@ -1,7 +1,7 @@
 r"""What the explorer and theory views show, computed by initlab's own engine.
 
 - :func:`explore` runs the view's spec (:func:`initlab.playground.settings.spec_dict`, one
-  iteration) with :func:`initlab.experiment.runner.run`: the per-layer histograms of
+  iteration) with :func:`initlab.execution.runner.run`: the per-layer histograms of
   :math:`A_l` and :math:`dZ_l`, the saturated (tanh, sigmoid) or dead (ReLU) fractions and
   :math:`\operatorname{Var}(Z_l)` are the diagnostics it records at iteration 0
   (:mod:`initlab.analysis.diagnostics`), and the prediction :math:`q_l` is its mean-field
@@ -27,8 +27,8 @@ import numpy as np
 from initlab._validation import InitlabError
 from initlab.analysis import correlation as _corr
 from initlab.analysis import meanfield as _mf
-from initlab.experiment import runner as _runner
-from initlab.experiment.population import ExperimentData
+from initlab.execution import runner as _runner
+from initlab.execution.population import ExperimentData
 from initlab.nn import activations as _activations
 from initlab.playground import datasets as _datasets
 from initlab.playground import settings as _settings

@@ -1,9 +1,9 @@
 r"""The training view: a population trained by initlab's loop, its costs streamed as it
 trains, cancelled on request.
 
-:func:`prepare` validates a view (the spec through :func:`initlab.experiment.spec.parse`,
+:func:`prepare` validates a view (the spec through :func:`initlab.specs.spec.parse`,
 the data, the caps, the memory check of ``initlab run``) before anything is trained;
-:func:`train` then builds the population as :mod:`initlab.experiment.runner` does (same
+:func:`train` then builds the population as :mod:`initlab.execution.runner` does (same
 initial parameters, engine and schedule) and trains it with
 :func:`initlab.nn.training.train`, whose hook receives the cost of every member at every
 ``stride``-th step. A hook changes no bit of the run (the loop's general step and its fused
@@ -36,13 +36,13 @@ import numpy as np
 
 from initlab._validation import InitlabError
 from initlab.analysis.stats import COST, RATE, summarize
-from initlab.experiment import runner as _runner
-from initlab.experiment.population import ExperimentData
-from initlab.experiment.spec import Run, Spec
+from initlab.execution import runner as _runner
+from initlab.execution.population import ExperimentData
 from initlab.nn.training import train as _train
 from initlab.playground import datasets as _datasets
 from initlab.playground import settings as _settings
 from initlab.playground.settings import REPLICA_EPS, Settings
+from initlab.specs.spec import Run, Spec
 
 Emit = Callable[[dict[str, Any]], None]
 GRID = 60

@@ -3,7 +3,7 @@ turned into the experiment spec (a dict, and its TOML) that ``initlab run`` read
 
 A view's state is its query string (so a link reproduces the view). Every value is a
 string there; :func:`parse` converts it with one message naming the parameter, and the
-spec it builds is validated by :func:`initlab.experiment.spec.parse`, the checks of
+spec it builds is validated by :func:`initlab.specs.spec.parse`, the checks of
 ``initlab run`` itself (initializer names and parameters, activation, learning rate, seeds).
 
 An initialization is written ``name`` or ``name(key=value, ...)``, e.g. ``random(scale=10)``
@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from initlab._validation import InitlabError, check_number
-from initlab.experiment import spec as _spec
 from initlab.nn import activations as _activations
+from initlab.specs import spec as _spec
 
 POST_INITS = "zeros;random(scale=10);he;xavier"
 """The post's four initializations, the default of every view."""
@@ -104,7 +104,7 @@ def _init_text(name: str, params: Mapping[str, Any]) -> str:
 def parse_inits(text: str) -> list[tuple[str, dict[str, Any]]]:
     """``"zeros;random(scale=10)"`` -> ``[("zeros", {}), ("random", {"scale": 10})]``.
 
-    Each is validated as a spec's ``init`` is (:func:`initlab.experiment.spec.check_init`).
+    Each is validated as a spec's ``init`` is (:func:`initlab.specs.spec.check_init`).
     """
     parts = [p for p in text.split(";") if p.strip()]
     if not parts:
@@ -235,7 +235,7 @@ def check_size(settings: Settings, n0: int | None = None, m: int | None = None) 
 
 
 def spec_dict(settings: Settings, train: str) -> dict[str, Any]:
-    """The experiment spec (as :func:`initlab.experiment.spec.parse` reads it) of an
+    """The experiment spec (as :func:`initlab.specs.spec.parse` reads it) of an
     explorer or training view, on the data source `train`.
 
     The explorer's spec trains 1 iteration: its diagnostics at iteration 0 are the

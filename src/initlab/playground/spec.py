@@ -29,7 +29,7 @@ THEORY_NETWORK = {"depth": 5, "width": 100}
 
 
 def spec_dict(s: Settings) -> dict[str, Any]:
-    """The raw spec of view `s` (tables as :func:`initlab.experiment.spec.parse` reads)."""
+    """The raw spec of view `s` (tables as :func:`initlab.specs.spec.parse` reads)."""
     if s.view == "theory":
         init = {"name": "variance_scaling", "scale": s["sw2"], "mode": "fan_in",
                 "distribution": "normal"}  # fmt: skip

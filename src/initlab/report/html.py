@@ -354,9 +354,9 @@ def depth_scale_rows(results: dict[str, Any]) -> list[list[str]]:
 def _sigprop_parts(source: Path, embed: _Embed) -> tuple[str, str]:
     """Figures of the studies `initlab theory critical/correlation/jacobian --out`
     stored in `source`, drawn from their JSON."""
-    from initlab.experiment import sigprop
     from initlab.report import sigprop as plots_sigprop
     from initlab.report.trainability import stored_figures
+    from initlab.studies import sigprop
 
     stored = sigprop.stored(source)
     captions = {

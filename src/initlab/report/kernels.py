@@ -1,6 +1,6 @@
 r"""The kernel study's text and figure, drawn from ``kernels.json`` only.
 
-``initlab theory kernels --out DIR`` writes the record (:mod:`initlab.experiment.kernels`);
+``initlab theory kernels --out DIR`` writes the record (:mod:`initlab.studies.kernels`);
 :func:`summary_lines` is what the command prints and the report shows, :func:`plot_kernels`
 its figure, :func:`report_sections` the report's section.
 """
@@ -182,7 +182,7 @@ def has_results(source: Path) -> bool:
 
 def report_sections(source: Path) -> Iterator[tuple[str, str, list[tuple[Figure, str]]]]:
     """The report's section for ``kernels.json`` in `source`: (title, text, figures)."""
-    from initlab.experiment import kernels as study  # the reader and its checks
+    from initlab.studies import kernels as study  # the reader and its checks
 
     if has_results(source):
         record = study.read(source)

@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from initlab.analysis import coordcheck as _cc
-from initlab.experiment.scaling import CoordCheck, LrTransfer
+from initlab.studies.scaling import CoordCheck, LrTransfer
 
 _TITLES = {"sp": "SP", "ntk": "NTK", "mup": "muP"}
 _METRICS = {

@@ -1,9 +1,9 @@
 r"""Figures of trainability: the accuracy heat map with the depth-scale curve, and the
 learning time of deep linear networks against depth.
 
-Drawn only from stored results: :func:`initlab.experiment.trainability.read` of the
+Drawn only from stored results: :func:`initlab.studies.trainability.read` of the
 directory ``initlab theory trainability --out DIR`` writes, and ``deeplinear.json``
-(:func:`initlab.experiment.deeplinear.read`). Each function returns a
+(:func:`initlab.studies.deeplinear.read`). Each function returns a
 :class:`matplotlib.figure.Figure` built without pyplot's state.
 """
 
@@ -57,7 +57,7 @@ def plot_trainability(data: dict[str, Any]) -> Figure:
     r"""Train (left) and test (right) accuracy over :math:`(\sigma_w^2, L)`, mean over draws,
     with the theory's curve ``multiple`` :math:`\times\,\xi_c(\sigma_w^2)` over both.
 
-    `data` is :func:`initlab.experiment.trainability.read`'s. Colours run from chance
+    `data` is :func:`initlab.studies.trainability.read`'s. Colours run from chance
     (dark) to 1; depths not yet computed are blank, and the grey band above the deepest
     depth is room for the curve. The curve leaves the top of the axes
     near the critical :math:`\sigma_w^2`, where :math:`\xi_c` diverges (Schoenholz et al.
@@ -125,7 +125,7 @@ def stored_figures(source: Any) -> list[tuple[Figure, str]]:
     (those present only), with their captions, for the report."""
     from pathlib import Path
 
-    from initlab.experiment import deeplinear, trainability
+    from initlab.studies import deeplinear, trainability
 
     source, figs = Path(source), []
     if (source / trainability.CONFIG_FILE).is_file():

@@ -23,7 +23,7 @@ Schema (version 2)::
         dtype "<f8") and eval_iterations ("<i8"), as ``ndarray.tobytes()``; shape is JSON
     details(run_id TEXT PRIMARY KEY, json TEXT)
         the rest of a run's record, as JSON: diagnostics (if training.diagnostics), LSUV's
-        report, layer sizes, ... (whatever :func:`initlab.experiment.runner.train_group` adds)
+        report, layer sizes, ... (whatever :func:`initlab.execution.runner.train_group` adds)
 
 ``hidden`` is JSON text (``"[5, 5]"``), ``params`` JSON (``{"scale": 10}``). A row read
 back (:meth:`SweepStore.rows`) also has ``parametrization`` (the config's, ``"sp"`` if it
@@ -295,7 +295,7 @@ class SweepStore:
         self, ids: Sequence[str], records: Sequence[Mapping[str, Any]], *, seconds: float,
         worker: str, finished_at: str,
     ) -> int:  # fmt: skip
-        """Store finished runs (records of :func:`initlab.experiment.runner.train_group`), in one
+        """Store finished runs (records of :func:`initlab.execution.runner.train_group`), in one
         transaction; runs already done are left as they are. Return how many were stored."""
         stored = 0
         with self._transaction():

@@ -15,7 +15,7 @@ import torch
 
 from initlab._validation import InitlabError
 from initlab._version import __version__
-from initlab.experiment.runner import summarize_runs
+from initlab.execution.runner import summarize_runs
 
 
 def run_record(
@@ -35,7 +35,7 @@ def run_record(
     params: Mapping[str, Any] | None = None,
     lsuv: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One run's record in the layout of :func:`initlab.experiment.runner.run`'s ``runs`` entries.
+    """One run's record in the layout of :func:`initlab.execution.runner.run`'s ``runs`` entries.
 
     `costs` is the training loss at every iteration (before its update); `final_cost` that
     of the returned model (default: the last of `costs`); `diagnostics` is

@@ -19,8 +19,8 @@ resumes where it stopped: runs already ``done`` are read back, not trained again
 The members of one width are trained one after the other (each its own module and
 optimizer); batching them into one model is left to the caller's ``builder``.
 
-The result is an :class:`initlab.experiment.scaling.LrTransfer` (its optimum per width,
-refined by a parabola, and :meth:`~initlab.experiment.scaling.LrTransfer.shift_per_doubling`
+The result is an :class:`initlab.studies.scaling.LrTransfer` (its optimum per width,
+refined by a parabola, and :meth:`~initlab.studies.scaling.LrTransfer.shift_per_doubling`
 with a bootstrap interval over seeds).
 """
 
@@ -42,8 +42,8 @@ import torch
 from torch import nn
 
 from initlab._validation import InitlabError, check_number
-from initlab.experiment.scaling import LrTransfer
 from initlab.results.sweep_store import open_store
+from initlab.studies.scaling import LrTransfer
 from initlab.torch._apply import _run
 
 

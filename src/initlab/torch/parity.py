@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from initlab.experiment.verify import Claim
+from initlab.studies.verify import Claim
 
 TOLERANCE = 1e-10
 STEPS = 200

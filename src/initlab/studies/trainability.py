@@ -37,14 +37,14 @@ import numpy as np
 from initlab._rng import child_seeds
 from initlab._validation import InitlabError, check_number
 from initlab.analysis import correlation as _correlation
-from initlab.experiment._studyio import SCHEMA_VERSION, config_dict, set_grid
-from initlab.experiment._studyio import read_record as _read
-from initlab.experiment._studyio import write_record as _write
 from initlab.init.build import init_population
 from initlab.nn import activations as _activations
 from initlab.nn.network import Network
 from initlab.nn.training import train
 from initlab.results.records import jsonable
+from initlab.studies._studyio import SCHEMA_VERSION, config_dict, set_grid
+from initlab.studies._studyio import read_record as _read
+from initlab.studies._studyio import write_record as _write
 
 log = logging.getLogger(__name__)
 _COMMAND = "initlab theory trainability --out DIR"

@@ -7,8 +7,8 @@ The flow is ``sweep spec -> runs -> chunks (populations) -> workers -> store``::
         report = execute(plan, jobs=None)      # trains what is not done yet
 
 Only the parent process writes to the store: workers train a
-:class:`~initlab.experiment.sweep_spec.Chunk`
-(:func:`~initlab.experiment.workers.train_chunk`) and send back plain records, stored one
+:class:`~initlab.specs.sweep_spec.Chunk`
+(:func:`~initlab.execution.workers.train_chunk`) and send back plain records, stored one
 transaction per chunk as each comes back. A chunk is a population of up to
 ``max_population`` runs of one group.
 
@@ -33,7 +33,7 @@ chunk marks its runs ``failed`` with the traceback in ``error``, and the sweep g
 the next invocation retries failed runs. A worker process that dies (e.g. killed by the
 system for lack of memory) stops the sweep; what was stored stays stored. Killing the parent
 (even with SIGKILL) ends its local workers within a second
-(:func:`~initlab.experiment.workers.watch_parent`). A full disk stops the sweep with a
+(:func:`~initlab.execution.workers.watch_parent`). A full disk stops the sweep with a
 message that says so: the runs stored before are intact.
 
 Changed data: each data source's content hash is recorded in the store; a resume or
@@ -56,9 +56,8 @@ from pathlib import Path
 from typing import Any
 
 from initlab._validation import InitlabError, check_number
-from initlab.experiment import runner as _experiment
-from initlab.experiment.sweep_spec import Chunk, SweepRun, SweepSpec, canonical, chunks
-from initlab.experiment.workers import (
+from initlab.execution import runner as _experiment
+from initlab.execution.workers import (
     PARENT_POLL,
     ChunkResult,
     _dask,
@@ -68,6 +67,7 @@ from initlab.experiment.workers import (
     watch_parent,
 )
 from initlab.results.sweep_store import SweepStore, open_store, runs_hash
+from initlab.specs.sweep_spec import Chunk, SweepRun, SweepSpec, canonical, chunks
 
 __all__ = [
     "CONNECT_TIMEOUT",
@@ -314,7 +314,7 @@ def _store_chunk(plan: Plan, res: ChunkResult, report: Report) -> None:
 
 def check_memory(work: Sequence[Chunk], jobs: int) -> None:
     """Refuse, before any training, a sweep whose largest population would not fit in memory
-    `jobs` times over (:func:`initlab.experiment.runner.check_memory`; data loaded here)."""
+    `jobs` times over (:func:`initlab.execution.runner.check_memory`; data loaded here)."""
     biggest: dict[tuple, Chunk] = {}
     for ch in work:
         key = (canonical(ch.data.to_dict()), repr(ch.model), repr(ch.training))

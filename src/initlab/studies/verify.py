@@ -3,7 +3,7 @@ r"""``initlab verify``: the published numbers initlab reproduces, checked on thi
 Each check returns a :class:`Claim`: what is claimed, the published number, what this
 machine measured, and whether it holds. Deterministic numbers are held to their digits;
 numbers of random networks to a bound stated in the check (finite width, few networks);
-chaotic runs by their verdict over replicas (:mod:`initlab.experiment.post`). The whole
+chaotic runs by their verdict over replicas (:mod:`initlab.studies.post`). The whole
 list (:func:`claims`) takes about a minute on a laptop. The PyTorch parity check lives in
 :mod:`initlab.torch.parity` (this package does not import torch).
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from initlab.experiment import post as _post
+from initlab.studies import post as _post
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,8 @@ def post_claims(data: str, replicas: int = _post.REPLICAS) -> list[Claim]:
     """The post on its images at `data`: zeros' and random x 10's printed costs and
     accuracies (8 significant digits), and the verdict over `replicas` replicas that He
     and Xavier train while zeros and random x 10 do not."""
-    from initlab.experiment import runner, spec
+    from initlab.execution import runner
+    from initlab.specs import spec
 
     s = spec.parse(_post.post_spec(data, replicas=replicas))
     s.training = _no_diagnostics(s.training)
@@ -184,7 +185,7 @@ def saxe_claim() -> Claim:
     network does not grow with depth (at rate eta_0 / D); Gaussian weights learn ever more
     slowly. initlab's study at depths 8 and 16: orthogonal within a factor 2, Gaussian
     slower by more than 3 (or not within its 400 steps)."""
-    from initlab.experiment import deeplinear
+    from initlab.studies import deeplinear
 
     t = deeplinear.run(deeplinear.DeepLinearConfig(depths=(8, 16)))["time"]
     o, g = t["orthogonal"], t["gaussian"]
@@ -201,7 +202,7 @@ def mup_claim() -> Claim:
     """Tensor Programs IV: under muP every layer's activation size is flat in width after
     an SGD step (fitted slope within the band), under SP the output's grows."""
     from initlab.analysis.coordcheck import DEFAULT_BAND
-    from initlab.experiment import scaling
+    from initlab.studies import scaling
 
     c = scaling.coord_check((32, 64, 128, 256), ("sp", "mup"), optimizer="sgd", base_width=32,
                             learning_rate=0.5, steps=2, seeds=range(4), n_examples=64)  # fmt: skip

@@ -35,10 +35,10 @@ import numpy as np
 from initlab._rng import make_rng
 from initlab._validation import InitlabError, check_number
 from initlab.analysis import coordcheck as _cc
-from initlab.experiment.steps import digits, final_loss, train_steps
 from initlab.init import parametrization as _par
 from initlab.results.provenance import provenance
 from initlab.results.records import write_atomic
+from initlab.studies.steps import digits, final_loss, train_steps
 
 __all__ = [
     "Architecture",

@@ -1,6 +1,6 @@
 r"""Training a :class:`~initlab.nn.residual.ResMLP` population for a few steps, with a
 learning-rate factor per parameter: the loop of the scaling experiments
-(:mod:`initlab.experiment.scaling`), and the 10-class digits they train on.
+(:mod:`initlab.studies.scaling`), and the 10-class digits they train on.
 
 The loop is the core's update rules (:mod:`initlab.nn.optimizers`) and heads
 (:mod:`initlab.nn.losses`) over any model with ``params``, ``forward`` and ``backward``;

@@ -2,7 +2,7 @@
 initialization beside it, and the per-name summary over seeds.
 
 Records are written by :mod:`initlab.results.records`; figures and reports are drawn from
-them only. Used by :mod:`initlab.experiment.runner`.
+them only. Used by :mod:`initlab.execution.runner`.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import numpy as np
 from initlab import data as _data
 from initlab._validation import InitlabError
 from initlab.analysis.stats import COST, RATE, mean_interval, summarize
-from initlab.experiment.config import TrainingConfig
-from initlab.experiment.population import ExperimentData
-from initlab.experiment.spec import Run
+from initlab.execution.population import ExperimentData
 from initlab.nn.network import Network
 from initlab.nn.training import History
+from initlab.specs.config import TrainingConfig
+from initlab.specs.spec import Run
 
 
 def _describe(ds: _data.Dataset | None) -> dict[str, Any] | None:

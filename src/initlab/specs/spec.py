@@ -43,7 +43,7 @@ An experiment compares initializations (and seeds and learning rates) on one dat
 
 Relative paths are relative to the spec file. Every problem is reported before any
 training, with the key that holds it. The tables become the frozen dataclasses of
-:mod:`initlab.experiment.config`, which hold every default.
+:mod:`initlab.specs.config`, which hold every default.
 """
 
 from __future__ import annotations
@@ -56,8 +56,9 @@ from typing import Any, TypeVar
 
 from initlab import _limits
 from initlab._validation import InitlabError, SpecError, check_keys, check_number
-from initlab.experiment import config as _config
-from initlab.experiment.config import (
+from initlab.init import catalogue as _initializers
+from initlab.specs import config as _config
+from initlab.specs.config import (
     DEFAULTS,
     DTYPES,
     ActivationSpec,
@@ -65,7 +66,6 @@ from initlab.experiment.config import (
     ModelConfig,
     TrainingConfig,
 )
-from initlab.init import catalogue as _initializers
 
 __all__ = ["DEFAULTS", "DTYPES", "MAX_RUNS", "Run", "Spec", "check_init", "load", "parse"]
 

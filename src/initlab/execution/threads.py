@@ -7,7 +7,7 @@ population of its own, gives every member the numbers the whole population gives
 the chunks may run at once. NumPy's ufuncs on these arrays and OpenBLAS release the GIL, so
 threads of one process share the data and still run in parallel.
 
-What the caller must do (:func:`initlab.experiment.runner.train_group` does it): resolve
+What the caller must do (:func:`initlab.execution.runner.train_group` does it): resolve
 everything that depends on K (the engine, its reason, the memory check) once for the whole
 population, and hold ``threadpoolctl.threadpool_limits(1, "blas")`` in the calling thread
 around :func:`map_chunks`. That limit is process-global; set before any thread starts, every

@@ -41,17 +41,17 @@ from threadpoolctl import threadpool_limits
 
 from initlab._rng import child_seeds, make_rng
 from initlab._validation import check_number
-from initlab.experiment._studyio import (
+from initlab.init.build import init_population
+from initlab.init.matrices import orthogonal
+from initlab.nn.training import train
+from initlab.results.records import jsonable
+from initlab.studies._studyio import (
     SCHEMA_VERSION,
     config_dict,
     load,
     set_grid,
     store,
 )
-from initlab.init.build import init_population
-from initlab.init.matrices import orthogonal
-from initlab.nn.training import train
-from initlab.results.records import jsonable
 
 FILE = "deeplinear.json"
 INITS = {

@@ -3,7 +3,7 @@
 :func:`_build` stacks the members of one population into a :class:`~initlab.nn.network.Network`
 (K on the leading axis), applying a width parametrization's init factors; on the sample
 engine (:func:`_start_data`) each member's :math:`W_1(0)` is read once as it is drawn and never
-stacked (:class:`~initlab.nn.start.SampleStart`). Used by :mod:`initlab.experiment.runner`.
+stacked (:class:`~initlab.nn.start.SampleStart`). Used by :mod:`initlab.execution.runner`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ import numpy as np
 from initlab import data as _data
 from initlab._rng import make_rng
 from initlab.analysis import chaos as _chaos
-from initlab.experiment.config import ModelConfig, TrainingConfig
-from initlab.experiment.spec import Run
 from initlab.init import lsuv as _lsuv
 from initlab.init.build import init_parameters
 from initlab.init.parametrization import rescale_weights
@@ -25,6 +23,8 @@ from initlab.nn.batches import Schedule
 from initlab.nn.network import Network, from_members
 from initlab.nn.optimizers import get_optimizer
 from initlab.nn.start import SampleStart
+from initlab.specs.config import ModelConfig, TrainingConfig
+from initlab.specs.spec import Run
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def _engine(
 ) -> tuple[str, str]:
     """The engine a population of `K` members takes, and why
     (:func:`initlab.nn.engines.choose`: ``auto`` depends on K). Resolved once per
-    population: its chunks (:mod:`initlab.experiment.threads`) all take this one."""
+    population: its chunks (:mod:`initlab.execution.threads`) all take this one."""
     m = data.train.n_examples
     sched = Schedule(m, training.iterations if training.epochs is None else None,
                      training.epochs, training.batch_size, training.shuffle_seed)  # fmt: skip

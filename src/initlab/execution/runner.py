@@ -2,9 +2,9 @@
 
 The flow is ``Spec -> populations -> train -> records``: runs that share an activation
 (the data and architecture are shared by the whole spec) are trained as one population,
-and each member's record is plain data (:mod:`initlab.experiment.records`), written by
+and each member's record is plain data (:mod:`initlab.execution.records`), written by
 :mod:`initlab.results.records`. Figures and reports are drawn from these records only. A
-population's initial parameters are built in :mod:`initlab.experiment.population`.
+population's initial parameters are built in :mod:`initlab.execution.population`.
 
 Labels become targets here, at the experiment's boundary (:func:`targets`): integer class
 labels ``0 .. C-1`` are the ``(1, m)`` row of the post for a sigmoid output (C = 2), and
@@ -28,11 +28,10 @@ from threadpoolctl import threadpool_limits
 from initlab import data as _data
 from initlab._validation import DataError, InitlabError
 from initlab._version import __version__
-from initlab.experiment import budget as _budget
-from initlab.experiment import threads as _threads
-from initlab.experiment.config import DataConfig, ModelConfig, TrainingConfig
-from initlab.experiment.population import ExperimentData, _build, _engine, _start_data
-from initlab.experiment.records import (
+from initlab.execution import budget as _budget
+from initlab.execution import threads as _threads
+from initlab.execution.population import ExperimentData, _build, _engine, _start_data
+from initlab.execution.records import (
     _describe,
     _record,
     _recorder,
@@ -41,12 +40,13 @@ from initlab.experiment.records import (
     chaos_legend,
     summarize_runs,
 )
-from initlab.experiment.spec import Run, Spec
 from initlab.nn import engines as _engines
 from initlab.nn.batches import Schedule
 from initlab.nn.network import Network
 from initlab.nn.training import train
 from initlab.results.provenance import provenance
+from initlab.specs.config import DataConfig, ModelConfig, TrainingConfig
+from initlab.specs.spec import Run, Spec
 
 __all__ = [
     "ExperimentData",
@@ -172,13 +172,13 @@ def train_group(
     data : ExperimentData
     model, training : ModelConfig, TrainingConfig
         The validated ``[model]`` and ``[training]`` tables
-        (see :mod:`initlab.experiment.config`).
+        (see :mod:`initlab.specs.config`).
     progress : callable, optional
         ``progress(i)`` once every member has finished step i.
     jobs : int or None
         Threads the population may be trained on, as contiguous chunks of at least
-        :data:`~initlab.experiment.threads.MIN_CHUNK` members
-        (:mod:`initlab.experiment.threads`); None: the usable cores. The records do not
+        :data:`~initlab.execution.threads.MIN_CHUNK` members
+        (:mod:`initlab.execution.threads`); None: the usable cores. The records do not
         depend on it. Default 1: a sweep's workers are already one process per core.
 
     Returns
@@ -195,7 +195,7 @@ def fitting_parts(
     K: int, sizes: list[int], data: ExperimentData, training: TrainingConfig, jobs: int
 ) -> list[range]:
     """The chunks a population of K is trained in: as many as `jobs` threads allow
-    (:func:`~initlab.experiment.threads.split`) and memory holds. Each chunk in flight has
+    (:func:`~initlab.execution.threads.split`) and memory holds. Each chunk in flight has
     its own Gram matrix on the sample engine, so fewer chunks are used when more would not
     fit; :class:`InitlabError` (before any training) when even one does not."""
     for chunks in range(len(_threads.split(K, jobs)), 0, -1):
@@ -398,7 +398,7 @@ def run(
     with one BLAS thread (LSUV's products included), so the results are the same bits
     whatever the process's BLAS thread count. A population of at least
     ``2 * MIN_CHUNK`` members is split into chunks trained on up to `jobs` threads
-    (None: the usable cores; :mod:`initlab.experiment.threads`), with the same bits
+    (None: the usable cores; :mod:`initlab.execution.threads`), with the same bits
     whatever `jobs`; ``machine.training_threads`` says how many were used. Every
     population is checked to fit in memory before any is trained.
     """

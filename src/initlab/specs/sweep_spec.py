@@ -1,6 +1,6 @@
 r"""Sweep specifications: a grid of experiments in one TOML file, expanded into runs.
 
-A sweep spec has the tables of an experiment spec (:mod:`initlab.experiment.spec`: ``[data]``,
+A sweep spec has the tables of an experiment spec (:mod:`initlab.specs.spec`: ``[data]``,
 ``[model]``, ``[training]``, same keys, same defaults, same checks) and, instead of
 ``[[runs]]``, an ``[axes]`` table of lists whose Cartesian product is the set of runs::
 
@@ -39,7 +39,7 @@ parameters and learning rate as floats). The same config gives the same id in an
 and on any machine with the same paths; any change gives another id. Data paths are made
 absolute, so moving the data changes the ids; the ids do not hash the data's contents
 (that would change every stored id): the store records each source's content hash instead,
-and a resume over changed data is refused (:func:`initlab.experiment.sweep.prepare`).
+and a resume over changed data is refused (:func:`initlab.execution.sweep.prepare`).
 ``diagnostics``, ``max_population`` and ``max_runs`` are not part of a run's identity: they
 do not change its numbers. The keys added after the first sweeps (``output``,
 ``optimizer``, ``batch_size`` with ``shuffle_seed``, ``epochs``) enter the config only away
@@ -61,7 +61,7 @@ form a *group*, trained as populations of at most
 population it is trained in (:func:`initlab.nn.network.first_layer`), so chunking is free
 to follow the number of workers.
 
-The ``[axes]`` table is checked in :mod:`initlab.experiment.sweep_axes`.
+The ``[axes]`` table is checked in :mod:`initlab.specs.sweep_axes`.
 """
 
 from __future__ import annotations
@@ -75,11 +75,11 @@ from pathlib import Path
 from typing import Any
 
 from initlab._validation import SpecError, check_keys, check_number
-from initlab.experiment import config as _config
-from initlab.experiment import spec as _spec
-from initlab.experiment.config import DataConfig, ModelConfig, OptimizerSpec, TrainingConfig
-from initlab.experiment.sweep_axes import AXES, _axes, _data_axis, canonical
 from initlab.results.labels import init_label
+from initlab.specs import config as _config
+from initlab.specs import spec as _spec
+from initlab.specs.config import DataConfig, ModelConfig, OptimizerSpec, TrainingConfig
+from initlab.specs.sweep_axes import AXES, _axes, _data_axis, canonical
 
 SWEEP_DEFAULTS: dict[str, Any] = {"max_population": 256, "max_runs": 100_000}
 """Defaults of the ``[sweep]`` table."""

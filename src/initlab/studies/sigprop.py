@@ -22,9 +22,9 @@ from initlab.analysis import correlation as _correlation
 from initlab.analysis import jacobian as _jacobian
 from initlab.analysis import theory as theory
 from initlab.analysis.propagation import study_correlations
-from initlab.experiment._studyio import SCHEMA_VERSION, load, store
 from initlab.nn import activations as _activations
 from initlab.results.records import jsonable
+from initlab.studies._studyio import SCHEMA_VERSION, load, store
 
 KINDS = ("critical", "correlation", "jacobian")
 DEFAULT_SIGMA_B2 = (0.0, 0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)

@@ -58,7 +58,7 @@ REPLICAS = 16
 def post_spec(
     train: str, *, engine: str = "auto", seeds: int = 1, replicas: int = 1
 ) -> dict[str, Any]:
-    """The post's experiment as a spec (:mod:`initlab.experiment.spec`), each run with
+    """The post's experiment as a spec (:mod:`initlab.specs.spec`), each run with
     ``replicas - 1`` shadow twins."""
     return {
         "data": {"train": train},

@@ -45,15 +45,15 @@ from initlab.analysis import empirical_ntk as _finite
 from initlab.analysis import kernel_regression as _kr
 from initlab.analysis import theory as _theory
 from initlab.analysis.kernels import mlp_kernels
-from initlab.experiment._studyio import (
+from initlab.nn import activations as _activations
+from initlab.results.records import jsonable
+from initlab.studies._studyio import (
     SCHEMA_VERSION,
     config_dict,
     load,
     set_grid,
     store,
 )
-from initlab.nn import activations as _activations
-from initlab.results.records import jsonable
 
 FILE = "kernels.json"
 FORMAT = "initlab.kernels"

@@ -1,4 +1,4 @@
-r"""The ``[axes]`` table of a sweep spec (:mod:`initlab.experiment.sweep_spec`), checked.
+r"""The ``[axes]`` table of a sweep spec (:mod:`initlab.specs.sweep_spec`), checked.
 
 Each axis is a non-empty list of values checked as its ``[model]`` / ``[training]`` /
 ``[data]`` key of an experiment spec would be (``init`` also fills in LSUV's defaults, so an
@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from initlab._validation import SpecError, check_number, shorten
-from initlab.experiment import config as _config
-from initlab.experiment import spec as _spec
-from initlab.experiment.config import DataConfig, ModelConfig, OptimizerSpec, TrainingConfig
+from initlab.specs import config as _config
+from initlab.specs import spec as _spec
+from initlab.specs.config import DataConfig, ModelConfig, OptimizerSpec, TrainingConfig
 
 AXES = ("data", "output", "optimizer", "batch_size", "weight_decay", "parametrization",
         "hidden", "width", "activation", "init", "learning_rate", "seed")  # fmt: skip

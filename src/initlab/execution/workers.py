@@ -1,9 +1,9 @@
 """Where a sweep's chunks are trained: in this process, in local joblib (loky) worker
 processes, or on a Dask distributed cluster; each returns a :class:`ChunkResult`.
 
-A worker trains one :class:`~initlab.experiment.sweep_spec.Chunk` (:func:`train_chunk`) with
+A worker trains one :class:`~initlab.specs.sweep_spec.Chunk` (:func:`train_chunk`) with
 its data loaded once per process, and sends back plain records; only the parent process
-writes to the store (:mod:`initlab.experiment.sweep`). A local worker whose parent is killed
+writes to the store (:mod:`initlab.execution.sweep`). A local worker whose parent is killed
 ends itself within a second (:func:`watch_parent`).
 """
 
@@ -21,10 +21,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from initlab.experiment import runner as _experiment
-from initlab.experiment.config import DataConfig
-from initlab.experiment.sweep_spec import Chunk, canonical
+from initlab.execution import runner as _experiment
 from initlab.results.provenance import provenance
+from initlab.specs.config import DataConfig
+from initlab.specs.sweep_spec import Chunk, canonical
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,0 @@
-"""Experiments: specs validated once, runs grouped into populations, sweeps executed and resumed."""
