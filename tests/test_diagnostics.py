@@ -18,7 +18,6 @@ from initlab.analysis.diagnostics import (
     QUANTITIES,
     Diagnostics,
     Recorder,
-    _histograms,
     record_iterations,
 )
 from initlab.analysis.symmetry import _direction, distinct_units
@@ -27,6 +26,7 @@ from initlab.nn.training import train
 matplotlib.use("Agg")
 from matplotlib.figure import Figure
 
+from initlab.analysis.histograms import member_histograms
 from initlab.report.diagnostics import plot_diagnostics, plot_histograms
 
 pytestmark = pytest.mark.filterwarnings("error")
@@ -272,7 +272,7 @@ def test_histograms_are_numpys():
     V[3] = np.nan  # nothing finite: no histogram
     e = np.linspace(0.1, 0.3, 31)  # on the edges and just below: rounding decides
     V[4] = np.r_[e, np.nextafter(e[1:], -np.inf), e[15]]
-    counts, edges = _histograms(V, 30)
+    counts, edges = member_histograms(V, 30)
     for k in (0, 1, 2, 4):
         x = V[k][np.isfinite(V[k])]
         c, e = np.histogram(x, bins=30)

@@ -215,7 +215,7 @@ def test_spec_keys_parametrization_and_base_width():
 
     from initlab.execution import runner
     from initlab.nn.training import train
-    from initlab.specs import config
+    from initlab.specs import named
     from initlab.specs import spec as spec_mod
 
     sp = _spec()
@@ -238,7 +238,7 @@ def test_spec_keys_parametrization_and_base_width():
         np.testing.assert_array_equal(rec["cost_history"], hist.costs[0])
     assert mup[0]["theory"]["available"] is False  # the readout is not the init's
     adam = _spec(parametrization="mup", base_width=4)  # Adam takes the table's Adam column
-    adam.training = replace(adam.training, optimizer=config.optimizer_spec("adam"))
+    adam.training = replace(adam.training, optimizer=named.optimizer_spec("adam"))
     a = par.layer_scales("mup", sizes, 4, "adam")
     assert a.lr == (1.0, 0.25, 0.25) and a.bias_lr == (1.0, 1.0, 1.0)
     rec = runner.run(adam, data=data)["runs"][1]

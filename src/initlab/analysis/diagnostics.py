@@ -47,6 +47,7 @@ import numpy as np
 from scipy.special import expit
 
 from initlab._validation import InitlabError, check_number
+from initlab.analysis.histograms import finite_list, member_histograms
 from initlab.analysis.symmetry import distinct_rows, distinct_units  # noqa: F401
 from initlab.nn import activations as _activations
 
@@ -96,36 +97,6 @@ def _nice(x: float) -> int:
 def _norms(A: Array) -> Array:
     """Frobenius norm of each member's matrix, ``(K, p, q) -> (K,)``."""
     return np.sqrt(np.einsum("kij,kij->k", A, A))
-
-
-def _histograms(V: Array, bins: int) -> tuple[Array, Array]:
-    """Per-member histograms of ``V`` (K, ...) on `bins` equal bins from min to max.
-
-    Counts equal ``np.histogram(V[k], bins, range=(min, max))`` of the finite values
-    (non-finite values are not counted; a constant member gets ``min -+ 0.5`` as numpy does);
-    a member with no finite value gets zero counts and NaN edges.
-    """
-    K = V.shape[0]
-    x = V.reshape(K, -1).astype(np.float64, copy=False)
-    finite = np.isfinite(x)
-    lo = np.where(finite, x, np.inf).min(axis=1)
-    hi = np.where(finite, x, -np.inf).max(axis=1)
-    empty = ~(lo <= hi)
-    lo[empty], hi[empty] = 0.0, 0.0
-    flat = lo == hi
-    lo[flat] -= 0.5
-    hi[flat] += 0.5
-    edges = np.linspace(lo, hi, bins + 1, axis=1)
-    x = np.where(finite, x, lo[:, None])
-    # numpy's own binning (np.histogram, equal bins), row by row
-    idx = np.clip(((x - lo[:, None]) / (hi - lo)[:, None] * bins).astype(np.intp), 0, bins - 1)
-    idx -= x < np.take_along_axis(edges, idx, axis=1)
-    idx += (x >= np.take_along_axis(edges, idx + 1, axis=1)) & (idx != bins - 1)
-    idx[~finite] = bins  # an overflow bin, dropped below
-    idx += (bins + 1) * np.arange(K)[:, None]
-    counts = np.bincount(idx.ravel(), minlength=K * (bins + 1)).reshape(K, bins + 1)[:, :bins]
-    edges[empty] = np.nan
-    return counts, edges
 
 
 @dataclass
@@ -206,11 +177,11 @@ distinct_units : ndarray (R, L, K)
             "unit_columns": self.unit_columns,
             "iterations": [int(i) for i in self.iterations],
             "diverged": [bool(d) for d in self.diverged[:, k]],
-            "cost": _floats(self.cost[:, k]),
+            "cost": finite_list(self.cost[:, k]),
         }
         for q in QUANTITIES:
             values = getattr(self, q)[:, :, k].T
-            out[q] = [_floats(v, integer=q == "distinct_units") for v in values]
+            out[q] = [finite_list(v, integer=q == "distinct_units") for v in values]
         out["histograms"] = {"bins": self.histogram_counts["A"].shape[-1]}
         for j, when in enumerate(("first", "last")):
             h: dict[str, Any] = {"iteration": int(self.histogram_iterations[j])}
@@ -262,11 +233,6 @@ distinct_units : ndarray (R, L, K)
             histogram_edges=edges,
             unit_columns=first.get("unit_columns"),
         )
-
-
-def _floats(values: Array, integer: bool = False) -> list[float | int | None]:
-    cast = int if integer else float
-    return [cast(v) if np.isfinite(v) else None for v in values]
 
 
 def _first_weights(step: Any) -> Array:
@@ -345,7 +311,7 @@ class Recorder:
                 A = step.As[l] if l < L - 1 else expit(step.Zs[l])
                 for kind, V in (("A", A), ("dZ", step.dZs[l])):
                     if alive.any():
-                        hist[kind][0][l, alive], hist[kind][1][l, alive] = _histograms(
+                        hist[kind][0][l, alive], hist[kind][1][l, alive] = member_histograms(
                             V[alive], bins
                         )
         for q in QUANTITIES:

@@ -1,4 +1,9 @@
-"""A population's initial parameters: each run's initializer (or LSUV) drawn member by member.
+"""A population's data and initial parameters.
+
+The data of an experiment (:func:`load_data`: training and held-out sets) and the labels as
+the head's targets (:func:`targets`): integer class labels ``0 .. C-1`` are the ``(1, m)``
+row of the post for a sigmoid output (C = 2), one-hot columns ``(C, m)`` for a softmax or
+linear output of C units. Each run's initializer (or LSUV) is drawn member by member:
 
 :func:`_build` stacks the members of one population into a :class:`~initlab.nn.network.Network`
 (K on the leading axis), applying a width parametrization's init factors; on the sample
@@ -14,6 +19,7 @@ import numpy as np
 
 from initlab import data as _data
 from initlab._rng import make_rng
+from initlab._validation import DataError
 from initlab.analysis import chaos as _chaos
 from initlab.init import lsuv as _lsuv
 from initlab.init.build import init_parameters
@@ -23,8 +29,8 @@ from initlab.nn.batches import Schedule
 from initlab.nn.network import Network, from_members
 from initlab.nn.optimizers import get_optimizer
 from initlab.nn.start import SampleStart
-from initlab.specs.config import ModelConfig, TrainingConfig
-from initlab.specs.spec import Run
+from initlab.specs.config import DataConfig, ModelConfig, TrainingConfig
+from initlab.specs.spec import Run, Spec
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,67 @@ class ExperimentData:
     @property
     def n_classes(self) -> int:
         return max(self.train.n_classes, self.test.n_classes if self.test else 0)
+
+
+def load_data(spec: Spec | DataConfig) -> ExperimentData:
+    """Load the training data and the held-out data (a test file or a split).
+
+    Raises
+    ------
+    DataError
+        Naming the file if the training data hold a single class, or the test data have
+        another number of features.
+    """
+    d = spec.data if isinstance(spec, Spec) else spec
+    train_set = _data.load(d.train, x_key=d.x_key, y_key=d.y_key)
+    present = np.unique(train_set.Y)
+    if present.size < 2:
+        raise DataError(
+            f"data.train: {train_set.name} holds a single class (label {present[0]:g}, "
+            f"{train_set.n_examples} examples); training needs examples of at least two classes"
+        )
+    test_set = None
+    if d.test is not None:
+        test_set = _data.load(d.test, x_key=d.x_key, y_key=d.y_key)
+        if test_set.n_features != train_set.n_features:
+            raise DataError(
+                f"data.test has {test_set.n_features} features, but data.train has "
+                f"{train_set.n_features}"
+            )
+    elif d.test_fraction is not None:
+        train_set, test_set = _data.split(train_set, d.test_fraction, d.split_seed)
+    return ExperimentData(train_set, test_set)
+
+
+def n_outputs(output: str, n_classes: int) -> int:
+    """Output units: 1 for sigmoid (binary labels), one per class for softmax and linear."""
+    return 1 if output == "sigmoid" else n_classes
+
+
+def layer_sizes(model: ModelConfig, data: ExperimentData) -> list[int]:
+    """``[n_0, n_1, ..., n_L]`` of the networks `model` builds on `data`."""
+    return [data.train.n_features, *model.hidden, n_outputs(model.output, data.n_classes)]
+
+
+def targets(ds: _data.Dataset, output: str, n_classes: int, key: str = "data.train") -> np.ndarray:
+    """`ds`'s labels as the targets of `output`: ``(1, m)`` for sigmoid, one-hot ``(C, m)``.
+
+    Raises
+    ------
+    DataError
+        If a sigmoid output is asked for labels other than 0 and 1.
+    """
+    labels = ds.Y[0].astype(np.int64)
+    if output == "sigmoid":
+        if n_classes > 2:
+            raise DataError(
+                f"model.output = 'sigmoid' is for two classes (labels 0 and 1), but {key} "
+                f"({ds.name}) has labels 0..{n_classes - 1}: use output = 'softmax'"
+            )
+        return ds.Y
+    one_hot = np.zeros((n_classes, labels.size))
+    one_hot[labels, np.arange(labels.size)] = 1.0
+    return one_hot
 
 
 def _build(

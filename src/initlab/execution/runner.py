@@ -6,10 +6,9 @@ and each member's record is plain data (:mod:`initlab.execution.records`), writt
 :mod:`initlab.results.records`. Figures and reports are drawn from these records only. A
 population's initial parameters are built in :mod:`initlab.execution.population`.
 
-Labels become targets here, at the experiment's boundary (:func:`targets`): integer class
-labels ``0 .. C-1`` are the ``(1, m)`` row of the post for a sigmoid output (C = 2), and
-one-hot columns ``(C, m)`` for a softmax or linear output of C units. Accuracy is the
-head's (:mod:`initlab.nn.losses`): the post's threshold for sigmoid, argmax for softmax.
+Labels become targets at the experiment's boundary
+(:func:`initlab.execution.population.targets`). Accuracy is the head's
+(:mod:`initlab.nn.losses`): the post's threshold for sigmoid, argmax for softmax.
 """
 
 from __future__ import annotations
@@ -25,12 +24,20 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from initlab import data as _data
-from initlab._validation import DataError, InitlabError
+from initlab._validation import InitlabError
 from initlab._version import __version__
 from initlab.execution import budget as _budget
 from initlab.execution import threads as _threads
-from initlab.execution.population import ExperimentData, _build, _engine, _start_data
+from initlab.execution.population import (
+    ExperimentData,
+    _build,
+    _engine,
+    _start_data,
+    layer_sizes,
+    load_data,
+    n_outputs,
+    targets,
+)
 from initlab.execution.records import (
     _describe,
     _record,
@@ -45,7 +52,7 @@ from initlab.nn.batches import Schedule
 from initlab.nn.network import Network
 from initlab.nn.training import train
 from initlab.results.provenance import provenance
-from initlab.specs.config import DataConfig, ModelConfig, TrainingConfig
+from initlab.specs.config import ModelConfig, TrainingConfig
 from initlab.specs.spec import Run, Spec
 
 __all__ = [
@@ -67,67 +74,6 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 """``progress(done, total)`` in iterations summed over populations."""
-
-
-def load_data(spec: Spec | DataConfig) -> ExperimentData:
-    """Load the training data and the held-out data (a test file or a split).
-
-    Raises
-    ------
-    DataError
-        Naming the file if the training data hold a single class, or the test data have
-        another number of features.
-    """
-    d = spec.data if isinstance(spec, Spec) else spec
-    train_set = _data.load(d.train, x_key=d.x_key, y_key=d.y_key)
-    present = np.unique(train_set.Y)
-    if present.size < 2:
-        raise DataError(
-            f"data.train: {train_set.name} holds a single class (label {present[0]:g}, "
-            f"{train_set.n_examples} examples); training needs examples of at least two classes"
-        )
-    test_set = None
-    if d.test is not None:
-        test_set = _data.load(d.test, x_key=d.x_key, y_key=d.y_key)
-        if test_set.n_features != train_set.n_features:
-            raise DataError(
-                f"data.test has {test_set.n_features} features, but data.train has "
-                f"{train_set.n_features}"
-            )
-    elif d.test_fraction is not None:
-        train_set, test_set = _data.split(train_set, d.test_fraction, d.split_seed)
-    return ExperimentData(train_set, test_set)
-
-
-def n_outputs(output: str, n_classes: int) -> int:
-    """Output units: 1 for sigmoid (binary labels), one per class for softmax and linear."""
-    return 1 if output == "sigmoid" else n_classes
-
-
-def layer_sizes(model: ModelConfig, data: ExperimentData) -> list[int]:
-    """``[n_0, n_1, ..., n_L]`` of the networks `model` builds on `data`."""
-    return [data.train.n_features, *model.hidden, n_outputs(model.output, data.n_classes)]
-
-
-def targets(ds: _data.Dataset, output: str, n_classes: int, key: str = "data.train") -> np.ndarray:
-    """`ds`'s labels as the targets of `output`: ``(1, m)`` for sigmoid, one-hot ``(C, m)``.
-
-    Raises
-    ------
-    DataError
-        If a sigmoid output is asked for labels other than 0 and 1.
-    """
-    labels = ds.Y[0].astype(np.int64)
-    if output == "sigmoid":
-        if n_classes > 2:
-            raise DataError(
-                f"model.output = 'sigmoid' is for two classes (labels 0 and 1), but {key} "
-                f"({ds.name}) has labels 0..{n_classes - 1}: use output = 'softmax'"
-            )
-        return ds.Y
-    one_hot = np.zeros((n_classes, labels.size))
-    one_hot[labels, np.arange(labels.size)] = 1.0
-    return one_hot
 
 
 def steps(training: TrainingConfig, m: int) -> int:

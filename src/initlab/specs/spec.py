@@ -58,6 +58,7 @@ from initlab import _limits
 from initlab._validation import InitlabError, SpecError, check_keys, check_number
 from initlab.init import catalogue as _initializers
 from initlab.specs import config as _config
+from initlab.specs import named as _named
 from initlab.specs.config import (
     DEFAULTS,
     DTYPES,
@@ -209,7 +210,7 @@ def check_init(init: Any, key: str) -> tuple[str, dict[str, Any]]:
     """Validate an init given as a name or a table; return ``(name, params)``."""
     from initlab.init import lsuv as _lsuv
 
-    name, params = _config.named(init, key, "{name = 'random', scale = 10}")
+    name, params = _named.named(init, key, "{name = 'random', scale = 10}")
     try:
         if name == "lsuv":
             check_keys(key, params, _lsuv.LSUV_PARAMS)
@@ -264,7 +265,7 @@ def _resolve_runs(runs_raw: Any, model: ModelConfig, training: TrainingConfig) -
                 "(initlab sweep), which stores runs as they finish"
             )
         if "activation" in run:
-            act = _config.activation_spec(run["activation"], f"{where}.activation",
+            act = _named.activation_spec(run["activation"], f"{where}.activation",
                                           model.activation.slope)  # fmt: skip
         else:
             act = model.activation

@@ -17,8 +17,10 @@ from typing import Any
 
 from initlab._validation import SpecError, check_number, shorten
 from initlab.specs import config as _config
+from initlab.specs import named as _named
 from initlab.specs import spec as _spec
-from initlab.specs.config import DataConfig, ModelConfig, OptimizerSpec, TrainingConfig
+from initlab.specs.config import DataConfig, ModelConfig, TrainingConfig
+from initlab.specs.named import OptimizerSpec
 
 AXES = ("data", "output", "optimizer", "batch_size", "weight_decay", "parametrization",
         "hidden", "width", "activation", "init", "learning_rate", "seed")  # fmt: skip
@@ -55,7 +57,7 @@ def _axis_list(axes_raw: Mapping[str, Any], key: str, example: str) -> list[Any]
 
 _AXIS_RULES: dict[str, tuple[str, Any]] = {
     "output": ('["sigmoid", "softmax"]', _config.output_head),
-    "optimizer": ('["gd", {name = "adam"}]', _config.optimizer_spec),
+    "optimizer": ('["gd", {name = "adam"}]', _named.optimizer_spec),
     "batch_size": ("[32, 128]", _config.batch_size),
     "weight_decay": ("[0.0, 0.0001]", _config.weight_decay),  # None: the optimizer's own
     "parametrization": ('["sp", "mup"]', _config.parametrization),
@@ -91,7 +93,7 @@ def _axes(
         for i, a in enumerate(acts):
             if not isinstance(a, str):  # the slope of leaky_relu is model.slope
                 raise SpecError(f"axes.activation[{i}] must be an activation name; got {a!r}")
-            _config.activation_spec(a, f"axes.activation[{i}]", model.activation.slope)
+            _named.activation_spec(a, f"axes.activation[{i}]", model.activation.slope)
         axes["activation"] = list(acts)
     else:
         axes["activation"] = [model.activation.name]
@@ -159,7 +161,7 @@ def _check_decay(axes_raw: Mapping[str, Any], decay: float | None) -> None:
 def _check_engine(optimizers: list[OptimizerSpec], engine: str) -> None:
     """Refuse up front an optimizer of axes.optimizer that training.engine rules out."""
     for i, opt in enumerate(optimizers):
-        _config.check_engine(engine, opt, key=f"training.engine with axes.optimizer[{i}]")
+        _named.check_engine(engine, opt, key=f"training.engine with axes.optimizer[{i}]")
 
 
 def _check_widths(axes: Mapping[str, list[Any]], model: ModelConfig, width_axis: bool) -> None:

@@ -77,8 +77,10 @@ from typing import Any
 from initlab._validation import SpecError, check_keys, check_number
 from initlab.results.labels import init_label
 from initlab.specs import config as _config
+from initlab.specs import named as _named
 from initlab.specs import spec as _spec
-from initlab.specs.config import DataConfig, ModelConfig, OptimizerSpec, TrainingConfig
+from initlab.specs.config import DataConfig, ModelConfig, TrainingConfig
+from initlab.specs.named import OptimizerSpec
 from initlab.specs.sweep_axes import AXES, _axes, _data_axis, canonical
 
 SWEEP_DEFAULTS: dict[str, Any] = {"max_population": 256, "max_runs": 100_000}
@@ -325,7 +327,7 @@ def _chunk_tables(c: Mapping[str, Any], sweep: SweepSpec) -> tuple[ModelConfig, 
     """The [model] and [training] of a group, from one run's config."""
     model = ModelConfig(
         hidden=tuple(c["hidden"]),
-        activation=_config.ActivationSpec(
+        activation=_named.ActivationSpec(
             c["activation"], {} if c["slope"] is None else {"slope": c["slope"]}
         ),
         output=c.get("output", "sigmoid"),

@@ -65,9 +65,8 @@ from initlab.analysis.diagnostics import (
     KINDS,
     QUANTITIES,
     Diagnostics,
-    _floats,
-    _histograms,
 )
+from initlab.analysis.histograms import finite_list, member_histograms
 from initlab.analysis.symmetry import distinct_rows
 from initlab.nn import activations as _activations
 from initlab.torch._apply import activation_of, infer_activation, layer_order
@@ -273,7 +272,7 @@ class Recorder:
                     for q, v in stats.items():
                         row[q][l] = v
                     for kind, V in (("A", A), ("dZ", self._dZm(l))):
-                        counts, edges = _histograms(V[None], self.bins)
+                        counts, edges = member_histograms(V[None], self.bins)
                         hist[kind][l] = (counts[0], edges[0])
         row["cost"] = cost if not self._diverged else np.nan
         row["diverged"] = self._diverged
@@ -371,10 +370,10 @@ class Recorder:
         rows = self._param_rows
         params = {"names": [n for n, _ in self.params]}
         for key in ("grad_norm", "norm", "update_ratio"):
-            params[key] = [_floats(np.array([r[key][j] for r in rows], dtype=float))
+            params[key] = [finite_list(np.array([r[key][j] for r in rows], dtype=float))
                            for j in range(len(self.params))]  # fmt: skip
         return {**self.result().member(0), "layers": list(self.names),
-                "blocks": list(self.blocks), "block_rms": [_floats(s) for s in stream],
+                "blocks": list(self.blocks), "block_rms": [finite_list(s) for s in stream],
                 "parameters": params}  # fmt: skip
 
     def close(self) -> None:
