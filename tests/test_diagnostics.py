@@ -342,6 +342,28 @@ def test_diverged_members_are_flagged_and_leave_the_others_alone(problem):
     plot_diagnostics(m3).savefig(io.BytesIO(), format="png", dpi=30)  # all NaN: no warning
 
 
+def test_recording_some_members_measures_them_exactly_and_skips_the_rest(problem):
+    """members=[...] (the runner's runs without their shadow twins): the chosen members'
+    diagnostics are those of the full recorder, bit for bit; the others have cost and the
+    divergence flag only."""
+    X, Y = problem
+    net = init_population(SIZES, [("he", 1), ("xavier", 2), ("he", 3), ("random", 4)],
+                          activation="tanh")  # fmt: skip
+    full, _ = record(net, X, Y)
+    rec = Recorder(L, net.K, activation=net.activation, members=[0, 2])
+    train(net, X, Y, learning_rate=0.1, iterations=12, engine="direct",
+          record_at=record_iterations(12), hooks=[rec])  # fmt: skip
+    some = rec.result()
+    for k in (0, 2):
+        assert some.member(k) == full.member(k)
+    for k in (1, 3):
+        np.testing.assert_array_equal(some.cost[:, k], full.cost[:, k])
+        assert all(np.isnan(getattr(some, q)[..., k]).all() for q in QUANTITIES)
+        assert all(h is None for h in some.member(k)["histograms"]["last"]["A"])
+    with pytest.raises(InitlabError, match="members"):
+        Recorder(L, 4, activation="tanh", members=[4])
+
+
 # --- stored form ----------------------------------------------------------------------
 
 

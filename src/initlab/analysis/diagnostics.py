@@ -258,6 +258,10 @@ class Recorder:
     tol : float, optional
         Relative tolerance of :func:`distinct_units`; by default :data:`DEFAULT_TOL` for the
         weights' dtype (1e-10 for float64, 1e-4 otherwise).
+    members : sequence of int, optional
+        The members to measure (default: all). The others' statistics are NaN and cost
+        nothing (a run's shadow twins, :mod:`initlab.analysis.chaos`, need no diagnostics);
+        their ``cost`` and ``diverged`` are still recorded.
 
     Examples
     --------
@@ -279,12 +283,18 @@ class Recorder:
         *,
         activation: str | _activations.Activation,
         tol: float | None = None,
+        members: Sequence[int] | None = None,
     ) -> None:
         self.n_layers = int(check_number("n_layers", n_layers, low=1, integer=True))
         self.K = int(check_number("K", K, low=1, integer=True))
         self.bins = int(check_number("histogram_bins", histogram_bins, low=1, integer=True))
         self.activation = _activations.get(activation)
         self.tol = None if tol is None else float(check_number("tol", tol, low=0))
+        self._measured = np.ones(self.K, dtype=bool)
+        if members is not None:
+            self._measured[:] = False
+            self._measured[[int(check_number("members", k, low=0, high=self.K - 1, integer=True))
+                            for k in members]] = True  # fmt: skip
         self._rows: list[dict[str, Array]] = []
         self._iterations: list[int] = []
         self._first: tuple[int, dict[str, tuple[Array, Array]]] | None = None
@@ -296,26 +306,25 @@ class Recorder:
         self._check(step)
         L, K, bins = self.n_layers, self.K, self.bins
         alive = np.asarray(step.alive, dtype=bool)
+        idx = np.flatnonzero(alive & self._measured)
         row = {q: np.full((L, K), np.nan) for q in QUANTITIES}
         hist = {kind: (np.zeros((L, K, bins), np.int64), np.full((L, K, bins + 1), np.nan))
                 for kind in KINDS}  # fmt: skip
         with np.errstate(all="ignore"):
             for l in range(L):
-                for q, v in self._layer(step, l).items():
-                    row[q][l] = v
+                for q, v in self._layer(step, l, idx).items():
+                    row[q][l, idx] = v
                 Ws = step.weights[l] if l > 0 else _first_weights(step)
-                if alive.any():
-                    row["distinct_units"][l, alive] = distinct_units(
-                        Ws[alive], step.biases[l][alive], self.tol
+                if idx.size:
+                    row["distinct_units"][l, idx] = distinct_units(
+                        Ws[idx], step.biases[l][idx], self.tol
                     )
-                A = step.As[l] if l < L - 1 else expit(step.Zs[l])
-                for kind, V in (("A", A), ("dZ", step.dZs[l])):
-                    if alive.any():
-                        hist[kind][0][l, alive], hist[kind][1][l, alive] = member_histograms(
-                            V[alive], bins
-                        )
-        for q in QUANTITIES:
-            row[q][:, ~alive] = np.nan
+                A = step.As[l] if l < L - 1 else None
+                for kind in KINDS:
+                    if idx.size:
+                        V = step.dZs[l][idx] if kind == "dZ" else (
+                            A[idx] if A is not None else expit(step.Zs[l][idx]))  # fmt: skip
+                        hist[kind][0][l, idx], hist[kind][1][l, idx] = member_histograms(V, bins)
         row["cost"] = np.where(alive, step.costs, np.nan)
         row["diverged"] = ~alive
         self._rows.append(row)
@@ -323,13 +332,14 @@ class Recorder:
         self._last = (int(step.iteration), hist)
         self._first = self._first or self._last
 
-    def _layer(self, step: Any, l: int) -> dict[str, Array]:
-        """Every statistic but the symmetry count for layer ``l + 1``, all members at once."""
-        Z = step.Zs[l]
-        act, A = (self.activation, step.As[l]) if l < self.n_layers - 1 else (_SIGMOID, expit(Z))
-        g = step.grad_norm_1 if l == 0 else _norms(step.dWs[l])
-        w = step.weight_norm_1 if l == 0 else _norms(step.weights[l])
-        lr = np.asarray(step.learning_rate, dtype=np.float64)
+    def _layer(self, step: Any, l: int, idx: Array) -> dict[str, Array]:
+        """Every statistic but the symmetry count for layer ``l + 1``, members `idx` at once."""
+        Z = step.Zs[l][idx]
+        last = l == self.n_layers - 1
+        act, A = (_SIGMOID, expit(Z)) if last else (self.activation, step.As[l][idx])
+        g = (step.grad_norm_1 if l == 0 else _norms(step.dWs[l]))[idx]
+        w = (step.weight_norm_1 if l == 0 else _norms(step.weights[l]))[idx]
+        lr = np.broadcast_to(np.asarray(step.learning_rate, dtype=np.float64), (self.K,))[idx]
         return {
             "z_mean": Z.mean(axis=(1, 2)),
             "z_std": Z.std(axis=(1, 2)),

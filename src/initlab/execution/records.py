@@ -90,11 +90,14 @@ def _depth_scales(pred: Any, act: Any) -> dict[str, Any] | None:
 
 
 def _recorder(training: TrainingConfig, net: Network, T: int):
+    """The diagnostics hook of a population whose runs each have ``training.twins`` shadow
+    twins after them: only the runs are measured (a twin is a chaos probe, not a result)."""
     if not training.diagnostics:
         return None, ()
     from initlab.analysis.diagnostics import Recorder, record_iterations
 
-    recorder = Recorder(len(net.weights), net.K, activation=net.activation)
+    runs = range(0, net.K, training.twins + 1)
+    recorder = Recorder(len(net.weights), net.K, activation=net.activation, members=runs)
     return recorder, record_iterations(T)
 
 
