@@ -58,3 +58,13 @@ def test_chi_c_at_q_star_is_sigma_w2_e_dphi_dphi_and_chi_1_at_one():
     q = theory.fixed_point(act, w2, b2)
     assert abs(correlation.chi_c(act, w2, b2, 1.0) - theory.chi1(act, w2, b2)) < 1e-12
     assert abs(correlation.chi_c(act, w2, b2, 1.0, q=q) - theory.chi1(act, w2, b2)) < 1e-12
+
+
+def test_zero_weight_and_bias_variance_is_refused_not_nan():
+    """sigma_w2 = sigma_b2 = 0: the map is 0/0; one clear error instead of a NaN. With a
+    bias alone every input maps to the same constant: correlation 1."""
+    from initlab._validation import InitlabError
+
+    with pytest.raises(InitlabError, match="sigma_w2 = sigma_b2 = 0"):
+        correlation.correlation_map("tanh", 0.0, 0.0, 0.5)
+    np.testing.assert_allclose(correlation.correlation_map("tanh", 0.0, 0.1, [-0.5, 0.5]), 1.0)

@@ -140,9 +140,20 @@ def correlation_map(
     `q` defaults to :math:`q^*`, where the denominator is :math:`q^*`; when :math:`q^*` is 0
     or infinite the map is taken in its limit (module docstring: exactly, at :math:`q = 1`
     without bias, for scale-free units). `c` may be an array.
+
+    Raises
+    ------
+    InitlabError
+        If :math:`\sigma_w^2 = \sigma_b^2 = 0`: every pre-activation past the input is 0,
+        and its correlation is 0/0.
     """
     act = _activations.get(act)
     w2, b2 = _check_wb(sigma_w2, sigma_b2)
+    if w2 == 0.0 and b2 == 0.0:
+        raise InitlabError(
+            "sigma_w2 = sigma_b2 = 0: every pre-activation is 0 and its correlation is 0/0 "
+            "(undefined); give sigma_w2 > 0 or sigma_b2 > 0"
+        )
     q, b2 = _at(act, w2, b2, q)
     num = w2 * gaussian_expectation_2d(act.f, act.f, q, q, c) + b2
     return num / float(theory.variance_map(act, w2, b2, q))
