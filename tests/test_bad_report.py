@@ -29,9 +29,10 @@ def test_damaged_results_named(which, how, contains, stored, capsys, tmp_path, m
     monkeypatch.chdir(tmp_path)
     source = stored[0] if which == "sweep" else stored[1]
     bad = damaged_copy(source, tmp_path / "bad", how)
-    out = tmp_path / "report"
-    out.mkdir()  # the report's place exists: nothing may be written into it
+    out = tmp_path / "report" / "new"  # not created: a refused report leaves no folder
     refused(["report", str(bad), "--out", str(out)], capsys, tmp_path, *contains)
+    out.parent.mkdir()  # an existing place: nothing may be written into it
+    refused(["report", str(bad), "--out", str(out.parent)], capsys, tmp_path, *contains)
 
 
 OPTIONS = [

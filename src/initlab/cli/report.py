@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
+from initlab._validation import InitlabError
 from initlab.cli import _checks
 from initlab.cli._common import console, err_console, progress_bar
 from initlab.cli._outputs import check_dir, out_path, save
@@ -39,16 +41,23 @@ def run(args: argparse.Namespace) -> int:
     axes = tuple(args.axes) if args.axes else None
     out = args.out if args.out is not None else args.dir
     warning = None
+    made = _new_folders(out)
     if args.dir.is_dir():  # else write_report says what is wrong, creating nothing
         check_dir(out, need=5_000_000)
         from initlab.cli.results import integrity_warning
 
         warning = integrity_warning(args.dir)  # printed if the rows could be read
-    with progress_bar("report", args.quiet, unit="figures") as progress:
-        saved = save(
-            lambda where: write_report(args.dir, where, axes=axes, progress=progress),
-            out, what="report",
-        )  # fmt: skip
+    try:
+        with progress_bar("report", args.quiet, unit="figures") as progress:
+            saved = save(
+                lambda where: write_report(args.dir, where, axes=axes, progress=progress),
+                out, what="report",
+            )  # fmt: skip
+    except InitlabError:  # damaged results, found while reading them: no empty --out left
+        for folder in made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if still empty
+        raise
     if warning:
         err_console.print(warning, markup=False)
     for path in saved.paths:
@@ -57,3 +66,13 @@ def run(args: argparse.Namespace) -> int:
         err_console.print(f"initlab report: error: {saved.note}")
         return 1
     return 0
+
+
+def _new_folders(out: Path) -> list[Path]:
+    """The folders :func:`check_dir` would create for `out`, deepest first."""
+    made = []
+    for folder in (out, *out.parents):
+        if folder.exists():
+            break
+        made.append(folder)
+    return made
