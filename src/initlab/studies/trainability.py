@@ -44,7 +44,7 @@ from initlab._rng import child_seeds
 from initlab._validation import InitlabError, check_number
 from initlab.analysis import correlation as _correlation
 from initlab.execution import study as _study
-from initlab.execution.executor import Progress, Report
+from initlab.execution.executor import Progress
 from initlab.init.build import init_population
 from initlab.nn import activations as _activations
 from initlab.nn.network import Network
@@ -354,16 +354,18 @@ def run(
     *,
     jobs: int | None = 1,
     scheduler: str | None = None,
-) -> Report:
-    """Compute every cell not yet stored in `out_dir` (resuming); what this call did.
+) -> dict[str, Any]:
+    """Compute every cell not yet stored in `out_dir` (resuming); return :func:`read`.
 
     `jobs` local worker processes (1: this process) or the Dask cluster at `scheduler`;
     ``progress(stored, failed, total)`` after each population
-    (:func:`initlab.execution.study.execute`).
+    (:func:`initlab.execution.study.execute`). Cells whose population failed are logged,
+    stored with their error and left NaN (the next run retries them).
     """
     refuse_old(Path(out_dir))
     with _study.prepare(study(config), out_dir) as plan:
-        return _study.execute(plan, jobs=jobs, scheduler=scheduler, progress=progress)
+        _study.execute(plan, jobs=jobs, scheduler=scheduler, progress=progress)
+    return read(out_dir, config)
 
 
 def refuse_old(out: Path) -> None:
@@ -373,6 +375,15 @@ def refuse_old(out: Path) -> None:
             f"{out} holds a trainability map of an earlier initlab ({OLD_FILE}, depth-*.json), "
             f"which this one does not read: run `{_COMMAND}` into another directory"
         )
+
+
+def stored(out_dir: str | os.PathLike) -> bool:
+    """Whether `out_dir` holds a trainability map (its spec is in the store); an earlier
+    release's layout counts (:func:`read` refuses it by name)."""
+    out = Path(out_dir)
+    if (out / OLD_FILE).is_file():
+        return True
+    return (out / STORE_FILE).is_file() and bool(_study.specs(out, KIND))
 
 
 def read(out_dir: str | os.PathLike, config: TrainabilityConfig | None = None) -> dict[str, Any]:
