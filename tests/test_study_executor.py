@@ -141,14 +141,18 @@ def test_a_full_disk_leaves_a_store_that_resumes(reference, tmp_path, monkeypatc
 
 def test_the_written_spec_runs_with_initlab_sweep_to_the_same_bits(reference, tmp_path,
                                                                    capsys):  # fmt: skip
+    """... also when every depth's population is split in two: a member's numbers do not
+    depend on the population it is trained in."""
     spec = tmp_path / "map.toml"
     assert main([*ARGS, "--write-spec", str(spec)]) == 0
     assert "[study]" in spec.read_text() and 'kind = "trainability"' in spec.read_text()
     capsys.readouterr()
-    out = tmp_path / "swept"
-    assert main(["sweep", str(spec), "--out", str(out), "--jobs", "2", "-q"]) == 0
+    out = tmp_path / "swept"  # populations of at most 3: each depth's 4 members split 2 + 2
+    argv = ["sweep", str(spec), "--out", str(out), "--jobs", "2", "--max-population", "3", "-q"]
+    assert main(argv) == 0
     text = capsys.readouterr().out
     assert f"{N_CELLS} cells stored, 0 failed" in text and "2 local worker processes" in text
+    assert "13 populations" in text
     assert "L \\ sigma_w^2" in text  # the study's own table
     assert records(out) == reference[1]
     # the theory command's store holds the very same cells: nothing to do
