@@ -25,7 +25,7 @@ from initlab.cli import main
 from initlab.execution import study as S
 from initlab.results import sweep_store
 from initlab.results.sweep_store import open_store
-from initlab.studies import trainability
+from initlab.studies import deeplinear, specs, trainability
 
 ARGS = ["theory", "trainability", "--train-depths", "2", "3", "4", "5", "6", "7",
         "--sigma-w2-grid", "0.5", "1.75", "--width", "16", "--steps", "150", "--seeds", "2",
@@ -252,3 +252,35 @@ def test_a_map_in_the_old_layout_is_refused_by_name(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(tmp_path) in err[0] and "earlier initlab" in err[0]
     assert not (tmp_path / "sweep.sqlite").exists()
+
+
+# --------------------------------------------------------------------------- deep linear
+
+
+class _Stop(Exception):
+    pass
+
+
+def _stop(stored, failed, total):
+    if stored:
+        raise _Stop
+
+
+def test_deep_linear_resumed_from_its_spec_in_smaller_populations_is_the_same(tmp_path,
+                                                                             capsys):  # fmt: skip
+    """Stopped after its first population (one depth's 8 members), then resumed by
+    ``initlab sweep`` of its spec on 2 processes in populations of at most 3: the records of
+    one uninterrupted run, and the same learning times."""
+    config = deeplinear.DeepLinearConfig(depths=(2, 4, 8), width=8, steps=60, seeds=2,
+                                         rates=(0.1, 0.3))  # fmt: skip
+    whole = deeplinear.run(config, tmp_path / "whole")
+    cut = tmp_path / "cut"
+    with pytest.raises(_Stop):
+        deeplinear.run(config, cut, progress=_stop)
+    assert len(records(cut)) == 8
+    spec = specs.write(tmp_path / "dl.toml", deeplinear.spec(config, max_population=3))
+    assert main(["sweep", str(spec), "--out", str(cut), "--jobs", "2", "-q"]) == 0
+    text = capsys.readouterr().out
+    assert "8 done before, 16 to run" in text and "orthogonal  gaussian" in text
+    assert records(cut) == records(tmp_path / "whole")
+    assert deeplinear.read(cut) == whole

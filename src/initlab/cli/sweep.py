@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(required), data, hidden, activation, learning_rate, seed or seeds, output, "
         "optimizer, batch_size, weight_decay (the other keys as in `initlab run --help`); a "
         "grid of more than [sweep] max_runs runs (100,000 by default) is refused at once. A "
-        "spec with a [study] table (kind = \"trainability\"; written by `initlab theory "
+        'spec with a [study] table (kind = "trainability"; written by `initlab theory '
         "trainability ... --write-spec FILE.toml`) is a study: its cells are computed and "
         "stored the same way, and the study's table and figure printed and drawn.",
     )
@@ -164,8 +164,7 @@ def _study(study, args: argparse.Namespace) -> int:
             f"{report.stored} cells stored, {report.failed} failed, in {report.seconds:.1f} s: "
             f"{report.chunks} populations on {report.workers}"
         )
-    outputs = {"trainability": _trainmaps.trainability_outputs}  # the study's own lines
-    for line in outputs[study.kind](study, args.out):
+    for line in _trainmaps._KINDS[study.kind][2](study, args.out):  # the study's own lines
         console.print(line, markup=False, highlight=False)
     note = _studies.failure_note(report, args.out)
     if note:

@@ -112,8 +112,7 @@ def check_same_spec(
     status = store.statuses(table)
     shared = sum(i in status for i in ids)
     how = how or (
-        "pass --extend to add this spec's runs to the store (runs they share are not "
-        "trained again)"
+        "pass --extend to add this spec's runs to the store (runs they share are not trained again)"
     )
     raise InitlabError(
         f"{store.path} holds another {'sweep' if table == 'runs' else 'study'}: this spec has "

@@ -196,6 +196,4 @@ def specs(out_dir: str | os.PathLike, kind: str) -> list[dict[str, Any]]:
     """The specs of study `kind` run into the store of `out_dir`, oldest first (each as
     recorded: ``{"runs_hash", "n_runs", "spec", "source", "added_at"}``)."""
     with open_store(out_dir, readonly=True) as s:
-        return [
-            x for x in s.specs() if (x["spec"].get("study") or {}).get("kind") == kind
-        ]
+        return [x for x in s.specs() if (x["spec"].get("study") or {}).get("kind") == kind]

@@ -375,7 +375,7 @@ def _sigprop_parts(source: Path, embed: _Embed) -> tuple[str, str]:
     trained = stored_figures(source)
     figs += "".join(embed(fig, caption) for fig, caption in trained)
     files = [*(f"{k}.json" for k in stored), *(c.split("(")[-1][:-1] for _, c in trained)]
-    names = ", ".join(files)
+    names = ", ".join(dict.fromkeys(files))
     return (
         f"<h2>Signal propagation studies</h2>{figs}",
         f"## Signal propagation studies\n\nFrom {names}. Figures: report.html.",
@@ -393,10 +393,11 @@ def _has_sweep(source: Path) -> bool:
 
 
 def _has_sigprop(source: Path) -> bool:
-    from initlab.studies import trainability
+    from initlab.studies import deeplinear, trainability
 
-    kinds = ("critical", "correlation", "jacobian", "deeplinear")
-    return trainability.stored(source) or any((source / f"{k}.json").is_file() for k in kinds)
+    kinds = ("critical", "correlation", "jacobian")
+    return (trainability.stored(source) or deeplinear.stored(source)
+            or any((source / f"{k}.json").is_file() for k in kinds))  # fmt: skip
 
 
 def _sweep_parts(source: Path, axes: tuple[str, str] | None, embed: _Embed) -> tuple[str, str]:

@@ -5,7 +5,7 @@ settings, named after the kind (the fields of its config; absent ones take their
 defaults)::
 
     [study]
-    kind = "trainability"        # one of KINDS
+    kind = "trainability"        # one of KINDS: trainability, deep_linear
     max_population = 256         # cells computed together at most (memory bound)
 
     [trainability]
@@ -30,7 +30,10 @@ from initlab._validation import SpecError, check_keys, check_number
 from initlab.execution.study import Study
 from initlab.results.records import write_atomic
 
-KINDS = {"trainability": "initlab.studies.trainability"}
+KINDS = {
+    "trainability": "initlab.studies.trainability",
+    "deep_linear": "initlab.studies.deeplinear",
+}
 """Study kinds a spec may name -> the module that makes its study."""
 MAX_POPULATION = 256
 
