@@ -44,11 +44,12 @@ inserted with ``INSERT OR IGNORE`` and results written only over rows not yet do
 primary key makes a second copy of a run impossible.
 
 A store of version 1 (before chaos and provenance) or 2 (before studies) is read as it is
-(those columns None, no cells) and migrated to version 3 when opened for writing. A file that is not SQLite, a SQLite file
-without initlab's ``meta`` table, a store of another schema version, and (when opened for
-writing) a store failing SQLite's ``quick_check`` are refused with an
-:class:`~initlab.InitlabError` naming the file. The schema, those checks, the conversion
-of stored values and the error handling are in :mod:`initlab.results.sweep_schema`.
+(those columns None, no cells) and migrated to version 3 when opened for writing. A file
+that is not SQLite, a SQLite file without initlab's ``meta`` table, a store of another
+schema version, and (when opened for writing) a store failing SQLite's ``quick_check``
+are refused with an :class:`~initlab.InitlabError` naming the file. The schema, those
+checks, the conversion of stored values and the error handling are in
+:mod:`initlab.results.sweep_schema`.
 """
 
 from __future__ import annotations
