@@ -172,11 +172,18 @@ def test_results_lists_filters_and_compares_the_cells(reference, tmp_path, capsy
     with open_store(out, readonly=True) as s:
         accs = sorted((c["record"]["test_accuracy"] for c in s.cells()
                        if c["config"].get("depth") == 7), reverse=True)  # fmt: skip
-    shown = [float(line.split("│")[-2]) for line in text.splitlines()
-             if line.startswith("│")]  # fmt: skip  # the last column: train accuracy
-    assert len(shown) == 4 and f"{accs[0]:.6g}" in text
+    shown = [float(line.split("│")[-3]) for line in text.splitlines()
+             if line.startswith("│")]  # fmt: skip  # the test accuracy column, sorted
+    assert shown == [float(f"{a:.6g}") for a in accs]
     assert main(["results", "compare", str(out), str(out)]) == 0
     assert f"{N_CELLS} cells: {N_CELLS} the same bits" in capsys.readouterr().out
+    csv = tmp_path / "cells.csv"
+    assert main(["results", str(out), "--where", "sigma_w2=0.5", "--csv", str(csv), "-q"]) == 0
+    assert len(csv.read_text().splitlines()) == 1 + 12  # 6 depths x 2 draws
+    capsys.readouterr()
+    assert main(["results", str(out), "--mean"]) == 2  # a sweep's, not a study's
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--mean is for a sweep's runs" in err[0]
 
 
 # --------------------------------------------------------------------------- the framework

@@ -145,10 +145,7 @@ def _compute(kind: str, args: argparse.Namespace, out: Path | None, progress=Non
     without ``--out``: into a temporary store, printed only)."""
     make, module, outputs = _KINDS[kind]
     config = make(args)
-    if args.write_spec:
-        if out is not None:
-            raise InitlabError("--write-spec writes the spec and computes nothing; drop --out "
-                               "(then run it with `initlab sweep SPEC --out DIR`)")  # fmt: skip
+    if args.write_spec:  # without --out (theory_options)
         path = study_specs.write(args.write_spec, module.spec(config))
         return [f"wrote {path}: run it with `initlab sweep {path} --out DIR`"], None
     if out is None and kind == "trainability":
