@@ -25,7 +25,7 @@ from initlab.cli import main
 from initlab.execution import study as S
 from initlab.results import sweep_store
 from initlab.results.sweep_store import open_store
-from initlab.studies import deeplinear, specs, trainability
+from initlab.studies import deeplinear, sigprop, specs, trainability
 
 ARGS = ["theory", "trainability", "--train-depths", "2", "3", "4", "5", "6", "7",
         "--sigma-w2-grid", "0.5", "1.75", "--width", "16", "--steps", "150", "--seeds", "2",
@@ -291,3 +291,17 @@ def test_deep_linear_resumed_from_its_spec_in_smaller_populations_is_the_same(tm
     assert "8 done before, 16 to run" in text and "orthogonal  gaussian" in text
     assert records(cut) == records(tmp_path / "whole")
     assert deeplinear.read(cut) == whole
+
+
+def test_jacobian_spectra_resumed_are_the_record_computed_at_once(tmp_path):
+    """A cell per (weight law, member chain): stopped after the first law's chains, resumed,
+    the stored spectra are :func:`sigprop.jacobian_record`'s, bit for bit."""
+    kw = dict(depths=(1, 3), width=30, members=3, seed=4)
+    direct = sigprop.jacobian_record("tanh", 1.5, 0.05, **kw)
+    study = sigprop.jacobian_study("tanh", 1.5, 0.05, **kw)
+    with S.prepare(study, tmp_path) as plan, pytest.raises(_Stop):
+        S.execute(plan, jobs=1, progress=_stop)
+    with S.prepare(study, tmp_path) as plan:
+        assert plan.done == 3 and len(plan.todo) == 3
+        S.execute(plan, jobs=1)
+    assert sigprop.read(tmp_path, "jacobian") == direct
