@@ -164,7 +164,8 @@ def _study(study, args: argparse.Namespace) -> int:
             f"{report.stored} cells stored, {report.failed} failed, in {report.seconds:.1f} s: "
             f"{report.chunks} populations on {report.workers}"
         )
-    for line in _trainmaps._KINDS[study.kind][2](study, args.out):  # the study's own lines
+    kind = _trainmaps._KINDS.get(study.kind)  # the study's own lines, if it prints any
+    for line in kind[2](study, args.out) if kind else []:
         console.print(line, markup=False, highlight=False)
     note = _studies.failure_note(report, args.out)
     if note:
