@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -188,7 +189,7 @@ def run(
 ) -> tuple[list[str], str | None]:
     """Compute, store (with ``--out``, checked before by the caller; a rescue directory if
     writing fails) and return the lines to print and the rescue note, if any."""
-    if kind == "jacobian" and args.out:
+    if kind == "jacobian" and (args.out or args.jobs or args.scheduler):
         return _jacobian_study(args, parse_spec, progress)
     record = build(kind, args, parse_spec, progress)
     if "scales" in record:
@@ -209,7 +210,8 @@ def run(
 def _jacobian_study(args: argparse.Namespace, parse_spec, progress=None
                     ) -> tuple[list[str], str | None]:  # fmt: skip
     """``jacobian --out DIR``: its member chains computed (resuming) into the store, the
-    record and figure drawn from it."""
+    record and figure drawn from it (``--jobs``/``--scheduler`` without ``--out``: into a
+    temporary store, printed only)."""
     from initlab.cli import _studies
     from initlab.results.sweep_store import STORE_FILE
 
@@ -219,8 +221,15 @@ def _jacobian_study(args: argparse.Namespace, parse_spec, progress=None
         weights=tuple(dict.fromkeys(args.weights or WEIGHTS)), depths=args.depths,
         width=400 if args.width is None else args.width, members=args.members, seed=args.seed,
     )  # fmt: skip
+    if not args.out:  # --jobs or --scheduler alone: the cells go to a temporary store
+        with tempfile.TemporaryDirectory(prefix="initlab-jacobian-") as tmp:
+            _studies.execute(study, Path(tmp), jobs=args.jobs, scheduler=args.scheduler,
+                             progress=progress)  # fmt: skip
+            return jacobian_lines(sigprop.read(tmp, "jacobian")), None
     out = Path(args.out)
-    report = _studies.execute(study, out, jobs=1, scheduler=None, progress=progress)
+    report = _studies.execute(
+        study, out, jobs=args.jobs or 1, scheduler=args.scheduler, progress=progress
+    )
     note = _studies.failure_note(report, out)
     if note:
         return [], note
