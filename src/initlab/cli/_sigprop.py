@@ -4,13 +4,16 @@
 ``jacobian --weights LAW ...`` chooses the weight laws.
 
 The studies are :mod:`initlab.studies.sigprop`'s records; ``--out DIR`` writes each as
-``DIR/<kind>.json`` (atomically) with its figure ``DIR/<kind>.png``, drawn from that data.
+``DIR/<kind>.json`` (atomically) with its figure ``DIR/<kind>.png``, drawn from that data;
+``jacobian --out DIR`` stores its member chains as the cells of a study in
+``DIR/sweep.sqlite`` instead (resumable; :func:`initlab.studies.sigprop.jacobian_study`).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +189,8 @@ def run(
 ) -> tuple[list[str], str | None]:
     """Compute, store (with ``--out``, checked before by the caller; a rescue directory if
     writing fails) and return the lines to print and the rescue note, if any."""
+    if kind == "jacobian" and (args.out or args.jobs or args.scheduler):
+        return _jacobian_study(args, parse_spec, progress)
     record = build(kind, args, parse_spec, progress)
     if "scales" in record:
         return scales_lines(record["scales"]), None
@@ -200,3 +205,35 @@ def run(
 
     saved = save(write, Path(args.out), what=f"{kind} results")
     return [*lines, "", *(f"wrote {p}" for p in saved.paths)], saved.note
+
+
+def _jacobian_study(args: argparse.Namespace, parse_spec, progress=None
+                    ) -> tuple[list[str], str | None]:  # fmt: skip
+    """``jacobian --out DIR``: its member chains computed (resuming) into the store, the
+    record and figure drawn from it (``--jobs``/``--scheduler`` without ``--out``: into a
+    temporary store, printed only)."""
+    from initlab.cli import _studies
+    from initlab.results.sweep_store import STORE_FILE
+
+    act = _activation((args.activation or ["tanh"])[0], parse_spec)
+    study = sigprop.jacobian_study(
+        act, sigprop.resolve_sigma_w2(act, args.sigma_w2, args.sigma_b2), args.sigma_b2,
+        weights=tuple(dict.fromkeys(args.weights or WEIGHTS)), depths=args.depths,
+        width=400 if args.width is None else args.width, members=args.members, seed=args.seed,
+    )  # fmt: skip
+    if not args.out:  # --jobs or --scheduler alone: the cells go to a temporary store
+        with tempfile.TemporaryDirectory(prefix="initlab-jacobian-") as tmp:
+            _studies.execute(study, Path(tmp), jobs=args.jobs, scheduler=args.scheduler,
+                             progress=progress)  # fmt: skip
+            return jacobian_lines(sigprop.read(tmp, "jacobian")), None
+    out = Path(args.out)
+    report = _studies.execute(
+        study, out, jobs=args.jobs or 1, scheduler=args.scheduler, progress=progress
+    )
+    note = _studies.failure_note(report, out)
+    if note:
+        return [], note
+    record = sigprop.read(out, "jacobian")
+    figure = out / "jacobian.png"
+    FIGURES["jacobian"](record).savefig(figure, dpi=120)
+    return [*jacobian_lines(record), "", f"wrote {out / STORE_FILE}", f"wrote {figure}"], None

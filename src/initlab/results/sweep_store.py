@@ -1,6 +1,8 @@
-r"""The results of a sweep: one SQLite file, ``DIR/sweep.sqlite``, one row per run.
+r"""The results of a sweep: one SQLite file, ``DIR/sweep.sqlite``, one row per run; and of
+a study, one row per cell (the ``cells`` table of version 3:
+:mod:`initlab.results.study_cells`).
 
-Schema (version 2)::
+Schema (version 3)::
 
     meta(key TEXT PRIMARY KEY, value TEXT)
         format = "initlab.sweep", schema_version = "2", created, initlab_version, and
@@ -41,12 +43,13 @@ run is either wholly stored or still pending, whatever kills the writer. Pending
 inserted with ``INSERT OR IGNORE`` and results written only over rows not yet done: the
 primary key makes a second copy of a run impossible.
 
-A store of version 1 (before chaos and provenance) is read as it is (those columns None)
-and migrated to version 2 when opened for writing. A file that is not SQLite, a SQLite file
-without initlab's ``meta`` table, a store of another schema version, and (when opened for
-writing) a store failing SQLite's ``quick_check`` are refused with an
-:class:`~initlab.InitlabError` naming the file. The schema, those checks, the conversion
-of stored values and the error handling are in :mod:`initlab.results.sweep_schema`.
+A store of version 1 (before chaos and provenance) or 2 (before studies) is read as it is
+(those columns None, no cells) and migrated to version 3 when opened for writing. A file
+that is not SQLite, a SQLite file without initlab's ``meta`` table, a store of another
+schema version, and (when opened for writing) a store failing SQLite's ``quick_check``
+are refused with an :class:`~initlab.InitlabError` naming the file. The schema, those
+checks, the conversion of stored values and the error handling are in
+:mod:`initlab.results.sweep_schema`.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ from initlab._validation import InitlabError
 from initlab.results.integrity import check_rows
 from initlab.results.provenance import provenance_id
 from initlab.results.records import jsonable
+from initlab.results.study_cells import Cells
 from initlab.results.sweep_schema import (
     _DATA,
     _ELSEWHERE,
@@ -113,8 +117,11 @@ class StoreWriteError(InitlabError):
     """A write to the store failed (disk full, I/O error); what was stored is intact."""
 
 
-class SweepStore:
-    """An open sweep store. Use :func:`open_store`; close it (or use ``with``)."""
+class SweepStore(Cells):
+    """An open sweep store. Use :func:`open_store`; close it (or use ``with``).
+
+    Its runs are a sweep's; its cells (:class:`~initlab.results.study_cells.Cells`) a
+    study's."""
 
     def __init__(self, path: Path, con: sqlite3.Connection) -> None:
         self.path = path
@@ -163,9 +170,9 @@ class SweepStore:
         return [{**dict(zip(keys, r, strict=True)), "spec": json.loads(r[2])} for r in cur]
 
     @_guard
-    def statuses(self) -> dict[str, str]:
-        """``{run id: status}`` of every run in the store."""
-        return dict(self._con.execute("SELECT id, status FROM runs"))
+    def statuses(self, table: str = "runs") -> dict[str, str]:
+        """``{run id: status}`` of every run in the store (``table="cells"``: of every cell)."""
+        return dict(self._con.execute(f"SELECT id, status FROM {_table(table)}"))
 
     @_guard
     def rows(
@@ -283,12 +290,15 @@ class SweepStore:
             )
             added = self._con.total_changes - before
             if spec is not None:
-                self._con.execute(
-                    "INSERT OR IGNORE INTO specs VALUES (?, ?, ?, ?, ?)",
-                    (runs_hash(r[0] for r in rows), len(rows), json.dumps(jsonable(spec)),
-                     source, _now()),
-                )  # fmt: skip
+                self._add_spec([r[0] for r in rows], spec, source)
             return added
+
+    def _add_spec(self, ids: Sequence[str], spec: Mapping[str, Any], source: str | None) -> None:
+        """Record `spec` (whose runs or cells are `ids`), inside the caller's transaction."""
+        self._con.execute(
+            "INSERT OR IGNORE INTO specs VALUES (?, ?, ?, ?, ?)",
+            (runs_hash(ids), len(ids), json.dumps(jsonable(spec)), source, _now()),
+        )
 
     @_guard
     def save_done(
@@ -351,18 +361,27 @@ class SweepStore:
 
     @_guard
     def save_failed(
-        self, ids: Sequence[str], error: str, *, seconds: float, worker: str, finished_at: str
-    ) -> int:
-        """Mark runs failed with `error` (runs already done are left as they are)."""
+        self, ids: Sequence[str], error: str, *, seconds: float, worker: str, finished_at: str,
+        table: str = "runs",
+    ) -> int:  # fmt: skip
+        """Mark runs (or, with ``table="cells"``, cells) failed with `error` (those already
+        done are left as they are)."""
         with self._transaction():
             before = self._con.total_changes
             self._con.executemany(
-                "UPDATE runs SET status = 'failed', error = ?, seconds = ?, population = ?, "
+                f"UPDATE {_table(table)} SET status = 'failed', error = ?, seconds = ?, "
+                "population = ?, "
                 "worker = ?, finished_at = ?, attempts = attempts + 1 "
                 "WHERE id = ? AND status != 'done'",
                 [(error, seconds, len(ids), worker, finished_at, rid) for rid in ids],
             )
             return self._con.total_changes - before
+
+
+def _table(name: str) -> str:
+    if name not in ("runs", "cells"):
+        raise ValueError(f"table must be runs or cells; got {name!r}")
+    return name
 
 
 def _flag(x: bool | None) -> int | None:
