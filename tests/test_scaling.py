@@ -6,6 +6,7 @@ import pytest
 
 from initlab._validation import InitlabError
 from initlab.analysis.coordcheck import DEFAULT_BAND
+from initlab.data import load, sample
 from initlab.init import parametrization as par
 from initlab.report import scaling as plots
 from initlab.studies import scaling
@@ -84,7 +85,7 @@ def test_depth_scaling_of_residual_branches():
     """At initialization a ReLU residual MLP's last block grows with depth L when every branch
     has multiplier 1 (Var(x_L) ~ (1 + c)^L), stays bounded with 1/sqrt(L), and equals x_0
     with zero-initialized branches (SkipInit)."""
-    X, _ = scaling.digits(64)
+    X = sample(load("digits10"), 64).X
     last = {}
     for kind in ("constant", "depth"):
         for L in (4, 64):

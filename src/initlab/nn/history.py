@@ -23,6 +23,14 @@ class Step:
     ``W_1[:, :, columns_1]`` on the fixed sample of input columns
     :func:`initlab.nn.engines.diagnostic_columns`, so diagnostics never form ``W_1``.
     ``learning_rate`` is each member's base rate (before the layer multipliers).
+
+    For a :class:`~initlab.nn.model.Model`, ``Zs`` are its per-layer outputs
+    (:meth:`~initlab.nn.model.Model.records`, the logits last), ``params`` and ``grads`` its
+    parameters and their gradients (divided by the batch size) in its order, and
+    ``grad_norm_1``/``weight_norm_1`` the Frobenius norms of its first parameter's; the
+    plain network's fields (``As``, ``dZs``, ``dWs``, ``dbs``, ``weights``, ``biases``) are
+    empty, and ``params``/``grads`` are None for a Network. The arrays are the loop's: read
+    or copy them during the call.
     """
 
     iteration: int
@@ -40,6 +48,8 @@ class Step:
     costs: Array
     columns_1: Array | None = None
     weight_columns_1: Array | None = None
+    params: list[Array] | None = None
+    grads: list[Array] | None = None
 
 
 Hook = Callable[[Step], None]

@@ -1,10 +1,16 @@
 r"""Width scaling experiments over populations: coordinate checks and learning-rate transfer.
 
 Both train :class:`initlab.nn.residual.ResMLP` populations (a plain MLP by default) built by
-:func:`initlab.init.parametrization.init_model`, with the core's heads and optimizers and a
-learning-rate factor per parameter (the parametrization's). One population per
+:func:`initlab.init.parametrization.init_model` with the one training loop,
+:func:`initlab.nn.training.train`, and a learning-rate factor per parameter (the
+parametrization's), on scikit-learn's ten-class digits (:func:`initlab.data.load`
+``"digits10"``, :func:`initlab.data.sample`) by default. One population per
 (parametrization, width): its members are the seeds (coordinate check) or the learning rates
-times the seeds (transfer).
+times the seeds (transfer). A member is diverged only when its loss is not finite
+(``divergence_factor=None``): it is frozen and its later numbers are stored as inf (losses)
+or NaN (coordinate sizes). Mini-batches take the loop's ``batch_order="stream"``
+(:mod:`initlab.nn.batches`), the order these studies have always used. ``dtype`` trains in
+float64 (default) or float32 and is recorded in the settings of every result.
 
 **Coordinate check** (Yang et al. 2022, Sec. 7 and App. D; the ``mup`` package's
 ``get_coord_data``): train for :math:`T` steps on one fixed batch and measure, on that batch
@@ -35,24 +41,19 @@ import numpy as np
 from initlab._rng import make_rng
 from initlab._validation import InitlabError, check_number
 from initlab.analysis import coordcheck as _cc
+from initlab.data import load_bundled, sample
 from initlab.init import parametrization as _par
+from initlab.nn.history import Step
+from initlab.nn.training import train
 from initlab.results.provenance import provenance
 from initlab.results.records import write_atomic
-from initlab.studies.steps import digits, final_loss, train_steps
 
-__all__ = [
-    "Architecture",
-    "CoordCheck",
-    "LrTransfer",
-    "coord_check",
-    "digits",
-    "final_loss",
-    "lr_transfer",
-    "train_steps",
-]
+__all__ = ["DTYPES", "Architecture", "CoordCheck", "LrTransfer", "coord_check", "lr_transfer"]
 log = logging.getLogger(__name__)
 Array = np.ndarray
 SCHEMA = 1
+DTYPES = ("float64", "float32")
+"""The studies' ``dtype`` values (the trainability map's)."""
 
 
 @dataclass
@@ -69,12 +70,12 @@ class Architecture:
     zero_branch: bool = False
     base_depth: int | None = None
 
-    def build(self, d, n, d_out, seeds, parametrization, base_width, optimizer):
+    def build(self, d, n, d_out, seeds, parametrization, base_width, optimizer, dtype="float64"):
         """``init_model`` with these settings (``optimizer`` is its lr column)."""
         column = "adam" if str(optimizer).startswith("adam") else "sgd"
         return _par.init_model(
             (d, n, d_out), seeds, parametrization=parametrization, base_width=base_width,
-            optimizer=column, **asdict(self),
+            optimizer=column, dtype=np.dtype(dtype), **asdict(self),
         )  # fmt: skip
 
 
@@ -142,24 +143,28 @@ def coord_check(
     data: tuple[Array, Array] | None = None,
     head: str = "softmax",
     progress: Callable[[int, int], None] | None = None,
+    dtype: str = "float64",
 ) -> CoordCheck:
     """Run a coordinate check (see the module docstring); one population per (p, width).
 
     `base_width` :math:`n_0` is required by NTK and muP (no default: a study's base width is
-    the one the user gave); `data` defaults to :func:`digits` (`n_examples`).
-    ``progress(done, total)`` is called after each population.
+    the one the user gave); `data` defaults to `n_examples` digits (:func:`_digits`).
+    ``progress(done, total)`` is called after each population. `dtype` is the training's
+    (``"float64"`` or ``"float32"``).
     """
     arch = architecture or Architecture()
     widths = _check_widths(widths)
     n0 = _base_width(base_width, parametrizations, widths)
-    X, Y = data if data is not None else digits(n_examples)
+    _check_dtype(dtype)
+    X, Y = data if data is not None else _digits(n_examples)
     T = int(check_number("steps", steps, low=1, integer=True))
     size = change = None
     seconds: dict[str, float] = {}
     for i, p in enumerate(parametrizations):
         for w, n in enumerate(widths):
             start = time.perf_counter()
-            model, lr_scale = arch.build(X.shape[0], n, Y.shape[0], list(seeds), p, n0, optimizer)
+            model, lr_scale = arch.build(X.shape[0], n, Y.shape[0], list(seeds), p, n0,
+                                         optimizer, dtype)  # fmt: skip
             s, c = _measure(model, X, Y, T, lr_scale, optimizer, learning_rate, head)
             if size is None:
                 size = np.zeros((len(parametrizations), *s.shape[:2], len(widths), len(seeds)))
@@ -169,7 +174,8 @@ def coord_check(
             log.info("coord check %s width %d: %.2f s", p, n, seconds[f"{p}/{n}"])
             if progress is not None:
                 progress(len(seconds), len(parametrizations) * len(widths))
-    settings = _settings(arch, n0, X, head, optimizer=optimizer, learning_rate=learning_rate)
+    settings = _settings(arch, n0, X, head, dtype, optimizer=optimizer,
+                         learning_rate=learning_rate)  # fmt: skip
     steps_ = list(range(T + 1))
     names = model.record_names()
     return CoordCheck(
@@ -178,27 +184,49 @@ def coord_check(
 
 
 def _measure(model, X, Y, T, lr_scale, optimizer, learning_rate, head) -> tuple[Array, Array]:
-    """Sizes ``mean|x_t|`` and changes ``mean|x_t - x_0|``, each ``(layers, T+1, K)``."""
+    """Sizes ``mean|x_t|`` and changes ``mean|x_t - x_0|``, each ``(layers, T+1, K)``, by a
+    hook on every step's forward pass (``Step.Zs``); NaN from the step after a member
+    diverged (it is frozen)."""
     size, change, first = [], [], []
+    frozen = np.zeros(model.K, dtype=bool)  # members frozen before this step
 
-    def observe(t: int, Z: Array, cache: dict) -> None:
-        xs = model.records(cache, Z)
-        if t == 0:
-            first.extend(xs)
-        size.append([np.abs(x).mean(axis=(-2, -1)) for x in xs])
-        change.append([np.abs(x - x0).mean(axis=(-2, -1)) for x, x0 in zip(xs, first, strict=True)])
+    def observe(st: Step) -> None:
+        xs = st.Zs
+        if st.iteration == 0:
+            first.extend(x.copy() for x in xs)
+        size.append([np.where(frozen, np.nan, np.abs(x).mean(axis=(-2, -1))) for x in xs])
+        change.append([np.where(frozen, np.nan, np.abs(x - x0).mean(axis=(-2, -1)))
+                       for x, x0 in zip(xs, first, strict=True)])  # fmt: skip
+        frozen[:] = ~st.alive
 
-    train_steps(
-        model, X, Y, learning_rate=learning_rate, lr_scale=lr_scale, steps=T + 1,
-        optimizer=optimizer, head=head, observe=observe,
+    train(
+        model, X, Y, learning_rate=learning_rate, lr_scale=lr_scale, iterations=T + 1,
+        optimizer=optimizer, head=head, divergence_factor=None, record_at=range(T + 1),
+        hooks=[observe], return_network=False,
     )  # fmt: skip
     return np.array(size).swapaxes(0, 1), np.array(change).swapaxes(0, 1)
 
 
-def _settings(arch: Architecture, n0: int, X: Array, head: str, **keys: Any) -> dict[str, Any]:
+def _digits(n_examples: int | None = None) -> tuple[Array, Array]:
+    """The studies' default data: ``X`` (64, m) and one-hot ``Y`` (10, m) of the bundled
+    ``"digits10"``, all 1797 or :func:`initlab.data.sample`'s `n_examples` (seed 0)."""
+    ds = load_bundled("digits10")
+    if n_examples is not None:
+        ds = sample(ds, n_examples, seed=0)
+    return ds.X, ds.one_hot()
+
+
+def _check_dtype(dtype: str) -> None:
+    if dtype not in DTYPES:
+        raise InitlabError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
+
+
+def _settings(
+    arch: Architecture, n0: int, X: Array, head: str, dtype: str, **keys: Any
+) -> dict[str, Any]:
     """A study's stored settings: `keys` (optimizer and its schedule), then the base width,
-    the number of examples, the head and the architecture."""
-    return {**keys, "base_width": n0, "n_examples": X.shape[1], "head": head,
+    the number of examples, the head, the dtype and the architecture."""
+    return {**keys, "base_width": n0, "n_examples": X.shape[1], "head": head, "dtype": dtype,
             "architecture": asdict(arch)}  # fmt: skip
 
 
@@ -363,20 +391,24 @@ def lr_transfer(
     data: tuple[Array, Array] | None = None,
     head: str = "softmax",
     progress: Callable[[int, int], None] | None = None,
+    dtype: str = "float64",
 ) -> LrTransfer:
     """Train one population per (parametrization, width) over learning rates x seeds.
 
     Member ``r * S + s`` has learning rate ``2 ** log2_lrs[r]`` and seed ``seeds[s]``.
-    `data` defaults to :func:`digits` (`n_examples` of them, all with None); `base_width` is
+    `data` defaults to `n_examples` digits (:func:`_digits`; all with None); `base_width` is
     required by NTK and muP, as in :func:`coord_check`. The defaults are the CI-sized example
     of ``tests/test_scaling.py``: Adam, 40 steps of batch 32 on 256 digits, a plain ReLU MLP
-    of 3 hidden layers.
+    of 3 hidden layers. `dtype` is the training's (``"float64"`` or ``"float32"``).
     ``progress(done, total)`` is called after each population.
     """
     arch = architecture or Architecture()
     widths = _check_widths(widths)
     n0 = _base_width(base_width, parametrizations, widths)
-    X, Y = data if data is not None else digits(n_examples)
+    _check_dtype(dtype)
+    X, Y = data if data is not None else _digits(n_examples)
+    steps = int(check_number("steps", steps, low=1, integer=True))
+    check_number("batch_size", batch_size, low=1, high=X.shape[1], integer=True)
     R, S = len(log2_lrs), len(seeds)
     lrs = np.repeat(2.0 ** np.asarray(log2_lrs, dtype=float), S)
     member_seeds = list(seeds) * R
@@ -386,19 +418,27 @@ def lr_transfer(
     for i, p in enumerate(parametrizations):
         for w, n in enumerate(widths):
             start = time.perf_counter()
-            model, lr_scale = arch.build(X.shape[0], n, Y.shape[0], member_seeds, p, n0, optimizer)
-            c = train_steps(
-                model, X, Y, learning_rate=lrs, lr_scale=lr_scale, steps=steps,
-                optimizer=optimizer, head=head, batch_size=batch_size,
+            model, lr_scale = arch.build(X.shape[0], n, Y.shape[0], member_seeds, p, n0,
+                                         optimizer, dtype)  # fmt: skip
+            _, h = train(
+                model, X, Y, learning_rate=lrs, lr_scale=lr_scale, iterations=steps,
+                optimizer=optimizer, head=head, batch_size=batch_size, batch_order="stream",
+                divergence_factor=None, return_network=False,
             )  # fmt: skip
-            loss[i, w] = final_loss(model, X, Y, head).reshape(R, S)
-            curves[i, w] = np.where(np.isfinite(c), c, np.inf).reshape(R, S, -1)
+            loss[i, w] = _finite_or_inf(h.final_cost).reshape(R, S)
+            curves[i, w] = _finite_or_inf(h.costs).reshape(R, S, -1)
             seconds[f"{p}/{n}"] = time.perf_counter() - start
             log.info("lr transfer %s width %d: %.2f s", p, n, seconds[f"{p}/{n}"])
             if progress is not None:
                 progress(len(seconds), len(parametrizations) * len(widths))
-    settings = _settings(arch, n0, X, head, optimizer=optimizer, steps=steps, batch_size=batch_size)
+    settings = _settings(arch, n0, X, head, dtype, optimizer=optimizer, steps=steps,
+                         batch_size=batch_size)  # fmt: skip
     return LrTransfer(
         list(parametrizations), widths, [float(x) for x in log2_lrs], list(seeds), loss, curves,
         settings, seconds,
     )  # fmt: skip
+
+
+def _finite_or_inf(a: Array) -> Array:
+    """`a` with every non-finite number (a diverged member's) as +inf."""
+    return np.where(np.isfinite(a), a, np.inf)
