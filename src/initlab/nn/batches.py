@@ -21,9 +21,10 @@ have always used, kept so that their stored numbers keep their bits: one generat
 ``numpy.random.default_rng(shuffle_seed)`` draws ``permutation(m)`` for epoch 0, then for
 epoch 1, and so on, and an epoch is :math:`\lfloor m / B \rfloor` steps of consecutive
 slices (an incomplete last slice is dropped, PyTorch's ``drop_last=True``). The two orders
-agree only for full batches: their permutations come from different streams (a
-``SeedSequence`` per epoch against one stream), and with :math:`B \nmid m` their epochs
-have different lengths. In the stream, epoch e's order depends on every earlier epoch's draw.
+agree on full batches and on epoch 0 (``SeedSequence([s, 0])`` is ``SeedSequence(s)``: the
+same first permutation), and differ from epoch 1 on (a ``SeedSequence`` per epoch against
+one stream's next draw); with :math:`B \nmid m` their epochs also have different lengths.
+In the stream, epoch e's order depends on every earlier epoch's draw.
 """
 
 from __future__ import annotations

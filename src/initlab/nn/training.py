@@ -21,7 +21,7 @@ frozen: its parameters are set aside as they were at step i and its rows (and op
 buffers) are zeroed for the rest of the run, so it costs nothing and disturbs no other
 member; its later costs are NaN. Floating-point overflow, invalid and divide-by-zero events
 inside the loop are not printed: they are counted in ``History.warnings``. (The same holds
-for a Model: its parameters and optimizer buffers are zeroed and its ``dZ`` rows are zero,
+for a Model: its parameters and optimizer buffers are zeroed and its gradients are zero,
 so it stays at zero; hooks see a frozen member's forward pass of zeros, and ``Step.alive``
 says which members are frozen. Before this loop, the scaling studies trained a diverged
 member on NaNs; every number they store from it, a non-finite cost and what follows it,
@@ -215,7 +215,7 @@ def _step(run: _Run, i: int, hooks: Sequence[Hook]) -> None:
 
 def _model_step(run: _ModelRun, i: int, hooks: Sequence[Hook]) -> None:
     """One step of a Model: forward, cost, divergence, evaluation, backward, hooks, update
-    (a frozen member's ``dZ`` rows are zero, so its gradients are)."""
+    (a frozen member's gradients are zero)."""
     cols = run.sched.cols(i)
     X, Y = (run.X, run.Y) if cols is None else (run.X[:, cols], run.Y[:, cols])
     model = run.model
@@ -225,10 +225,10 @@ def _model_step(run: _ModelRun, i: int, hooks: Sequence[Hook]) -> None:
     run.costs[run.alive, i] = J[run.alive]
     if run.test is not None and i % run.eval_every == 0:
         _evaluate(run, i)
-    dZ = run.head.dZ(Z, Y)
+    run.grads = model.backward(run.head.dZ(Z, Y), cache, out=run.grads)
     if not run.alive.all():
-        dZ = np.where(run.alive[:, None, None], dZ, 0.0)
-    run.grads = model.backward(dZ, cache, out=run.grads)
+        for g in run.grads:  # a frozen member's: zero (its forward pass may hold inf)
+            g[~run.alive] = 0.0
     if hooks:
         norm = lambda A: np.sqrt(np.square(A).sum(axis=(-2, -1)))  # noqa: E731
         st = Step(
