@@ -15,7 +15,8 @@ width's optimum learning rate; DIR gets lr_transfer.json and lr_transfer.png.
 Both take ``--depth`` (hidden layers after the first, or residual blocks with
 ``--residual``), ``--branch-scaling constant|depth|completep|learnable``, ``--base-depth``,
 ``--alpha``,
-``--zero-branch`` and ``--base-width`` (required with ntk or mup: the width at which they
+``--zero-branch``, ``--dtype float64|float32`` (the training's floating type, recorded in
+the result) and ``--base-width`` (required with ntk or mup: the width at which they
 equal SP, never a default that moves with ``--widths``). ``initlab scaling figures
 RESULT.json`` redraws the figures of a stored result.
 """
@@ -94,6 +95,8 @@ def _common(p: argparse.ArgumentParser, widths, parametrizations) -> None:
                    "depth|completep requires (default: no depth factor)")  # fmt: skip
     p.add_argument("--alpha", type=float, default=1.0, help="branch multiplier (default 1)")
     p.add_argument("--zero-branch", action="store_true", help="zero each branch's last layer")
+    p.add_argument("--dtype", default="float64", choices=_scaling.DTYPES,
+                   help="floating type of the training (default float64)")  # fmt: skip
     p.add_argument("--out", metavar="DIR", help="write the result and figures here")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
@@ -131,7 +134,7 @@ def run_coord_check(args: argparse.Namespace) -> int:
             args.widths, args.parametrizations, steps=args.steps,
             optimizer=args.optimizer or "sgd", learning_rate=args.lr, seeds=range(args.seeds),
             base_width=args.base_width, n_examples=args.examples,
-            architecture=_architecture(args), progress=progress,
+            architecture=_architecture(args), progress=progress, dtype=args.dtype,
         )  # fmt: skip
     for p, rows in result.rows("size", args.band).items():
         console.print(f"\n{p}: mean |x| by width; slope of log size in log width")
@@ -158,7 +161,7 @@ def run_lr_transfer(args: argparse.Namespace) -> int:
             optimizer=args.optimizer or "adam", steps=args.steps, batch_size=args.batch_size,
             seeds=range(args.seeds), base_width=args.base_width,
             architecture=_architecture(args), n_examples=args.examples or None,
-            progress=progress,
+            progress=progress, dtype=args.dtype,
         )  # fmt: skip
     from initlab.report.scaling import optimum_table, shift_lines
 

@@ -146,7 +146,7 @@ class ResMLP:
         e = DEPTH_EXPONENTS[self.branch_scaling]
         a = self.alpha if e == 0 else self.alpha / (math.sqrt(self.depth) if e == 0.5
                                                     else self.depth**e)  # fmt: skip
-        return np.full((self.K, self.depth), a)
+        return np.full((self.K, self.depth), a, dtype=self.dtype)  # float32 stays float32
 
     def forward(self, X: Array) -> tuple[Array, dict]:
         """Logits ``(K, d_out, m)`` and the cache for :meth:`backward`.
