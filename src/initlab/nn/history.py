@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,6 +53,31 @@ class Step:
 
 
 Hook = Callable[[Step], None]
+
+
+class FirstOnDemand(list):
+    """Per-layer arrays whose first (the feature-sized ``dW_1`` or ``W_1``) is formed when
+    first read, by a function that gives the step's value whenever it is called (the
+    gradient from the step's ``dZ_1``; :meth:`~initlab.nn.engines.SampleEngine.weight_later`),
+    so a hook may keep the step."""
+
+    def __init__(self, first: Callable[[], Array], rest: Sequence[Array]) -> None:
+        super().__init__([None, *rest])
+        self._first: Callable[[], Array] | None = first
+
+    def _fill(self) -> None:
+        if self._first is not None:
+            first, self._first = self._first, None
+            list.__setitem__(self, 0, first())
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if (0 in range(len(self))[i]) if isinstance(i, slice) else i in (0, -len(self)):
+            self._fill()
+        return list.__getitem__(self, i)
+
+    def __iter__(self):
+        self._fill()
+        return list.__iter__(self)
 
 
 @dataclass

@@ -49,7 +49,7 @@ from initlab._validation import InitlabError
 from initlab.nn import engines as _engines
 from initlab.nn import optimizers as _optimizers
 from initlab.nn.fused import PlainStep, divergence_limit
-from initlab.nn.history import History, Hook, Step
+from initlab.nn.history import FirstOnDemand, History, Hook, Step
 from initlab.nn.losses import Head
 from initlab.nn.model import Model
 from initlab.nn.network import Network, backward, forward_rest
@@ -269,31 +269,6 @@ def _fast_step(run: _Run, i: int, fast: PlainStep) -> None:
     if run.test is not None and i % run.eval_every == 0:
         _evaluate(run, i)
     fast.backward_update(run.alive if run.saved else None)
-
-
-class FirstOnDemand(list):
-    """Per-layer arrays whose first (the feature-sized ``dW_1`` or ``W_1``) is formed when
-    first read, by a function that gives the step's value whenever it is called (the
-    gradient from the step's ``dZ_1``; :meth:`~initlab.nn.engines.SampleEngine.weight_later`),
-    so a hook may keep the step."""
-
-    def __init__(self, first: Callable[[], Array], rest: Sequence[Array]) -> None:
-        super().__init__([None, *rest])
-        self._first: Callable[[], Array] | None = first
-
-    def _fill(self) -> None:
-        if self._first is not None:
-            first, self._first = self._first, None
-            list.__setitem__(self, 0, first())
-
-    def __getitem__(self, i):  # type: ignore[override]
-        if (0 in range(len(self))[i]) if isinstance(i, slice) else i in (0, -len(self)):
-            self._fill()
-        return list.__getitem__(self, i)
-
-    def __iter__(self):
-        self._fill()
-        return list.__iter__(self)
 
 
 def _update(run: _Run, dZ1: Array, dWs: list, dbs: list, cols: Array | None) -> None:
