@@ -203,7 +203,7 @@ def test_results_carry_provenance_and_chaos_marks(tmp_path, capsys):
 
 def test_a_version_1_sweep_store_is_read_and_migrated(tmp_path):
     """A store written before chaos and provenance: read as it is (those columns None),
-    migrated to version 2 when opened for writing, then stores them."""
+    migrated to version 2 (and on to 3) when opened for writing, then stores them."""
     with open_store(tmp_path, create=True) as s:
         s.add_runs([("r1", {"seed": 1}, {"data": "d", "hidden": [5], "activation": "tanh",
                                          "init": "he", "params": {}, "learning_rate": 0.1,
@@ -212,6 +212,7 @@ def test_a_version_1_sweep_store_is_read_and_migrated(tmp_path):
     for col in ("chaotic", "twin_parted_at", "provenance"):
         con.execute(f"ALTER TABLE runs DROP COLUMN {col}")
     con.execute("DROP TABLE provenance")
+    con.execute("DROP TABLE cells")
     con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     con.commit()
     con.close()
@@ -222,7 +223,7 @@ def test_a_version_1_sweep_store_is_read_and_migrated(tmp_path):
            "diverged": False, "diverged_at": None, "engine": "direct", "cost_history": [0.5],
            "chaotic": True, "twin_parted_at": 27, "provenance": {"numpy": "x"}}  # fmt: skip
     with open_store(tmp_path) as s:
-        assert s.meta()["schema_version"] == "2"
+        assert s.meta()["schema_version"] == "3" and s.cells() == []
         assert s.save_done(["r1"], [rec], seconds=1.0, worker="w", finished_at="t") == 1
         row = s.rows()[0]
         assert row["chaotic"] is True and row["twin_parted_at"] == 27

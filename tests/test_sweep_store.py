@@ -46,7 +46,7 @@ def done(store, ids, recs):
 def test_a_new_store_records_format_version_and_uses_wal(tmp_path):
     with open_store(tmp_path / "out", create=True) as s:
         meta = s.meta()
-        assert meta["format"] == "initlab.sweep" and meta["schema_version"] == "2"
+        assert meta["format"] == "initlab.sweep" and meta["schema_version"] == "3"
         assert add(s) == 3
         assert add(s) == 0  # insert-or-ignore: no second copy
         assert set(s.statuses().values()) == {"pending"}

@@ -50,7 +50,7 @@ THEORY_RULES = {
     "c0": Rule(low=-1, high=1), "depths": POSITIVE_INT, "train_depths": POSITIVE_INT,
     "sigma_w2_grid": POSITIVE, "steps": POSITIVE_INT, "multiple": POSITIVE,
     "learning_rate": POSITIVE, "batch_size": POSITIVE_INT, "seeds": POSITIVE_INT,
-    "rates": POSITIVE,
+    "rates": POSITIVE, "jobs": POSITIVE_INT,
 }  # fmt: skip
 """``initlab theory STUDY``: every numeric option's range (each study checks its own)."""
 
@@ -129,6 +129,7 @@ def theory_options(args: argparse.Namespace, study: str | None) -> None:
     """Ranges of ``initlab theory``'s options, then the chosen study's memory and work."""
     nonempty_out(args)
     check_options(args, THEORY_RULES)
+    scheduler_address(getattr(args, "scheduler", None))
     if study is None and args.layers and args.layers[-1] != 1:
         raise InitlabError(
             f"--layers lists n_1 .. n_L and the last, the output, must be 1; got {args.layers[-1]}"

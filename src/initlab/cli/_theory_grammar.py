@@ -65,6 +65,9 @@ OPTIONS = {
     "train_examples": _o("--train-examples", type=int, metavar="M"),
     "max_depth": _o("--max-depth", type=int, metavar="L"),
     "out": _o("--out", metavar="DIR"),
+    "jobs": _o("--jobs", type=int, metavar="N"),
+    "scheduler": _o("--scheduler", metavar="ADDRESS"),
+    "write_spec": _o("--write-spec", metavar="FILE.toml"),
     "quiet": _o("-q", "--quiet", action="store_true"),
 }
 """Every option of ``initlab theory``, once: dest -> (flags, argparse keywords)."""
@@ -133,6 +136,11 @@ HELP: dict[str, str | dict[str, str]] = {
     f"next {_K.test} test)",
     "max_depth": f"deepest network of the condition-number table (default {_K.max_depth})",
     "out": "write the results and figures here",
+    "jobs": "local worker processes (default 1: this process)",
+    "scheduler": "compute on the Dask distributed scheduler at ADDRESS, e.g. "
+    "tcp://10.0.0.5:8786 (needs initlab[dask])",
+    "write_spec": "write the study's spec (TOML) and compute nothing; `initlab sweep "
+    "FILE.toml --out DIR` runs it",
     "quiet": "no progress bar",
 }
 """Help of each option; a dict gives it per subcommand ("" for the others)."""
@@ -162,7 +170,7 @@ STUDIES = {
     "trainability": Study("trainability", "test accuracy by depth and sigma_w^2 beside xi_c",
                           ("activation", "sigma_b2", "train_depths", "sigma_w2_grid", "width",
                            "steps", "task", "multiple", "learning_rate", "batch_size", "dtype",
-                           "seeds", *_TRAIN)),
+                           "seeds", "jobs", "scheduler", "write_spec", *_TRAIN)),
     "deep-linear": Study("deep_linear", "learning time against depth of deep linear networks",
                          ("train_depths", "width", "steps", "seeds", "criterion", "rates",
                           *_TRAIN)),
@@ -274,9 +282,12 @@ critical value at --sigma-b2. --out DIR writes jacobian.json and jacobian.png.""
 One population per depth in --train-depths (2 4 8 12 16 24 32 hidden tanh layers of width
 --width 64), every --sigma-w2-grid value (0.5 .. 6) x --seeds draws, biases N(0, --sigma-b2
 0.05), trained for --steps (300) SGD steps on --task (digits10: 8x8 digits, 10 classes);
-prints the test accuracy beside --multiple (6) x xi_c (Schoenholz et al. 2017) and writes
-DIR/depth-<L>.json as each depth finishes (needs --out DIR; a rerun resumes) and
-DIR/trainability.png.""",
+prints the test accuracy beside --multiple (6) x xi_c (Schoenholz et al. 2017); stores every
+cell in DIR/sweep.sqlite as each population finishes (needs --out DIR; a rerun computes only
+what is not stored; `initlab results DIR` lists the cells) and draws DIR/trainability.png.
+--jobs N trains on N local processes, --scheduler ADDRESS on a Dask cluster (the same bits).
+--write-spec FILE.toml writes the map's spec instead, which `initlab sweep FILE.toml --out
+DIR` runs.""",
     "deep-linear": """\
 Learning time against depth (--train-depths 2 .. 64 weight layers of width --width 32) of deep
 linear networks, orthogonal vs Gaussian weights, on a linear teacher (Saxe et al. 2014); with

@@ -1,9 +1,11 @@
 """``initlab theory trainability | deep-linear``: train, print, store, draw.
 
 ``trainability --out DIR`` trains one population per depth
-(:mod:`initlab.studies.trainability`), writes ``DIR/trainability.json`` and
-``DIR/depth-<L>.json`` as it goes (a rerun skips the depths on disk), prints the test
-accuracy table beside ``multiple * xi_c`` and draws ``DIR/trainability.png``.
+(:mod:`initlab.studies.trainability`), stores its cells in ``DIR/sweep.sqlite`` as each
+population finishes (a rerun computes only the cells not stored; ``--jobs N`` local
+processes or ``--scheduler ADDRESS`` a Dask cluster), prints the test accuracy table beside
+``multiple * xi_c`` and draws ``DIR/trainability.png``; ``--write-spec FILE.toml`` writes the
+map's spec instead, which ``initlab sweep FILE.toml --out DIR`` runs to the same bits.
 ``deep-linear`` (:mod:`initlab.studies.deeplinear`) prints learning time against depth
 and, with ``--out DIR``, writes ``DIR/deeplinear.json`` and ``DIR/deeplinear.png``.
 """
@@ -11,7 +13,6 @@ and, with ``--out DIR``, writes ``DIR/deeplinear.json`` and ``DIR/deeplinear.png
 from __future__ import annotations
 
 import argparse
-import itertools
 import math
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,12 @@ import numpy as np
 from initlab._validation import InitlabError
 from initlab.analysis import correlation as _correlation
 from initlab.analysis import stats as _stats
+from initlab.cli import _studies
 from initlab.cli._outputs import save
 from initlab.report import trainability as plots
+from initlab.results.sweep_store import STORE_FILE
 from initlab.studies import deeplinear, trainability
+from initlab.studies import specs as study_specs
 
 STUDIES = ("trainability", "deep_linear")
 _T = trainability.TrainabilityConfig()
@@ -136,24 +140,44 @@ def deep_linear_lines(record: dict[str, Any]) -> list[str]:
     ]
 
 
+def _trainability(args: argparse.Namespace, out: Path | None, progress=None
+                  ) -> tuple[list[str], str | None]:  # fmt: skip
+    """Write the map's spec (``--write-spec``), or compute the map into ``--out``."""
+    config = trainability_config(args)
+    if args.write_spec:
+        if out is not None:
+            raise InitlabError("--write-spec writes the spec and computes nothing; drop --out "
+                               "(then run it with `initlab sweep SPEC --out DIR`)")  # fmt: skip
+        path = study_specs.write(args.write_spec, trainability.spec(config))
+        return [f"wrote {path}: run it with `initlab sweep {path} --out DIR`"], None
+    if out is None:
+        raise InitlabError(
+            "initlab theory trainability needs --out DIR (its results are resumable)"
+        )
+    trainability.refuse_old(out)
+    study = trainability.study(config)
+    report = _studies.execute(
+        study, out, jobs=args.jobs or 1, scheduler=args.scheduler, progress=progress
+    )
+    return trainability_outputs(study, out), _studies.failure_note(report, out)
+
+
+def trainability_outputs(study, out: Path) -> list[str]:
+    """The map's table (:func:`trainability_lines`) from the store, its figure drawn."""
+    config = trainability.TrainabilityConfig(**study.spec[trainability.KIND])
+    data = trainability.read(out, config)
+    figure = out / "trainability.png"
+    plots.plot_trainability(data).savefig(figure, dpi=120)
+    return [*trainability_lines(data), "", f"wrote {out / STORE_FILE}", f"wrote {figure}"]
+
+
 def run(kind: str, args: argparse.Namespace, progress=None) -> tuple[list[str], str | None]:
     """Compute (resuming), store with ``--out`` (checked before by the caller; a rescue
     directory if the deep linear record cannot be written), and return the lines to print
     and the rescue note, if any; ``progress(done, total)`` after each depth."""
     out = Path(args.out) if args.out else None
     if kind == "trainability":
-        if out is None:
-            raise InitlabError(
-                "initlab theory trainability needs --out DIR (its results are resumable)"
-            )
-        config = trainability_config(args)
-        done = itertools.count(1)
-        tick = None if progress is None else lambda *_: progress(next(done), len(config.depths))
-        data = trainability.run(config, out, tick)
-        lines, figure = trainability_lines(data), out / "trainability.png"
-        plots.plot_trainability(trainability.read(out)).savefig(figure, dpi=120)
-        wrote = f"wrote {out / trainability.CONFIG_FILE} and depth-*.json"
-        return [*lines, "", wrote, f"wrote {figure}"], None
+        return _trainability(args, out, progress)
     record = deeplinear.run(deep_linear_config(args), None, progress)
     lines = deep_linear_lines(record)
     if out is None:

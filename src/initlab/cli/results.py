@@ -1,4 +1,6 @@
-"""``initlab results DIR``: the runs of a sweep (or an ``initlab run``) as a table.
+"""``initlab results DIR``: the runs of a sweep (or an ``initlab run``) as a table; the cells
+of a study (``initlab theory trainability --out DIR``, a study spec run by ``initlab sweep``)
+likewise (:mod:`initlab.cli._cells`).
 
 Filters (``--where``; several values of one column are alternatives, different columns
 must all match), then sort, then limit; the rows selected are printed and exported alike.
@@ -17,7 +19,7 @@ from typing import Any
 
 from rich.table import Table
 
-from initlab.cli import _checks
+from initlab.cli import _cells, _checks
 from initlab.cli._common import console, err_console
 from initlab.cli._outputs import check_file, out_path, save
 from initlab.report.provenance import chaos_mark, chaos_notes
@@ -79,17 +81,24 @@ def run(args: argparse.Namespace) -> int:
     from initlab.results import table as T
 
     if args.dir[0] == "compare" and len(args.dir) > 1:
+        if len(args.dir) == 3 and all(_cells.has_cells(Path(d)) for d in args.dir[1:]):
+            return _cells.compare(Path(args.dir[1]), Path(args.dir[2]))
         return _compare(args.dir[1:])
     if len(args.dir) > 1:
         raise InitlabError(f"results takes one DIR (or: compare DIR_A DIR_B); got {args.dir}")
     args.dir = Path(args.dir[0])
     _checks.nonempty_out(args, "csv", "parquet")
+    if args.limit is not None and args.limit < 0:
+        raise InitlabError(f"--limit must be >= 0; got {args.limit}")
+    if _cells.has_cells(args.dir):  # a study's store (initlab theory trainability, ...)
+        notes = _cells.run(args, _export)
+        for note in filter(None, notes):
+            err_console.print(f"initlab results: error: {note}")
+        return 1 if any(notes) else 0
     if args.heatmap:
         _checks.heatmap_options("--heatmap", args.heatmap, args.metric)
     if args.heatmap and args.out is None:
         raise InitlabError("--heatmap needs --out FILE.png")
-    if args.limit is not None and args.limit < 0:
-        raise InitlabError(f"--limit must be >= 0; got {args.limit}")
     filters = T.parse_where(args.where)
     histories = ("cost_history",) if args.parquet and not args.mean else ()
     rows = T.load_rows(args.dir, histories=histories)

@@ -1,4 +1,6 @@
-"""``initlab sweep SPEC.toml --out DIR``: train a grid of runs into a resumable store."""
+"""``initlab sweep SPEC.toml --out DIR``: train a grid of runs into a resumable store; or
+compute a study whose spec has a ``[study]`` table (:mod:`initlab.studies.specs`, written by
+``initlab theory trainability ... --write-spec``) into the same store, by the same executor."""
 
 from __future__ import annotations
 
@@ -20,7 +22,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "command again to resume after an interruption, or to retry failed runs. Axes: init "
         "(required), data, hidden, activation, learning_rate, seed or seeds, output, "
         "optimizer, batch_size, weight_decay (the other keys as in `initlab run --help`); a "
-        "grid of more than [sweep] max_runs runs (100,000 by default) is refused at once.",
+        "grid of more than [sweep] max_runs runs (100,000 by default) is refused at once. A "
+        "spec with a [study] table (kind = \"trainability\"; written by `initlab theory "
+        "trainability ... --write-spec FILE.toml`) is a study: its cells are computed and "
+        "stored the same way, and the study's table and figure printed and drawn.",
     )
     p.add_argument("spec", type=Path, help="sweep file (TOML); see examples/sweep.toml")
     p.add_argument("--out", type=out_path, required=True, help="output directory (the store)")
@@ -61,7 +66,9 @@ def run(args: argparse.Namespace) -> int:
     _checks.nonempty_out(args)
     _checks.check_options(args, _checks.SWEEP_RULES)
     _checks.scheduler_address(args.scheduler)
-    s = sweep_spec.load(args.spec)
+    s = _load(args.spec)
+    if not isinstance(s, sweep_spec.SweepSpec):
+        return _study(s, args)
     if args.max_population is not None:
         if args.max_population < 1:
             raise sweep_spec.SpecError("--max-population must be >= 1")
@@ -110,6 +117,58 @@ def run(args: argparse.Namespace) -> int:
             f"(initlab results {args.out} --where status=failed). Run the same command "
             "again to retry them"
         )
+        return 1
+    console.print(f"results: initlab results {args.out}")
+    return 0
+
+
+def _load(path: Path):
+    """The sweep spec at `path`, or the study (:mod:`initlab.studies.specs`) it describes."""
+    from initlab.specs import spec as _spec
+    from initlab.specs import sweep_spec
+    from initlab.studies import specs as study_specs
+
+    def parse(raw, base):
+        if study_specs.is_study(raw):
+            return study_specs.parse(raw, str(Path(path).resolve()))
+        return sweep_spec.parse(raw, base)
+
+    found = _spec.load_toml(path, parse, "sweep spec")
+    if isinstance(found, sweep_spec.SweepSpec):
+        found.source = str(Path(path).resolve())
+    return found
+
+
+def _study(study, args: argparse.Namespace) -> int:
+    """Compute a study's cells into ``--out`` as its own command would, then print its
+    lines (table, figure)."""
+    from initlab.cli import _studies
+    from initlab.specs.sweep_spec import SpecError
+
+    if args.retrain_changed_data or args.figures:
+        flag = "--retrain-changed-data" if args.retrain_changed_data else "--figures"
+        raise SpecError(f"{flag} is for sweeps of runs; {args.spec} is a study "
+                        f"({study.kind}), which draws its own figure")  # fmt: skip
+    if args.max_population is not None:
+        study.max_population = args.max_population
+    groups = len({c.group for c in study.cells})
+    console.print(f"study {args.spec}: {study.kind}, {len(study.cells)} cells in {groups} groups")
+    check_dir(args.out, need=2000 * len(study.cells))
+    with progress_bar(study.kind, args.quiet, unit="cells") as bar:
+        report = _studies.execute(
+            study, args.out, jobs=args.jobs, scheduler=args.scheduler, progress=bar,
+            extend=args.extend, talk=True,
+        )  # fmt: skip
+    if report.chunks:
+        console.print(
+            f"{report.stored} cells stored, {report.failed} failed, in {report.seconds:.1f} s: "
+            f"{report.chunks} populations on {report.workers}"
+        )
+    for line in _studies.outputs(study, args.out):
+        console.print(line, markup=False, highlight=False)
+    note = _studies.failure_note(report, args.out)
+    if note:
+        err_console.print(note)
         return 1
     console.print(f"results: initlab results {args.out}")
     return 0

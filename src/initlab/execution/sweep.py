@@ -40,7 +40,9 @@ Changed data: each data source's content hash is recorded in the store; a resume
 ``extend`` over data whose contents changed is refused unless ``retrain_changed_data``.
 
 One sweep per directory at a time: a lock file (``DIR/sweep.lock``) refuses a second
-writer. A directory belongs to one sweep spec (recorded in the store, identified by the
+writer. Studies (:mod:`initlab.execution.study`) run through the same machinery
+(:mod:`initlab.execution.executor`, :mod:`initlab.execution.workers`) with the same
+guarantees. A directory belongs to one sweep spec (recorded in the store, identified by the
 set of its run ids): running another spec into it is refused unless ``extend=True``, which
 adds the new spec's runs (runs the two share are not trained again).
 """
@@ -49,24 +51,34 @@ from __future__ import annotations
 
 import logging
 import os
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from initlab._validation import InitlabError, check_number
+from initlab._validation import InitlabError
 from initlab.execution import runner as _experiment
+from initlab.execution.executor import (
+    LOCK_FILE,
+    Held,
+    Progress,
+    Report,
+    check_same_spec,
+    collect,
+    open_locked,
+    release,
+    store_result,
+)
 from initlab.execution.workers import (
     PARENT_POLL,
     ChunkResult,
-    _dask,
     _load_data,
-    _local,
+    data_key,
+    pool,
     train_chunk,
     watch_parent,
 )
-from initlab.results.sweep_store import SweepStore, open_store, runs_hash
+from initlab.results.sweep_store import SweepStore
 from initlab.specs.sweep_spec import Chunk, SweepRun, SweepSpec, canonical, chunks
 
 __all__ = [
@@ -86,16 +98,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int, int], None]
-"""``progress(stored, failed, total)``: runs stored and failed so far of `total` to run."""
-
-LOCK_FILE = "sweep.lock"
 CONNECT_TIMEOUT = "15s"
 """How long to try reaching a Dask scheduler."""
 
 
 @dataclass
-class Plan:
+class Plan(Held):
     """A sweep ready to run: the open store and the runs not done yet."""
 
     sweep: SweepSpec
@@ -110,31 +118,6 @@ class Plan:
     @property
     def total(self) -> int:
         return len(self.sweep.runs)
-
-    def __enter__(self) -> Plan:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.store.close()
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
-
-
-@dataclass
-class Report:
-    """What one invocation did."""
-
-    stored: int = 0
-    failed: int = 0
-    diverged: int = 0
-    chunks: int = 0
-    workers: str = ""
-    seconds: float = 0.0
-    errors: list[str] = field(default_factory=list)
 
 
 def prepare(
@@ -159,18 +142,9 @@ def prepare(
         :func:`initlab.results.sweep_store.open_store`), it holds another spec's runs and
         `extend` is false, or a data source changed and not `retrain_changed_data`.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    lock = _lock(out)
+    store, lock = open_locked(Path(out_dir))
     try:
-        store = open_store(out, create=True)
-    except BaseException:
-        if lock is not None:
-            lock.close()
-        raise
-    try:
-        ids = [r.id for r in sweep.runs]
-        _check_same_sweep(store, ids, extend)
+        check_same_spec(store, [r.id for r in sweep.runs], extend)
         hashes = _check_same_data(store, sweep, retrain_changed_data)
         store.add_runs(
             [(r.id, r.config, r.axes()) for r in sweep.runs],
@@ -180,44 +154,11 @@ def prepare(
         store.set_data_hashes(hashes)
         status = store.statuses()
     except BaseException:
-        store.close()
-        if lock is not None:
-            lock.close()
+        release(store, lock)
         raise
     todo = [r for r in sweep.runs if status[r.id] != "done"]
     failed = sum(status[r.id] == "failed" for r in sweep.runs)
     return Plan(sweep, store, todo, len(sweep.runs) - len(todo), failed, lock, hashes)
-
-
-def _lock(out: Path) -> Any:
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX: no lock
-        return None
-    f = open(out / LOCK_FILE, "w")  # held open (and locked) while the sweep runs
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.close()
-        raise InitlabError(
-            f"another `initlab sweep` is writing to {out}; wait for it to finish, or stop it"
-        ) from None
-    return f
-
-
-def _check_same_sweep(store: SweepStore, ids: Sequence[str], extend: bool) -> None:
-    known = {s["runs_hash"] for s in store.specs()}
-    if not known or runs_hash(ids) in known or extend:
-        return
-    status = store.statuses()
-    shared = sum(i in status for i in ids)
-    raise InitlabError(
-        f"{store.path} holds another sweep: this spec has {len(ids)} runs, "
-        f"{len(ids) - shared} of them not in the store, and the store has "
-        f"{len(status) - shared} runs this spec does not have. Use another --out directory, "
-        "or pass --extend to add this spec's runs to the store (runs they share are not "
-        "trained again)"
-    )
 
 
 def _check_same_data(store: SweepStore, sweep: SweepSpec, retrain: bool) -> dict[str, str]:
@@ -265,51 +206,17 @@ def execute(
     report = Report()
     if not plan.todo:
         return report
-    if scheduler is None:
-        from joblib import cpu_count
+    workers = pool(jobs, scheduler, CONNECT_TIMEOUT)
+    work = chunks(plan.todo, plan.sweep, workers=workers.slots)
+    check_memory(work, workers.per_machine)  # on a cluster: one population at a time at least
+    results = workers.run(train_chunk, [(c, data_key(c, plan.data_hashes)) for c in work])
+    report.chunks, report.workers = len(work), workers.workers
 
-        jobs = cpu_count() if jobs is None else jobs
-        jobs = int(check_number("jobs", jobs, low=1, integer=True))
-        work = chunks(plan.todo, plan.sweep, workers=jobs)
-        check_memory(work, jobs)
-        jobs = min(jobs, len(work))
-        results = _local(work, jobs, plan.data_hashes)
-        report.workers = "this process" if jobs == 1 else f"{jobs} local worker processes"
-    else:
-        client = _dask_client(scheduler)
-        threads = sum(w["nthreads"] for w in client.scheduler_info()["workers"].values())
-        work = chunks(plan.todo, plan.sweep, workers=max(1, threads))
-        check_memory(work, 1)  # per worker machine: one population at a time at least
-        results = _dask(client, work, plan.data_hashes)
-        report.workers = f"the Dask cluster at {scheduler} ({threads} worker threads)"
-    report.chunks = len(work)
-    start = time.perf_counter()
-    total = len(plan.todo)
-    if progress is not None:
-        progress(0, 0, total)
-    for res in results:
-        _store_chunk(plan, res, report)
-        if progress is not None:
-            progress(report.stored, report.failed, total)
-    report.seconds = time.perf_counter() - start
-    return report
+    def store(res: ChunkResult) -> None:
+        if store_result(res, report, plan.store.save_done, plan.store.save_failed):
+            report.diverged += sum(bool(r["diverged"]) for r in res.records)
 
-
-def _store_chunk(plan: Plan, res: ChunkResult, report: Report) -> None:
-    """Store one finished chunk (its records, or its error for every run) and count it."""
-    if res.error is None:
-        report.stored += plan.store.save_done(
-            res.ids, res.records, seconds=res.seconds, worker=res.worker,
-            finished_at=res.finished_at,
-        )  # fmt: skip
-        report.diverged += sum(bool(r["diverged"]) for r in res.records)
-        return
-    report.failed += plan.store.save_failed(
-        res.ids, res.error, seconds=res.seconds, worker=res.worker, finished_at=res.finished_at
-    )
-    report.errors.append(res.error)
-    last = res.error.strip().splitlines()[-1]
-    log.warning("a population of %d runs failed: %s", len(res.ids), last)
+    return collect(results, store, report, len(plan.todo), progress)
 
 
 def check_memory(work: Sequence[Chunk], jobs: int) -> None:
@@ -327,17 +234,3 @@ def check_memory(work: Sequence[Chunk], jobs: int) -> None:
             continue
         sizes = _experiment.layer_sizes(ch.model, data)
         _experiment.check_memory(len(ch.runs) * jobs, sizes, data, ch.training)
-
-
-def _dask_client(address: str) -> Any:
-    try:
-        from distributed import Client
-    except ImportError:
-        raise InitlabError(
-            "--scheduler needs Dask distributed, which is not installed: "
-            "pip install 'initlab[dask]'"
-        ) from None
-    try:
-        return Client(address, timeout=CONNECT_TIMEOUT)
-    except (OSError, TimeoutError, ValueError) as exc:  # ValueError: a malformed address
-        raise InitlabError(f"cannot reach the Dask scheduler at {address}: {exc}") from None

@@ -22,11 +22,12 @@ import numpy as np
 from initlab._validation import InitlabError
 
 FORMAT = "initlab.sweep"
-SCHEMA_VERSION = 2
-READS = ("1", "2")
-"""Schema versions this initlab reads; a version-1 store opened for writing is migrated to
-2 (:data:`_MIGRATE_1_2`: the chaos and provenance columns and the provenance table added,
-nothing else touched), and read as it is when opened read-only (those columns None)."""
+SCHEMA_VERSION = 3
+READS = ("1", "2", "3")
+"""Schema versions this initlab reads; an older store opened for writing is migrated to
+:data:`SCHEMA_VERSION` (:data:`_MIGRATIONS`: version 2 added the chaos and provenance
+columns and the provenance table, version 3 the ``cells`` table of studies; nothing else is
+touched), and read as it is when opened read-only (those columns None, no cells)."""
 STORE_FILE = "sweep.sqlite"
 STATUSES = ("pending", "done", "failed")
 AXIS_COLUMNS = ("data", "hidden", "activation", "init", "params", "learning_rate", "seed")
@@ -71,6 +72,18 @@ CREATE TABLE histories (
 CREATE TABLE details (run_id TEXT PRIMARY KEY REFERENCES runs(id), json TEXT NOT NULL);
 """ + "".join(f"CREATE INDEX runs_{c} ON runs({c});\n" for c in (*AXIS_COLUMNS, "status"))
 
+_CELLS = f"""
+CREATE TABLE cells (
+    id TEXT PRIMARY KEY, study TEXT NOT NULL, config TEXT NOT NULL, group_key TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN {STATUSES}),
+    record TEXT, seconds REAL, population INTEGER, finished_at TEXT, worker TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0, error TEXT, provenance TEXT
+);
+CREATE INDEX cells_study ON cells(study);
+CREATE INDEX cells_status ON cells(status);
+"""
+"""Version 3: the cells of studies (:mod:`initlab.results.study_cells`)."""
+
 
 _MIGRATE_1_2 = (
     "ALTER TABLE runs ADD COLUMN chaotic INTEGER",
@@ -80,6 +93,11 @@ _MIGRATE_1_2 = (
     "UPDATE meta SET value = '2' WHERE key = 'schema_version'",
 )
 """Version 1 -> 2, in one transaction."""
+_MIGRATIONS = {
+    "1": _MIGRATE_1_2,
+    "2": (*_CELLS.split(";")[:-1], "UPDATE meta SET value = '3' WHERE key = 'schema_version'"),
+}
+"""``{version: the statements that make it the next}``, each step one transaction."""
 _DATA = "data_sha256:"
 _RESULT_COLUMNS = (
     "final_cost", "train_accuracy", "test_accuracy", "test_cost", "diverged", "diverged_at",
@@ -171,8 +189,7 @@ def _check(store: Any, *, create: bool, readonly: bool) -> None:
             problems = [r[0] for r in con.execute("PRAGMA quick_check")]
             if problems == ["ok"]:
                 _pragmas(con)
-                if meta["schema_version"] == "1":
-                    _migrate(con)
+                _migrate(con, meta["schema_version"])
                 return
         except sqlite3.DatabaseError as exc:
             problems = [str(exc)]
@@ -185,11 +202,13 @@ def _pragmas(con: sqlite3.Connection) -> None:
     con.execute("PRAGMA synchronous = FULL")
 
 
-def _migrate(con: sqlite3.Connection) -> None:
-    """Version 1 -> 2 (:data:`_MIGRATE_1_2`), all or nothing."""
-    with _Transaction(con):
-        for statement in _MIGRATE_1_2:
-            con.execute(statement)
+def _migrate(con: sqlite3.Connection, version: str) -> None:
+    """`version` -> :data:`SCHEMA_VERSION` (:data:`_MIGRATIONS`), each step all or nothing."""
+    while version in _MIGRATIONS:
+        with _Transaction(con):
+            for statement in _MIGRATIONS[version]:
+                con.execute(statement)
+        version = str(int(version) + 1)
 
 
 def _create(con: sqlite3.Connection) -> None:
@@ -198,7 +217,7 @@ def _create(con: sqlite3.Connection) -> None:
     _pragmas(con)
     con.execute("BEGIN IMMEDIATE")
     try:
-        for statement in _SCHEMA.split(";"):
+        for statement in (_SCHEMA + _CELLS).split(";"):
             if statement.strip():
                 con.execute(statement)
         con.executemany(

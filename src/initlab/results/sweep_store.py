@@ -65,6 +65,7 @@ from initlab._validation import InitlabError
 from initlab.results.integrity import check_rows
 from initlab.results.provenance import provenance_id
 from initlab.results.records import jsonable
+from initlab.results.study_cells import Cells
 from initlab.results.sweep_schema import (
     _DATA,
     _ELSEWHERE,
@@ -113,8 +114,11 @@ class StoreWriteError(InitlabError):
     """A write to the store failed (disk full, I/O error); what was stored is intact."""
 
 
-class SweepStore:
-    """An open sweep store. Use :func:`open_store`; close it (or use ``with``)."""
+class SweepStore(Cells):
+    """An open sweep store. Use :func:`open_store`; close it (or use ``with``).
+
+    Its runs are a sweep's; its cells (:class:`~initlab.results.study_cells.Cells`) a
+    study's."""
 
     def __init__(self, path: Path, con: sqlite3.Connection) -> None:
         self.path = path
@@ -163,9 +167,9 @@ class SweepStore:
         return [{**dict(zip(keys, r, strict=True)), "spec": json.loads(r[2])} for r in cur]
 
     @_guard
-    def statuses(self) -> dict[str, str]:
-        """``{run id: status}`` of every run in the store."""
-        return dict(self._con.execute("SELECT id, status FROM runs"))
+    def statuses(self, table: str = "runs") -> dict[str, str]:
+        """``{run id: status}`` of every run in the store (``table="cells"``: of every cell)."""
+        return dict(self._con.execute(f"SELECT id, status FROM {_table(table)}"))
 
     @_guard
     def rows(
@@ -283,12 +287,15 @@ class SweepStore:
             )
             added = self._con.total_changes - before
             if spec is not None:
-                self._con.execute(
-                    "INSERT OR IGNORE INTO specs VALUES (?, ?, ?, ?, ?)",
-                    (runs_hash(r[0] for r in rows), len(rows), json.dumps(jsonable(spec)),
-                     source, _now()),
-                )  # fmt: skip
+                self._add_spec([r[0] for r in rows], spec, source)
             return added
+
+    def _add_spec(self, ids: Sequence[str], spec: Mapping[str, Any], source: str | None) -> None:
+        """Record `spec` (whose runs or cells are `ids`), inside the caller's transaction."""
+        self._con.execute(
+            "INSERT OR IGNORE INTO specs VALUES (?, ?, ?, ?, ?)",
+            (runs_hash(ids), len(ids), json.dumps(jsonable(spec)), source, _now()),
+        )
 
     @_guard
     def save_done(
@@ -351,18 +358,27 @@ class SweepStore:
 
     @_guard
     def save_failed(
-        self, ids: Sequence[str], error: str, *, seconds: float, worker: str, finished_at: str
-    ) -> int:
-        """Mark runs failed with `error` (runs already done are left as they are)."""
+        self, ids: Sequence[str], error: str, *, seconds: float, worker: str, finished_at: str,
+        table: str = "runs",
+    ) -> int:  # fmt: skip
+        """Mark runs (or, with ``table="cells"``, cells) failed with `error` (those already
+        done are left as they are)."""
         with self._transaction():
             before = self._con.total_changes
             self._con.executemany(
-                "UPDATE runs SET status = 'failed', error = ?, seconds = ?, population = ?, "
+                f"UPDATE {_table(table)} SET status = 'failed', error = ?, seconds = ?, "
+                "population = ?, "
                 "worker = ?, finished_at = ?, attempts = attempts + 1 "
                 "WHERE id = ? AND status != 'done'",
                 [(error, seconds, len(ids), worker, finished_at, rid) for rid in ids],
             )
             return self._con.total_changes - before
+
+
+def _table(name: str) -> str:
+    if name not in ("runs", "cells"):
+        raise ValueError(f"table must be runs or cells; got {name!r}")
+    return name
 
 
 def _flag(x: bool | None) -> int | None:

@@ -54,6 +54,24 @@ def load_rows(directory: str | os.PathLike, *, histories: Sequence[str] = ()) ->
         return s.rows(histories=histories)
 
 
+def cell_rows(directory: str | os.PathLike) -> list[dict[str, Any]]:
+    """The cells of the studies in `directory`'s store as flat rows: id, study, status,
+    each scalar of the cell's config and record (lists left out), timings and error. []
+    when the store holds no cells (a sweep's)."""
+    from initlab.results.sweep_store import open_store
+
+    with open_store(directory, readonly=True) as s:
+        cells = s.cells()
+    rows = []
+    for c in cells:
+        row = {"id": c["id"], "study": c["study"], "status": c["status"]}
+        for part in (c["config"], c["record"] or {}):
+            row.update((k, v) for k, v in part.items() if not isinstance(v, list | dict))
+        row.update(seconds=c["seconds"], worker=c["worker"], error=c["error"])
+        rows.append(row)
+    return rows
+
+
 def rows_from_results(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Rows (as a sweep store gives them) of an ``initlab run`` results dict."""
     from initlab.results.labels import init_label, scaling_columns
@@ -85,17 +103,18 @@ def rows_from_results(results: Mapping[str, Any]) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- where
 
 
-def parse_where(items: Iterable[str]) -> dict[str, list[str]]:
-    """``["init=he", "init=xavier", "seed=1"]`` -> ``{"init": ["he", "xavier"], "seed": ["1"]}``."""
+def parse_where(items: Iterable[str], keys: Sequence[str] = WHERE_KEYS) -> dict[str, list[str]]:
+    """``["init=he", "init=xavier", "seed=1"]`` -> ``{"init": ["he", "xavier"], "seed": ["1"]}``;
+    a column not in `keys` is refused."""
     out: dict[str, list[str]] = {}
     for item in items:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key:
             raise InitlabError(f"--where needs AXIS=VALUE, e.g. init=he; got {item!r}")
-        if key not in WHERE_KEYS:
+        if key not in keys:
             raise InitlabError(
-                f"--where: unknown column {key!r}; valid columns are: {', '.join(WHERE_KEYS)}"
+                f"--where: unknown column {key!r}; valid columns are: {', '.join(keys)}"
             )
         out.setdefault(key, []).append(value.strip())
     return out

@@ -69,10 +69,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from initlab._validation import SpecError, check_keys, check_number
 from initlab.results.labels import init_label
@@ -80,6 +80,8 @@ from initlab.specs import config as _config
 from initlab.specs import spec as _spec
 from initlab.specs.config import DataConfig, ModelConfig, OptimizerSpec, TrainingConfig
 from initlab.specs.sweep_axes import AXES, _axes, _data_axis, canonical
+
+T = TypeVar("T")
 
 SWEEP_DEFAULTS: dict[str, Any] = {"max_population": 256, "max_runs": 100_000}
 """Defaults of the ``[sweep]`` table."""
@@ -348,26 +350,36 @@ def chunks(runs: Sequence[SweepRun], sweep: SweepSpec, *, workers: int = 1) -> l
     Chunks are returned data source by source (a worker keeps the data of the last
     sources it loaded), longest first.
     """
-    groups: dict[str, list[SweepRun]] = {}
-    for r in runs:
-        groups.setdefault(r.group, []).append(r)
-    size = min(sweep.max_population, max(1, math.ceil(len(runs) / max(1, workers))))
     out = []
-    for members in groups.values():
-        n = math.ceil(len(members) / size)
-        step = math.ceil(len(members) / n)
-        for i in range(0, len(members), step):
-            part = members[i : i + step]
-            c = part[0].config
-            model, training = _chunk_tables(c, sweep)
-            out.append(
-                Chunk(
-                    data=DataConfig(**c["data"]),
-                    model=model,
-                    training=training,
-                    runs=tuple(r.run for r in part),
-                    ids=tuple(r.id for r in part),
-                )
+    for part in partition(runs, lambda r: r.group, sweep.max_population, workers):
+        c = part[0].config
+        model, training = _chunk_tables(c, sweep)
+        out.append(
+            Chunk(
+                data=DataConfig(**c["data"]),
+                model=model,
+                training=training,
+                runs=tuple(r.run for r in part),
+                ids=tuple(r.id for r in part),
             )
+        )
     sources = list(dict.fromkeys(ch.data.train for ch in out))
     return sorted(out, key=lambda ch: (sources.index(ch.data.train), -ch.cost))
+
+
+def partition(
+    items: Sequence[T], group: Callable[[T], str], cap: int, workers: int = 1
+) -> list[list[T]]:
+    """`items` split by ``group(item)`` into parts of at most `cap`, near-equal within a
+    group, in the order of the items; smaller parts when there are fewer items than
+    ``workers * cap``, so every worker gets one (what :func:`chunks` and studies' populations
+    follow)."""
+    groups: dict[str, list[T]] = {}
+    for item in items:
+        groups.setdefault(group(item), []).append(item)
+    size = min(cap, max(1, math.ceil(len(items) / max(1, workers))))
+    parts = []
+    for members in groups.values():
+        step = math.ceil(len(members) / math.ceil(len(members) / size))
+        parts += [members[i : i + step] for i in range(0, len(members), step)]
+    return parts

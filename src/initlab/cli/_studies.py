@@ -1,0 +1,71 @@
+"""Running a study (:mod:`initlab.execution.study`) from the command line: ``initlab theory
+trainability --out DIR`` and ``initlab sweep STUDY.toml --out DIR`` both come here, so both
+store the same cells and print the study's own lines (:data:`OUTPUTS`) at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from initlab.cli._common import console, err_console
+from initlab.execution import study as _study
+from initlab.execution.executor import Report
+
+
+def execute(
+    study: _study.Study,
+    out: Path,
+    *,
+    jobs: int | None,
+    scheduler: str | None,
+    progress: Callable[..., None] | None = None,
+    extend: bool = False,
+    talk: bool = False,
+) -> Report:
+    """Compute the cells of `study` not yet in `out`'s store (`jobs` local processes or the
+    Dask `scheduler`); with `talk`, say what is done and left as a sweep does. On Ctrl-C,
+    say how much is stored and re-raise."""
+    with _study.prepare(study, out, extend=extend) as plan:
+        if talk:
+            console.print(
+                f"store {plan.store.path}: {plan.done} done before, "
+                + (f"{plan.failed_before} failed before (retrying), " if plan.failed_before
+                   else "")
+                + f"{len(plan.todo)} to run"
+            )  # fmt: skip
+            if not plan.todo:
+                console.print("nothing to do: every cell is done")
+        bar = None if progress is None else lambda ok, bad, n: progress(ok + bad, n, bad)
+        try:
+            return _study.execute(plan, jobs=jobs, scheduler=scheduler, progress=bar)
+        except KeyboardInterrupt:
+            status = plan.store.statuses("cells")
+            done = sum(status.get(c.id) == "done" for c in study.cells)
+            err_console.print(
+                f"interrupted: {done} of {plan.total} cells are stored in {plan.store.path}; "
+                "run the same command again to resume"
+            )
+            raise
+
+
+def failure_note(report: Report, out: Path) -> str | None:
+    """The line that says cells failed, with the first error, and how to retry; or None."""
+    if not report.failed:
+        return None
+    last = report.errors[0].strip().splitlines()[-1]
+    return (
+        f"{report.failed} cells failed (first error: {last}); their errors are stored "
+        f"(initlab results {out} --where status=failed). Run the same command again to "
+        "retry them"
+    )
+
+
+def outputs(study: _study.Study, out: Path) -> list[str]:
+    """The lines the study's own command prints after computing (its table, its figure)."""
+    from initlab.cli import _trainmaps
+
+    kinds: dict[str, Callable[[Any, Path], list[str]]] = {
+        "trainability": _trainmaps.trainability_outputs,
+    }
+    return kinds[study.kind](study, out)
