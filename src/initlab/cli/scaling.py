@@ -14,11 +14,15 @@ width's optimum learning rate; DIR gets lr_transfer.json and lr_transfer.png.
 
 Both take ``--depth`` (hidden layers after the first, or residual blocks with
 ``--residual``), ``--branch-scaling constant|depth|completep|learnable``, ``--base-depth``,
-``--alpha``,
-``--zero-branch``, ``--dtype float64|float32`` (the training's floating type, recorded in
-the result) and ``--base-width`` (required with ntk or mup: the width at which they
-equal SP, never a default that moves with ``--widths``). ``initlab scaling figures
+``--alpha``, ``--zero-branch``, ``--dtype float64|float32`` (the training's floating type,
+recorded in the result) and ``--base-width`` (required with ntk or mup: the width at which
+they equal SP, never a default that moves with ``--widths``). ``initlab scaling figures
 RESULT.json`` redraws the figures of a stored result.
+
+With ``--out DIR`` each member's numbers are a cell stored in ``DIR/sweep.sqlite`` as its
+population finishes (the sweep's executor: a rerun computes only what is missing, after
+Ctrl-C or kill -9; ``--jobs N`` local processes or ``--scheduler ADDRESS`` a Dask cluster,
+the same bits; ``initlab results DIR`` lists the cells).
 """
 
 from __future__ import annotations
@@ -97,7 +101,12 @@ def _common(p: argparse.ArgumentParser, widths, parametrizations) -> None:
     p.add_argument("--zero-branch", action="store_true", help="zero each branch's last layer")
     p.add_argument("--dtype", default="float64", choices=_scaling.DTYPES,
                    help="floating type of the training (default float64)")  # fmt: skip
-    p.add_argument("--out", metavar="DIR", help="write the result and figures here")
+    p.add_argument("--out", metavar="DIR", help="store the cells (DIR/sweep.sqlite; a rerun "
+                   "resumes), and write the result and figures here")  # fmt: skip
+    p.add_argument("--jobs", type=int, metavar="N", default=1,
+                   help="with --out: local worker processes (default 1: this process)")  # fmt: skip
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="with --out: compute on the Dask scheduler at ADDRESS")  # fmt: skip
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -129,12 +138,13 @@ def run_coord_check(args: argparse.Namespace) -> int:
     _check_base_width(args)
     if args.out:
         check_dir(args.out, need=5_000_000)
-    with progress_bar("coord check", args.quiet, unit="populations") as progress:
+    with progress_bar("coord check", args.quiet, unit="cells") as progress:
         result = _scaling.coord_check(
             args.widths, args.parametrizations, steps=args.steps,
             optimizer=args.optimizer or "sgd", learning_rate=args.lr, seeds=range(args.seeds),
             base_width=args.base_width, n_examples=args.examples,
             architecture=_architecture(args), progress=progress, dtype=args.dtype,
+            **_executor(args),
         )  # fmt: skip
     for p, rows in result.rows("size", args.band).items():
         console.print(f"\n{p}: mean |x| by width; slope of log size in log width")
@@ -155,13 +165,13 @@ def run_lr_transfer(args: argparse.Namespace) -> int:
     _check_base_width(args)
     if args.out:
         check_dir(args.out, need=5_000_000)
-    with progress_bar("lr transfer", args.quiet, unit="populations") as progress:
+    with progress_bar("lr transfer", args.quiet, unit="cells") as progress:
         result = _scaling.lr_transfer(
             args.widths, tuple(range(lo, hi + 1)), args.parametrizations,
             optimizer=args.optimizer or "adam", steps=args.steps, batch_size=args.batch_size,
             seeds=range(args.seeds), base_width=args.base_width,
             architecture=_architecture(args), n_examples=args.examples or None,
-            progress=progress, dtype=args.dtype,
+            progress=progress, dtype=args.dtype, **_executor(args),
         )  # fmt: skip
     from initlab.report.scaling import optimum_table, shift_lines
 
@@ -170,6 +180,17 @@ def run_lr_transfer(args: argparse.Namespace) -> int:
     for line in shift_lines(result):
         console.print(line, markup=False)
     return _write(result, Path(args.out), "lr_transfer") if args.out else 0
+
+
+def _executor(args: argparse.Namespace) -> dict:
+    """With ``--out``, the study's cells go to the executor and its store."""
+    if args.out is None:
+        if args.jobs != 1 or args.scheduler:
+            raise InitlabError("--jobs and --scheduler need --out DIR (where the cells are stored)")
+        return {}
+    if args.jobs < 1:
+        raise InitlabError(f"--jobs must be >= 1; got {args.jobs}")
+    return {"out": args.out, "jobs": args.jobs, "scheduler": args.scheduler}
 
 
 def _write(result, out: Path, stem: str) -> int:
