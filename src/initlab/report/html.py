@@ -383,12 +383,20 @@ def _sigprop_parts(source: Path, embed: _Embed) -> tuple[str, str]:
 
 
 def _has_sweep(source: Path) -> bool:
-    return (source / "sweep.sqlite").is_file()
+    """A sweep store with runs (a study's store has cells only)."""
+    from initlab.results.sweep_store import open_store
+
+    if not (source / "sweep.sqlite").is_file():
+        return False
+    with open_store(source, readonly=True) as store:
+        return bool(store.statuses())
 
 
 def _has_sigprop(source: Path) -> bool:
-    kinds = ("critical", "correlation", "jacobian", "trainability", "deeplinear")
-    return any((source / f"{k}.json").is_file() for k in kinds)
+    from initlab.studies import trainability
+
+    kinds = ("critical", "correlation", "jacobian", "deeplinear")
+    return trainability.stored(source) or any((source / f"{k}.json").is_file() for k in kinds)
 
 
 def _sweep_parts(source: Path, axes: tuple[str, str] | None, embed: _Embed) -> tuple[str, str]:
