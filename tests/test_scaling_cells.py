@@ -12,6 +12,7 @@ import pytest
 
 from initlab.cli import main
 from initlab.studies import _widths, scaling
+from test_study_executor import done_cells, records
 
 RESIDUAL = scaling.Architecture(depth=2, skip=True, branch_layers=2, branch_scaling="learnable")
 LT = dict(widths=(16, 32), log2_lrs=(-4, 0, 4), steps=6, seeds=(0, 1), n_examples=96,
@@ -48,26 +49,17 @@ def test_cells_with_other_data_are_not_stored(tmp_path):
         scaling.lr_transfer(**{**LT, "n_examples": None}, data=(X, Y), out=tmp_path)
 
 
-def _kill_after_first_population(cmd: list[str], db) -> int:
-    """Start `cmd`, kill -9 it once the store holds a finished cell; the cells done then."""
+def _kill_after_first_population(cmd: list[str], out) -> int:
+    """Start `cmd`, kill -9 it once the store of `out` holds a finished cell; the cells
+    done then (the study executor's helpers, tests/test_study_executor.py)."""
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    done, deadline = 0, time.monotonic() + 60
-    while done == 0 and time.monotonic() < deadline and proc.poll() is None:
+    deadline = time.monotonic() + 60
+    while done_cells(out) == 0 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.01)
-        if db.exists():
-            try:
-                con = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
-                done = con.execute("SELECT count(*) FROM cells WHERE status='done'").fetchone()[0]
-                con.close()
-            except sqlite3.OperationalError:  # being created
-                pass
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
-    con = sqlite3.connect(db)
-    done = con.execute("SELECT count(*) FROM cells WHERE status='done'").fetchone()[0]
-    con.close()
-    return done
+    return done_cells(out)
 
 
 def test_lr_transfer_killed_halfway_resumes_to_the_bits_of_an_uninterrupted_run(tmp_path, capsys):
@@ -80,7 +72,7 @@ def test_lr_transfer_killed_halfway_resumes_to_the_bits_of_an_uninterrupted_run(
             "--base-width", "32", "-q"]  # fmt: skip
     out, whole = tmp_path / "killed", tmp_path / "whole"
     cmd = [sys.executable, "-m", "initlab", *argv, "--out", str(out)]
-    done = _kill_after_first_population(cmd, out / "sweep.sqlite")
+    done = _kill_after_first_population(cmd, out)
     assert 0 < done < 48, done
     assert not (out / "lr_transfer.json").exists()
     assert main([*argv, "--out", str(out)]) == 0
@@ -93,6 +85,7 @@ def test_lr_transfer_killed_halfway_resumes_to_the_bits_of_an_uninterrupted_run(
     b = scaling.LrTransfer.load(whole / "lr_transfer.json")
     np.testing.assert_array_equal(a.loss, b.loss)
     np.testing.assert_array_equal(a.curves, b.curves)
+    assert records(out) == records(whole)  # every cell's record, as JSON text
     capsys.readouterr()
     assert main(["results", str(out)]) == 0
     assert "48 cells shown of 48; study: lr-transfer" in capsys.readouterr().out
