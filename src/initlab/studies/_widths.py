@@ -16,14 +16,14 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from initlab._validation import InitlabError, check_number
+from initlab._validation import InitlabError, SpecError, check_keys, check_number
 from initlab.data import load_bundled, sample
 from initlab.execution import study as _study
 from initlab.init import parametrization as _par
@@ -143,10 +143,7 @@ def group_key(config: dict[str, Any], *members: str) -> str:
 
 
 def compute_cells(
-    kind: str,
-    spec: dict[str, Any],
-    cells: list[_study.Cell],
-    compute: str,
+    study: _study.Study,
     group: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
     out: str | os.PathLike | None = None,
     *,
@@ -156,12 +153,13 @@ def compute_cells(
 ) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
     """Every cell's record ``{id: record}`` and the seconds of each group.
 
-    With `out`, the study (`kind`, `spec`, the ``"module:function"`` `compute`) runs on the
-    executor into ``out/sweep.sqlite`` (resuming; `jobs` processes or the Dask `scheduler`)
-    and the records are read back from the store (a group's seconds: its populations' wall
-    time). Without, ``group(configs)`` computes each group here as one population, in order.
-    ``progress(cells done, total)`` after each population.
+    With `out`, `study` runs on the executor into ``out/sweep.sqlite`` (resuming; `jobs`
+    processes or the Dask `scheduler`) and the records are read back from the store (a
+    group's seconds: its populations' wall time). Without, ``group(configs)`` computes each
+    group here as one population, in order. ``progress(cells done, total)`` after each
+    population.
     """
+    cells = study.cells
     total = len({c.id for c in cells})
     groups: dict[str, list[_study.Cell]] = {}
     for c in cells:
@@ -177,17 +175,37 @@ def compute_cells(
             if progress is not None:
                 progress(len(records), total)
         return records, seconds
-    study = _study.Study(kind, spec, cells, compute, MAX_POPULATION)
     tick = None if progress is None else lambda ok, bad, n: progress(ok + bad, n)
     with _study.prepare(study, out) as plan:
         report = _study.execute(plan, jobs=jobs, scheduler=scheduler, progress=tick)
     if report.failed:
         last = report.errors[0].strip().splitlines()[-1]
-        raise InitlabError(f"{report.failed} cells of the {kind} study failed (first error: "
-                           f"{last}); run it again to retry them")  # fmt: skip
+        raise InitlabError(f"{report.failed} cells of the {study.kind} study failed (first "
+                           f"error: {last}); run it again to retry them")  # fmt: skip
     with open_store(out, readonly=True) as s:
         rows = s.cells(ids=[c.id for c in cells])
     seconds = {}
     for r in rows:  # a population's time, shared by its cells
         seconds[r["group_key"]] = seconds.get(r["group_key"], 0.0) + r["seconds"] / r["population"]
     return {r["id"]: r["record"] for r in rows}, seconds
+
+
+def spec_table(kind: str, table: Mapping[str, Any], allowed: Sequence[str]) -> dict[str, Any]:
+    """A study spec's ``[kind]`` table checked (keys, the architecture's keys) as keyword
+    arguments of the study's function (:func:`initlab.studies.specs.parse` reads it)."""
+    check_keys(f"[{kind}]", table, allowed)
+    kwargs = dict(table)
+    arch = kwargs.get("architecture")
+    if arch is not None:
+        if not isinstance(arch, Mapping):
+            raise SpecError(f"{kind}.architecture must be a table; got {arch!r}")
+        check_keys(f"[{kind}.architecture]", arch, [f.name for f in fields(Architecture)])
+        kwargs["architecture"] = Architecture(**arch)
+    return kwargs
+
+
+def spec(kind: str, max_population: int, **kwargs: Any) -> dict[str, Any]:
+    """A study's spec: ``{"study": {kind, max_population}, kind: kwargs}`` (the architecture
+    as a table), what ``--write-spec`` writes as TOML."""
+    kwargs["architecture"] = asdict(kwargs["architecture"])
+    return {"study": {"kind": kind, "max_population": max_population}, kind: kwargs}

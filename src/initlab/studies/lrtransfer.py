@@ -27,13 +27,13 @@ from typing import Any
 import numpy as np
 
 from initlab._rng import make_rng
-from initlab._validation import InitlabError, check_number
+from initlab._validation import InitlabError, SpecError, check_number
 from initlab.execution import study as _study
 from initlab.nn.training import train
 from initlab.studies import _widths as W
 from initlab.studies._widths import Architecture
 
-__all__ = ["KIND", "LrTransfer", "cells", "compute", "lr_transfer"]
+__all__ = ["KIND", "LrTransfer", "cells", "compute", "from_spec", "lr_transfer", "study"]
 log = logging.getLogger(__name__)
 Array = np.ndarray
 KIND = "lr-transfer"
@@ -151,6 +151,69 @@ def lr_transfer(
     log2_lrs: Sequence[float] = tuple(range(-11, -2)),
     parametrizations: Sequence[str] = ("sp", "mup"),
     *,
+    progress: Callable[[int, int], None] | None = None,
+    out: str | os.PathLike | None = None,
+    jobs: int | None = 1,
+    scheduler: str | None = None,
+    **settings: Any,
+) -> LrTransfer:
+    """Train one population per (parametrization, width) over learning rates x seeds.
+
+    Member ``r * S + s`` has learning rate ``2 ** log2_lrs[r]`` and seed ``seeds[s]``; the
+    `settings` are :func:`study`'s. With `out`, the cells are computed by the executor into
+    ``out/sweep.sqlite`` (`jobs` processes or the Dask `scheduler`; resumable; not with
+    `data`, which no cell's key can hold). ``progress(cells done, total)`` is called after
+    each population.
+    """
+    plan, X, Y = _plan(widths, log2_lrs, parametrizations, **settings)
+    if settings.get("data") is not None and out is not None:
+        raise InitlabError("lr_transfer stores its cells (out=) for the bundled digits only; "
+                           "with data= arrays, leave out unset")  # fmt: skip
+    records, seconds = W.compute_cells(
+        plan, functools.partial(_train_group, X=X, Y=Y), out, jobs=jobs, scheduler=scheduler,
+        progress=progress,
+    )  # fmt: skip
+    kw = plan.spec[KIND]
+    P, Wn, R, S = (len(kw[k]) for k in ("parametrizations", "widths", "log2_lrs", "seeds"))
+    found = [records[c.id] for c in plan.cells]
+    loss = np.array([r["loss"] for r in found], dtype=float).reshape(P, Wn, R, S)
+    curves = np.array([r["curve"] for r in found], dtype=float).reshape(*loss.shape, -1)
+    first = plan.cells[0].config
+    stored = {k: v for k, v in first.items() if k not in (*_MEMBER, "parametrization", "width")}
+    names = {c.group: f"{c.config['parametrization']}/{c.config['width']}" for c in plan.cells}
+    return LrTransfer(
+        kw["parametrizations"], kw["widths"], kw["log2_lrs"], kw["seeds"], loss, curves,
+        stored, {names[g]: s for g, s in seconds.items()},
+    )  # fmt: skip
+
+
+def study(*args: Any, max_population: int | None = None, source: str | None = None,
+          **settings: Any) -> _study.Study:  # fmt: skip
+    """The transfer as a study of cells (:mod:`initlab.execution.study`), for the executor
+    or ``--write-spec``; the arguments are :func:`_plan`'s."""
+    return _plan(*args, max_population=max_population, source=source, **settings)[0]
+
+
+def from_spec(table: Mapping[str, Any], max_population: int = W.MAX_POPULATION,
+              source: str | None = None) -> _study.Study:  # fmt: skip
+    """The study of a spec's ``[lr-transfer]`` table (:mod:`initlab.studies.specs`): the
+    keyword arguments of :func:`study`."""
+    kwargs = W.spec_table(KIND, table, _KWARGS)
+    try:
+        return study(max_population=max_population, source=source, **kwargs)
+    except InitlabError as exc:
+        raise SpecError(f"[{KIND}] {exc}") from None
+
+
+_KWARGS = ("widths", "log2_lrs", "parametrizations", "optimizer", "steps", "batch_size",
+           "seeds", "base_width", "n_examples", "architecture", "head", "dtype")  # fmt: skip
+
+
+def _plan(
+    widths: Sequence[int] = (64, 128, 256),
+    log2_lrs: Sequence[float] = tuple(range(-11, -2)),
+    parametrizations: Sequence[str] = ("sp", "mup"),
+    *,
     optimizer: str = "adam",
     steps: int = 40,
     batch_size: int = 32,
@@ -160,53 +223,37 @@ def lr_transfer(
     architecture: Architecture | None = None,
     data: tuple[Array, Array] | None = None,
     head: str = "softmax",
-    progress: Callable[[int, int], None] | None = None,
     dtype: str = "float64",
-    out: str | os.PathLike | None = None,
-    jobs: int | None = 1,
-    scheduler: str | None = None,
-) -> LrTransfer:
-    """Train one population per (parametrization, width) over learning rates x seeds.
+    max_population: int | None = None,
+    source: str | None = None,
+) -> tuple[_study.Study, Array, Array]:
+    """The study (checked) and its data ``(X, Y)``.
 
-    Member ``r * S + s`` has learning rate ``2 ** log2_lrs[r]`` and seed ``seeds[s]``.
     `data` defaults to `n_examples` digits (:func:`~initlab.studies._widths.digits`; all
     with None); `base_width` is required by NTK and muP, as in
     :func:`~initlab.studies.scaling.coord_check`. The defaults are the CI-sized example of
     ``tests/test_scaling.py``: Adam, 40 steps of batch 32 on 256 digits, a plain ReLU MLP of
     3 hidden layers. `dtype` is the training's (``"float64"`` or ``"float32"``).
-    With `out`, the cells are computed by the executor into ``out/sweep.sqlite`` (`jobs`
-    processes or the Dask `scheduler`; resumable; not with `data`, which no cell's key can
-    hold). ``progress(cells done, total)`` is called after each population.
     """
     arch = architecture or Architecture()
     widths = W.check_widths(widths)
     n0 = W.base_width(base_width, parametrizations, widths)
     W.check_dtype(dtype)
-    if data is not None and out is not None:
-        raise InitlabError("lr_transfer stores its cells (out=) for the bundled digits only; "
-                           "with data= arrays, leave out unset")  # fmt: skip
     X, Y = data if data is not None else W.digits(n_examples)
     steps = int(check_number("steps", steps, low=1, integer=True))
     check_number("batch_size", batch_size, low=1, high=X.shape[1], integer=True)
     settings = W.settings(arch, n0, X, head, dtype, optimizer=optimizer, steps=steps,
                           batch_size=batch_size)  # fmt: skip
-    every = cells(settings, parametrizations, widths, log2_lrs, seeds)
-    spec = {"study": {"kind": KIND}, KIND: {**settings, "parametrizations": list(
-        parametrizations), "widths": widths, "log2_lrs": [float(x) for x in log2_lrs],
-        "seeds": [int(s) for s in seeds]}}  # fmt: skip
-    records, seconds = W.compute_cells(
-        KIND, spec, every, f"{__name__}:compute", functools.partial(_train_group, X=X, Y=Y),
-        out, jobs=jobs, scheduler=scheduler, progress=progress,
+    lrs, seeds = [float(x) for x in log2_lrs], [int(s) for s in seeds]
+    params = list(parametrizations)
+    max_population = max_population or W.MAX_POPULATION
+    spec = W.spec(
+        KIND, max_population, widths=widths, log2_lrs=lrs, parametrizations=params,
+        optimizer=optimizer, steps=steps, batch_size=batch_size, seeds=seeds, base_width=n0,
+        n_examples=X.shape[1], architecture=arch, head=head, dtype=dtype,
     )  # fmt: skip
-    P, R, S = len(parametrizations), len(log2_lrs), len(seeds)
-    found = [records[c.id] for c in every]
-    loss = np.array([r["loss"] for r in found], dtype=float).reshape(P, len(widths), R, S)
-    curves = np.array([r["curve"] for r in found], dtype=float).reshape(*loss.shape, steps)
-    names = {c.group: f"{c.config['parametrization']}/{c.config['width']}" for c in every}
-    return LrTransfer(
-        list(parametrizations), widths, [float(x) for x in log2_lrs], list(seeds), loss, curves,
-        settings, {names[g]: s for g, s in seconds.items()},
-    )  # fmt: skip
+    every = cells(settings, params, widths, lrs, seeds)
+    return _study.Study(KIND, spec, every, f"{__name__}:compute", max_population, source), X, Y
 
 
 def cells(

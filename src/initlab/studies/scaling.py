@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from initlab._validation import InitlabError, check_number
+from initlab._validation import InitlabError, SpecError, check_number
 from initlab.analysis import coordcheck as _cc
 from initlab.execution import study as _study
 from initlab.nn.history import Step
@@ -116,6 +116,69 @@ def coord_check(
     widths: Sequence[int] = (64, 128, 256, 512),
     parametrizations: Sequence[str] = ("sp", "ntk", "mup"),
     *,
+    progress: Callable[[int, int], None] | None = None,
+    out: str | os.PathLike | None = None,
+    jobs: int | None = 1,
+    scheduler: str | None = None,
+    **settings: Any,
+) -> CoordCheck:
+    """Run a coordinate check (see the module docstring); one population per (p, width).
+
+    The `settings` are :func:`study`'s. With `out`, the cells are computed by the executor
+    into ``out/sweep.sqlite`` (`jobs` processes or the Dask `scheduler`; resumable; not with
+    `data`). ``progress(cells done, total)`` is called after each population.
+    """
+    plan, X, Y = _plan(widths, parametrizations, **settings)
+    if settings.get("data") is not None and out is not None:
+        raise InitlabError("coord_check stores its cells (out=) for the bundled digits "
+                           "only; with data= arrays, leave out unset")  # fmt: skip
+    records, seconds = W.compute_cells(
+        plan, functools.partial(_measure_group, X=X, Y=Y), out, jobs=jobs, scheduler=scheduler,
+        progress=progress,
+    )  # fmt: skip
+    kw = plan.spec[KIND]
+    found = [records[c.id] for c in plan.cells]
+    T = kw["steps"]
+    shape = (len(kw["parametrizations"]), len(kw["widths"]), len(kw["seeds"]),
+             len(found[0]["layers"]), T + 1)  # fmt: skip
+    size, change = (np.array([r[k] for r in found], dtype=float).reshape(shape)
+                    .transpose(0, 3, 4, 1, 2) for k in ("size", "change"))  # fmt: skip
+    first = plan.cells[0].config
+    stored = {k: v for k, v in first.items() if k not in ("seed", "parametrization", "width",
+                                                         "steps")}  # fmt: skip
+    names = {c.group: f"{c.config['parametrization']}/{c.config['width']}" for c in plan.cells}
+    return CoordCheck(
+        kw["parametrizations"], kw["widths"], found[0]["layers"], list(range(T + 1)),
+        kw["seeds"], size, change, stored, {names[g]: s for g, s in seconds.items()},
+    )  # fmt: skip
+
+
+def study(*args: Any, max_population: int | None = None, source: str | None = None,
+          **settings: Any) -> _study.Study:  # fmt: skip
+    """The coordinate check as a study of cells (:mod:`initlab.execution.study`), for the
+    executor or ``--write-spec``; the arguments are :func:`_plan`'s."""
+    return _plan(*args, max_population=max_population, source=source, **settings)[0]
+
+
+def from_spec(table: Mapping[str, Any], max_population: int = W.MAX_POPULATION,
+              source: str | None = None) -> _study.Study:  # fmt: skip
+    """The study of a spec's ``[coord-check]`` table (:mod:`initlab.studies.specs`): the
+    keyword arguments of :func:`study`."""
+    kwargs = W.spec_table(KIND, table, _KWARGS)
+    try:
+        return study(max_population=max_population, source=source, **kwargs)
+    except InitlabError as exc:
+        raise SpecError(f"[{KIND}] {exc}") from None
+
+
+_KWARGS = ("widths", "parametrizations", "steps", "optimizer", "learning_rate", "seeds",
+           "base_width", "n_examples", "architecture", "head", "dtype")  # fmt: skip
+
+
+def _plan(
+    widths: Sequence[int] = (64, 128, 256, 512),
+    parametrizations: Sequence[str] = ("sp", "ntk", "mup"),
+    *,
     steps: int = 2,
     optimizer: str = "sgd",
     learning_rate: float = 0.5,
@@ -125,49 +188,34 @@ def coord_check(
     architecture: Architecture | None = None,
     data: tuple[Array, Array] | None = None,
     head: str = "softmax",
-    progress: Callable[[int, int], None] | None = None,
     dtype: str = "float64",
-    out: str | os.PathLike | None = None,
-    jobs: int | None = 1,
-    scheduler: str | None = None,
-) -> CoordCheck:
-    """Run a coordinate check (see the module docstring); one population per (p, width).
+    max_population: int | None = None,
+    source: str | None = None,
+) -> tuple[_study.Study, Array, Array]:
+    """The study (checked) and its batch ``(X, Y)``.
 
     `base_width` :math:`n_0` is required by NTK and muP (no default: a study's base width is
     the one the user gave); `data` defaults to `n_examples` digits
     (:func:`~initlab.studies._widths.digits`). `dtype` is the training's (``"float64"`` or
-    ``"float32"``). With `out`, the cells are computed by the executor into
-    ``out/sweep.sqlite`` (`jobs` processes or the Dask `scheduler`; resumable; not with
-    `data`). ``progress(cells done, total)`` is called after each population.
+    ``"float32"``).
     """
     arch = architecture or Architecture()
     widths = W.check_widths(widths)
     n0 = W.base_width(base_width, parametrizations, widths)
     W.check_dtype(dtype)
-    if data is not None and out is not None:
-        raise InitlabError("coord_check stores its cells (out=) for the bundled digits "
-                             "only; with data= arrays, leave out unset")  # fmt: skip
     X, Y = data if data is not None else W.digits(n_examples)
     T = int(check_number("steps", steps, low=1, integer=True))
     settings = W.settings(arch, n0, X, head, dtype, optimizer=optimizer,
                           learning_rate=learning_rate, steps=T)  # fmt: skip
-    every = cells(settings, parametrizations, widths, seeds)
-    spec = {"study": {"kind": KIND}, KIND: {**settings, "parametrizations": list(
-        parametrizations), "widths": widths, "seeds": [int(s) for s in seeds]}}  # fmt: skip
-    records, seconds = W.compute_cells(
-        KIND, spec, every, f"{__name__}:compute", functools.partial(_measure_group, X=X, Y=Y),
-        out, jobs=jobs, scheduler=scheduler, progress=progress,
+    seeds, params = [int(s) for s in seeds], list(parametrizations)
+    max_population = max_population or W.MAX_POPULATION
+    spec = W.spec(
+        KIND, max_population, widths=widths, parametrizations=params, steps=T,
+        optimizer=optimizer, learning_rate=learning_rate, seeds=seeds, base_width=n0,
+        n_examples=X.shape[1], architecture=arch, head=head, dtype=dtype,
     )  # fmt: skip
-    found = [records[c.id] for c in every]
-    shape = (len(parametrizations), len(widths), len(seeds), len(found[0]["layers"]), T + 1)
-    size, change = (np.array([r[k] for r in found], dtype=float).reshape(shape)
-                    .transpose(0, 3, 4, 1, 2) for k in ("size", "change"))  # fmt: skip
-    names = {c.group: f"{c.config['parametrization']}/{c.config['width']}" for c in every}
-    del settings["steps"]  # the result's steps are its own field
-    return CoordCheck(
-        list(parametrizations), widths, found[0]["layers"], list(range(T + 1)), list(seeds),
-        size, change, settings, {names[g]: s for g, s in seconds.items()},
-    )  # fmt: skip
+    every = cells(settings, params, widths, seeds)
+    return _study.Study(KIND, spec, every, f"{__name__}:compute", max_population, source), X, Y
 
 
 def cells(
