@@ -91,3 +91,27 @@ def test_lr_transfer_killed_halfway_resumes_to_the_bits_of_an_uninterrupted_run(
     assert "48 cells shown of 48; study: lr-transfer" in capsys.readouterr().out
     assert main(["results", "compare", str(out), str(whole)]) == 0
     assert "48 cells: 48 the same bits, 0 differ" in capsys.readouterr().out
+
+
+def test_the_written_spec_runs_with_initlab_sweep_to_the_same_cells(tmp_path, capsys):
+    """``initlab scaling coord-check --write-spec`` computes nothing; ``initlab sweep`` of
+    that spec stores the cells the command stores (the same ids and bits) and prints and
+    writes what it does; a bad key of the spec is one line naming it."""
+    argv = ["scaling", "coord-check", "--widths", "16", "32", "--seeds", "2", "--steps", "1",
+            "--examples", "16", "--residual", "--depth", "1", "--base-width", "16", "-q"]  # fmt: skip
+    spec = tmp_path / "cc.toml"
+    assert main([*argv, "--write-spec", str(spec)]) == 0
+    assert f"wrote {spec}" in capsys.readouterr().out
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "a"), "--jobs", "1", "-q"]) == 0
+    swept = capsys.readouterr().out
+    assert main([*argv, "--out", str(tmp_path / "b")]) == 0
+    direct = capsys.readouterr().out
+    assert records(tmp_path / "a") == records(tmp_path / "b") and len(records(tmp_path / "b")) == 12
+    verdicts = [line for line in direct.splitlines() if line.startswith("verdict ")]
+    assert verdicts and all(line in swept for line in verdicts)
+    a, b = (scaling.CoordCheck.load(tmp_path / d / "coord_check.json") for d in "ab")
+    np.testing.assert_array_equal(a.size, b.size)
+    assert a.settings == b.settings and a.settings["architecture"]["skip"] is True
+    spec.write_text(spec.read_text().replace("steps = 1", "step = 1"))
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "c")]) == 2
+    assert "unknown key 'step' in [coord-check]" in capsys.readouterr().err

@@ -164,7 +164,13 @@ def _study(study, args: argparse.Namespace) -> int:
             f"{report.stored} cells stored, {report.failed} failed, in {report.seconds:.1f} s: "
             f"{report.chunks} populations on {report.workers}"
         )
-    outputs = {"trainability": _trainmaps.trainability_outputs}  # the study's own lines
+    from initlab.cli import scaling as _scaling_cli
+
+    outputs = {
+        "trainability": _trainmaps.trainability_outputs,  # the study's own lines
+        "lr-transfer": _scaling_cli.study_outputs,
+        "coord-check": _scaling_cli.study_outputs,
+    }
     for line in outputs[study.kind](study, args.out):
         console.print(line, markup=False, highlight=False)
     note = _studies.failure_note(report, args.out)

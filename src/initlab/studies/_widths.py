@@ -206,6 +206,7 @@ def spec_table(kind: str, table: Mapping[str, Any], allowed: Sequence[str]) -> d
 
 def spec(kind: str, max_population: int, **kwargs: Any) -> dict[str, Any]:
     """A study's spec: ``{"study": {kind, max_population}, kind: kwargs}`` (the architecture
-    as a table), what ``--write-spec`` writes as TOML."""
-    kwargs["architecture"] = asdict(kwargs["architecture"])
+    as a table, its None values left out: TOML has none), what ``--write-spec`` writes."""
+    kwargs["architecture"] = {k: v for k, v in asdict(kwargs["architecture"]).items()
+                              if v is not None}  # fmt: skip
     return {"study": {"kind": kind, "max_population": max_population}, kind: kwargs}

@@ -30,7 +30,11 @@ from initlab._validation import SpecError, check_keys, check_number
 from initlab.execution.study import Study
 from initlab.results.records import write_atomic
 
-KINDS = {"trainability": "initlab.studies.trainability"}
+KINDS = {
+    "trainability": "initlab.studies.trainability",
+    "lr-transfer": "initlab.studies.lrtransfer",
+    "coord-check": "initlab.studies.scaling",
+}
 """Study kinds a spec may name -> the module that makes its study."""
 MAX_POPULATION = 256
 
