@@ -112,6 +112,15 @@ def test_the_written_spec_runs_with_initlab_sweep_to_the_same_cells(tmp_path, ca
     a, b = (scaling.CoordCheck.load(tmp_path / d / "coord_check.json") for d in "ab")
     np.testing.assert_array_equal(a.size, b.size)
     assert a.settings == b.settings and a.settings["architecture"]["skip"] is True
+    # a transfer shares the directory (as docs/scaling.md's runs and the report do)
+    assert main(["scaling", "lr-transfer", "--widths", "8", "16", "--log2-lrs", "-5", "-5",
+                 "--steps", "1", "--examples", "8", "--batch-size", "8", "--parametrizations",
+                 "sp", "-q", "--out", str(tmp_path / "b")]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["results", str(tmp_path / "b")]) == 0
+    assert "14 cells shown of 14; study: coord-check, lr-transfer" in capsys.readouterr().out
+    again = scaling.CoordCheck.load(tmp_path / "b" / "coord_check.json")
+    np.testing.assert_array_equal(again.size, b.size)
     spec.write_text(spec.read_text().replace("steps = 1", "step = 1"))
     assert main(["sweep", str(spec), "--out", str(tmp_path / "c")]) == 2
     assert "unknown key 'step' in [coord-check]" in capsys.readouterr().err

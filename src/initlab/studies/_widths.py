@@ -155,9 +155,11 @@ def compute_cells(
 
     With `out`, `study` runs on the executor into ``out/sweep.sqlite`` (resuming; `jobs`
     processes or the Dask `scheduler`) and the records are read back from the store (a
-    group's seconds: its populations' wall time). Without, ``group(configs)`` computes each
-    group here as one population, in order. ``progress(cells done, total)`` after each
-    population.
+    group's seconds: its populations' wall time). The store may hold other studies' cells
+    (``extend``): a coordinate check and a transfer share one directory, as the report
+    reads them, and a result is read from its own cells only. Without, ``group(configs)``
+    computes each group here as one population, in order. ``progress(cells done, total)``
+    after each population.
     """
     cells = study.cells
     total = len({c.id for c in cells})
@@ -176,7 +178,7 @@ def compute_cells(
                 progress(len(records), total)
         return records, seconds
     tick = None if progress is None else lambda ok, bad, n: progress(ok + bad, n)
-    with _study.prepare(study, out) as plan:
+    with _study.prepare(study, out, extend=True) as plan:
         report = _study.execute(plan, jobs=jobs, scheduler=scheduler, progress=tick)
     if report.failed:
         last = report.errors[0].strip().splitlines()[-1]
