@@ -151,3 +151,36 @@ def test_network_lr_scale_refusals():
               optimizer=get_optimizer({"name": "sgd", "layer_lr_scale": [1, 1]}))  # fmt: skip
     with pytest.raises(InitlabError, match="lr_scale must be 4 factors"):
         train(net, X, Y, learning_rate=0.1, iterations=1, lr_scale=[1, 1])
+
+
+def test_lr_transfer_is_the_few_step_loop_it_replaced_bit_for_bit():
+    """The scaling studies' numbers against the loop of the deleted ``studies/steps.py``,
+    written out here: one stream of permutations from default_rng(0), floor(m/B) batches per
+    epoch (m = 100, B = 32: 4 examples dropped each epoch, 8 steps cross two epochs), every
+    parameter at eta * lr_scale[i], the batch loss before each update, the final loss on all
+    of X. Machine-independent: both sides do the same operations."""
+    from initlab.nn.losses import get_head
+    from initlab.studies import scaling
+
+    X, Y = _digits(100, seed=5)
+    log2_lrs, steps, B = (-8.0, -5.0), 8, 32
+    result = scaling.lr_transfer((16, 32), log2_lrs, ("mup",), steps=steps, batch_size=B,
+                                 base_width=16, data=(X, Y))  # fmt: skip
+    head, lrs = get_head("softmax"), 2.0 ** np.array(log2_lrs)
+    for w, n in enumerate((16, 32)):
+        model, scale = scaling.Architecture().build(64, n, 10, [0, 0], "mup", 16, "adam")
+        opt = get_optimizer("adam")
+        state, rates = opt.init_state(model.params, np.float64), [(lrs * s)[:, None, None]
+                                                                  for s in scale]  # fmt: skip
+        rng, curve = np.random.default_rng(0), []
+        while len(curve) < steps:
+            order = rng.permutation(100)
+            for j in range(100 // B):
+                if len(curve) < steps:
+                    cols = order[j * B : (j + 1) * B]
+                    Z, cache = model.forward(X[:, cols])
+                    curve.append(head.loss(Z, Y[:, cols]))
+                    grads = model.backward(head.dZ(Z, Y[:, cols]), cache)
+                    opt.step(model.params, grads, rates, state)
+        np.testing.assert_array_equal(result.curves[0, w, :, 0], np.array(curve).T)
+        np.testing.assert_array_equal(result.loss[0, w, :, 0], head.loss(model.forward(X)[0], Y))
