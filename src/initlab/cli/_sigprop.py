@@ -4,7 +4,9 @@
 ``jacobian --weights LAW ...`` chooses the weight laws.
 
 The studies are :mod:`initlab.studies.sigprop`'s records; ``--out DIR`` writes each as
-``DIR/<kind>.json`` (atomically) with its figure ``DIR/<kind>.png``, drawn from that data.
+``DIR/<kind>.json`` (atomically) with its figure ``DIR/<kind>.png``, drawn from that data;
+``jacobian --out DIR`` stores its member chains as the cells of a study in
+``DIR/sweep.sqlite`` instead (resumable; :func:`initlab.studies.sigprop.jacobian_study`).
 """
 
 from __future__ import annotations
@@ -186,6 +188,8 @@ def run(
 ) -> tuple[list[str], str | None]:
     """Compute, store (with ``--out``, checked before by the caller; a rescue directory if
     writing fails) and return the lines to print and the rescue note, if any."""
+    if kind == "jacobian" and args.out:
+        return _jacobian_study(args, parse_spec, progress)
     record = build(kind, args, parse_spec, progress)
     if "scales" in record:
         return scales_lines(record["scales"]), None
@@ -200,3 +204,27 @@ def run(
 
     saved = save(write, Path(args.out), what=f"{kind} results")
     return [*lines, "", *(f"wrote {p}" for p in saved.paths)], saved.note
+
+
+def _jacobian_study(args: argparse.Namespace, parse_spec, progress=None
+                    ) -> tuple[list[str], str | None]:  # fmt: skip
+    """``jacobian --out DIR``: its member chains computed (resuming) into the store, the
+    record and figure drawn from it."""
+    from initlab.cli import _studies
+    from initlab.results.sweep_store import STORE_FILE
+
+    act = _activation((args.activation or ["tanh"])[0], parse_spec)
+    study = sigprop.jacobian_study(
+        act, sigprop.resolve_sigma_w2(act, args.sigma_w2, args.sigma_b2), args.sigma_b2,
+        weights=tuple(dict.fromkeys(args.weights or WEIGHTS)), depths=args.depths,
+        width=400 if args.width is None else args.width, members=args.members, seed=args.seed,
+    )  # fmt: skip
+    out = Path(args.out)
+    report = _studies.execute(study, out, jobs=1, scheduler=None, progress=progress)
+    note = _studies.failure_note(report, out)
+    if note:
+        return [], note
+    record = sigprop.read(out, "jacobian")
+    figure = out / "jacobian.png"
+    FIGURES["jacobian"](record).savefig(figure, dpi=120)
+    return [*jacobian_lines(record), "", f"wrote {out / STORE_FILE}", f"wrote {figure}"], None

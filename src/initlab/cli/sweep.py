@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(required), data, hidden, activation, learning_rate, seed or seeds, output, "
         "optimizer, batch_size, weight_decay (the other keys as in `initlab run --help`); a "
         "grid of more than [sweep] max_runs runs (100,000 by default) is refused at once. A "
-        "spec with a [study] table (kind = \"trainability\"; written by `initlab theory "
+        'spec with a [study] table (kind = "trainability"; written by `initlab theory '
         "trainability ... --write-spec FILE.toml`) is a study: its cells are computed and "
         "stored the same way, and the study's table and figure printed and drawn.",
     )
@@ -166,11 +166,8 @@ def _study(study, args: argparse.Namespace) -> int:
         )
     from initlab.cli import scaling as _scaling_cli
 
-    outputs = {
-        "trainability": _trainmaps.trainability_outputs,  # the study's own lines
-        "lr-transfer": _scaling_cli.study_outputs,
-        "coord-check": _scaling_cli.study_outputs,
-    }
+    outputs = {k: v[2] for k, v in _trainmaps._KINDS.items()}  # the study's own lines
+    outputs |= dict.fromkeys(("lr-transfer", "coord-check"), _scaling_cli.study_outputs)
     for line in outputs[study.kind](study, args.out):
         console.print(line, markup=False, highlight=False)
     note = _studies.failure_note(report, args.out)

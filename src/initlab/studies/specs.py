@@ -5,7 +5,7 @@ settings, named after the kind (the fields of its config; absent ones take their
 defaults)::
 
     [study]
-    kind = "trainability"        # one of KINDS
+    kind = "trainability"        # one of KINDS: trainability, deep_linear
     max_population = 256         # cells computed together at most (memory bound)
 
     [trainability]
@@ -32,6 +32,7 @@ from initlab.results.records import write_atomic
 
 KINDS = {
     "trainability": "initlab.studies.trainability",
+    "deep_linear": "initlab.studies.deeplinear",
     "lr-transfer": "initlab.studies.lrtransfer",
     "coord-check": "initlab.studies.scaling",
 }
