@@ -143,6 +143,12 @@ def test_a_resmlp_is_refused_in_one_line(kw, message):
         train(model, X, Y, **{"learning_rate": 0.1, "iterations": 2, "head": "softmax", **kw})
 
 
+def test_train_refuses_what_is_not_a_network():
+    X, Y = _digits(20)
+    with pytest.raises(InitlabError, match=r"train takes a Network or a Model .*; got dict"):
+        train({"W": np.zeros((1, 3, 64))}, X, Y, learning_rate=0.1, iterations=1)
+
+
 def test_network_lr_scale_refusals():
     X, Y = _digits(20)
     net = init_population([64, 5, 10], [("he", 0)], head="softmax")

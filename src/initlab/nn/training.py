@@ -145,12 +145,17 @@ def train(
                 shuffle_seed, engine, divergence_factor, X_test, Y_test, eval_every, start,
                 lr_scale, batch_order,
             )  # fmt: skip
-        else:
+        elif isinstance(network, Model):
             run = _prepare_model(
                 network, X, Y, learning_rate, lr_scale, iterations, epochs, head, optimizer,
                 batch_size, shuffle_seed, batch_order, engine, divergence_factor, X_test,
                 Y_test, eval_every, start,
             )  # fmt: skip
+        else:
+            raise InitlabError(
+                "train takes a Network or a Model (forward, backward, params: a ResMLP); got "
+                f"{type(network).__name__}"
+            )
         t0 = time.perf_counter()
         final, counts = _loop(run, set(record_at), hooks, progress)
         trained = _trained_network(run) if return_network else None
