@@ -45,7 +45,9 @@ def test_stored_cells_are_the_bits_of_the_populations_trained_here(tmp_path, mon
 
 def test_cells_with_other_data_are_not_stored(tmp_path):
     X, Y = _widths.digits(32)
-    with pytest.raises(scaling.InitlabError, match=r"stores its cells \(out=\) for the bundled digits"):
+    with pytest.raises(
+        scaling.InitlabError, match=r"stores its cells \(out=\) for the bundled digits"
+    ):
         scaling.lr_transfer(**{**LT, "n_examples": None}, data=(X, Y), out=tmp_path)
 
 
