@@ -148,11 +148,12 @@ def run_coord_check(args: argparse.Namespace) -> int:
     )  # fmt: skip
     if args.write_spec:
         return _write_spec(args, _scaling.study(args.widths, args.parametrizations, **kwargs))
+    executor = _executor(args)
     if args.out:
         check_dir(args.out, need=5_000_000)
     with progress_bar("coord check", args.quiet, unit="cells") as progress:
         result = _scaling.coord_check(
-            args.widths, args.parametrizations, progress=progress, **kwargs, **_executor(args)
+            args.widths, args.parametrizations, progress=progress, **kwargs, **executor
         )
     for line in coord_check_lines(result, args.band):
         console.print(line, markup=False)
@@ -184,10 +185,11 @@ def run_lr_transfer(args: argparse.Namespace) -> int:
     grid = (args.widths, tuple(range(lo, hi + 1)), args.parametrizations)
     if args.write_spec:
         return _write_spec(args, _lrtransfer.study(*grid, **kwargs))
+    executor = _executor(args)
     if args.out:
         check_dir(args.out, need=5_000_000)
     with progress_bar("lr transfer", args.quiet, unit="cells") as progress:
-        result = _scaling.lr_transfer(*grid, progress=progress, **kwargs, **_executor(args))
+        result = _scaling.lr_transfer(*grid, progress=progress, **kwargs, **executor)
     for line in lr_transfer_lines(result):
         console.print(line, markup=False)
     return _write(result, Path(args.out), "lr_transfer") if args.out else 0
