@@ -166,9 +166,9 @@ def _study(study, args: argparse.Namespace) -> int:
         )
     from initlab.cli import scaling as _scaling_cli
 
-    outputs = {k: v[2] for k, v in _trainmaps._KINDS.items()}  # the study's own lines
+    outputs = {k: v[2] for k, v in _trainmaps._KINDS.items()}  # the study's own lines, if any
     outputs |= dict.fromkeys(("lr-transfer", "coord-check"), _scaling_cli.study_outputs)
-    for line in outputs[study.kind](study, args.out):
+    for line in outputs[study.kind](study, args.out) if study.kind in outputs else []:
         console.print(line, markup=False, highlight=False)
     note = _studies.failure_note(report, args.out)
     if note:

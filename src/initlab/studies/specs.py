@@ -5,7 +5,7 @@ settings, named after the kind (the fields of its config; absent ones take their
 defaults)::
 
     [study]
-    kind = "trainability"        # one of KINDS: trainability, deep_linear
+    kind = "trainability"        # one of KINDS: trainability, deep_linear, lr-transfer, coord-check
     max_population = 256         # cells computed together at most (memory bound)
 
     [trainability]
@@ -16,6 +16,10 @@ defaults)::
 ``initlab theory trainability ... --write-spec FILE.toml`` writes one (:func:`write`).
 Each kind's module gives ``from_spec(table, max_population, source)``, returning the
 :class:`~initlab.execution.study.Study` the executor runs; its checks name the bad key.
+A new kind: a module with ``spec(config)``, ``from_spec(...)`` and the study's ``compute``
+(:mod:`initlab.execution.study`), listed in :data:`KINDS`; the lines ``initlab sweep``
+prints after it are the CLI's (``initlab.cli._trainmaps._KINDS``, the scaling studies'
+``initlab.cli.scaling.study_outputs``; none if absent).
 """
 
 from __future__ import annotations
