@@ -17,7 +17,6 @@ is missing), and without it computes them here; both give the same bits.
 from __future__ import annotations
 
 import functools
-import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -34,7 +33,6 @@ from initlab.studies import _widths as W
 from initlab.studies._widths import Architecture
 
 __all__ = ["KIND", "LrTransfer", "cells", "compute", "from_spec", "lr_transfer", "study"]
-log = logging.getLogger(__name__)
 Array = np.ndarray
 KIND = "lr-transfer"
 VERSION = 1

@@ -35,7 +35,6 @@ learning rate of least final training loss. Under muP it should not move with wi
 from __future__ import annotations
 
 import functools
-import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -54,7 +53,6 @@ from initlab.studies._widths import DTYPES, Architecture
 from initlab.studies.lrtransfer import LrTransfer, lr_transfer
 
 __all__ = ["DTYPES", "Architecture", "CoordCheck", "LrTransfer", "coord_check", "lr_transfer"]
-log = logging.getLogger(__name__)
 Array = np.ndarray
 KIND = "coord-check"
 VERSION = 1
