@@ -83,15 +83,17 @@ def _model_rates(arch, X, Y, n, seeds, p, n0, optimizer, lrs):
 
 def lr_transfer_case(smoke: bool):
     """SP and muP, widths 64..512, learning rates 2^-10..2^-3, 2 seeds; Adam, 40 steps of 32."""
+    from initlab.data import load, sample
+    from initlab.nn.batches import Schedule
     from initlab.studies import scaling
-    from initlab.studies.steps import _batches
 
     widths = (16, 32) if smoke else (64, 128, 256, 512)
     log2_lrs, seeds, kw = tuple(range(-10, -2)), [0, 1], {"steps": 3 if smoke else 40}
-    arch, (X, Y) = scaling.Architecture(), scaling.digits(256)
+    ds = sample(load("digits10"), 256)
+    arch, X, Y = scaling.Architecture(), ds.X, ds.one_hot()
     lrs = np.repeat(2.0 ** np.array(log2_lrs, dtype=float), len(seeds))
-    gen = _batches(X.shape[1], 32, np.random.default_rng(0))
-    batches = [next(gen) for _ in range(kw["steps"])]
+    order = Schedule(X.shape[1], kw["steps"], batch_size=32, seed=0, order="stream")
+    batches = [order.cols(i) for i in range(kw["steps"])]  # lr_transfer's
 
     def initlab():
         return scaling.lr_transfer(
@@ -121,7 +123,10 @@ def coord_check_case(smoke: bool):
     from initlab.studies import scaling
 
     widths = (16, 32) if smoke else (64, 128, 256, 512, 1024, 2048)
-    arch, (X, Y) = scaling.Architecture(), scaling.digits(128)
+    from initlab.data import load, sample
+
+    ds = sample(load("digits10"), 128)
+    arch, X, Y = scaling.Architecture(), ds.X, ds.one_hot()
     seeds, lr = [0, 1, 2, 3], 0.5
 
     def initlab():

@@ -434,3 +434,17 @@ def test_single_class_training_data_is_refused_naming_the_file(tmp_path):
         DataConfig(train=str(tmp_path / "two.npz"), test=str(tmp_path / "ones.npz"))
     )
     assert d.n_classes == 2 and d.test.n_examples == 5
+
+
+def test_sample_is_a_seeded_subset_in_order_and_one_hot_its_labels():
+    ds = data.load("digits10")
+    sub = data.sample(ds, 100, seed=3)
+    idx = np.sort(np.random.default_rng(3).permutation(ds.n_examples)[:100])
+    np.testing.assert_array_equal(sub.X, ds.X[:, idx])
+    assert sub.example_ids == tuple(ds.example_ids[j] for j in idx) and sub.X.flags.c_contiguous
+    Y = sub.one_hot()
+    assert Y.shape == (10, 100) and (Y.sum(axis=0) == 1).all()
+    np.testing.assert_array_equal(Y.argmax(axis=0), sub.Y[0])
+    assert not np.array_equal(data.sample(ds, 100, seed=4).X, sub.X)
+    with pytest.raises(InitlabError, match="n_examples must be <= 1797"):
+        data.sample(ds, 5000)

@@ -217,7 +217,7 @@ def full_disk(monkeypatch):
     as root, a read-only chmod would not stop the writes)."""
     from initlab.report import html
     from initlab.results import table
-    from initlab.studies import _studyio, scaling
+    from initlab.studies import _studyio, _widths
 
     full = []
     real = records.write_atomic
@@ -227,7 +227,7 @@ def full_disk(monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return real(path, data)
 
-    for module in (records, figures_mod, html, table, _studyio, scaling):  # studies: _studyio
+    for module in (records, figures_mod, html, table, _studyio, _widths):  # studies: _studyio
         monkeypatch.setattr(module, "write_atomic", write_atomic)
     rescued = []
     real_mkdtemp = __import__("tempfile").mkdtemp

@@ -5,9 +5,22 @@ import numpy as np
 import pytest
 
 from initlab import init_network
+from initlab.data import load, sample
 from initlab.init import parametrization as par
 from initlab.nn.losses import get_head
-from initlab.studies.scaling import digits, train_steps
+from initlab.nn.training import train
+
+
+def digits(n: int, seed: int = 0):
+    ds = sample(load("digits10"), n, seed)
+    return ds.X, ds.one_hot()
+
+
+def train_steps(model, X, Y, *, steps, hooks=(), **kw):
+    """`model` trained for `steps` updates (softmax head, no divergence bound)."""
+    trained, _ = train(model, X, Y, iterations=steps, head="softmax", divergence_factor=None,
+                       record_at=range(steps), hooks=hooks, **kw)  # fmt: skip
+    return trained
 
 
 def test_table_is_yang_and_hu_and_tensor_programs_v():
@@ -64,9 +77,9 @@ def test_mup_at_base_width_is_sp_bit_for_bit():
         ref = init_network([64, 48, 48, 48, 10], "he", activation="relu", seed=4)
         for p, W in zip(sp.params[0::2], ref.weights, strict=True):
             np.testing.assert_array_equal(p[1], W[0])
-        for model, lr in ((sp, lr_sp), (mup, lr_mup)):
-            train_steps(model, X, Y, learning_rate=[0.05, 0.01], lr_scale=lr, steps=4,
-                        optimizer=optimizer, batch_size=16)  # fmt: skip
+        sp, mup = (train_steps(model, X, Y, learning_rate=[0.05, 0.01], lr_scale=lr, steps=4,
+                               optimizer=optimizer, batch_size=16)
+                   for model, lr in ((sp, lr_sp), (mup, lr_mup)))  # fmt: skip
         for a, b in zip(sp.params, mup.params, strict=True):
             np.testing.assert_array_equal(a, b)
 
@@ -123,7 +136,7 @@ def test_effective_training_equals_explicit_abc_multipliers(optimizer):
                                optimizer=optimizer)  # fmt: skip
     Ws0 = [p[0].copy() for p in model.params[0::2]]
     opt = "sgd" if optimizer == "sgd" else {"name": "adam", "eps": 1e-300}
-    train_steps(model, X, Y, learning_rate=eta, lr_scale=lr, steps=steps, optimizer=opt)
+    model = train_steps(model, X, Y, learning_rate=eta, lr_scale=lr, steps=steps, optimizer=opt)
     rules = [par.get("mup").rules[k] for k in par.layer_kinds(3)]
     ref = _abc_train(Ws0, rules, n, X, Y, eta, steps, optimizer, eps=1e-300)
     for p, W in zip(model.params[0::2], ref, strict=True):
@@ -183,9 +196,8 @@ def test_training_equals_the_mup_package(optimizer):
         torch.nn.functional.cross_entropy(out[-1], yt).backward()
         topt.step()
     sizes = []
-    train_steps(model, X, Y, learning_rate=eta, lr_scale=lr, steps=steps, optimizer=opt,
-                observe=lambda t, Z, cache: sizes.append(
-                    [float(np.abs(x).mean()) for x in model.records(cache, Z)]))  # fmt: skip
+    model = train_steps(model, X, Y, learning_rate=eta, lr_scale=lr, steps=steps, optimizer=opt,
+                        hooks=[lambda st: sizes.append([float(np.abs(x).mean()) for x in st.Zs])])  # fmt: skip
     np.testing.assert_allclose(sizes, sizes_torch, rtol=1e-10)
     with torch.no_grad():
         for lin, W in zip(linears, model.params[0::2], strict=True):

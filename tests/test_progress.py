@@ -71,10 +71,10 @@ def test_long_studies_log_progress_lines_to_a_pipe(tmp_path, monkeypatch, capsys
           "20"], "jacobian: 4/4 cells (100%)"),
         (["scaling", "coord-check", "--widths", "16", "32", "--steps", "1", "--seeds", "1",
           "--examples", "8", "--parametrizations", "sp", "mup", "--base-width", "16"],
-         "coord check: 4/4 populations (100%)"),
+         "coord check: 4/4 cells (100%)"),
         (["scaling", "lr-transfer", "--widths", "16", "32", "--log2-lrs", "-6", "-5", "--steps",
           "2", "--examples", "16", "--batch-size", "8", "--parametrizations", "sp"],
-         "lr transfer: 2/2 populations (100%)"),
+         "lr transfer: 4/4 cells (100%)"),
     ]  # fmt: skip
     cases.append((["report", str(tmp_path / "o1")], "report: 1/? figures"))  # trainability's
     assert main(["theory", "critical", "--sigma-b2-grid", "0"]) == 0  # seconds: no line

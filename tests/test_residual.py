@@ -92,10 +92,12 @@ def test_depth_scalings_keep_the_last_block_moving_by_a_depth_independent_amount
     blow up with depth; depth-muP (1/sqrt(L), TP VI) and CompleteP (1/L, Dey et al. 2025)
     with their learning-rate rule stay within the coordinate-check band."""
     from initlab.analysis.coordcheck import DEFAULT_BAND, fit_slope
+    from initlab.data import load, sample
     from initlab.init import parametrization as par
-    from initlab.studies.steps import digits, train_steps
+    from initlab.nn.training import train
 
-    X, Y = digits(64)
+    ds = sample(load("digits10"), 64)
+    X, Y = ds.X, ds.one_hot()
     depths = (2, 8, 32)
     slopes = {}
     for scaling in ("constant", "depth", "completep"):
@@ -104,8 +106,10 @@ def test_depth_scalings_keep_the_last_block_moving_by_a_depth_independent_amount
             model, s = par.init_model((64, 64, 10), [0, 1], depth=L, skip=True,
                                       branch_scaling=scaling, base_depth=2, optimizer=optimizer)  # fmt: skip
             seen = []
-            train_steps(model, X, Y, learning_rate=lr, lr_scale=s, steps=3, optimizer=optimizer,
-                        observe=lambda t, Z, cache, seen=seen: seen.append(cache["x"][-1]))  # fmt: skip
+            train(model, X, Y, learning_rate=lr, lr_scale=s, iterations=3, optimizer=optimizer,
+                  head="softmax", divergence_factor=None, record_at=range(3),
+                  hooks=[lambda st, seen=seen: seen.append(
+                      st.Zs[-2])])  # fmt: skip
             change.append(np.abs(seen[-1] - seen[0]).mean())
         slopes[scaling] = fit_slope(depths, change)
     assert slopes["constant"] > 1.0 or not np.isfinite(slopes["constant"])

@@ -18,6 +18,7 @@ import json
 import numpy as np
 import pytest
 
+from initlab.data import load, sample
 from initlab.init.build import init_population
 from initlab.nn import fused, optimizers
 from initlab.nn.training import train
@@ -81,7 +82,8 @@ def _studies() -> dict[str, str]:
         learning_rate=0.01, parametrizations=("mup",), base_width=16,
     )  # fmt: skip
     out["coord check adam"] = _hash(cc.size, cc.change)
-    X, Y = scaling.digits(200)
+    ds = sample(load("digits10"), 200)
+    X, Y = ds.X, ds.one_hot()
     optimizers = {
         "nesterov decay": {"name": "momentum", "nesterov": True, "weight_decay": 1e-3},
         "adam decay": {"name": "adam", "weight_decay": 1e-3},
@@ -119,7 +121,7 @@ def test_mini_batches_take_the_fused_step_with_the_general_steps_bits(
     widths: 50 columns and the epoch's last 30), and a hook at every step forces the general
     step: every cost, divergence, test cost and parameter must be equal, with a member that
     diverges (rate 40, factor 3) and is frozen while the others train on."""
-    X, _ = scaling.digits(130)
+    X = sample(load("digits10"), 130).X
     rng = np.random.default_rng(3)
     Y = np.eye(4)[rng.integers(0, 4, 130)].T if head == "softmax" else (X[36:37] > 0.5) * 1.0
     pop = init_population([64, 12, 9, Y.shape[0]], [("he", 1), ("xavier", 2), ("he", 3)],

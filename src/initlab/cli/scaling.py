@@ -14,10 +14,16 @@ width's optimum learning rate; DIR gets lr_transfer.json and lr_transfer.png.
 
 Both take ``--depth`` (hidden layers after the first, or residual blocks with
 ``--residual``), ``--branch-scaling constant|depth|completep|learnable``, ``--base-depth``,
-``--alpha``,
-``--zero-branch`` and ``--base-width`` (required with ntk or mup: the width at which they
-equal SP, never a default that moves with ``--widths``). ``initlab scaling figures
+``--alpha``, ``--zero-branch``, ``--dtype float64|float32`` (the training's floating type,
+recorded in the result) and ``--base-width`` (required with ntk or mup: the width at which
+they equal SP, never a default that moves with ``--widths``). ``initlab scaling figures
 RESULT.json`` redraws the figures of a stored result.
+
+With ``--out DIR`` each member's numbers are a cell stored in ``DIR/sweep.sqlite`` as its
+population finishes (the sweep's executor: a rerun computes only what is missing, after
+Ctrl-C or kill -9; ``--jobs N`` local processes or ``--scheduler ADDRESS`` a Dask cluster,
+the same bits; ``initlab results DIR`` lists the cells). ``--write-spec FILE.toml`` writes
+the study's spec instead, which ``initlab sweep FILE.toml --out DIR`` runs to the same cells.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from initlab.cli import _checks
 from initlab.cli._common import console, err_console, progress_bar
 from initlab.cli._outputs import check_dir, save
 from initlab.init import parametrization as _par
+from initlab.studies import lrtransfer as _lrtransfer
 from initlab.studies import scaling as _scaling
 
 
@@ -94,7 +101,17 @@ def _common(p: argparse.ArgumentParser, widths, parametrizations) -> None:
                    "depth|completep requires (default: no depth factor)")  # fmt: skip
     p.add_argument("--alpha", type=float, default=1.0, help="branch multiplier (default 1)")
     p.add_argument("--zero-branch", action="store_true", help="zero each branch's last layer")
-    p.add_argument("--out", metavar="DIR", help="write the result and figures here")
+    p.add_argument("--dtype", default="float64", choices=_scaling.DTYPES,
+                   help="floating type of the training (default float64)")  # fmt: skip
+    p.add_argument("--out", metavar="DIR", help="store the cells (DIR/sweep.sqlite; a rerun "
+                   "resumes), and write the result and figures here")  # fmt: skip
+    p.add_argument("--jobs", type=int, metavar="N", default=1,
+                   help="with --out: local worker processes (default 1: this process)")  # fmt: skip
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="with --out: compute on the Dask scheduler at ADDRESS")  # fmt: skip
+    p.add_argument("--write-spec", metavar="FILE.toml",
+                   help="write the study's spec (for `initlab sweep FILE.toml --out DIR`) "
+                   "and compute nothing")  # fmt: skip
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -124,49 +141,104 @@ def _check_base_width(args: argparse.Namespace) -> None:
 def run_coord_check(args: argparse.Namespace) -> int:
     _checks.scaling_options(args, lr_transfer=False)
     _check_base_width(args)
+    kwargs = dict(
+        steps=args.steps, optimizer=args.optimizer or "sgd", learning_rate=args.lr,
+        seeds=range(args.seeds), base_width=args.base_width, n_examples=args.examples,
+        architecture=_architecture(args), dtype=args.dtype,
+    )  # fmt: skip
+    if args.write_spec:
+        return _write_spec(args, _scaling.study(args.widths, args.parametrizations, **kwargs))
+    executor = _executor(args)
     if args.out:
         check_dir(args.out, need=5_000_000)
-    with progress_bar("coord check", args.quiet, unit="populations") as progress:
+    with progress_bar("coord check", args.quiet, unit="cells") as progress:
         result = _scaling.coord_check(
-            args.widths, args.parametrizations, steps=args.steps,
-            optimizer=args.optimizer or "sgd", learning_rate=args.lr, seeds=range(args.seeds),
-            base_width=args.base_width, n_examples=args.examples,
-            architecture=_architecture(args), progress=progress,
-        )  # fmt: skip
-    for p, rows in result.rows("size", args.band).items():
-        console.print(f"\n{p}: mean |x| by width; slope of log size in log width")
-        console.print(_cc.format_rows(result.widths, rows), markup=False)
+            args.widths, args.parametrizations, progress=progress, **kwargs, **executor
+        )
+    for line in coord_check_lines(result, args.band):
+        console.print(line, markup=False)
+    return _write(result, Path(args.out), "coord_check") if args.out else 0
+
+
+def coord_check_lines(result: _scaling.CoordCheck, band: float = _cc.DEFAULT_BAND) -> list[str]:
+    """What ``initlab scaling coord-check`` prints: the sizes by width, the verdicts."""
     from initlab.report.scaling import verdict_lines
 
-    for line in verdict_lines(result, args.band):
-        console.print("verdict " + line, markup=False)
+    lines = []
+    for p, rows in result.rows("size", band).items():
+        lines += [f"\n{p}: mean |x| by width; slope of log size in log width",
+                  _cc.format_rows(result.widths, rows)]  # fmt: skip
+    lines += ["verdict " + line for line in verdict_lines(result, band)]
     warning = _cc.ladder_warning(result.widths)
-    if warning:
-        console.print(warning, markup=False)
-    return _write(result, Path(args.out), "coord_check") if args.out else 0
+    return lines + ([warning] if warning else [])
 
 
 def run_lr_transfer(args: argparse.Namespace) -> int:
     _checks.scaling_options(args, lr_transfer=True)
     lo, hi = args.log2_lrs
     _check_base_width(args)
+    kwargs = dict(
+        optimizer=args.optimizer or "adam", steps=args.steps, batch_size=args.batch_size,
+        seeds=range(args.seeds), base_width=args.base_width, architecture=_architecture(args),
+        n_examples=args.examples or None, dtype=args.dtype,
+    )  # fmt: skip
+    grid = (args.widths, tuple(range(lo, hi + 1)), args.parametrizations)
+    if args.write_spec:
+        return _write_spec(args, _lrtransfer.study(*grid, **kwargs))
+    executor = _executor(args)
     if args.out:
         check_dir(args.out, need=5_000_000)
-    with progress_bar("lr transfer", args.quiet, unit="populations") as progress:
-        result = _scaling.lr_transfer(
-            args.widths, tuple(range(lo, hi + 1)), args.parametrizations,
-            optimizer=args.optimizer or "adam", steps=args.steps, batch_size=args.batch_size,
-            seeds=range(args.seeds), base_width=args.base_width,
-            architecture=_architecture(args), n_examples=args.examples or None,
-            progress=progress,
-        )  # fmt: skip
-    from initlab.report.scaling import optimum_table, shift_lines
-
-    console.print("optimum learning rate (least mean training loss over seeds) by width:")
-    console.print(optimum_table(result), markup=False)
-    for line in shift_lines(result):
+    with progress_bar("lr transfer", args.quiet, unit="cells") as progress:
+        result = _scaling.lr_transfer(*grid, progress=progress, **kwargs, **executor)
+    for line in lr_transfer_lines(result):
         console.print(line, markup=False)
     return _write(result, Path(args.out), "lr_transfer") if args.out else 0
+
+
+def lr_transfer_lines(result: _scaling.LrTransfer) -> list[str]:
+    """What ``initlab scaling lr-transfer`` prints: the optimum by width, its shift."""
+    from initlab.report.scaling import optimum_table, shift_lines
+
+    return ["optimum learning rate (least mean training loss over seeds) by width:",
+            optimum_table(result), *shift_lines(result)]  # fmt: skip
+
+
+def study_outputs(study, out: Path) -> list[str]:
+    """The lines of ``initlab sweep SPEC`` for a scaling study: its command's, from the store
+    (every cell done), with the result and figures written into `out`."""
+    kwargs = dict(study.spec[study.kind])
+    kwargs["architecture"] = _scaling.Architecture(**kwargs["architecture"])
+    if study.kind == _lrtransfer.KIND:
+        result = _lrtransfer.lr_transfer(**kwargs, out=out)
+        lines, stem = lr_transfer_lines(result), "lr_transfer"
+    else:
+        result = _scaling.coord_check(**kwargs, out=out)
+        lines, stem = coord_check_lines(result), "coord_check"
+    paths = [result.save(out / f"{stem}.json"), *_figures(result, out)]
+    return [*lines, "wrote " + ", ".join(str(p) for p in paths)]
+
+
+def _write_spec(args: argparse.Namespace, study) -> int:
+    """``--write-spec FILE.toml``: the study's spec, nothing computed."""
+    from initlab.studies import specs as study_specs
+
+    if args.out:
+        raise InitlabError("--write-spec writes the spec and computes nothing; drop --out "
+                           "(then run it with `initlab sweep SPEC --out DIR`)")  # fmt: skip
+    path = study_specs.write(args.write_spec, study.spec)
+    console.print(f"wrote {path}: run it with `initlab sweep {path} --out DIR`")
+    return 0
+
+
+def _executor(args: argparse.Namespace) -> dict:
+    """With ``--out``, the study's cells go to the executor and its store."""
+    if args.out is None:
+        if args.jobs != 1 or args.scheduler:
+            raise InitlabError("--jobs and --scheduler need --out DIR (where the cells are stored)")
+        return {}
+    if args.jobs < 1:
+        raise InitlabError(f"--jobs must be >= 1; got {args.jobs}")
+    return {"out": args.out, "jobs": args.jobs, "scheduler": args.scheduler}
 
 
 def _write(result, out: Path, stem: str) -> int:

@@ -164,8 +164,11 @@ def _study(study, args: argparse.Namespace) -> int:
             f"{report.stored} cells stored, {report.failed} failed, in {report.seconds:.1f} s: "
             f"{report.chunks} populations on {report.workers}"
         )
-    kind = _trainmaps._KINDS.get(study.kind)  # the study's own lines, if it prints any
-    for line in kind[2](study, args.out) if kind else []:
+    from initlab.cli import scaling as _scaling_cli
+
+    outputs = {k: v[2] for k, v in _trainmaps._KINDS.items()}  # the study's own lines, if any
+    outputs |= dict.fromkeys(("lr-transfer", "coord-check"), _scaling_cli.study_outputs)
+    for line in outputs[study.kind](study, args.out) if study.kind in outputs else []:
         console.print(line, markup=False, highlight=False)
     note = _studies.failure_note(report, args.out)
     if note:

@@ -1,7 +1,7 @@
 """Data sets: image folders, HDF5, NPZ, bundled sets, splits, and the verified fetch."""
 
 from initlab.data.arrays import load_hdf5, load_npz
-from initlab.data.dataset import Dataset, split
+from initlab.data.dataset import Dataset, sample, split
 from initlab.data.download import DEFAULT_BASE_URL, FETCHABLE, cache_dir, fetch, locate
 from initlab.data.images import load_image_folder
 from initlab.data.loaders import BUNDLED, describe_bundled, load, load_bundled, resolve_source
@@ -21,5 +21,6 @@ __all__ = [
     "load_npz",
     "locate",
     "resolve_source",
+    "sample",
     "split",
 ]

@@ -51,6 +51,10 @@ class Dataset:
         """Examples of each class ``0 .. C-1``."""
         return np.bincount(self.Y.ravel().astype(np.int64), minlength=self.n_classes).tolist()
 
+    def one_hot(self) -> np.ndarray:
+        """The labels as one-hot columns, ``(C, m)`` float64 (a softmax head's targets)."""
+        return np.ascontiguousarray(np.eye(self.n_classes)[:, self.Y[0].astype(np.intp)])
+
     @property
     def n_features(self) -> int:
         return self.X.shape[0]
@@ -104,6 +108,25 @@ def split(dataset: Dataset, test_fraction: float, seed: int) -> tuple[Dataset, D
                 "examples); choose a test_fraction that gives both parts every class"
             )
     return _subset(dataset, train, "train", seed), _subset(dataset, test, "test", seed)
+
+
+def sample(dataset: Dataset, n_examples: int, seed: int = 0) -> Dataset:
+    """`n_examples` of `dataset`'s examples drawn without replacement, in their order.
+
+    The columns ``sort(default_rng(seed).permutation(m)[:n_examples])`` (the width-scaling
+    studies' data, :mod:`initlab.studies.scaling`).
+    """
+    check_number("n_examples", n_examples, low=1, high=dataset.n_examples, integer=True)
+    seed = check_number("seed", seed, low=0, integer=True)
+    idx = np.sort(np.random.default_rng(seed).permutation(dataset.n_examples)[:n_examples])
+    return Dataset(
+        X=np.ascontiguousarray(dataset.X[:, idx]),
+        Y=dataset.Y[:, idx],
+        name=f"{idx.size} examples (seed {seed}) of {dataset.name}",
+        example_ids=tuple(dataset.example_ids[j] for j in idx),
+        image_shape=dataset.image_shape,
+        classes=dataset.classes,
+    )
 
 
 def _subset(dataset: Dataset, idx: np.ndarray, part: str, seed: int) -> Dataset:

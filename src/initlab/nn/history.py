@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +23,14 @@ class Step:
     ``W_1[:, :, columns_1]`` on the fixed sample of input columns
     :func:`initlab.nn.engines.diagnostic_columns`, so diagnostics never form ``W_1``.
     ``learning_rate`` is each member's base rate (before the layer multipliers).
+
+    For a :class:`~initlab.nn.model.Model`, ``Zs`` are its per-layer outputs
+    (:meth:`~initlab.nn.model.Model.records`, the logits last), ``params`` and ``grads`` its
+    parameters and their gradients (divided by the batch size) in its order, and
+    ``grad_norm_1``/``weight_norm_1`` the Frobenius norms of its first parameter's; the
+    plain network's fields (``As``, ``dZs``, ``dWs``, ``dbs``, ``weights``, ``biases``) are
+    empty, and ``params``/``grads`` are None for a Network. The arrays are the loop's: read
+    or copy them during the call.
     """
 
     iteration: int
@@ -40,9 +48,36 @@ class Step:
     costs: Array
     columns_1: Array | None = None
     weight_columns_1: Array | None = None
+    params: list[Array] | None = None
+    grads: list[Array] | None = None
 
 
 Hook = Callable[[Step], None]
+
+
+class FirstOnDemand(list):
+    """Per-layer arrays whose first (the feature-sized ``dW_1`` or ``W_1``) is formed when
+    first read, by a function that gives the step's value whenever it is called (the
+    gradient from the step's ``dZ_1``; :meth:`~initlab.nn.engines.SampleEngine.weight_later`),
+    so a hook may keep the step."""
+
+    def __init__(self, first: Callable[[], Array], rest: Sequence[Array]) -> None:
+        super().__init__([None, *rest])
+        self._first: Callable[[], Array] | None = first
+
+    def _fill(self) -> None:
+        if self._first is not None:
+            first, self._first = self._first, None
+            list.__setitem__(self, 0, first())
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if (0 in range(len(self))[i]) if isinstance(i, slice) else i in (0, -len(self)):
+            self._fill()
+        return list.__getitem__(self, i)
+
+    def __iter__(self):
+        self._fill()
+        return list.__iter__(self)
 
 
 @dataclass

@@ -30,7 +30,8 @@ The branch multiplier :math:`\alpha_l` is
 
 Zero-initializing each branch's last layer :math:`V_J` (SkipInit, De & Smith 2020; Fixup,
 Zhang et al. 2019) makes every block the identity at initialization; see
-:func:`initlab.init.parametrization.init_model`.
+:func:`initlab.init.parametrization.init_model`. A ResMLP is a
+:class:`~initlab.nn.model.Model`: :func:`initlab.nn.training.train` trains it.
 
 Parameters are one flat list :attr:`ResMLP.params` in the order of :meth:`ResMLP.names`:
 ``W_in, b_in``, each block's ``V_1, c_1, ..., V_J, c_J``, ``W_out, b_out``, then ``alpha``
@@ -109,6 +110,20 @@ class ResMLP:
     def K(self) -> int:
         return self.params[0].shape[0]
 
+    @property
+    def dtype(self) -> np.dtype:
+        return self.params[0].dtype
+
+    @property
+    def n_in(self) -> int:
+        """Input features d."""
+        return self.params[0].shape[-1]
+
+    @property
+    def n_out(self) -> int:
+        """Outputs d_out."""
+        return self.params[len(self.params) - 2 - self.learnable].shape[1]
+
     def names(self) -> list[str]:
         """Parameter names in the order of :attr:`params`."""
         blocks = [
@@ -131,7 +146,7 @@ class ResMLP:
         e = DEPTH_EXPONENTS[self.branch_scaling]
         a = self.alpha if e == 0 else self.alpha / (math.sqrt(self.depth) if e == 0.5
                                                     else self.depth**e)  # fmt: skip
-        return np.full((self.K, self.depth), a)
+        return np.full((self.K, self.depth), a, dtype=self.dtype)  # float32 stays float32
 
     def forward(self, X: Array) -> tuple[Array, dict]:
         """Logits ``(K, d_out, m)`` and the cache for :meth:`backward`.

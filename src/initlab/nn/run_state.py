@@ -1,4 +1,4 @@
-"""The state of a population's training loop (:class:`_Run`), validated and built once at
+r"""The state of a population's training loop (:class:`_Run`), validated and built once at
 the boundary of :func:`initlab.nn.training.train` (:func:`_prepare`), with the optimizer's
 parameter groups (:func:`_param_groups`): layers 2..L with :math:`b_1`, and the engine's
 first layer, plain gradient descent by ``engine.descend`` or the optimizer on the engine's
@@ -9,20 +9,27 @@ The training copies of layers 2..L and of every bias are views into one buffer
 fused step updates them all in one call; the optimizer, the divergence freeze and the hooks
 use the views as any arrays. What :func:`~initlab.nn.training.train` returns is copied out.
 With parameters of several dtypes they are separate copies, and every step the general one.
+
+A :class:`~initlab.nn.model.Model` (a :class:`~initlab.nn.residual.ResMLP`) has a state of
+its own, :class:`_ModelRun` (:func:`_prepare_model`): a training copy of the model, whose
+``params`` the optimizer updates with one rate per member and parameter,
+:math:`\eta_k s_i` (``lr_scale``), in the parameters' dtype.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 
 import numpy as np
 
-from initlab._validation import InitlabError, check_number
+from initlab._validation import InitlabError, check_number, unknown_name
 from initlab.nn import engines as _engines
 from initlab.nn import optimizers as _optimizers
 from initlab.nn.batches import Schedule
 from initlab.nn.fused import FlatParams
 from initlab.nn.losses import Head, get_head
+from initlab.nn.model import Model
 from initlab.nn.network import Network
 from initlab.nn.optimizers import per_member
 
@@ -60,9 +67,121 @@ class _Run:
     flat: FlatParams | None = None  # the buffer behind weights[1:] and biases, if one dtype
 
 
+@dataclass
+class _ModelRun:
+    """The loop's state for a :class:`~initlab.nn.model.Model`, built by :func:`_prepare_model`
+    (the fields it shares with :class:`_Run` have their names and meanings)."""
+
+    model: Model  # the training copy, updated in place
+    head: Head
+    X: Array
+    Y: Array
+    sched: Schedule
+    lr: Array
+    opt: _optimizers.Optimizer
+    lrs: list[Array]  # (K, 1, 1) per parameter: lr * lr_scale[i], in the parameters' dtype
+    state: dict
+    bound: float | None
+    costs: Array
+    diverged_at: Array
+    alive: Array
+    saved: dict[int, list[Array]] = field(default_factory=dict)
+    test: tuple[Array, Array] | None = None
+    eval_every: int = 1
+    evals: tuple[list[int], list[Array], list[Array]] = field(default_factory=lambda: ([], [], []))
+    grads: list[Array] | None = None  # the last step's gradients (their arrays are reused)
+    reason: str = "a Model computes its own first layer (its forward multiplies W by X)"
+
+
+def _check_X(X: Array, n_in: int, dtype: np.dtype, name: str = "X") -> Array:
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[0] != n_in:
+        raise InitlabError(
+            f"{name} has shape {X.shape}, but this network expects (n_features={n_in}, "
+            "n_examples): one column per example"
+        )
+    return np.ascontiguousarray(X.astype(dtype, copy=False))
+
+
+def _prepare_model(
+    model, X, Y, learning_rate, lr_scale, iterations, epochs, head, optimizer, batch_size,
+    shuffle_seed, batch_order, engine, divergence_factor, X_test, Y_test, eval_every, start,
+) -> _ModelRun:  # fmt: skip
+    """Validate once at the boundary and build a Model's loop state."""
+    name = type(model).__name__
+    if engine not in _engines.CHOICES:
+        raise unknown_name("engine", engine, _engines.CHOICES)
+    if engine == "sample" or start is not None:
+        raise InitlabError(
+            f"the sample engine (and a start) trains the plain Network only; a {name} trains "
+            "on the direct engine (engine='auto' or 'direct')"
+        )
+    if head is None:
+        raise InitlabError(f"a {name} has no head of its own: give head= (e.g. 'softmax')")
+    head, dtype = get_head(head), model.dtype
+    head.check_outputs(model.n_out)
+    X = _check_X(X, model.n_in, dtype)
+    K, m = model.K, X.shape[1]
+    Y = head.check_targets(Y, model.n_out, m, "Y").astype(dtype)
+    sched = Schedule(m, iterations, epochs, batch_size, shuffle_seed, batch_order)
+    lr = per_member("learning_rate", learning_rate, K, low=0, low_open=True)
+    opt = _optimizers.get_optimizer(optimizer)
+    if opt.layer_lr_scale is not None or getattr(opt, "bias_lr_scale", None) is not None:
+        raise InitlabError(
+            f"layer_lr_scale and bias_lr_scale are the plain Network's; give a {name}'s "
+            "factors as lr_scale, one per parameter"
+        )
+    copy = model.copy()
+    scale = _lr_scale(lr_scale, len(copy.params))
+    lrs = [(lr * s).astype(dtype)[:, None, None] for s in scale]
+    run = _ModelRun(
+        copy, head, X, Y, sched, lr, opt, lrs, opt.init_state(copy.params, dtype),
+        _bound(divergence_factor), np.full((K, sched.steps), np.nan), np.full(K, -1),
+        np.ones(K, dtype=bool),
+    )  # fmt: skip
+    if X_test is not None:
+        X_test = _check_X(X_test, model.n_in, dtype, "X_test")
+        Y_test = head.check_targets(Y_test, model.n_out, X_test.shape[1], "Y_test")
+        run.test = (X_test, Y_test.astype(dtype))
+        run.eval_every = eval_every or max(1, sched.steps // 100)
+    return run
+
+
+def _lr_scale(lr_scale: Sequence[float] | None, n: int) -> list[float]:
+    """One positive learning-rate factor per parameter (all 1 by default)."""
+    if lr_scale is None:
+        return [1.0] * n
+    if isinstance(lr_scale, str) or len(lr_scale) != n:
+        raise InitlabError(f"lr_scale must be {n} factors, one per parameter; got {lr_scale!r}")
+    return [float(check_number(f"lr_scale[{i}]", s, low=0, low_open=True))
+            for i, s in enumerate(lr_scale)]  # fmt: skip
+
+
+def _network_lr_scale(opt: _optimizers.Optimizer, lr_scale, L: int) -> _optimizers.Optimizer:
+    """A plain Network's per-parameter factors ``[W_1, b_1, ..., W_L, b_L]`` as the
+    optimizer's ``layer_lr_scale`` (weights) and ``bias_lr_scale`` (biases)."""
+    if lr_scale is None:
+        return opt
+    scale = _lr_scale(lr_scale, 2 * L)
+    if opt.layer_lr_scale is not None or getattr(opt, "bias_lr_scale", None) is not None:
+        raise InitlabError(
+            "give lr_scale or the optimizer's layer_lr_scale/bias_lr_scale, not both"
+        )
+    if not is_dataclass(opt) or "bias_lr_scale" not in {f.name for f in fields(opt)}:
+        raise InitlabError(f"optimizer {opt.name!r} takes no per-parameter factors (lr_scale)")
+    return replace(opt, layer_lr_scale=tuple(scale[0::2]), bias_lr_scale=tuple(scale[1::2]))
+
+
+def _bound(divergence_factor: float | None) -> float | None:
+    if divergence_factor is None:
+        return None
+    return float(check_number("divergence_factor", divergence_factor, low=1))
+
+
 def _prepare(
     network, X, Y, learning_rate, iterations, epochs, head, optimizer, batch_size,
     shuffle_seed, engine, divergence_factor, X_test, Y_test, eval_every, start=None,
+    lr_scale=None, batch_order="epochs",
 ) -> _Run:  # fmt: skip
     """Validate once at the boundary and build the loop's state."""
     X = np.ascontiguousarray(network._check_X(X))
@@ -70,9 +189,10 @@ def _prepare(
     head.check_outputs(network.layer_sizes[-1])
     K, m, n_out = network.K, X.shape[1], network.layer_sizes[-1]
     Y = head.check_targets(Y, n_out, m, "Y").astype(network.dtype)
-    sched = Schedule(m, iterations, epochs, batch_size, shuffle_seed)
+    sched = Schedule(m, iterations, epochs, batch_size, shuffle_seed, batch_order)
     lr = per_member("learning_rate", learning_rate, K, low=0, low_open=True)
     opt = _optimizers.get_optimizer(optimizer)
+    opt = _network_lr_scale(opt, lr_scale, len(network.weights))
     name, reason = _engines.choose(
         engine, X.shape[0], m, K, network.layer_sizes[1], sched.steps,
         batch=sched.batch_size, optimizer=opt,
@@ -88,9 +208,7 @@ def _prepare(
     else:
         weights = [network.weights[0], *(W.copy() for W in network.weights[1:])]
         biases = [b.copy() for b in network.biases]
-    bound = None
-    if divergence_factor is not None:
-        bound = float(check_number("divergence_factor", divergence_factor, low=1))
+    bound = _bound(divergence_factor)
     run = _Run(
         network, head, X, Y, sched, eng, reason, weights, biases, lr, opt,
         *_param_groups(opt, eng, weights, biases, lr),

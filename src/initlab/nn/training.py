@@ -1,5 +1,11 @@
 r"""The training loop of a population: batches, optimizer, divergence, evaluation and hooks.
 
+It trains every network initlab has: the plain MLP :class:`~initlab.nn.network.Network`
+through its engines (:mod:`initlab.nn.engines`), and any :class:`~initlab.nn.model.Model`
+(the residual and plain MLPs of :class:`~initlab.nn.residual.ResMLP`) by its own forward
+and backward passes, on the direct engine. Each parameter may have a learning-rate factor of
+its own (``lr_scale``; a Network's are its optimizer's per-layer factors).
+
 Step :math:`i = 0, \dots, T-1` takes its batch :math:`B_i` (:mod:`initlab.nn.batches`;
 all columns by default), computes the cost :math:`J_{B_i}(\theta_i)` of the current
 parameters on it, back-propagates the head's :math:`dZ_L`, and updates
@@ -14,7 +20,12 @@ non-finite test; a member whose step-0 cost is 0 diverges only when non-finite).
 frozen: its parameters are set aside as they were at step i and its rows (and optimizer
 buffers) are zeroed for the rest of the run, so it costs nothing and disturbs no other
 member; its later costs are NaN. Floating-point overflow, invalid and divide-by-zero events
-inside the loop are not printed: they are counted in ``History.warnings``.
+inside the loop are not printed: they are counted in ``History.warnings``. (The same holds
+for a Model: its parameters and optimizer buffers are zeroed and its gradients are zero,
+so it stays at zero; hooks see a frozen member's forward pass of zeros, and ``Step.alive``
+says which members are frozen. Before this loop, the scaling studies trained a diverged
+member on NaNs; every number they store from it, a non-finite cost and what follows it,
+is unchanged: stored as inf.)
 
 Determinism. The loop runs its BLAS calls on one thread
 (``threadpoolctl.threadpool_limits(1, "blas")``): a population's products are small, and
@@ -38,10 +49,11 @@ from initlab._validation import InitlabError
 from initlab.nn import engines as _engines
 from initlab.nn import optimizers as _optimizers
 from initlab.nn.fused import PlainStep, divergence_limit
-from initlab.nn.history import History, Hook, Step
+from initlab.nn.history import FirstOnDemand, History, Hook, Step
 from initlab.nn.losses import Head
+from initlab.nn.model import Model
 from initlab.nn.network import Network, backward, forward_rest
-from initlab.nn.run_state import _prepare, _Run
+from initlab.nn.run_state import _ModelRun, _prepare, _prepare_model, _Run
 from initlab.nn.start import SampleStart
 
 log = logging.getLogger(__name__)
@@ -49,7 +61,7 @@ Array = np.ndarray
 
 
 def train(
-    network: Network,
+    network: Network | Model,
     X: Array,
     Y: Array,
     *,
@@ -70,13 +82,17 @@ def train(
     progress: Callable[[int], None] | None = None,
     return_network: bool = True,
     start: SampleStart | None = None,
-) -> tuple[Network | None, History]:
+    lr_scale: Sequence[float] | None = None,
+    batch_order: str = "epochs",
+) -> tuple[Network | Model | None, History]:
     r"""Train every member of `network`; by default, the post's full-batch gradient descent.
 
     Parameters
     ----------
-    network : Network
-        The initial population (not modified; a trained copy is returned).
+    network : Network or Model
+        The initial population (not modified; a trained copy is returned). A
+        :class:`~initlab.nn.model.Model` (a :class:`~initlab.nn.residual.ResMLP`) needs a
+        `head` and takes the direct engine.
     X, Y : ndarray (n_0, m) and (n_L, m)
         Training inputs and the head's targets, one column per example.
     learning_rate : float or array (K,)
@@ -89,6 +105,10 @@ def train(
         :func:`initlab.nn.optimizers.get_optimizer`'s argument; ``"gd"`` by default.
     batch_size, shuffle_seed : int
         Mini-batches and their seeded order (:mod:`initlab.nn.batches`); full batch by default.
+    batch_order : {"epochs", "stream"}
+        :class:`~initlab.nn.batches.Schedule`'s order: a seeded permutation per epoch (the
+        default), or the scaling studies' one stream of permutations, incomplete batches
+        dropped.
     engine : {"auto", "direct", "sample"}
         :mod:`initlab.nn.engines`; the choice and its reason are in the history.
     divergence_factor : float or None
@@ -105,6 +125,11 @@ def train(
         :meth:`~initlab.nn.start.SampleStart.placeholder` will do). Needs engine
         ``"sample"`` and ``return_network=False``, and `X`, `X_test` the arrays it was
         built with.
+    lr_scale : sequence of float, optional
+        One learning-rate factor per parameter: parameter i of member k moves at
+        :math:`\eta_k s_i`. A Model's in the order of its ``params``; a Network's in the order
+        ``W_1, b_1, ..., W_L, b_L`` (its optimizer's ``layer_lr_scale`` and
+        ``bias_lr_scale``, which it then must not have).
 
     Returns
     -------
@@ -114,17 +139,30 @@ def train(
     if start is not None and return_network:
         raise InitlabError("train with a start needs return_network=False (W1(0) is not kept)")
     with threadpool_limits(limits=1, user_api="blas"):
-        run = _prepare(
-            network, X, Y, learning_rate, iterations, epochs, head, optimizer, batch_size,
-            shuffle_seed, engine, divergence_factor, X_test, Y_test, eval_every, start,
-        )  # fmt: skip
+        if isinstance(network, Network):
+            run: _Run | _ModelRun = _prepare(
+                network, X, Y, learning_rate, iterations, epochs, head, optimizer, batch_size,
+                shuffle_seed, engine, divergence_factor, X_test, Y_test, eval_every, start,
+                lr_scale, batch_order,
+            )  # fmt: skip
+        elif isinstance(network, Model):
+            run = _prepare_model(
+                network, X, Y, learning_rate, lr_scale, iterations, epochs, head, optimizer,
+                batch_size, shuffle_seed, batch_order, engine, divergence_factor, X_test,
+                Y_test, eval_every, start,
+            )  # fmt: skip
+        else:
+            raise InitlabError(
+                "train takes a Network or a Model (forward, backward, params: a ResMLP); got "
+                f"{type(network).__name__}"
+            )
         t0 = time.perf_counter()
         final, counts = _loop(run, set(record_at), hooks, progress)
         trained = _trained_network(run) if return_network else None
     return trained, _history(run, final, time.perf_counter() - t0, counts)
 
 
-def _loop(run: _Run, record: set[int], hooks: Sequence[Hook], progress) -> tuple:
+def _loop(run: _Run | _ModelRun, record: set[int], hooks: Sequence[Hook], progress) -> tuple:
     """Every step, then the final measurements (step T); floating-point events counted, and
     the steps they occurred at kept, not printed."""
     counts: Counter[str] = Counter()
@@ -135,11 +173,13 @@ def _loop(run: _Run, record: set[int], hooks: Sequence[Hook], progress) -> tuple
         counts.update([kind.split()[0]])
         steps.setdefault(kind.split()[0], set()).add(at[0])
 
-    fast = _plain_step(run)
+    fast = _plain_step(run) if isinstance(run, _Run) else None
     with np.errstate(all="call", under="ignore", call=count):
         for i in range(run.sched.steps):
             at[0] = i
-            if fast is None or i in record:
+            if isinstance(run, _ModelRun):
+                _model_step(run, i, hooks if i in record else ())
+            elif fast is None or i in record:
                 _step(run, i, hooks if i in record else ())
             else:
                 _fast_step(run, i, fast)
@@ -178,6 +218,34 @@ def _step(run: _Run, i: int, hooks: Sequence[Hook]) -> None:
     _update(run, dZ1, dWs, dbs, cols)
 
 
+def _model_step(run: _ModelRun, i: int, hooks: Sequence[Hook]) -> None:
+    """One step of a Model: forward, cost, divergence, evaluation, backward, hooks, update
+    (a frozen member's gradients are zero)."""
+    cols = run.sched.cols(i)
+    X, Y = (run.X, run.Y) if cols is None else (run.X[:, cols], run.Y[:, cols])
+    model = run.model
+    Z, cache = model.forward(X)
+    J = run.head.loss(Z, Y)
+    _check_divergence(run, i, J)
+    run.costs[run.alive, i] = J[run.alive]
+    if run.test is not None and i % run.eval_every == 0:
+        _evaluate(run, i)
+    run.grads = model.backward(run.head.dZ(Z, Y), cache, out=run.grads)
+    if not run.alive.all():
+        for g in run.grads:  # a frozen member's: zero (its forward pass may hold inf)
+            g[~run.alive] = 0.0
+    if hooks:
+        norm = lambda A: np.sqrt(np.square(A).sum(axis=(-2, -1)))  # noqa: E731
+        st = Step(
+            i, model.records(cache, Z), [], [], [], [], norm(run.grads[0]),
+            norm(model.params[0]), [], [], run.lr, run.alive.copy(), J,
+            params=model.params, grads=run.grads,
+        )  # fmt: skip
+        for hook in hooks:
+            hook(st)
+    run.opt.step(model.params, run.grads, run.lrs, run.state)
+
+
 def _plain_step(run: _Run) -> PlainStep | None:
     """:class:`~initlab.nn.fused.PlainStep` for plain gradient descent (full batch, or
     mini-batches on the direct engine), else None."""
@@ -208,31 +276,6 @@ def _fast_step(run: _Run, i: int, fast: PlainStep) -> None:
     fast.backward_update(run.alive if run.saved else None)
 
 
-class FirstOnDemand(list):
-    """Per-layer arrays whose first (the feature-sized ``dW_1`` or ``W_1``) is formed when
-    first read, by a function that gives the step's value whenever it is called (the
-    gradient from the step's ``dZ_1``; :meth:`~initlab.nn.engines.SampleEngine.weight_later`),
-    so a hook may keep the step."""
-
-    def __init__(self, first: Callable[[], Array], rest: Sequence[Array]) -> None:
-        super().__init__([None, *rest])
-        self._first: Callable[[], Array] | None = first
-
-    def _fill(self) -> None:
-        if self._first is not None:
-            first, self._first = self._first, None
-            list.__setitem__(self, 0, first())
-
-    def __getitem__(self, i):  # type: ignore[override]
-        if (0 in range(len(self))[i]) if isinstance(i, slice) else i in (0, -len(self)):
-            self._fill()
-        return list.__getitem__(self, i)
-
-    def __iter__(self):
-        self._fill()
-        return list.__iter__(self)
-
-
 def _update(run: _Run, dZ1: Array, dWs: list, dbs: list, cols: Array | None) -> None:
     """Every parameter's optimizer step (each gradient already divided by the batch size)."""
     params, lrs, state = run.rest
@@ -250,7 +293,7 @@ def _update(run: _Run, dZ1: Array, dWs: list, dbs: list, cols: Array | None) -> 
         run.opt.step(run.eng.params, g1, first_lrs, first_state)
 
 
-def _check_divergence(run: _Run, i: int, J: Array) -> None:
+def _check_divergence(run: _Run | _ModelRun, i: int, J: Array) -> None:
     """Mark and freeze the members diverging at step i (see the module docstring)."""
     bad = ~np.isfinite(J)
     if run.bound is not None and i > 0:
@@ -264,8 +307,14 @@ def _check_divergence(run: _Run, i: int, J: Array) -> None:
         run.saved[k] = _set_aside(run, k)
 
 
-def _set_aside(run: _Run, k: int) -> tuple[list[Array], list[Array]]:
+def _set_aside(run: _Run | _ModelRun, k: int) -> tuple[list[Array], list[Array]] | list[Array]:
     """Copy member k's parameters, then zero its rows so it costs nothing from now on."""
+    if isinstance(run, _ModelRun):
+        kept = [P[k].copy() for P in run.model.params]
+        for P in run.model.params:
+            P[k] = 0.0
+        _optimizers.freeze(run.state, k)
+        return kept
     first = None if getattr(run.eng, "W0", 0) is None else run.eng.member_weight(k)  # a start
     Ws = [first, *(W[k].copy() for W in run.weights[1:])]
     bs = [b[k].copy() for b in run.biases]
@@ -277,20 +326,27 @@ def _set_aside(run: _Run, k: int) -> tuple[list[Array], list[Array]]:
     return Ws, bs
 
 
-def _evaluate(run: _Run, i: int) -> None:
+def _logits(run: _Run | _ModelRun, X: Array | None = None) -> Array:
+    """The logits of every member on the training set, or on `X`."""
+    if isinstance(run, _ModelRun):
+        return run.model.forward(run.X if X is None else X)[0]
+    b1 = run.biases[0]
+    Z1 = run.eng.preactivation(b1) if X is None else run.eng.preactivation_on(X, b1)
+    return forward_rest(Z1, run.weights, run.biases, run.net.activation)[0][-1]
+
+
+def _evaluate(run: _Run | _ModelRun, i: int) -> None:
     X, Y = run.test
-    Z1 = run.eng.preactivation_on(X, run.biases[0])
-    ZL = forward_rest(Z1, run.weights, run.biases, run.net.activation)[0][-1]
+    ZL = _logits(run, X)
     iters, costs, accs = run.evals
     iters.append(i)
     costs.append(np.where(run.alive, run.head.loss(ZL, Y), np.nan))
     accs.append(np.where(run.alive, run.head.accuracy(ZL, Y), np.nan))
 
 
-def _finish(run: _Run) -> tuple[Array, Array]:
+def _finish(run: _Run | _ModelRun) -> tuple[Array, Array]:
     """Final training cost and accuracy on every column, and the last evaluation."""
-    Z1 = run.eng.preactivation(run.biases[0])
-    ZL = forward_rest(Z1, run.weights, run.biases, run.net.activation)[0][-1]
+    ZL = _logits(run)
     cost = np.where(run.alive, run.head.loss(ZL, run.Y), np.nan)
     accuracy = np.where(run.alive, run.head.accuracy(ZL, run.Y), np.nan)
     if run.test is not None:
@@ -298,8 +354,14 @@ def _finish(run: _Run) -> tuple[Array, Array]:
     return cost, accuracy
 
 
-def _trained_network(run: _Run) -> Network:
+def _trained_network(run: _Run | _ModelRun) -> Network | Model:
     """The trained population in arrays of its own (no view into the loop's buffers)."""
+    if isinstance(run, _ModelRun):
+        model = run.model.copy()
+        for k, kept in run.saved.items():
+            for P, p in zip(model.params, kept, strict=True):
+                P[k] = p
+        return model
     weights = [run.eng.weight(), *(W.copy() for W in run.weights[1:])]
     biases = [b.copy() for b in run.biases]
     for k, (Ws, bs) in run.saved.items():
@@ -308,14 +370,14 @@ def _trained_network(run: _Run) -> Network:
     return Network(run.net.layer_sizes, run.net.activation, weights, biases, run.head)
 
 
-def _history(run: _Run, final: tuple[Array, Array], seconds: float, counts) -> History:
+def _history(run: _Run | _ModelRun, final: tuple[Array, Array], seconds: float, counts) -> History:
     iters, costs, accs = run.evals
     return History(
         costs=run.costs,
         final_cost=final[0],
         final_accuracy=final[1],
         diverged_at=run.diverged_at,
-        engine=run.eng.name,
+        engine=run.eng.name if isinstance(run, _Run) else "direct",
         seconds=seconds,
         eval_iterations=iters,
         test_costs=np.array(costs).T if run.test is not None else None,

@@ -1,10 +1,23 @@
-r"""Width scaling experiments over populations: coordinate checks and learning-rate transfer.
+r"""Width scaling experiments over populations: coordinate checks and learning-rate transfer
+(:mod:`initlab.studies.lrtransfer`, re-exported here).
 
 Both train :class:`initlab.nn.residual.ResMLP` populations (a plain MLP by default) built by
-:func:`initlab.init.parametrization.init_model`, with the core's heads and optimizers and a
-learning-rate factor per parameter (the parametrization's). One population per
+:func:`initlab.init.parametrization.init_model` with the one training loop,
+:func:`initlab.nn.training.train`, and a learning-rate factor per parameter (the
+parametrization's), on scikit-learn's ten-class digits (:func:`initlab.data.load`
+``"digits10"``, :func:`initlab.data.sample`) by default. One population per
 (parametrization, width): its members are the seeds (coordinate check) or the learning rates
-times the seeds (transfer).
+times the seeds (transfer). A member is diverged only when its loss is not finite
+(``divergence_factor=None``): it is frozen and its later numbers are stored as inf (losses)
+or NaN (coordinate sizes). Mini-batches take the loop's ``batch_order="stream"``
+(:mod:`initlab.nn.batches`), the order these studies have always used. ``dtype`` trains in
+float64 (default) or float32 and is recorded in the settings of every result.
+
+Both are studies of cells (:mod:`initlab.execution.study`; :mod:`initlab.studies._widths`):
+a cell is one member, a group one (parametrization, width). A coordinate check's cell is
+(parametrization, width, seed) with the settings; its record, the member's sizes and changes
+per layer and step. With ``out=DIR`` they run on the sweep's executor into
+``DIR/sweep.sqlite`` (resumable, listed by ``initlab results DIR``), without it here.
 
 **Coordinate check** (Yang et al. 2022, Sec. 7 and App. D; the ``mup`` package's
 ``get_coord_data``): train for :math:`T` steps on one fixed batch and measure, on that batch
@@ -14,68 +27,36 @@ logits last) by its mean absolute coordinate :math:`\operatorname{mean}|x_t|` (`
 parametrization is stable in width when these do not depend on :math:`n`: the slope of
 :math:`\log` size against :math:`\log n` (:mod:`initlab.analysis.coordcheck`) is near 0.
 
-**Learning-rate transfer** (Yang et al. 2022, Fig. 1): for each width, train one member per
-learning rate :math:`2^k` and seed by mini-batch SGD or Adam, and measure the final training
-loss on the whole training set; the optimum is the learning rate of least mean loss over
-seeds. Under muP the optimum should not move with width; under SP it does.
+**Learning-rate transfer** (Yang et al. 2022, Fig. 1; :mod:`initlab.studies.lrtransfer`):
+for each width, train one member per learning rate :math:`2^k` and seed, and find the
+learning rate of least final training loss. Under muP it should not move with width.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import time
-from collections.abc import Callable, Sequence
+import functools
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from initlab._rng import make_rng
-from initlab._validation import InitlabError, check_number
+from initlab._validation import InitlabError, SpecError, check_number
 from initlab.analysis import coordcheck as _cc
-from initlab.init import parametrization as _par
-from initlab.results.provenance import provenance
-from initlab.results.records import write_atomic
-from initlab.studies.steps import digits, final_loss, train_steps
+from initlab.execution import study as _study
+from initlab.nn.history import Step
+from initlab.nn.training import train
+from initlab.studies import _widths as W
+from initlab.studies._widths import DTYPES, Architecture
+from initlab.studies.lrtransfer import LrTransfer, lr_transfer
 
-__all__ = [
-    "Architecture",
-    "CoordCheck",
-    "LrTransfer",
-    "coord_check",
-    "digits",
-    "final_loss",
-    "lr_transfer",
-    "train_steps",
-]
-log = logging.getLogger(__name__)
+__all__ = ["DTYPES", "Architecture", "CoordCheck", "LrTransfer", "coord_check", "lr_transfer"]
 Array = np.ndarray
-SCHEMA = 1
-
-
-@dataclass
-class Architecture:
-    """What :func:`initlab.init.parametrization.init_model` builds besides the width."""
-
-    depth: int = 2
-    init: str = "he"
-    activation: str = "relu"
-    skip: bool = False
-    branch_layers: int = 1
-    branch_scaling: str = "constant"
-    alpha: float = 1.0
-    zero_branch: bool = False
-    base_depth: int | None = None
-
-    def build(self, d, n, d_out, seeds, parametrization, base_width, optimizer):
-        """``init_model`` with these settings (``optimizer`` is its lr column)."""
-        column = "adam" if str(optimizer).startswith("adam") else "sgd"
-        return _par.init_model(
-            (d, n, d_out), seeds, parametrization=parametrization, base_width=base_width,
-            optimizer=column, **asdict(self),
-        )  # fmt: skip
+KIND = "coord-check"
+VERSION = 1
+"""Of a cell's computation: changes its id when what it computes changes."""
 
 
 @dataclass
@@ -116,19 +97,83 @@ class CoordCheck:
         }
 
     def save(self, path: str | Path) -> Path:
-        """Write as JSON (schema :data:`SCHEMA`); :meth:`load` reads it back exactly."""
-        doc = {"schema": SCHEMA, "kind": "coord-check", **asdict(self)}
+        """Write as JSON (schema :data:`~initlab.studies._widths.SCHEMA`); :meth:`load` reads
+        it back exactly."""
+        doc = {"schema": W.SCHEMA, "kind": "coord-check", **asdict(self)}
         doc["size"], doc["change"] = self.size.tolist(), self.change.tolist()
-        return _write_json(path, doc)
+        return W.write_json(path, doc)
 
     @classmethod
     def load(cls, path: str | Path) -> CoordCheck:
-        doc = _read_json(path, "coord-check")
+        doc = W.read_json(path, "coord-check")
         doc["size"], doc["change"] = np.array(doc["size"]), np.array(doc["change"])
         return cls(**doc)
 
 
 def coord_check(
+    widths: Sequence[int] = (64, 128, 256, 512),
+    parametrizations: Sequence[str] = ("sp", "ntk", "mup"),
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    out: str | os.PathLike | None = None,
+    jobs: int | None = 1,
+    scheduler: str | None = None,
+    **settings: Any,
+) -> CoordCheck:
+    """Run a coordinate check (see the module docstring); one population per (p, width).
+
+    The `settings` are :func:`study`'s. With `out`, the cells are computed by the executor
+    into ``out/sweep.sqlite`` (`jobs` processes or the Dask `scheduler`; resumable; not with
+    `data`). ``progress(cells done, total)`` is called after each population.
+    """
+    plan, X, Y = _plan(widths, parametrizations, **settings)
+    if settings.get("data") is not None and out is not None:
+        raise InitlabError("coord_check stores its cells (out=) for the bundled digits "
+                           "only; with data= arrays, leave out unset")  # fmt: skip
+    records, seconds = W.compute_cells(
+        plan, functools.partial(_measure_group, X=X, Y=Y), out, jobs=jobs, scheduler=scheduler,
+        progress=progress,
+    )  # fmt: skip
+    kw = plan.spec[KIND]
+    found = [records[c.id] for c in plan.cells]
+    T = kw["steps"]
+    shape = (len(kw["parametrizations"]), len(kw["widths"]), len(kw["seeds"]),
+             len(found[0]["layers"]), T + 1)  # fmt: skip
+    size, change = (np.array([r[k] for r in found], dtype=float).reshape(shape)
+                    .transpose(0, 3, 4, 1, 2) for k in ("size", "change"))  # fmt: skip
+    first = plan.cells[0].config
+    stored = {k: v for k, v in first.items() if k not in ("seed", "parametrization", "width",
+                                                         "steps")}  # fmt: skip
+    names = {c.group: f"{c.config['parametrization']}/{c.config['width']}" for c in plan.cells}
+    return CoordCheck(
+        kw["parametrizations"], kw["widths"], found[0]["layers"], list(range(T + 1)),
+        kw["seeds"], size, change, stored, {names[g]: s for g, s in seconds.items()},
+    )  # fmt: skip
+
+
+def study(*args: Any, max_population: int | None = None, source: str | None = None,
+          **settings: Any) -> _study.Study:  # fmt: skip
+    """The coordinate check as a study of cells (:mod:`initlab.execution.study`), for the
+    executor or ``--write-spec``; the arguments are :func:`_plan`'s."""
+    return _plan(*args, max_population=max_population, source=source, **settings)[0]
+
+
+def from_spec(table: Mapping[str, Any], max_population: int = W.MAX_POPULATION,
+              source: str | None = None) -> _study.Study:  # fmt: skip
+    """The study of a spec's ``[coord-check]`` table (:mod:`initlab.studies.specs`): the
+    keyword arguments of :func:`study`."""
+    kwargs = W.spec_table(KIND, table, _KWARGS)
+    try:
+        return study(max_population=max_population, source=source, **kwargs)
+    except InitlabError as exc:
+        raise SpecError(f"[{KIND}] {exc}") from None
+
+
+_KWARGS = ("widths", "parametrizations", "steps", "optimizer", "learning_rate", "seeds",
+           "base_width", "n_examples", "architecture", "head", "dtype")  # fmt: skip
+
+
+def _plan(
     widths: Sequence[int] = (64, 128, 256, 512),
     parametrizations: Sequence[str] = ("sp", "ntk", "mup"),
     *,
@@ -141,264 +186,97 @@ def coord_check(
     architecture: Architecture | None = None,
     data: tuple[Array, Array] | None = None,
     head: str = "softmax",
-    progress: Callable[[int, int], None] | None = None,
-) -> CoordCheck:
-    """Run a coordinate check (see the module docstring); one population per (p, width).
+    dtype: str = "float64",
+    max_population: int | None = None,
+    source: str | None = None,
+) -> tuple[_study.Study, Array, Array]:
+    """The study (checked) and its batch ``(X, Y)``.
 
     `base_width` :math:`n_0` is required by NTK and muP (no default: a study's base width is
-    the one the user gave); `data` defaults to :func:`digits` (`n_examples`).
-    ``progress(done, total)`` is called after each population.
+    the one the user gave); `data` defaults to `n_examples` digits
+    (:func:`~initlab.studies._widths.digits`). `dtype` is the training's (``"float64"`` or
+    ``"float32"``).
     """
     arch = architecture or Architecture()
-    widths = _check_widths(widths)
-    n0 = _base_width(base_width, parametrizations, widths)
-    X, Y = data if data is not None else digits(n_examples)
+    widths = W.check_widths(widths)
+    n0 = W.base_width(base_width, parametrizations, widths)
+    W.check_dtype(dtype)
+    X, Y = data if data is not None else W.digits(n_examples)
     T = int(check_number("steps", steps, low=1, integer=True))
-    size = change = None
-    seconds: dict[str, float] = {}
-    for i, p in enumerate(parametrizations):
-        for w, n in enumerate(widths):
-            start = time.perf_counter()
-            model, lr_scale = arch.build(X.shape[0], n, Y.shape[0], list(seeds), p, n0, optimizer)
-            s, c = _measure(model, X, Y, T, lr_scale, optimizer, learning_rate, head)
-            if size is None:
-                size = np.zeros((len(parametrizations), *s.shape[:2], len(widths), len(seeds)))
-                change = np.zeros_like(size)
-            size[i, :, :, w], change[i, :, :, w] = s, c
-            seconds[f"{p}/{n}"] = time.perf_counter() - start
-            log.info("coord check %s width %d: %.2f s", p, n, seconds[f"{p}/{n}"])
-            if progress is not None:
-                progress(len(seconds), len(parametrizations) * len(widths))
-    settings = _settings(arch, n0, X, head, optimizer=optimizer, learning_rate=learning_rate)
-    steps_ = list(range(T + 1))
-    names = model.record_names()
-    return CoordCheck(
-        list(parametrizations), widths, names, steps_, list(seeds), size, change, settings, seconds
-    )
-
-
-def _measure(model, X, Y, T, lr_scale, optimizer, learning_rate, head) -> tuple[Array, Array]:
-    """Sizes ``mean|x_t|`` and changes ``mean|x_t - x_0|``, each ``(layers, T+1, K)``."""
-    size, change, first = [], [], []
-
-    def observe(t: int, Z: Array, cache: dict) -> None:
-        xs = model.records(cache, Z)
-        if t == 0:
-            first.extend(xs)
-        size.append([np.abs(x).mean(axis=(-2, -1)) for x in xs])
-        change.append([np.abs(x - x0).mean(axis=(-2, -1)) for x, x0 in zip(xs, first, strict=True)])
-
-    train_steps(
-        model, X, Y, learning_rate=learning_rate, lr_scale=lr_scale, steps=T + 1,
-        optimizer=optimizer, head=head, observe=observe,
+    settings = W.settings(arch, n0, X, head, dtype, optimizer=optimizer,
+                          learning_rate=learning_rate, steps=T)  # fmt: skip
+    seeds, params = [int(s) for s in seeds], list(parametrizations)
+    max_population = max_population or W.MAX_POPULATION
+    spec = W.spec(
+        KIND, max_population, widths=widths, parametrizations=params, steps=T,
+        optimizer=optimizer, learning_rate=learning_rate, seeds=seeds, base_width=n0,
+        n_examples=X.shape[1], architecture=arch, head=head, dtype=dtype,
     )  # fmt: skip
-    return np.array(size).swapaxes(0, 1), np.array(change).swapaxes(0, 1)
+    every = cells(settings, params, widths, seeds)
+    return _study.Study(KIND, spec, every, f"{__name__}:compute", max_population, source), X, Y
 
 
-def _settings(arch: Architecture, n0: int, X: Array, head: str, **keys: Any) -> dict[str, Any]:
-    """A study's stored settings: `keys` (optimizer and its schedule), then the base width,
-    the number of examples, the head and the architecture."""
-    return {**keys, "base_width": n0, "n_examples": X.shape[1], "head": head,
-            "architecture": asdict(arch)}  # fmt: skip
-
-
-def _check_widths(widths: Sequence[int]) -> list[int]:
-    out = [int(check_number(f"widths[{i}]", n, low=1, integer=True)) for i, n in enumerate(widths)]
-    if len(out) < 2 or sorted(set(out)) != out:
-        raise InitlabError(f"widths must be at least two increasing integers; got {list(widths)}")
+def cells(
+    settings: Mapping[str, Any], parametrizations: Sequence[str], widths: Sequence[int],
+    seeds: Sequence[int],
+) -> list[_study.Cell]:  # fmt: skip
+    """One cell per member, in the order (parametrization, width, seed); its config is
+    `settings` with the member's parametrization, width and seed; its group, without the seed."""
+    out = []
+    for p in parametrizations:
+        for n in widths:
+            for s in seeds:
+                config = {**settings, "parametrization": p, "width": int(n), "seed": int(s)}
+                out.append(_study.cell(KIND, VERSION, config, W.group_key(config, "seed")))
     return out
 
 
-def _base_width(base_width: int | None, parametrizations: Sequence[str], widths: list[int]) -> int:
-    """The base width the user gave; SP alone needs none (its numbers do not depend on it:
-    the smallest width is then recorded)."""
-    for p in parametrizations:
-        _par.get(p)
-    if base_width is None:
-        scaled = [p for p in parametrizations if p != "sp"]
-        if scaled:
-            raise InitlabError(
-                f"parametrization {scaled[0]!r} needs base_width (--base-width): the width n0 "
-                "at which it equals SP; there is no default, so that a study's n0 is the one "
-                "you chose and does not move with the widths"
-            )
-        return widths[0]
-    return int(check_number("base_width", base_width, low=1, integer=True))
+def compute(configs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The records of cells of one group (the executor's ``compute``), measured together as
+    one population on the bundled digits of their ``n_examples``."""
+    X, Y = _digits(configs[0]["n_examples"])
+    return _measure_group(configs, X, Y)
 
 
-def _write_json(path: str | Path, doc: dict) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {**doc, "provenance": doc.get("provenance") or provenance()}
-    write_atomic(path, json.dumps(doc, allow_nan=True).encode("utf-8"))
-    return path
+@functools.lru_cache(maxsize=2)
+def _digits(n_examples: int) -> tuple[Array, Array]:
+    """:func:`~initlab.studies._widths.digits`, once per worker process."""
+    return W.digits(n_examples)
 
 
-def _read_json(path: str | Path, kind: str) -> dict:
-    doc = json.loads(Path(path).read_text())
-    if doc.get("kind") != kind or doc.get("schema") != SCHEMA:
-        raise InitlabError(
-            f"{path} is not an initlab {kind} result of schema {SCHEMA} "
-            f"(kind {doc.get('kind')!r}, schema {doc.get('schema')!r})"
-        )
-    del doc["kind"], doc["schema"]
-    doc.pop("provenance", None)  # the file's, not the study's (results.provenance)
-    return doc
+def _measure_group(configs: Sequence[Mapping[str, Any]], X: Array, Y: Array) -> list[dict]:
+    """Train the members `configs` (one group) as one population on the batch `(X, Y)`; each
+    one's ``{"layers", "size", "change"}`` (sizes and changes ``(layers, T+1)``)."""
+    c = configs[0]
+    arch = Architecture(**c["architecture"])
+    model, lr_scale = arch.build(X.shape[0], c["width"], Y.shape[0], [m["seed"] for m in configs],
+                                 c["parametrization"], c["base_width"], c["optimizer"],
+                                 c["dtype"])  # fmt: skip
+    s, ch = _measure(model, X, Y, c["steps"], lr_scale, c["optimizer"], c["learning_rate"],
+                     c["head"])  # fmt: skip
+    names = model.record_names()
+    return [{"layers": names, "size": s[..., k], "change": ch[..., k]} for k in range(len(configs))]
 
 
-@dataclass
-class LrTransfer:
-    """A learning-rate transfer sweep's data.
+def _measure(model, X, Y, T, lr_scale, optimizer, learning_rate, head) -> tuple[Array, Array]:
+    """Sizes ``mean|x_t|`` and changes ``mean|x_t - x_0|``, each ``(layers, T+1, K)``, by a
+    hook on every step's forward pass (``Step.Zs``); NaN from the step after a member
+    diverged (it is frozen)."""
+    size, change, first = [], [], []
+    frozen = np.zeros(model.K, dtype=bool)  # members frozen before this step
 
-    Attributes
-    ----------
-    loss : ndarray (P, W, R, S)
-        Final training loss on the whole training set per parametrization, width, learning rate
-        :math:`2^{k}` (``log2_lrs``) and seed; +inf where training diverged.
-    curves : ndarray (P, W, R, S, T)
-        Mini-batch loss before each update.
-    """
+    def observe(st: Step) -> None:
+        xs = st.Zs
+        if st.iteration == 0:
+            first.extend(x.copy() for x in xs)
+        size.append([np.where(frozen, np.nan, np.abs(x).mean(axis=(-2, -1))) for x in xs])
+        change.append([np.where(frozen, np.nan, np.abs(x - x0).mean(axis=(-2, -1)))
+                       for x, x0 in zip(xs, first, strict=True)])  # fmt: skip
+        frozen[:] = ~st.alive
 
-    parametrizations: list[str]
-    widths: list[int]
-    log2_lrs: list[float]
-    seeds: list[int]
-    loss: Array
-    curves: Array
-    settings: dict[str, Any] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    def mean_loss(self) -> Array:
-        """Loss averaged over seeds, ``(P, W, R)`` (inf if any seed diverged)."""
-        return self.loss.mean(axis=-1)
-
-    def optimum(self) -> Array:
-        r""":math:`\log_2` of the best learning rate per width, ``(P, W)``.
-
-        The grid point of least mean loss, refined by the vertex of the parabola through it
-        and its two neighbours (in :math:`\log_2 \eta` and log loss) when both are finite
-        and the grid is evenly spaced there; the vertex is kept within half a grid step of
-        the grid point, so a noisy bracket moves the estimate by at most half a step.
-        """
-        x = np.asarray(self.log2_lrs, dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            y = np.log(self.mean_loss())
-        best = np.argmin(np.where(np.isfinite(y), y, np.inf), axis=-1)
-        out = x[best].astype(float)
-        for idx in np.ndindex(best.shape):
-            k = best[idx]
-            if 0 < k < len(x) - 1 and np.isfinite(y[idx][k - 1 : k + 2]).all():
-                h = x[k + 1] - x[k]
-                if np.isclose(x[k] - x[k - 1], h):
-                    y0, y1, y2 = y[idx][k - 1 : k + 2]
-                    curv = y0 - 2 * y1 + y2
-                    if curv > 0:
-                        shift = 0.5 * h * (y0 - y2) / curv
-                        out[idx] = x[k] + float(np.clip(shift, -h / 2, h / 2))
-        return out
-
-    def shift_per_doubling(self, level: float = 0.9, n_boot: int = 2000, seed: int = 0) -> Array:
-        r"""Shift of the optimum per doubling of the width, with an interval, ``(P, 3)``.
-
-        Each row is ``(slope, low, high)``: the least-squares slope of the optimum's
-        :math:`\log_2` (:meth:`optimum`) against :math:`\log_2 n`, and a `level` interval.
-        With two or more seeds the interval is a percentile bootstrap: the seeds are
-        resampled with replacement independently at each width (`n_boot` times, generator
-        ``make_rng(seed)``) and the slope refitted. With one seed it is the grid's resolution:
-        each optimum is known within :math:`\pm h/2` (:math:`h` the grid step; the
-        parabola refinement stays within it), which moves the slope by at most
-        :math:`\tfrac h2 \sum_i |x_i - \bar x| / \sum_i (x_i - \bar x)^2`.
-        """
-        x = np.log2(np.asarray(self.widths, dtype=float))
-        xc = x - x.mean()
-        slope = self.optimum() @ xc / (xc @ xc)
-        S = len(self.seeds)
-        if S < 2:
-            h = float(np.min(np.diff(self.log2_lrs))) if len(self.log2_lrs) > 1 else 0.0
-            half = h / 2 * np.abs(xc).sum() / (xc @ xc)
-            return np.stack([slope, slope - half, slope + half], axis=-1)
-        rng = make_rng(seed)
-        boot = np.empty((n_boot, len(self.parametrizations)))
-        for b in range(n_boot):
-            pick = rng.integers(0, S, size=(len(self.widths), S))
-            loss = np.stack([self.loss[:, w][..., pick[w]] for w in range(len(self.widths))], 1)
-            boot[b] = LrTransfer(self.parametrizations, self.widths, self.log2_lrs, self.seeds,
-                                 loss, self.curves).optimum() @ xc / (xc @ xc)  # fmt: skip
-        q = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2], axis=0)
-        return np.stack([slope, q[0], q[1]], axis=-1)
-
-    def spread(self) -> Array:
-        """Range (max - min) over widths of the optimum's :math:`\\log_2`, ``(P,)``."""
-        opt = self.optimum()
-        return opt.max(axis=-1) - opt.min(axis=-1)
-
-    def save(self, path: str | Path) -> Path:
-        """Write as JSON (schema :data:`SCHEMA`); infinities as the string "inf"."""
-        doc = {"schema": SCHEMA, "kind": "lr-transfer", **asdict(self)}
-        doc["loss"] = np.where(np.isfinite(self.loss), self.loss, -1.0).tolist()
-        doc["curves"] = np.where(np.isfinite(self.curves), self.curves, -1.0).tolist()
-        return _write_json(path, doc)
-
-    @classmethod
-    def load(cls, path: str | Path) -> LrTransfer:
-        doc = _read_json(path, "lr-transfer")
-        for key in ("loss", "curves"):
-            a = np.array(doc[key], dtype=float)
-            doc[key] = np.where(a < 0, np.inf, a)  # losses are >= 0; -1 marks divergence
-        return cls(**doc)
-
-
-def lr_transfer(
-    widths: Sequence[int] = (64, 128, 256),
-    log2_lrs: Sequence[float] = tuple(range(-11, -2)),
-    parametrizations: Sequence[str] = ("sp", "mup"),
-    *,
-    optimizer: str = "adam",
-    steps: int = 40,
-    batch_size: int = 32,
-    seeds: Sequence[int] = (0,),
-    base_width: int | None = None,
-    n_examples: int | None = 256,
-    architecture: Architecture | None = None,
-    data: tuple[Array, Array] | None = None,
-    head: str = "softmax",
-    progress: Callable[[int, int], None] | None = None,
-) -> LrTransfer:
-    """Train one population per (parametrization, width) over learning rates x seeds.
-
-    Member ``r * S + s`` has learning rate ``2 ** log2_lrs[r]`` and seed ``seeds[s]``.
-    `data` defaults to :func:`digits` (`n_examples` of them, all with None); `base_width` is
-    required by NTK and muP, as in :func:`coord_check`. The defaults are the CI-sized example
-    of ``tests/test_scaling.py``: Adam, 40 steps of batch 32 on 256 digits, a plain ReLU MLP
-    of 3 hidden layers.
-    ``progress(done, total)`` is called after each population.
-    """
-    arch = architecture or Architecture()
-    widths = _check_widths(widths)
-    n0 = _base_width(base_width, parametrizations, widths)
-    X, Y = data if data is not None else digits(n_examples)
-    R, S = len(log2_lrs), len(seeds)
-    lrs = np.repeat(2.0 ** np.asarray(log2_lrs, dtype=float), S)
-    member_seeds = list(seeds) * R
-    loss = np.zeros((len(parametrizations), len(widths), R, S))
-    curves = np.zeros((*loss.shape, int(steps)))
-    seconds: dict[str, float] = {}
-    for i, p in enumerate(parametrizations):
-        for w, n in enumerate(widths):
-            start = time.perf_counter()
-            model, lr_scale = arch.build(X.shape[0], n, Y.shape[0], member_seeds, p, n0, optimizer)
-            c = train_steps(
-                model, X, Y, learning_rate=lrs, lr_scale=lr_scale, steps=steps,
-                optimizer=optimizer, head=head, batch_size=batch_size,
-            )  # fmt: skip
-            loss[i, w] = final_loss(model, X, Y, head).reshape(R, S)
-            curves[i, w] = np.where(np.isfinite(c), c, np.inf).reshape(R, S, -1)
-            seconds[f"{p}/{n}"] = time.perf_counter() - start
-            log.info("lr transfer %s width %d: %.2f s", p, n, seconds[f"{p}/{n}"])
-            if progress is not None:
-                progress(len(seconds), len(parametrizations) * len(widths))
-    settings = _settings(arch, n0, X, head, optimizer=optimizer, steps=steps, batch_size=batch_size)
-    return LrTransfer(
-        list(parametrizations), widths, [float(x) for x in log2_lrs], list(seeds), loss, curves,
-        settings, seconds,
+    train(
+        model, X, Y, learning_rate=learning_rate, lr_scale=lr_scale, iterations=T + 1,
+        optimizer=optimizer, head=head, divergence_factor=None, record_at=range(T + 1),
+        hooks=[observe], return_network=False,
     )  # fmt: skip
+    return np.array(size).swapaxes(0, 1), np.array(change).swapaxes(0, 1)
