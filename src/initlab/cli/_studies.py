@@ -63,9 +63,36 @@ def failure_note(report: Report, out: Path) -> str | None:
 
 def outputs(study: _study.Study, out: Path) -> list[str]:
     """The lines the study's own command prints after computing (its table, its figure)."""
-    from initlab.cli import _trainmaps
+    from initlab.cli import _kernels, _sigprop, _trainmaps
 
     kinds: dict[str, Callable[[Any, Path], list[str]]] = {
         "trainability": _trainmaps.trainability_outputs,
+        "correlation": _sigprop.correlation_outputs,
+        "kernels": _kernels.kernels_outputs,
     }
     return kinds[study.kind](study, out)
+
+
+def write_spec(args: Any, spec: dict[str, Any]) -> list[str]:
+    """Write the study's `spec` as TOML at ``args.write_spec`` (which computes nothing, so
+    ``--out``, ``--jobs`` and ``--scheduler`` are refused with it); the line to print."""
+    from initlab._validation import InitlabError
+    from initlab.studies import specs as study_specs
+
+    given = [f"--{o}" for o in ("out", "jobs", "scheduler") if getattr(args, o, None)]
+    if given:
+        raise InitlabError(f"--write-spec writes the spec and computes nothing; drop "
+                           f"{' and '.join(given)} (then run it with `initlab sweep SPEC --out "
+                           "DIR`)")  # fmt: skip
+    path = study_specs.write(args.write_spec, spec)
+    return [f"wrote {path}: run it with `initlab sweep {path} --out DIR`"]
+
+
+def need_out(args: Any, command: str) -> None:
+    """Refuse ``--jobs`` or ``--scheduler`` without ``--out`` (they compute into its store)."""
+    from initlab._validation import InitlabError
+
+    for option in ("jobs", "scheduler"):
+        if getattr(args, option, None) is not None and not args.out:
+            raise InitlabError(f"--{option} computes the cells of {command} into the store of "
+                               "--out DIR; add --out DIR")  # fmt: skip

@@ -21,9 +21,9 @@ from initlab._validation import InitlabError
 from initlab.analysis import correlation as _correlation
 from initlab.analysis import jacobian as _jacobian
 from initlab.analysis import theory as theory
-from initlab.analysis.propagation import study_correlations
 from initlab.nn import activations as _activations
 from initlab.results.records import jsonable
+from initlab.studies import correlation as _correlation_study
 from initlab.studies._studyio import SCHEMA_VERSION, load, store
 
 KINDS = ("critical", "correlation", "jacobian")
@@ -67,15 +67,14 @@ def correlation_record(
     **study: Any,
 ) -> dict[str, Any]:
     r"""The correlation map on `grid` points of :math:`[-1, 1]`, the depth scales, and the
-    measured :math:`c_l` (:func:`initlab.analysis.propagation.study_correlations`, which
-    takes the keyword arguments `study`)."""
+    measured :math:`c_l` (:func:`initlab.analysis.propagation.study_correlations`'s, whose
+    keyword arguments `study` takes), computed in this process through the correlation
+    study's cells (:func:`initlab.studies.correlation.record`; ``--out`` stores them)."""
     act = _activations.get(act)
-    scales = _correlation.depth_scales(act, sigma_w2, sigma_b2)
-    c = np.linspace(-1.0, 1.0, grid)
-    C = _correlation.correlation_map(act, sigma_w2, sigma_b2, c)
-    measured = study_correlations(act, sigma_w2, sigma_b2, **study)
-    cmap = {"c": c, "C": C, **scales.as_dict()}
-    return jsonable({**_head("correlation"), "map": cmap, "study": measured.as_dict()})
+    config = _correlation_study.CorrelationConfig(
+        activation=act.spec, sigma_w2=sigma_w2, sigma_b2=sigma_b2, grid=grid, **study
+    )
+    return _correlation_study.record(config)
 
 
 def jacobian_record(

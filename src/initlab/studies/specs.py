@@ -31,6 +31,8 @@ from initlab.execution.study import Study
 from initlab.results.records import write_atomic
 
 KINDS = {"trainability": "initlab.studies.trainability"}
+KINDS["correlation"] = "initlab.studies.correlation"
+KINDS["kernels"] = "initlab.studies.kernels"
 """Study kinds a spec may name -> the module that makes its study."""
 MAX_POPULATION = 256
 
