@@ -177,7 +177,8 @@ STUDIES = {
                           *_TRAIN)),
     "kernels": Study("kernels", "NNGP kernel and NTK beside finite networks",
                      (*_SIGNAL, "hidden_layers", "width", "train_examples", "ntk_widths",
-                      "members", "train_widths", "steps", "max_depth", *_TRAIN)),
+                      "members", "train_widths", "steps", "max_depth", "jobs", "scheduler",
+                      "write_spec", *_TRAIN)),
 }  # fmt: skip
 """``initlab theory SUBCOMMAND``: the studies, in the order ``--help`` lists them."""
 
@@ -306,6 +307,10 @@ NTK of --members (8) finite networks at --ntk-widths against the analytic one (s
 networks of --train-widths trained --steps (200) full-batch GD steps beside the kernel's
 prediction, and muP's and SP's kernels moving; the NNGP's condition number through
 --max-depth layers in the ordered, critical and chaotic phases beside c* and xi_c. --out DIR
-writes kernels.json and kernels.png (docs/kernels.md).""",
+stores the study in DIR/sweep.sqlite, one cell per trained network (a rerun computes only
+the cells not stored; `initlab results DIR` lists them), and draws DIR/kernels.png
+(docs/kernels.md); --jobs N computes on N local processes, --scheduler ADDRESS on a Dask
+cluster (the same bits); --write-spec FILE.toml writes the study's spec, which `initlab
+sweep FILE.toml --out DIR` runs.""",
 }
 """Each subcommand's ``--help`` description."""

@@ -362,7 +362,7 @@ def _sigprop_parts(source: Path, embed: _Embed) -> tuple[str, str]:
     captions = {
         "critical": "Critical line chi_1 = 1 per activation (critical.json)",
         "correlation": "Correlation map and c_l through depth, theory vs measured "
-        "(correlation.json)",
+        "(correlation.json, or the correlation study in sweep.sqlite)",
         "jacobian": "Jacobian singular values at initialization, Gaussian vs orthogonal "
         "weights (jacobian.json)",
     }
@@ -374,7 +374,8 @@ def _sigprop_parts(source: Path, embed: _Embed) -> tuple[str, str]:
     figs = "".join(embed(draw[k](data), captions[k]) for k, data in stored.items())
     trained = stored_figures(source)
     figs += "".join(embed(fig, caption) for fig, caption in trained)
-    files = [*(f"{k}.json" for k in stored), *(c.split("(")[-1][:-1] for _, c in trained)]
+    files = [*(sigprop.source_name(source, k) for k in stored),
+             *(c.split("(")[-1][:-1] for _, c in trained)]  # fmt: skip
     names = ", ".join(files)
     return (
         f"<h2>Signal propagation studies</h2>{figs}",
@@ -383,12 +384,20 @@ def _sigprop_parts(source: Path, embed: _Embed) -> tuple[str, str]:
 
 
 def _has_sweep(source: Path) -> bool:
-    return (source / "sweep.sqlite").is_file()
+    """Whether `source`'s store holds a sweep's runs (not only the cells of studies)."""
+    from initlab.results.sweep_store import open_store
+
+    if not (source / "sweep.sqlite").is_file():
+        return False
+    with open_store(source, readonly=True) as store:
+        return bool(store.statuses()) or not store.cells()
 
 
 def _has_sigprop(source: Path) -> bool:
+    from initlab.studies import correlation
+
     kinds = ("critical", "correlation", "jacobian", "trainability", "deeplinear")
-    return any((source / f"{k}.json").is_file() for k in kinds)
+    return any((source / f"{k}.json").is_file() for k in kinds) or correlation.has_study(source)
 
 
 def _sweep_parts(source: Path, axes: tuple[str, str] | None, embed: _Embed) -> tuple[str, str]:

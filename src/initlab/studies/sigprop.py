@@ -15,8 +15,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from initlab._validation import InitlabError
 from initlab.analysis import correlation as _correlation
 from initlab.analysis import jacobian as _jacobian
@@ -133,6 +131,17 @@ def read(path: str | os.PathLike, kind: str) -> dict[str, Any]:
 
 
 def stored(directory: str | os.PathLike) -> dict[str, dict[str, Any]]:
-    """Every signal-propagation record in `directory`, by kind (those present only)."""
+    """Every signal-propagation record in `directory`, by kind (those present only); the
+    correlation study's from the store (:mod:`initlab.studies.correlation`) if it has one."""
     directory = Path(directory)
-    return {k: read(directory, k) for k in KINDS if (directory / f"{k}.json").is_file()}
+    found = {k: read(directory, k) for k in KINDS if (directory / f"{k}.json").is_file()}
+    if _correlation_study.has_study(directory):
+        found["correlation"] = _correlation_study.read(directory)
+    return {k: found[k] for k in KINDS if k in found}
+
+
+def source_name(directory: str | os.PathLike, kind: str) -> str:
+    """The file :func:`stored` read the record of `kind` from."""
+    if kind == "correlation" and _correlation_study.has_study(directory):
+        return "sweep.sqlite"
+    return f"{kind}.json"

@@ -32,7 +32,7 @@ from initlab.results.records import write_atomic
 
 KINDS = {"trainability": "initlab.studies.trainability"}
 KINDS["correlation"] = "initlab.studies.correlation"
-KINDS["kernels"] = "initlab.studies.kernels"
+KINDS["kernels"] = "initlab.studies.kernel_study"
 """Study kinds a spec may name -> the module that makes its study."""
 MAX_POPULATION = 256
 
