@@ -14,8 +14,6 @@ Bounds and the margins measured when they were set (seed 0, this machine, 2026-1
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from scipy import stats
@@ -26,6 +24,7 @@ from initlab.cli import main
 from initlab.init.build import init_parameters, init_population
 from initlab.report import trainability as plots
 from initlab.report.html import write_report
+from initlab.results.sweep_store import open_store
 from initlab.studies import deeplinear, trainability
 
 TINY = trainability.TrainabilityConfig(
@@ -37,23 +36,30 @@ class _Stop(Exception):
     pass
 
 
+def _records(out):
+    with open_store(out, readonly=True) as s:
+        return {c["id"]: (c["record"], c["attempts"]) for c in s.cells()}
+
+
 @pytest.fixture(scope="module")
 def tiny_map(tmp_path_factory):
-    """The tiny map, run as an interrupted run then resumed: (directory, depth-24 bytes)."""
+    """The tiny map, run as an interrupted run (stopped after its first population, one
+    depth's 4 members) then resumed: its directory."""
     out = tmp_path_factory.mktemp("trainability")
 
-    def interrupt(depth, skipped):
-        raise _Stop  # after the first depth's file is written
+    def interrupt(stored, failed, total):
+        if stored:
+            raise _Stop
 
     with pytest.raises(_Stop):
         trainability.run(TINY, out, progress=interrupt)
-    first = (out / "depth-24.json").read_bytes()
-    assert not (out / "depth-2.json").exists()
-    assert trainability.read(out)["missing"] == [2]
+    first = {k: v for k, v in _records(out).items() if v[0] is not None}
+    assert len(first) == 4 and len(trainability.read(out)["missing"]) == 1
     seen = []
-    trainability.run(TINY, out, progress=lambda d, skipped: seen.append((d, skipped)))
-    assert seen == [(24, True), (2, False)]
-    assert (out / "depth-24.json").read_bytes() == first  # skipped, not retrained
+    trainability.run(TINY, out, progress=lambda *a: seen.append(a))
+    assert seen[0] == (0, 0, 5)  # the other depth's 4 members and the curve
+    after = _records(out)
+    assert all(after[k] == v for k, v in first.items())  # not recomputed (one attempt)
     return out
 
 
@@ -105,14 +111,15 @@ def test_a_member_trained_alone_gets_the_same_numbers(tiny_map):
     alone = trainability.TrainabilityConfig(**{**TINY.as_dict(), "sigma_w2": (1.75,)})
     task = trainability.load_task(alone.task, alone.test_fraction, alone.seed)
     record = trainability.train_depth(alone, 2, task)
-    stored = json.loads((tiny_map / "depth-2.json").read_text())
-    assert record["test_accuracy"] == stored["test_accuracy"][1:]
-    assert record["final_cost"] == stored["final_cost"][1:]
+    stored = trainability.read(tiny_map)
+    assert record["test_accuracy"] == stored["test_accuracy"][1, 1:].tolist()
+    whole = trainability.train_depth(TINY, 2, task)  # the depth's whole population
+    assert whole["test_accuracy"] == stored["test_accuracy"][1].tolist()
 
 
 def test_resuming_with_another_configuration_is_refused(tiny_map):
     other = trainability.TrainabilityConfig(**{**TINY.as_dict(), "steps": 10})
-    with pytest.raises(InitlabError, match="different trainability configuration"):
+    with pytest.raises(InitlabError, match=r"holds another study.*--extend"):
         trainability.run(other, tiny_map)
 
 
@@ -130,7 +137,7 @@ def test_heat_map_draws_the_stored_means_and_curve(tiny_map):
 def test_report_shows_the_trainability_map(tiny_map, tmp_path):
     html, md = write_report(tiny_map, tmp_path)
     assert "Trainability: accuracy over depth x sigma_w^2" in html.read_text()
-    assert "trainability.json" in md.read_text()
+    assert "sweep.sqlite" in md.read_text()
 
 
 def test_learning_times_are_first_crossings():

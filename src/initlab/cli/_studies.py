@@ -1,6 +1,6 @@
 """Running a study (:mod:`initlab.execution.study`) from the command line: ``initlab theory
 trainability --out DIR`` and ``initlab sweep STUDY.toml --out DIR`` both come here, so both
-store the same cells and print the study's own lines (:data:`OUTPUTS`) at the end."""
+store the same cells the same way."""
 
 from __future__ import annotations
 
@@ -59,18 +59,6 @@ def failure_note(report: Report, out: Path) -> str | None:
         f"(initlab results {out} --where status=failed). Run the same command again to "
         "retry them"
     )
-
-
-def outputs(study: _study.Study, out: Path) -> list[str]:
-    """The lines the study's own command prints after computing (its table, its figure)."""
-    from initlab.cli import _kernels, _sigprop, _trainmaps
-
-    kinds: dict[str, Callable[[Any, Path], list[str]]] = {
-        "trainability": _trainmaps.trainability_outputs,
-        "correlation": _sigprop.correlation_outputs,
-        "kernels": _kernels.kernels_outputs,
-    }
-    return kinds[study.kind](study, out)
 
 
 def write_spec(args: Any, spec: dict[str, Any]) -> list[str]:

@@ -142,7 +142,7 @@ def _load(path: Path):
 def _study(study, args: argparse.Namespace) -> int:
     """Compute a study's cells into ``--out`` as its own command would, then print its
     lines (table, figure)."""
-    from initlab.cli import _studies
+    from initlab.cli import _kernels, _sigprop, _studies, _trainmaps
     from initlab.specs.sweep_spec import SpecError
 
     if args.retrain_changed_data or args.figures:
@@ -164,7 +164,9 @@ def _study(study, args: argparse.Namespace) -> int:
             f"{report.stored} cells stored, {report.failed} failed, in {report.seconds:.1f} s: "
             f"{report.chunks} populations on {report.workers}"
         )
-    for line in _studies.outputs(study, args.out):
+    outputs = {"trainability": _trainmaps.trainability_outputs}  # the study's own lines
+    outputs |= {"correlation": _sigprop.correlation_outputs, "kernels": _kernels.kernels_outputs}
+    for line in outputs[study.kind](study, args.out):
         console.print(line, markup=False, highlight=False)
     note = _studies.failure_note(report, args.out)
     if note:

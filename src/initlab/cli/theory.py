@@ -156,6 +156,7 @@ def _study(kind: str, args: argparse.Namespace) -> tuple[list[str], str | None]:
         kind, "depths"
     )
     quiet = args.quiet or kind not in ("trainability", "deep_linear", "jacobian", "kernels")
+    quiet = quiet or bool(getattr(args, "write_spec", None))  # writes the spec only
     with progress_bar(kind.replace("_", " "), quiet, unit=unit) as progress:
         if kind in _trainmaps.STUDIES:
             return _trainmaps.run(kind, args, progress)

@@ -384,20 +384,21 @@ def _sigprop_parts(source: Path, embed: _Embed) -> tuple[str, str]:
 
 
 def _has_sweep(source: Path) -> bool:
-    """Whether `source`'s store holds a sweep's runs (not only the cells of studies)."""
+    """A sweep store with runs (a study's store has cells only)."""
     from initlab.results.sweep_store import open_store
 
     if not (source / "sweep.sqlite").is_file():
         return False
     with open_store(source, readonly=True) as store:
-        return bool(store.statuses()) or not store.cells()
+        return bool(store.statuses())
 
 
 def _has_sigprop(source: Path) -> bool:
-    from initlab.studies import correlation
+    from initlab.studies import correlation, trainability
 
-    kinds = ("critical", "correlation", "jacobian", "trainability", "deeplinear")
-    return any((source / f"{k}.json").is_file() for k in kinds) or correlation.has_study(source)
+    kinds = ("critical", "correlation", "jacobian", "deeplinear")
+    found = trainability.stored(source) or correlation.has_study(source)
+    return found or any((source / f"{k}.json").is_file() for k in kinds)
 
 
 def _sweep_parts(source: Path, axes: tuple[str, str] | None, embed: _Embed) -> tuple[str, str]:

@@ -2,7 +2,7 @@ r"""Figures of trainability: the accuracy heat map with the depth-scale curve, a
 learning time of deep linear networks against depth.
 
 Drawn only from stored results: :func:`initlab.studies.trainability.read` of the
-directory ``initlab theory trainability --out DIR`` writes, and ``deeplinear.json``
+store ``initlab theory trainability --out DIR`` writes, and ``deeplinear.json``
 (:func:`initlab.studies.deeplinear.read`). Each function returns a
 :class:`matplotlib.figure.Figure` built without pyplot's state.
 """
@@ -128,14 +128,13 @@ def stored_figures(source: Any) -> list[tuple[Figure, str]]:
     from initlab.studies import deeplinear, trainability
 
     source, figs = Path(source), []
-    if (source / trainability.CONFIG_FILE).is_file():
+    if trainability.stored(source):
         data = trainability.read(source)
         figs.append(
             (
                 plot_trainability(data),
                 "Trainability: accuracy over depth x sigma_w^2 "
-                f"with {data['theory']['multiple']:g} xi_c drawn over it "
-                "(trainability.json, depth-*.json)",
+                f"with {data['theory']['multiple']:g} xi_c drawn over it (sweep.sqlite)",
             )
         )
     if (source / deeplinear.FILE).is_file():
