@@ -118,7 +118,8 @@ def write(out_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
 
 
 def read(path: str | os.PathLike, kind: str) -> dict[str, Any]:
-    """Read ``<kind>.json`` (a file, or a directory holding it), refusing foreign files.
+    """Read ``<kind>.json`` (a file, or a directory holding it), refusing foreign files;
+    the correlation study from the store of a directory that holds one.
 
     Raises
     ------
@@ -127,6 +128,8 @@ def read(path: str | os.PathLike, kind: str) -> dict[str, Any]:
     """
     if kind not in KINDS:
         raise InitlabError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    if kind == "correlation" and _correlation_study.has_study(path):
+        return _correlation_study.read(path)  # the study in the store of directory `path`
     return load(path, f"{kind}.json", f"initlab.sigprop.{kind}", f"initlab theory {kind} --out DIR")
 
 
@@ -134,10 +137,8 @@ def stored(directory: str | os.PathLike) -> dict[str, dict[str, Any]]:
     """Every signal-propagation record in `directory`, by kind (those present only); the
     correlation study's from the store (:mod:`initlab.studies.correlation`) if it has one."""
     directory = Path(directory)
-    found = {k: read(directory, k) for k in KINDS if (directory / f"{k}.json").is_file()}
-    if _correlation_study.has_study(directory):
-        found["correlation"] = _correlation_study.read(directory)
-    return {k: found[k] for k in KINDS if k in found}
+    return {k: read(directory, k) for k in KINDS
+            if (directory / source_name(directory, k)).is_file()}  # fmt: skip
 
 
 def source_name(directory: str | os.PathLike, kind: str) -> str:
