@@ -4,7 +4,11 @@
 ``jacobian --weights LAW ...`` chooses the weight laws.
 
 The studies are :mod:`initlab.studies.sigprop`'s records; ``--out DIR`` writes each as
-``DIR/<kind>.json`` (atomically) with its figure ``DIR/<kind>.png``, drawn from that data.
+``DIR/<kind>.json`` (atomically) with its figure ``DIR/<kind>.png``, drawn from that data,
+except ``correlation``: a study on the sweep's executor (:mod:`initlab.studies.correlation`)
+whose cells (one per measured network, and the theory's) ``--out DIR`` stores in
+``DIR/sweep.sqlite``, resuming (``--jobs``, ``--scheduler``, ``--write-spec`` as for
+``trainability``); the figure is drawn from the store.
 """
 
 from __future__ import annotations
@@ -158,8 +162,8 @@ def build(kind: str, args: argparse.Namespace, parse_spec, progress=None) -> dic
     w2 = sigprop.resolve_sigma_w2(act, args.sigma_w2, args.sigma_b2)
     if kind == "correlation" and args.no_map:
         return {"scales": _correlation.depth_scales(act, w2, args.sigma_b2).as_dict()}
-    if kind == "correlation":
-        return sigprop.correlation_record(act, w2, args.sigma_b2, **_correlation_options(args))
+    if kind == "correlation":  # computed here, without a store
+        return correlation.record(correlation_config(args, parse_spec))
     width = 400 if args.width is None else args.width
     return sigprop.jacobian_record(
         act, w2, args.sigma_b2, depths=args.depths, width=width,
@@ -206,18 +210,13 @@ def run(
     return [*lines, "", *(f"wrote {p}" for p in saved.paths)], saved.note
 
 
-def _correlation_options(args: argparse.Namespace) -> dict[str, Any]:
-    width = 1000 if args.width is None else args.width
-    return {"c0": args.c0, "depth": args.depth, "width": width, "members": args.members,
-            "seed": args.seed}  # fmt: skip
-
-
 def correlation_config(args: argparse.Namespace, parse_spec) -> correlation.CorrelationConfig:
     """The correlation study's configuration from the command's arguments."""
     act = _activation((args.activation or ["tanh"])[0], parse_spec)
     return correlation.CorrelationConfig(
-        activation=act.spec, sigma_w2=args.sigma_w2, sigma_b2=args.sigma_b2,
-        **_correlation_options(args),
+        activation=act.spec, sigma_w2=args.sigma_w2, sigma_b2=args.sigma_b2, c0=args.c0,
+        depth=args.depth, width=1000 if args.width is None else args.width,
+        members=args.members, seed=args.seed,
     )  # fmt: skip
 
 

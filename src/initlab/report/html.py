@@ -2,9 +2,9 @@
 
 Everything is drawn from the stored results alone (``results.json`` of ``initlab run`` or
 ``initlab reproduce``, ``sweep.sqlite`` of ``initlab sweep``, and ``critical.json``,
-``correlation.json``, ``jacobian.json`` of ``initlab theory critical / correlation /
-jacobian --out``, ``audit.json`` of ``initlab audit --out``, ``kernels.json`` of
-``initlab theory kernels --out``), never by re-training.
+``jacobian.json`` of ``initlab theory critical / jacobian --out``, ``audit.json`` of
+``initlab audit --out``, and the studies' cells in ``sweep.sqlite`` of ``initlab theory
+correlation / kernels / trainability --out``), never by re-training.
 Figures are embedded as PNG data URIs, so the page needs no network and no other file.
 """
 

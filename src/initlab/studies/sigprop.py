@@ -3,8 +3,9 @@ r"""Signal-propagation results as stored data: the critical line, correlations, 
 Each ``*_record`` function computes one study and returns plain data (JSON-ready, with
 ``"format": "initlab.sigprop.<kind>"`` and ``"schema_version"``); :func:`write` stores it
 atomically as ``<kind>.json`` (``critical.json``, ``correlation.json``, ``jacobian.json``)
-and :func:`read` reads it back with checks. Figures (:mod:`initlab.report.sigprop`) and
-the report are drawn from these files only.
+and :func:`read` reads it back with checks (the correlation study's, from the store of a
+directory holding one: :mod:`initlab.studies.correlation`). Figures
+(:mod:`initlab.report.sigprop`) and the report are drawn from these records only.
 """
 
 from __future__ import annotations
