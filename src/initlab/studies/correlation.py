@@ -37,13 +37,13 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from initlab._validation import InitlabError, SpecError, check_keys, check_number
+from initlab._validation import InitlabError, check_number
 from initlab.analysis import correlation as _correlation
 from initlab.analysis import propagation as _propagation
 from initlab.analysis import theory as _theory
@@ -52,7 +52,7 @@ from initlab.nn import activations as _activations
 from initlab.results.records import jsonable
 from initlab.results.sweep_store import STORE_FILE
 from initlab.specs.sweep_spec import canonical
-from initlab.studies._studyio import SCHEMA_VERSION, config_dict
+from initlab.studies._studyio import SCHEMA_VERSION, config_dict, config_from_table
 
 KIND = "correlation"
 VERSION = 1
@@ -203,13 +203,7 @@ def spec(config: CorrelationConfig, max_population: int = MAX_POPULATION) -> dic
 def from_spec(table: Mapping[str, Any], max_population: int = MAX_POPULATION,
               source: str | None = None) -> _study.Study:  # fmt: skip
     """The :class:`~initlab.execution.study.Study` of a ``[correlation]`` table, checked."""
-    check_keys(f"[{KIND}]", table, [f.name for f in fields(CorrelationConfig)])
-    if "c0" in table and not isinstance(table["c0"], list):
-        raise SpecError(f"{KIND}.c0 must be a list; got {table['c0']!r}")
-    try:
-        config = CorrelationConfig(**table)
-    except InitlabError as exc:
-        raise SpecError(f"[{KIND}] {exc}") from None
+    config = config_from_table(KIND, table, CorrelationConfig, ["c0"])
     return study(config, max_population, source)
 
 

@@ -27,18 +27,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from initlab._validation import InitlabError, SpecError, check_keys
+from initlab._validation import InitlabError
 from initlab.analysis import theory as _theory
 from initlab.execution import study as _study
 from initlab.nn import activations as _activations
 from initlab.results.records import jsonable
 from initlab.results.sweep_store import STORE_FILE
 from initlab.studies import kernels as K
-from initlab.studies._studyio import SCHEMA_VERSION
+from initlab.studies._studyio import SCHEMA_VERSION, config_from_table
 
 KIND = "kernels"
 VERSION = 1
@@ -135,14 +134,7 @@ def spec(c: K.KernelConfig, max_population: int = MAX_POPULATION) -> dict[str, A
 def from_spec(table: Mapping[str, Any], max_population: int = MAX_POPULATION,
               source: str | None = None) -> _study.Study:  # fmt: skip
     """The :class:`~initlab.execution.study.Study` of a ``[kernels]`` table, checked."""
-    check_keys(f"[{KIND}]", table, [f.name for f in fields(K.KernelConfig)])
-    for key in ("times", "widths", "train_widths"):
-        if key in table and not isinstance(table[key], list):
-            raise SpecError(f"{KIND}.{key} must be a list; got {table[key]!r}")
-    try:
-        config = K.KernelConfig(**table)
-    except InitlabError as exc:
-        raise SpecError(f"[{KIND}] {exc}") from None
+    config = config_from_table(KIND, table, K.KernelConfig, ["times", "widths", "train_widths"])
     return study(config, max_population, source)
 
 
