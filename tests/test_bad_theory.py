@@ -50,6 +50,10 @@ CASES = [
     (["trainability", "--batch-size", "0", "--out", "OUT"], ["--batch-size must be >= 1"]),
     (["trainability", "--multiple", "0", "--out", "OUT"], ["--multiple must be > 0"]),
     (["trainability", "--train-depths", "0", "--out", "OUT"], ["--train-depths must be >= 1"]),
+    (["trainability", "--jobs", "0", "--out", "OUT"], ["--jobs must be >= 1"]),
+    (["trainability", "--scheduler", "nohost", "--out", "OUT"], ["--scheduler 'nohost'"]),
+    (["trainability", "--write-spec", "s.toml", "--out", "OUT"], ["--write-spec", "drop --out"]),
+    (["deep-linear", "--jobs", "-2"], ["--jobs must be >= 1"]),
     (["deep-linear", "--rates", "nan"], ["--rates must be finite"]),
     (["variance", "--layers", "10", "1", "--out", ""], ["--out is empty"]),
     (

@@ -64,11 +64,11 @@ def test_long_studies_log_progress_lines_to_a_pipe(tmp_path, monkeypatch, capsys
     monkeypatch.setattr(_common, "PROGRESS_INTERVAL", 0.01)
     cases = [
         (["theory", "deep-linear", "--train-depths", "2", "4", "--width", "8", "--steps",
-          "20", "--seeds", "1"], "deep linear: 2/2 depths (100%)"),
+          "20", "--seeds", "1"], "deep linear: 20/20 cells (100%)"),
         (["theory", "trainability", "--train-depths", "2", "3", "--sigma-w2-grid", "1", "2",
-          "--steps", "5", "--seeds", "1", "--width", "8"], "trainability: 2/2 depths (100%)"),
+          "--steps", "5", "--seeds", "1", "--width", "8"], "trainability: 5/5 cells (100%)"),
         (["theory", "jacobian", "--activation", "linear", "--depths", "1", "2", "--width",
-          "20"], "jacobian: 2/2 weight laws (100%)"),
+          "20"], "jacobian: 4/4 cells (100%)"),
         (["scaling", "coord-check", "--widths", "16", "32", "--steps", "1", "--seeds", "1",
           "--examples", "8", "--parametrizations", "sp", "mup", "--base-width", "16"],
          "coord check: 4/4 populations (100%)"),

@@ -25,6 +25,7 @@ from initlab.cli import main
 from initlab.execution import study as S
 from initlab.results import sweep_store
 from initlab.results.sweep_store import open_store
+from initlab.studies import deeplinear, sigprop, specs, trainability
 
 ARGS = ["theory", "trainability", "--train-depths", "2", "3", "4", "5", "6", "7",
         "--sigma-w2-grid", "0.5", "1.75", "--width", "16", "--steps", "150", "--seeds", "2",
@@ -79,7 +80,7 @@ def _interrupted(out, sig):
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
 def test_an_interrupted_map_resumes_to_the_bits_of_an_uninterrupted_one(reference, tmp_path,
-                                                                         sig):  # fmt: skip
+                                                                         sig, monkeypatch):  # fmt: skip
     out = tmp_path / "map"
     code, err, stored = _interrupted(out, sig)
     if sig == signal.SIGKILL:
@@ -90,9 +91,12 @@ def test_an_interrupted_map_resumes_to_the_bits_of_an_uninterrupted_one(referenc
     before = records(out)
     with open_store(out, readonly=True) as s:  # nothing half-stored: done, or pending
         assert {c["status"] for c in s.cells()} <= {"done", "pending"}
+    computed, real = [], trainability.compute  # the rerun computes only what is missing
+    monkeypatch.setattr(trainability, "compute", lambda cs: computed.extend(cs) or real(cs))
     assert main([*ARGS, "--out", str(out)]) == 0
+    assert len(computed) == N_CELLS - stored
     assert records(out) == reference[1]
-    with open_store(out, readonly=True) as s:  # the cells stored before were not recomputed
+    with open_store(out, readonly=True) as s:  # the cells stored before are as they were
         assert all(c["attempts"] == 1 for c in s.cells() if c["id"] in before)
 
 
@@ -168,11 +172,18 @@ def test_results_lists_filters_and_compares_the_cells(reference, tmp_path, capsy
     with open_store(out, readonly=True) as s:
         accs = sorted((c["record"]["test_accuracy"] for c in s.cells()
                        if c["config"].get("depth") == 7), reverse=True)  # fmt: skip
-    shown = [float(line.split("│")[-2]) for line in text.splitlines()
-             if line.startswith("│")]  # fmt: skip  # the last column: train accuracy
-    assert len(shown) == 4 and f"{accs[0]:.6g}" in text
+    shown = [float(line.split("│")[-3]) for line in text.splitlines()
+             if line.startswith("│")]  # fmt: skip  # the test accuracy column, sorted
+    assert shown == [float(f"{a:.6g}") for a in accs]
     assert main(["results", "compare", str(out), str(out)]) == 0
     assert f"{N_CELLS} cells: {N_CELLS} the same bits" in capsys.readouterr().out
+    csv = tmp_path / "cells.csv"
+    assert main(["results", str(out), "--where", "sigma_w2=0.5", "--csv", str(csv), "-q"]) == 0
+    assert len(csv.read_text().splitlines()) == 1 + 12  # 6 depths x 2 draws
+    capsys.readouterr()
+    assert main(["results", str(out), "--mean"]) == 2  # a sweep's, not a study's
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--mean is for a sweep's runs" in err[0]
 
 
 # --------------------------------------------------------------------------- the framework
@@ -248,3 +259,49 @@ def test_a_map_in_the_old_layout_is_refused_by_name(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(tmp_path) in err[0] and "earlier initlab" in err[0]
     assert not (tmp_path / "sweep.sqlite").exists()
+
+
+# --------------------------------------------------------------------------- deep linear
+
+
+class _Stop(Exception):
+    pass
+
+
+def _stop(stored, failed, total):
+    if stored:
+        raise _Stop
+
+
+def test_deep_linear_resumed_from_its_spec_in_smaller_populations_is_the_same(tmp_path,
+                                                                             capsys):  # fmt: skip
+    """Stopped after its first population (one depth's 8 members), then resumed by
+    ``initlab sweep`` of its spec on 2 processes in populations of at most 3: the records of
+    one uninterrupted run, and the same learning times."""
+    config = deeplinear.DeepLinearConfig(depths=(2, 4, 8), width=8, steps=60, seeds=2,
+                                         rates=(0.1, 0.3))  # fmt: skip
+    whole = deeplinear.run(config, tmp_path / "whole")
+    cut = tmp_path / "cut"
+    with pytest.raises(_Stop):
+        deeplinear.run(config, cut, progress=_stop)
+    assert len(records(cut)) == 8
+    spec = specs.write(tmp_path / "dl.toml", deeplinear.spec(config, max_population=3))
+    assert main(["sweep", str(spec), "--out", str(cut), "--jobs", "2", "-q"]) == 0
+    text = capsys.readouterr().out
+    assert "8 done before, 16 to run" in text and "orthogonal  gaussian" in text
+    assert records(cut) == records(tmp_path / "whole")
+    assert deeplinear.read(cut) == whole
+
+
+def test_jacobian_spectra_resumed_are_the_record_computed_at_once(tmp_path):
+    """A cell per (weight law, member chain): stopped after the first law's chains, resumed,
+    the stored spectra are :func:`sigprop.jacobian_record`'s, bit for bit."""
+    kw = dict(depths=(1, 3), width=30, members=3, seed=4)
+    direct = sigprop.jacobian_record("tanh", 1.5, 0.05, **kw)
+    study = sigprop.jacobian_study("tanh", 1.5, 0.05, **kw)
+    with S.prepare(study, tmp_path) as plan, pytest.raises(_Stop):
+        S.execute(plan, jobs=1, progress=_stop)
+    with S.prepare(study, tmp_path) as plan:
+        assert plan.done == 3 and len(plan.todo) == 3
+        S.execute(plan, jobs=1)
+    assert sigprop.read(tmp_path, "jacobian") == direct

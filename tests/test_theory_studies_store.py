@@ -168,3 +168,26 @@ def test_bad_study_specs_are_one_line_naming_the_key(table, expected, tmp_path, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and expected in err[0] and str(spec) in err[0], err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("reference", ["correlation"], indirect=True)
+def test_a_directory_takes_other_kinds_of_study_but_not_another_spec_of_one(reference,
+                                                                            tmp_path, capsys):  # fmt: skip
+    """correlation and jacobian share ``--out sigprop/`` (as the docs run them); another
+    correlation spec in the same store is refused in one line, and nothing is added."""
+    _, argv, n, out, expected, _ = reference
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "sweep.sqlite").write_bytes((out / "sweep.sqlite").read_bytes())
+    jac = ["theory", "jacobian", "--activation", "linear", "--depths", "1", "--width", "20",
+           "--members", "1", "-q", "--out", str(copy)]  # fmt: skip
+    assert main(jac) == 0
+    capsys.readouterr()
+    i = argv.index("--depth")
+    assert main([*argv[: i + 1], "3", *argv[i + 2 :], "--out", str(copy)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds another study" in err[0], err
+    found = records(copy)
+    assert len(found) == n + 2 and all(found[k] == v for k, v in expected.items())
+    assert sigprop.read(copy, "correlation")["study"]["measured"]  # both read back
+    assert sigprop.read(copy, "jacobian")["panels"]

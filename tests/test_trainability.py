@@ -190,7 +190,8 @@ def test_deep_linear_cli_prints_and_draws_the_stored_times(deep_linear, capsys):
     assert list(ax.lines[1].get_ydata()) == [record["time"]["gaussian"][0]]
     assert list(ax.lines[2].get_ydata()) == [record["config"]["steps"]]  # "more than"
     assert main(["report", str(deep_linear)]) == 0
-    assert "deeplinear.json" in (deep_linear / "report.md").read_text()
+    assert "Deep linear networks" in (deep_linear / "report.html").read_text()
+    assert "sweep.sqlite" in (deep_linear / "report.md").read_text()
 
 
 def test_trainability_table_prints_each_cells_t_interval_over_draws():

@@ -233,18 +233,22 @@ def _weight_init(weights: str, w2: float, N: int) -> _initializers.Initializer:
 
 def _spectra(act, init, q, b2, depths, N, members, seed) -> np.ndarray:
     """Singular values of each member's :math:`J` at each depth, ``(members, len(depths), N)``."""
-    out = np.empty((members, len(depths), N))
-    for k, child in enumerate(child_seeds(seed, members)):
-        rng = make_rng(child)
-        x = act.f(math.sqrt(q) * rng.standard_normal(N))
-        J = np.eye(N)
-        for l in range(1, depths[-1] + 1):
-            W = init((N, N), rng)
-            h = W @ x + math.sqrt(b2) * rng.standard_normal(N)
-            x = act.f(h)
-            J = act.df(h, x)[:, None] * (W @ J)
-            if l in depths:
-                out[k, depths.index(l)] = np.linalg.svd(J, compute_uv=False)
+    return np.stack([_chain(act, init, q, b2, depths, N, c) for c in child_seeds(seed, members)])
+
+
+def _chain(act, init, q, b2, depths, N, child: int) -> np.ndarray:
+    """One member's chain (drawn from seed `child`): its singular values ``(len(depths), N)``."""
+    out = np.empty((len(depths), N))
+    rng = make_rng(child)
+    x = act.f(math.sqrt(q) * rng.standard_normal(N))
+    J = np.eye(N)
+    for l in range(1, depths[-1] + 1):
+        W = init((N, N), rng)
+        h = W @ x + math.sqrt(b2) * rng.standard_normal(N)
+        x = act.f(h)
+        J = act.df(h, x)[:, None] * (W @ J)
+        if l in depths:
+            out[depths.index(l)] = np.linalg.svd(J, compute_uv=False)
     return out
 
 
@@ -300,3 +304,24 @@ def jacobian_spectra(
     with threadpool_limits(limits=1, user_api="blas"):  # same bits at any thread count
         out = _spectra(act, init, q, b2, depths, N, members, seed)
     return JacobianSpectra(theory._describe(act), weights, w2, b2, q, depths, out, N, seed)
+
+
+def member_spectra(
+    act: ActivationLike, sigma_w2: float, sigma_b2: float = 0.0, *,
+    depths: Sequence[int] = (1, 4, 16, 64), width: int = 400, weights: str = "gaussian",
+    seed: int = 0, member: int = 0,
+) -> tuple[float, Array]:  # fmt: skip
+    r"""Member `member` of :func:`jacobian_spectra` alone: its input's :math:`q^*` and its
+    singular values ``(len(depths), N)``, the same bits as row `member` of
+    ``jacobian_spectra(..., members > member).singular_values`` (member k's chain is drawn
+    from ``child_seeds(seed, .)[k]``, whatever the number of members)."""
+    act = _activations.get(act)
+    w2 = float(check_number("sigma_w2", sigma_w2, low=0, low_open=True))
+    b2 = float(check_number("sigma_b2", sigma_b2, low=0))
+    depths = tuple(sorted({int(check_number("depths", d, low=1, integer=True)) for d in depths}))
+    N = int(check_number("width", width, low=1, integer=True))
+    k = int(check_number("member", member, low=0, integer=True))
+    init = _weight_init(_check_weights(weights), w2, N)
+    q = _q_input(act, w2, b2)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return q, _chain(act, init, q, b2, depths, N, child_seeds(seed, k + 1)[k])

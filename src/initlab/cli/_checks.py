@@ -130,6 +130,9 @@ def theory_options(args: argparse.Namespace, study: str | None) -> None:
     nonempty_out(args)
     check_options(args, THEORY_RULES)
     scheduler_address(getattr(args, "scheduler", None))
+    if getattr(args, "write_spec", None) and args.out:
+        raise InitlabError("--write-spec writes the spec and computes nothing; drop --out "
+                           "(then run it with `initlab sweep SPEC --out DIR`)")  # fmt: skip
     if study is None and args.layers and args.layers[-1] != 1:
         raise InitlabError(
             f"--layers lists n_1 .. n_L and the last, the output, must be 1; got {args.layers[-1]}"

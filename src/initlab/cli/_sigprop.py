@@ -4,11 +4,13 @@
 ``jacobian --weights LAW ...`` chooses the weight laws.
 
 The studies are :mod:`initlab.studies.sigprop`'s records; ``--out DIR`` writes each as
-``DIR/<kind>.json`` (atomically) with its figure ``DIR/<kind>.png``, drawn from that data,
-except ``correlation``: a study on the sweep's executor (:mod:`initlab.studies.correlation`)
+``DIR/<kind>.json`` (atomically) with its figure ``DIR/<kind>.png``, drawn from that data;
+``jacobian --out DIR`` stores its member chains as the cells of a study in
+``DIR/sweep.sqlite`` instead (resumable; :func:`initlab.studies.sigprop.jacobian_study`), and
+so does ``correlation``: a study on the sweep's executor (:mod:`initlab.studies.correlation`)
 whose cells (one per measured network, and the theory's) ``--out DIR`` stores in
 ``DIR/sweep.sqlite``, resuming (``--jobs``, ``--scheduler``, ``--write-spec`` as for
-``trainability``); the figure is drawn from the store.
+``trainability``); the figures are drawn from the store.
 """
 
 from __future__ import annotations
@@ -194,6 +196,8 @@ def run(
     if kind == "correlation" and (args.write_spec or args.jobs or args.scheduler):
         raise InitlabError("--no-map prints the depth scales only and computes no study; drop "
                            "--write-spec, --jobs and --scheduler")  # fmt: skip
+    if kind == "jacobian" and args.out:
+        return _jacobian_study(args, parse_spec, progress)
     record = build(kind, args, parse_spec, progress)
     if "scales" in record:
         return scales_lines(record["scales"]), None
@@ -246,3 +250,27 @@ def correlation_outputs(study, out: Path) -> list[str]:
         draws = " ".join(map(str, record["missing"]))
         lines += ["", f"not yet computed: networks {draws} (run the same command to resume)"]
     return [*lines, "", f"wrote {out / STORE_FILE}", f"wrote {figure}"]
+
+
+def _jacobian_study(args: argparse.Namespace, parse_spec, progress=None
+                    ) -> tuple[list[str], str | None]:  # fmt: skip
+    """``jacobian --out DIR``: its member chains computed (resuming) into the store, the
+    record and figure drawn from it."""
+    from initlab.cli import _studies
+    from initlab.results.sweep_store import STORE_FILE
+
+    act = _activation((args.activation or ["tanh"])[0], parse_spec)
+    study = sigprop.jacobian_study(
+        act, sigprop.resolve_sigma_w2(act, args.sigma_w2, args.sigma_b2), args.sigma_b2,
+        weights=tuple(dict.fromkeys(args.weights or WEIGHTS)), depths=args.depths,
+        width=400 if args.width is None else args.width, members=args.members, seed=args.seed,
+    )  # fmt: skip
+    out = Path(args.out)
+    report = _studies.execute(study, out, jobs=1, scheduler=None, progress=progress)
+    note = _studies.failure_note(report, out)
+    if note:
+        return [], note
+    record = sigprop.read(out, "jacobian")
+    figure = out / "jacobian.png"
+    FIGURES["jacobian"](record).savefig(figure, dpi=120)
+    return [*jacobian_lines(record), "", f"wrote {out / STORE_FILE}", f"wrote {figure}"], None

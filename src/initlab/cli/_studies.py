@@ -25,7 +25,10 @@ def execute(
 ) -> Report:
     """Compute the cells of `study` not yet in `out`'s store (`jobs` local processes or the
     Dask `scheduler`); with `talk`, say what is done and left as a sweep does. On Ctrl-C,
-    say how much is stored and re-raise."""
+    say how much is stored and re-raise. A store holding only studies of other kinds takes
+    this one beside them (as ``initlab theory correlation`` and ``jacobian --out DIR`` share
+    a directory); another spec of the same kind is refused unless `extend`."""
+    extend = extend or only_other_studies(out, study.kind)
     with _study.prepare(study, out, extend=extend) as plan:
         if talk:
             console.print(
@@ -47,6 +50,17 @@ def execute(
                 "run the same command again to resume"
             )
             raise
+
+
+def only_other_studies(out: Path, kind: str) -> bool:
+    """Whether `out` has a store whose specs are all studies, none of kind `kind`."""
+    from initlab.results.sweep_store import STORE_FILE, open_store
+
+    if not (Path(out) / STORE_FILE).is_file():
+        return False
+    with open_store(out, readonly=True) as s:
+        kinds = [(x["spec"].get("study") or {}).get("kind") for x in s.specs()]
+    return bool(kinds) and None not in kinds and kind not in kinds
 
 
 def failure_note(report: Report, out: Path) -> str | None:

@@ -174,7 +174,7 @@ STUDIES = {
                            "seeds", "jobs", "scheduler", "write_spec", *_TRAIN)),
     "deep-linear": Study("deep_linear", "learning time against depth of deep linear networks",
                          ("train_depths", "width", "steps", "seeds", "criterion", "rates",
-                          *_TRAIN)),
+                          "jobs", "scheduler", "write_spec", *_TRAIN)),
     "kernels": Study("kernels", "NNGP kernel and NTK beside finite networks",
                      (*_SIGNAL, "hidden_layers", "width", "train_examples", "ntk_widths",
                       "members", "train_widths", "steps", "max_depth", "jobs", "scheduler",
@@ -297,7 +297,9 @@ DIR` runs.""",
     "deep-linear": """\
 Learning time against depth (--train-depths 2 .. 64 weight layers of width --width 32) of deep
 linear networks, orthogonal vs Gaussian weights, on a linear teacher (Saxe et al. 2014); with
---out DIR writes DIR/deeplinear.json and DIR/deeplinear.png. --criterion F (0.05): the
+--out DIR stores every member in DIR/sweep.sqlite as its population finishes (a rerun
+resumes; --jobs N, --scheduler ADDRESS and --write-spec FILE.toml as for trainability) and
+draws DIR/deeplinear.png. --criterion F (0.05): the
 learning time is the first step with cost <= F x the initial cost.""",
     "kernels": """\
 The NNGP kernel and NTK (NTK parametrization) of an --activation (tanh) MLP of

@@ -7,7 +7,7 @@ processes or ``--scheduler ADDRESS`` a Dask cluster), prints the test accuracy t
 ``multiple * xi_c`` and draws ``DIR/trainability.png``; ``--write-spec FILE.toml`` writes the
 map's spec instead, which ``initlab sweep FILE.toml --out DIR`` runs to the same bits.
 ``deep-linear`` (:mod:`initlab.studies.deeplinear`) prints learning time against depth
-and, with ``--out DIR``, writes ``DIR/deeplinear.json`` and ``DIR/deeplinear.png``.
+and, with ``--out DIR``, stores its cells the same way and draws ``DIR/deeplinear.png``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from initlab._validation import InitlabError
 from initlab.analysis import correlation as _correlation
 from initlab.analysis import stats as _stats
 from initlab.cli import _studies
-from initlab.cli._outputs import save
 from initlab.report import trainability as plots
 from initlab.results.sweep_store import STORE_FILE
 from initlab.studies import deeplinear, trainability
@@ -140,26 +139,30 @@ def deep_linear_lines(record: dict[str, Any]) -> list[str]:
     ]
 
 
-def _trainability(args: argparse.Namespace, out: Path | None, progress=None
-                  ) -> tuple[list[str], str | None]:  # fmt: skip
-    """Write the map's spec (``--write-spec``), or compute the map into ``--out``."""
-    config = trainability_config(args)
-    if args.write_spec:
-        if out is not None:
-            raise InitlabError("--write-spec writes the spec and computes nothing; drop --out "
-                               "(then run it with `initlab sweep SPEC --out DIR`)")  # fmt: skip
-        path = study_specs.write(args.write_spec, trainability.spec(config))
+def _compute(kind: str, args: argparse.Namespace, out: Path | None, progress=None
+             ) -> tuple[list[str], str | None]:  # fmt: skip
+    """Write the study's spec (``--write-spec``), or compute it into ``--out`` (deep-linear
+    without ``--out``: into a temporary store, printed only)."""
+    make, module, outputs = _KINDS[kind]
+    config = make(args)
+    if args.write_spec:  # without --out (theory_options)
+        path = study_specs.write(args.write_spec, module.spec(config))
         return [f"wrote {path}: run it with `initlab sweep {path} --out DIR`"], None
-    if out is None:
+    if out is None and kind == "trainability":
         raise InitlabError(
             "initlab theory trainability needs --out DIR (its results are resumable)"
         )
-    trainability.refuse_old(out)
-    study = trainability.study(config)
+    if out is None:
+        bar = None if progress is None else lambda ok, bad, n: progress(ok + bad, n, bad)
+        record = deeplinear.run(config, None, bar, jobs=args.jobs or 1, scheduler=args.scheduler)
+        return deep_linear_lines(record), None
+    if kind == "trainability":
+        trainability.refuse_old(out)
+    study = module.study(config)
     report = _studies.execute(
         study, out, jobs=args.jobs or 1, scheduler=args.scheduler, progress=progress
     )
-    return trainability_outputs(study, out), _studies.failure_note(report, out)
+    return outputs(study, out), _studies.failure_note(report, out)
 
 
 def trainability_outputs(study, out: Path) -> list[str]:
@@ -171,22 +174,23 @@ def trainability_outputs(study, out: Path) -> list[str]:
     return [*trainability_lines(data), "", f"wrote {out / STORE_FILE}", f"wrote {figure}"]
 
 
+def deep_linear_outputs(study, out: Path) -> list[str]:
+    """The learning times (:func:`deep_linear_lines`) from the store, the figure drawn."""
+    record = deeplinear.read(out, deeplinear.DeepLinearConfig(**study.spec[deeplinear.KIND]))
+    figure = out / "deeplinear.png"
+    plots.plot_learning_time(record).savefig(figure, dpi=120)
+    return [*deep_linear_lines(record), "", f"wrote {out / STORE_FILE}", f"wrote {figure}"]
+
+
+_KINDS = {
+    "trainability": (trainability_config, trainability, trainability_outputs),
+    "deep_linear": (deep_linear_config, deeplinear, deep_linear_outputs),
+}
+"""Each study: its config from the options, its module, the lines it prints from the store."""
+
+
 def run(kind: str, args: argparse.Namespace, progress=None) -> tuple[list[str], str | None]:
-    """Compute (resuming), store with ``--out`` (checked before by the caller; a rescue
-    directory if the deep linear record cannot be written), and return the lines to print
-    and the rescue note, if any; ``progress(done, total)`` after each depth."""
-    out = Path(args.out) if args.out else None
-    if kind == "trainability":
-        return _trainability(args, out, progress)
-    record = deeplinear.run(deep_linear_config(args), None, progress)
-    lines = deep_linear_lines(record)
-    if out is None:
-        return lines, None
-
-    def write(where: Path) -> list[Path]:
-        path, figure = deeplinear.write(where, record), where / "deeplinear.png"
-        plots.plot_learning_time(deeplinear.read(where)).savefig(figure, dpi=120)
-        return [path, figure]
-
-    saved = save(write, out, what="deep linear results")
-    return [*lines, "", *(f"wrote {p}" for p in saved.paths)], saved.note
+    """Compute (resuming) into ``--out`` (checked before by the caller), and return the lines
+    to print and the note of failed cells, if any; ``progress(done, total, failed)`` after
+    each population."""
+    return _compute(kind, args, Path(args.out) if args.out else None, progress)

@@ -30,7 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "results",
         help="print, filter, average and export the runs of a sweep (DIR/sweep.sqlite)",
         description="Read DIR/sweep.sqlite (or DIR/results.json of `initlab run`) and print "
-        "its runs as a table; filter with --where, sort, average over seeds with --mean, "
+        "its runs as a table (a study's store, e.g. of `initlab theory trainability --out DIR`: "
+        "its cells, with --where, --sort, --limit, --csv); filter with --where, sort, average "
+        "over seeds with --mean, "
         "export with --csv/--parquet, draw a heatmap with --heatmap. `initlab results compare "
         "DIR_A DIR_B` compares two results.json run by run: equal, equal to rounding (1e-6), "
         "different only because the run is chaotic (expected across machines), or different "

@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(required), data, hidden, activation, learning_rate, seed or seeds, output, "
         "optimizer, batch_size, weight_decay (the other keys as in `initlab run --help`); a "
         "grid of more than [sweep] max_runs runs (100,000 by default) is refused at once. A "
-        "spec with a [study] table (kind = \"trainability\"; written by `initlab theory "
+        'spec with a [study] table (kind = "trainability"; written by `initlab theory '
         "trainability ... --write-spec FILE.toml`) is a study: its cells are computed and "
         "stored the same way, and the study's table and figure printed and drawn.",
     )
@@ -164,9 +164,10 @@ def _study(study, args: argparse.Namespace) -> int:
             f"{report.stored} cells stored, {report.failed} failed, in {report.seconds:.1f} s: "
             f"{report.chunks} populations on {report.workers}"
         )
-    outputs = {"trainability": _trainmaps.trainability_outputs}  # the study's own lines
-    outputs |= {"correlation": _sigprop.correlation_outputs, "kernels": _kernels.kernels_outputs}
-    for line in outputs[study.kind](study, args.out):
+    kind = _trainmaps._KINDS.get(study.kind)  # the study's own lines, if it prints any
+    others = {"correlation": _sigprop.correlation_outputs, "kernels": _kernels.kernels_outputs}
+    printer = kind[2] if kind else others.get(study.kind)
+    for line in printer(study, args.out) if printer else []:
         console.print(line, markup=False, highlight=False)
     note = _studies.failure_note(report, args.out)
     if note:

@@ -154,9 +154,12 @@ def _study(kind: str, args: argparse.Namespace) -> tuple[list[str], str | None]:
         _studies.check_write_spec(args)
     if args.out:
         check_dir(args.out, need=5_000_000)
-    unit = {"jacobian": "weight laws", "kernels": "parts", "trainability": "cells"}.get(
-        kind, "depths"
-    )
+    unit = {
+        "jacobian": "cells" if args.out else "weight laws",
+        "kernels": "parts",
+        "trainability": "cells",
+        "deep_linear": "cells",
+    }.get(kind, "depths")
     quiet = args.quiet or kind not in ("trainability", "deep_linear", "jacobian", "kernels")
     quiet = quiet or bool(getattr(args, "write_spec", None))  # writes the spec only
     with progress_bar(kind.replace("_", " "), quiet, unit=unit) as progress:

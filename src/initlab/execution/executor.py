@@ -96,7 +96,8 @@ def _lock(out: Path) -> Any:
     except BlockingIOError:
         f.close()
         raise InitlabError(
-            f"another `initlab sweep` is writing to {out}; wait for it to finish, or stop it"
+            f"another initlab sweep or study is writing to {out}; wait for it to finish, or "
+            "stop it"
         ) from None
     return f
 
@@ -112,8 +113,7 @@ def check_same_spec(
     status = store.statuses(table)
     shared = sum(i in status for i in ids)
     how = how or (
-        "pass --extend to add this spec's runs to the store (runs they share are not "
-        "trained again)"
+        "pass --extend to add this spec's runs to the store (runs they share are not trained again)"
     )
     raise InitlabError(
         f"{store.path} holds another {'sweep' if table == 'runs' else 'study'}: this spec has "

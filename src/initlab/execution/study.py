@@ -7,14 +7,14 @@ the stored records only. The API (stable)::
     from initlab.execution import study as S
 
     cells = [S.cell("trainability", 1, config, group=str(config["depth"])) for config in grid]
-    plan_of = S.Study(
+    study = S.Study(
         kind="trainability",             # the study's name; also in every cell's id
         spec={"study": {...}, ...},      # the whole spec, JSON-able (what --write-spec writes)
         cells=cells,
         compute="initlab.studies.trainability:compute",   # f(list of configs) -> records
         max_population=256,              # cells computed together at most
     )
-    with S.prepare(plan_of, "out/") as plan:              # DIR/sweep.sqlite, cells added
+    with S.prepare(study, "out/") as plan:              # DIR/sweep.sqlite, cells added
         report = S.execute(plan, jobs=None, scheduler=None, progress=None)
     records = S.records("out/", [c.id for c in cells])    # {id: record, or None if not done}
 
@@ -196,6 +196,4 @@ def specs(out_dir: str | os.PathLike, kind: str) -> list[dict[str, Any]]:
     """The specs of study `kind` run into the store of `out_dir`, oldest first (each as
     recorded: ``{"runs_hash", "n_runs", "spec", "source", "added_at"}``)."""
     with open_store(out_dir, readonly=True) as s:
-        return [
-            x for x in s.specs() if (x["spec"].get("study") or {}).get("kind") == kind
-        ]
+        return [x for x in s.specs() if (x["spec"].get("study") or {}).get("kind") == kind]

@@ -359,12 +359,13 @@ def _sigprop_parts(source: Path, embed: _Embed) -> tuple[str, str]:
     from initlab.studies import sigprop
 
     stored = sigprop.stored(source)
+    where = {k: sigprop.source_name(source, k) for k in stored}
     captions = {
         "critical": "Critical line chi_1 = 1 per activation (critical.json)",
         "correlation": "Correlation map and c_l through depth, theory vs measured "
-        "(correlation.json, or the correlation study in sweep.sqlite)",
+        f"({where.get('correlation')})",
         "jacobian": "Jacobian singular values at initialization, Gaussian vs orthogonal "
-        "weights (jacobian.json)",
+        f"weights ({where.get('jacobian')})",
     }
     draw = {
         "critical": plots_sigprop.plot_critical_line,
@@ -374,9 +375,8 @@ def _sigprop_parts(source: Path, embed: _Embed) -> tuple[str, str]:
     figs = "".join(embed(draw[k](data), captions[k]) for k, data in stored.items())
     trained = stored_figures(source)
     figs += "".join(embed(fig, caption) for fig, caption in trained)
-    files = [*(sigprop.source_name(source, k) for k in stored),
-             *(c.split("(")[-1][:-1] for _, c in trained)]  # fmt: skip
-    names = ", ".join(files)
+    files = [*where.values(), *(c.split("(")[-1][:-1] for _, c in trained)]
+    names = ", ".join(dict.fromkeys(files))
     return (
         f"<h2>Signal propagation studies</h2>{figs}",
         f"## Signal propagation studies\n\nFrom {names}. Figures: report.html.",
@@ -394,11 +394,12 @@ def _has_sweep(source: Path) -> bool:
 
 
 def _has_sigprop(source: Path) -> bool:
-    from initlab.studies import correlation, trainability
+    from initlab.studies import correlation, deeplinear, sigprop, trainability
 
-    kinds = ("critical", "correlation", "jacobian", "deeplinear")
-    found = trainability.stored(source) or correlation.has_study(source)
-    return found or any((source / f"{k}.json").is_file() for k in kinds)
+    kinds = ("critical", "correlation", "jacobian")
+    return (trainability.stored(source) or deeplinear.stored(source)
+            or sigprop.has_jacobian_study(source) or correlation.has_study(source)
+            or any((source / f"{k}.json").is_file() for k in kinds))  # fmt: skip
 
 
 def _sweep_parts(source: Path, axes: tuple[str, str] | None, embed: _Embed) -> tuple[str, str]:

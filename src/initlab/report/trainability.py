@@ -2,8 +2,8 @@ r"""Figures of trainability: the accuracy heat map with the depth-scale curve, a
 learning time of deep linear networks against depth.
 
 Drawn only from stored results: :func:`initlab.studies.trainability.read` of the
-store ``initlab theory trainability --out DIR`` writes, and ``deeplinear.json``
-(:func:`initlab.studies.deeplinear.read`). Each function returns a
+store ``initlab theory trainability --out DIR`` writes, and of ``initlab theory deep-linear
+--out DIR``'s (:func:`initlab.studies.deeplinear.read`). Each function returns a
 :class:`matplotlib.figure.Figure` built without pyplot's state.
 """
 
@@ -137,12 +137,12 @@ def stored_figures(source: Any) -> list[tuple[Figure, str]]:
                 f"with {data['theory']['multiple']:g} xi_c drawn over it (sweep.sqlite)",
             )
         )
-    if (source / deeplinear.FILE).is_file():
+    if deeplinear.stored(source):
+        where = "sweep.sqlite" if (source / "sweep.sqlite").is_file() else deeplinear.FILE
         figs.append(
             (
                 plot_learning_time(deeplinear.read(source)),
-                "Deep linear networks: "
-                "learning time vs depth, orthogonal vs Gaussian (deeplinear.json)",
+                f"Deep linear networks: learning time vs depth, orthogonal vs Gaussian ({where})",
             )
         )
     return figs

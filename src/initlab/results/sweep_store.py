@@ -1,6 +1,8 @@
-r"""The results of a sweep: one SQLite file, ``DIR/sweep.sqlite``, one row per run.
+r"""The results of a sweep: one SQLite file, ``DIR/sweep.sqlite``, one row per run; and of
+a study, one row per cell (the ``cells`` table of version 3:
+:mod:`initlab.results.study_cells`).
 
-Schema (version 2)::
+Schema (version 3)::
 
     meta(key TEXT PRIMARY KEY, value TEXT)
         format = "initlab.sweep", schema_version = "2", created, initlab_version, and
@@ -41,12 +43,13 @@ run is either wholly stored or still pending, whatever kills the writer. Pending
 inserted with ``INSERT OR IGNORE`` and results written only over rows not yet done: the
 primary key makes a second copy of a run impossible.
 
-A store of version 1 (before chaos and provenance) is read as it is (those columns None)
-and migrated to version 2 when opened for writing. A file that is not SQLite, a SQLite file
-without initlab's ``meta`` table, a store of another schema version, and (when opened for
-writing) a store failing SQLite's ``quick_check`` are refused with an
-:class:`~initlab.InitlabError` naming the file. The schema, those checks, the conversion
-of stored values and the error handling are in :mod:`initlab.results.sweep_schema`.
+A store of version 1 (before chaos and provenance) or 2 (before studies) is read as it is
+(those columns None, no cells) and migrated to version 3 when opened for writing. A file
+that is not SQLite, a SQLite file without initlab's ``meta`` table, a store of another
+schema version, and (when opened for writing) a store failing SQLite's ``quick_check``
+are refused with an :class:`~initlab.InitlabError` naming the file. The schema, those
+checks, the conversion of stored values and the error handling are in
+:mod:`initlab.results.sweep_schema`.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ TASKS = ("digits10", "digits")
 """``digits10``: scikit-learn's 8x8 digits, 10 classes, softmax head; ``digits``: odd/even."""
 DTYPES = ("float64", "float32")
 
+
 @dataclass(frozen=True)
 class TrainabilityConfig:
     r"""One trainability map: the grid, the networks, the task and the training.

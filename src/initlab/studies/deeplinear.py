@@ -26,13 +26,22 @@ which its cost is at most ``criterion`` times its cost at step 0 (``costs[:, t]`
 update t, so :math:`t` updates were made), or None if it is not reached within ``steps``
 (or the member diverged). A cell's time is the best :math:`\eta_0`'s median over the draws,
 as Saxe et al. optimized the rate per depth.
+
+Storage: the study's cells are its members (depth, init, :math:`\eta_0`, draw), grouped by
+depth, computed and stored in ``DIR/sweep.sqlite`` by the executor sweeps use
+(:mod:`initlab.execution.study`: resumable after Ctrl-C or kill -9, local processes or a
+Dask cluster, the same bits); :func:`read` builds the record from them. Without a
+directory, :func:`run` computes into a temporary store. A ``deeplinear.json`` written by
+an earlier release is still read.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -40,20 +49,23 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from initlab._rng import child_seeds, make_rng
-from initlab._validation import check_number
+from initlab._validation import InitlabError, SpecError, check_keys, check_number
+from initlab.execution import study as _study
+from initlab.execution.executor import Progress
 from initlab.init.build import init_population
 from initlab.init.matrices import orthogonal
 from initlab.nn.training import train
 from initlab.results.records import jsonable
-from initlab.studies._studyio import (
-    SCHEMA_VERSION,
-    config_dict,
-    load,
-    set_grid,
-    store,
-)
+from initlab.results.sweep_store import STORE_FILE
+from initlab.specs.sweep_spec import canonical
+from initlab.studies._studyio import config_dict, load, set_grid
 
 FILE = "deeplinear.json"
+"""The record of an earlier release (read, never written)."""
+KIND = "deep_linear"
+VERSION = 1
+"""Of a cell's computation: changes its id when what it computes changes."""
+_COMMAND = "initlab theory deep-linear --out DIR"
 INITS = {
     "orthogonal": {"name": "orthogonal", "gain": 1.0},
     "gaussian": {
@@ -124,22 +136,30 @@ def learning_times(costs: np.ndarray, criterion: float) -> np.ndarray:
 
 
 def train_depth(config: DeepLinearConfig, depth: int, task: tuple) -> dict[str, Any]:
-    """One depth's population; times ``(n_inits, n_rates, seeds)`` (None: not reached)."""
+    """One depth's population; times ``(n_inits, n_rates, seeds)`` (NaN: not reached)."""
+    members = [(name, r, s) for name in INITS for r in config.rates for s in range(config.seeds)]
+    found = _train(config, depth, task, members)
+    shape = (len(INITS), len(config.rates), config.seeds)
+    return {"depth": depth, **{k: v.reshape(shape) for k, v in found.items()}}
+
+
+def _train(config: DeepLinearConfig, depth: int, task: tuple,
+           members: Sequence[tuple[str, float, int]]) -> dict[str, np.ndarray]:  # fmt: skip
+    """Train members ``(init, eta_0, draw)`` of one depth together; their learning times,
+    initial costs and divergence steps, ``(K,)`` each. Draw s's seed is
+    ``child_seeds(seed + 1, .)[s]`` (`seed` itself draws the task)."""
     X, Y, _ = task
-    seeds = child_seeds(config.seed + 1, config.seeds)  # seed itself draws the task
-    members = [(INITS[name], s) for name in INITS for _ in config.rates for s in seeds]
-    lr = np.array([r / depth for _ in INITS for r in config.rates for _ in seeds])
-    net = init_population([config.width] * (depth + 1), members, activation="linear", head="linear")
+    seeds = child_seeds(config.seed + 1, 1 + max(m[2] for m in members))
+    net = init_population([config.width] * (depth + 1), [(INITS[i], seeds[s]) for i, _, s
+                          in members], activation="linear", head="linear")  # fmt: skip
+    lr = np.array([r / depth for _, r, _ in members])
     _, hist = train(
         net, X, Y, learning_rate=lr, iterations=config.steps, engine="direct", return_network=False
     )
-    shape = (len(INITS), len(config.rates), config.seeds)
-    times = learning_times(hist.costs, config.criterion).reshape(shape)
     return {
-        "depth": depth,
-        "times": times,
-        "initial_cost": hist.costs[:, 0].reshape(shape),
-        "diverged_at": hist.diverged_at.reshape(shape),
+        "times": learning_times(hist.costs, config.criterion),
+        "initial_cost": hist.costs[:, 0],
+        "diverged_at": hist.diverged_at,
     }
 
 
@@ -152,43 +172,125 @@ def cell_times(times: np.ndarray) -> np.ndarray:
     return np.where(np.isinf(best), np.nan, best)
 
 
+# --------------------------------------------------------------------------- the study
+
+
+def cells(config: DeepLinearConfig) -> list[_study.Cell]:
+    """One cell per member (depth, init, eta_0, draw), grouped by depth."""
+    common = {k: v for k, v in config.as_dict().items() if k not in ("depths", "rates", "seeds")}
+    out = []
+    for depth in config.depths:
+        group = canonical({**common, "depth": depth})
+        for name in INITS:
+            for r in config.rates:
+                for s in range(config.seeds):
+                    member = {**common, "depth": depth, "init": name, "rate": r, "draw": s}
+                    out.append(_study.cell(KIND, VERSION, member, group))
+    return out
+
+
+def spec(config: DeepLinearConfig, max_population: int = 256) -> dict[str, Any]:
+    """The study's spec, as ``--write-spec`` writes it (:mod:`initlab.studies.specs`)."""
+    return {"study": {"kind": KIND, "max_population": max_population},
+            KIND: config.as_dict()}  # fmt: skip
+
+
+def from_spec(table: Mapping[str, Any], max_population: int = 256,
+              source: str | None = None) -> _study.Study:  # fmt: skip
+    """The study of a ``[deep_linear]`` table, checked (keys, then the config's checks)."""
+    check_keys(f"[{KIND}]", table, [f.name for f in fields(DeepLinearConfig)])
+    for key in ("depths", "rates"):
+        if key in table and not isinstance(table[key], list):
+            raise SpecError(f"{KIND}.{key} must be a list; got {table[key]!r}")
+    try:
+        config = DeepLinearConfig(**table)
+    except InitlabError as exc:
+        raise SpecError(f"[{KIND}] {exc}") from None
+    return study(config, max_population, source)
+
+
+def study(config: DeepLinearConfig, max_population: int = 256,
+          source: str | None = None) -> _study.Study:  # fmt: skip
+    """The study for :mod:`initlab.execution.study`."""
+    return _study.Study(KIND, spec(config, max_population), cells(config),
+                        f"{__name__}:compute", max_population, source)  # fmt: skip
+
+
+def compute(configs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The records of members of one depth, trained together (one BLAS thread: the
+    teacher's QR and the products too, as every record must be the same bits anywhere)."""
+    first = configs[0]
+    settings = {k: v for k, v in first.items() if k not in ("depth", "init", "rate", "draw")}
+    config = DeepLinearConfig(**settings, depths=(first["depth"],), rates=(1.0,), seeds=1)
+    with threadpool_limits(limits=1, user_api="blas"):
+        task = _task(config.width, config.seed)
+        members = [(c["init"], c["rate"], c["draw"]) for c in configs]
+        found = _train(config, first["depth"], task, members)
+    return [{k: v[i] for k, v in found.items()} for i in range(len(configs))]
+
+
+@functools.lru_cache(maxsize=2)
+def _task(width: int, seed: int) -> tuple:
+    return teacher_task(width, seed)
+
+
 def run(
     config: DeepLinearConfig,
     out_dir: str | os.PathLike | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
+    *,
+    jobs: int | None = 1,
+    scheduler: str | None = None,
 ) -> dict[str, Any]:
-    """Train every depth and return the record; with `out_dir`, also store it as
-    ``out_dir/deeplinear.json``. ``record["time"][init]`` lists :func:`cell_times` by depth.
-    ``progress(done, total)`` is called after each depth."""
-    per_depth = []
-    with threadpool_limits(limits=1, user_api="blas"):  # the teacher's QR and products too
-        task = teacher_task(config.width, config.seed)
-        for d in config.depths:
-            per_depth.append(train_depth(config, d, task))
-            if progress is not None:
-                progress(len(per_depth), len(config.depths))
+    """Compute every member not yet stored in `out_dir` (a temporary store without it) and
+    return :func:`read`'s record. ``record["time"][init]`` lists :func:`cell_times` by
+    depth; ``progress(stored, failed, total)`` after each population."""
+    with tempfile.TemporaryDirectory(prefix="initlab-deeplinear-") as tmp:
+        out = Path(tmp if out_dir is None else out_dir)
+        with _study.prepare(study(config), out) as plan:
+            _study.execute(plan, jobs=jobs, scheduler=scheduler, progress=progress)
+        return read(out, config)
+
+
+def stored(path: str | os.PathLike) -> bool:
+    """Whether `path` holds the study (in its store, or an earlier release's JSON)."""
+    path = Path(path)
+    if (path / FILE).is_file():
+        return True
+    return (path / STORE_FILE).is_file() and bool(_study.specs(path, KIND))
+
+
+def read(path: str | os.PathLike, config: DeepLinearConfig | None = None) -> dict[str, Any]:
+    """The study's record: of `config`, or of the last deep-linear spec stored in directory
+    `path`; an earlier release's ``deeplinear.json`` (a file, or a directory holding it) as
+    it is. Members not stored are NaN."""
+    path = Path(path)
+    if path.is_file() or ((path / FILE).is_file() and not (path / STORE_FILE).exists()):
+        return load(path, FILE, "initlab.deeplinear", _COMMAND)
+    if not (path / STORE_FILE).is_file():
+        raise InitlabError(f"no deep linear results at {path}: run `{_COMMAND}`")
+    if config is None:
+        found = _study.specs(path, KIND)
+        if not found:
+            raise InitlabError(f"{path / STORE_FILE} holds no deep linear study: run `{_COMMAND}`")
+        config = DeepLinearConfig(**found[-1]["spec"][KIND])
+    every = cells(config)
+    got = _study.records(path, [c.id for c in every])
+    shape = (len(config.depths), len(INITS), len(config.rates), config.seeds)
+    arrays = {k: np.full(shape, np.nan) for k in ("times", "initial_cost", "diverged_at")}
+    for c in every:
+        index = (config.depths.index(c.config["depth"]), list(INITS).index(c.config["init"]),
+                 config.rates.index(c.config["rate"]), c.config["draw"])  # fmt: skip
+        for k, a in arrays.items():
+            value = (got[c.id] or {}).get(k)
+            a[index] = np.nan if value is None else value
+    per_depth = [{"depth": d, **{k: a[j] for k, a in arrays.items()}}
+                 for j, d in enumerate(config.depths)]  # fmt: skip
     best = np.array([cell_times(p["times"]) for p in per_depth])  # (n_depths, n_inits)
-    record = jsonable(
-        {
-            "format": "initlab.deeplinear",
-            "schema_version": SCHEMA_VERSION,
-            "config": config.as_dict(),
-            "inits": {k: dict(v) for k, v in INITS.items()},
-            "teacher_singular_values": task[2],
-            "depths": per_depth,
-            "time": {name: best[:, i] for i, name in enumerate(INITS)},
-        }
-    )
-    if out_dir is not None:
-        write(out_dir, record)
-    return record
-
-
-def write(out_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
-    """Store `record` as ``out_dir/deeplinear.json`` (atomically); the path."""
-    return store(out_dir, FILE, record)
-
-
-def read(path: str | os.PathLike) -> dict[str, Any]:
-    """``deeplinear.json`` (a file, or a directory holding it), checked."""
-    return load(path, FILE, "initlab.deeplinear", "initlab theory deep-linear --out DIR")
+    return jsonable({
+        "config": config.as_dict(),
+        "inits": {k: dict(v) for k, v in INITS.items()},
+        "teacher_singular_values": np.geomspace(3.0, 0.3, config.width),
+        "depths": per_depth,
+        "time": {name: best[:, i] for i, name in enumerate(INITS)},
+    })  # fmt: skip

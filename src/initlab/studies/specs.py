@@ -5,7 +5,7 @@ settings, named after the kind (the fields of its config; absent ones take their
 defaults)::
 
     [study]
-    kind = "trainability"        # one of KINDS
+    kind = "trainability"        # one of KINDS: trainability, deep_linear
     max_population = 256         # cells computed together at most (memory bound)
 
     [trainability]
@@ -16,6 +16,9 @@ defaults)::
 ``initlab theory trainability ... --write-spec FILE.toml`` writes one (:func:`write`).
 Each kind's module gives ``from_spec(table, max_population, source)``, returning the
 :class:`~initlab.execution.study.Study` the executor runs; its checks name the bad key.
+A new kind: a module with ``spec(config)``, ``from_spec(...)`` and the study's ``compute``
+(:mod:`initlab.execution.study`), listed in :data:`KINDS`; the lines ``initlab sweep``
+prints after it are the CLI's (``initlab.cli._trainmaps._KINDS``; none if absent).
 """
 
 from __future__ import annotations
@@ -30,9 +33,12 @@ from initlab._validation import SpecError, check_keys, check_number
 from initlab.execution.study import Study
 from initlab.results.records import write_atomic
 
-KINDS = {"trainability": "initlab.studies.trainability"}
-KINDS["correlation"] = "initlab.studies.correlation"
-KINDS["kernels"] = "initlab.studies.kernel_study"
+KINDS = {
+    "trainability": "initlab.studies.trainability",
+    "deep_linear": "initlab.studies.deeplinear",
+    "correlation": "initlab.studies.correlation",
+    "kernels": "initlab.studies.kernel_study",
+}
 """Study kinds a spec may name -> the module that makes its study."""
 MAX_POPULATION = 256
 
