@@ -78,9 +78,14 @@ def failure_note(report: Report, out: Path) -> str | None:
 def write_spec(args: Any, spec: dict[str, Any]) -> list[str]:
     """Write the study's `spec` as TOML at ``args.write_spec`` (which computes nothing, so
     ``--out``, ``--jobs`` and ``--scheduler`` are refused with it); the line to print."""
+    from initlab._validation import InitlabError
     from initlab.studies import specs as study_specs
 
-    check_write_spec(args)
+    given = [f"--{o}" for o in ("out", "jobs", "scheduler") if getattr(args, o, None)]
+    if given:
+        raise InitlabError(f"--write-spec writes the spec and computes nothing; drop "
+                           f"{' and '.join(given)} (then run it with `initlab sweep SPEC --out "
+                           "DIR`)")  # fmt: skip
     path = study_specs.write(args.write_spec, spec)
     return [f"wrote {path}: run it with `initlab sweep {path} --out DIR`"]
 
@@ -94,14 +99,3 @@ def need_out(args: Any, command: str) -> None:
             raise InitlabError(f"--{option} computes the cells of {command} into the store of "
                                "--out DIR; add --out DIR")  # fmt: skip
 
-
-def check_write_spec(args: Any) -> None:
-    """Refuse ``--write-spec`` (which computes nothing) with ``--out``, ``--jobs`` or
-    ``--scheduler``, before anything is created."""
-    from initlab._validation import InitlabError
-
-    given = [f"--{o}" for o in ("out", "jobs", "scheduler") if getattr(args, o, None)]
-    if getattr(args, "write_spec", None) and given:
-        raise InitlabError(f"--write-spec writes the spec and computes nothing; drop "
-                           f"{' and '.join(given)} (then run it with `initlab sweep SPEC --out "
-                           "DIR`)")  # fmt: skip

@@ -30,7 +30,7 @@ from typing import Any
 
 from initlab._validation import InitlabError, check_number
 from initlab.analysis import theory as theory
-from initlab.cli import _checks, _kernels, _sigprop, _studies, _trainmaps
+from initlab.cli import _checks, _kernels, _sigprop, _trainmaps
 from initlab.cli import _theory_grammar as _grammar
 from initlab.cli._common import progress_bar
 from initlab.cli._outputs import check_dir, save
@@ -150,8 +150,6 @@ def _study(kind: str, args: argparse.Namespace) -> tuple[list[str], str | None]:
     and the note of a rescue directory if ``--out`` could not be written after the work."""
     if kind == "correlation" and args.no_map and args.out:
         raise InitlabError("--no-map prints the depth scales only and writes nothing; drop --out")
-    if kind in ("correlation", "kernels") and not args.no_map:
-        _studies.check_write_spec(args)
     if args.out:
         check_dir(args.out, need=5_000_000)
     unit = {

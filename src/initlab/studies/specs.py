@@ -5,7 +5,7 @@ settings, named after the kind (the fields of its config; absent ones take their
 defaults)::
 
     [study]
-    kind = "trainability"        # one of KINDS: trainability, deep_linear
+    kind = "trainability"        # one of KINDS: trainability, deep_linear, correlation, kernels
     max_population = 256         # cells computed together at most (memory bound)
 
     [trainability]
@@ -18,7 +18,8 @@ Each kind's module gives ``from_spec(table, max_population, source)``, returning
 :class:`~initlab.execution.study.Study` the executor runs; its checks name the bad key.
 A new kind: a module with ``spec(config)``, ``from_spec(...)`` and the study's ``compute``
 (:mod:`initlab.execution.study`), listed in :data:`KINDS`; the lines ``initlab sweep``
-prints after it are the CLI's (``initlab.cli._trainmaps._KINDS``; none if absent).
+prints after it are the CLI's (``initlab.cli._trainmaps._KINDS``, and ``initlab.cli.sweep``'s
+for correlation and kernels; none if absent).
 """
 
 from __future__ import annotations
