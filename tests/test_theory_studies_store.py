@@ -191,3 +191,33 @@ def test_a_directory_takes_other_kinds_of_study_but_not_another_spec_of_one(refe
     assert len(found) == n + 2 and all(found[k] == v for k, v in expected.items())
     assert sigprop.read(copy, "correlation")["study"]["measured"]  # both read back
     assert sigprop.read(copy, "jacobian")["panels"]
+
+
+@pytest.mark.parametrize("reference", ["correlation"], indirect=True)
+def test_networks_not_yet_stored_are_named_and_computed_by_a_rerun(reference, tmp_path,
+                                                                   capsys):  # fmt: skip
+    """With networks 3 and 7 missing, the record is that of the others (and says which are
+    missing); the command run again computes those two only, to the reference's bits."""
+    import sqlite3
+
+    _, argv, _, out, expected, printed = reference
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "sweep.sqlite").write_bytes((out / "sweep.sqlite").read_bytes())
+    full = sigprop.read(copy, "correlation")
+    with open_store(copy, readonly=True) as s:
+        gone = [c["id"] for c in s.cells() if c["config"].get("draw") in (3, 7)]
+    con = sqlite3.connect(copy / "sweep.sqlite")
+    with con:
+        con.executemany("UPDATE cells SET status = 'pending', record = NULL WHERE id = ?",
+                        [(i,) for i in gone])  # fmt: skip
+    con.close()
+    part = sigprop.read(copy, "correlation")
+    assert part["missing"] == [3, 7]
+    kept = [m for k, m in enumerate(full["study"]["measured"]) if k not in (3, 7)]
+    assert part["study"]["measured"] == kept
+    assert main([*argv, "--out", str(copy)]) == 0
+    assert _printed(capsys.readouterr().out) == printed
+    assert records(copy) == expected
+    with open_store(copy, readonly=True) as s:
+        assert {c["id"] for c in s.cells() if c["attempts"] == 2} == set(gone)
