@@ -221,3 +221,33 @@ def test_networks_not_yet_stored_are_named_and_computed_by_a_rerun(reference, tm
     assert records(copy) == expected
     with open_store(copy, readonly=True) as s:
         assert {c["id"] for c in s.cells() if c["attempts"] == 2} == set(gone)
+
+
+@pytest.mark.parametrize("reference", ["kernels"], indirect=True)
+def test_kernels_training_cells_hold_the_library_numbers(reference):
+    """Each trained network's cell, computed alone, is the library's run: the rate
+    0.5 m / lambda_max of the NTK on the fit examples, train_vs_kernel at that rate, and the
+    kernel movement at it (NTK) or at it x sigma_w^2 / base width (muP, SP)."""
+    from initlab.analysis import empirical_ntk, kernels
+    from initlab.studies import kernel_study
+    from initlab.studies import kernels as K
+
+    r = kernel_study.read(reference[3])
+    X, Y, Xt, _ = K.digits(8, 64)
+    X, Y = X[:, :32], Y[:, :32]
+    init, w2 = K.gaussian_init(2.0), 2.0
+    ntk = kernels.mlp_kernels(X, layer_sizes=[64, 1024, 1], init=init, activation="relu",
+                              sigma_b2=0.1).ntk  # fmt: skip
+    eta = 0.5 * X.shape[1] / np.linalg.eigvalsh(ntk)[-1]
+    common = {"depth": 1, "init": init, "activation": "relu", "sigma_b2": 0.1, "seed": 0}
+    for entry, n in zip(r["training"], (256, 1024), strict=True):
+        assert entry["width"] == n and entry["learning_rate"] == eta
+        run = empirical_ntk.train_vs_kernel(X, Y, Xt, width=n, learning_rate=eta,
+                                            times=[0, 6, 30, 60], **common)  # fmt: skip
+        assert entry["distance"] == run["distance"].tolist()
+        for p, lr in (("ntk", eta), ("mup", eta * w2 / 256), ("sp", eta * w2 / 256)):
+            moved = empirical_ntk.kernel_movement(
+                X, Y, width=n, parametrization=p, base_width=256, learning_rate=lr, steps=60,
+                **common,
+            )  # fmt: skip
+            assert entry["kernel_change"][p] == moved, (n, p)
