@@ -67,8 +67,6 @@ CASES = [
     (["trainability"], ["trainability needs --out DIR"]),
     (["correlation", "--no-map", "--out", "OUT"], ["--no-map", "drop --out"]),
     (["correlation", "--no-map", "--write-spec", "S.toml"], ["--no-map", "drop --write-spec"]),
-    (["correlation", "--jobs", "2"], ["--jobs computes the cells", "add --out DIR"]),
-    (["kernels", "--scheduler", "tcp://h:1"], ["--scheduler computes the cells", "--out DIR"]),
     (["kernels", "--write-spec", "S.toml", "--out", "OUT"], ["--write-spec", "drop --out"]),
     (["correlation", "--jobs", "0", "--out", "OUT"], ["--jobs must be >= 1"]),
 ]

@@ -113,6 +113,8 @@ def test_results_lists_the_cells_and_the_command_prints_the_same_without_a_store
     assert text.count("│ done ") == n
     assert main(argv) == 0  # no --out: computed here, through the same cell functions
     assert capsys.readouterr().out.rstrip("\n").splitlines() == printed
+    assert main([*argv, "--jobs", "2"]) == 0  # no --out, two processes: a temporary store
+    assert capsys.readouterr().out.rstrip("\n").splitlines() == printed
 
 
 @pytest.mark.parametrize("reference", ["correlation"], indirect=True)

@@ -40,15 +40,22 @@ def config(args: argparse.Namespace) -> study.KernelConfig:
 
 
 def run(args: argparse.Namespace, progress=None) -> tuple[list[str], str | None]:
-    """Compute and print the study: here (no ``--out``), or into the store of ``--out``
-    (checked before by the caller), resuming; or write its spec."""
+    """Compute and print the study: here (no ``--out``; with ``--jobs`` or ``--scheduler``,
+    into a temporary store), or into the store of ``--out`` (checked before by the caller),
+    resuming; or write its spec."""
     c = config(args)
     if args.write_spec:
         return _studies.write_spec(args, kernel_study.spec(c)), None
-    _studies.need_out(args, "initlab theory kernels")
+    s = kernel_study.study(c)
+    if not args.out and (args.jobs or args.scheduler):  # printed only: a temporary store
+        record = _studies.execute_temporary(
+            s, lambda d: kernel_study.read(d, c), jobs=args.jobs, scheduler=args.scheduler,
+            progress=progress,
+        )  # fmt: skip
+        return plots.summary_lines(record), None
     if not args.out:
         return plots.summary_lines(kernel_study.record(c)), None
-    s, out = kernel_study.study(c), Path(args.out)
+    out = Path(args.out)
     report = _studies.execute(s, out, jobs=args.jobs or 1, scheduler=args.scheduler,
                               progress=progress)  # fmt: skip
     return kernels_outputs(s, out), _studies.failure_note(report, out)

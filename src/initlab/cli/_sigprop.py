@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -196,7 +197,7 @@ def run(
     if kind == "correlation" and (args.write_spec or args.jobs or args.scheduler):
         raise InitlabError("--no-map prints the depth scales only and computes no study; drop "
                            "--write-spec, --jobs and --scheduler")  # fmt: skip
-    if kind == "jacobian" and args.out:
+    if kind == "jacobian" and (args.out or args.jobs or args.scheduler):
         return _jacobian_study(args, parse_spec, progress)
     record = build(kind, args, parse_spec, progress)
     if "scales" in record:
@@ -230,10 +231,13 @@ def _correlation_study(args: argparse.Namespace, parse_spec) -> tuple[list[str],
     config = correlation_config(args, parse_spec)
     if args.write_spec:
         return _studies.write_spec(args, correlation.spec(config)), None
-    _studies.need_out(args, "initlab theory correlation")
+    study = correlation.study(config)
+    if not args.out and (args.jobs or args.scheduler):  # printed only: a temporary store
+        record = _studies.execute_temporary(study, lambda d: correlation.read(d, config),
+                                            jobs=args.jobs, scheduler=args.scheduler)  # fmt: skip
+        return correlation_lines(record), None
     if not args.out:
         return correlation_lines(correlation.record(config)), None
-    study = correlation.study(config)
     out = Path(args.out)
     report = _studies.execute(study, out, jobs=args.jobs or 1, scheduler=args.scheduler)
     return correlation_outputs(study, out), _studies.failure_note(report, out)
@@ -255,7 +259,8 @@ def correlation_outputs(study, out: Path) -> list[str]:
 def _jacobian_study(args: argparse.Namespace, parse_spec, progress=None
                     ) -> tuple[list[str], str | None]:  # fmt: skip
     """``jacobian --out DIR``: its member chains computed (resuming) into the store, the
-    record and figure drawn from it."""
+    record and figure drawn from it (``--jobs``/``--scheduler`` without ``--out``: into a
+    temporary store, printed only)."""
     from initlab.cli import _studies
     from initlab.results.sweep_store import STORE_FILE
 
@@ -265,8 +270,15 @@ def _jacobian_study(args: argparse.Namespace, parse_spec, progress=None
         weights=tuple(dict.fromkeys(args.weights or WEIGHTS)), depths=args.depths,
         width=400 if args.width is None else args.width, members=args.members, seed=args.seed,
     )  # fmt: skip
+    if not args.out:  # --jobs or --scheduler alone: the cells go to a temporary store
+        with tempfile.TemporaryDirectory(prefix="initlab-jacobian-") as tmp:
+            _studies.execute(study, Path(tmp), jobs=args.jobs, scheduler=args.scheduler,
+                             progress=progress)  # fmt: skip
+            return jacobian_lines(sigprop.read(tmp, "jacobian")), None
     out = Path(args.out)
-    report = _studies.execute(study, out, jobs=1, scheduler=None, progress=progress)
+    report = _studies.execute(
+        study, out, jobs=args.jobs or 1, scheduler=args.scheduler, progress=progress
+    )
     note = _studies.failure_note(report, out)
     if note:
         return [], note

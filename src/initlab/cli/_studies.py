@@ -90,12 +90,28 @@ def write_spec(args: Any, spec: dict[str, Any]) -> list[str]:
     return [f"wrote {path}: run it with `initlab sweep {path} --out DIR`"]
 
 
-def need_out(args: Any, command: str) -> None:
-    """Refuse ``--jobs`` or ``--scheduler`` without ``--out`` (they compute into its store)."""
+
+def execute_temporary(study: _study.Study, read: Callable[[Path], Any], *, jobs: int | None,
+                      scheduler: str | None, progress: Callable[..., None] | None = None
+                      ) -> Any:  # fmt: skip
+    """``--jobs`` or ``--scheduler`` without ``--out``: compute `study` into a temporary
+    store and return ``read(its directory)`` before the directory is removed.
+
+    Raises
+    ------
+    InitlabError
+        If cells failed (their first error named; nothing is kept to retry from).
+    """
+    import tempfile
+
     from initlab._validation import InitlabError
 
-    for option in ("jobs", "scheduler"):
-        if getattr(args, option, None) is not None and not args.out:
-            raise InitlabError(f"--{option} computes the cells of {command} into the store of "
-                               "--out DIR; add --out DIR")  # fmt: skip
-
+    with tempfile.TemporaryDirectory(prefix=f"initlab-{study.kind}-") as tmp:
+        report = execute(study, Path(tmp), jobs=jobs, scheduler=scheduler, progress=progress)
+        if report.failed:
+            last = report.errors[0].strip().splitlines()[-1]
+            raise InitlabError(
+                f"{report.failed} cells of {study.kind} failed (first error: {last}); run "
+                "with --out DIR to keep the others and retry"
+            )
+        return read(Path(tmp))

@@ -167,7 +167,8 @@ STUDIES = {
                          (*_SIGNAL, "depth", "width", "c0", "members", "seed", "no_map", "out",
                           "jobs", "scheduler", "write_spec")),
     "jacobian": Study("jacobian", "input-output Jacobian spectra beside free probability",
-                      (*_SIGNAL, "depths", "width", "weights", "members", *_TRAIN)),
+                      (*_SIGNAL, "depths", "width", "weights", "members", "jobs", "scheduler",
+                       *_TRAIN)),
     "trainability": Study("trainability", "test accuracy by depth and sigma_w^2 beside xi_c",
                           ("activation", "sigma_b2", "train_depths", "sigma_w2_grid", "width",
                            "steps", "task", "multiple", "learning_rate", "batch_size", "dtype",
@@ -283,7 +284,9 @@ sweep FILE.toml --out DIR` runs.""",
 Singular values of the input-output Jacobian at --depths (1 4 16 64), width --width (400),
 Gaussian and orthogonal weights (--weights gaussian or orthogonal runs one law), beside the
 free-probability mean and variance (Pennington et al. 2017, 2018). --sigma-w2 defaults to the
-critical value at --sigma-b2. --out DIR writes jacobian.json and jacobian.png.""",
+critical value at --sigma-b2. --out DIR stores each network's chain in DIR/sweep.sqlite
+(a rerun resumes; --jobs N local processes or --scheduler ADDRESS a Dask cluster, the same
+bits) and draws jacobian.png.""",
     "trainability": """\
 One population per depth in --train-depths (2 4 8 12 16 24 32 hidden tanh layers of width
 --width 64), every --sigma-w2-grid value (0.5 .. 6) x --seeds draws, biases N(0, --sigma-b2

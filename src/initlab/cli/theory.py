@@ -153,7 +153,7 @@ def _study(kind: str, args: argparse.Namespace) -> tuple[list[str], str | None]:
     if args.out:
         check_dir(args.out, need=5_000_000)
     unit = {
-        "jacobian": "cells" if args.out else "weight laws",
+        "jacobian": "cells" if args.out or args.jobs or args.scheduler else "weight laws",
         "kernels": "parts",
         "trainability": "cells",
         "deep_linear": "cells",

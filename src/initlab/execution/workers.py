@@ -102,6 +102,7 @@ def compute_cells(
             records = [plain(r) for r in resolve(task.compute)([dict(c) for c in task.configs])]
         if len(records) != len(task.ids):
             raise ValueError(f"{task.compute} gave {len(records)} records for {len(task.ids)}")
+        json.dumps(records)  # not JSON-able: this population fails, here, not at the store
         prov = provenance()
         for rec in records:
             rec["provenance"] = prov
