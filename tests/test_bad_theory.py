@@ -66,6 +66,9 @@ CASES = [
     (["--seed", "1", "critical"], ["options go after the study's name", "got --seed"]),
     (["trainability"], ["trainability needs --out DIR"]),
     (["correlation", "--no-map", "--out", "OUT"], ["--no-map", "drop --out"]),
+    (["correlation", "--no-map", "--write-spec", "S.toml"], ["--no-map", "drop --write-spec"]),
+    (["kernels", "--write-spec", "S.toml", "--out", "OUT"], ["--write-spec", "drop --out"]),
+    (["correlation", "--jobs", "0", "--out", "OUT"], ["--jobs must be >= 1"]),
 ]
 
 OLD_CASES = [

@@ -309,6 +309,18 @@ def check_lr_transfer(block):
     _same_cells(block.text, _run(command)[0], n_values=2, n_key=1)
 
 
+def check_kernels(block):
+    """The analytic tables (the kernels' predictions on the digits, the condition numbers
+    through depth) do not depend on the finite networks: a run with two NTK widths and one
+    small trained width prints the docs' rows."""
+    command = block.commands[0][0].replace(
+        "--out", "--ntk-widths 64 128 --train-widths 256 --steps 20 --out"
+    )
+    sub = _run(command)[0]
+    _same_cells(block.text, sub, n_values=2, after="          predictor", n_key=1)
+    _same_cells(block.text, sub, n_values=8, after="   phase", n_key=1)
+
+
 @functools.lru_cache(maxsize=4)
 def _trainability_draws(command: str) -> tuple[list[float], np.ndarray]:
     """Run `command` (one block's subset); its sigma_w^2 and accuracies (depths, w2, draws)."""
@@ -538,6 +550,7 @@ SLOW_CHECKS = {
     "theory jacobian": check_jacobian,
     "theory deep-linear": check_deep_linear,
     "theory trainability": check_trainability,
+    "theory kernels": check_kernels,
     "scaling coord-check": check_coord_check,
     "scaling lr-transfer": check_lr_transfer,
     "examples/digits-seeds.toml": check_digits_seeds,

@@ -12,6 +12,7 @@ import pytest
 from initlab.analysis import correlation, empirical_ntk, kernels
 from initlab.cli import main
 from initlab.report.html import write_report
+from initlab.studies import kernel_study
 from initlab.studies import kernels as study
 
 SMALL = [
@@ -51,7 +52,7 @@ def stored(tmp_path_factory):
 
 
 def test_kernels_record_holds_the_library_numbers(stored):
-    r = study.read(stored)
+    r = kernel_study.read(stored)
     assert (stored / "kernels.png").stat().st_size > 10_000
     X, _, Xt, _ = study.digits(8, 64)
     init = study.gaussian_init(r["sigma_w2"])

@@ -120,7 +120,7 @@ def test_report_shows_the_stored_studies(studies):
     html, md = write_report(studies)
     page = html.read_text()
     assert page.count("<img") == 3 and "Signal propagation studies" in page
-    assert "critical.json, correlation.json, sweep.sqlite" in md.read_text()  # jacobian: a study
+    assert "critical.json, sweep.sqlite" in md.read_text()  # correlation, jacobian: studies
 
 
 def test_run_records_carry_depth_scales():

@@ -190,14 +190,44 @@ def _measure(act, init, b2, q0, c0, depth, N, members, seed) -> np.ndarray:
     r""":math:`\hat c_l` per member, start and layer: ``(members, len(c0), depth + 1)``."""
     measured = np.empty((members, c0.size, depth + 1))
     for k, child in enumerate(child_seeds(seed, members)):
-        rng = make_rng(child)
-        H = _inputs(rng, N, q0, c0)
-        measured[k, :, 0] = _correlations(H)
-        for l in range(1, depth + 1):
-            b = math.sqrt(b2) * rng.standard_normal((N, 1))
-            H = init((N, N), rng) @ act.f(H) + b
-            measured[k, :, l] = _correlations(H)
+        measured[k] = _network(act, init, b2, q0, c0, depth, N, child)
     return measured
+
+
+def _network(act, init, b2, q0, c0, depth, N, seed) -> np.ndarray:
+    r""":math:`\hat c_l` of the one network drawn from `seed`: ``(len(c0), depth + 1)``."""
+    out = np.empty((c0.size, depth + 1))
+    rng = make_rng(seed)
+    H = _inputs(rng, N, q0, c0)
+    out[:, 0] = _correlations(H)
+    for l in range(1, depth + 1):
+        b = math.sqrt(b2) * rng.standard_normal((N, 1))
+        H = init((N, N), rng) @ act.f(H) + b
+        out[:, l] = _correlations(H)
+    return out
+
+
+def network_correlations(
+    act: ActivationLike,
+    sigma_w2: float,
+    sigma_b2: float,
+    q0: float,
+    c0: Sequence[float],
+    depth: int,
+    width: int,
+    seed: int,
+    draw: int,
+) -> Array:
+    r""":math:`\hat c_l` of network `draw` of :func:`study_correlations` (same `seed`):
+    ``(len(c0), depth + 1)``, the same bits as row `draw` of its ``measured``, computed
+    alone (its generator is ``child_seeds(seed, draw + 1)[draw]``, which does not depend
+    on how many networks are drawn), on one BLAS thread."""
+    act = _activations.get(act)
+    init = _initializers.get({"name": "normal", "mean": 0.0, "std": math.sqrt(sigma_w2 / width)})
+    child = child_seeds(seed, draw + 1)[draw]
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _network(act, init, sigma_b2, q0, np.asarray(c0, dtype=np.float64), depth,
+                        width, child)  # fmt: skip
 
 
 def study_from_dict(data: dict[str, Any]) -> CorrelationStudy:

@@ -1,7 +1,10 @@
 """``initlab theory kernels``: infinite-width kernels beside finite networks; print, store.
 
-The study is :mod:`initlab.studies.kernels`; ``--out DIR`` writes ``DIR/kernels.json``
-(atomically) and ``DIR/kernels.png`` drawn from it, which ``initlab report DIR`` shows.
+The study is :mod:`initlab.studies.kernel_study`: without ``--out`` it is computed in this
+process; ``--out DIR`` computes its cells into ``DIR/sweep.sqlite`` (resumable, ``--jobs``
+local processes or a Dask ``--scheduler``) and draws ``DIR/kernels.png`` from the store,
+which ``initlab report DIR`` shows; ``--write-spec FILE.toml`` writes its spec for
+``initlab sweep``.
 """
 
 from __future__ import annotations
@@ -9,8 +12,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from initlab.cli._outputs import save
+from initlab.cli import _studies
 from initlab.report import kernels as plots
+from initlab.results.sweep_store import STORE_FILE
+from initlab.studies import kernel_study
 from initlab.studies import kernels as study
 
 STUDIES = ("kernels",)
@@ -35,16 +40,30 @@ def config(args: argparse.Namespace) -> study.KernelConfig:
 
 
 def run(args: argparse.Namespace, progress=None) -> tuple[list[str], str | None]:
-    """Compute, print and (with ``--out``, checked before by the caller) store the study."""
-    record = study.run(config(args), progress)
-    lines = plots.summary_lines(record)
+    """Compute and print the study: here (no ``--out``; with ``--jobs`` or ``--scheduler``,
+    into a temporary store), or into the store of ``--out`` (checked before by the caller),
+    resuming; or write its spec."""
+    c = config(args)
+    if args.write_spec:
+        return _studies.write_spec(args, kernel_study.spec(c)), None
+    s = kernel_study.study(c)
+    if not args.out and (args.jobs or args.scheduler):  # printed only: a temporary store
+        record = _studies.execute_temporary(
+            s, lambda d: kernel_study.read(d, c), jobs=args.jobs, scheduler=args.scheduler,
+            progress=progress,
+        )  # fmt: skip
+        return plots.summary_lines(record), None
     if not args.out:
-        return lines, None
+        return plots.summary_lines(kernel_study.record(c)), None
+    out = Path(args.out)
+    report = _studies.execute(s, out, jobs=args.jobs or 1, scheduler=args.scheduler,
+                              progress=progress)  # fmt: skip
+    return kernels_outputs(s, out), _studies.failure_note(report, out)
 
-    def write(out: Path) -> list[Path]:
-        path, figure = study.write(out, record), out / "kernels.png"
-        plots.plot_kernels(study.read(out)).savefig(figure, dpi=120)
-        return [path, figure]
 
-    saved = save(write, Path(args.out), what="kernel results")
-    return [*lines, "", *(f"wrote {p}" for p in saved.paths)], saved.note
+def kernels_outputs(s, out: Path) -> list[str]:
+    """The study's lines from the store of `out`, its figure drawn."""
+    record = kernel_study.read(out, study.KernelConfig(**s.spec[kernel_study.KIND]))
+    figure = out / "kernels.png"
+    plots.plot_kernels(record).savefig(figure, dpi=120)
+    return [*plots.summary_lines(record), "", f"wrote {out / STORE_FILE}", f"wrote {figure}"]

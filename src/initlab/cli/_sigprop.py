@@ -6,7 +6,11 @@
 The studies are :mod:`initlab.studies.sigprop`'s records; ``--out DIR`` writes each as
 ``DIR/<kind>.json`` (atomically) with its figure ``DIR/<kind>.png``, drawn from that data;
 ``jacobian --out DIR`` stores its member chains as the cells of a study in
-``DIR/sweep.sqlite`` instead (resumable; :func:`initlab.studies.sigprop.jacobian_study`).
+``DIR/sweep.sqlite`` instead (resumable; :func:`initlab.studies.sigprop.jacobian_study`), and
+so does ``correlation``: a study on the sweep's executor (:mod:`initlab.studies.correlation`)
+whose cells (one per measured network, and the theory's) ``--out DIR`` stores in
+``DIR/sweep.sqlite``, resuming (``--jobs``, ``--scheduler``, ``--write-spec`` as for
+``trainability``); the figures are drawn from the store.
 """
 
 from __future__ import annotations
@@ -17,12 +21,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from initlab._validation import InitlabError
 from initlab.analysis import correlation as _correlation
+from initlab.cli import _studies
 from initlab.cli._outputs import save
 from initlab.cli._theory_grammar import WEIGHTS
 from initlab.nn import activations as activations
 from initlab.report import sigprop as plots_sigprop
-from initlab.studies import sigprop
+from initlab.results.sweep_store import STORE_FILE
+from initlab.studies import correlation, sigprop
 
 STUDIES = ("critical", "correlation", "jacobian")
 
@@ -158,12 +165,8 @@ def build(kind: str, args: argparse.Namespace, parse_spec, progress=None) -> dic
     w2 = sigprop.resolve_sigma_w2(act, args.sigma_w2, args.sigma_b2)
     if kind == "correlation" and args.no_map:
         return {"scales": _correlation.depth_scales(act, w2, args.sigma_b2).as_dict()}
-    if kind == "correlation":
-        width = 1000 if args.width is None else args.width
-        return sigprop.correlation_record(
-            act, w2, args.sigma_b2, c0=args.c0, depth=args.depth, width=width,
-            members=args.members, seed=args.seed,
-        )  # fmt: skip
+    if kind == "correlation":  # computed here, without a store
+        return correlation.record(correlation_config(args, parse_spec))
     width = 400 if args.width is None else args.width
     return sigprop.jacobian_record(
         act, w2, args.sigma_b2, depths=args.depths, width=width,
@@ -189,6 +192,11 @@ def run(
 ) -> tuple[list[str], str | None]:
     """Compute, store (with ``--out``, checked before by the caller; a rescue directory if
     writing fails) and return the lines to print and the rescue note, if any."""
+    if kind == "correlation" and not args.no_map:
+        return _correlation_study(args, parse_spec)
+    if kind == "correlation" and (args.write_spec or args.jobs or args.scheduler):
+        raise InitlabError("--no-map prints the depth scales only and computes no study; drop "
+                           "--write-spec, --jobs and --scheduler")  # fmt: skip
     if kind == "jacobian" and (args.out or args.jobs or args.scheduler):
         return _jacobian_study(args, parse_spec, progress)
     record = build(kind, args, parse_spec, progress)
@@ -205,6 +213,47 @@ def run(
 
     saved = save(write, Path(args.out), what=f"{kind} results")
     return [*lines, "", *(f"wrote {p}" for p in saved.paths)], saved.note
+
+
+def correlation_config(args: argparse.Namespace, parse_spec) -> correlation.CorrelationConfig:
+    """The correlation study's configuration from the command's arguments."""
+    act = _activation((args.activation or ["tanh"])[0], parse_spec)
+    return correlation.CorrelationConfig(
+        activation=act.spec, sigma_w2=args.sigma_w2, sigma_b2=args.sigma_b2, c0=args.c0,
+        depth=args.depth, width=1000 if args.width is None else args.width,
+        members=args.members, seed=args.seed,
+    )  # fmt: skip
+
+
+def _correlation_study(args: argparse.Namespace, parse_spec) -> tuple[list[str], str | None]:
+    """Print the correlation study: computed here (no ``--out``), or its cells computed
+    into the store of ``--out`` (resuming) and read back; or write its spec."""
+    config = correlation_config(args, parse_spec)
+    if args.write_spec:
+        return _studies.write_spec(args, correlation.spec(config)), None
+    study = correlation.study(config)
+    if not args.out and (args.jobs or args.scheduler):  # printed only: a temporary store
+        record = _studies.execute_temporary(study, lambda d: correlation.read(d, config),
+                                            jobs=args.jobs, scheduler=args.scheduler)  # fmt: skip
+        return correlation_lines(record), None
+    if not args.out:
+        return correlation_lines(correlation.record(config)), None
+    out = Path(args.out)
+    report = _studies.execute(study, out, jobs=args.jobs or 1, scheduler=args.scheduler)
+    return correlation_outputs(study, out), _studies.failure_note(report, out)
+
+
+def correlation_outputs(study, out: Path) -> list[str]:
+    """The correlation study's lines from the store of `out`, its figure drawn."""
+    config = correlation.CorrelationConfig(**study.spec[correlation.KIND])
+    record = correlation.read(out, config)
+    figure = out / "correlation.png"
+    plots_sigprop.plot_correlation(record).savefig(figure, dpi=120)
+    lines = correlation_lines(record)
+    if record.get("missing"):
+        draws = " ".join(map(str, record["missing"]))
+        lines += ["", f"not yet computed: networks {draws} (run the same command to resume)"]
+    return [*lines, "", f"wrote {out / STORE_FILE}", f"wrote {figure}"]
 
 
 def _jacobian_study(args: argparse.Namespace, parse_spec, progress=None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from initlab.cli._common import console, err_console
 from initlab.execution import study as _study
@@ -24,7 +25,10 @@ def execute(
 ) -> Report:
     """Compute the cells of `study` not yet in `out`'s store (`jobs` local processes or the
     Dask `scheduler`); with `talk`, say what is done and left as a sweep does. On Ctrl-C,
-    say how much is stored and re-raise."""
+    say how much is stored and re-raise. A store holding only studies of other kinds takes
+    this one beside them (as ``initlab theory correlation`` and ``jacobian --out DIR`` share
+    a directory); another spec of the same kind is refused unless `extend`."""
+    extend = extend or only_other_studies(out, study.kind)
     with _study.prepare(study, out, extend=extend) as plan:
         if talk:
             console.print(
@@ -48,6 +52,17 @@ def execute(
             raise
 
 
+def only_other_studies(out: Path, kind: str) -> bool:
+    """Whether `out` has a store whose specs are all studies, none of kind `kind`."""
+    from initlab.results.sweep_store import STORE_FILE, open_store
+
+    if not (Path(out) / STORE_FILE).is_file():
+        return False
+    with open_store(out, readonly=True) as s:
+        kinds = [(x["spec"].get("study") or {}).get("kind") for x in s.specs()]
+    return bool(kinds) and None not in kinds and kind not in kinds
+
+
 def failure_note(report: Report, out: Path) -> str | None:
     """The line that says cells failed, with the first error, and how to retry; or None."""
     if not report.failed:
@@ -58,3 +73,45 @@ def failure_note(report: Report, out: Path) -> str | None:
         f"(initlab results {out} --where status=failed). Run the same command again to "
         "retry them"
     )
+
+
+def write_spec(args: Any, spec: dict[str, Any]) -> list[str]:
+    """Write the study's `spec` as TOML at ``args.write_spec`` (which computes nothing, so
+    ``--out``, ``--jobs`` and ``--scheduler`` are refused with it); the line to print."""
+    from initlab._validation import InitlabError
+    from initlab.studies import specs as study_specs
+
+    given = [f"--{o}" for o in ("out", "jobs", "scheduler") if getattr(args, o, None)]
+    if given:
+        raise InitlabError(f"--write-spec writes the spec and computes nothing; drop "
+                           f"{' and '.join(given)} (then run it with `initlab sweep SPEC --out "
+                           "DIR`)")  # fmt: skip
+    path = study_specs.write(args.write_spec, spec)
+    return [f"wrote {path}: run it with `initlab sweep {path} --out DIR`"]
+
+
+
+def execute_temporary(study: _study.Study, read: Callable[[Path], Any], *, jobs: int | None,
+                      scheduler: str | None, progress: Callable[..., None] | None = None
+                      ) -> Any:  # fmt: skip
+    """``--jobs`` or ``--scheduler`` without ``--out``: compute `study` into a temporary
+    store and return ``read(its directory)`` before the directory is removed.
+
+    Raises
+    ------
+    InitlabError
+        If cells failed (their first error named; nothing is kept to retry from).
+    """
+    import tempfile
+
+    from initlab._validation import InitlabError
+
+    with tempfile.TemporaryDirectory(prefix=f"initlab-{study.kind}-") as tmp:
+        report = execute(study, Path(tmp), jobs=jobs, scheduler=scheduler, progress=progress)
+        if report.failed:
+            last = report.errors[0].strip().splitlines()[-1]
+            raise InitlabError(
+                f"{report.failed} cells of {study.kind} failed (first error: {last}); run "
+                "with --out DIR to keep the others and retry"
+            )
+        return read(Path(tmp))

@@ -164,7 +164,8 @@ STUDIES = {
     "critical": Study("critical", "the critical line chi_1 = 1 per activation and sigma_b^2",
                       ("activation", "sigma_b2_grid", "out")),
     "correlation": Study("correlation", "the correlation map, its depth scales, c_l measured",
-                         (*_SIGNAL, "depth", "width", "c0", "members", "seed", "no_map", "out")),
+                         (*_SIGNAL, "depth", "width", "c0", "members", "seed", "no_map", "out",
+                          "jobs", "scheduler", "write_spec")),
     "jacobian": Study("jacobian", "input-output Jacobian spectra beside free probability",
                       (*_SIGNAL, "depths", "width", "weights", "members", "jobs", "scheduler",
                        *_TRAIN)),
@@ -177,7 +178,8 @@ STUDIES = {
                           "jobs", "scheduler", "write_spec", *_TRAIN)),
     "kernels": Study("kernels", "NNGP kernel and NTK beside finite networks",
                      (*_SIGNAL, "hidden_layers", "width", "train_examples", "ntk_widths",
-                      "members", "train_widths", "steps", "max_depth", *_TRAIN)),
+                      "members", "train_widths", "steps", "max_depth", "jobs", "scheduler",
+                      "write_spec", *_TRAIN)),
 }  # fmt: skip
 """``initlab theory SUBCOMMAND``: the studies, in the order ``--help`` lists them."""
 
@@ -273,7 +275,11 @@ The correlation map c -> c' of two inputs, c*, chi_c, the depth scales xi_q and 
 through --depth layers of width --width (1000) measured on --members networks from each --c0,
 beside the prediction. --sigma-w2 defaults to the critical value at --sigma-b2. --no-map
 prints only q*, chi_1, c*, chi_c and the depth scales (no map, no measured networks, no
-figure). --out DIR writes correlation.json and correlation.png.""",
+figure). --out DIR stores the study in DIR/sweep.sqlite, one cell per measured network
+(a rerun computes only the networks not stored; `initlab results DIR` lists them), and draws
+DIR/correlation.png; --jobs N computes on N local processes, --scheduler ADDRESS on a Dask
+cluster (the same bits); --write-spec FILE.toml writes the study's spec, which `initlab
+sweep FILE.toml --out DIR` runs.""",
     "jacobian": """\
 Singular values of the input-output Jacobian at --depths (1 4 16 64), width --width (400),
 Gaussian and orthogonal weights (--weights gaussian or orthogonal runs one law), beside the
@@ -306,6 +312,10 @@ NTK of --members (8) finite networks at --ntk-widths against the analytic one (s
 networks of --train-widths trained --steps (200) full-batch GD steps beside the kernel's
 prediction, and muP's and SP's kernels moving; the NNGP's condition number through
 --max-depth layers in the ordered, critical and chaotic phases beside c* and xi_c. --out DIR
-writes kernels.json and kernels.png (docs/kernels.md).""",
+stores the study in DIR/sweep.sqlite, one cell per trained network (a rerun computes only
+the cells not stored; `initlab results DIR` lists them), and draws DIR/kernels.png
+(docs/kernels.md); --jobs N computes on N local processes, --scheduler ADDRESS on a Dask
+cluster (the same bits); --write-spec FILE.toml writes the study's spec, which `initlab
+sweep FILE.toml --out DIR` runs.""",
 }
 """Each subcommand's ``--help`` description."""

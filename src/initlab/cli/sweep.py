@@ -142,7 +142,7 @@ def _load(path: Path):
 def _study(study, args: argparse.Namespace) -> int:
     """Compute a study's cells into ``--out`` as its own command would, then print its
     lines (table, figure)."""
-    from initlab.cli import _studies, _trainmaps
+    from initlab.cli import _kernels, _sigprop, _studies, _trainmaps
     from initlab.specs.sweep_spec import SpecError
 
     if args.retrain_changed_data or args.figures:
@@ -166,9 +166,11 @@ def _study(study, args: argparse.Namespace) -> int:
         )
     from initlab.cli import scaling as _scaling_cli
 
-    outputs = {k: v[2] for k, v in _trainmaps._KINDS.items()}  # the study's own lines, if any
-    outputs |= dict.fromkeys(("lr-transfer", "coord-check"), _scaling_cli.study_outputs)
-    for line in outputs[study.kind](study, args.out) if study.kind in outputs else []:
+    kind = _trainmaps._KINDS.get(study.kind)  # the study's own lines, if it prints any
+    others = {"correlation": _sigprop.correlation_outputs, "kernels": _kernels.kernels_outputs}
+    others |= dict.fromkeys(("lr-transfer", "coord-check"), _scaling_cli.study_outputs)
+    printer = kind[2] if kind else others.get(study.kind)
+    for line in printer(study, args.out) if printer else []:
         console.print(line, markup=False, highlight=False)
     note = _studies.failure_note(report, args.out)
     if note:

@@ -2,9 +2,9 @@
 
 Everything is drawn from the stored results alone (``results.json`` of ``initlab run`` or
 ``initlab reproduce``, ``sweep.sqlite`` of ``initlab sweep``, and ``critical.json``,
-``correlation.json``, ``jacobian.json`` of ``initlab theory critical / correlation /
-jacobian --out``, ``audit.json`` of ``initlab audit --out``, ``kernels.json`` of
-``initlab theory kernels --out``), never by re-training.
+``jacobian.json`` of ``initlab theory critical / jacobian --out``, ``audit.json`` of
+``initlab audit --out``, and the studies' cells in ``sweep.sqlite`` of ``initlab theory
+correlation / kernels / trainability --out``), never by re-training.
 Figures are embedded as PNG data URIs, so the page needs no network and no other file.
 """
 
@@ -359,11 +359,11 @@ def _sigprop_parts(source: Path, embed: _Embed) -> tuple[str, str]:
     from initlab.studies import sigprop
 
     stored = sigprop.stored(source)
-    where = {k: f"{k}.json" if (source / f"{k}.json").is_file() else "sweep.sqlite" for k in stored}
+    where = {k: sigprop.source_name(source, k) for k in stored}
     captions = {
         "critical": "Critical line chi_1 = 1 per activation (critical.json)",
         "correlation": "Correlation map and c_l through depth, theory vs measured "
-        "(correlation.json)",
+        f"({where.get('correlation')})",
         "jacobian": "Jacobian singular values at initialization, Gaussian vs orthogonal "
         f"weights ({where.get('jacobian')})",
     }
@@ -394,11 +394,11 @@ def _has_sweep(source: Path) -> bool:
 
 
 def _has_sigprop(source: Path) -> bool:
-    from initlab.studies import deeplinear, sigprop, trainability
+    from initlab.studies import correlation, deeplinear, sigprop, trainability
 
     kinds = ("critical", "correlation", "jacobian")
     return (trainability.stored(source) or deeplinear.stored(source)
-            or sigprop.has_jacobian_study(source)
+            or sigprop.has_jacobian_study(source) or correlation.has_study(source)
             or any((source / f"{k}.json").is_file() for k in kinds))  # fmt: skip
 
 

@@ -1,6 +1,7 @@
-r"""The kernel study's text and figure, drawn from ``kernels.json`` only.
+r"""The kernel study's text and figure, drawn from its stored cells only.
 
-``initlab theory kernels --out DIR`` writes the record (:mod:`initlab.studies.kernels`);
+``initlab theory kernels --out DIR`` stores the study's cells in ``DIR/sweep.sqlite``, from
+which :func:`initlab.studies.kernel_study.read` assembles the record;
 :func:`summary_lines` is what the command prints and the report shows, :func:`plot_kernels`
 its figure, :func:`report_sections` the report's section.
 """
@@ -16,8 +17,6 @@ import numpy as np
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-FILE = "kernels.json"
 
 
 def _g(x: Any, digits: int = 4) -> str:
@@ -176,16 +175,18 @@ def plot_kernels(record: dict[str, Any]) -> Figure:
 
 
 def has_results(source: Path) -> bool:
-    """Whether `source` holds ``kernels.json``."""
-    return (Path(source) / FILE).is_file()
+    """Whether the store of `source` holds a kernel study."""
+    from initlab.studies import kernel_study
+
+    return kernel_study.has_study(source)
 
 
 def report_sections(source: Path) -> Iterator[tuple[str, str, list[tuple[Figure, str]]]]:
-    """The report's section for ``kernels.json`` in `source`: (title, text, figures)."""
-    from initlab.studies import kernels as study  # the reader and its checks
+    """The report's section for the kernel study stored in `source`: (title, text, figures)."""
+    from initlab.studies import kernel_study  # the reader and its checks
 
     if has_results(source):
-        record = study.read(source)
+        record = kernel_study.read(source)
         caption = "empirical NTK vs width; trained network vs kernel; NNGP condition vs depth"
         yield (
             "Infinite-width kernels",

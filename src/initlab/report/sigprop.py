@@ -1,9 +1,9 @@
 r"""Figures of signal propagation: critical line, correlation map, Jacobian spectra.
 
-Drawn only from stored results: the plain data that ``initlab theory critical``,
-``correlation`` and ``jacobian`` write as ``critical.json``, ``correlation.json`` and
-``jacobian.json`` (see :mod:`initlab.cli._sigprop`). Each function returns a
-:class:`matplotlib.figure.Figure` built without pyplot's state.
+Drawn only from stored results: the plain data that ``initlab theory critical`` and
+``jacobian`` write as ``critical.json`` and ``jacobian.json``, and the correlation record
+assembled from the correlation study's stored cells (see :mod:`initlab.cli._sigprop`).
+Each function returns a :class:`matplotlib.figure.Figure` built without pyplot's state.
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ def plot_critical_line(critical: dict[str, Any]) -> Figure:
 def plot_correlation(data: dict[str, Any]) -> Figure:
     r"""The correlation map (left) and :math:`c_l` through depth (right), theory vs measured.
 
-    `data` is ``correlation.json``: ``map`` (the map :math:`C(c)` on a grid, :math:`c^*`,
-    :math:`\chi_c`, depth scales) and ``study``
+    `data` is the correlation record (:func:`initlab.studies.sigprop.read`): ``map`` (the
+    map :math:`C(c)` on a grid, :math:`c^*`, :math:`\chi_c`, depth scales) and ``study``
     (:meth:`initlab.analysis.propagation.CorrelationStudy.as_dict`). Left: :math:`C(c)`,
     drawn as the one-layer change :math:`C(c) - c` (zero at the fixed points), :math:`c^*`,
     and each measured first-layer change :math:`\hat c_1 - c_0`;

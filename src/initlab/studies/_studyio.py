@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-from initlab._validation import InitlabError, check_number
+from initlab._validation import InitlabError, SpecError, check_keys, check_number
 from initlab.results.provenance import provenance
 from initlab.results.records import jsonable, write_atomic
 
@@ -69,3 +70,17 @@ def set_grid(config: Any, name: str, cast: type, **bounds: Any) -> None:
 def config_dict(config: Any) -> dict[str, Any]:
     """A study config as plain data (tuples as lists)."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
+
+
+def config_from_table(kind: str, table: Mapping[str, Any], cls: type, lists: Sequence[str]) -> Any:
+    """The study config `cls` of a study spec's ``[kind]`` table: unknown keys named, the
+    grids `lists` required to be lists, the config's own checks raised as
+    :class:`~initlab._validation.SpecError` naming the table."""
+    check_keys(f"[{kind}]", table, [f.name for f in fields(cls)])
+    for key in lists:
+        if key in table and not isinstance(table[key], list):
+            raise SpecError(f"{kind}.{key} must be a list; got {table[key]!r}")
+    try:
+        return cls(**table)
+    except InitlabError as exc:
+        raise SpecError(f"[{kind}] {exc}") from None

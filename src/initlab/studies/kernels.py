@@ -1,6 +1,7 @@
 r"""The kernel study: an architecture's NNGP and NTK on a dataset, held against finite networks.
 
-One record (``kernels.json``, format ``initlab.kernels``) for an MLP
+One record (format ``initlab.kernels``, assembled by :mod:`initlab.studies.kernel_study`
+from the study's cells, each computed by one ``*_part`` function here) for an MLP
 ``[64, width x hidden_layers, 1]`` of activation :math:`\phi`, weights
 :math:`N(0, \sigma_w^2/n)` and biases :math:`N(0, \sigma_b^2)` on scikit-learn's 8x8 digits
 (odd vs even, targets :math:`\pm 1`; each image scaled to :math:`\lVert x\rVert^2 = n_0`, so
@@ -31,10 +32,7 @@ every input has :math:`q_0 = 1`), first ``train`` examples for training and the 
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,20 +41,9 @@ from initlab._validation import InitlabError, check_number
 from initlab.analysis import correlation as _correlation
 from initlab.analysis import empirical_ntk as _finite
 from initlab.analysis import kernel_regression as _kr
-from initlab.analysis import theory as _theory
 from initlab.analysis.kernels import mlp_kernels
 from initlab.nn import activations as _activations
-from initlab.results.records import jsonable
-from initlab.studies._studyio import (
-    SCHEMA_VERSION,
-    config_dict,
-    load,
-    set_grid,
-    store,
-)
-
-FILE = "kernels.json"
-FORMAT = "initlab.kernels"
+from initlab.studies._studyio import config_dict, set_grid
 
 
 @dataclass(frozen=True)
@@ -132,22 +119,23 @@ def _scores(pred: np.ndarray, Y: np.ndarray) -> dict[str, float]:
     return {"mse": s.mse, "accuracy": s.accuracy}
 
 
-def _summary(c: KernelConfig, w2: float, data) -> dict[str, Any]:
-    X, Y, Xt, Yt = data
+def summary_part(p: dict[str, Any]) -> dict[str, Any]:
+    """The ``summary`` (module docstring) of cell config `p` (:mod:`.kernel_study`)."""
+    X, Y, Xt, Yt = digits(p["train"], p["test"])
     m = X.shape[1]
-    sizes = [X.shape[0], *[c.width] * c.hidden_layers, 1]
+    sizes = [X.shape[0], *[p["width"]] * p["hidden_layers"], 1]
     k = mlp_kernels(
         np.concatenate([X, Xt], axis=1),
         layer_sizes=sizes,
-        init=gaussian_init(w2),
-        activation=c.activation,
-        sigma_b2=c.sigma_b2,
+        init=gaussian_init(p["sigma_w2"]),
+        activation=_activations.get(p["activation"]),
+        sigma_b2=p["sigma_b2"],
     )
     K, T = k.nngp, k.ntk
     lam = np.linalg.eigvalsh(T[:m, :m])
-    eta = c.rate * m / lam[-1]
+    eta = p["rate"] * m / lam[-1]
     gp, _ = _kr.gp_posterior(K[:m, :m], K[m:, :m], Y)
-    times = [*c.times, math.inf]
+    times = [*p["times"], math.inf]
     ntk = _kr.ntk_predict(T[:m, :m], T[m:, :m], Y, times=times, learning_rate=eta)
     return {
         "nngp_diagonal": float(np.mean(np.diag(K))),
@@ -157,76 +145,83 @@ def _summary(c: KernelConfig, w2: float, data) -> dict[str, Any]:
         "ntk_eigenvalues": [float(lam[0]), float(lam[-1])],
         "learning_rate": eta,
         "nngp_test": _scores(gp, Yt),
-        "ntk_test": [{"time": t, **_scores(p, Yt)} for t, p in zip(times, ntk, strict=True)],
+        "ntk_test": [{"time": t, **_scores(q, Yt)} for t, q in zip(times, ntk, strict=True)],
     }
 
 
-def _training(c: KernelConfig, w2: float, data, progress) -> list[dict[str, Any]]:
-    X, Y, Xt, _ = data
-    X, Y = X[:, : c.fit_examples], Y[:, : c.fit_examples]
-    init = gaussian_init(w2)
-    sizes = [X.shape[0], c.train_widths[-1], 1]
-    lam = np.linalg.eigvalsh(
-        mlp_kernels(
-            X, layer_sizes=sizes, init=init, activation=c.activation, sigma_b2=c.sigma_b2
-        ).ntk
+def convergence_part(p: dict[str, Any]) -> dict[str, Any]:
+    """The ``convergence`` (module docstring) of cell config `p`."""
+    X = digits(p["train"], p["test"])[0]
+    return _finite.ntk_convergence(
+        X[:, : p["convergence_examples"]],
+        widths=p["widths"],
+        depth=p["hidden_layers"],
+        init=gaussian_init(p["sigma_w2"]),
+        activation=_activations.get(p["activation"]),
+        sigma_b2=p["sigma_b2"],
+        members=p["members"],
+        seed=p["seed"],
     )
-    eta = c.rate * X.shape[1] / lam[-1]
-    times = sorted({0, c.steps // 10, c.steps // 2, c.steps})
-    out, base = [], c.train_widths[0]
-    for n in c.train_widths:
-        run = _finite.train_vs_kernel(
-            X,
-            Y,
-            Xt,
-            width=n,
-            depth=c.hidden_layers,
-            init=init,
-            activation=c.activation,
-            sigma_b2=c.sigma_b2,
-            learning_rate=eta,
-            times=times,
-            seed=c.seed,
-        )
-        moved = {
-            p: _finite.kernel_movement(
-                X,
-                Y,
-                width=n,
-                depth=c.hidden_layers,
-                init=init,
-                activation=c.activation,
-                parametrization=p,
-                base_width=c.train_widths[0],
-                learning_rate=lr,
-                steps=c.steps,
-                sigma_b2=c.sigma_b2,
-                seed=c.seed,
-            )
-            for p, lr in (("ntk", eta), ("mup", eta * w2 / base), ("sp", eta * w2 / base))
-        }
-        out.append({"width": n, "learning_rate": eta, **run, "kernel_change": moved})
-        if progress is not None:
-            progress(1 + len(out), len(c.train_widths) + 2)
-    return out
 
 
-def _depth(c: KernelConfig, w2_crit: float, X: np.ndarray) -> list[dict[str, Any]]:
-    X = X[:, : c.depth_examples]
-    rows = []
+def _fit_data(p: dict[str, Any]):
+    """The first ``fit_examples`` train examples, the test inputs, and the rate
+    ``rate`` m / lambda_max of the NTK of ``[n0, rate_width, 1]`` on them."""
+    X, Y, Xt, _ = digits(p["train"], p["test"])
+    X, Y = X[:, : p["fit_examples"]], Y[:, : p["fit_examples"]]
+    sizes = [X.shape[0], p["rate_width"], 1]
+    act = _activations.get(p["activation"])
+    ntk = mlp_kernels(X, layer_sizes=sizes, init=gaussian_init(p["sigma_w2"]), activation=act,
+                      sigma_b2=p["sigma_b2"]).ntk  # fmt: skip
+    return X, Y, Xt, p["rate"] * X.shape[1] / np.linalg.eigvalsh(ntk)[-1]
+
+
+def network_part(p: dict[str, Any]) -> dict[str, Any]:
+    """One network of ``training`` (module docstring), width ``p["width"]``, trained beside
+    the kernel: :func:`~initlab.analysis.empirical_ntk.train_vs_kernel`, with its rate."""
+    X, Y, Xt, eta = _fit_data(p)
+    steps = p["steps"]
+    run = _finite.train_vs_kernel(
+        X, Y, Xt, width=p["width"], depth=p["hidden_layers"],
+        init=gaussian_init(p["sigma_w2"]), activation=_activations.get(p["activation"]),
+        sigma_b2=p["sigma_b2"], learning_rate=eta,
+        times=sorted({0, steps // 10, steps // 2, steps}), seed=p["seed"],
+    )  # fmt: skip
+    return {"learning_rate": eta, **run}
+
+
+def movement_part(p: dict[str, Any]) -> dict[str, Any]:
+    """The relative change of one network's empirical NTK over training
+    (:func:`~initlab.analysis.empirical_ntk.kernel_movement`) under ``p["parametrization"]``:
+    the kernel's rate under "ntk", that times sigma_w^2 / ``base_width`` under "mup", "sp"."""
+    X, Y, _, eta = _fit_data(p)
+    lr = eta if p["parametrization"] == "ntk" else eta * p["sigma_w2"] / p["base_width"]
+    moved = _finite.kernel_movement(
+        X, Y, width=p["width"], depth=p["hidden_layers"], init=gaussian_init(p["sigma_w2"]),
+        activation=_activations.get(p["activation"]), parametrization=p["parametrization"],
+        base_width=p["base_width"], learning_rate=lr, steps=p["steps"],
+        sigma_b2=p["sigma_b2"], seed=p["seed"],
+    )  # fmt: skip
+    return {"kernel_change": moved}
+
+
+def depth_part(p: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``depth`` rows (module docstring) of cell config `p`."""
+    X = digits(p["train"], p["test"])[0][:, : p["depth_examples"]]
+    act, rows = _activations.get(p["activation"]), []
     for phase, factor in (("ordered", 0.5), ("critical", 1.0), ("chaotic", 2.0)):
-        w2 = factor * w2_crit
-        sizes = [X.shape[0], *[c.width] * c.max_depth, 1]
+        w2 = factor * p["critical_sigma_w2"]
+        sizes = [X.shape[0], *[p["width"]] * p["max_depth"], 1]
         k = mlp_kernels(
             X,
             layer_sizes=sizes,
             init=gaussian_init(w2),
-            activation=c.activation,
-            sigma_b2=c.sigma_b2,
+            activation=act,
+            sigma_b2=p["sigma_b2"],
             by_layer=True,
         )
         cond = [(_kr.condition_number(K), _kr.condition_number(T)) for K, T in k.layers[1:]]
-        scales = _correlation.depth_scales(c.activation, w2, c.sigma_b2)
+        scales = _correlation.depth_scales(act, w2, p["sigma_b2"])
         rows.append(
             {
                 "phase": phase,
@@ -239,55 +234,3 @@ def _depth(c: KernelConfig, w2_crit: float, X: np.ndarray) -> list[dict[str, Any
             }
         )
     return rows
-
-
-def run(config: KernelConfig, progress: Callable[[int, int], None] | None = None) -> dict:
-    """Compute the study's record (module docstring); ``progress(done, total)`` after each
-    part. Deterministic given the config (every draw is seeded from ``config.seed``)."""
-    c = config
-    act = _activations.get(c.activation)
-    w2_crit = _theory.critical_sigma_w2(act, c.sigma_b2)
-    w2 = w2_crit if c.sigma_w2 is None else float(c.sigma_w2)
-    data = digits(c.train, c.test)
-    total = len(c.train_widths) + 2
-    summary = _summary(c, w2, data)
-    conv = _finite.ntk_convergence(
-        data[0][:, : c.convergence_examples],
-        widths=c.widths,
-        depth=c.hidden_layers,
-        init=gaussian_init(w2),
-        activation=act,
-        sigma_b2=c.sigma_b2,
-        members=c.members,
-        seed=c.seed,
-    )
-    if progress is not None:
-        progress(1, total)
-    training = _training(c, w2, data, progress)
-    depth = _depth(c, w2_crit, data[0])
-    if progress is not None:
-        progress(total, total)
-    return jsonable(
-        {
-            "format": FORMAT,
-            "schema_version": SCHEMA_VERSION,
-            "config": c.as_dict(),
-            "sigma_w2": w2,
-            "critical_sigma_w2": w2_crit,
-            "phase": _theory.phase(float(_theory.chi1(act, w2, c.sigma_b2))),
-            "summary": summary,
-            "convergence": conv,
-            "training": training,
-            "depth": depth,
-        }
-    )
-
-
-def write(out_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
-    """Store `record` as ``out_dir/kernels.json`` (atomically); the path."""
-    return store(out_dir, FILE, record)
-
-
-def read(path: str | os.PathLike) -> dict[str, Any]:
-    """``kernels.json`` (a file, or a directory holding it), checked."""
-    return load(path, FILE, FORMAT, "initlab theory kernels --out DIR")

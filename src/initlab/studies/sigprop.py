@@ -4,12 +4,13 @@ Each ``*_record`` function computes one study and returns plain data (JSON-ready
 ``"format": "initlab.sigprop.<kind>"`` and ``"schema_version"``); :func:`write` stores it
 atomically as ``<kind>.json`` (``critical.json``, ``correlation.json``, ``jacobian.json``)
 and :func:`read` reads it back with checks. Figures (:mod:`initlab.report.sigprop`) and
-the report are drawn from these files only.
+the report are drawn from these records only.
 
 The Jacobian spectra are also a study (:func:`jacobian_study`): one cell per weight law and
 member chain, computed and stored in ``DIR/sweep.sqlite`` by the executor sweeps use
 (resumable, the same bits as :func:`jacobian_record`); :func:`read` of ``"jacobian"`` reads
-the store when it holds them, else ``jacobian.json``.
+the store when it holds them, else ``jacobian.json``. So does :func:`read` of
+``"correlation"``, whose study is :mod:`initlab.studies.correlation`.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ from initlab._validation import InitlabError
 from initlab.analysis import correlation as _correlation
 from initlab.analysis import jacobian as _jacobian
 from initlab.analysis import theory as theory
-from initlab.analysis.propagation import study_correlations
 from initlab.execution import study as _study
 from initlab.nn import activations as _activations
 from initlab.results.records import jsonable
 from initlab.results.sweep_store import STORE_FILE
+from initlab.studies import correlation as _correlation_study
 from initlab.studies._studyio import SCHEMA_VERSION, load, store
 
 KINDS = ("critical", "correlation", "jacobian")
@@ -74,15 +75,14 @@ def correlation_record(
     **study: Any,
 ) -> dict[str, Any]:
     r"""The correlation map on `grid` points of :math:`[-1, 1]`, the depth scales, and the
-    measured :math:`c_l` (:func:`initlab.analysis.propagation.study_correlations`, which
-    takes the keyword arguments `study`)."""
+    measured :math:`c_l` (:func:`initlab.analysis.propagation.study_correlations`'s, whose
+    keyword arguments `study` takes), computed in this process through the correlation
+    study's cells (:func:`initlab.studies.correlation.record`; ``--out`` stores them)."""
     act = _activations.get(act)
-    scales = _correlation.depth_scales(act, sigma_w2, sigma_b2)
-    c = np.linspace(-1.0, 1.0, grid)
-    C = _correlation.correlation_map(act, sigma_w2, sigma_b2, c)
-    measured = study_correlations(act, sigma_w2, sigma_b2, **study)
-    cmap = {"c": c, "C": C, **scales.as_dict()}
-    return jsonable({**_head("correlation"), "map": cmap, "study": measured.as_dict()})
+    config = _correlation_study.CorrelationConfig(
+        activation=act.spec, sigma_w2=sigma_w2, sigma_b2=sigma_b2, grid=grid, **study
+    )
+    return _correlation_study.record(config)
 
 
 def jacobian_record(
@@ -207,7 +207,8 @@ def write(out_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
 
 
 def read(path: str | os.PathLike, kind: str) -> dict[str, Any]:
-    """Read ``<kind>.json`` (a file, or a directory holding it), refusing foreign files.
+    """Read ``<kind>.json`` (a file, or a directory holding it), refusing foreign files;
+    the correlation study from the store of a directory that holds one.
 
     Raises
     ------
@@ -216,16 +217,26 @@ def read(path: str | os.PathLike, kind: str) -> dict[str, Any]:
     """
     if kind not in KINDS:
         raise InitlabError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    if kind == "correlation" and _correlation_study.has_study(path):
+        return _correlation_study.read(path)  # the study in the store of directory `path`
     if kind == JACOBIAN and Path(path).is_dir() and has_jacobian_study(Path(path)):
         return _jacobian_from_store(Path(path))
     return load(path, f"{kind}.json", f"initlab.sigprop.{kind}", f"initlab theory {kind} --out DIR")
 
 
 def stored(directory: str | os.PathLike) -> dict[str, dict[str, Any]]:
-    """Every signal-propagation record in `directory`, by kind (those present only)."""
+    """Every signal-propagation record in `directory`, by kind (those present only); the
+    correlation study's from the store (:mod:`initlab.studies.correlation`) if it has one."""
     directory = Path(directory)
-    return {
-        k: read(directory, k)
-        for k in KINDS
-        if (directory / f"{k}.json").is_file() or (k == JACOBIAN and has_jacobian_study(directory))
-    }
+    return {k: read(directory, k) for k in KINDS
+            if (directory / source_name(directory, k)).is_file()}  # fmt: skip
+
+
+def source_name(directory: str | os.PathLike, kind: str) -> str:
+    """The file :func:`stored` reads the record of `kind` from."""
+    directory = Path(directory)
+    if kind == "correlation" and _correlation_study.has_study(directory):
+        return STORE_FILE
+    if kind == JACOBIAN and has_jacobian_study(directory):
+        return STORE_FILE
+    return f"{kind}.json"

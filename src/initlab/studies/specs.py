@@ -5,7 +5,7 @@ settings, named after the kind (the fields of its config; absent ones take their
 defaults)::
 
     [study]
-    kind = "trainability"        # one of KINDS: trainability, deep_linear, lr-transfer, coord-check
+    kind = "trainability"        # one of KINDS (trainability, deep-linear, correlation, ...)
     max_population = 256         # cells computed together at most (memory bound)
 
     [trainability]
@@ -19,7 +19,8 @@ Each kind's module gives ``from_spec(table, max_population, source)``, returning
 A new kind: a module with ``spec(config)``, ``from_spec(...)`` and the study's ``compute``
 (:mod:`initlab.execution.study`), listed in :data:`KINDS`; the lines ``initlab sweep``
 prints after it are the CLI's (``initlab.cli._trainmaps._KINDS``, the scaling studies'
-``initlab.cli.scaling.study_outputs``; none if absent).
+``initlab.cli.scaling.study_outputs``, and ``initlab.cli.sweep``'s for correlation and
+kernels; none if absent).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ KINDS = {
     "deep_linear": "initlab.studies.deeplinear",
     "lr-transfer": "initlab.studies.lrtransfer",
     "coord-check": "initlab.studies.scaling",
+    "correlation": "initlab.studies.correlation",
+    "kernels": "initlab.studies.kernel_study",
 }
 """Study kinds a spec may name -> the module that makes its study."""
 MAX_POPULATION = 256
