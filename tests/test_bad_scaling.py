@@ -36,8 +36,10 @@ CASES = [
     ([*LT, "--out", " "], ["--out is empty"]),
     ([*LT, "--base-width", "8", "--jobs", "2"], ["--jobs and --scheduler need --out DIR"]),
     ([*CC, "--base-width", "8", "--out", "o", "--jobs", "0"], ["--jobs must be >= 1; got 0"]),
-    ([*CC, "--base-width", "8", "--write-spec", "s.toml", "--out", "o"],
-     ["--write-spec writes the spec and computes nothing"]),
+    (
+        [*CC, "--base-width", "8", "--write-spec", "s.toml", "--out", "o"],
+        ["--write-spec writes the spec and computes nothing"],
+    ),
     (["scaling", "figures", "missing.json"], ["no result file missing.json"]),
     (["scaling", "figures", "x.json", "--out", ""], ["--out is empty"]),
 ]

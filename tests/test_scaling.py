@@ -268,6 +268,9 @@ def test_float32_studies_train_in_float32_and_say_so(tmp_path):
                  "--steps", "2", "--examples", "16", "--batch-size", "8", "--dtype", "float32",
                  "--base-width", "8", "-q", "--out", str(out)]) == 0  # fmt: skip
     stored = scaling.LrTransfer.load(out / "lr_transfer.json")
-    assert stored.settings["dtype"] == "float32" and (stored.loss.astype(np.float32) == stored.loss).all()
+    assert (
+        stored.settings["dtype"] == "float32"
+        and (stored.loss.astype(np.float32) == stored.loss).all()
+    )
     with pytest.raises(InitlabError, match="dtype must be one of float64, float32"):
         scaling.coord_check(**kw, dtype="float16")

@@ -97,15 +97,13 @@ def test_the_written_spec_reruns_with_initlab_sweep_to_the_same_bits(reference, 
     assert f"{n} cells stored, 0 failed" in text and "2 local worker processes" in text
     assert records(out) == expected
     shown = text.splitlines()
-    assert shown[shown.index(printed[0]):][: len(printed)] == printed  # the command's lines
+    assert shown[shown.index(printed[0]) :][: len(printed)] == printed  # the command's lines
     # the command's own store holds the very same cells: nothing to do
     assert main(["sweep", str(spec), "--out", str(ref), "-q"]) == 0
     assert f"{n} done before, 0 to run" in capsys.readouterr().out
 
 
-def test_results_lists_the_cells_and_the_command_prints_the_same_without_a_store(
-    reference, capsys
-):
+def test_results_lists_the_cells_and_the_command_prints_the_same_without_a_store(reference, capsys):
     name, argv, n, out, _, printed = reference
     assert main(["results", str(out)]) == 0
     text = capsys.readouterr().out
@@ -149,7 +147,7 @@ def test_a_larger_correlation_study_reuses_the_stored_networks(reference, tmp_pa
 
 
 BAD = [
-    ('[correlation]\nwidht = 3\n', "'widht'"),
+    ("[correlation]\nwidht = 3\n", "'widht'"),
     ("[correlation]\nwidth = 1\n", "width must be >= 2"),
     ("[correlation]\nc0 = 0.5\n", "c0 must be a list"),
     ("[correlation]\nc0 = [0.5, 2.0]\n", "c0 must be correlations in [-1, 1]"),

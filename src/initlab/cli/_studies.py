@@ -90,7 +90,6 @@ def write_spec(args: Any, spec: dict[str, Any]) -> list[str]:
     return [f"wrote {path}: run it with `initlab sweep {path} --out DIR`"]
 
 
-
 def execute_temporary(study: _study.Study, read: Callable[[Path], Any], *, jobs: int | None,
                       scheduler: str | None, progress: Callable[..., None] | None = None
                       ) -> Any:  # fmt: skip

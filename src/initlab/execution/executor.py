@@ -96,8 +96,7 @@ def _lock(out: Path) -> Any:
     except BlockingIOError:
         f.close()
         raise InitlabError(
-            f"another initlab sweep or study is writing to {out}; wait for it to finish, or "
-            "stop it"
+            f"another initlab sweep or study is writing to {out}; wait for it to finish, or stop it"
         ) from None
     return f
 
