@@ -69,7 +69,12 @@ def forward_rest(
     for W, b in zip(weights[1:], biases[1:], strict=True):
         A = act.f(Zs[-1])
         As.append(A)
-        Zs.append(np.matmul(W, A) + b)
+        Z = np.matmul(W, A)
+        if np.result_type(Z, b) == Z.dtype:  # in place: W A + b's bits, one array fewer
+            Z += b
+        else:
+            Z = Z + b
+        Zs.append(Z)
     return Zs, As
 
 
