@@ -42,6 +42,7 @@ from initlab.experiment._studyio import read_record as _read
 from initlab.experiment._studyio import write_record as _write
 from initlab.init.build import init_population
 from initlab.nn import activations as _activations
+from initlab.nn.lean import ARITHMETICS
 from initlab.nn.network import Network
 from initlab.nn.training import train
 from initlab.results.records import jsonable
@@ -81,6 +82,11 @@ class TrainabilityConfig:
         The floating type of the parameters, data and training (stored with the map and in
         every depth's record). float32 halves the memory traffic; its numbers are float32
         roundings of the same training, not float64's bits.
+    arithmetic : {"fast", "exact"}
+        :func:`initlab.nn.training.train`'s: ``"fast"`` (the default, stored with the map)
+        takes plain SGD through :class:`initlab.nn.lean.LeanStep`, the same steps with
+        other roundings; ``"exact"`` gives the general step's bits (and maps stored before
+        the option, which resume as ``"exact"``).
     """
 
     depths: tuple[int, ...] = (2, 4, 8, 12, 16, 24, 32)
@@ -98,6 +104,7 @@ class TrainabilityConfig:
     test_fraction: float = 0.2
     multiple: float = 6.0
     dtype: str = "float64"
+    arithmetic: str = "fast"
 
     def __post_init__(self) -> None:
         set_grid(self, "depths", int, low=1, integer=True)
@@ -113,6 +120,10 @@ class TrainabilityConfig:
         check_number("multiple", self.multiple, low=0, low_open=True)
         if self.dtype not in DTYPES:
             raise InitlabError(f"dtype must be one of {', '.join(DTYPES)}; got {self.dtype!r}")
+        if self.arithmetic not in ARITHMETICS:
+            raise InitlabError(
+                f"arithmetic must be one of {', '.join(ARITHMETICS)}; got {self.arithmetic!r}"
+            )
         if self.task not in TASKS:
             raise InitlabError(f"task must be one of {', '.join(TASKS)}; got {self.task!r}")
         _activations.get(self.activation)
@@ -221,6 +232,7 @@ def train_depth(config: TrainabilityConfig, depth: int, task: dict[str, Any]) ->
         Y_test=task["Y_test"],
         eval_every=config.steps,
         return_network=False,
+        arithmetic=config.arithmetic,
     )
     shape = (len(config.sigma_w2), config.seeds)
     return jsonable(
@@ -229,6 +241,7 @@ def train_depth(config: TrainabilityConfig, depth: int, task: dict[str, Any]) ->
             "schema_version": SCHEMA_VERSION,
             "depth": depth,
             "dtype": config.dtype,
+            "arithmetic": config.arithmetic,
             "layer_sizes": sizes,
             "train_accuracy": hist.final_accuracy.reshape(shape),
             "test_accuracy": hist.test_accuracy_history[:, -1].reshape(shape),
@@ -246,6 +259,7 @@ def _start(config: TrainabilityConfig, out: Path) -> None:
     if file.exists():
         stored = _read(file, "initlab.trainability", _COMMAND)["config"]
         stored.setdefault("dtype", "float64")  # a map stored before the option is float64
+        stored.setdefault("arithmetic", "exact")  # and exact
         if stored != json.loads(json.dumps(config.as_dict())):
             raise InitlabError(
                 f"{file} holds a different trainability configuration; use another --out "

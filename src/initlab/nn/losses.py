@@ -233,8 +233,8 @@ HEADS: dict[str, Head] = {
         check=_check_binary, nonnegative=True,
     ),
     "softmax": Head(
-        "softmax", _softmax_loss, dZ=lambda Z, Y: _softmax(Z) - Y, output=_softmax, accuracy=_softmax_accuracy,
-        predict=_softmax_predict, check=_check_one_hot, min_outputs=2,
+        "softmax", _softmax_loss, dZ=lambda Z, Y: _softmax(Z) - Y, output=_softmax,
+        accuracy=_softmax_accuracy, predict=_softmax_predict, check=_check_one_hot, min_outputs=2,
     ),
     "linear": Head(
         "linear", _linear_loss, dZ=lambda Z, Y: Z - Y, output=lambda Z: Z,

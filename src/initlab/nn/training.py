@@ -39,6 +39,7 @@ from initlab.nn import engines as _engines
 from initlab.nn import optimizers as _optimizers
 from initlab.nn.fused import PlainStep, divergence_limit
 from initlab.nn.history import History, Hook, Step
+from initlab.nn.lean import ARITHMETICS, LeanStep
 from initlab.nn.losses import Head
 from initlab.nn.network import Network, backward, forward_rest
 from initlab.nn.run_state import _prepare, _Run
@@ -70,6 +71,7 @@ def train(
     progress: Callable[[int], None] | None = None,
     return_network: bool = True,
     start: SampleStart | None = None,
+    arithmetic: str = "exact",
 ) -> tuple[Network | None, History]:
     r"""Train every member of `network`; by default, the post's full-batch gradient descent.
 
@@ -105,6 +107,10 @@ def train(
         :meth:`~initlab.nn.start.SampleStart.placeholder` will do). Needs engine
         ``"sample"`` and ``return_network=False``, and `X`, `X_test` the arrays it was
         built with.
+    arithmetic : {"exact", "fast"}
+        ``"fast"``: plain SGD on the direct engine with one rate per member takes
+        :class:`initlab.nn.lean.LeanStep` (fewer passes over memory; the same step up to
+        roundings, not the exact path's bits); any other run is exact.
 
     Returns
     -------
@@ -113,18 +119,22 @@ def train(
     """
     if start is not None and return_network:
         raise InitlabError("train with a start needs return_network=False (W1(0) is not kept)")
+    if arithmetic not in ARITHMETICS:
+        raise InitlabError(
+            f"arithmetic must be one of {', '.join(ARITHMETICS)}; got {arithmetic!r}"
+        )
     with threadpool_limits(limits=1, user_api="blas"):
         run = _prepare(
             network, X, Y, learning_rate, iterations, epochs, head, optimizer, batch_size,
             shuffle_seed, engine, divergence_factor, X_test, Y_test, eval_every, start,
         )  # fmt: skip
         t0 = time.perf_counter()
-        final, counts = _loop(run, set(record_at), hooks, progress)
+        final, counts = _loop(run, set(record_at), hooks, progress, arithmetic)
         trained = _trained_network(run) if return_network else None
     return trained, _history(run, final, time.perf_counter() - t0, counts)
 
 
-def _loop(run: _Run, record: set[int], hooks: Sequence[Hook], progress) -> tuple:
+def _loop(run: _Run, record: set[int], hooks: Sequence[Hook], progress, arithmetic: str) -> tuple:
     """Every step, then the final measurements (step T); floating-point events counted, and
     the steps they occurred at kept, not printed."""
     counts: Counter[str] = Counter()
@@ -135,7 +145,7 @@ def _loop(run: _Run, record: set[int], hooks: Sequence[Hook], progress) -> tuple
         counts.update([kind.split()[0]])
         steps.setdefault(kind.split()[0], set()).add(at[0])
 
-    fast = _plain_step(run)
+    fast = _plain_step(run, arithmetic)
     with np.errstate(all="call", under="ignore", call=count):
         for i in range(run.sched.steps):
             at[0] = i
@@ -178,13 +188,16 @@ def _step(run: _Run, i: int, hooks: Sequence[Hook]) -> None:
     _update(run, dZ1, dWs, dbs, cols)
 
 
-def _plain_step(run: _Run) -> PlainStep | None:
+def _plain_step(run: _Run, arithmetic: str = "exact") -> PlainStep | None:
     """:class:`~initlab.nn.fused.PlainStep` for plain gradient descent (full batch, or
-    mini-batches on the direct engine), else None."""
+    mini-batches on the direct engine), else None; :class:`~initlab.nn.lean.LeanStep`
+    where `arithmetic` is ``"fast"`` and it applies."""
     batches = run.sched.full or run.eng.name == "direct"
     if not (batches and run.plain.all()) or run.flat is None:
         return None
-    return PlainStep(run.eng, run.flat, run.net.activation, run.head, run.Y, run.rest[1], run.step1)
+    lean = arithmetic == "fast" and LeanStep.applies(run.eng, run.rest[1], run.step1)
+    step = LeanStep if lean else PlainStep
+    return step(run.eng, run.flat, run.net.activation, run.head, run.Y, run.rest[1], run.step1)
 
 
 def _fast_step(run: _Run, i: int, fast: PlainStep) -> None:
