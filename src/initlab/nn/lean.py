@@ -19,16 +19,16 @@ gradient is already the step: one pass per parameter instead of three. And with 
 in flight: tanh's :math:`A_l` overwrites :math:`Z_l`; the :math:`\delta_l`, the
 :math:`\phi'` and the weight steps live in a few scratch arrays reused layer after layer (in
 cache), each layer updated as soon as its :math:`W_l^T \delta_l` is formed (with the
-weights before the update, as the general step). :math:`\delta_l A_{l-1}^T` multiplies by a
-contiguous copy of :math:`A_{l-1}^T`: OpenBLAS's kernel for a transposed right operand is
-about 1.5 times slower on these small products than the copy and a plain product together
-(``BENCHMARKS.md``). The first layer is the direct engine's :math:`W_1`, one batched product.
+weights before the update, as the general step). The first layer is the direct engine's
+:math:`W_1`, one batched product. (:math:`\delta_l A_{l-1}^T` is OpenBLAS's kernel for a
+transposed right operand, about 1.5 times slower than a plain product on these small
+matrices; a contiguous copy of :math:`A_{l-1}^T` first saves nothing in the whole step,
+measured in ``BENCHMARKS.md``.)
 
 Which bits change: the rate's rounding moves (:math:`\eta (g / m)` becomes
-:math:`(\eta / m)\, g` at the top) and the products :math:`\delta A^T` take another
-kernel, so numbers differ from the exact step by roundings (relative :math:`10^{-16}` per
-step in float64, which a chaotic run amplifies like any rounding;
-``tests/test_lean_step.py`` holds the two to each other). What does not change: every
+:math:`(\eta / m)\, g` at the top), so numbers differ from the exact step by roundings
+(relative :math:`10^{-16}` per step in float64, which a chaotic run amplifies like any
+rounding; ``tests/test_lean_step.py`` holds the two to each other). What does not change: every
 product is per member and every other operation elementwise or per row, so a member's bits
 never depend on its population, and BLAS runs on one thread in the loop (any thread count
 gives the same bits).
@@ -79,8 +79,6 @@ class LeanStep(PlainStep):
             "tmp": [np.empty((K, sizes[-1], m), dtype=dtype) for _ in range(2)],
             "delta": {(n, i): np.empty((K, n, m), dtype=dtype) for n in sizes[1:] for i in (0, 1)},
             "df": {n: np.empty((K, n, m), dtype=dtype) for n in sizes[1:]},
-            "AT": {n: np.empty((K, m, n), dtype=dtype) for n in sizes[1:-1]},
-            "XT": np.empty((m, sizes[0]), dtype=dtype),
             "dW": {s: np.empty((K, *s), dtype=dtype) for s in shapes},
             "db": {n: np.empty((K, n, 1), dtype=dtype) for n in sizes[1:]},
             "scale": (self.eta1 / m).astype(dtype)[:, None, None],
@@ -120,9 +118,7 @@ class LeanStep(PlainStep):
                 np.multiply(W[l].swapaxes(-1, -2), delta, out=dA)
             else:
                 np.matmul(W[l].swapaxes(-1, -2), delta, out=dA)
-            AT = self.AT[n_in]
-            np.copyto(AT, As[l - 1].swapaxes(-1, -2))
-            self._descend(W[l], b[l], delta, AT)
+            self._descend(W[l], b[l], delta, As[l - 1])
             if self.tanh:  # dA *= 1 - A * A
                 df = np.multiply(As[l - 1], As[l - 1], out=self.df[n_in])
                 dA *= np.subtract(1.0, df, out=df)
@@ -131,14 +127,12 @@ class LeanStep(PlainStep):
             if alive is not None:
                 dA[~alive] = 0.0
             delta = dA
-        XT = self.XT
-        np.copyto(XT, self.eng.batch(self.cols).T)
-        self._descend(self.eng.W1, b[0], delta, XT)
+        self._descend(self.eng.W1, b[0], delta, self.eng.batch(self.cols))
 
-    def _descend(self, W: Array, b: Array, delta: Array, AT: Array) -> None:
-        """``W -= delta @ AT`` and ``b -= sum_i delta[..., i]``, in place."""
+    def _descend(self, W: Array, b: Array, delta: Array, A: Array) -> None:
+        """``W -= delta A^T`` and ``b -= sum_i delta[..., i]``, in place."""
         dW = self.dW[W.shape[1:]]
-        W -= np.matmul(delta, AT, out=dW)
+        W -= np.matmul(delta, A.swapaxes(-1, -2), out=dW)
         db = self.db[b.shape[1]]
         np.add.reduce(delta, axis=-1, out=db[..., 0])
         b -= db

@@ -41,7 +41,7 @@ from initlab.nn.fused import PlainStep, divergence_limit
 from initlab.nn.history import History, Hook, Step
 from initlab.nn.lean import ARITHMETICS, LeanStep
 from initlab.nn.losses import Head
-from initlab.nn.network import Network, backward, forward_rest
+from initlab.nn.network import Network, backward, forward_rest, logits
 from initlab.nn.run_state import _prepare, _Run
 from initlab.nn.start import SampleStart
 
@@ -293,7 +293,7 @@ def _set_aside(run: _Run, k: int) -> tuple[list[Array], list[Array]]:
 def _evaluate(run: _Run, i: int) -> None:
     X, Y = run.test
     Z1 = run.eng.preactivation_on(X, run.biases[0])
-    ZL = forward_rest(Z1, run.weights, run.biases, run.net.activation)[0][-1]
+    ZL = logits(Z1, run.weights, run.biases, run.net.activation)
     iters, costs, accs = run.evals
     iters.append(i)
     costs.append(np.where(run.alive, run.head.loss(ZL, Y), np.nan))
@@ -303,7 +303,7 @@ def _evaluate(run: _Run, i: int) -> None:
 def _finish(run: _Run) -> tuple[Array, Array]:
     """Final training cost and accuracy on every column, and the last evaluation."""
     Z1 = run.eng.preactivation(run.biases[0])
-    ZL = forward_rest(Z1, run.weights, run.biases, run.net.activation)[0][-1]
+    ZL = logits(Z1, run.weights, run.biases, run.net.activation)
     cost = np.where(run.alive, run.head.loss(ZL, run.Y), np.nan)
     accuracy = np.where(run.alive, run.head.accuracy(ZL, run.Y), np.nan)
     if run.test is not None:
