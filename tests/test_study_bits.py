@@ -172,3 +172,23 @@ def test_a_float32_map_trains_in_float32_and_says_so(tmp_path):
     tr.run(tr.TrainabilityConfig(**kw), old)  # accepted: a float64 map
     with pytest.raises(tr.InitlabError, match="different trainability configuration"):
         tr.run(tr.TrainabilityConfig(**kw, dtype="float32"), old)
+
+
+@pytest.mark.parametrize("stream", ["default", "legacy"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_drawing_into_a_stacked_array_gives_the_initializers_numbers(stream, dtype):
+    """``Initializer.draw_into`` (how populations are drawn): the numbers of a call, and the
+    generator left in the same state, for a scaled normal (its ``fill``), a uniform and a
+    truncated normal (no fill), an orthogonal matrix; Generator and legacy RandomState."""
+    from initlab._rng import make_rng
+    from initlab.init import catalogue
+
+    for name in ("he", "lecun_uniform", "truncated_normal", "orthogonal", "random"):
+        init = catalogue.get(name)
+        a, b = make_rng(5, stream), make_rng(5, stream)
+        out = np.full((3, 7, 5), np.nan, dtype=dtype)
+        init.draw_into(out[1], a)
+        expected = init((7, 5), b, dtype)
+        assert out[1].tobytes() == expected.tobytes(), name
+        assert np.isnan(out[[0, 2]]).all()  # only the member's slice is written
+        assert a.standard_normal(3).tobytes() == b.standard_normal(3).tobytes(), name
