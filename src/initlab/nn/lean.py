@@ -69,7 +69,7 @@ class LeanStep(PlainStep):
         K, sizes, dtype = self.p.K, self.p.sizes, self.p.dtype
         hidden = [(K, n, m) for n in sizes[1:-1]]
         Zs = Flat([*hidden, (K, sizes[-1], m)], dtype).arrays
-        A = Zs[:-1] if self.tanh else Flat(hidden, dtype).arrays
+        A = Zs[:-1] if self.tanh or self.identity else Flat(hidden, dtype).arrays
         shapes = {(sizes[l], sizes[l - 1]) for l in range(1, len(sizes))}
         return {
             "m": m,
@@ -94,7 +94,7 @@ class LeanStep(PlainStep):
         for l in range(1, len(Zs)):
             if self.tanh:
                 np.tanh(Zs[l - 1], out=As[l - 1])
-            else:
+            elif not self.identity:
                 As[l - 1][...] = f(Zs[l - 1])
             np.matmul(p.weights[l], As[l - 1], out=Zs[l])
             Zs[l] += p.biases[l]
@@ -122,7 +122,7 @@ class LeanStep(PlainStep):
             if self.tanh:  # dA *= 1 - A * A
                 df = np.multiply(As[l - 1], As[l - 1], out=self.df[n_in])
                 dA *= np.subtract(1.0, df, out=df)
-            else:
+            elif not self.identity:  # linear units: phi' = 1
                 dA *= self.act.df(Zs[l - 1], As[l - 1])
             if alive is not None:
                 dA[~alive] = 0.0
