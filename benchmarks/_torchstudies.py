@@ -37,7 +37,7 @@ def _tensor(a: np.ndarray, dtype: torch.dtype = torch.float64) -> torch.Tensor:
 def _cost(Z: torch.Tensor, Y: torch.Tensor, head: str = "softmax") -> torch.Tensor:
     """Per member, averaged over the columns: ``(K,)`` from ``Z`` (K, n_L, m) and ``Y``
     (n_L, m): softmax cross-entropy (one-hot ``Y``), or for the ``"linear"`` head
-    :math:`\tfrac12 \lVert z - y \rVert^2` (initlab's linear head)."""
+    :math:`\\tfrac12 \\lVert z - y \\rVert^2` (initlab's linear head)."""
     if head == "linear":
         return 0.5 * ((Z - Y) ** 2).sum(dim=-2).mean(dim=-1)
     return -(Y * torch.log_softmax(Z, dim=-2)).sum(dim=-2).mean(dim=-1)

@@ -191,13 +191,13 @@ correlation below 1 there); Jacobian: other draws of the
     for peer, theirs in results.items():
         if peer == "initlab":
             continue
+        pairs = list(zip(ours, theirs, strict=True))
         if name == "kernels":
             err = max(np.max(np.abs(getattr(k, f) - t[f])) / np.max(np.abs(getattr(k, f)))
-                      for k, t in zip(ours, theirs, strict=True) for f in ("nngp", "ntk"))  # fmt: skip
+                      for k, t in pairs for f in ("nngp", "ntk"))  # fmt: skip
             ok = err < 1e-7  # relu's NTK diagonal: 6.6e-9 (neural-tangents clips c < 1)
         elif name == "jacobian":
-            err = max(abs(np.mean(t**2) / np.mean(o**2) - 1) for o, t in zip(ours, theirs,
-                                                                               strict=True))  # fmt: skip
+            err = max(abs(np.mean(t**2) / np.mean(o**2) - 1) for o, t in pairs)
             ok = err < 0.25
         else:
             err = np.max(np.abs(np.concatenate(theirs) - np.concatenate(ours)))
@@ -230,8 +230,9 @@ def bench(name: str, smoke: bool, rounds: int, nt_python: str | None) -> None:
     series = {k: v for k, v in times.items() if k != "initlab" and k != "neural-tangents"}
     if nt:
         print(f"  neural-tangents with JAX {nt[0][0]['jax']} (jit, float64, 1 thread):")
-        for key, label in (("compiled", "compiled"), ("first", "first call, compilation "
-                           "included"), ("process", "whole process, start-up included")):  # fmt: skip
+        labels = {"compiled": "compiled", "first": "first call, compilation included",
+                  "process": "whole process, start-up included"}  # fmt: skip
+        for key, label in labels.items():
             series[f"neural-tangents {label}"] = [sum(run[key] for run in rnd) for rnd in nt]
     for who, t in series.items():
         rs = [a / b for a, b in zip(t, base, strict=True)]
