@@ -87,7 +87,7 @@ def logsumexp_outputs(Z: Array) -> Array:
     axis=-2)`` computes it (SciPy 1.17, real input), without its array-API dispatch
     (ten times its arithmetic on a population's logits).
 
-    The same operations in the same order, so the same bits (``tests/test_heads.py`` holds
+    The same operations in the same order, so the same bits (``tests/test_losses.py`` holds
     them to SciPy's, with ties, infinities and NaN): with :math:`z^* = \max_j z_j`, c the
     number of j with :math:`z_j = z^*`, :math:`s = \sum_{z_j < z^*} e^{z_j - z^*}` (divided
     by c unless 0), the result is :math:`(\operatorname{log1p}(s) + \log c) + z^*`; where
