@@ -116,6 +116,33 @@ def jacobian_case(smoke: bool, nt_python: str | None) -> dict:
     return {"initlab": initlab, "torch": peer}
 
 
+def jacobian_breakdown(smoke: bool) -> None:
+    """The chain's operations at width 400 in NumPy (OpenBLAS, LAPACK) and torch (MKL):
+    one product W J, one SVD's singular values, one orthogonal draw's QR, one Gaussian draw."""
+    N, reps = (20, 1) if smoke else (400, 10)
+    rng, g = np.random.default_rng(0), torch.Generator().manual_seed(0)
+    W, J = rng.standard_normal((N, N)), rng.standard_normal((N, N))
+    Wt, Jt = torch.from_numpy(W), torch.from_numpy(J)
+    ops = {
+        "W @ J": (lambda: W @ J, lambda: Wt @ Jt),
+        "singular values": (lambda: np.linalg.svd(J, compute_uv=False),
+                            lambda: torch.linalg.svdvals(Jt)),
+        "QR (orthogonal draw)": (lambda: np.linalg.qr(W), lambda: torch.linalg.qr(Wt)),
+        "N x N normals": (lambda: rng.standard_normal((N, N)),
+                          lambda: torch.randn(N, N, generator=g, dtype=torch.float64)),
+    }  # fmt: skip
+    for name, fns in ops.items():
+        t = []
+        for f in fns:
+            f()
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                f()
+            t.append((time.perf_counter() - t0) / reps * 1e3)
+        print(f"  width {N}, {name}: numpy {t[0]:.2f} ms, torch {t[1]:.2f} ms "
+              f"(numpy / torch {t[0] / t[1]:.2f})")  # fmt: skip
+
+
 def _kernel_data(smoke: bool):
     from initlab.experiment import kernels as ek
 
@@ -182,11 +209,11 @@ CASES = {"deep-linear": deep_linear_case, "jacobian": jacobian_case, "kernels": 
 
 
 def check(name: str, results: dict) -> None:
-    """Before timing: the peers compute initlab's numbers (deep-linear: the same step-0
-    costs; kernels: neural-tangents' kernels to 1e-7 relative, the largest entry's scale (every
-entry agrees to 1e-14 but relu's NTK diagonal, 6.6e-9 off: neural-tangents clips the
-correlation below 1 there); Jacobian: other draws of the
-    same laws, so the mean of sigma^2 agrees to 25%)."""
+    """Before timing: the peers compute initlab's numbers. Deep linear: the same step-0
+    costs. Kernels: neural-tangents' to 1e-7 relative to the largest entry (every entry
+    agrees to 1e-14 but relu's NTK diagonal, 6.6e-9 off: neural-tangents clips the
+    correlation below 1 there). Jacobian: other draws of the same laws, so the mean of
+    sigma^2 agrees to 25%."""
     ours = results["initlab"]
     for peer, theirs in results.items():
         if peer == "initlab":
@@ -238,6 +265,8 @@ def bench(name: str, smoke: bool, rounds: int, nt_python: str | None) -> None:
         rs = [a / b for a, b in zip(t, base, strict=True)]
         print(f"  {who} / initlab: {statistics.median(rs):.2f}x "
               f"(min {min(rs):.2f}, max {max(rs):.2f}, n={len(rs)})")  # fmt: skip
+    if name == "jacobian":
+        jacobian_breakdown(smoke)
 
 
 def main() -> None:

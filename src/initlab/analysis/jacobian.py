@@ -242,7 +242,9 @@ def _spectra(act, init, q, b2, depths, N, members, seed) -> np.ndarray:
             W = init((N, N), rng)
             h = W @ x + math.sqrt(b2) * rng.standard_normal(N)
             x = act.f(h)
-            J = act.df(h, x)[:, None] * (W @ J)
+            WJ = W @ J
+            WJ *= act.df(h, x)[:, None]  # in place: d * (W J)'s bits, one array fewer
+            J = WJ
             if l in depths:
                 out[k, depths.index(l)] = np.linalg.svd(J, compute_uv=False)
     return out
