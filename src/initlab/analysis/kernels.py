@@ -360,7 +360,7 @@ def _finish(st: _State, same: bool, record: list) -> Kernels:
     return Kernels(K, T, tuple(record))
 
 
-def _symmetric(A: Array, tile: int = 256) -> Array:
+def _symmetric(A: Array, tile: int = 128) -> Array:
     """``(A + A.T) / 2`` tile by tile (each tile beside its mirror image in cache; a
     transposed operand across a whole large matrix misses the cache at every entry): the
     same operations on every entry, so the same bits."""
