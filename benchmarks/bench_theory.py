@@ -14,7 +14,7 @@ r"""The theory studies beside their peers: deep-linear learning time, Jacobian s
   MLP, NTK parametrization, relu and erf: closed forms on both sides) beside neural-tangents'
   jitted ``kernel_fn`` (``--nt-python PATH``, an interpreter with neural-tangents; its
   kernels are held to initlab's before timing);
-- ``correlation``: the correlation map's theory is a quadrature of microseconds (no peer);
+- ``correlation``: the correlation map's theory is a quadrature of milliseconds (no peer);
   its time per call is printed.
 
 Rounds interleave the contenders; each figure is the median over rounds of peer / initlab
@@ -186,7 +186,7 @@ def run_nt(python: str, X: np.ndarray, act: str, w2: float, b2: float, hidden) -
 
 
 def correlation_case(smoke: bool, nt_python: str | None) -> None:
-    """The correlation map's theory: microseconds per call, no peer needed."""
+    """The correlation map's theory: milliseconds per call (a quadrature), no peer."""
     from initlab.analysis import correlation as corr
 
     c = np.linspace(0.0, 1.0, 81)
