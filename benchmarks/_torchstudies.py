@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-ACTS = {"tanh": torch.tanh, "relu": torch.relu}
+ACTS = {"tanh": torch.tanh, "relu": torch.relu, "linear": lambda Z: Z}
 Observe = Callable[[int, list], None] | None
 
 
@@ -34,9 +34,12 @@ def _tensor(a: np.ndarray, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     return torch.tensor(a, dtype=dtype)
 
 
-def _cost(Z: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
-    """Softmax cross-entropy per member, averaged over the columns: ``(K,)`` from
-    ``Z`` (K, n_L, m) and one-hot ``Y`` (n_L, m)."""
+def _cost(Z: torch.Tensor, Y: torch.Tensor, head: str = "softmax") -> torch.Tensor:
+    """Per member, averaged over the columns: ``(K,)`` from ``Z`` (K, n_L, m) and ``Y``
+    (n_L, m): softmax cross-entropy (one-hot ``Y``), or for the ``"linear"`` head
+    :math:`\\tfrac12 \\lVert z - y \\rVert^2` (initlab's linear head)."""
+    if head == "linear":
+        return 0.5 * ((Z - Y) ** 2).sum(dim=-2).mean(dim=-1)
     return -(Y * torch.log_softmax(Z, dim=-2)).sum(dim=-2).mean(dim=-1)
 
 
@@ -53,11 +56,12 @@ def train_bmm(
     observe: Observe = None,
     dtype: torch.dtype = torch.float64,
     evaluate: tuple[Sequence, Sequence] = ((), ()),
+    head: str = "softmax",
 ) -> np.ndarray:
     """Train the stacked population on `batches` (column indices, None for all); `rates`
     per parameter ``[W_1, b_1, W_2, ...]``, each ``(K,)``. ``evaluate``: inputs whose
     logits are computed before the first step and after the last (a study's held-out
-    measurements). The cost before each step, (K, T)."""
+    measurements); `head` as :func:`_cost`'s. The cost before each step, (K, T)."""
     phi = ACTS[activation]
     params = []
     for W, b in zip(weights, biases, strict=True):
@@ -82,7 +86,7 @@ def train_bmm(
     for t, cols in enumerate(batches):
         XB, YB = (Xt, Yt) if cols is None else (Xt[:, cols], Yt[:, cols])
         Zs = forward(XB)
-        J = _cost(Zs[-1], YB)
+        J = _cost(Zs[-1], YB, head)
         if observe is not None:
             observe(t, [Z.detach() for Z in Zs])
         grads = torch.autograd.grad(J.sum(), params)

@@ -188,6 +188,41 @@ def _mup_peer(widths, X, Y, lr, nseeds):
     return run
 
 
+def coord_check_breakdown(smoke: bool) -> None:
+    """Where the coordinate check's time goes: building the populations (drawing) beside
+    training them, and the widest layer's three products in NumPy (OpenBLAS) and torch
+    (MKL), per member, the same shapes and layouts."""
+    from initlab.experiment import scaling
+
+    widths = (16, 32) if smoke else (64, 128, 256, 512, 1024, 2048)
+    arch, (X, Y) = scaling.Architecture(), scaling.digits(128)
+    t0 = time.perf_counter()
+    for p in ("sp", "mup"):
+        for n in widths:
+            arch.build(X.shape[0], n, Y.shape[0], [0, 1, 2, 3], p, widths[0], "sgd")
+    build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    scaling.coord_check(widths, ("sp", "mup"), seeds=[0, 1, 2, 3], learning_rate=0.5,
+                        base_width=widths[0])  # fmt: skip
+    print(f"  breakdown: building every population {build:.2f} s of the whole check "
+          f"{time.perf_counter() - t0:.2f} s")  # fmt: skip
+    n, m, rng = widths[-1], X.shape[1], np.random.default_rng(0)
+    V, A, dZ = (rng.standard_normal(shape) for shape in ((n, n), (n, m), (n, m)))
+    products = {"V A": (lambda a, b: a @ b, (V, A)), "dZ A^T": (lambda a, b: a @ b.T, (dZ, A)),
+                "V^T dZ": (lambda a, b: a.T @ b, (V, dZ))}  # fmt: skip
+    reps = 1 if smoke else 5
+    for name, (f, (a, b)) in products.items():
+        t = []
+        for args in ((a, b), (torch.from_numpy(a), torch.from_numpy(b))):
+            f(*args)
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                f(*args)
+            t.append((time.perf_counter() - t0) / reps * 1e3)
+        print(f"  width {n}, {name} ({m} columns): numpy {t[0]:.1f} ms, torch {t[1]:.1f} ms "
+              f"(numpy / torch {t[0] / t[1]:.2f})")  # fmt: skip
+
+
 def trainability_float32_case(smoke: bool):
     """The same map in float32 (``TrainabilityConfig(dtype="float32")``) vs torch bmm float32."""
     return trainability_case(smoke, "float32")
@@ -243,6 +278,8 @@ def bench(name: str, smoke: bool, rounds: int, jax_python: str | None) -> None:
                   f"(min {min(rs):.2f}, max {max(rs):.2f}, n={len(rs)})")  # fmt: skip
     if jax_runs:
         report_jax(jax_runs, base)
+    if name == "coord-check":
+        coord_check_breakdown(smoke)
 
 
 def run_jax(python: str, cfg, task, nets, batches) -> dict:

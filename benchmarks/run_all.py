@@ -12,7 +12,8 @@ Scripts (each also runs alone: ``python benchmarks/bench_<name>.py --help``):
 - ``threads``: 2 OpenBLAS threads vs 1, why the others default to ``--threads 1`` (~1 min);
 - ``sweep``: the 720-run example sweep, wall and CPU time (~1-4 min);
 - ``initializers``: drawing He-normal weights vs NumPy's own normal draw (seconds).
-- ``studies``: trainability map, lr transfer, coordinate check vs torch and mup (~10 min).
+- ``studies``: trainability map, lr transfer, coordinate check vs torch and mup (~10 min);
+- ``theory``: deep-linear learning time, Jacobian spectra, kernels vs torch and neural-tangents.
 
 ``--smoke`` runs each script for seconds on tiny synthetic data (the test suite does):
 it checks that they work, not how fast.
@@ -32,7 +33,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SCRIPTS = (
     "post", "torch", "population", "tall", "memory", "threads", "sweep", "initializers", "floor",
-    "scaling", "studies",
+    "scaling", "studies", "theory",
 )  # fmt: skip
 
 

@@ -192,7 +192,8 @@ def _train_both(pop, X, Y, **kw):
 @pytest.mark.parametrize(
     ("engine", "activation", "head", "n_out"),
     [("sample", "tanh", "sigmoid", 1), ("direct", "relu", "softmax", 3),
-     ("sample", "sigmoid", "linear", 2), ("direct", "tanh", "sigmoid", 1)],
+     ("sample", "sigmoid", "linear", 2), ("direct", "tanh", "sigmoid", 1),
+     ("direct", "linear", "sigmoid", 1)],
 )  # fmt: skip
 def test_fused_plain_step_is_bit_identical_to_the_general_step(engine, activation, head, n_out):
     """Full-batch plain GD takes nn.fused.PlainStep unless a step records; a hook at every

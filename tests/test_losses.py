@@ -143,3 +143,27 @@ def test_targets_are_checked_against_the_head():
         init_network([4, 3, 1], "he").cost(X, np.array([[0.0, 2.0]]))
     with pytest.raises(InitlabError, match="valid heads are: linear, sigmoid, softmax"):
         get_head("tanh")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_softmax_arithmetic_is_scipys_bit_for_bit(dtype):
+    """The softmax head's logsumexp and softmax are SciPy's operations without its dispatch:
+    the same bits, with ties for the largest logit, +-inf and NaN among the logits."""
+    from scipy.special import logsumexp, softmax
+
+    from initlab.nn.losses import logsumexp_outputs
+
+    rng = np.random.default_rng(3)
+    Z = (30.0 * rng.standard_normal((3, 7, 200))).astype(dtype)
+    Z[0, :3, :40] = Z[0, 3, :40]  # ties
+    Z[1, 2, 10:20] = np.inf
+    Z[1, :, 30] = -np.inf
+    Z[2, 4, 50:60] = np.nan
+    Z[2, :, 70] = np.finfo(dtype).max
+    with np.errstate(all="ignore"):
+        ours, theirs = logsumexp_outputs(Z), logsumexp(Z, axis=-2)
+        assert ours.dtype == theirs.dtype
+        np.testing.assert_array_equal(ours.view(np.uint8), theirs.view(np.uint8))
+        Zf = np.nan_to_num(Z, nan=0.0, posinf=50.0, neginf=-50.0)
+        Y = np.eye(7, dtype=dtype)[:, rng.integers(0, 7, 200)]
+        assert HEADS["softmax"].dZ(Zf, Y).tobytes() == (softmax(Zf, axis=-2) - Y).tobytes()

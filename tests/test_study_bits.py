@@ -2,6 +2,12 @@
 (issue 23, item 4): kept scratch arrays in the optimizers, weight gradients written into the
 previous step's arrays, and the fused plain step on mini-batches of the direct engine.
 
+The trainability map's default arithmetic is ``"fast"`` since (:mod:`initlab.nn.lean`: the
+rate folded into the top gradient, other roundings): its pins hold the ``"exact"`` arithmetic,
+which must keep main's bits; ``"trainability sgd fast"`` pins the default's own numbers
+(computed with this branch's code when the default changed; not main's). The momentum map
+never takes the lean step (not plain SGD), so its default is exact.
+
 Every pinned value is the first 16 hex digits of the SHA-256 of the study's numbers, computed
 with main's code at commit 15acaae (before the change) on the development machine (x86-64,
 OpenBLAS 0.3 through NumPy 2.4; one BLAS thread), by running this file's ``_studies()`` with
@@ -27,6 +33,7 @@ from initlab.studies import trainability as tr
 
 PINNED = {
     "trainability sgd": "301a84e5ba3d9233",
+    "trainability sgd fast": "36a2d3b70fbf8b5e",
     "trainability momentum sigmoid relu": "257d4068359bdb87",
     "lr transfer adam": "9284f3e18628829e",
     "lr transfer sgd residual": "ef5e3c434f53f987",
@@ -52,14 +59,15 @@ def _trainability(**kw) -> str:
     )
     task = tr.load_task(cfg.task, cfg.test_fraction, cfg.seed)
     records = [tr.train_depth(cfg, d, task) for d in cfg.depths]
-    for r in records:  # the record's numbers (dtype: a key added since, always float64 here)
-        r.pop("seconds"), r.pop("dtype", None)
+    for r in records:  # the record's numbers (dtype, arithmetic: keys added since)
+        r.pop("seconds"), r.pop("dtype", None), r.pop("arithmetic", None)
     return hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _studies() -> dict[str, str]:
     out = {
-        "trainability sgd": _trainability(),
+        "trainability sgd": _trainability(arithmetic="exact"),
+        "trainability sgd fast": _trainability(),
         "trainability momentum sigmoid relu": _trainability(
             optimizer="momentum", task="digits", activation="relu", learning_rate=0.2
         ),
@@ -159,3 +167,23 @@ def test_a_float32_map_trains_in_float32_and_says_so(tmp_path):
     # the dtype is part of every member cell's id: a float64 store is another study's
     with pytest.raises(tr.InitlabError, match="holds another study"):
         tr.run(tr.TrainabilityConfig(**kw), tmp_path / "a")
+
+
+@pytest.mark.parametrize("stream", ["default", "legacy"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_drawing_into_a_stacked_array_gives_the_initializers_numbers(stream, dtype):
+    """``Initializer.draw_into`` (how populations are drawn): the numbers of a call, and the
+    generator left in the same state, for a scaled normal (its ``fill``), a uniform and a
+    truncated normal (no fill), an orthogonal matrix; Generator and legacy RandomState."""
+    from initlab._rng import make_rng
+    from initlab.init import catalogue
+
+    for name in ("he", "lecun_uniform", "truncated_normal", "orthogonal", "random"):
+        init = catalogue.get(name)
+        a, b = make_rng(5, stream), make_rng(5, stream)
+        out = np.full((3, 7, 5), np.nan, dtype=dtype)
+        init.draw_into(out[1], a)
+        expected = init((7, 5), b, dtype)
+        assert out[1].tobytes() == expected.tobytes(), name
+        assert np.isnan(out[[0, 2]]).all()  # only the member's slice is written
+        assert a.standard_normal(3).tobytes() == b.standard_normal(3).tobytes(), name

@@ -246,7 +246,9 @@ def _chain(act, init, q, b2, depths, N, child: int) -> np.ndarray:
         W = init((N, N), rng)
         h = W @ x + math.sqrt(b2) * rng.standard_normal(N)
         x = act.f(h)
-        J = act.df(h, x)[:, None] * (W @ J)
+        WJ = W @ J
+        WJ *= act.df(h, x)[:, None]  # in place: d * (W J)'s bits, one array fewer
+        J = WJ
         if l in depths:
             out[depths.index(l)] = np.linalg.svd(J, compute_uv=False)
     return out

@@ -79,8 +79,10 @@ __all__ = [
 
 Array = np.ndarray
 PARAMETRIZATIONS = ("ntk", "sp")
-BLOCK = 1 << 20
-"""Kernel entries per block of rows of an activation step."""
+BLOCK = 1 << 16
+"""Kernel entries per block of rows of an activation step: the closed forms' dozen
+elementwise passes then run on arrays that stay in cache (half the time of whole 1024 x 1024
+kernels, measured in ``BENCHMARKS.md``; every entry's operations are the same)."""
 
 
 # --- the layer steps -------------------------------------------------------------------------
@@ -88,13 +90,17 @@ BLOCK = 1 << 20
 
 @dataclass
 class _State:
-    """Kernels between two sets: diagonals ``k1`` (m1,), ``k2`` (m2,), ``K``, ``T`` (m1, m2)."""
+    """Kernels between two sets: diagonals ``k1`` (m1,), ``k2`` (m2,), ``K``, ``T`` (m1, m2).
+
+    ``row0``: None for whole kernels; else ``K``, ``T`` and ``k1`` are the rows from
+    ``row0`` on of whole ones (:func:`_run_blocks`), ``k2`` all of its."""
 
     k1: Array
     k2: Array
     K: Array
     T: Array
     same: bool = False
+    row0: int | None = None
 
     def scaled(self, a: float) -> _State:
         return _State(a * self.k1, a * self.k2, a * self.K, a * self.T, self.same)
@@ -116,7 +122,7 @@ class _Dense:
     def __call__(self, st: _State, nodes: int) -> _State:
         w2, b2 = self.sigma_w2, self.sigma_b2
         T = self.lam_w * self.fan_in * st.K + self.lam_b + w2 * st.T
-        return _State(w2 * st.k1 + b2, w2 * st.k2 + b2, w2 * st.K + b2, T, st.same)
+        return _State(w2 * st.k1 + b2, w2 * st.k2 + b2, w2 * st.K + b2, T, st.same, st.row0)
 
 
 @dataclass(frozen=True)
@@ -135,8 +141,11 @@ class _Act:
             K[i : i + rows], T[i : i + rows] = E, Ed * st.T[i : i + rows]
         k1 = _variance(self.act, st.k1)
         if st.same:  # K(x, x) is the variance exactly: a rounding below c = 1 would grow by
-            np.fill_diagonal(K, k1)  # chi_1 per layer in the chaotic phase
-        return _State(k1, k1 if st.same else _variance(self.act, st.k2), K, T, st.same)
+            i = np.arange(K.shape[0])  # chi_1 per layer in the chaotic phase
+            K[i, i + (st.row0 or 0)] = k1
+        whole = st.same and st.row0 is None
+        k2 = k1 if whole else _variance(self.act, st.k2)
+        return _State(k1, k2, K, T, st.same, st.row0)
 
     def _symmetric(self, st: _State, nodes: int) -> _State:
         """One set of inputs, quadrature: the upper triangle only, half the evaluations."""
@@ -165,11 +174,36 @@ class _Residual:
 
 
 def _run(steps: Sequence, st: _State, nodes: int, record: list | None = None) -> _State:
+    if record is None and all(
+        isinstance(s, _Dense) or (isinstance(s, _Act) and s.act.name in CLOSED_FORMS) for s in steps
+    ):
+        return _run_blocks(steps, st, nodes)
     for step in steps:
         st = step(st, nodes)
         if record is not None and isinstance(step, _Dense):
             record.append((st.K, st.T))
     return st
+
+
+def _run_blocks(steps: Sequence, st: _State, nodes: int) -> _State:
+    """:func:`_run` by blocks of rows of at most :data:`BLOCK` entries, every step on one
+    block before the next: each entry of a layer's kernels depends only on the same entry
+    before it and on the two diagonals (:math:`K(x, x)`, :math:`K(x', x')`), so the numbers
+    are the whole steps' (the same operations on every entry), and a closed-form network's
+    dozens of elementwise passes stay in cache (Dense layers and closed-form activations)."""
+    m1, m2 = st.K.shape
+    rows = max(1, BLOCK // max(m2, 1))
+    K, T, k1 = np.empty_like(st.K), np.empty_like(st.T), []
+    sub = st
+    for i in range(0, m1, rows):
+        sub = _State(st.k1[i : i + rows], st.k2, st.K[i : i + rows], st.T[i : i + rows],
+                     st.same, i)  # fmt: skip
+        for step in steps:
+            sub = step(sub, nodes)
+        K[i : i + rows], T[i : i + rows] = sub.K, sub.T
+        k1.append(sub.k1)
+    k1_all = np.concatenate(k1) if k1 else st.k1
+    return _State(k1_all, k1_all if st.same else sub.k2, K, T, st.same)
 
 
 # --- architectures ---------------------------------------------------------------------------
@@ -322,8 +356,21 @@ def mlp_kernels(
 def _finish(st: _State, same: bool, record: list) -> Kernels:
     K, T = st.K, st.T
     if same:  # exact symmetry (the quadrature's rounding is not symmetric in its arguments)
-        K, T = (K + K.T) / 2, (T + T.T) / 2
+        K, T = _symmetric(K), _symmetric(T)
     return Kernels(K, T, tuple(record))
+
+
+def _symmetric(A: Array, tile: int = 128) -> Array:
+    """``(A + A.T) / 2`` tile by tile (each tile beside its mirror image in cache; a
+    transposed operand across a whole large matrix misses the cache at every entry): the
+    same operations on every entry, so the same bits."""
+    out = np.empty_like(A)
+    for i in range(0, A.shape[0], tile):
+        for j in range(0, A.shape[1], tile):
+            block = out[i : i + tile, j : j + tile]
+            np.add(A[i : i + tile, j : j + tile], A[j : j + tile, i : i + tile].T, out=block)
+            block /= 2
+    return out
 
 
 def resmlp_kernels(

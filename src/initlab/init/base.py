@@ -96,6 +96,10 @@ class Initializer:
         ``moments(shape) -> Moments``: theoretical moments for that shape.
     draw_complex : callable or None
         ``draw_complex(shape, rng) -> complex128 ndarray``; None: complex dtypes refused.
+    fill : callable or None
+        ``fill(out, rng) -> bool``: write ``draw(out.shape, rng)``'s very numbers into the
+        float64 array `out` without a temporary, consuming `rng` the same way, and return
+        True; or return False (not for this rng) and leave both untouched.
     """
 
     name: str
@@ -103,6 +107,16 @@ class Initializer:
     draw: Callable[[Shape, RNG], np.ndarray] = field(repr=False)
     moments: Callable[[Shape], Moments] = field(repr=False)
     draw_complex: Callable[[Shape, RNG], np.ndarray] | None = field(default=None, repr=False)
+    fill: Callable[[np.ndarray, RNG], bool] | None = field(default=None, repr=False)
+
+    def draw_into(self, out: np.ndarray, rng: RNG) -> None:
+        """``out[...] = self(out.shape, rng, out.dtype)``, the same numbers, without the
+        temporary where :attr:`fill` takes a float64 `out` (a population's layers are drawn
+        straight into their stacked array this way: no per-member array, no stacking copy).
+        """
+        if out.dtype == np.float64 and self.fill is not None and self.fill(out, rng):
+            return
+        out[...] = self(out.shape, rng, out.dtype)
 
     def __call__(self, shape: Shape, rng: RNG | int, dtype: Any = np.float64) -> np.ndarray:
         shape, rng = check_shape(shape), check_rng(rng)
@@ -291,4 +305,12 @@ def scaled(name: str, params: Mapping, distribution: str, std: Callable[[Shape],
     def draw_complex(shape: Shape, rng: RNG) -> np.ndarray:
         return _complex(shape, rng, distribution, std(shape))
 
-    return Initializer(name, dict(params), draw, moments, draw_complex)
+    def fill(out: np.ndarray, rng: RNG) -> bool:
+        # a Generator's normals into `out`: the same stream and numbers as `draw`'s
+        if distribution != "normal" or not isinstance(rng, np.random.Generator):
+            return False
+        rng.standard_normal(out=out)
+        out *= std(out.shape)
+        return True
+
+    return Initializer(name, dict(params), draw, moments, draw_complex, fill)

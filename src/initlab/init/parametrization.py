@@ -342,12 +342,14 @@ def param_scales(
 
 
 def _draw(initializer, shapes, seeds, dtype) -> list[np.ndarray]:
-    """Each member's layers in order from its own ``make_rng(seed)``, stacked per layer."""
-    members = []
-    for seed in seeds:
+    """Each member's layers in order from its own ``make_rng(seed)``, stacked per layer
+    (drawn into the stacked arrays: :meth:`~initlab.init.base.Initializer.draw_into`)."""
+    Ws = [np.empty((len(seeds), *shape), dtype=dtype) for shape in shapes]
+    for k, seed in enumerate(seeds):
         rng = make_rng(seed)
-        members.append([initializer(shape, rng, dtype) for shape in shapes])
-    return [np.stack([m[l] for m in members]) for l in range(len(shapes))]
+        for W in Ws:
+            initializer.draw_into(W[k], rng)
+    return Ws
 
 
 def init_model(
@@ -413,5 +415,8 @@ def init_model(
     model = ResMLP(params, depth, J, activation, skip, branch_scaling, alpha)
     init_f, lr = param_scales(model, parametrization, n if base_width is None else base_width,
                               optimizer, base_depth)  # fmt: skip
-    model.params = [p * np.asarray(f, dtype=p.dtype) for p, f in zip(params, init_f, strict=True)]
+    for p, f in zip(params, init_f, strict=True):
+        if f != 1:  # x * 1 is x, bit for bit: SP's factors leave the draws as they are
+            p *= np.asarray(f, dtype=p.dtype)  # in place: p * f's bits, no second array
+    model.params = params
     return model, lr

@@ -165,6 +165,7 @@ class PlainStep:
             rate[...] = lr
         self.eta1 = step1
         self.tanh = act.name == "tanh" and act.f is np.tanh
+        self.identity = act.name == "linear"  # A = Z and phi' = 1: no copy, no product
         self.sigmoid = head is HEADS["sigmoid"]
         self.sample = isinstance(eng, SampleEngine)
         self.nb = params.K * sum(params.sizes[1:])  # the biases' numbers: every gradient's head
@@ -214,10 +215,10 @@ class PlainStep:
             first_layer(self.eng.W1, self.eng.batch(self.cols), out=Zs[0])
             Zs[0] += p.biases[0]  # DirectEngine.preactivation's W_1 X_B + b_1, in place
         for l in range(1, len(Zs)):
-            A = As[l - 1]
+            A = Zs[l - 1] if self.identity else As[l - 1]
             if f is np.tanh:
                 np.tanh(Zs[l - 1], out=A)
-            else:
+            elif not self.identity:
                 A[...] = f(Zs[l - 1])
             np.matmul(p.weights[l], A, out=Zs[l])
             Zs[l] += p.biases[l]
@@ -255,6 +256,7 @@ class PlainStep:
         if self.tanh:  # 1 - A * A for every hidden layer at once
             A, d = self.A.buffer, self.df.buffer
             np.subtract(1.0, np.multiply(A, A, out=d), out=d)
+        As = Zs if self.identity else As
         for l in range(len(W) - 1, 0, -1):
             dZ, dA = dZs[l], dZs[l - 1]
             np.matmul(dZ, As[l - 1].swapaxes(-1, -2), out=g.weights[l])
@@ -262,7 +264,8 @@ class PlainStep:
                 np.multiply(W[l].swapaxes(-1, -2), dZ, out=dA)
             else:
                 np.matmul(W[l].swapaxes(-1, -2), dZ, out=dA)
-            dA *= self.df.arrays[l - 1] if self.tanh else self.act.df(Zs[l - 1], As[l - 1])
+            if not self.identity:  # x * 1 is x: linear units' derivative changes no bit
+                dA *= self.df.arrays[l - 1] if self.tanh else self.act.df(Zs[l - 1], As[l - 1])
             if alive is not None:
                 dA[~alive] = 0.0
         rows = self.dZ.buffer.reshape(-1, self.m)  # every db_l: a sum per row of dZ_l

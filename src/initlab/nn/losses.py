@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import expit, logsumexp, softmax
+from scipy.special import expit
 
 from initlab._validation import InitlabError, unknown_name
 
@@ -82,8 +82,48 @@ def _sigmoid_accuracy(Z: Array, Y: Array) -> Array:
     return ((expit(Z) >= 0.5) == (Y == 1)).mean(axis=(-2, -1))
 
 
+def logsumexp_outputs(Z: Array) -> Array:
+    r""":math:`\log \sum_j e^{z_j}` over the outputs (axis -2), as SciPy's ``logsumexp(Z,
+    axis=-2)`` computes it (SciPy 1.17, real input), without its array-API dispatch
+    (ten times its arithmetic on a population's logits).
+
+    The same operations in the same order, so the same bits (``tests/test_losses.py`` holds
+    them to SciPy's, with ties, infinities and NaN): with :math:`z^* = \max_j z_j`, c the
+    number of j with :math:`z_j = z^*`, :math:`s = \sum_{z_j < z^*} e^{z_j - z^*}` (divided
+    by c unless 0), the result is :math:`(\operatorname{log1p}(s) + \log c) + z^*`; where
+    that is not finite, :math:`\log \sum_j e^{z_j}`. (SciPy's sign bookkeeping never acts
+    on real input: :math:`s \ge 0` and :math:`c \ge 0`.)
+
+    Parameters
+    ----------
+    Z : ndarray (..., n, m)
+
+    Returns
+    -------
+    ndarray (..., m)
+    """
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        top = np.max(Z, axis=-2, keepdims=True)
+        at_top = Z == top
+        c = np.sum(at_top, axis=-2, keepdims=True, dtype=Z.dtype)
+        shifted = np.subtract(np.where(at_top, -np.inf, Z), top)
+        s = np.sum(np.exp(shifted, out=shifted), axis=-2, keepdims=True)
+        np.divide(s, c, out=s, where=s != 0)
+        out = np.log1p(s) + np.log(c) + top
+        bad = ~np.isfinite(out)
+        if bad.any():
+            out[bad] = np.log(np.sum(np.exp(Z), axis=-2, keepdims=True))[bad]
+    return out[..., 0, :]
+
+
+def _softmax(Z: Array) -> Array:
+    """SciPy's ``softmax(Z, axis=-2)``, its operations without its dispatch."""
+    E = np.exp(Z - np.max(Z, axis=-2, keepdims=True))
+    return np.divide(E, np.sum(E, axis=-2, keepdims=True), out=E)
+
+
 def _softmax_loss(Z: Array, Y: Array) -> Array:
-    per_example = logsumexp(Z, axis=-2) - np.sum(Y * Z, axis=-2)
+    per_example = logsumexp_outputs(Z) - np.sum(Y * Z, axis=-2)
     return per_example.mean(axis=-1)
 
 
@@ -152,7 +192,7 @@ class Head:
         term is :math:`\ge 0` after rounding, so are their rounded sum and mean. The
         training loop then tests :math:`J \le` limit for divergence without :math:`|J|`.
         False (the safe default) for ``softmax``, whose :math:`\operatorname{logsumexp}`
-        is SciPy's.
+        is SciPy's arithmetic.
     """
 
     name: str
@@ -193,9 +233,8 @@ HEADS: dict[str, Head] = {
         check=_check_binary, nonnegative=True,
     ),
     "softmax": Head(
-        "softmax", _softmax_loss, dZ=lambda Z, Y: softmax(Z, axis=-2) - Y,
-        output=lambda Z: softmax(Z, axis=-2), accuracy=_softmax_accuracy,
-        predict=_softmax_predict, check=_check_one_hot, min_outputs=2,
+        "softmax", _softmax_loss, dZ=lambda Z, Y: _softmax(Z) - Y, output=_softmax,
+        accuracy=_softmax_accuracy, predict=_softmax_predict, check=_check_one_hot, min_outputs=2,
     ),
     "linear": Head(
         "linear", _linear_loss, dZ=lambda Z, Y: Z - Y, output=lambda Z: Z,

@@ -69,8 +69,39 @@ def forward_rest(
     for W, b in zip(weights[1:], biases[1:], strict=True):
         A = act.f(Zs[-1])
         As.append(A)
-        Zs.append(np.matmul(W, A) + b)
+        Z = np.matmul(W, A)
+        if np.result_type(Z, b) == Z.dtype:  # in place: W A + b's bits, one array fewer
+            Z += b
+        else:
+            Z = Z + b
+        Zs.append(Z)
     return Zs, As
+
+
+def logits(
+    Z1: Array, weights: Sequence[Array], biases: Sequence[Array], act: _activations.Activation
+) -> Array:
+    """:func:`forward_rest`'s logits ``Z_L`` alone, its arithmetic in two arrays reused layer
+    after layer (tanh in place): the same bits without a fresh ``(K, n_l, m)`` pair per
+    layer (an evaluation on many columns otherwise spends much of its time faulting the
+    pages of new arrays in)."""
+    Z = Z1
+    spare: dict[tuple[int, ...], Array] = {}
+    for W, b in zip(weights[1:], biases[1:], strict=True):
+        A = np.tanh(Z, out=Z) if act.f is np.tanh and Z is not Z1 else act.f(Z)
+        shape = (A.shape[0], W.shape[-2], A.shape[-1])
+        out = spare.pop(shape, None)
+        if out is None or out.dtype != np.result_type(W, A):
+            out = None
+        Z_next = np.matmul(W, A, out=out)
+        if np.result_type(Z_next, b) == Z_next.dtype:
+            Z_next += b
+        else:
+            Z_next = Z_next + b
+        if A is not Z1:
+            spare[A.shape] = A
+        Z = Z_next
+    return Z
 
 
 def backward(

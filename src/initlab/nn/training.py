@@ -50,9 +50,10 @@ from initlab.nn import engines as _engines
 from initlab.nn import optimizers as _optimizers
 from initlab.nn.fused import PlainStep, divergence_limit
 from initlab.nn.history import FirstOnDemand, History, Hook, Step
+from initlab.nn.lean import ARITHMETICS, LeanStep
 from initlab.nn.losses import Head
 from initlab.nn.model import Model
-from initlab.nn.network import Network, backward, forward_rest
+from initlab.nn.network import Network, backward, forward_rest, logits
 from initlab.nn.run_state import _ModelRun, _prepare, _prepare_model, _Run
 from initlab.nn.start import SampleStart
 
@@ -84,6 +85,7 @@ def train(
     start: SampleStart | None = None,
     lr_scale: Sequence[float] | None = None,
     batch_order: str = "epochs",
+    arithmetic: str = "exact",
 ) -> tuple[Network | Model | None, History]:
     r"""Train every member of `network`; by default, the post's full-batch gradient descent.
 
@@ -130,6 +132,10 @@ def train(
         :math:`\eta_k s_i`. A Model's in the order of its ``params``; a Network's in the order
         ``W_1, b_1, ..., W_L, b_L`` (its optimizer's ``layer_lr_scale`` and
         ``bias_lr_scale``, which it then must not have).
+    arithmetic : {"exact", "fast"}
+        ``"fast"``: plain SGD on the direct engine with one rate per member takes
+        :class:`initlab.nn.lean.LeanStep` (fewer passes over memory; the same step up to
+        roundings, not the exact path's bits); any other run is exact.
 
     Returns
     -------
@@ -138,6 +144,10 @@ def train(
     """
     if start is not None and return_network:
         raise InitlabError("train with a start needs return_network=False (W1(0) is not kept)")
+    if arithmetic not in ARITHMETICS:
+        raise InitlabError(
+            f"arithmetic must be one of {', '.join(ARITHMETICS)}; got {arithmetic!r}"
+        )
     with threadpool_limits(limits=1, user_api="blas"):
         if isinstance(network, Network):
             run: _Run | _ModelRun = _prepare(
@@ -157,12 +167,14 @@ def train(
                 f"{type(network).__name__}"
             )
         t0 = time.perf_counter()
-        final, counts = _loop(run, set(record_at), hooks, progress)
+        final, counts = _loop(run, set(record_at), hooks, progress, arithmetic)
         trained = _trained_network(run) if return_network else None
     return trained, _history(run, final, time.perf_counter() - t0, counts)
 
 
-def _loop(run: _Run | _ModelRun, record: set[int], hooks: Sequence[Hook], progress) -> tuple:
+def _loop(
+    run: _Run | _ModelRun, record: set[int], hooks: Sequence[Hook], progress, arithmetic: str
+) -> tuple:
     """Every step, then the final measurements (step T); floating-point events counted, and
     the steps they occurred at kept, not printed."""
     counts: Counter[str] = Counter()
@@ -173,7 +185,7 @@ def _loop(run: _Run | _ModelRun, record: set[int], hooks: Sequence[Hook], progre
         counts.update([kind.split()[0]])
         steps.setdefault(kind.split()[0], set()).add(at[0])
 
-    fast = _plain_step(run) if isinstance(run, _Run) else None
+    fast = _plain_step(run, arithmetic) if isinstance(run, _Run) else None
     with np.errstate(all="call", under="ignore", call=count):
         for i in range(run.sched.steps):
             at[0] = i
@@ -246,13 +258,16 @@ def _model_step(run: _ModelRun, i: int, hooks: Sequence[Hook]) -> None:
     run.opt.step(model.params, run.grads, run.lrs, run.state)
 
 
-def _plain_step(run: _Run) -> PlainStep | None:
+def _plain_step(run: _Run, arithmetic: str = "exact") -> PlainStep | None:
     """:class:`~initlab.nn.fused.PlainStep` for plain gradient descent (full batch, or
-    mini-batches on the direct engine), else None."""
+    mini-batches on the direct engine), else None; :class:`~initlab.nn.lean.LeanStep`
+    where `arithmetic` is ``"fast"`` and it applies."""
     batches = run.sched.full or run.eng.name == "direct"
     if not (batches and run.plain.all()) or run.flat is None:
         return None
-    return PlainStep(run.eng, run.flat, run.net.activation, run.head, run.Y, run.rest[1], run.step1)
+    lean = arithmetic == "fast" and LeanStep.applies(run.eng, run.rest[1], run.step1)
+    step = LeanStep if lean else PlainStep
+    return step(run.eng, run.flat, run.net.activation, run.head, run.Y, run.rest[1], run.step1)
 
 
 def _fast_step(run: _Run, i: int, fast: PlainStep) -> None:
@@ -332,7 +347,7 @@ def _logits(run: _Run | _ModelRun, X: Array | None = None) -> Array:
         return run.model.forward(run.X if X is None else X)[0]
     b1 = run.biases[0]
     Z1 = run.eng.preactivation(b1) if X is None else run.eng.preactivation_on(X, b1)
-    return forward_rest(Z1, run.weights, run.biases, run.net.activation)[0][-1]
+    return logits(Z1, run.weights, run.biases, run.net.activation)
 
 
 def _evaluate(run: _Run | _ModelRun, i: int) -> None:

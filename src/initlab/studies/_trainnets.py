@@ -20,6 +20,7 @@ from initlab._validation import InitlabError, check_number
 from initlab.analysis import correlation as _correlation
 from initlab.init.build import init_population
 from initlab.nn import activations as _activations
+from initlab.nn.lean import ARITHMETICS
 from initlab.nn.network import Network
 from initlab.nn.training import train
 from initlab.results.records import jsonable
@@ -57,6 +58,11 @@ class TrainabilityConfig:
         The floating type of the parameters, data and training (stored with the map and in
         every depth's record). float32 halves the memory traffic; its numbers are float32
         roundings of the same training, not float64's bits.
+    arithmetic : {"fast", "exact"}
+        :func:`initlab.nn.training.train`'s: ``"fast"`` (the default, stored with the map)
+        takes plain SGD through :class:`initlab.nn.lean.LeanStep`, the same steps with
+        other roundings; ``"exact"`` gives the general step's bits (and maps stored before
+        the option, which resume as ``"exact"``).
     """
 
     depths: tuple[int, ...] = (2, 4, 8, 12, 16, 24, 32)
@@ -74,6 +80,7 @@ class TrainabilityConfig:
     test_fraction: float = 0.2
     multiple: float = 6.0
     dtype: str = "float64"
+    arithmetic: str = "fast"
 
     def __post_init__(self) -> None:
         set_grid(self, "depths", int, low=1, integer=True)
@@ -89,6 +96,10 @@ class TrainabilityConfig:
         check_number("multiple", self.multiple, low=0, low_open=True)
         if self.dtype not in DTYPES:
             raise InitlabError(f"dtype must be one of {', '.join(DTYPES)}; got {self.dtype!r}")
+        if self.arithmetic not in ARITHMETICS:
+            raise InitlabError(
+                f"arithmetic must be one of {', '.join(ARITHMETICS)}; got {self.arithmetic!r}"
+            )
         if self.task not in TASKS:
             raise InitlabError(f"task must be one of {', '.join(TASKS)}; got {self.task!r}")
         _activations.get(self.activation)
@@ -189,6 +200,7 @@ def _train(config: TrainabilityConfig, net: Network, task: dict[str, Any]) -> di
         Y_test=task["Y_test"],
         eval_every=config.steps,
         return_network=False,
+        arithmetic=config.arithmetic,
     )
     return {
         "train_accuracy": hist.final_accuracy,
@@ -217,6 +229,7 @@ def train_depth(config: TrainabilityConfig, depth: int, task: dict[str, Any]) ->
             "schema_version": SCHEMA_VERSION,
             "depth": depth,
             "dtype": config.dtype,
+            "arithmetic": config.arithmetic,
             "layer_sizes": sizes,
             **{k: v.reshape(shape) for k, v in found.items() if k != "seconds"},
             "seconds": found["seconds"],
