@@ -192,10 +192,10 @@ def coord_check_breakdown(smoke: bool) -> None:
     """Where the coordinate check's time goes: building the populations (drawing) beside
     training them, and the widest layer's three products in NumPy (OpenBLAS) and torch
     (MKL), per member, the same shapes and layouts."""
-    from initlab.experiment import scaling
+    from initlab.studies import _widths, scaling
 
     widths = (16, 32) if smoke else (64, 128, 256, 512, 1024, 2048)
-    arch, (X, Y) = scaling.Architecture(), scaling.digits(128)
+    arch, (X, Y) = scaling.Architecture(), _widths.digits(128)
     t0 = time.perf_counter()
     for p in ("sp", "mup"):
         for n in widths:

@@ -1,6 +1,6 @@
 r"""The theory studies beside their peers: deep-linear learning time, Jacobian spectra, kernels.
 
-- ``deep-linear`` (:func:`initlab.experiment.deeplinear.train_depth` at the study's defaults:
+- ``deep-linear`` (:func:`initlab.studies.deeplinear.train_depth` at the study's defaults:
   depths 2..64, width 32, 2 inits x 5 rates x 2 seeds, 400 full-batch GD steps) beside
   ``torch bmm`` (:mod:`_torchstudies`) training the same populations on the same data and
   rates (identity units, the linear head's cost);
@@ -44,8 +44,8 @@ HERE = Path(__file__).resolve().parent
 
 def deep_linear_case(smoke: bool, nt_python: str | None) -> dict:
     """Deep linear nets, orthogonal vs Gaussian, full-batch GD: initlab vs torch bmm."""
-    from initlab.experiment import deeplinear as dl
     from initlab.init.build import init_population
+    from initlab.studies import deeplinear as dl
 
     cfg = dl.DeepLinearConfig(depths=(2, 3), width=8, steps=5) if smoke else dl.DeepLinearConfig()
     task = dl.teacher_task(cfg.width, cfg.seed)
@@ -144,7 +144,7 @@ def jacobian_breakdown(smoke: bool) -> None:
 
 
 def _kernel_data(smoke: bool):
-    from initlab.experiment import kernels as ek
+    from initlab.studies import kernels as ek
 
     sizes = (16,) if smoke else (128, 1024)
     return [ek.digits(m, 2)[0] for m in sizes]
@@ -153,7 +153,7 @@ def _kernel_data(smoke: bool):
 def kernels_case(smoke: bool, nt_python: str | None) -> dict:
     """NNGP and NTK of an MLP 64 -> 512 -> 512 -> 1 (relu, erf) vs neural-tangents."""
     from initlab.analysis.kernels import mlp_kernels
-    from initlab.experiment.kernels import gaussian_init
+    from initlab.studies.kernels import gaussian_init
 
     w2, b2, hidden = 2.0, 0.05, [512, 512]
     runs = [(X, a) for X in _kernel_data(smoke) for a in ("relu", "erf")]

@@ -288,7 +288,7 @@ def test_kernels_by_blocks_of_rows_are_the_whole_kernels_bits(activation, monkey
     (``_run_blocks``); ``by_layer=True`` runs whole layers. Blocks of 7 rows (a last one
     shorter), one set of inputs (the diagonal set exactly) and two: the same bits."""
     from initlab.analysis import kernels as K
-    from initlab.experiment.kernels import gaussian_init
+    from initlab.studies.kernels import gaussian_init
 
     rng = np.random.default_rng(0)
     X1, X2 = rng.standard_normal((5, 23)), rng.standard_normal((5, 9))

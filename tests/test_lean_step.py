@@ -20,17 +20,17 @@ import numpy as np
 import pytest
 
 from initlab._validation import InitlabError
-from initlab.experiment import scaling
 from initlab.init.build import init_population
 from initlab.nn import lean
 from initlab.nn.training import train
+from initlab.studies import _widths
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 KW = dict(iterations=40, batch_size=50, engine="direct", return_network=True)
 
 
 def _problem(head="softmax", activation="tanh", members=(("he", 1), ("xavier", 2), ("he", 3))):
-    X, Y = scaling.digits(130)
+    X, Y = _widths.digits(130)
     if head == "sigmoid":
         Y = (X[36:37] > 0.5) * 1.0
     pop = init_population([64, 12, 9, Y.shape[0]], list(members), activation=activation,
@@ -83,7 +83,7 @@ def test_fast_keeps_the_exact_path_where_it_does_not_apply():
 
 STUDY = """
 import json
-from initlab.experiment import trainability as tr
+from initlab.studies import trainability as tr
 cfg = tr.TrainabilityConfig(depths=(3,), sigma_w2=(1.0, 2.0), width=24, steps=20)
 r = tr.train_depth(cfg, 3, tr.load_task(cfg.task, cfg.test_fraction, cfg.seed))
 r.pop("seconds")
