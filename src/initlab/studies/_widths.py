@@ -155,11 +155,12 @@ def compute_cells(
 
     With `out`, `study` runs on the executor into ``out/sweep.sqlite`` (resuming; `jobs`
     processes or the Dask `scheduler`) and the records are read back from the store (a
-    group's seconds: its populations' wall time). The store may hold other studies' cells
-    (``extend``): a coordinate check and a transfer share one directory, as the report
-    reads them, and a result is read from its own cells only. Without, ``group(configs)``
-    computes each group here as one population, in order. ``progress(cells done, total)``
-    after each population.
+    group's seconds: its populations' wall time). The store may hold other kinds of studies'
+    cells: a coordinate check and a transfer share one directory, as the report reads them,
+    and a result is read from its own cells only; another spec of the same kind there is
+    refused (:class:`InitlabError`), as the other studies' commands refuse it. Without,
+    ``group(configs)`` computes each group here as one population, in order.
+    ``progress(cells done, total)`` after each population.
     """
     cells = study.cells
     total = len({c.id for c in cells})
@@ -178,7 +179,8 @@ def compute_cells(
                 progress(len(records), total)
         return records, seconds
     tick = None if progress is None else lambda ok, bad, n: progress(ok + bad, n)
-    with _study.prepare(study, out, extend=True) as plan:
+    extend = _study.only_other_kinds(out, study.kind)
+    with _study.prepare(study, out, extend=extend) as plan:
         report = _study.execute(plan, jobs=jobs, scheduler=scheduler, progress=tick)
     if report.failed:
         last = report.errors[0].strip().splitlines()[-1]

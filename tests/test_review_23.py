@@ -1,0 +1,46 @@
+"""Issue 23 as its users meet it: the studies on the executor, run the way the docs show
+(a review of the merged work; each test is a bug found and fixed)."""
+
+import sqlite3
+
+import pytest
+
+from initlab._validation import InitlabError
+from initlab.cli import main
+from initlab.studies import scaling
+
+TINY_LT = dict(widths=(8, 16), log2_lrs=(-5, -5), steps=1, n_examples=8, batch_size=8,
+               parametrizations=("sp",), base_width=8)  # fmt: skip
+
+
+def cell_count(out) -> int:
+    con = sqlite3.connect(out / "sweep.sqlite")
+    try:
+        return con.execute("SELECT count(*) FROM cells").fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_another_lr_transfer_into_the_same_directory_is_refused(tmp_path, capsys):
+    """README: "A directory holds one spec of each kind of study ... another spec of a kind
+    already there is refused". A transfer with other steps into a transfer's directory was
+    silently added beside it (two transfers in one store, the JSON and figure of the last);
+    it is refused in one line naming what to do, before any cell is computed, while a
+    coordinate check still shares the directory."""
+    out = tmp_path / "lt"
+    scaling.lr_transfer(**TINY_LT, out=out)
+    assert cell_count(out) == 2
+    with pytest.raises(InitlabError, match=r"holds another study.*--extend"):
+        scaling.lr_transfer(**{**TINY_LT, "steps": 2}, out=out)
+    assert cell_count(out) == 2
+    argv = ["scaling", "lr-transfer", "--widths", "8", "16", "--log2-lrs", "-5", "-5",
+            "--examples", "8", "--batch-size", "8", "--parametrizations", "sp",
+            "--base-width", "8", "-q", "--out", str(out)]  # fmt: skip
+    assert main([*argv, "--steps", "1"]) == 0  # the same spec: nothing to do
+    assert main([*argv, "--steps", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds another study" in err[0], err
+    assert cell_count(out) == 2
+    scaling.coord_check(widths=(8, 16), seeds=(0,), steps=1, n_examples=8, base_width=8,
+                        parametrizations=("sp",), out=out)  # fmt: skip
+    assert cell_count(out) == 4
