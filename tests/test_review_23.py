@@ -44,3 +44,50 @@ def test_another_lr_transfer_into_the_same_directory_is_refused(tmp_path, capsys
     scaling.coord_check(widths=(8, 16), seeds=(0,), steps=1, n_examples=8, base_width=8,
                         parametrizations=("sp",), out=out)  # fmt: skip
     assert cell_count(out) == 4
+
+
+@pytest.mark.parametrize(
+    ("study", "bad", "message"),
+    [
+        ("lr_transfer", {"seeds": ()}, "seeds needs at least one value"),
+        ("lr_transfer", {"log2_lrs": ()}, "log2_lrs needs at least one value"),
+        ("lr_transfer", {"parametrizations": ()}, "parametrizations needs at least one value"),
+        ("lr_transfer", {"seeds": ("a",)}, "seeds[0] must be an integer"),
+        ("lr_transfer", {"seeds": (0, -1)}, "seeds[1] must be >= 0"),
+        ("lr_transfer", {"log2_lrs": (-5, float("nan"))}, "log2_lrs[1] must be finite"),
+        ("lr_transfer", {"jobs": 2}, "jobs and scheduler need out"),
+        ("coord_check", {"parametrizations": ()}, "parametrizations needs at least one value"),
+        ("coord_check", {"seeds": ()}, "seeds needs at least one value"),
+        ("coord_check", {"seeds": (-1,)}, "seeds[0] must be >= 0"),
+        ("coord_check", {"learning_rate": float("nan")}, "learning_rate"),
+        ("coord_check", {"scheduler": "tcp://127.0.0.1:1"}, "jobs and scheduler need out"),
+    ],
+)
+def test_the_scaling_api_names_a_bad_argument(study, bad, message):
+    """In a notebook, an empty or bad list of the scaling studies was a NumPy reshape error,
+    an IndexError or a JSON error, and ``jobs``/``scheduler`` without ``out`` were silently
+    ignored; each is now an InitlabError naming the argument, before any training."""
+    base = dict(widths=(8, 16), steps=1, n_examples=8, parametrizations=("sp",), seeds=(0,))
+    if study == "lr_transfer":
+        base.update(log2_lrs=(-5,), batch_size=8)
+    with pytest.raises(InitlabError) as info:
+        getattr(scaling, study)(**{**base, **bad})
+    assert message in str(info.value), str(info.value)
+
+
+def test_scaling_api_docstrings_describe_every_parameter():
+    """``help(scaling.coord_check)`` pointed to a private function for its settings; the
+    docstrings are numpydoc, with every parameter of the signature and of the settings."""
+    import inspect
+
+    from initlab.studies import lrtransfer
+    from initlab.studies import scaling as sc
+
+    for public, plan in ((sc.coord_check, sc._plan), (sc.lr_transfer, lrtransfer._plan)):
+        doc = inspect.getdoc(public)
+        assert "Parameters\n----------" in doc and "Returns\n-------" in doc
+        names = [*inspect.signature(public).parameters, *inspect.signature(plan).parameters]
+        for name in names:
+            if name in ("settings", "max_population", "source"):
+                continue
+            assert f"\n{name} :" in doc or f", {name} :" in doc or f"\n{name}," in doc, name

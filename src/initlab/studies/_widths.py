@@ -94,6 +94,25 @@ def check_widths(widths: Sequence[int]) -> list[int]:
     return out
 
 
+def check_values(name: str, values: Sequence[Any], *, low: float | None = None,
+                 integer: bool = False) -> list:  # fmt: skip
+    """`values` as a list, checked: at least one, each a finite number (``>= low``; an
+    integer if `integer`), named ``name[i]`` in the error."""
+    values = list(values)
+    if not values:
+        raise InitlabError(f"{name} needs at least one value; got []")
+    return [check_number(f"{name}[{i}]", v, low=low, integer=integer)
+            for i, v in enumerate(values)]  # fmt: skip
+
+
+def check_names(name: str, values: Sequence[str]) -> list[str]:
+    """`values` (names) as a list of at least one."""
+    values = [values] if isinstance(values, str) else list(values)
+    if not values:
+        raise InitlabError(f"{name} needs at least one value; got []")
+    return values
+
+
 def base_width(base_width: int | None, parametrizations: Sequence[str], widths: list[int]) -> int:
     """The base width the user gave; SP alone needs none (its numbers do not depend on it:
     the smallest width is then recorded)."""
@@ -162,6 +181,9 @@ def compute_cells(
     ``group(configs)`` computes each group here as one population, in order.
     ``progress(cells done, total)`` after each population.
     """
+    if out is None and (scheduler is not None or jobs not in (None, 1)):
+        raise InitlabError(f"jobs and scheduler need out (the directory where the cells are "
+                           f"stored); got jobs={jobs!r}, scheduler={scheduler!r}")  # fmt: skip
     cells = study.cells
     total = len({c.id for c in cells})
     groups: dict[str, list[_study.Cell]] = {}
