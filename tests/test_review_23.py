@@ -91,3 +91,14 @@ def test_scaling_api_docstrings_describe_every_parameter():
             if name in ("settings", "max_population", "source"):
                 continue
             assert f"\n{name} :" in doc or f", {name} :" in doc or f"\n{name}," in doc, name
+
+
+def test_theory_help_says_where_the_studies_store_their_results(capsys):
+    """``initlab theory --help`` said every study writes DIR/<study>.json; the studies on the
+    executor store their cells in DIR/sweep.sqlite (there is no trainability.json)."""
+    with pytest.raises(SystemExit):
+        main(["theory", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "DIR/<study>.json" not in text
+    assert "DIR/sweep.sqlite" in text and "initlab results DIR" in text
+    assert "--write-spec FILE.toml" in text and "DIR/critical.json" in text
