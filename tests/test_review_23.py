@@ -102,3 +102,15 @@ def test_theory_help_says_where_the_studies_store_their_results(capsys):
     assert "DIR/<study>.json" not in text
     assert "DIR/sweep.sqlite" in text and "initlab results DIR" in text
     assert "--write-spec FILE.toml" in text and "DIR/critical.json" in text
+
+
+def test_write_spec_onto_a_directory_names_the_directory(tmp_path, capsys, monkeypatch):
+    """``--write-spec .`` said "Device or resource busy: ./..x8f3.tmp", naming a temporary
+    file that no longer exists; the one line names the directory the user gave."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec.toml").mkdir()
+    status = main(["theory", "deep-linear", "--write-spec", "spec.toml"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status != 0 and len(err) == 1, err
+    assert "spec.toml" in err[0] and "directory" in err[0].lower() and ".tmp" not in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.toml"]
