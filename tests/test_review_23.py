@@ -114,3 +114,19 @@ def test_write_spec_onto_a_directory_names_the_directory(tmp_path, capsys, monke
     assert status != 0 and len(err) == 1, err
     assert "spec.toml" in err[0] and "directory" in err[0].lower() and ".tmp" not in err[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.toml"]
+
+
+def test_results_csv_of_a_study_is_checked_before_the_table(tmp_path, capsys):
+    """``initlab results STUDY_DIR --csv DIR`` printed the table, then failed to write onto
+    the directory and made a stray /tmp/initlab-rescued-* folder (a sweep's store refuses it
+    at once); now one line, exit 2, nothing printed or made."""
+    from bad_input import refused
+
+    out = tmp_path / "lt"
+    scaling.lr_transfer(**TINY_LT, out=out)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    line = refused(["results", str(out), "--csv", str(folder)], capsys, tmp_path, "--csv")
+    assert "is a directory" in line
+    assert main(["results", str(out), "--csv", str(tmp_path / "a" / "c.csv"), "-q"]) == 0
+    assert (tmp_path / "a" / "c.csv").read_text().count("\n") == 3  # header and 2 cells
