@@ -130,3 +130,23 @@ def test_results_csv_of_a_study_is_checked_before_the_table(tmp_path, capsys):
     assert "is a directory" in line
     assert main(["results", str(out), "--csv", str(tmp_path / "a" / "c.csv"), "-q"]) == 0
     assert (tmp_path / "a" / "c.csv").read_text().count("\n") == 3  # header and 2 cells
+
+
+def test_a_sweep_into_a_studys_directory_says_what_is_there(tmp_path, capsys):
+    """A sweep into a study's directory said "holds another sweep: ... the store has 0 runs
+    this spec does not have"; it says the store holds a study's cells, and which, and a
+    study into a sweep's directory says it holds a sweep's runs."""
+    from bad_input import refused
+
+    out = tmp_path / "lt"
+    scaling.lr_transfer(**TINY_LT, out=out)
+    spec = tmp_path / "tiny.toml"
+    spec.write_text('[data]\ntrain = "digits"\n[training]\niterations = 2\n'
+                    '[axes]\ninit = ["he"]\nhidden = [[4]]\nlearning_rate = [0.01]\n')  # fmt: skip
+    line = refused(["sweep", str(spec), "--out", str(out), "-q"], capsys, tmp_path)
+    assert "holds studies' cells (lr-transfer), not a sweep's runs" in line, line
+    runs = tmp_path / "runs"
+    assert main(["sweep", str(spec), "--out", str(runs), "-q", "--jobs", "1"]) == 0
+    capsys.readouterr()
+    with pytest.raises(InitlabError, match="holds a sweep's runs, not a study's cells"):
+        scaling.lr_transfer(**TINY_LT, out=runs)
