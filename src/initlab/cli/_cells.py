@@ -36,6 +36,10 @@ def run(args: argparse.Namespace, export) -> list[str | None]:
             raise InitlabError(f"--{option} is for a sweep's runs; {args.dir} holds a study's "
                                "cells (use --where, --sort, --limit, --csv)")  # fmt: skip
     rows = T.cell_rows(args.dir)
+    if args.csv:  # before any output, as for a sweep's runs
+        from initlab.cli._outputs import check_file
+
+        check_file(args.csv, need=200 * len(rows), option="--csv")
     columns = list(dict.fromkeys(k for r in rows for k in r))
     total = len(rows)
     rows = T.where(rows, T.parse_where(args.where, columns))

@@ -14,9 +14,13 @@ Each study is a subcommand with its own options (``initlab theory STUDY --help``
 ``deep-linear``   learning time against depth of deep linear networks (trains).
 ``kernels``       the NNGP kernel and NTK beside finite networks (docs/kernels.md).
 
-With ``--out DIR`` a study writes DIR/<study>.json and its figure, which ``initlab report
-DIR`` shows (docs/signal-propagation.md). The old form ``initlab theory --critical ...``
-(``--layers ...`` for ``variance``) still works in this release, with a notice.
+With ``--out DIR`` a study writes its figure and its results, which ``initlab report DIR``
+shows (docs/signal-propagation.md): ``variance`` DIR/theory.json, ``critical``
+DIR/critical.json; the others store their cells in DIR/sweep.sqlite as they finish (a rerun
+computes only what is missing; ``initlab results DIR`` lists the cells), and ``--write-spec
+FILE.toml`` writes a spec that ``initlab sweep FILE.toml --out DIR`` runs instead. The old
+form ``initlab theory --critical ...`` (``--layers ...`` for ``variance``) still works in
+this release, with a notice.
 """
 
 from __future__ import annotations

@@ -106,9 +106,17 @@ def check_same_spec(
 ) -> None:
     """Refuse a spec whose runs (``table="cells"``: cells) `ids` are not those of a spec
     already run into `store`, unless `extend`; `how` says how to add them anyway."""
-    known = {s["runs_hash"] for s in store.specs()}
+    specs = store.specs()
+    known = {s["runs_hash"] for s in specs}
     if not known or runs_hash(ids) in known or extend:
         return
+    kinds = [(s["spec"].get("study") or {}).get("kind") for s in specs]
+    if table == "runs" and all(kinds):  # a sweep into studies' directory
+        raise InitlabError(f"{store.path} holds studies' cells ({', '.join(dict.fromkeys(kinds))}"
+                           "), not a sweep's runs: use another --out directory")  # fmt: skip
+    if table == "cells" and not any(kinds):
+        raise InitlabError(f"{store.path} holds a sweep's runs, not a study's cells: use "
+                           "another --out directory")  # fmt: skip
     status = store.statuses(table)
     shared = sum(i in status for i in ids)
     how = how or (

@@ -64,7 +64,10 @@ from initlab.results.study_cells import plain
 from initlab.results.sweep_store import SweepStore, open_store
 from initlab.specs.sweep_spec import canonical, partition
 
-__all__ = ["Cell", "Study", "StudyPlan", "cell", "execute", "prepare", "records", "specs"]
+__all__ = [
+    "Cell", "Study", "StudyPlan", "cell", "execute", "only_other_kinds", "prepare", "records",
+    "specs",
+]  # fmt: skip
 
 CONNECT_TIMEOUT = "15s"
 """How long to try reaching a Dask scheduler."""
@@ -197,3 +200,16 @@ def specs(out_dir: str | os.PathLike, kind: str) -> list[dict[str, Any]]:
     recorded: ``{"runs_hash", "n_runs", "spec", "source", "added_at"}``)."""
     with open_store(out_dir, readonly=True) as s:
         return [x for x in s.specs() if (x["spec"].get("study") or {}).get("kind") == kind]
+
+
+def only_other_kinds(out_dir: str | os.PathLike, kind: str) -> bool:
+    """Whether ``out_dir/sweep.sqlite`` exists and its specs are all studies, none of kind
+    `kind`: a study of another kind may then be added beside them (``extend``), while a
+    second spec of one kind, or a study in a sweep's store, is refused by :func:`prepare`."""
+    from initlab.results.sweep_store import STORE_FILE
+
+    if not (Path(out_dir) / STORE_FILE).is_file():
+        return False
+    with open_store(out_dir, readonly=True) as s:
+        kinds = [(x["spec"].get("study") or {}).get("kind") for x in s.specs()]
+    return bool(kinds) and None not in kinds and kind not in kinds

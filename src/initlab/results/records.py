@@ -8,6 +8,7 @@ sees a half-written file, and an interrupted write leaves the previous file inta
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -45,8 +46,16 @@ def jsonable(obj: Any) -> Any:
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `path` atomically (temporary file, fsync, ``os.replace``)."""
+    """Write `data` to `path` atomically (temporary file, fsync, ``os.replace``).
+
+    Raises
+    ------
+    IsADirectoryError
+        If `path` is a directory (named; nothing written).
+    """
     path = Path(path)
+    if path.is_dir():  # os.replace would name the temporary file, or say "busy" for "."
+        raise IsADirectoryError(errno.EISDIR, "expected a file path, not a directory", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -94,6 +94,25 @@ def check_widths(widths: Sequence[int]) -> list[int]:
     return out
 
 
+def check_values(name: str, values: Sequence[Any], *, low: float | None = None,
+                 integer: bool = False) -> list:  # fmt: skip
+    """`values` as a list, checked: at least one, each a finite number (``>= low``; an
+    integer if `integer`), named ``name[i]`` in the error."""
+    values = list(values)
+    if not values:
+        raise InitlabError(f"{name} needs at least one value; got []")
+    return [check_number(f"{name}[{i}]", v, low=low, integer=integer)
+            for i, v in enumerate(values)]  # fmt: skip
+
+
+def check_names(name: str, values: Sequence[str]) -> list[str]:
+    """`values` (names) as a list of at least one."""
+    values = [values] if isinstance(values, str) else list(values)
+    if not values:
+        raise InitlabError(f"{name} needs at least one value; got []")
+    return values
+
+
 def base_width(base_width: int | None, parametrizations: Sequence[str], widths: list[int]) -> int:
     """The base width the user gave; SP alone needs none (its numbers do not depend on it:
     the smallest width is then recorded)."""
@@ -155,12 +174,16 @@ def compute_cells(
 
     With `out`, `study` runs on the executor into ``out/sweep.sqlite`` (resuming; `jobs`
     processes or the Dask `scheduler`) and the records are read back from the store (a
-    group's seconds: its populations' wall time). The store may hold other studies' cells
-    (``extend``): a coordinate check and a transfer share one directory, as the report
-    reads them, and a result is read from its own cells only. Without, ``group(configs)``
-    computes each group here as one population, in order. ``progress(cells done, total)``
-    after each population.
+    group's seconds: its populations' wall time). The store may hold other kinds of studies'
+    cells: a coordinate check and a transfer share one directory, as the report reads them,
+    and a result is read from its own cells only; another spec of the same kind there is
+    refused (:class:`InitlabError`), as the other studies' commands refuse it. Without,
+    ``group(configs)`` computes each group here as one population, in order.
+    ``progress(cells done, total)`` after each population.
     """
+    if out is None and (scheduler is not None or jobs not in (None, 1)):
+        raise InitlabError(f"jobs and scheduler need out (the directory where the cells are "
+                           f"stored); got jobs={jobs!r}, scheduler={scheduler!r}")  # fmt: skip
     cells = study.cells
     total = len({c.id for c in cells})
     groups: dict[str, list[_study.Cell]] = {}
@@ -178,7 +201,8 @@ def compute_cells(
                 progress(len(records), total)
         return records, seconds
     tick = None if progress is None else lambda ok, bad, n: progress(ok + bad, n)
-    with _study.prepare(study, out, extend=True) as plan:
+    extend = _study.only_other_kinds(out, study.kind)
+    with _study.prepare(study, out, extend=extend) as plan:
         report = _study.execute(plan, jobs=jobs, scheduler=scheduler, progress=tick)
     if report.failed:
         last = report.errors[0].strip().splitlines()[-1]

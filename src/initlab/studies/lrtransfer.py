@@ -155,13 +155,63 @@ def lr_transfer(
     scheduler: str | None = None,
     **settings: Any,
 ) -> LrTransfer:
-    """Train one population per (parametrization, width) over learning rates x seeds.
+    r"""Train one population per (parametrization, width) over learning rates x seeds.
 
-    Member ``r * S + s`` has learning rate ``2 ** log2_lrs[r]`` and seed ``seeds[s]``; the
-    `settings` are :func:`study`'s. With `out`, the cells are computed by the executor into
-    ``out/sweep.sqlite`` (`jobs` processes or the Dask `scheduler`; resumable; not with
-    `data`, which no cell's key can hold). ``progress(cells done, total)`` is called after
-    each population.
+    Member ``r * S + s`` has learning rate ``2 ** log2_lrs[r]`` and seed ``seeds[s]``.
+
+    Parameters
+    ----------
+    widths : sequence of int
+        Hidden widths :math:`n`, at least two, increasing.
+    log2_lrs : sequence of float
+        Base learning rates :math:`\eta = 2^k`, given as the exponents :math:`k` (default
+        -11 .. -3), scaled per layer by the parametrization.
+    parametrizations : sequence of str
+        Of ``"sp"``, ``"ntk"``, ``"mup"`` (default ``"sp"``, ``"mup"``).
+    progress : callable, optional
+        ``progress(cells done, total)``, called after each population.
+    out : path, optional
+        Compute the cells on the executor into ``out/sweep.sqlite`` (resumable; another
+        transfer's directory is refused); without it, here, in order.
+    jobs : int, optional
+        With `out`: local worker processes (default 1: this process; None: one per core).
+    scheduler : str, optional
+        With `out`: the Dask scheduler's address, ``tcp://HOST:PORT``.
+    optimizer : str
+        ``"adam"`` (default), ``"adamw"``, ``"sgd"``, ``"momentum"`` or ``"gd"``.
+    steps : int
+        Updates (default 40), on mini-batches of `batch_size` (default 32).
+    batch_size : int
+        Examples per update, at most the number of examples.
+    seeds : sequence of int
+        Seeds of the members, each :math:`\ge 0` (default 0).
+    base_width : int, optional
+        :math:`n_0`, where NTK and muP equal SP; required with ``"ntk"`` or ``"mup"``.
+    n_examples : int or None
+        Digits trained on (default 256; None: all 1797), ignored with `data`.
+    architecture : Architecture, optional
+        Depth, initializer, activation and residual blocks (default: a plain ReLU MLP with
+        2 layers after the first, He initialization).
+    data : (X, Y), optional
+        ``X`` (d, m) inputs and ``Y`` (k, m) one-hot targets instead of the digits (not with
+        `out`: no cell's key can hold arrays).
+    head : str
+        The loss head: ``"softmax"`` (cross-entropy, default), ``"sigmoid"`` or ``"linear"``
+        (:data:`initlab.nn.losses.HEADS`).
+    dtype : str
+        ``"float64"`` (default) or ``"float32"``, the training's floating type.
+
+    Returns
+    -------
+    LrTransfer
+        ``loss`` (P, W, R, S): the final training loss by parametrization, width, learning
+        rate and seed (+inf where diverged); ``curves`` (P, W, R, S, T).
+
+    Raises
+    ------
+    InitlabError
+        A bad argument (named), before any training; with `out`, a directory holding another
+        transfer, or cells that failed.
     """
     plan, X, Y = _plan(widths, log2_lrs, parametrizations, **settings)
     if settings.get("data") is not None and out is not None:
@@ -235,15 +285,16 @@ def _plan(
     """
     arch = architecture or Architecture()
     widths = W.check_widths(widths)
-    n0 = W.base_width(base_width, parametrizations, widths)
+    params = W.check_names("parametrizations", parametrizations)
+    n0 = W.base_width(base_width, params, widths)
     W.check_dtype(dtype)
+    lrs = [float(x) for x in W.check_values("log2_lrs", log2_lrs)]
+    seeds = [int(s) for s in W.check_values("seeds", seeds, low=0, integer=True)]
     X, Y = data if data is not None else W.digits(n_examples)
     steps = int(check_number("steps", steps, low=1, integer=True))
     check_number("batch_size", batch_size, low=1, high=X.shape[1], integer=True)
     settings = W.settings(arch, n0, X, head, dtype, optimizer=optimizer, steps=steps,
                           batch_size=batch_size)  # fmt: skip
-    lrs, seeds = [float(x) for x in log2_lrs], [int(s) for s in seeds]
-    params = list(parametrizations)
     max_population = max_population or W.MAX_POPULATION
     spec = W.spec(
         KIND, max_population, widths=widths, log2_lrs=lrs, parametrizations=params,

@@ -120,11 +120,59 @@ def coord_check(
     scheduler: str | None = None,
     **settings: Any,
 ) -> CoordCheck:
-    """Run a coordinate check (see the module docstring); one population per (p, width).
+    r"""Run a coordinate check (see the module docstring); one population per (p, width).
 
-    The `settings` are :func:`study`'s. With `out`, the cells are computed by the executor
-    into ``out/sweep.sqlite`` (`jobs` processes or the Dask `scheduler`; resumable; not with
-    `data`). ``progress(cells done, total)`` is called after each population.
+    Parameters
+    ----------
+    widths : sequence of int
+        Hidden widths :math:`n`, at least two, increasing.
+    parametrizations : sequence of str
+        Of ``"sp"``, ``"ntk"``, ``"mup"`` (:mod:`initlab.init.parametrization`).
+    progress : callable, optional
+        ``progress(cells done, total)``, called after each population.
+    out : path, optional
+        Compute the cells on the executor into ``out/sweep.sqlite`` (resumable; another
+        coordinate check's directory is refused); without it, here, in order.
+    jobs : int, optional
+        With `out`: local worker processes (default 1: this process; None: one per core).
+    scheduler : str, optional
+        With `out`: the Dask scheduler's address, ``tcp://HOST:PORT``.
+    steps : int
+        Updates :math:`T` on the one fixed batch (default 2); measured before each, and after.
+    optimizer : str
+        ``"sgd"`` (default), ``"momentum"``, ``"adam"``, ``"adamw"``, ``"gd"``.
+    learning_rate : float
+        The base learning rate :math:`\eta > 0` (default 0.5), scaled per layer by the
+        parametrization.
+    seeds : sequence of int
+        Seeds of the members, each :math:`\ge 0` (default 0, 1, 2, 3).
+    base_width : int, optional
+        :math:`n_0`, where NTK and muP equal SP; required with ``"ntk"`` or ``"mup"``.
+    n_examples : int
+        Digits in the batch (default 128), ignored with `data`.
+    architecture : Architecture, optional
+        Depth, initializer, activation and residual blocks (default: a plain ReLU MLP with
+        2 layers after the first, He initialization).
+    data : (X, Y), optional
+        ``X`` (d, m) inputs and ``Y`` (k, m) one-hot targets instead of the digits (not with
+        `out`: no cell's key can hold arrays).
+    head : str
+        The loss head: ``"softmax"`` (cross-entropy, default), ``"sigmoid"`` or ``"linear"``
+        (:data:`initlab.nn.losses.HEADS`).
+    dtype : str
+        ``"float64"`` (default) or ``"float32"``, the training's floating type.
+
+    Returns
+    -------
+    CoordCheck
+        ``size`` and ``change`` of shape (P, L, T + 1, W, S), by parametrization, layer,
+        step, width and seed.
+
+    Raises
+    ------
+    InitlabError
+        A bad argument (named), before any training; with `out`, a directory holding another
+        coordinate check, or cells that failed.
     """
     plan, X, Y = _plan(widths, parametrizations, **settings)
     if settings.get("data") is not None and out is not None:
@@ -199,13 +247,15 @@ def _plan(
     """
     arch = architecture or Architecture()
     widths = W.check_widths(widths)
-    n0 = W.base_width(base_width, parametrizations, widths)
+    params = W.check_names("parametrizations", parametrizations)
+    n0 = W.base_width(base_width, params, widths)
     W.check_dtype(dtype)
+    seeds = [int(s) for s in W.check_values("seeds", seeds, low=0, integer=True)]
+    check_number("learning_rate", learning_rate, low=0, low_open=True)
     X, Y = data if data is not None else W.digits(n_examples)
     T = int(check_number("steps", steps, low=1, integer=True))
     settings = W.settings(arch, n0, X, head, dtype, optimizer=optimizer,
                           learning_rate=learning_rate, steps=T)  # fmt: skip
-    seeds, params = [int(s) for s in seeds], list(parametrizations)
     max_population = max_population or W.MAX_POPULATION
     spec = W.spec(
         KIND, max_population, widths=widths, parametrizations=params, steps=T,
