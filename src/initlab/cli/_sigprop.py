@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from initlab.cli._theory_grammar import WEIGHTS
 from initlab.nn import activations as activations
 from initlab.report import sigprop as plots_sigprop
 from initlab.results.sweep_store import STORE_FILE
-from initlab.studies import correlation, sigprop
+from initlab.studies import correlation, jacobian_study, sigprop
 
 STUDIES = ("critical", "correlation", "jacobian")
 
@@ -163,16 +162,7 @@ def build(kind: str, args: argparse.Namespace, parse_spec, progress=None) -> dic
         return sigprop.critical_record(acts, grid)
     act = _activation((args.activation or ["tanh"])[0], parse_spec)
     w2 = sigprop.resolve_sigma_w2(act, args.sigma_w2, args.sigma_b2)
-    if kind == "correlation" and args.no_map:
-        return {"scales": _correlation.depth_scales(act, w2, args.sigma_b2).as_dict()}
-    if kind == "correlation":  # computed here, without a store
-        return correlation.record(correlation_config(args, parse_spec))
-    width = 400 if args.width is None else args.width
-    return sigprop.jacobian_record(
-        act, w2, args.sigma_b2, depths=args.depths, width=width,
-        members=args.members, seed=args.seed, progress=progress,
-        weights=tuple(dict.fromkeys(args.weights or WEIGHTS)),
-    )  # fmt: skip
+    return {"scales": _correlation.depth_scales(act, w2, args.sigma_b2).as_dict()}
 
 
 def scales_lines(m: dict[str, Any]) -> list[str]:
@@ -192,13 +182,19 @@ def run(
 ) -> tuple[list[str], str | None]:
     """Compute, store (with ``--out``, checked before by the caller; a rescue directory if
     writing fails) and return the lines to print and the rescue note, if any."""
-    if kind == "correlation" and not args.no_map:
-        return _correlation_study(args, parse_spec)
-    if kind == "correlation" and (args.write_spec or args.jobs or args.scheduler):
+    if kind == "correlation" and args.no_map and (args.write_spec or args.jobs or args.scheduler):
         raise InitlabError("--no-map prints the depth scales only and computes no study; drop "
                            "--write-spec, --jobs and --scheduler")  # fmt: skip
-    if kind == "jacobian" and (args.out or args.jobs or args.scheduler):
-        return _jacobian_study(args, parse_spec, progress)
+    if kind == "correlation" and not args.no_map:
+        config = correlation_config(args, parse_spec)
+        lines = lambda d: correlation_lines(correlation.read(d, config))  # noqa: E731
+        return _studies.run(correlation.study(config), args, lines=lines,
+                            outputs=correlation_outputs, progress=progress)  # fmt: skip
+    if kind == "jacobian":
+        config = jacobian_config(args, parse_spec)
+        lines = lambda d: jacobian_lines(jacobian_study.read(d, config))  # noqa: E731
+        return _studies.run(jacobian_study.study(config), args, lines=lines,
+                            outputs=jacobian_outputs, progress=progress)  # fmt: skip
     record = build(kind, args, parse_spec, progress)
     if "scales" in record:
         return scales_lines(record["scales"]), None
@@ -225,24 +221,6 @@ def correlation_config(args: argparse.Namespace, parse_spec) -> correlation.Corr
     )  # fmt: skip
 
 
-def _correlation_study(args: argparse.Namespace, parse_spec) -> tuple[list[str], str | None]:
-    """Print the correlation study: computed here (no ``--out``), or its cells computed
-    into the store of ``--out`` (resuming) and read back; or write its spec."""
-    config = correlation_config(args, parse_spec)
-    if args.write_spec:
-        return _studies.write_spec(args, correlation.spec(config)), None
-    study = correlation.study(config)
-    if not args.out and (args.jobs or args.scheduler):  # printed only: a temporary store
-        record = _studies.execute_temporary(study, lambda d: correlation.read(d, config),
-                                            jobs=args.jobs, scheduler=args.scheduler)  # fmt: skip
-        return correlation_lines(record), None
-    if not args.out:
-        return correlation_lines(correlation.record(config)), None
-    out = Path(args.out)
-    report = _studies.execute(study, out, jobs=args.jobs or 1, scheduler=args.scheduler)
-    return correlation_outputs(study, out), _studies.failure_note(report, out)
-
-
 def correlation_outputs(study, out: Path) -> list[str]:
     """The correlation study's lines from the store of `out`, its figure drawn."""
     config = correlation.CorrelationConfig(**study.spec[correlation.KIND])
@@ -256,33 +234,25 @@ def correlation_outputs(study, out: Path) -> list[str]:
     return [*lines, "", f"wrote {out / STORE_FILE}", f"wrote {figure}"]
 
 
-def _jacobian_study(args: argparse.Namespace, parse_spec, progress=None
-                    ) -> tuple[list[str], str | None]:  # fmt: skip
-    """``jacobian --out DIR``: its member chains computed (resuming) into the store, the
-    record and figure drawn from it (``--jobs``/``--scheduler`` without ``--out``: into a
-    temporary store, printed only)."""
-    from initlab.cli import _studies
-    from initlab.results.sweep_store import STORE_FILE
-
+def jacobian_config(args: argparse.Namespace, parse_spec) -> jacobian_study.JacobianConfig:
+    """The Jacobian study's configuration from the command's arguments."""
     act = _activation((args.activation or ["tanh"])[0], parse_spec)
-    study = sigprop.jacobian_study(
-        act, sigprop.resolve_sigma_w2(act, args.sigma_w2, args.sigma_b2), args.sigma_b2,
-        weights=tuple(dict.fromkeys(args.weights or WEIGHTS)), depths=args.depths,
+    return jacobian_study.JacobianConfig(
+        activation=act.spec, sigma_w2=args.sigma_w2, sigma_b2=args.sigma_b2,
+        weights=tuple(args.weights or WEIGHTS), depths=tuple(args.depths),
         width=400 if args.width is None else args.width, members=args.members, seed=args.seed,
     )  # fmt: skip
-    if not args.out:  # --jobs or --scheduler alone: the cells go to a temporary store
-        with tempfile.TemporaryDirectory(prefix="initlab-jacobian-") as tmp:
-            _studies.execute(study, Path(tmp), jobs=args.jobs, scheduler=args.scheduler,
-                             progress=progress)  # fmt: skip
-            return jacobian_lines(sigprop.read(tmp, "jacobian")), None
-    out = Path(args.out)
-    report = _studies.execute(
-        study, out, jobs=args.jobs or 1, scheduler=args.scheduler, progress=progress
-    )
-    note = _studies.failure_note(report, out)
-    if note:
-        return [], note
-    record = sigprop.read(out, "jacobian")
+
+
+def jacobian_outputs(study, out: Path) -> list[str]:
+    """The Jacobian study's lines from the store of `out`, its figure drawn; while chains
+    are missing (they failed), how many instead."""
+    config = jacobian_study.JacobianConfig(**study.spec[jacobian_study.KIND])
+    left = jacobian_study.missing(out, config)
+    if left:
+        return [f"not yet computed: {left} of {len(study.cells)} member chains (run the same "
+                "command to resume)"]  # fmt: skip
+    record = jacobian_study.read(out, config)
     figure = out / "jacobian.png"
-    FIGURES["jacobian"](record).savefig(figure, dpi=120)
-    return [*jacobian_lines(record), "", f"wrote {out / STORE_FILE}", f"wrote {figure}"], None
+    plots_sigprop.plot_jacobian_spectra(record).savefig(figure, dpi=120)
+    return [*jacobian_lines(record), "", f"wrote {out / STORE_FILE}", f"wrote {figure}"]

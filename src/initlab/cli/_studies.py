@@ -4,7 +4,9 @@ store the same cells the same way."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,42 +77,100 @@ def failure_note(report: Report, out: Path) -> str | None:
     )
 
 
-def write_spec(args: Any, spec: dict[str, Any]) -> list[str]:
-    """Write the study's `spec` as TOML at ``args.write_spec`` (which computes nothing, so
-    ``--out``, ``--jobs`` and ``--scheduler`` are refused with it); the line to print."""
+def check_write_spec(args: Any) -> None:
+    """Refuse ``--out``, ``--jobs`` or ``--scheduler`` beside ``--write-spec`` (which writes
+    the spec and computes nothing), before any work."""
     from initlab._validation import InitlabError
-    from initlab.studies import specs as study_specs
 
+    if not getattr(args, "write_spec", None):
+        return
     given = [f"--{o}" for o in ("out", "jobs", "scheduler") if getattr(args, o, None)]
     if given:
         raise InitlabError(f"--write-spec writes the spec and computes nothing; drop "
                            f"{' and '.join(given)} (then run it with `initlab sweep SPEC --out "
                            "DIR`)")  # fmt: skip
+
+
+def write_spec(args: Any, spec: dict[str, Any]) -> list[str]:
+    """Write the study's `spec` as TOML at ``args.write_spec`` (:func:`check_write_spec`
+    first); the line to print."""
+    from initlab.studies import specs as study_specs
+
+    check_write_spec(args)
     path = study_specs.write(args.write_spec, spec)
     return [f"wrote {path}: run it with `initlab sweep {path} --out DIR`"]
+
+
+def run(study: _study.Study, args: Any, *, lines: Callable[[Path], list[str]],
+        outputs: Callable[[_study.Study, Path], list[str]],
+        progress: Callable[..., None] | None = None) -> tuple[list[str], str | None]:  # fmt: skip
+    """What every study command does with ``--write-spec``, ``--out``, ``--jobs`` and
+    ``--scheduler`` (the same for each): write the spec and compute nothing; or compute
+    the cells not yet stored in ``--out``'s store and return ``outputs(study, out)`` (the
+    study's lines, its figures drawn) with the note of failed cells; or, without ``--out``,
+    compute into a temporary store and return ``lines(its directory)``, keeping nothing.
+    ``progress(done, total, failed)`` after each population."""
+    if getattr(args, "write_spec", None):
+        return write_spec(args, study.spec), None
+    jobs = default_jobs(args.jobs)
+    if not args.out:
+        return execute_temporary(study, lines, jobs=jobs, scheduler=args.scheduler,
+                                 progress=progress), None  # fmt: skip
+    out = Path(args.out)
+    report = execute(study, out, jobs=jobs, scheduler=args.scheduler, progress=progress)
+    return outputs(study, out), failure_note(report, out)
+
+
+DEFAULT_JOBS: int | None = 1
+"""``--jobs`` not given: local worker processes of a study command (None: the executor's
+choice, one per core)."""
+
+
+def default_jobs(jobs: int | None) -> int | None:
+    """``--jobs`` as given, or :data:`DEFAULT_JOBS`."""
+    return DEFAULT_JOBS if jobs is None else jobs
+
+
+HELP = {
+    "out": "store the cells in DIR/sweep.sqlite (a rerun computes only those not stored) "
+    "and write the figures here; without --out the study is computed and printed, and "
+    "nothing is kept",
+    "jobs": "local worker processes (default 1: this process)",
+    "scheduler": "compute on the Dask distributed scheduler at ADDRESS, e.g. "
+    "tcp://10.0.0.5:8786 (needs initlab[dask])",
+    "write_spec": "write the study's spec (TOML) and compute nothing; `initlab sweep "
+    "FILE.toml --out DIR` runs it",
+}
+"""The help of the options every study command shares (``initlab theory`` and ``initlab
+scaling``), in one place so that they say the same."""
+
+
+@contextlib.contextmanager
+def temporary_store(kind: str) -> Iterator[Path]:
+    """A directory for a study's store that is removed afterwards (no ``--out``)."""
+    with tempfile.TemporaryDirectory(prefix=f"initlab-{kind}-") as tmp:
+        yield Path(tmp)
 
 
 def execute_temporary(study: _study.Study, read: Callable[[Path], Any], *, jobs: int | None,
                       scheduler: str | None, progress: Callable[..., None] | None = None
                       ) -> Any:  # fmt: skip
-    """``--jobs`` or ``--scheduler`` without ``--out``: compute `study` into a temporary
-    store and return ``read(its directory)`` before the directory is removed.
+    """No ``--out``: compute `study` into a temporary store and return ``read(its
+    directory)`` before the directory is removed.
 
     Raises
     ------
     InitlabError
         If cells failed (their first error named; nothing is kept to retry from).
     """
-    import tempfile
-
     from initlab._validation import InitlabError
 
-    with tempfile.TemporaryDirectory(prefix=f"initlab-{study.kind}-") as tmp:
-        report = execute(study, Path(tmp), jobs=jobs, scheduler=scheduler, progress=progress)
+    with temporary_store(study.kind) as tmp:
+        report = execute(study, tmp, jobs=jobs, scheduler=scheduler, progress=progress)
         if report.failed:
             last = report.errors[0].strip().splitlines()[-1]
             raise InitlabError(
                 f"{report.failed} cells of {study.kind} failed (first error: {last}); run "
                 "with --out DIR to keep the others and retry"
             )
-        return read(Path(tmp))
+        return read(tmp)

@@ -153,14 +153,14 @@ def _study(kind: str, args: argparse.Namespace) -> tuple[list[str], str | None]:
     if args.out:
         check_dir(args.out, need=5_000_000)
     unit = {
-        "jacobian": "cells" if args.out or args.jobs or args.scheduler else "weight laws",
+        "jacobian": "cells",
         "kernels": "parts",
         "trainability": "cells",
-        "deep_linear": "cells",
+        "deep-linear": "cells",
     }.get(kind, "depths")
-    quiet = args.quiet or kind not in ("trainability", "deep_linear", "jacobian", "kernels")
+    quiet = args.quiet or kind not in ("trainability", "deep-linear", "jacobian", "kernels")
     quiet = quiet or bool(getattr(args, "write_spec", None))  # writes the spec only
-    with progress_bar(kind.replace("_", " "), quiet, unit=unit) as progress:
+    with progress_bar(kind.replace("-", " "), quiet, unit=unit) as progress:
         if kind in _trainmaps.STUDIES:
             return _trainmaps.run(kind, args, progress)
         if kind in _kernels.STUDIES:

@@ -62,7 +62,7 @@ from initlab.studies._studyio import config_dict, load, set_grid
 
 FILE = "deeplinear.json"
 """The record of an earlier release (read, never written)."""
-KIND = "deep_linear"
+KIND = "deep-linear"
 VERSION = 1
 """Of a cell's computation: changes its id when what it computes changes."""
 _COMMAND = "initlab theory deep-linear --out DIR"
@@ -197,7 +197,7 @@ def spec(config: DeepLinearConfig, max_population: int = 256) -> dict[str, Any]:
 
 def from_spec(table: Mapping[str, Any], max_population: int = 256,
               source: str | None = None) -> _study.Study:  # fmt: skip
-    """The study of a ``[deep_linear]`` table, checked (keys, then the config's checks)."""
+    """The study of a ``[deep-linear]`` table, checked (keys, then the config's checks)."""
     check_keys(f"[{KIND}]", table, [f.name for f in fields(DeepLinearConfig)])
     for key in ("depths", "rates"):
         if key in table and not isinstance(table[key], list):
