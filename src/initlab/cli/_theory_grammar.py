@@ -286,13 +286,14 @@ Gaussian and orthogonal weights (--weights gaussian or orthogonal runs one law),
 free-probability mean and variance (Pennington et al. 2017, 2018). --sigma-w2 defaults to the
 critical value at --sigma-b2. --out DIR stores each network's chain in DIR/sweep.sqlite
 (a rerun resumes; --jobs N local processes or --scheduler ADDRESS a Dask cluster, the same
-bits) and draws jacobian.png.""",
+bits) and draws jacobian.png; --write-spec FILE.toml writes the study's spec, which
+`initlab sweep FILE.toml --out DIR` runs.""",
     "trainability": """\
 One population per depth in --train-depths (2 4 8 12 16 24 32 hidden tanh layers of width
 --width 64), every --sigma-w2-grid value (0.5 .. 6) x --seeds draws, biases N(0, --sigma-b2
 0.05), trained for --steps (300) SGD steps on --task (digits10: 8x8 digits, 10 classes);
-prints the test accuracy beside --multiple (6) x xi_c (Schoenholz et al. 2017); stores every
-cell in DIR/sweep.sqlite as each population finishes (needs --out DIR; a rerun computes only
+prints the test accuracy beside --multiple (6) x xi_c (Schoenholz et al. 2017); with --out
+DIR stores every cell in DIR/sweep.sqlite as each population finishes (a rerun computes only
 what is not stored; `initlab results DIR` lists the cells) and draws DIR/trainability.png.
 --jobs N trains on N local processes, --scheduler ADDRESS on a Dask cluster (the same bits).
 --write-spec FILE.toml writes the map's spec instead, which `initlab sweep FILE.toml --out
