@@ -3,14 +3,13 @@
 ``correlation --no-map`` prints only the depth scales (no map, no measurement, no figure);
 ``jacobian --weights LAW ...`` chooses the weight laws.
 
-The studies are :mod:`initlab.studies.sigprop`'s records; ``--out DIR`` writes each as
-``DIR/<kind>.json`` (atomically) with its figure ``DIR/<kind>.png``, drawn from that data;
-``jacobian --out DIR`` stores its member chains as the cells of a study in
-``DIR/sweep.sqlite`` instead (resumable; :func:`initlab.studies.sigprop.jacobian_study`), and
-so does ``correlation``: a study on the sweep's executor (:mod:`initlab.studies.correlation`)
-whose cells (one per measured network, and the theory's) ``--out DIR`` stores in
-``DIR/sweep.sqlite``, resuming (``--jobs``, ``--scheduler``, ``--write-spec`` as for
-``trainability``); the figures are drawn from the store.
+``critical --out DIR`` writes ``DIR/critical.json`` (atomically) with its figure
+``DIR/critical.png``, drawn from that data. ``correlation`` and ``jacobian`` are studies on
+the sweep's executor (:mod:`initlab.studies.correlation`: a cell per measured network and
+the theory's; :mod:`initlab.studies.jacobian_study`: a cell per weight law and member
+chain), run as every study command runs (:func:`initlab.cli._studies.run`: ``--out DIR``
+stores the cells in ``DIR/sweep.sqlite``, resuming, and draws the figure from the store;
+without it, a temporary store; ``--jobs``, ``--scheduler``, ``--write-spec``).
 """
 
 from __future__ import annotations

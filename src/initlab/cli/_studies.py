@@ -1,6 +1,19 @@
 """Running a study (:mod:`initlab.execution.study`) from the command line: ``initlab theory
 trainability --out DIR`` and ``initlab sweep STUDY.toml --out DIR`` both come here, so both
-store the same cells the same way."""
+store the same cells the same way.
+
+Every study command (``initlab theory trainability | deep-linear | correlation | jacobian |
+kernels``, ``initlab scaling lr-transfer | coord-check``) gives its four shared options one
+meaning, here (:func:`run`, :data:`HELP`):
+
+``--write-spec FILE``  write the spec (``[study] kind`` = the command's name), compute
+                       nothing; refused beside the three others (:func:`check_write_spec`).
+``--out DIR``          compute the cells not yet in ``DIR/sweep.sqlite``, print the study's
+                       lines from the store, draw its figures there.
+no ``--out``           compute into a temporary store, print the same lines, keep nothing.
+``--jobs N``           local worker processes (default :data:`DEFAULT_JOBS`); ``--scheduler
+                       ADDRESS`` a Dask cluster instead. The same bits either way.
+"""
 
 from __future__ import annotations
 

@@ -1,13 +1,14 @@
 """``initlab theory trainability | deep-linear``: train, print, store, draw.
 
-``trainability --out DIR`` trains one population per depth
-(:mod:`initlab.studies.trainability`), stores its cells in ``DIR/sweep.sqlite`` as each
-population finishes (a rerun computes only the cells not stored; ``--jobs N`` local
-processes or ``--scheduler ADDRESS`` a Dask cluster), prints the test accuracy table beside
-``multiple * xi_c`` and draws ``DIR/trainability.png``; ``--write-spec FILE.toml`` writes the
-map's spec instead, which ``initlab sweep FILE.toml --out DIR`` runs to the same bits.
-``deep-linear`` (:mod:`initlab.studies.deeplinear`) prints learning time against depth
-and, with ``--out DIR``, stores its cells the same way and draws ``DIR/deeplinear.png``.
+``trainability`` trains one population per depth (:mod:`initlab.studies.trainability`) and
+prints the test accuracy table beside ``multiple * xi_c``; ``deep-linear``
+(:mod:`initlab.studies.deeplinear`) prints learning time against depth. Both run as every
+study command runs (:func:`initlab.cli._studies.run`): ``--out DIR`` stores the cells in
+``DIR/sweep.sqlite`` as each population finishes (a rerun computes only the cells not
+stored; ``--jobs N`` local processes or ``--scheduler ADDRESS`` a Dask cluster) and draws
+``DIR/trainability.png`` or ``DIR/deeplinear.png`` from the store; without ``--out``, a
+temporary store, printed only; ``--write-spec FILE.toml`` writes the spec instead, which
+``initlab sweep FILE.toml --out DIR`` runs to the same bits.
 """
 
 from __future__ import annotations
