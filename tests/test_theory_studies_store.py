@@ -177,8 +177,10 @@ def test_a_directory_takes_other_kinds_of_study_but_not_another_spec_of_one(refe
     capsys.readouterr()
     assert main(["results", str(copy)]) == 0  # which kind each cell is: a table per kind
     shown = capsys.readouterr().out
-    assert f"{n + 2} cells shown of {n + 2}; study: correlation ({n} cells), jacobian (2 cells)" \
-        in shown, shown
+    assert (
+        f"{n + 2} cells shown of {n + 2}; study: correlation ({n} cells), jacobian (2 cells)"
+        in shown
+    ), shown
     tables = [shown.index(f"initlab: study cells ({k})") for k in ("correlation", "jacobian")]
     assert shown.count("│ network ") == n - 1 and shown.count("│ done ") == n + 2
     assert tables[0] < shown.index("│ network ") < tables[1] < shown.index("orthogonal │")

@@ -149,9 +149,10 @@ def run_coord_check(args: argparse.Namespace) -> int:
     )  # fmt: skip
     if args.write_spec:
         return _write_spec(args, _scaling.study(args.widths, args.parametrizations, **kwargs))
-    with _store(args, "coord-check") as executor, progress_bar(
-        "coord check", args.quiet, unit="cells"
-    ) as progress:
+    with (
+        _store(args, "coord-check") as executor,
+        progress_bar("coord check", args.quiet, unit="cells") as progress,
+    ):
         result = _scaling.coord_check(
             args.widths, args.parametrizations, progress=progress, **kwargs, **executor
         )
@@ -185,9 +186,10 @@ def run_lr_transfer(args: argparse.Namespace) -> int:
     grid = (args.widths, tuple(range(lo, hi + 1)), args.parametrizations)
     if args.write_spec:
         return _write_spec(args, _lrtransfer.study(*grid, **kwargs))
-    with _store(args, "lr-transfer") as executor, progress_bar(
-        "lr transfer", args.quiet, unit="cells"
-    ) as progress:
+    with (
+        _store(args, "lr-transfer") as executor,
+        progress_bar("lr transfer", args.quiet, unit="cells") as progress,
+    ):
         result = _scaling.lr_transfer(*grid, progress=progress, **kwargs, **executor)
     for line in lr_transfer_lines(result):
         console.print(line, markup=False)
