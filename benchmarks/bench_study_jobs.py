@@ -1,12 +1,13 @@
 r"""A study command with its defaults, --jobs 1 against more jobs, under a competing process.
 
 What a user waits for: the whole process's wall time of ``initlab theory trainability`` (or
-``initlab scaling lr-transfer``) with its default settings, each into a fresh ``--out``
+``initlab scaling lr-transfer``, ``theory correlation``, ``theory jacobian``) with its
+default settings, each into a fresh ``--out``
 directory, while a second CPU-bound process (``python -c "while True: pass"``) runs for the
 whole measurement. Rounds interleave the variants (``--jobs 1``, ``--jobs 2``, the command's
 default); each figure is the median over rounds, with the min and max.
 
-    python benchmarks/bench_study_jobs.py [--rounds 3] [--command trainability|lr-transfer]
+    python benchmarks/bench_study_jobs.py [--rounds 3] [--command trainability|lr-transfer|...]
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from pathlib import Path
 COMMANDS = {
     "trainability": ["theory", "trainability", "-q"],
     "lr-transfer": ["scaling", "lr-transfer", "-q"],
+    "correlation": ["theory", "correlation"],
+    "jacobian": ["theory", "jacobian", "-q"],
 }
 VARIANTS = {"--jobs 1": ["--jobs", "1"], "--jobs 2": ["--jobs", "2"], "default": []}
 

@@ -121,8 +121,14 @@ def test_max_memory_option_sets_the_limit(capsys, tmp_path, monkeypatch):
 
 STUDIES = [
     (None, ["variance", "--layers", "400", "400", "1", "--examples", "256", "--members", "2"]),
-    ("correlation", ["correlation", "--width", "600", "--depth", "3", "--members", "2"]),
-    ("jacobian", ["jacobian", "--width", "300", "--depths", "1", "3", "--members", "1"]),
+    (
+        "correlation",
+        ["correlation", "--width", "600", "--depth", "3", "--members", "2", "--jobs", "1"],
+    ),  # computed in this process, whose peak is traced
+    (
+        "jacobian",
+        ["jacobian", "--width", "300", "--depths", "1", "3", "--members", "1", "--jobs", "1"],
+    ),
 ]
 
 

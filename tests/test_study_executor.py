@@ -54,7 +54,7 @@ def test_an_interrupted_map_resumes_to_the_bits_of_an_uninterrupted_one(referenc
         assert {c["status"] for c in s.cells()} <= {"done", "pending"}
     computed, real = [], trainability.compute  # the rerun computes only what is missing
     monkeypatch.setattr(trainability, "compute", lambda cs: computed.extend(cs) or real(cs))
-    assert main([*ARGS, "--out", str(out)]) == 0
+    assert main([*ARGS, "--out", str(out), "--jobs", "1"]) == 0  # in this process: counted
     assert len(computed) == N_CELLS - stored
     assert records(out) == reference[1]
     with open_store(out, readonly=True) as s:  # the cells stored before are as they were

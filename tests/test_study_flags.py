@@ -18,7 +18,9 @@ import tomllib
 import pytest
 
 from bad_input import files, refused
-from initlab.cli import _studies, build_parser, main, sweep
+from initlab.cli import _checks, _studies, build_parser, main, sweep
+from initlab.cli._theory_grammar import complete
+from initlab.execution import study as S
 from initlab.results.sweep_store import open_store
 from initlab.studies import specs
 
@@ -42,7 +44,7 @@ COMMANDS = {
 """Each study command, on a configuration of a second or so: its name is its study's kind."""
 
 
-def _write_spec(argv, name, capsys, tmp_path):
+def _write_spec(argv, name, capsys, tmp_path, monkeypatch):
     assert main([*argv, "--write-spec", "s.toml"]) == 0
     assert capsys.readouterr().out.startswith("wrote s.toml: run it with `initlab sweep")
     assert files(tmp_path) == {tmp_path / "s.toml"}  # nothing computed, nothing else written
@@ -52,21 +54,22 @@ def _write_spec(argv, name, capsys, tmp_path):
         refused([*argv, "--write-spec", "t.toml", flag, value], capsys, tmp_path, f"drop {flag}")
 
 
-def _no_out(argv, name, capsys, tmp_path):
-    """Printed, nothing written, the temporary store removed."""
+def _no_out(argv, name, capsys, tmp_path, monkeypatch):
+    """Printed, nothing written, the temporary store removed; a study of seconds (each of
+    these) computed in this process by default."""
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    real, tempfile.tempdir = tempfile.tempdir, str(scratch)
-    try:
-        assert main(argv) == 0
-    finally:
-        tempfile.tempdir = real
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    jobs, real = [], S.execute
+    monkeypatch.setattr(S, "execute", lambda plan, **k: jobs.append(k["jobs"]) or real(plan, **k))
+    assert main(argv) == 0
     out = capsys.readouterr().out
     assert len(out.splitlines()) >= 3 and "wrote" not in out
     assert files(tmp_path) == {scratch}
+    assert jobs == [None if name == "kernels" else 1]  # kernels: no estimate, one per core
 
 
-def _out(argv, name, capsys, tmp_path):
+def _out(argv, name, capsys, tmp_path, monkeypatch):
     assert main([*argv, "--out", "o"]) == 0
     assert "wrote" in capsys.readouterr().out
     with open_store(tmp_path / "o", readonly=True) as s:
@@ -74,12 +77,12 @@ def _out(argv, name, capsys, tmp_path):
         assert {c["status"] for c in s.cells()} == {"done"}
 
 
-def _refusals(argv, name, capsys, tmp_path):
+def _refusals(argv, name, capsys, tmp_path, monkeypatch):
     refused([*argv, "--jobs", "0"], capsys, tmp_path, "--jobs must be >= 1; got 0")
     refused([*argv, "--scheduler", "nohost"], capsys, tmp_path, "--scheduler 'nohost'")
 
 
-def _defaults_and_help(argv, name, capsys, tmp_path):
+def _defaults_and_help(argv, name, capsys, tmp_path, monkeypatch):
     args = build_parser().parse_args(argv)
     assert args.jobs is None and args.scheduler is None and args.out is None
     with pytest.raises(SystemExit):
@@ -103,7 +106,7 @@ BEHAVIOURS = {
 def test_each_study_command_treats_the_shared_flags_alike(name, flag, capsys, tmp_path,
                                                           monkeypatch):  # fmt: skip
     monkeypatch.chdir(tmp_path)
-    BEHAVIOURS[flag](COMMANDS[name], name, capsys, tmp_path)
+    BEHAVIOURS[flag](COMMANDS[name], name, capsys, tmp_path, monkeypatch)
 
 
 def test_every_kind_is_a_command_and_initlab_sweep_prints_its_lines():
@@ -112,3 +115,16 @@ def test_every_kind_is_a_command_and_initlab_sweep_prints_its_lines():
     assert set(specs.KINDS) == set(COMMANDS)
     for kind in specs.KINDS:
         assert callable(sweep.outputs(kind))
+
+
+def test_jobs_defaults_to_this_process_for_a_study_of_seconds_else_one_per_core():
+    """The default of ``--jobs`` by each study's estimated work: ``theory correlation``'s and
+    ``jacobian``'s defaults (seconds) in this process, ``trainability``'s (minutes) one
+    process per core (measured: BENCHMARKS.md)."""
+    flops = {kind: _checks.theory_cost(complete(build_parser().parse_args(["theory", kind])),
+                                       kind).flops for kind in ("correlation", "jacobian",
+                                                                "trainability")}  # fmt: skip
+    assert _studies.default_jobs(None, flops["correlation"]) == 1
+    assert _studies.default_jobs(None, flops["jacobian"]) == 1
+    assert _studies.default_jobs(None, flops["trainability"]) is None
+    assert _studies.default_jobs(3, flops["correlation"]) == 3

@@ -21,7 +21,7 @@ from typing import Any
 
 from initlab._validation import InitlabError
 from initlab.analysis import correlation as _correlation
-from initlab.cli import _studies
+from initlab.cli import _checks, _studies
 from initlab.cli._outputs import save
 from initlab.cli._theory_grammar import WEIGHTS
 from initlab.nn import activations as activations
@@ -184,16 +184,8 @@ def run(
     if kind == "correlation" and args.no_map and (args.write_spec or args.jobs or args.scheduler):
         raise InitlabError("--no-map prints the depth scales only and computes no study; drop "
                            "--write-spec, --jobs and --scheduler")  # fmt: skip
-    if kind == "correlation" and not args.no_map:
-        config = correlation_config(args, parse_spec)
-        lines = lambda d: correlation_lines(correlation.read(d, config))  # noqa: E731
-        return _studies.run(correlation.study(config), args, lines=lines,
-                            outputs=correlation_outputs, progress=progress)  # fmt: skip
-    if kind == "jacobian":
-        config = jacobian_config(args, parse_spec)
-        lines = lambda d: jacobian_lines(jacobian_study.read(d, config))  # noqa: E731
-        return _studies.run(jacobian_study.study(config), args, lines=lines,
-                            outputs=jacobian_outputs, progress=progress)  # fmt: skip
+    if kind in ("correlation", "jacobian") and not args.no_map:
+        return _run_study(kind, args, parse_spec, progress)
     record = build(kind, args, parse_spec, progress)
     if "scales" in record:
         return scales_lines(record["scales"]), None
@@ -208,6 +200,21 @@ def run(
 
     saved = save(write, Path(args.out), what=f"{kind} results")
     return [*lines, "", *(f"wrote {p}" for p in saved.paths)], saved.note
+
+
+def _run_study(kind: str, args: argparse.Namespace, parse_spec, progress=None
+               ) -> tuple[list[str], str | None]:  # fmt: skip
+    """``correlation`` or ``jacobian`` as every study command runs
+    (:func:`initlab.cli._studies.run`)."""
+    if kind == "correlation":
+        config, module = correlation_config(args, parse_spec), correlation
+        printer, outputs = correlation_lines, correlation_outputs
+    else:
+        config, module = jacobian_config(args, parse_spec), jacobian_study
+        printer, outputs = jacobian_lines, jacobian_outputs
+    return _studies.run(module.study(config), args, lines=lambda d: printer(module.read(d, config)),
+                        outputs=outputs, progress=progress,
+                        flops=_checks.theory_cost(args, kind).flops)  # fmt: skip
 
 
 def correlation_config(args: argparse.Namespace, parse_spec) -> correlation.CorrelationConfig:

@@ -11,8 +11,9 @@ meaning, here (:func:`run`, :data:`HELP`):
 ``--out DIR``          compute the cells not yet in ``DIR/sweep.sqlite``, print the study's
                        lines from the store, draw its figures there.
 no ``--out``           compute into a temporary store, print the same lines, keep nothing.
-``--jobs N``           local worker processes (default :data:`DEFAULT_JOBS`); ``--scheduler
-                       ADDRESS`` a Dask cluster instead. The same bits either way.
+``--jobs N``           local worker processes (default: :func:`default_jobs`, by the
+                       study's estimated work); ``--scheduler ADDRESS`` a Dask cluster
+                       instead. The same bits either way.
 """
 
 from __future__ import annotations
@@ -116,16 +117,18 @@ def write_spec(args: Any, spec: dict[str, Any]) -> list[str]:
 
 def run(study: _study.Study, args: Any, *, lines: Callable[[Path], list[str]],
         outputs: Callable[[_study.Study, Path], list[str]],
-        progress: Callable[..., None] | None = None) -> tuple[list[str], str | None]:  # fmt: skip
+        progress: Callable[..., None] | None = None, flops: float | None = None
+        ) -> tuple[list[str], str | None]:  # fmt: skip
     """What every study command does with ``--write-spec``, ``--out``, ``--jobs`` and
     ``--scheduler`` (the same for each): write the spec and compute nothing; or compute
     the cells not yet stored in ``--out``'s store and return ``outputs(study, out)`` (the
     study's lines, its figures drawn) with the note of failed cells; or, without ``--out``,
     compute into a temporary store and return ``lines(its directory)``, keeping nothing.
-    ``progress(done, total, failed)`` after each population."""
+    ``progress(done, total, failed)`` after each population; `flops`, the study's estimated
+    work, decides the default of ``--jobs`` (:func:`default_jobs`)."""
     if getattr(args, "write_spec", None):
         return write_spec(args, study.spec), None
-    jobs = default_jobs(args.jobs)
+    jobs = default_jobs(args.jobs, flops)
     if not args.out:
         return execute_temporary(study, lines, jobs=jobs, scheduler=args.scheduler,
                                  progress=progress), None  # fmt: skip
@@ -134,21 +137,32 @@ def run(study: _study.Study, args: Any, *, lines: Callable[[Path], list[str]],
     return outputs(study, out), failure_note(report, out)
 
 
-DEFAULT_JOBS: int | None = 1
-"""``--jobs`` not given: local worker processes of a study command (None: the executor's
-choice, one per core)."""
+SMALL_WORK = 1e11
+"""Estimated floating-point operations (about ten seconds of one core at the 1e10 per
+second of :mod:`initlab._limits`) under which a study command computes in this process
+when ``--jobs`` is not given: starting worker processes (each imports NumPy, SciPy and
+initlab; 4-5 s of wall time on the loaded 2-core machine) costs more than they save
+(BENCHMARKS.md, "studies: --jobs": ``theory correlation``'s and ``jacobian``'s defaults,
+3e9 and 4e10, are slower on two processes; ``trainability``'s, 2e11, faster)."""
 
 
-def default_jobs(jobs: int | None) -> int | None:
-    """``--jobs`` as given, or :data:`DEFAULT_JOBS`."""
-    return DEFAULT_JOBS if jobs is None else jobs
+def default_jobs(jobs: int | None, flops: float | None = None) -> int | None:
+    """``--jobs`` as given; if not given, 1 for a study of fewer than :data:`SMALL_WORK`
+    estimated `flops` (:mod:`initlab.cli._checks`' estimates), else None: the executor's
+    choice, one local worker process per core, as ``initlab sweep``'s default (faster for
+    the longer studies even beside another CPU-bound process). The bits do not depend on
+    it."""
+    if jobs is not None:
+        return jobs
+    return 1 if flops is not None and flops < SMALL_WORK else None
 
 
 HELP = {
     "out": "store the cells in DIR/sweep.sqlite (a rerun computes only those not stored) "
     "and write the figures here; without --out the study is computed and printed, and "
     "nothing is kept",
-    "jobs": "local worker processes (default 1: this process)",
+    "jobs": "local worker processes (default: one per core, or this process alone for a "
+    "study of seconds; 1 computes in this process)",
     "scheduler": "compute on the Dask distributed scheduler at ADDRESS, e.g. "
     "tcp://10.0.0.5:8786 (needs initlab[dask])",
     "write_spec": "write the study's spec (TOML) and compute nothing; `initlab sweep "

@@ -22,7 +22,7 @@ import numpy as np
 
 from initlab.analysis import correlation as _correlation
 from initlab.analysis import stats as _stats
-from initlab.cli import _studies
+from initlab.cli import _checks, _studies
 from initlab.report import trainability as plots
 from initlab.results.sweep_store import STORE_FILE
 from initlab.studies import deeplinear, trainability
@@ -179,4 +179,5 @@ def run(kind: str, args: argparse.Namespace, progress=None) -> tuple[list[str], 
     if kind == "trainability" and args.out:
         trainability.refuse_old(Path(args.out))
     return _studies.run(module.study(config), args, lines=_lines(kind, config),
-                        outputs=outputs, progress=progress)  # fmt: skip
+                        outputs=outputs, progress=progress,
+                        flops=_checks.theory_cost(args, kind).flops)  # fmt: skip

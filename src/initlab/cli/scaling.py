@@ -231,7 +231,8 @@ def _store(args: argparse.Namespace, kind: str) -> Iterator[dict]:
     """Where the study's cells go, as the executor's keywords: the store of ``--out``
     (checked here, before the work), or a temporary store that is removed afterwards, as
     every study command does (:func:`initlab.cli._studies.run`)."""
-    executor = {"jobs": _studies.default_jobs(args.jobs), "scheduler": args.scheduler}
+    flops = _checks.scaling_cost(args, kind == "lr-transfer").flops
+    executor = {"jobs": _studies.default_jobs(args.jobs, flops), "scheduler": args.scheduler}
     if args.out:
         check_dir(args.out, need=5_000_000)
         yield {"out": args.out, **executor}
