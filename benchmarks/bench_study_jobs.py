@@ -23,7 +23,7 @@ from pathlib import Path
 
 COMMANDS = {
     "trainability": ["theory", "trainability", "-q"],
-    "lr-transfer": ["scaling", "lr-transfer", "-q"],
+    "lr-transfer": ["scaling", "lr-transfer", "--base-width", "64", "-q"],  # no default: required
     "correlation": ["theory", "correlation"],
     "jacobian": ["theory", "jacobian", "-q"],
 }

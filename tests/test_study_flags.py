@@ -119,8 +119,8 @@ def test_every_kind_is_a_command_and_initlab_sweep_prints_its_lines():
 
 def test_jobs_defaults_to_this_process_for_a_study_of_seconds_else_one_per_core():
     """The default of ``--jobs`` by each study's estimated work: ``theory correlation``'s and
-    ``jacobian``'s defaults (seconds) in this process, ``trainability``'s (minutes) one
-    process per core (measured: BENCHMARKS.md)."""
+    ``jacobian``'s defaults in this process, ``trainability``'s and ``scaling
+    lr-transfer``'s one process per core (as measured faster: BENCHMARKS.md)."""
     flops = {kind: _checks.theory_cost(complete(build_parser().parse_args(["theory", kind])),
                                        kind).flops for kind in ("correlation", "jacobian",
                                                                 "trainability")}  # fmt: skip
@@ -128,3 +128,5 @@ def test_jobs_defaults_to_this_process_for_a_study_of_seconds_else_one_per_core(
     assert _studies.default_jobs(None, flops["jacobian"]) == 1
     assert _studies.default_jobs(None, flops["trainability"]) is None
     assert _studies.default_jobs(3, flops["correlation"]) == 3
+    lr = build_parser().parse_args(["scaling", "lr-transfer", "--base-width", "64"])
+    assert _studies.default_jobs(None, _checks.scaling_cost(lr, True).flops) is None

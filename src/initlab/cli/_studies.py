@@ -137,13 +137,13 @@ def run(study: _study.Study, args: Any, *, lines: Callable[[Path], list[str]],
     return outputs(study, out), failure_note(report, out)
 
 
-SMALL_WORK = 1e11
-"""Estimated floating-point operations (about ten seconds of one core at the 1e10 per
-second of :mod:`initlab._limits`) under which a study command computes in this process
+SMALL_WORK = 5e10
+"""Estimated floating-point operations under which a study command computes in this process
 when ``--jobs`` is not given: starting worker processes (each imports NumPy, SciPy and
-initlab; 4-5 s of wall time on the loaded 2-core machine) costs more than they save
-(BENCHMARKS.md, "studies: --jobs": ``theory correlation``'s and ``jacobian``'s defaults,
-3e9 and 4e10, are slower on two processes; ``trainability``'s, 2e11, faster)."""
+initlab; 4-5 s of wall time on the loaded 2-core machine) costs more than they save. Set
+between the measured defaults (BENCHMARKS.md, "studies: --jobs"): ``theory correlation``
+(3e9) and ``jacobian`` (4e10) are slower on two processes; ``scaling lr-transfer`` (9e10)
+and ``theory trainability`` (2e11) faster."""
 
 
 def default_jobs(jobs: int | None, flops: float | None = None) -> int | None:
