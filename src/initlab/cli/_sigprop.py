@@ -21,7 +21,7 @@ from typing import Any
 
 from initlab._validation import InitlabError
 from initlab.analysis import correlation as _correlation
-from initlab.cli import _checks, _studies
+from initlab.cli import _studies
 from initlab.cli._outputs import save
 from initlab.cli._theory_grammar import WEIGHTS
 from initlab.nn import activations as activations
@@ -177,15 +177,16 @@ def scales_lines(m: dict[str, Any]) -> list[str]:
 
 
 def run(
-    kind: str, args: argparse.Namespace, parse_spec, progress=None
+    kind: str, args: argparse.Namespace, parse_spec, progress=None, flops: float | None = None
 ) -> tuple[list[str], str | None]:
     """Compute, store (with ``--out``, checked before by the caller; a rescue directory if
-    writing fails) and return the lines to print and the rescue note, if any."""
+    writing fails) and return the lines to print and the rescue note, if any (`flops`, a
+    study's estimated work, decides the default of ``--jobs``)."""
     if kind == "correlation" and args.no_map and (args.write_spec or args.jobs or args.scheduler):
         raise InitlabError("--no-map prints the depth scales only and computes no study; drop "
                            "--write-spec, --jobs and --scheduler")  # fmt: skip
     if kind in ("correlation", "jacobian") and not args.no_map:
-        return _run_study(kind, args, parse_spec, progress)
+        return _run_study(kind, args, parse_spec, progress, flops)
     record = build(kind, args, parse_spec, progress)
     if "scales" in record:
         return scales_lines(record["scales"]), None
@@ -202,8 +203,8 @@ def run(
     return [*lines, "", *(f"wrote {p}" for p in saved.paths)], saved.note
 
 
-def _run_study(kind: str, args: argparse.Namespace, parse_spec, progress=None
-               ) -> tuple[list[str], str | None]:  # fmt: skip
+def _run_study(kind: str, args: argparse.Namespace, parse_spec, progress=None,
+               flops: float | None = None) -> tuple[list[str], str | None]:  # fmt: skip
     """``correlation`` or ``jacobian`` as every study command runs
     (:func:`initlab.cli._studies.run`)."""
     if kind == "correlation":
@@ -212,9 +213,14 @@ def _run_study(kind: str, args: argparse.Namespace, parse_spec, progress=None
     else:
         config, module = jacobian_config(args, parse_spec), jacobian_study
         printer, outputs = jacobian_lines, jacobian_outputs
-    return _studies.run(module.study(config), args, lines=lambda d: printer(module.read(d, config)),
-                        outputs=outputs, progress=progress,
-                        flops=_checks.theory_cost(args, kind).flops)  # fmt: skip
+    return _studies.run(
+        module.study(config),
+        args,
+        lines=lambda d: printer(module.read(d, config)),
+        outputs=outputs,
+        progress=progress,
+        flops=flops,
+    )
 
 
 def correlation_config(args: argparse.Namespace, parse_spec) -> correlation.CorrelationConfig:

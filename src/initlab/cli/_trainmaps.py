@@ -22,7 +22,7 @@ import numpy as np
 
 from initlab.analysis import correlation as _correlation
 from initlab.analysis import stats as _stats
-from initlab.cli import _checks, _studies
+from initlab.cli import _studies
 from initlab.report import trainability as plots
 from initlab.results.sweep_store import STORE_FILE
 from initlab.studies import deeplinear, trainability
@@ -169,15 +169,15 @@ _KINDS = {
 """Each study: its config from the options, its module, the lines it prints from the store."""
 
 
-def run(kind: str, args: argparse.Namespace, progress=None) -> tuple[list[str], str | None]:
+def run(kind: str, args: argparse.Namespace, progress=None, flops: float | None = None
+        ) -> tuple[list[str], str | None]:  # fmt: skip
     """Write the spec, or compute (resuming) into ``--out`` (checked before by the caller)
     or a temporary store (:func:`initlab.cli._studies.run`); the lines to print and the
     note of failed cells, if any. ``progress(done, total, failed)`` after each
-    population."""
+    population; `flops`, the estimated work, decides the default of ``--jobs``."""
     make, module, outputs = _KINDS[kind]
     config = make(args)
     if kind == "trainability" and args.out:
         trainability.refuse_old(Path(args.out))
     return _studies.run(module.study(config), args, lines=_lines(kind, config),
-                        outputs=outputs, progress=progress,
-                        flops=_checks.theory_cost(args, kind).flops)  # fmt: skip
+                        outputs=outputs, progress=progress, flops=flops)  # fmt: skip
