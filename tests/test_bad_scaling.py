@@ -34,7 +34,8 @@ CASES = [
     ([*LT, "--batch-size", "0"], ["--batch-size must be >= 1"]),
     ([*CC, "--out", ""], ["--out is empty"]),
     ([*LT, "--out", " "], ["--out is empty"]),
-    ([*LT, "--base-width", "8", "--jobs", "2"], ["--jobs and --scheduler need --out DIR"]),
+    ([*LT, "--base-width", "8", "--write-spec", "s.toml", "--jobs", "2"], ["drop --jobs"]),
+    ([*LT, "--base-width", "8", "--scheduler", "nohost"], ["--scheduler 'nohost'"]),
     ([*CC, "--base-width", "8", "--out", "o", "--jobs", "0"], ["--jobs must be >= 1; got 0"]),
     (
         [*CC, "--base-width", "8", "--write-spec", "s.toml", "--out", "o"],

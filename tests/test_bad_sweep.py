@@ -30,6 +30,20 @@ SPECS = [
     ("lr-zero", HEAD + '[axes]\ninit = ["he"]\nlearning_rate = [0.1, 0]\n',
      ["axes.learning_rate[1] must be > 0"]),
     ("width-nan", HEAD + '[axes]\ninit = ["he"]\nwidth = [nan]\n', ["axes.width[0]"]),
+    # study specs: the kind is its command's name, each setting checked by name
+    ("kind-old", '[study]\nkind = "deep_linear"\n', ["study.kind must be one of", "deep-linear"]),
+    ("jacobian-key", '[study]\nkind = "jacobian"\n[jacobian]\nwidht = 3\n',
+     ["unknown key 'widht' in [jacobian]"]),
+    ("jacobian-law", '[study]\nkind = "jacobian"\n[jacobian]\nweights = ["gausian"]\n',
+     ["[jacobian] weights must be some of gaussian, orthogonal", "gausian"]),
+    ("jacobian-depths", '[study]\nkind = "jacobian"\n[jacobian]\ndepths = 4\n',
+     ["jacobian.depths must be a list"]),
+    ("jacobian-width", '[study]\nkind = "jacobian"\n[jacobian]\nwidth = 0\n',
+     ["[jacobian] width must be >= 1"]),
+    ("jacobian-w2", '[study]\nkind = "jacobian"\n[jacobian]\nsigma_w2 = -1.0\n',
+     ["[jacobian] sigma_w2 must be > 0"]),
+    ("deep-linear-key", '[study]\nkind = "deep-linear"\n[deep-linear]\nrate = [0.1]\n',
+     ["unknown key 'rate' in [deep-linear]"]),
 ]  # fmt: skip
 
 

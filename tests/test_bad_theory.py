@@ -64,7 +64,10 @@ CASES = [
     ([], ["needs a study, one of variance, critical"]),
     (["variance"], ["initlab theory variance needs --layers"]),
     (["--seed", "1", "critical"], ["options go after the study's name", "got --seed"]),
-    (["trainability"], ["trainability needs --out DIR"]),
+    (["jacobian", "--write-spec", "s.toml", "--out", "OUT"], ["--write-spec", "drop --out"]),
+    (["jacobian", "--write-spec", "s.toml", "--jobs", "2"], ["--write-spec", "drop --jobs"]),
+    (["deep-linear", "--write-spec", "s.toml", "--scheduler", "h:1"], ["drop --scheduler"]),
+    (["jacobian", "--jobs", "0"], ["--jobs must be >= 1"]),
     (["correlation", "--no-map", "--out", "OUT"], ["--no-map", "drop --out"]),
     (["correlation", "--no-map", "--write-spec", "S.toml"], ["--no-map", "drop --write-spec"]),
     (["kernels", "--write-spec", "S.toml", "--out", "OUT"], ["--write-spec", "drop --out"]),
@@ -118,8 +121,14 @@ def test_max_memory_option_sets_the_limit(capsys, tmp_path, monkeypatch):
 
 STUDIES = [
     (None, ["variance", "--layers", "400", "400", "1", "--examples", "256", "--members", "2"]),
-    ("correlation", ["correlation", "--width", "600", "--depth", "3", "--members", "2"]),
-    ("jacobian", ["jacobian", "--width", "300", "--depths", "1", "3", "--members", "1"]),
+    (
+        "correlation",
+        ["correlation", "--width", "600", "--depth", "3", "--members", "2", "--jobs", "1"],
+    ),  # computed in this process, whose peak is traced
+    (
+        "jacobian",
+        ["jacobian", "--width", "300", "--depths", "1", "3", "--members", "1", "--jobs", "1"],
+    ),
 ]
 
 

@@ -68,6 +68,9 @@ def _no_work(monkeypatch):
     monkeypatch.setattr(runner, "run", forbidden)
     monkeypatch.setattr(theory, "measure", forbidden)
     monkeypatch.setattr(sweep, "execute", forbidden)
+    from initlab.execution import study
+
+    monkeypatch.setattr(study, "execute", forbidden)  # every study command computes by it
     for module, name in ((deeplinear, "run"), (trainability, "run"), (scaling, "coord_check"),
                          (scaling, "lr_transfer"), (sigprop, "jacobian_record")):  # fmt: skip
         monkeypatch.setattr(module, name, forbidden)

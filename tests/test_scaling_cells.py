@@ -1,18 +1,14 @@
 """The scaling studies as cells on the study executor: the same bits stored or not, split into
 populations or not, resumed after kill -9; listed and compared by ``initlab results``."""
 
-import signal
 import sqlite3
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 
 from initlab.cli import main
 from initlab.studies import _widths, scaling
-from test_study_executor import done_cells, records
+from study_store import interrupted, records
 
 RESIDUAL = scaling.Architecture(depth=2, skip=True, branch_layers=2, branch_scaling="learnable")
 LT = dict(widths=(16, 32), log2_lrs=(-4, 0, 4), steps=6, seeds=(0, 1), n_examples=96,
@@ -51,19 +47,6 @@ def test_cells_with_other_data_are_not_stored(tmp_path):
         scaling.lr_transfer(**{**LT, "n_examples": None}, data=(X, Y), out=tmp_path)
 
 
-def _kill_after_first_population(cmd: list[str], out) -> int:
-    """Start `cmd`, kill -9 it once the store of `out` holds a finished cell; the cells
-    done then (the study executor's helpers, tests/test_study_executor.py)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while done_cells(out) == 0 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
-    return done_cells(out)
-
-
 def test_lr_transfer_killed_halfway_resumes_to_the_bits_of_an_uninterrupted_run(tmp_path, capsys):
     """``initlab scaling lr-transfer --out DIR`` killed with SIGKILL after its first
     population, then run again: only the missing cells are computed, the result has every
@@ -73,9 +56,7 @@ def test_lr_transfer_killed_halfway_resumes_to_the_bits_of_an_uninterrupted_run(
             "--seeds", "2", "--steps", "60", "--examples", "128", "--batch-size", "32",
             "--base-width", "32", "-q"]  # fmt: skip
     out, whole = tmp_path / "killed", tmp_path / "whole"
-    cmd = [sys.executable, "-m", "initlab", *argv, "--out", str(out)]
-    done = _kill_after_first_population(cmd, out)
-    assert 0 < done < 48, done
+    interrupted(argv, out, 48)
     assert not (out / "lr_transfer.json").exists()
     assert main([*argv, "--out", str(out)]) == 0
     con = sqlite3.connect(out / "sweep.sqlite")
@@ -120,7 +101,9 @@ def test_the_written_spec_runs_with_initlab_sweep_to_the_same_cells(tmp_path, ca
                  "sp", "-q", "--out", str(tmp_path / "b")]) == 0  # fmt: skip
     capsys.readouterr()
     assert main(["results", str(tmp_path / "b")]) == 0
-    assert "14 cells shown of 14; study: coord-check, lr-transfer" in capsys.readouterr().out
+    shown = capsys.readouterr().out  # one table per kind, and how many cells of each
+    assert "14 cells shown of 14; study: coord-check (12 cells), lr-transfer (2 cells)" in shown
+    assert "study cells (coord-check)" in shown and "study cells (lr-transfer)" in shown
     again = scaling.CoordCheck.load(tmp_path / "b" / "coord_check.json")
     np.testing.assert_array_equal(again.size, b.size)
     spec.write_text(spec.read_text().replace("steps = 1", "step = 1"))

@@ -10,14 +10,10 @@ JSON text of each cell (floats by their shortest repr: equal text is equal bits)
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
-import time
 
 import pytest
 
@@ -25,31 +21,13 @@ from initlab.cli import main
 from initlab.execution import study as S
 from initlab.results import sweep_store
 from initlab.results.sweep_store import open_store
-from initlab.studies import deeplinear, sigprop, specs, trainability
+from initlab.studies import deeplinear, jacobian_study, sigprop, specs, trainability
+from study_store import done_cells, interrupted, records
 
 ARGS = ["theory", "trainability", "--train-depths", "2", "3", "4", "5", "6", "7",
         "--sigma-w2-grid", "0.5", "1.75", "--width", "16", "--steps", "150", "--seeds", "2",
         "-q"]  # fmt: skip
 N_CELLS = 6 * 2 * 2 + 1
-
-
-def records(out) -> dict[str, str]:
-    """``{cell id: its record as JSON text}`` of the done cells in `out`'s store."""
-    with open_store(out, readonly=True) as s:
-        return {c["id"]: json.dumps(c["record"]) for c in s.cells() if c["status"] == "done"}
-
-
-def done_cells(out) -> int:
-    db = out / "sweep.sqlite"
-    if not db.exists():
-        return 0
-    try:
-        con = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
-        n = con.execute("SELECT count(*) FROM cells WHERE status = 'done'").fetchone()[0]
-        con.close()
-        return n
-    except sqlite3.OperationalError:  # being created
-        return 0
 
 
 @pytest.fixture(scope="module")
@@ -61,28 +39,11 @@ def reference(tmp_path_factory):
     return out, found
 
 
-def _interrupted(out, sig):
-    """Start the map in a child process; send `sig` once some cells (not all) are stored."""
-    cmd = [sys.executable, "-m", "initlab", *ARGS, "--out", str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 90
-    try:
-        while done_cells(out) == 0 and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.02)
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
-    stored = done_cells(out)
-    assert 0 < stored < N_CELLS, (stored, err)  # stopped halfway, with some cells stored
-    return proc.returncode, err, stored
-
-
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
 def test_an_interrupted_map_resumes_to_the_bits_of_an_uninterrupted_one(reference, tmp_path,
                                                                          sig, monkeypatch):  # fmt: skip
     out = tmp_path / "map"
-    code, err, stored = _interrupted(out, sig)
+    code, err, stored = interrupted(ARGS, out, N_CELLS, sig)
     if sig == signal.SIGKILL:
         assert code == -signal.SIGKILL
     else:  # Ctrl-C: says what is stored and how to resume, exits 130
@@ -93,7 +54,7 @@ def test_an_interrupted_map_resumes_to_the_bits_of_an_uninterrupted_one(referenc
         assert {c["status"] for c in s.cells()} <= {"done", "pending"}
     computed, real = [], trainability.compute  # the rerun computes only what is missing
     monkeypatch.setattr(trainability, "compute", lambda cs: computed.extend(cs) or real(cs))
-    assert main([*ARGS, "--out", str(out)]) == 0
+    assert main([*ARGS, "--out", str(out), "--jobs", "1"]) == 0  # in this process: counted
     assert len(computed) == N_CELLS - stored
     assert records(out) == reference[1]
     with open_store(out, readonly=True) as s:  # the cells stored before are as they were
@@ -298,10 +259,11 @@ def test_jacobian_spectra_resumed_are_the_record_computed_at_once(tmp_path):
     the stored spectra are :func:`sigprop.jacobian_record`'s, bit for bit."""
     kw = dict(depths=(1, 3), width=30, members=3, seed=4)
     direct = sigprop.jacobian_record("tanh", 1.5, 0.05, **kw)
-    study = sigprop.jacobian_study("tanh", 1.5, 0.05, **kw)
+    config = jacobian_study.JacobianConfig("tanh", 1.5, 0.05, **kw)
+    study = jacobian_study.study(config)
     with S.prepare(study, tmp_path) as plan, pytest.raises(_Stop):
         S.execute(plan, jobs=1, progress=_stop)
     with S.prepare(study, tmp_path) as plan:
-        assert plan.done == 3 and len(plan.todo) == 3
+        assert plan.done == 1 and len(plan.todo) == 5  # one chain per population
         S.execute(plan, jobs=1)
     assert sigprop.read(tmp_path, "jacobian") == direct

@@ -1,4 +1,4 @@
-"""``initlab theory correlation`` and ``initlab theory kernels`` as studies on the sweep's
+"""``initlab theory correlation``, ``jacobian`` and ``kernels`` as studies on the sweep's
 executor (issue 23, item 1): their cells resume after kill -9 to the bits of one
 uninterrupted run, their spec reruns with ``initlab sweep`` to the same bits, ``initlab
 results`` lists them, and what they print does not depend on the store.
@@ -14,7 +14,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -23,7 +22,7 @@ from initlab.analysis.propagation import study_correlations
 from initlab.cli import main
 from initlab.results.sweep_store import open_store
 from initlab.studies import sigprop
-from test_study_executor import done_cells, records
+from study_store import interrupted, records
 
 CORRELATION = ["theory", "correlation", "--activation", "tanh", "--sigma-w2", "2.5",
                "--sigma-b2", "0.05", "--c0", "0.2", "0.9", "--depth", "20", "--width", "800",
@@ -32,8 +31,11 @@ KERNELS = ["theory", "kernels", "--activation", "relu", "--sigma-b2", "0.1", "--
            "1", "--width", "16", "--train-examples", "8", "--ntk-widths", "16", "64",
            "--members", "2", "--train-widths", "256", "1024", "--steps", "60", "--max-depth",
            "3", "-q"]  # fmt: skip
+JACOBIAN = ["theory", "jacobian", "--activation", "tanh", "--sigma-b2", "0.05", "--depths",
+            "1", "16", "40", "--width", "250", "--members", "2", "-q"]  # fmt: skip
 STUDIES = {
     "correlation": (CORRELATION, 1 + 10),  # the theory's cell and one per network
+    "jacobian": (JACOBIAN, 2 * 2),  # one per weight law and member chain
     "kernels": (KERNELS, 11),  # summary, convergence, 2 x (network + 3 movements), depth
 }
 
@@ -62,19 +64,9 @@ def test_a_killed_study_resumes_to_the_bits_of_an_uninterrupted_one(reference, t
                                                                      capsys):  # fmt: skip
     _, argv, n, _, expected, printed = reference
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "initlab", *argv, "--out", str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 90
-    try:
-        while done_cells(out) == 0 and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
-    assert proc.returncode == -signal.SIGKILL, err
+    code, err, _ = interrupted(argv, out, n)
+    assert code == -signal.SIGKILL, err
     before = records(out)
-    assert 0 < len(before) < n  # stopped halfway, with some cells stored
     with open_store(out, readonly=True) as s:  # nothing half-stored: done, or pending
         assert {c["status"] for c in s.cells()} <= {"done", "pending"}
     assert main([*argv, "--out", str(out)]) == 0
@@ -183,6 +175,15 @@ def test_a_directory_takes_other_kinds_of_study_but_not_another_spec_of_one(refe
            "--members", "1", "-q", "--out", str(copy)]  # fmt: skip
     assert main(jac) == 0
     capsys.readouterr()
+    assert main(["results", str(copy)]) == 0  # which kind each cell is: a table per kind
+    shown = capsys.readouterr().out
+    assert (
+        f"{n + 2} cells shown of {n + 2}; study: correlation ({n} cells), jacobian (2 cells)"
+        in shown
+    ), shown
+    tables = [shown.index(f"initlab: study cells ({k})") for k in ("correlation", "jacobian")]
+    assert shown.count("│ network ") == n - 1 and shown.count("│ done ") == n + 2
+    assert tables[0] < shown.index("│ network ") < tables[1] < shown.index("orthogonal │")
     i = argv.index("--depth")
     assert main([*argv[: i + 1], "3", *argv[i + 2 :], "--out", str(copy)]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -1,6 +1,8 @@
 """``initlab results DIR`` on a study's store: its cells as a table, filtered, sorted,
-exported (:func:`initlab.results.table.cell_rows`); ``initlab results compare`` of two
-studies' stores, cell by cell."""
+exported (:func:`initlab.results.table.cell_rows`), one table per kind of study when the
+store holds several (``theory correlation`` and ``jacobian`` sharing ``--out sigprop/``),
+each with its own columns, and how many cells of each kind; ``initlab results compare``
+of two studies' stores, cell by cell."""
 
 from __future__ import annotations
 
@@ -47,10 +49,15 @@ def run(args: argparse.Namespace, export) -> list[str | None]:
         rows = T.sort(rows, args.sort)
     if args.limit is not None:
         rows = rows[: args.limit]
-    studies = ", ".join(dict.fromkeys(r["study"] for r in rows)) or "-"
+    kinds: dict[str, list[dict]] = {}
+    for r in rows:
+        kinds.setdefault(r["study"], []).append(r)
     if not args.quiet:
-        console.print(_table(rows, f"initlab: study cells ({studies})"))
-        console.print(f"{len(rows)} cells shown of {total}; study: {studies}")
+        for kind, some in kinds.items():  # one table per kind: its own columns
+            console.print(_table(some, f"initlab: study cells ({kind})"))
+        studies = ", ".join(kinds) if len(kinds) < 2 else ", ".join(
+            f"{k} ({len(v)} cells)" for k, v in kinds.items())  # fmt: skip
+        console.print(f"{len(rows)} cells shown of {total}; study: {studies or '-'}")
     return [export("csv", lambda f: T.write_csv(rows, f), args.csv)] if args.csv else []
 
 

@@ -42,6 +42,7 @@ from initlab._limits import (
     option_name,
 )
 from initlab._validation import InitlabError, check_number, shorten
+from initlab.cli import _studies
 
 THEORY_RULES = {
     "layers": POSITIVE_INT, "input_dim": POSITIVE_INT, "sigma_b2": NONNEGATIVE, "seed": NATURAL,
@@ -58,6 +59,7 @@ SCALING_RULES = {
     "widths": POSITIVE_INT, "base_width": POSITIVE_INT, "depth": NATURAL,
     "branch_layers": POSITIVE_INT, "alpha": FINITE, "steps": POSITIVE_INT, "lr": POSITIVE,
     "seeds": POSITIVE_INT, "band": POSITIVE, "batch_size": POSITIVE_INT, "log2_lrs": FINITE,
+    "jobs": POSITIVE_INT,
 }  # fmt: skip
 """``initlab scaling coord-check | lr-transfer``: every numeric option's range."""
 
@@ -130,9 +132,7 @@ def theory_options(args: argparse.Namespace, study: str | None) -> None:
     nonempty_out(args)
     check_options(args, THEORY_RULES)
     scheduler_address(getattr(args, "scheduler", None))
-    if getattr(args, "write_spec", None) and args.out:
-        raise InitlabError("--write-spec writes the spec and computes nothing; drop --out "
-                           "(then run it with `initlab sweep SPEC --out DIR`)")  # fmt: skip
+    _studies.check_write_spec(args)
     if study is None and args.layers and args.layers[-1] != 1:
         raise InitlabError(
             f"--layers lists n_1 .. n_L and the last, the output, must be 1; got {args.layers[-1]}"
@@ -149,7 +149,7 @@ def theory_cost(args: argparse.Namespace, study: str | None) -> Cost | None:
     if study is None:
         return _mean_field(args) if args.layers else None
     costs = {"correlation": _correlation, "jacobian": _jacobian,
-             "trainability": _trainability, "deep_linear": _deep_linear}  # fmt: skip
+             "trainability": _trainability, "deep-linear": _deep_linear}  # fmt: skip
     return costs[study](args) if study in costs else None
 
 
@@ -219,6 +219,8 @@ def scaling_options(args: argparse.Namespace, lr_transfer: bool) -> None:
     """Ranges of ``initlab scaling``'s options, then the largest population's memory/work."""
     nonempty_out(args)
     check_options(args, SCALING_RULES)
+    scheduler_address(args.scheduler)
+    _studies.check_write_spec(args)
     if lr_transfer:
         check_number("--examples", args.examples, low=0, high=DIGITS, integer=True)
         lo, hi = args.log2_lrs

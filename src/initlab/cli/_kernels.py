@@ -1,10 +1,10 @@
 """``initlab theory kernels``: infinite-width kernels beside finite networks; print, store.
 
-The study is :mod:`initlab.studies.kernel_study`: without ``--out`` it is computed in this
-process; ``--out DIR`` computes its cells into ``DIR/sweep.sqlite`` (resumable, ``--jobs``
-local processes or a Dask ``--scheduler``) and draws ``DIR/kernels.png`` from the store,
-which ``initlab report DIR`` shows; ``--write-spec FILE.toml`` writes its spec for
-``initlab sweep``.
+The study is :mod:`initlab.studies.kernel_study`: ``--out DIR`` computes its cells into
+``DIR/sweep.sqlite`` (resumable, ``--jobs`` local processes or a Dask ``--scheduler``) and
+draws ``DIR/kernels.png`` from the store, which ``initlab report DIR`` shows; without
+``--out`` they are computed into a temporary store and printed; ``--write-spec FILE.toml``
+writes its spec for ``initlab sweep`` (:func:`initlab.cli._studies.run`, as every study).
 """
 
 from __future__ import annotations
@@ -40,25 +40,13 @@ def config(args: argparse.Namespace) -> study.KernelConfig:
 
 
 def run(args: argparse.Namespace, progress=None) -> tuple[list[str], str | None]:
-    """Compute and print the study: here (no ``--out``; with ``--jobs`` or ``--scheduler``,
-    into a temporary store), or into the store of ``--out`` (checked before by the caller),
-    resuming; or write its spec."""
+    """Write the spec, or compute and print the study: into the store of ``--out``
+    (checked before by the caller), resuming, or a temporary store
+    (:func:`initlab.cli._studies.run`)."""
     c = config(args)
-    if args.write_spec:
-        return _studies.write_spec(args, kernel_study.spec(c)), None
-    s = kernel_study.study(c)
-    if not args.out and (args.jobs or args.scheduler):  # printed only: a temporary store
-        record = _studies.execute_temporary(
-            s, lambda d: kernel_study.read(d, c), jobs=args.jobs, scheduler=args.scheduler,
-            progress=progress,
-        )  # fmt: skip
-        return plots.summary_lines(record), None
-    if not args.out:
-        return plots.summary_lines(kernel_study.record(c)), None
-    out = Path(args.out)
-    report = _studies.execute(s, out, jobs=args.jobs or 1, scheduler=args.scheduler,
-                              progress=progress)  # fmt: skip
-    return kernels_outputs(s, out), _studies.failure_note(report, out)
+    lines = lambda d: plots.summary_lines(kernel_study.read(d, c))  # noqa: E731
+    return _studies.run(kernel_study.study(c), args, lines=lines, outputs=kernels_outputs,
+                        progress=progress)  # fmt: skip
 
 
 def kernels_outputs(s, out: Path) -> list[str]:

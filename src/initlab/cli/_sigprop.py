@@ -3,21 +3,19 @@
 ``correlation --no-map`` prints only the depth scales (no map, no measurement, no figure);
 ``jacobian --weights LAW ...`` chooses the weight laws.
 
-The studies are :mod:`initlab.studies.sigprop`'s records; ``--out DIR`` writes each as
-``DIR/<kind>.json`` (atomically) with its figure ``DIR/<kind>.png``, drawn from that data;
-``jacobian --out DIR`` stores its member chains as the cells of a study in
-``DIR/sweep.sqlite`` instead (resumable; :func:`initlab.studies.sigprop.jacobian_study`), and
-so does ``correlation``: a study on the sweep's executor (:mod:`initlab.studies.correlation`)
-whose cells (one per measured network, and the theory's) ``--out DIR`` stores in
-``DIR/sweep.sqlite``, resuming (``--jobs``, ``--scheduler``, ``--write-spec`` as for
-``trainability``); the figures are drawn from the store.
+``critical --out DIR`` writes ``DIR/critical.json`` (atomically) with its figure
+``DIR/critical.png``, drawn from that data. ``correlation`` and ``jacobian`` are studies on
+the sweep's executor (:mod:`initlab.studies.correlation`: a cell per measured network and
+the theory's; :mod:`initlab.studies.jacobian_study`: a cell per weight law and member
+chain), run as every study command runs (:func:`initlab.cli._studies.run`: ``--out DIR``
+stores the cells in ``DIR/sweep.sqlite``, resuming, and draws the figure from the store;
+without it, a temporary store; ``--jobs``, ``--scheduler``, ``--write-spec``).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,7 @@ from initlab.cli._theory_grammar import WEIGHTS
 from initlab.nn import activations as activations
 from initlab.report import sigprop as plots_sigprop
 from initlab.results.sweep_store import STORE_FILE
-from initlab.studies import correlation, sigprop
+from initlab.studies import correlation, jacobian_study, sigprop
 
 STUDIES = ("critical", "correlation", "jacobian")
 
@@ -163,16 +161,7 @@ def build(kind: str, args: argparse.Namespace, parse_spec, progress=None) -> dic
         return sigprop.critical_record(acts, grid)
     act = _activation((args.activation or ["tanh"])[0], parse_spec)
     w2 = sigprop.resolve_sigma_w2(act, args.sigma_w2, args.sigma_b2)
-    if kind == "correlation" and args.no_map:
-        return {"scales": _correlation.depth_scales(act, w2, args.sigma_b2).as_dict()}
-    if kind == "correlation":  # computed here, without a store
-        return correlation.record(correlation_config(args, parse_spec))
-    width = 400 if args.width is None else args.width
-    return sigprop.jacobian_record(
-        act, w2, args.sigma_b2, depths=args.depths, width=width,
-        members=args.members, seed=args.seed, progress=progress,
-        weights=tuple(dict.fromkeys(args.weights or WEIGHTS)),
-    )  # fmt: skip
+    return {"scales": _correlation.depth_scales(act, w2, args.sigma_b2).as_dict()}
 
 
 def scales_lines(m: dict[str, Any]) -> list[str]:
@@ -188,17 +177,16 @@ def scales_lines(m: dict[str, Any]) -> list[str]:
 
 
 def run(
-    kind: str, args: argparse.Namespace, parse_spec, progress=None
+    kind: str, args: argparse.Namespace, parse_spec, progress=None, flops: float | None = None
 ) -> tuple[list[str], str | None]:
     """Compute, store (with ``--out``, checked before by the caller; a rescue directory if
-    writing fails) and return the lines to print and the rescue note, if any."""
-    if kind == "correlation" and not args.no_map:
-        return _correlation_study(args, parse_spec)
-    if kind == "correlation" and (args.write_spec or args.jobs or args.scheduler):
+    writing fails) and return the lines to print and the rescue note, if any (`flops`, a
+    study's estimated work, decides the default of ``--jobs``)."""
+    if kind == "correlation" and args.no_map and (args.write_spec or args.jobs or args.scheduler):
         raise InitlabError("--no-map prints the depth scales only and computes no study; drop "
                            "--write-spec, --jobs and --scheduler")  # fmt: skip
-    if kind == "jacobian" and (args.out or args.jobs or args.scheduler):
-        return _jacobian_study(args, parse_spec, progress)
+    if kind in ("correlation", "jacobian") and not args.no_map:
+        return _run_study(kind, args, parse_spec, progress, flops)
     record = build(kind, args, parse_spec, progress)
     if "scales" in record:
         return scales_lines(record["scales"]), None
@@ -215,6 +203,26 @@ def run(
     return [*lines, "", *(f"wrote {p}" for p in saved.paths)], saved.note
 
 
+def _run_study(kind: str, args: argparse.Namespace, parse_spec, progress=None,
+               flops: float | None = None) -> tuple[list[str], str | None]:  # fmt: skip
+    """``correlation`` or ``jacobian`` as every study command runs
+    (:func:`initlab.cli._studies.run`)."""
+    if kind == "correlation":
+        config, module = correlation_config(args, parse_spec), correlation
+        printer, outputs = correlation_lines, correlation_outputs
+    else:
+        config, module = jacobian_config(args, parse_spec), jacobian_study
+        printer, outputs = jacobian_lines, jacobian_outputs
+    return _studies.run(
+        module.study(config),
+        args,
+        lines=lambda d: printer(module.read(d, config)),
+        outputs=outputs,
+        progress=progress,
+        flops=flops,
+    )
+
+
 def correlation_config(args: argparse.Namespace, parse_spec) -> correlation.CorrelationConfig:
     """The correlation study's configuration from the command's arguments."""
     act = _activation((args.activation or ["tanh"])[0], parse_spec)
@@ -223,24 +231,6 @@ def correlation_config(args: argparse.Namespace, parse_spec) -> correlation.Corr
         depth=args.depth, width=1000 if args.width is None else args.width,
         members=args.members, seed=args.seed,
     )  # fmt: skip
-
-
-def _correlation_study(args: argparse.Namespace, parse_spec) -> tuple[list[str], str | None]:
-    """Print the correlation study: computed here (no ``--out``), or its cells computed
-    into the store of ``--out`` (resuming) and read back; or write its spec."""
-    config = correlation_config(args, parse_spec)
-    if args.write_spec:
-        return _studies.write_spec(args, correlation.spec(config)), None
-    study = correlation.study(config)
-    if not args.out and (args.jobs or args.scheduler):  # printed only: a temporary store
-        record = _studies.execute_temporary(study, lambda d: correlation.read(d, config),
-                                            jobs=args.jobs, scheduler=args.scheduler)  # fmt: skip
-        return correlation_lines(record), None
-    if not args.out:
-        return correlation_lines(correlation.record(config)), None
-    out = Path(args.out)
-    report = _studies.execute(study, out, jobs=args.jobs or 1, scheduler=args.scheduler)
-    return correlation_outputs(study, out), _studies.failure_note(report, out)
 
 
 def correlation_outputs(study, out: Path) -> list[str]:
@@ -256,33 +246,25 @@ def correlation_outputs(study, out: Path) -> list[str]:
     return [*lines, "", f"wrote {out / STORE_FILE}", f"wrote {figure}"]
 
 
-def _jacobian_study(args: argparse.Namespace, parse_spec, progress=None
-                    ) -> tuple[list[str], str | None]:  # fmt: skip
-    """``jacobian --out DIR``: its member chains computed (resuming) into the store, the
-    record and figure drawn from it (``--jobs``/``--scheduler`` without ``--out``: into a
-    temporary store, printed only)."""
-    from initlab.cli import _studies
-    from initlab.results.sweep_store import STORE_FILE
-
+def jacobian_config(args: argparse.Namespace, parse_spec) -> jacobian_study.JacobianConfig:
+    """The Jacobian study's configuration from the command's arguments."""
     act = _activation((args.activation or ["tanh"])[0], parse_spec)
-    study = sigprop.jacobian_study(
-        act, sigprop.resolve_sigma_w2(act, args.sigma_w2, args.sigma_b2), args.sigma_b2,
-        weights=tuple(dict.fromkeys(args.weights or WEIGHTS)), depths=args.depths,
+    return jacobian_study.JacobianConfig(
+        activation=act.spec, sigma_w2=args.sigma_w2, sigma_b2=args.sigma_b2,
+        weights=tuple(args.weights or WEIGHTS), depths=tuple(args.depths),
         width=400 if args.width is None else args.width, members=args.members, seed=args.seed,
     )  # fmt: skip
-    if not args.out:  # --jobs or --scheduler alone: the cells go to a temporary store
-        with tempfile.TemporaryDirectory(prefix="initlab-jacobian-") as tmp:
-            _studies.execute(study, Path(tmp), jobs=args.jobs, scheduler=args.scheduler,
-                             progress=progress)  # fmt: skip
-            return jacobian_lines(sigprop.read(tmp, "jacobian")), None
-    out = Path(args.out)
-    report = _studies.execute(
-        study, out, jobs=args.jobs or 1, scheduler=args.scheduler, progress=progress
-    )
-    note = _studies.failure_note(report, out)
-    if note:
-        return [], note
-    record = sigprop.read(out, "jacobian")
+
+
+def jacobian_outputs(study, out: Path) -> list[str]:
+    """The Jacobian study's lines from the store of `out`, its figure drawn; while chains
+    are missing (they failed), how many instead."""
+    config = jacobian_study.JacobianConfig(**study.spec[jacobian_study.KIND])
+    left = jacobian_study.missing(out, config)
+    if left:
+        return [f"not yet computed: {left} of {len(study.cells)} member chains (run the same "
+                "command to resume)"]  # fmt: skip
+    record = jacobian_study.read(out, config)
     figure = out / "jacobian.png"
-    FIGURES["jacobian"](record).savefig(figure, dpi=120)
-    return [*jacobian_lines(record), "", f"wrote {out / STORE_FILE}", f"wrote {figure}"], None
+    plots_sigprop.plot_jacobian_spectra(record).savefig(figure, dpi=120)
+    return [*jacobian_lines(record), "", f"wrote {out / STORE_FILE}", f"wrote {figure}"]

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from initlab._validation import InitlabError
 from initlab.analysis import theory as _theory
+from initlab.cli import _studies
 from initlab.studies import deeplinear, kernels, trainability
 
 _T, _D = trainability.TrainabilityConfig(), deeplinear.DeepLinearConfig()
@@ -135,12 +136,11 @@ HELP: dict[str, str | dict[str, str]] = {
     "train_examples": f"digits for the kernels' predictions (default {_K.train}; "
     f"next {_K.test} test)",
     "max_depth": f"deepest network of the condition-number table (default {_K.max_depth})",
-    "out": "write the results and figures here",
-    "jobs": "local worker processes (default 1: this process)",
-    "scheduler": "compute on the Dask distributed scheduler at ADDRESS, e.g. "
-    "tcp://10.0.0.5:8786 (needs initlab[dask])",
-    "write_spec": "write the study's spec (TOML) and compute nothing; `initlab sweep "
-    "FILE.toml --out DIR` runs it",
+    "out": {
+        **dict.fromkeys(("variance", "critical"), "write the results and figures here"),
+        "": _studies.HELP["out"],
+    },
+    **{k: _studies.HELP[k] for k in ("jobs", "scheduler", "write_spec")},
     "quiet": "no progress bar",
 }
 """Help of each option; a dict gives it per subcommand ("" for the others)."""
@@ -168,12 +168,12 @@ STUDIES = {
                           "jobs", "scheduler", "write_spec")),
     "jacobian": Study("jacobian", "input-output Jacobian spectra beside free probability",
                       (*_SIGNAL, "depths", "width", "weights", "members", "jobs", "scheduler",
-                       *_TRAIN)),
+                       "write_spec", *_TRAIN)),
     "trainability": Study("trainability", "test accuracy by depth and sigma_w^2 beside xi_c",
                           ("activation", "sigma_b2", "train_depths", "sigma_w2_grid", "width",
                            "steps", "task", "multiple", "learning_rate", "batch_size", "dtype",
                            "seeds", "jobs", "scheduler", "write_spec", *_TRAIN)),
-    "deep-linear": Study("deep_linear", "learning time against depth of deep linear networks",
+    "deep-linear": Study("deep-linear", "learning time against depth of deep linear networks",
                          ("train_depths", "width", "steps", "seeds", "criterion", "rates",
                           "jobs", "scheduler", "write_spec", *_TRAIN)),
     "kernels": Study("kernels", "NNGP kernel and NTK beside finite networks",
@@ -183,7 +183,7 @@ STUDIES = {
 }  # fmt: skip
 """``initlab theory SUBCOMMAND``: the studies, in the order ``--help`` lists them."""
 
-FLAGS = {f"--{s.kind.replace('_', '-')}": name for name, s in STUDIES.items() if s.kind}
+FLAGS = {f"--{s.kind}": name for name, s in STUDIES.items() if s.kind}
 """The old grammar's study flags -> the subcommand that replaces each."""
 
 
@@ -286,13 +286,14 @@ Gaussian and orthogonal weights (--weights gaussian or orthogonal runs one law),
 free-probability mean and variance (Pennington et al. 2017, 2018). --sigma-w2 defaults to the
 critical value at --sigma-b2. --out DIR stores each network's chain in DIR/sweep.sqlite
 (a rerun resumes; --jobs N local processes or --scheduler ADDRESS a Dask cluster, the same
-bits) and draws jacobian.png.""",
+bits) and draws jacobian.png; --write-spec FILE.toml writes the study's spec, which
+`initlab sweep FILE.toml --out DIR` runs.""",
     "trainability": """\
 One population per depth in --train-depths (2 4 8 12 16 24 32 hidden tanh layers of width
 --width 64), every --sigma-w2-grid value (0.5 .. 6) x --seeds draws, biases N(0, --sigma-b2
 0.05), trained for --steps (300) SGD steps on --task (digits10: 8x8 digits, 10 classes);
-prints the test accuracy beside --multiple (6) x xi_c (Schoenholz et al. 2017); stores every
-cell in DIR/sweep.sqlite as each population finishes (needs --out DIR; a rerun computes only
+prints the test accuracy beside --multiple (6) x xi_c (Schoenholz et al. 2017); with --out
+DIR stores every cell in DIR/sweep.sqlite as each population finishes (a rerun computes only
 what is not stored; `initlab results DIR` lists the cells) and draws DIR/trainability.png.
 --jobs N trains on N local processes, --scheduler ADDRESS on a Dask cluster (the same bits).
 --write-spec FILE.toml writes the map's spec instead, which `initlab sweep FILE.toml --out

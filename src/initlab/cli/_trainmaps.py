@@ -1,13 +1,14 @@
 """``initlab theory trainability | deep-linear``: train, print, store, draw.
 
-``trainability --out DIR`` trains one population per depth
-(:mod:`initlab.studies.trainability`), stores its cells in ``DIR/sweep.sqlite`` as each
-population finishes (a rerun computes only the cells not stored; ``--jobs N`` local
-processes or ``--scheduler ADDRESS`` a Dask cluster), prints the test accuracy table beside
-``multiple * xi_c`` and draws ``DIR/trainability.png``; ``--write-spec FILE.toml`` writes the
-map's spec instead, which ``initlab sweep FILE.toml --out DIR`` runs to the same bits.
-``deep-linear`` (:mod:`initlab.studies.deeplinear`) prints learning time against depth
-and, with ``--out DIR``, stores its cells the same way and draws ``DIR/deeplinear.png``.
+``trainability`` trains one population per depth (:mod:`initlab.studies.trainability`) and
+prints the test accuracy table beside ``multiple * xi_c``; ``deep-linear``
+(:mod:`initlab.studies.deeplinear`) prints learning time against depth. Both run as every
+study command runs (:func:`initlab.cli._studies.run`): ``--out DIR`` stores the cells in
+``DIR/sweep.sqlite`` as each population finishes (a rerun computes only the cells not
+stored; ``--jobs N`` local processes or ``--scheduler ADDRESS`` a Dask cluster) and draws
+``DIR/trainability.png`` or ``DIR/deeplinear.png`` from the store; without ``--out``, a
+temporary store, printed only; ``--write-spec FILE.toml`` writes the spec instead, which
+``initlab sweep FILE.toml --out DIR`` runs to the same bits.
 """
 
 from __future__ import annotations
@@ -19,16 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from initlab._validation import InitlabError
 from initlab.analysis import correlation as _correlation
 from initlab.analysis import stats as _stats
 from initlab.cli import _studies
 from initlab.report import trainability as plots
 from initlab.results.sweep_store import STORE_FILE
 from initlab.studies import deeplinear, trainability
-from initlab.studies import specs as study_specs
 
-STUDIES = ("trainability", "deep_linear")
+STUDIES = ("trainability", "deep-linear")
 _T = trainability.TrainabilityConfig()
 
 
@@ -139,30 +138,11 @@ def deep_linear_lines(record: dict[str, Any]) -> list[str]:
     ]
 
 
-def _compute(kind: str, args: argparse.Namespace, out: Path | None, progress=None
-             ) -> tuple[list[str], str | None]:  # fmt: skip
-    """Write the study's spec (``--write-spec``), or compute it into ``--out`` (deep-linear
-    without ``--out``: into a temporary store, printed only)."""
-    make, module, outputs = _KINDS[kind]
-    config = make(args)
-    if args.write_spec:  # without --out (theory_options)
-        path = study_specs.write(args.write_spec, module.spec(config))
-        return [f"wrote {path}: run it with `initlab sweep {path} --out DIR`"], None
-    if out is None and kind == "trainability":
-        raise InitlabError(
-            "initlab theory trainability needs --out DIR (its results are resumable)"
-        )
-    if out is None:
-        bar = None if progress is None else lambda ok, bad, n: progress(ok + bad, n, bad)
-        record = deeplinear.run(config, None, bar, jobs=args.jobs or 1, scheduler=args.scheduler)
-        return deep_linear_lines(record), None
+def _lines(kind: str, config: Any):
+    """The lines the study prints, read from the store of a directory (no ``--out``)."""
     if kind == "trainability":
-        trainability.refuse_old(out)
-    study = module.study(config)
-    report = _studies.execute(
-        study, out, jobs=args.jobs or 1, scheduler=args.scheduler, progress=progress
-    )
-    return outputs(study, out), _studies.failure_note(report, out)
+        return lambda d: trainability_lines(trainability.read(d, config))
+    return lambda d: deep_linear_lines(deeplinear.read(d, config))
 
 
 def trainability_outputs(study, out: Path) -> list[str]:
@@ -184,13 +164,20 @@ def deep_linear_outputs(study, out: Path) -> list[str]:
 
 _KINDS = {
     "trainability": (trainability_config, trainability, trainability_outputs),
-    "deep_linear": (deep_linear_config, deeplinear, deep_linear_outputs),
+    "deep-linear": (deep_linear_config, deeplinear, deep_linear_outputs),
 }
 """Each study: its config from the options, its module, the lines it prints from the store."""
 
 
-def run(kind: str, args: argparse.Namespace, progress=None) -> tuple[list[str], str | None]:
-    """Compute (resuming) into ``--out`` (checked before by the caller), and return the lines
-    to print and the note of failed cells, if any; ``progress(done, total, failed)`` after
-    each population."""
-    return _compute(kind, args, Path(args.out) if args.out else None, progress)
+def run(kind: str, args: argparse.Namespace, progress=None, flops: float | None = None
+        ) -> tuple[list[str], str | None]:  # fmt: skip
+    """Write the spec, or compute (resuming) into ``--out`` (checked before by the caller)
+    or a temporary store (:func:`initlab.cli._studies.run`); the lines to print and the
+    note of failed cells, if any. ``progress(done, total, failed)`` after each
+    population; `flops`, the estimated work, decides the default of ``--jobs``."""
+    make, module, outputs = _KINDS[kind]
+    config = make(args)
+    if kind == "trainability" and args.out:
+        trainability.refuse_old(Path(args.out))
+    return _studies.run(module.study(config), args, lines=_lines(kind, config),
+                        outputs=outputs, progress=progress, flops=flops)  # fmt: skip

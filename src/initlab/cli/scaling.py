@@ -22,18 +22,23 @@ RESULT.json`` redraws the figures of a stored result.
 With ``--out DIR`` each member's numbers are a cell stored in ``DIR/sweep.sqlite`` as its
 population finishes (the sweep's executor: a rerun computes only what is missing, after
 Ctrl-C or kill -9; ``--jobs N`` local processes or ``--scheduler ADDRESS`` a Dask cluster,
-the same bits; ``initlab results DIR`` lists the cells). ``--write-spec FILE.toml`` writes
+the same bits; ``initlab results DIR`` lists the cells); without ``--out`` the cells go
+to a temporary store and only the table is printed. ``--write-spec FILE.toml`` writes
 the study's spec instead, which ``initlab sweep FILE.toml --out DIR`` runs to the same cells.
+These four options mean what they mean for ``initlab theory``'s studies
+(:mod:`initlab.cli._studies`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from initlab._validation import InitlabError
 from initlab.analysis import coordcheck as _cc
-from initlab.cli import _checks
+from initlab.cli import _checks, _studies
 from initlab.cli._common import console, err_console, progress_bar
 from initlab.cli._outputs import check_dir, save
 from initlab.init import parametrization as _par
@@ -103,15 +108,11 @@ def _common(p: argparse.ArgumentParser, widths, parametrizations) -> None:
     p.add_argument("--zero-branch", action="store_true", help="zero each branch's last layer")
     p.add_argument("--dtype", default="float64", choices=_scaling.DTYPES,
                    help="floating type of the training (default float64)")  # fmt: skip
-    p.add_argument("--out", metavar="DIR", help="store the cells (DIR/sweep.sqlite; a rerun "
-                   "resumes), and write the result and figures here")  # fmt: skip
-    p.add_argument("--jobs", type=int, metavar="N", default=1,
-                   help="with --out: local worker processes (default 1: this process)")  # fmt: skip
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="with --out: compute on the Dask scheduler at ADDRESS")  # fmt: skip
-    p.add_argument("--write-spec", metavar="FILE.toml",
-                   help="write the study's spec (for `initlab sweep FILE.toml --out DIR`) "
-                   "and compute nothing")  # fmt: skip
+    p.add_argument("--out", metavar="DIR", help=_studies.HELP["out"] + " (the result as JSON "
+                   "too)")  # fmt: skip
+    p.add_argument("--jobs", type=int, metavar="N", help=_studies.HELP["jobs"])
+    p.add_argument("--scheduler", metavar="ADDRESS", help=_studies.HELP["scheduler"])
+    p.add_argument("--write-spec", metavar="FILE.toml", help=_studies.HELP["write_spec"])
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -148,10 +149,10 @@ def run_coord_check(args: argparse.Namespace) -> int:
     )  # fmt: skip
     if args.write_spec:
         return _write_spec(args, _scaling.study(args.widths, args.parametrizations, **kwargs))
-    executor = _executor(args)
-    if args.out:
-        check_dir(args.out, need=5_000_000)
-    with progress_bar("coord check", args.quiet, unit="cells") as progress:
+    with (
+        _store(args, "coord-check") as executor,
+        progress_bar("coord check", args.quiet, unit="cells") as progress,
+    ):
         result = _scaling.coord_check(
             args.widths, args.parametrizations, progress=progress, **kwargs, **executor
         )
@@ -185,10 +186,10 @@ def run_lr_transfer(args: argparse.Namespace) -> int:
     grid = (args.widths, tuple(range(lo, hi + 1)), args.parametrizations)
     if args.write_spec:
         return _write_spec(args, _lrtransfer.study(*grid, **kwargs))
-    executor = _executor(args)
-    if args.out:
-        check_dir(args.out, need=5_000_000)
-    with progress_bar("lr transfer", args.quiet, unit="cells") as progress:
+    with (
+        _store(args, "lr-transfer") as executor,
+        progress_bar("lr transfer", args.quiet, unit="cells") as progress,
+    ):
         result = _scaling.lr_transfer(*grid, progress=progress, **kwargs, **executor)
     for line in lr_transfer_lines(result):
         console.print(line, markup=False)
@@ -220,25 +221,24 @@ def study_outputs(study, out: Path) -> list[str]:
 
 def _write_spec(args: argparse.Namespace, study) -> int:
     """``--write-spec FILE.toml``: the study's spec, nothing computed."""
-    from initlab.studies import specs as study_specs
-
-    if args.out:
-        raise InitlabError("--write-spec writes the spec and computes nothing; drop --out "
-                           "(then run it with `initlab sweep SPEC --out DIR`)")  # fmt: skip
-    path = study_specs.write(args.write_spec, study.spec)
-    console.print(f"wrote {path}: run it with `initlab sweep {path} --out DIR`")
+    for line in _studies.write_spec(args, study.spec):
+        console.print(line)
     return 0
 
 
-def _executor(args: argparse.Namespace) -> dict:
-    """With ``--out``, the study's cells go to the executor and its store."""
-    if args.out is None:
-        if args.jobs != 1 or args.scheduler:
-            raise InitlabError("--jobs and --scheduler need --out DIR (where the cells are stored)")
-        return {}
-    if args.jobs < 1:
-        raise InitlabError(f"--jobs must be >= 1; got {args.jobs}")
-    return {"out": args.out, "jobs": args.jobs, "scheduler": args.scheduler}
+@contextlib.contextmanager
+def _store(args: argparse.Namespace, kind: str) -> Iterator[dict]:
+    """Where the study's cells go, as the executor's keywords: the store of ``--out``
+    (checked here, before the work), or a temporary store that is removed afterwards, as
+    every study command does (:func:`initlab.cli._studies.run`)."""
+    flops = _checks.scaling_cost(args, kind == "lr-transfer").flops
+    executor = {"jobs": _studies.default_jobs(args.jobs, flops), "scheduler": args.scheduler}
+    if args.out:
+        check_dir(args.out, need=5_000_000)
+        yield {"out": args.out, **executor}
+        return
+    with _studies.temporary_store(kind) as tmp:
+        yield {"out": tmp, **executor}
 
 
 def _write(result, out: Path, stem: str) -> int:

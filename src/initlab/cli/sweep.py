@@ -142,7 +142,7 @@ def _load(path: Path):
 def _study(study, args: argparse.Namespace) -> int:
     """Compute a study's cells into ``--out`` as its own command would, then print its
     lines (table, figure)."""
-    from initlab.cli import _kernels, _sigprop, _studies, _trainmaps
+    from initlab.cli import _studies
     from initlab.specs.sweep_spec import SpecError
 
     if args.retrain_changed_data or args.figures:
@@ -164,13 +164,7 @@ def _study(study, args: argparse.Namespace) -> int:
             f"{report.stored} cells stored, {report.failed} failed, in {report.seconds:.1f} s: "
             f"{report.chunks} populations on {report.workers}"
         )
-    from initlab.cli import scaling as _scaling_cli
-
-    kind = _trainmaps._KINDS.get(study.kind)  # the study's own lines, if it prints any
-    others = {"correlation": _sigprop.correlation_outputs, "kernels": _kernels.kernels_outputs}
-    others |= dict.fromkeys(("lr-transfer", "coord-check"), _scaling_cli.study_outputs)
-    printer = kind[2] if kind else others.get(study.kind)
-    for line in printer(study, args.out) if printer else []:
+    for line in outputs(study.kind)(study, args.out):
         console.print(line, markup=False, highlight=False)
     note = _studies.failure_note(report, args.out)
     if note:
@@ -178,6 +172,24 @@ def _study(study, args: argparse.Namespace) -> int:
         return 1
     console.print(f"results: initlab results {args.out}")
     return 0
+
+
+def outputs(kind: str):
+    """``f(study, out)``: the lines the command of study `kind` prints after its cells are
+    computed into `out` (its figures drawn), which ``initlab sweep`` prints too."""
+    from initlab.cli import _kernels, _sigprop, _trainmaps
+    from initlab.cli import scaling as _scaling_cli
+
+    found = {
+        "trainability": _trainmaps.trainability_outputs,
+        "deep-linear": _trainmaps.deep_linear_outputs,
+        "correlation": _sigprop.correlation_outputs,
+        "jacobian": _sigprop.jacobian_outputs,
+        "kernels": _kernels.kernels_outputs,
+        "lr-transfer": _scaling_cli.study_outputs,
+        "coord-check": _scaling_cli.study_outputs,
+    }
+    return found[kind]
 
 
 def _figures(rows: list[dict], out: Path) -> str | None:

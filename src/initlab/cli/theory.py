@@ -157,22 +157,24 @@ def _study(kind: str, args: argparse.Namespace) -> tuple[list[str], str | None]:
     if args.out:
         check_dir(args.out, need=5_000_000)
     unit = {
-        "jacobian": "cells" if args.out or args.jobs or args.scheduler else "weight laws",
+        "jacobian": "cells",
         "kernels": "parts",
         "trainability": "cells",
-        "deep_linear": "cells",
+        "deep-linear": "cells",
     }.get(kind, "depths")
-    quiet = args.quiet or kind not in ("trainability", "deep_linear", "jacobian", "kernels")
+    quiet = args.quiet or kind not in ("trainability", "deep-linear", "jacobian", "kernels")
     quiet = quiet or bool(getattr(args, "write_spec", None))  # writes the spec only
-    with progress_bar(kind.replace("_", " "), quiet, unit=unit) as progress:
+    cost = _checks.theory_cost(args, kind)  # its work decides the default of --jobs
+    flops = None if cost is None else cost.flops
+    with progress_bar(kind.replace("-", " "), quiet, unit=unit) as progress:
         if kind in _trainmaps.STUDIES:
-            return _trainmaps.run(kind, args, progress)
+            return _trainmaps.run(kind, args, progress, flops)
         if kind in _kernels.STUDIES:
             return _kernels.run(args, progress)
         args.sigma_b2 = 0.0 if args.sigma_b2 is None else args.sigma_b2
         if args.members is None:
             args.members = 2 if kind == "jacobian" else theory.DEFAULT_MEMBERS
-        return _sigprop.run(kind, args, parse_spec, progress)
+        return _sigprop.run(kind, args, parse_spec, progress, flops)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -41,7 +41,7 @@ import functools
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from initlab._rng import child_seeds, make_rng
-from initlab._validation import InitlabError, SpecError, check_keys, check_number
+from initlab._validation import InitlabError, check_number
 from initlab.execution import study as _study
 from initlab.execution.executor import Progress
 from initlab.init.build import init_population
@@ -58,11 +58,11 @@ from initlab.nn.training import train
 from initlab.results.records import jsonable
 from initlab.results.sweep_store import STORE_FILE
 from initlab.specs.sweep_spec import canonical
-from initlab.studies._studyio import config_dict, load, set_grid
+from initlab.studies._studyio import config_dict, config_from_table, load, set_grid
 
 FILE = "deeplinear.json"
 """The record of an earlier release (read, never written)."""
-KIND = "deep_linear"
+KIND = "deep-linear"
 VERSION = 1
 """Of a cell's computation: changes its id when what it computes changes."""
 _COMMAND = "initlab theory deep-linear --out DIR"
@@ -197,15 +197,8 @@ def spec(config: DeepLinearConfig, max_population: int = 256) -> dict[str, Any]:
 
 def from_spec(table: Mapping[str, Any], max_population: int = 256,
               source: str | None = None) -> _study.Study:  # fmt: skip
-    """The study of a ``[deep_linear]`` table, checked (keys, then the config's checks)."""
-    check_keys(f"[{KIND}]", table, [f.name for f in fields(DeepLinearConfig)])
-    for key in ("depths", "rates"):
-        if key in table and not isinstance(table[key], list):
-            raise SpecError(f"{KIND}.{key} must be a list; got {table[key]!r}")
-    try:
-        config = DeepLinearConfig(**table)
-    except InitlabError as exc:
-        raise SpecError(f"[{KIND}] {exc}") from None
+    """The study of a ``[deep-linear]`` table, checked (keys, then the config's checks)."""
+    config = config_from_table(KIND, table, DeepLinearConfig, ["depths", "rates"])
     return study(config, max_population, source)
 
 

@@ -5,7 +5,7 @@ settings, named after the kind (the fields of its config; absent ones take their
 defaults)::
 
     [study]
-    kind = "trainability"        # one of KINDS (trainability, deep-linear, correlation, ...)
+    kind = "trainability"        # one of KINDS (trainability, deep-linear, jacobian, ...)
     max_population = 256         # cells computed together at most (memory bound)
 
     [trainability]
@@ -17,10 +17,10 @@ defaults)::
 Each kind's module gives ``from_spec(table, max_population, source)``, returning the
 :class:`~initlab.execution.study.Study` the executor runs; its checks name the bad key.
 A new kind: a module with ``spec(config)``, ``from_spec(...)`` and the study's ``compute``
-(:mod:`initlab.execution.study`), listed in :data:`KINDS`; the lines ``initlab sweep``
-prints after it are the CLI's (``initlab.cli._trainmaps._KINDS``, the scaling studies'
-``initlab.cli.scaling.study_outputs``, and ``initlab.cli.sweep``'s for correlation and
-kernels; none if absent).
+(:mod:`initlab.execution.study`), listed in :data:`KINDS` under the name of its command
+(``initlab theory deep-linear`` is kind ``deep-linear``); the lines ``initlab sweep``
+prints after it are its command's, listed in ``initlab.cli.sweep.outputs`` (a test holds
+the two lists equal).
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ from initlab.results.records import write_atomic
 
 KINDS = {
     "trainability": "initlab.studies.trainability",
-    "deep_linear": "initlab.studies.deeplinear",
+    "deep-linear": "initlab.studies.deeplinear",
+    "jacobian": "initlab.studies.jacobian_study",
     "lr-transfer": "initlab.studies.lrtransfer",
     "coord-check": "initlab.studies.scaling",
     "correlation": "initlab.studies.correlation",

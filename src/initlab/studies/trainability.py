@@ -34,7 +34,6 @@ import functools
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +45,7 @@ from initlab.execution import study as _study
 from initlab.execution.executor import Progress
 from initlab.results.sweep_store import STORE_FILE
 from initlab.specs.sweep_spec import canonical
+from initlab.studies._studyio import config_from_table
 from initlab.studies._trainnets import (
     DTYPES,
     TASKS,
@@ -109,16 +109,7 @@ def from_spec(table: Mapping[str, Any], max_population: int = MAX_POPULATION,
               source: str | None = None) -> _study.Study:  # fmt: skip
     """The :class:`~initlab.execution.study.Study` of a ``[trainability]`` table, checked
     (unknown keys named; values by :class:`TrainabilityConfig`)."""
-    from initlab._validation import SpecError, check_keys
-
-    check_keys("[trainability]", table, [f.name for f in fields(TrainabilityConfig)])
-    for key in ("depths", "sigma_w2"):
-        if key in table and not isinstance(table[key], list):
-            raise SpecError(f"trainability.{key} must be a list; got {table[key]!r}")
-    try:
-        config = TrainabilityConfig(**table)
-    except InitlabError as exc:
-        raise SpecError(f"[trainability] {exc}") from None
+    config = config_from_table(KIND, table, TrainabilityConfig, ["depths", "sigma_w2"])
     return study(config, max_population, source)
 
 
