@@ -28,6 +28,8 @@ COMMANDS = {
     "jacobian": ["theory", "jacobian", "-q"],
 }
 VARIANTS = {"--jobs 1": ["--jobs", "1"], "--jobs 2": ["--jobs", "2"], "default": []}
+SMOKE = ["theory", "correlation", "--width", "16", "--depth", "3", "--members", "2"]
+"""``--smoke``: one round of a tiny correlation study (does the script still run?)."""
 
 
 def _run(argv: list[str], out: Path) -> float:
@@ -42,7 +44,19 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--command", choices=COMMANDS, default="trainability")
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="BLAS threads outside the studies' training (OMP_NUM_THREADS)",
+    )
+    p.add_argument("--smoke", action="store_true", help="one round of a tiny study")
     args = p.parse_args()
+    if args.threads is not None:
+        os.environ["OMP_NUM_THREADS"] = os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
+    command = SMOKE if args.smoke else COMMANDS[args.command]
+    if args.smoke:
+        args.rounds, args.variants = 1, ["--jobs 1"]
     print(f"{os.uname().sysname} {os.uname().release}, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f} at the start")  # fmt: skip
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
@@ -51,15 +65,16 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for r in range(args.rounds):
                 for v in args.variants:
-                    t = _run([*COMMANDS[args.command], *VARIANTS[v]], Path(tmp) / f"{r}-{v}")
+                    t = _run([*command, *VARIANTS[v]], Path(tmp) / f"{r}-{v}")
                     times[v].append(t)
                     print(f"round {r}: {v}: {t:.1f} s", flush=True)
     finally:
         busy.kill()
         busy.wait()
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    name = "smoke" if args.smoke else args.command
     for v, ts in times.items():
-        print(f"{args.command} {v}: median {statistics.median(ts):.1f} s wall "
+        print(f"{name} {v}: median {statistics.median(ts):.1f} s wall "
               f"({min(ts):.1f}-{max(ts):.1f}, n = {len(ts)})")  # fmt: skip
 
 

@@ -14,6 +14,7 @@ Scripts (each also runs alone: ``python benchmarks/bench_<name>.py --help``):
 - ``initializers``: drawing He-normal weights vs NumPy's own normal draw (seconds).
 - ``studies``: trainability map, lr transfer, coordinate check vs torch and mup (~10 min);
 - ``theory``: deep-linear learning time, Jacobian spectra, kernels vs torch and neural-tangents.
+- ``study_jobs``: a study command with --jobs 1 against 2, with a competing process (~10 min).
 
 ``--smoke`` runs each script for seconds on tiny synthetic data (the test suite does):
 it checks that they work, not how fast.
@@ -33,7 +34,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SCRIPTS = (
     "post", "torch", "population", "tall", "memory", "threads", "sweep", "initializers", "floor",
-    "scaling", "studies", "theory",
+    "scaling", "studies", "theory", "study_jobs",
 )  # fmt: skip
 
 
