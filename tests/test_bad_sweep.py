@@ -83,6 +83,27 @@ def test_a_long_seed_list_is_refused_at_once(tmp_path):
                     "axes.seed has 100,000 values", timeout=60)  # fmt: skip
 
 
+HUGE_STUDIES = [
+    ("deep-linear", "steps = 10000000000", "theory deep-linear at --width 32"),
+    ("trainability", "width = 100000", "theory trainability at --width 100000"),
+    ("correlation", "width = 1000000", "theory correlation at --width 1000000"),
+    ("jacobian", "width = 100000", "theory jacobian at --width 100000"),
+    ("lr-transfer", 'parametrizations = ["sp"]\nsteps = 4000000000', "lr-transfer (9 members)"),
+    ("coord-check", 'parametrizations = ["sp"]\nsteps = 2000000000', "coord-check (4 members)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("kind", "setting", "what"), HUGE_STUDIES,
+                         ids=[h[0] for h in HUGE_STUDIES])  # fmt: skip
+def test_a_study_spec_gets_its_commands_limits(kind, setting, what, tmp_path):
+    """Review P1: a study spec too large for memory or time is refused as its command
+    refuses it, before any store is made (it used to try to allocate 1.5 TiB)."""
+    spec(tmp_path / "s.toml", f'[study]\nkind = "{kind}"\n[{kind}]\n{setting}\n')
+    line = refused_limited(["sweep", "s.toml", "--out", "out"], tmp_path, what,
+                           "refused before any work")  # fmt: skip
+    assert not (tmp_path / "out").exists(), line
+
+
 def test_a_seed_list_within_max_runs_expands_in_order():
     """A list of seeds allowed by max_runs: each run's replicate is its seed's position
     (looked up in a table, not by a linear search per run)."""

@@ -151,6 +151,9 @@ def _study(study, args: argparse.Namespace) -> int:
                         f"({study.kind}), which draws its own figure")  # fmt: skip
     if args.max_population is not None:
         study.max_population = args.max_population
+    cost = _checks.study_cost(study)
+    if cost is not None:
+        cost.check()  # the limits of the study's own command, before any directory
     groups = len({c.group for c in study.cells})
     console.print(f"study {args.spec}: {study.kind}, {len(study.cells)} cells in {groups} groups")
     check_dir(args.out, need=2000 * len(study.cells))
