@@ -44,6 +44,15 @@ SPECS = [
      ["[jacobian] sigma_w2 must be > 0"]),
     ("deep-linear-key", '[study]\nkind = "deep-linear"\n[deep-linear]\nrate = [0.1]\n',
      ["unknown key 'rate' in [deep-linear]"]),
+    # review P2: an integer setting that is not one is named, not a TypeError's text
+    ("deep-linear-seeds", '[study]\nkind = "deep-linear"\n[deep-linear]\nseeds = 2.5\n',
+     ["deep-linear.seeds must be an integer; got 2.5"]),
+    ("correlation-members", '[study]\nkind = "correlation"\n[correlation]\nmembers = "8"\n',
+     ["correlation.members must be an integer"]),
+    ("lr-transfer-examples", '[study]\nkind = "lr-transfer"\n[lr-transfer]\n'
+     'n_examples = 2.5\n', ["lr-transfer.n_examples must be an integer; got 2.5"]),
+    ("coord-check-depth", '[study]\nkind = "coord-check"\n[coord-check.architecture]\n'
+     'depth = 1.5\n', ["coord-check.architecture.depth must be an integer; got 1.5"]),
 ]  # fmt: skip
 
 
@@ -102,6 +111,22 @@ def test_a_study_spec_gets_its_commands_limits(kind, setting, what, tmp_path):
     line = refused_limited(["sweep", "s.toml", "--out", "out"], tmp_path, what,
                            "refused before any work")  # fmt: skip
     assert not (tmp_path / "out").exists(), line
+
+
+@pytest.mark.parametrize(("kind", "key"), [("deep-linear", "seeds"), ("trainability", "width"),
+                                           ("jacobian", "members"), ("coord-check", "steps")])
+def test_an_integral_float_setting_is_the_integer(kind, key):
+    """Review P2: ``seeds = 2.0`` is 2 (as ``depths = [2.0]`` is [2]): the same spec and
+    cells (ids) as ``seeds = 2``, not a TypeError, nor cells that fail in the workers."""
+    from initlab.studies import specs
+
+    base = {"parametrizations": ["sp"]} if kind == "coord-check" else {}
+    plain = specs.parse({"study": {"kind": kind}, kind: base})
+    value = plain.spec[kind][key]
+    floated = specs.parse({"study": {"kind": kind}, kind: {**base, key: float(value)}})
+    assert floated.spec == plain.spec
+    assert type(floated.spec[kind][key]) is int
+    assert [c.id for c in floated.cells] == [c.id for c in plain.cells]
 
 
 def test_a_seed_list_within_max_runs_expands_in_order():
