@@ -108,9 +108,11 @@ def check_write_spec(args: Any) -> None:
 def write_spec(args: Any, spec: dict[str, Any]) -> list[str]:
     """Write the study's `spec` as TOML at ``args.write_spec`` (:func:`check_write_spec`
     first); the line to print."""
+    from initlab.cli._outputs import check_file
     from initlab.studies import specs as study_specs
 
     check_write_spec(args)
+    check_file(args.write_spec, need=100_000, option="--write-spec")
     path = study_specs.write(args.write_spec, spec)
     return [f"wrote {path}: run it with `initlab sweep {path} --out DIR`"]
 
