@@ -83,8 +83,10 @@ def run(args: argparse.Namespace) -> int:
     from initlab.results import table as T
 
     if args.dir[0] == "compare" and len(args.dir) > 1:
-        if len(args.dir) == 3 and all(_cells.has_cells(Path(d)) for d in args.dir[1:]):
-            return _cells.compare(Path(args.dir[1]), Path(args.dir[2]))
+        if len(args.dir) == 3:
+            status = _cells.compare_pair(Path(args.dir[1]), Path(args.dir[2]))
+            if status is not None:
+                return status
         return _compare(args.dir[1:])
     if len(args.dir) > 1:
         raise InitlabError(f"results takes one DIR (or: compare DIR_A DIR_B); got {args.dir}")
