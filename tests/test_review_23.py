@@ -150,3 +150,18 @@ def test_a_sweep_into_a_studys_directory_says_what_is_there(tmp_path, capsys):
     capsys.readouterr()
     with pytest.raises(InitlabError, match="holds a sweep's runs, not a study's cells"):
         scaling.lr_transfer(**TINY_LT, out=runs)
+
+
+def test_ctrl_c_without_out_says_nothing_is_kept(monkeypatch, capsys):
+    """Without --out the store is temporary: Ctrl-C must not say "stored in /tmp/...; run
+    the same command again to resume" (nothing is there to resume from)."""
+    from initlab.execution import study
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(study, "execute", stop)
+    assert main(["theory", "jacobian", "--width", "4", "--depths", "1", "--members", "1"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted: 0 of 2 cells were computed; nothing is kept without --out" in err, err
+    assert "resume" not in err.replace("and resume)", "")
