@@ -165,3 +165,23 @@ def test_ctrl_c_without_out_says_nothing_is_kept(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "interrupted: 0 of 2 cells were computed; nothing is kept without --out" in err, err
     assert "resume" not in err.replace("and resume)", "")
+
+
+def test_sweep_and_results_help_name_the_studies(capsys):
+    """Review P7: ``sweep --help`` named only kind "trainability", ``results --help`` only
+    results.json compared run by run, ``initlab --help`` only runs."""
+    import re
+
+    from initlab.studies.specs import KINDS
+
+    def shown(argv):
+        with pytest.raises(SystemExit):
+            main(argv)
+        return re.sub(r"\s+", " ", capsys.readouterr().out)
+
+    sweep = shown(["sweep", "--help"])
+    assert all(kind in sweep for kind in KINDS), sweep
+    assert "same memory and work limits as its command" in sweep
+    assert "two studies' stores cell by cell" in shown(["results", "--help"])
+    top = shown(["--help"])
+    assert "or compute a study (a study spec)" in top and "or the cells of a study" in top

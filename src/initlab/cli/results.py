@@ -28,7 +28,8 @@ from initlab.report.provenance import chaos_mark, chaos_notes
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "results",
-        help="print, filter, average and export the runs of a sweep (DIR/sweep.sqlite)",
+        help="print, filter, average and export the runs of a sweep or the cells of a study "
+        "(DIR/sweep.sqlite); compare two",
         description="Read DIR/sweep.sqlite (or DIR/results.json of `initlab run`) and print "
         "its runs as a table (a study's store, e.g. of `initlab theory trainability --out DIR`: "
         "its cells, with --where, --sort, --limit, --csv); filter with --where, sort, average "
@@ -36,7 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "export with --csv/--parquet, draw a heatmap with --heatmap. `initlab results compare "
         "DIR_A DIR_B` compares two results.json run by run: equal, equal to rounding (1e-6), "
         "different only because the run is chaotic (expected across machines), or different "
-        "where it must not be (exit status 1).",
+        "where it must not be (exit status 1); or two studies' stores cell by cell: the same "
+        "bits, different, or in one only (exit status 1 if any cell differs or is missing).",
     )
     p.add_argument(
         "dir", nargs="+", metavar="DIR",
