@@ -118,3 +118,13 @@ def test_compare_of_a_study_names_the_other_directory(other, why, order, study, 
     pair = [str(study), str(path)] if order == "study-first" else [str(path), str(study)]
     refused(["results", "compare", *pair], capsys, tmp_path,
             f"{study} holds a study's cells, so {path} must", why)  # fmt: skip
+
+
+@pytest.mark.parametrize("option", [["--metric", "final_cost"], ["--aggregate", "max"],
+                                    ["--out", "h.png"]])  # fmt: skip
+def test_heatmap_options_on_a_study_are_refused(option, study, capsys, tmp_path, monkeypatch):
+    """Review (seen): --metric, --aggregate and --out were silently ignored on a study's
+    store, whose cells have no heatmap."""
+    monkeypatch.chdir(tmp_path)
+    refused(["results", str(study), *option], capsys, tmp_path,
+            f"{option[0]} is for a sweep's runs; {study} holds a study's cells")  # fmt: skip

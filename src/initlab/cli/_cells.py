@@ -18,7 +18,7 @@ from initlab._validation import InitlabError
 from initlab.cli._common import console
 from initlab.results import table as T
 
-_NOT_FOR_CELLS = ("mean", "heatmap", "parquet")
+_NOT_FOR_CELLS = ("mean", "heatmap", "parquet", "metric", "aggregate", "out")
 
 
 def has_cells(directory: Path) -> bool:

@@ -70,9 +70,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "learning_rate, seed, data) "
         "into --out FILE.png",
     )  # fmt: skip
-    p.add_argument("--metric", default="final_cost", help="heatmap metric (default final_cost)")
+    p.add_argument("--metric", help="heatmap metric (default final_cost)")
     p.add_argument(
-        "--aggregate", default="mean", choices=("mean", "median", "min", "max"),
+        "--aggregate", choices=("mean", "median", "min", "max"),
         help="heatmap aggregate over the other axes (default mean)",
     )  # fmt: skip
     p.add_argument("--out", type=out_path, metavar="FILE.png", help="heatmap file")
@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         for note in filter(None, notes):
             err_console.print(f"initlab results: error: {note}")
         return 1 if any(notes) else 0
+    args.metric, args.aggregate = args.metric or "final_cost", args.aggregate or "mean"
     if args.heatmap:
         _checks.heatmap_options("--heatmap", args.heatmap, args.metric)
     if args.heatmap and args.out is None:
