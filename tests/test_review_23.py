@@ -185,3 +185,21 @@ def test_sweep_and_results_help_name_the_studies(capsys):
     assert "two studies' stores cell by cell" in shown(["results", "--help"])
     top = shown(["--help"])
     assert "or compute a study (a study spec)" in top and "or the cells of a study" in top
+
+
+def test_an_incomplete_kernel_study_names_its_missing_parts_readably(tmp_path, capsys):
+    """Review (seen): the missing depth scan was named by its cell group, "depth 8" (8 is
+    the width, not a depth); it is "depth (width 8)"."""
+    from initlab.studies import kernel_study
+
+    out = tmp_path / "k"
+    assert main(["theory", "kernels", "--hidden-layers", "1", "--width", "8",
+                 "--train-examples", "8", "--ntk-widths", "8", "16", "--members", "2",
+                 "--train-widths", "16", "--steps", "5", "--max-depth", "2", "-q",
+                 "--out", str(out)]) == 0  # fmt: skip
+    con = sqlite3.connect(out / "sweep.sqlite")
+    con.execute("UPDATE cells SET status = 'pending', record = NULL WHERE group_key LIKE 'depth%'")
+    con.commit()
+    con.close()
+    with pytest.raises(InitlabError, match=r"1 of \d+ cells not stored: depth \(width 8\)\)"):
+        kernel_study.read(out)
