@@ -91,3 +91,40 @@ def test_a_results_file_that_is_a_fifo(capsys, tmp_path, monkeypatch):
     (tmp_path / "d").mkdir()
     os.mkfifo(tmp_path / "d" / "results.json")
     refused(["results", "d"], capsys, tmp_path, "results file", "is a FIFO")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """A tiny study's store (a Jacobian spectrum of one cell group)."""
+    out = tmp_path_factory.mktemp("study") / "S"
+    assert main(["theory", "jacobian", "--width", "4", "--depths", "1", "--members", "1",
+                 "--out", str(out), "-q"]) == 0  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize(("other", "why"), [("missing", "it does not exist"),
+                                            ("empty", "it has no sweep.sqlite"),
+                                            ("sweep", "its sweep.sqlite holds a sweep's runs"),
+                                            ("run", "it has no sweep.sqlite")])  # fmt: skip
+@pytest.mark.parametrize("order", ["study-first", "study-second"])
+def test_compare_of_a_study_names_the_other_directory(other, why, order, study, stored, capsys,
+                                                      tmp_path, monkeypatch):  # fmt: skip
+    """Review P3: beside a study's store, the directory that holds no cells is named (it
+    used to say "no results in directory A" of the study)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    path = {"missing": tmp_path / "missing", "empty": tmp_path / "empty",
+            "sweep": stored[0], "run": stored[1]}[other]  # fmt: skip
+    pair = [str(study), str(path)] if order == "study-first" else [str(path), str(study)]
+    refused(["results", "compare", *pair], capsys, tmp_path,
+            f"{study} holds a study's cells, so {path} must", why)  # fmt: skip
+
+
+@pytest.mark.parametrize("option", [["--metric", "final_cost"], ["--aggregate", "max"],
+                                    ["--out", "h.png"]])  # fmt: skip
+def test_heatmap_options_on_a_study_are_refused(option, study, capsys, tmp_path, monkeypatch):
+    """Review (seen): --metric, --aggregate and --out were silently ignored on a study's
+    store, whose cells have no heatmap."""
+    monkeypatch.chdir(tmp_path)
+    refused(["results", str(study), *option], capsys, tmp_path,
+            f"{option[0]} is for a sweep's runs; {study} holds a study's cells")  # fmt: skip

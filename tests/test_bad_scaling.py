@@ -41,6 +41,7 @@ CASES = [
         [*CC, "--base-width", "8", "--write-spec", "s.toml", "--out", "o"],
         ["--write-spec writes the spec and computes nothing"],
     ),
+    ([*CC, "--base-width", "8", "--write-spec", "."], ["--write-spec .: is a directory"]),
     (["scaling", "figures", "missing.json"], ["no result file missing.json"]),
     (["scaling", "figures", "x.json", "--out", ""], ["--out is empty"]),
 ]

@@ -44,6 +44,15 @@ SPECS = [
      ["[jacobian] sigma_w2 must be > 0"]),
     ("deep-linear-key", '[study]\nkind = "deep-linear"\n[deep-linear]\nrate = [0.1]\n',
      ["unknown key 'rate' in [deep-linear]"]),
+    # review P2: an integer setting that is not one is named, not a TypeError's text
+    ("deep-linear-seeds", '[study]\nkind = "deep-linear"\n[deep-linear]\nseeds = 2.5\n',
+     ["deep-linear.seeds must be an integer; got 2.5"]),
+    ("correlation-members", '[study]\nkind = "correlation"\n[correlation]\nmembers = "8"\n',
+     ["correlation.members must be an integer"]),
+    ("lr-transfer-examples", '[study]\nkind = "lr-transfer"\n[lr-transfer]\n'
+     'n_examples = 2.5\n', ["lr-transfer.n_examples must be an integer; got 2.5"]),
+    ("coord-check-depth", '[study]\nkind = "coord-check"\n[coord-check.architecture]\n'
+     'depth = 1.5\n', ["coord-check.architecture.depth must be an integer; got 1.5"]),
 ]  # fmt: skip
 
 
@@ -81,6 +90,43 @@ def test_a_long_seed_list_is_refused_at_once(tmp_path):
     spec(tmp_path / "s.toml", HEAD + f'[axes]\ninit = ["he", "xavier"]\nseed = [{seeds}]\n')
     refused_limited(["sweep", "s.toml", "--out", "out"], tmp_path,
                     "axes.seed has 100,000 values", timeout=60)  # fmt: skip
+
+
+HUGE_STUDIES = [
+    ("deep-linear", "steps = 10000000000", "theory deep-linear at --width 32"),
+    ("trainability", "width = 100000", "theory trainability at --width 100000"),
+    ("correlation", "width = 1000000", "theory correlation at --width 1000000"),
+    ("jacobian", "width = 100000", "theory jacobian at --width 100000"),
+    ("lr-transfer", 'parametrizations = ["sp"]\nsteps = 4000000000', "lr-transfer (9 members)"),
+    ("coord-check", 'parametrizations = ["sp"]\nsteps = 2000000000', "coord-check (4 members)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("kind", "setting", "what"), HUGE_STUDIES,
+                         ids=[h[0] for h in HUGE_STUDIES])  # fmt: skip
+def test_a_study_spec_gets_its_commands_limits(kind, setting, what, tmp_path):
+    """Review P1: a study spec too large for memory or time is refused as its command
+    refuses it, before any store is made (it used to try to allocate 1.5 TiB)."""
+    spec(tmp_path / "s.toml", f'[study]\nkind = "{kind}"\n[{kind}]\n{setting}\n')
+    line = refused_limited(["sweep", "s.toml", "--out", "out"], tmp_path, what,
+                           "refused before any work")  # fmt: skip
+    assert not (tmp_path / "out").exists(), line
+
+
+@pytest.mark.parametrize(("kind", "key"), [("deep-linear", "seeds"), ("trainability", "width"),
+                                           ("jacobian", "members"), ("coord-check", "steps")])
+def test_an_integral_float_setting_is_the_integer(kind, key):
+    """Review P2: ``seeds = 2.0`` is 2 (as ``depths = [2.0]`` is [2]): the same spec and
+    cells (ids) as ``seeds = 2``, not a TypeError, nor cells that fail in the workers."""
+    from initlab.studies import specs
+
+    base = {"parametrizations": ["sp"]} if kind == "coord-check" else {}
+    plain = specs.parse({"study": {"kind": kind}, kind: base})
+    value = plain.spec[kind][key]
+    floated = specs.parse({"study": {"kind": kind}, kind: {**base, key: float(value)}})
+    assert floated.spec == plain.spec
+    assert type(floated.spec[kind][key]) is int
+    assert [c.id for c in floated.cells] == [c.id for c in plain.cells]
 
 
 def test_a_seed_list_within_max_runs_expands_in_order():

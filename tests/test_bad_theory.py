@@ -72,6 +72,8 @@ CASES = [
     (["correlation", "--no-map", "--write-spec", "S.toml"], ["--no-map", "drop --write-spec"]),
     (["kernels", "--write-spec", "S.toml", "--out", "OUT"], ["--write-spec", "drop --out"]),
     (["correlation", "--jobs", "0", "--out", "OUT"], ["--jobs must be >= 1"]),
+    (["deep-linear", "--write-spec", "."], ["--write-spec .: is a directory"]),
+    (["jacobian", "--write-spec", " "], ["--write-spec is empty"]),
 ]
 
 OLD_CASES = [

@@ -150,3 +150,56 @@ def test_a_sweep_into_a_studys_directory_says_what_is_there(tmp_path, capsys):
     capsys.readouterr()
     with pytest.raises(InitlabError, match="holds a sweep's runs, not a study's cells"):
         scaling.lr_transfer(**TINY_LT, out=runs)
+
+
+def test_ctrl_c_without_out_says_nothing_is_kept(monkeypatch, capsys):
+    """Without --out the store is temporary: Ctrl-C must not say "stored in /tmp/...; run
+    the same command again to resume" (nothing is there to resume from)."""
+    from initlab.execution import study
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(study, "execute", stop)
+    assert main(["theory", "jacobian", "--width", "4", "--depths", "1", "--members", "1"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted: 0 of 2 cells were computed; nothing is kept without --out" in err, err
+    assert "resume" not in err.replace("and resume)", "")
+
+
+def test_sweep_and_results_help_name_the_studies(capsys):
+    """Review P7: ``sweep --help`` named only kind "trainability", ``results --help`` only
+    results.json compared run by run, ``initlab --help`` only runs."""
+    import re
+
+    from initlab.studies.specs import KINDS
+
+    def shown(argv):
+        with pytest.raises(SystemExit):
+            main(argv)
+        return re.sub(r"\s+", " ", capsys.readouterr().out)
+
+    sweep = shown(["sweep", "--help"])
+    assert all(kind in sweep for kind in KINDS), sweep
+    assert "same memory and work limits as its command" in sweep
+    assert "two studies' stores cell by cell" in shown(["results", "--help"])
+    top = shown(["--help"])
+    assert "or compute a study (a study spec)" in top and "or the cells of a study" in top
+
+
+def test_an_incomplete_kernel_study_names_its_missing_parts_readably(tmp_path, capsys):
+    """Review (seen): the missing depth scan was named by its cell group, "depth 8" (8 is
+    the width, not a depth); it is "depth (width 8)"."""
+    from initlab.studies import kernel_study
+
+    out = tmp_path / "k"
+    assert main(["theory", "kernels", "--hidden-layers", "1", "--width", "8",
+                 "--train-examples", "8", "--ntk-widths", "8", "16", "--members", "2",
+                 "--train-widths", "16", "--steps", "5", "--max-depth", "2", "-q",
+                 "--out", str(out)]) == 0  # fmt: skip
+    con = sqlite3.connect(out / "sweep.sqlite")
+    con.execute("UPDATE cells SET status = 'pending', record = NULL WHERE group_key LIKE 'depth%'")
+    con.commit()
+    con.close()
+    with pytest.raises(InitlabError, match=r"1 of \d+ cells not stored: depth \(width 8\)\)"):
+        kernel_study.read(out)

@@ -109,3 +109,17 @@ def test_the_written_spec_runs_with_initlab_sweep_to_the_same_cells(tmp_path, ca
     spec.write_text(spec.read_text().replace("steps = 1", "step = 1"))
     assert main(["sweep", str(spec), "--out", str(tmp_path / "c")]) == 2
     assert "unknown key 'step' in [coord-check]" in capsys.readouterr().err
+
+
+def test_coord_check_ctrl_c_says_what_is_stored_and_how_to_resume(tmp_path):
+    """Review P9: Ctrl-C in ``initlab scaling`` says, as the other study commands do, how
+    many cells are stored and how to resume (it used to say only "interrupted")."""
+    import signal
+
+    argv = ["scaling", "coord-check", "--widths", "16", "32", "64", "128", "--seeds", "2",
+            "--steps", "3", "--base-width", "16", "--jobs", "1", "-q"]  # fmt: skip
+    out = tmp_path / "cc"
+    code, err, stored = interrupted(argv, out, 24, signal.SIGINT)
+    assert code == 130, err
+    assert (f"interrupted: {stored} of 24 cells are stored in {out / 'sweep.sqlite'}; run the "
+            "same command again to resume") in err, err  # fmt: skip

@@ -130,3 +130,27 @@ def test_jobs_defaults_to_this_process_for_a_study_of_seconds_else_one_per_core(
     assert _studies.default_jobs(3, flops["correlation"]) == 3
     lr = build_parser().parse_args(["scaling", "lr-transfer", "--base-width", "64"])
     assert _studies.default_jobs(None, _checks.scaling_cost(lr, True).flops) is None
+
+
+@pytest.mark.parametrize("argv", [
+    ["theory", "trainability", "--width", "48", "--steps", "70"],
+    ["theory", "deep-linear", "--width", "20", "--seeds", "3"],
+    ["theory", "correlation", "--width", "300", "--depth", "7"],
+    ["theory", "jacobian", "--width", "50", "--depths", "2", "9"],
+    ["scaling", "coord-check", "--base-width", "16", "--residual", "--branch-layers", "2"],
+    ["scaling", "lr-transfer", "--base-width", "16", "--log2-lrs", "-6", "-4", "--seeds", "2",
+     "--examples", "100"],
+], ids=lambda a: a[1])  # fmt: skip
+def test_a_written_spec_gets_the_memory_and_work_estimate_of_its_command(argv, tmp_path):
+    """Review P1: ``initlab sweep SPEC`` bounds a study by the estimate its command uses
+    (:func:`initlab.cli._checks.study_cost` from the spec's table, equal to the one from
+    the command's options), so neither lets through what the other refuses."""
+    path = tmp_path / "s.toml"
+    assert main([*argv, "--write-spec", str(path)]) == 0
+    args = build_parser().parse_args(argv)
+    if argv[0] == "theory":
+        want = _checks.theory_cost(complete(args), argv[1])
+    else:
+        want = _checks.scaling_cost(args, argv[1] == "lr-transfer")
+    got = _checks.study_cost(specs.load(path))
+    assert (got.bytes, got.flops) == (want.bytes, want.flops)

@@ -18,7 +18,7 @@ from initlab._validation import InitlabError
 from initlab.cli._common import console
 from initlab.results import table as T
 
-_NOT_FOR_CELLS = ("mean", "heatmap", "parquet")
+_NOT_FOR_CELLS = ("mean", "heatmap", "parquet", "metric", "aggregate", "out")
 
 
 def has_cells(directory: Path) -> bool:
@@ -90,6 +90,35 @@ def _table(rows: list[dict], title: str) -> Table:
 def _text(record: Any) -> str:
     """A record as JSON text: floats by their shortest repr, so equal text is equal bits."""
     return json.dumps(record, sort_keys=True)
+
+
+def compare_pair(a: Path, b: Path) -> int | None:
+    """``initlab results compare A B`` when either holds a study's cells: both must
+    (:func:`compare`); None when neither does (two ``results.json``).
+
+    Raises
+    ------
+    InitlabError
+        Naming the directory that holds no cells (missing, no store, or runs) beside one
+        that does.
+    """
+    cells = [has_cells(a), has_cells(b)]
+    if all(cells):
+        return compare(a, b)
+    if not any(cells):
+        return None
+    study, other = (a, b) if cells[0] else (b, a)
+    if not other.exists():
+        why = "it does not exist"
+    elif not other.is_dir():
+        why = "it is not a directory"
+    else:
+        from initlab.results.sweep_store import STORE_FILE
+
+        why = (f"its {STORE_FILE} holds a sweep's runs" if (other / STORE_FILE).is_file()
+               else f"it has no {STORE_FILE}")  # fmt: skip
+    raise InitlabError(f"results compare: {study} holds a study's cells, so {other} must "
+                       f"hold a study's cells too (compared cell by cell); {why}")  # fmt: skip
 
 
 def compare(a: Path, b: Path) -> int:

@@ -197,7 +197,10 @@ def _population(what: str, sizes: list[int], K: int, m: int, batch: int, steps: 
 def _trainability(args: argparse.Namespace) -> Cost:
     from initlab.cli._trainmaps import trainability_config
 
-    c = trainability_config(args)
+    return _trainability_config(trainability_config(args))
+
+
+def _trainability_config(c) -> Cost:
     K, n_out, depth = len(c.sigma_w2) * c.seeds, 10 if c.task == "digits10" else 1, max(c.depths)
     what = f"theory trainability at --width {c.width}, depth {depth}, {K} members"
     return _population(what, [64, *[c.width] * depth, n_out], K, DIGITS, c.batch_size, c.steps)
@@ -206,7 +209,10 @@ def _trainability(args: argparse.Namespace) -> Cost:
 def _deep_linear(args: argparse.Namespace) -> Cost:
     from initlab.cli._trainmaps import deep_linear_config
 
-    c = deep_linear_config(args)
+    return _deep_linear_config(deep_linear_config(args))
+
+
+def _deep_linear_config(c) -> Cost:
     K, depth = 2 * len(c.rates) * c.seeds, max(c.depths)
     what = f"theory deep-linear at --width {c.width}, depth {depth}, {K} members"
     return _population(what, [c.width] * (depth + 1), K, c.width, c.width, c.steps)
@@ -237,8 +243,6 @@ def scaling_cost(args: argparse.Namespace, lr_transfer: bool) -> Cost:
     temporaries of the update) and,
     for a coordinate check, every layer's recorded activations at step 0 and the current
     step with their differences, :math:`3 K m n (depth + 2)` floats."""
-    from initlab.execution.budget import estimate_bytes
-
     if lr_transfer:
         lo, hi = args.log2_lrs
         K, m, batch = (hi - lo + 1) * args.seeds, args.examples or DIGITS, args.batch_size
@@ -246,12 +250,55 @@ def scaling_cost(args: argparse.Namespace, lr_transfer: bool) -> Cost:
     else:
         K, m = args.seeds, args.examples
         batch, what = m, f"--seeds {K}"
-    n = max(args.widths)
     blocks = args.depth * (args.branch_layers if args.residual else 1)
+    return _scaling(lr_transfer, K, m, batch, args.widths, blocks, args.steps,
+                    f"{what} at width {max(args.widths)}, --depth {args.depth}")  # fmt: skip
+
+
+def _scaling(lr_transfer: bool, K: int, m: int, batch: int, widths, blocks: int, steps: int,
+             what: str, hint: str = "Use smaller --widths, --depth, --seeds or fewer learning "
+             "rates.") -> Cost:  # fmt: skip
+    from initlab.execution.budget import estimate_bytes
+
+    n = max(widths)
     sizes = [64, *[n] * (blocks + 1), 10]
     records = 0 if lr_transfer else 3 * K * m * n * (blocks + 2) * 8
-    need = estimate_bytes(sizes, K, m=m, batch=batch, steps=args.steps, optimizer="adam")
+    need = estimate_bytes(sizes, K, m=m, batch=batch, steps=steps, optimizer="adam")
     need += 2 * 8 * K * _params(sizes)  # the update's temporaries (Adam's step, the decay)
-    flops = 6 * K * min(batch, m) * _params(sizes) * args.steps * len(args.widths) * 3
-    return Cost(need + records, flops, f"{what} at width {n}, --depth {args.depth}",
-                "Use smaller --widths, --depth, --seeds or fewer learning rates.")  # fmt: skip
+    flops = 6 * K * min(batch, m) * _params(sizes) * steps * len(widths) * 3
+    return Cost(need + records, flops, what, hint)
+
+
+# --------------------------------------------------------------------------- study specs
+
+
+def study_cost(study) -> Cost | None:
+    """The estimate of a study spec's study (``initlab sweep STUDY.toml``): the one its own
+    command checks, from the spec's ``[kind]`` table (its full config, as
+    :func:`initlab.studies.specs.parse` leaves it); None for a kind whose command bounds
+    nothing here (``kernels``: its config's own ranges)."""
+    from types import SimpleNamespace as NS
+
+    t = study.spec[study.kind]
+    kind = study.kind
+    if kind in ("trainability", "deep-linear"):
+        from initlab.studies import deeplinear, trainability
+
+        if kind == "trainability":
+            return _trainability_config(trainability.TrainabilityConfig(**t))
+        return _deep_linear_config(deeplinear.DeepLinearConfig(**t))
+    if kind == "correlation":
+        return _correlation(NS(width=t["width"], depth=t["depth"], members=t["members"],
+                               c0=t["c0"]))  # fmt: skip
+    if kind == "jacobian":
+        return _jacobian(NS(width=t["width"], members=t["members"], depths=t["depths"]))
+    if kind in ("lr-transfer", "coord-check"):
+        a, lr = t["architecture"], kind == "lr-transfer"
+        K = len(t["seeds"]) * (len(t["log2_lrs"]) if lr else 1)
+        m = t["n_examples"]
+        blocks = a["depth"] * (a["branch_layers"] if a["skip"] else 1)
+        return _scaling(lr, K, m, t["batch_size"] if lr else m, t["widths"], blocks,
+                        t["steps"], f"{kind} ({K:,} members) at width {max(t['widths'])}, "
+                        f"depth {a['depth']}", "Use smaller widths, depth, fewer seeds or "
+                        "learning rates.")  # fmt: skip
+    return None

@@ -38,13 +38,15 @@ def execute(
     progress: Callable[..., None] | None = None,
     extend: bool = False,
     talk: bool = False,
+    kept: bool = True,
 ) -> Report:
     """Compute the cells of `study` not yet in `out`'s store (`jobs` local processes or the
     Dask `scheduler`); with `talk`, say what is done and left as a sweep does. On Ctrl-C,
     say how much is stored and re-raise. A store holding only studies of other kinds takes
     this one beside them (as ``initlab theory correlation`` and ``jacobian --out DIR`` share
-    a directory); another spec of the same kind is refused unless `extend`."""
-    extend = extend or only_other_studies(out, study.kind)
+    a directory); another spec of the same kind is refused unless `extend`. `kept`: `out`
+    is kept afterwards (not a temporary store), which the Ctrl-C line says."""
+    extend = extend or _study.only_other_kinds(out, study.kind)
     with _study.prepare(study, out, extend=extend) as plan:
         if talk:
             console.print(
@@ -59,24 +61,23 @@ def execute(
         try:
             return _study.execute(plan, jobs=jobs, scheduler=scheduler, progress=bar)
         except KeyboardInterrupt:
-            status = plan.store.statuses("cells")
-            done = sum(status.get(c.id) == "done" for c in study.cells)
-            err_console.print(
-                f"interrupted: {done} of {plan.total} cells are stored in {plan.store.path}; "
-                "run the same command again to resume"
-            )
+            err_console.print(interrupted_note(study, plan.store.statuses("cells"),
+                                               plan.store.path, kept=kept), markup=False)
             raise
 
 
-def only_other_studies(out: Path, kind: str) -> bool:
-    """Whether `out` has a store whose specs are all studies, none of kind `kind`."""
-    from initlab.results.sweep_store import STORE_FILE, open_store
-
-    if not (Path(out) / STORE_FILE).is_file():
-        return False
-    with open_store(out, readonly=True) as s:
-        kinds = [(x["spec"].get("study") or {}).get("kind") for x in s.specs()]
-    return bool(kinds) and None not in kinds and kind not in kinds
+def interrupted_note(study: _study.Study, statuses: dict[str, str], store: Path, *,
+                     kept: bool = True) -> str:  # fmt: skip
+    """The line a study command prints on Ctrl-C: how many of its cells are done
+    (`statuses`: the store's ``{cell id: status}``) in `store`, and how to resume; or, for a
+    temporary store (not `kept`), that nothing is kept."""
+    ids = {c.id for c in study.cells}
+    done = sum(statuses.get(i) == "done" for i in ids)
+    if not kept:
+        return (f"interrupted: {done} of {len(ids)} cells were computed; nothing is kept "
+                "without --out (run with --out DIR to store the cells and resume)")  # fmt: skip
+    return (f"interrupted: {done} of {len(ids)} cells are stored in {store}; run the same "
+            "command again to resume")  # fmt: skip
 
 
 def failure_note(report: Report, out: Path) -> str | None:
@@ -108,9 +109,11 @@ def check_write_spec(args: Any) -> None:
 def write_spec(args: Any, spec: dict[str, Any]) -> list[str]:
     """Write the study's `spec` as TOML at ``args.write_spec`` (:func:`check_write_spec`
     first); the line to print."""
+    from initlab.cli._outputs import check_file
     from initlab.studies import specs as study_specs
 
     check_write_spec(args)
+    check_file(args.write_spec, need=100_000, option="--write-spec")
     path = study_specs.write(args.write_spec, spec)
     return [f"wrote {path}: run it with `initlab sweep {path} --out DIR`"]
 
@@ -193,7 +196,8 @@ def execute_temporary(study: _study.Study, read: Callable[[Path], Any], *, jobs:
     from initlab._validation import InitlabError
 
     with temporary_store(study.kind) as tmp:
-        report = execute(study, tmp, jobs=jobs, scheduler=scheduler, progress=progress)
+        report = execute(study, tmp, jobs=jobs, scheduler=scheduler, progress=progress,
+                         kept=False)  # fmt: skip
         if report.failed:
             last = report.errors[0].strip().splitlines()[-1]
             raise InitlabError(

@@ -28,7 +28,8 @@ from initlab.report.provenance import chaos_mark, chaos_notes
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "results",
-        help="print, filter, average and export the runs of a sweep (DIR/sweep.sqlite)",
+        help="print, filter, average and export the runs of a sweep or the cells of a study "
+        "(DIR/sweep.sqlite); compare two",
         description="Read DIR/sweep.sqlite (or DIR/results.json of `initlab run`) and print "
         "its runs as a table (a study's store, e.g. of `initlab theory trainability --out DIR`: "
         "its cells, with --where, --sort, --limit, --csv); filter with --where, sort, average "
@@ -36,7 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "export with --csv/--parquet, draw a heatmap with --heatmap. `initlab results compare "
         "DIR_A DIR_B` compares two results.json run by run: equal, equal to rounding (1e-6), "
         "different only because the run is chaotic (expected across machines), or different "
-        "where it must not be (exit status 1).",
+        "where it must not be (exit status 1); or two studies' stores cell by cell: the same "
+        "bits, different, or in one only (exit status 1 if any cell differs or is missing).",
     )
     p.add_argument(
         "dir", nargs="+", metavar="DIR",
@@ -68,9 +70,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "learning_rate, seed, data) "
         "into --out FILE.png",
     )  # fmt: skip
-    p.add_argument("--metric", default="final_cost", help="heatmap metric (default final_cost)")
+    p.add_argument("--metric", help="heatmap metric (default final_cost)")
     p.add_argument(
-        "--aggregate", default="mean", choices=("mean", "median", "min", "max"),
+        "--aggregate", choices=("mean", "median", "min", "max"),
         help="heatmap aggregate over the other axes (default mean)",
     )  # fmt: skip
     p.add_argument("--out", type=out_path, metavar="FILE.png", help="heatmap file")
@@ -83,8 +85,10 @@ def run(args: argparse.Namespace) -> int:
     from initlab.results import table as T
 
     if args.dir[0] == "compare" and len(args.dir) > 1:
-        if len(args.dir) == 3 and all(_cells.has_cells(Path(d)) for d in args.dir[1:]):
-            return _cells.compare(Path(args.dir[1]), Path(args.dir[2]))
+        if len(args.dir) == 3:
+            status = _cells.compare_pair(Path(args.dir[1]), Path(args.dir[2]))
+            if status is not None:
+                return status
         return _compare(args.dir[1:])
     if len(args.dir) > 1:
         raise InitlabError(f"results takes one DIR (or: compare DIR_A DIR_B); got {args.dir}")
@@ -97,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         for note in filter(None, notes):
             err_console.print(f"initlab results: error: {note}")
         return 1 if any(notes) else 0
+    args.metric, args.aggregate = args.metric or "final_cost", args.aggregate or "mean"
     if args.heatmap:
         _checks.heatmap_options("--heatmap", args.heatmap, args.metric)
     if args.heatmap and args.out is None:

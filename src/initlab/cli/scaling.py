@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from initlab._validation import InitlabError
 from initlab.analysis import coordcheck as _cc
@@ -150,6 +151,7 @@ def run_coord_check(args: argparse.Namespace) -> int:
     if args.write_spec:
         return _write_spec(args, _scaling.study(args.widths, args.parametrizations, **kwargs))
     with (
+        _interrupted(args, lambda: _scaling.study(args.widths, args.parametrizations, **kwargs)),
         _store(args, "coord-check") as executor,
         progress_bar("coord check", args.quiet, unit="cells") as progress,
     ):
@@ -187,6 +189,7 @@ def run_lr_transfer(args: argparse.Namespace) -> int:
     if args.write_spec:
         return _write_spec(args, _lrtransfer.study(*grid, **kwargs))
     with (
+        _interrupted(args, lambda: _lrtransfer.study(*grid, **kwargs)),
         _store(args, "lr-transfer") as executor,
         progress_bar("lr transfer", args.quiet, unit="cells") as progress,
     ):
@@ -224,6 +227,24 @@ def _write_spec(args: argparse.Namespace, study) -> int:
     for line in _studies.write_spec(args, study.spec):
         console.print(line)
     return 0
+
+
+@contextlib.contextmanager
+def _interrupted(args: argparse.Namespace, study: Callable[[], Any]) -> Iterator[None]:
+    """On Ctrl-C, say what the other study commands say (how many of ``study()``'s cells
+    are stored in ``--out`` and how to resume, or that nothing is kept), then re-raise."""
+    from initlab.results.sweep_store import STORE_FILE, open_store
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        statuses, store = {}, Path(args.out or ".") / STORE_FILE
+        if args.out and store.is_file():
+            with open_store(args.out, readonly=True) as s:
+                statuses = s.statuses("cells")
+        err_console.print(_studies.interrupted_note(study(), statuses, store,
+                                                    kept=bool(args.out)), markup=False)  # fmt: skip
+        raise
 
 
 @contextlib.contextmanager

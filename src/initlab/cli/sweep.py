@@ -15,7 +15,8 @@ from initlab.cli._outputs import check_dir, out_path, save
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sweep",
-        help="train a grid of runs (a sweep spec, TOML) into a resumable SQLite store",
+        help="train a grid of runs (a sweep spec, TOML), or compute a study (a study spec), "
+        "into a resumable SQLite store",
         description="Expand the [axes] of SPEC into runs, train them as populations on "
         "local worker processes (or a Dask cluster) and store each population in "
         "DIR/sweep.sqlite as it finishes. Runs already done are skipped: run the same "
@@ -23,9 +24,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(required), data, hidden, activation, learning_rate, seed or seeds, output, "
         "optimizer, batch_size, weight_decay (the other keys as in `initlab run --help`); a "
         "grid of more than [sweep] max_runs runs (100,000 by default) is refused at once. A "
-        'spec with a [study] table (kind = "trainability"; written by `initlab theory '
-        "trainability ... --write-spec FILE.toml`) is a study: its cells are computed and "
-        "stored the same way, and the study's table and figure printed and drawn.",
+        'spec with a [study] table is a study (kind = one of trainability, deep-linear, '
+        "correlation, jacobian, kernels, lr-transfer, coord-check; written by its command's "
+        "--write-spec FILE.toml, e.g. `initlab theory trainability --write-spec t.toml`): its "
+        "cells are computed and stored the same way, under the same memory and work limits "
+        "as its command, and the study's lines printed and figures drawn.",
     )
     p.add_argument("spec", type=Path, help="sweep file (TOML); see examples/sweep.toml")
     p.add_argument("--out", type=out_path, required=True, help="output directory (the store)")
@@ -151,6 +154,9 @@ def _study(study, args: argparse.Namespace) -> int:
                         f"({study.kind}), which draws its own figure")  # fmt: skip
     if args.max_population is not None:
         study.max_population = args.max_population
+    cost = _checks.study_cost(study)
+    if cost is not None:
+        cost.check()  # the limits of the study's own command, before any directory
     groups = len({c.group for c in study.cells})
     console.print(f"study {args.spec}: {study.kind}, {len(study.cells)} cells in {groups} groups")
     check_dir(args.out, need=2000 * len(study.cells))

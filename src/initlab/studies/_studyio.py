@@ -72,14 +72,29 @@ def config_dict(config: Any) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
 
 
+def integers(where: str, table: Mapping[str, Any], cls: type) -> dict[str, Any]:
+    """`table` with the values of `cls`'s integer fields (``int``, ``int | None``) checked
+    to be integers, errors naming ``where.key``, and stored as ``int`` (TOML's ``2.0`` is
+    2), so a study's cells, their hashes and the arrays they size hold integers."""
+    found = dict(table)
+    for f in fields(cls):
+        if f.type in ("int", "int | None", int) and found.get(f.name) is not None:
+            try:
+                found[f.name] = check_number(f"{where}.{f.name}", found[f.name], integer=True)
+            except InitlabError as exc:
+                raise SpecError(str(exc)) from None
+    return found
+
+
 def config_from_table(kind: str, table: Mapping[str, Any], cls: type, lists: Sequence[str]) -> Any:
     """The study config `cls` of a study spec's ``[kind]`` table: unknown keys named, the
-    grids `lists` required to be lists, the config's own checks raised as
-    :class:`~initlab._validation.SpecError` naming the table."""
+    grids `lists` required to be lists, integers checked (:func:`integers`), the config's
+    own checks raised as :class:`~initlab._validation.SpecError` naming the table."""
     check_keys(f"[{kind}]", table, [f.name for f in fields(cls)])
     for key in lists:
         if key in table and not isinstance(table[key], list):
             raise SpecError(f"{kind}.{key} must be a list; got {table[key]!r}")
+    table = integers(kind, table, cls)
     try:
         return cls(**table)
     except InitlabError as exc:

@@ -219,14 +219,23 @@ def compute_cells(
 def spec_table(kind: str, table: Mapping[str, Any], allowed: Sequence[str]) -> dict[str, Any]:
     """A study spec's ``[kind]`` table checked (keys, the architecture's keys) as keyword
     arguments of the study's function (:func:`initlab.studies.specs.parse` reads it)."""
+    from initlab.studies._studyio import integers
+
     check_keys(f"[{kind}]", table, allowed)
     kwargs = dict(table)
+    for key in ("steps", "batch_size", "base_width", "n_examples"):
+        if kwargs.get(key) is not None:
+            try:
+                kwargs[key] = check_number(f"{kind}.{key}", kwargs[key], integer=True)
+            except InitlabError as exc:
+                raise SpecError(str(exc)) from None
     arch = kwargs.get("architecture")
     if arch is not None:
         if not isinstance(arch, Mapping):
             raise SpecError(f"{kind}.architecture must be a table; got {arch!r}")
         check_keys(f"[{kind}.architecture]", arch, [f.name for f in fields(Architecture)])
-        kwargs["architecture"] = Architecture(**arch)
+        kwargs["architecture"] = Architecture(**integers(f"{kind}.architecture", arch,
+                                                         Architecture))  # fmt: skip
     return kwargs
 
 

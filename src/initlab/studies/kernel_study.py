@@ -169,7 +169,9 @@ def read(out_dir: str | os.PathLike, config: K.KernelConfig | None = None) -> di
     stored = _study.records(out, [c.id for c in every])
     missing = [c for c in every if stored[c.id] is None]
     if missing:
-        parts = ", ".join(dict.fromkeys(c.group.strip() for c in missing))
+        parts = ", ".join(dict.fromkeys(  # "depth (width 64)", not the group's "depth 64"
+            c.config["part"] + (f" (width {c.config['width']})" if "width" in c.config else "")
+            for c in missing))  # fmt: skip
         raise InitlabError(f"the kernel study in {out} is not complete ({len(missing)} of "
                            f"{len(every)} cells not stored: {parts}): run the same command "
                            "again to resume")  # fmt: skip
