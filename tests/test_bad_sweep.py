@@ -113,8 +113,15 @@ def test_a_study_spec_gets_its_commands_limits(kind, setting, what, tmp_path):
     assert not (tmp_path / "out").exists(), line
 
 
-@pytest.mark.parametrize(("kind", "key"), [("deep-linear", "seeds"), ("trainability", "width"),
-                                           ("jacobian", "members"), ("coord-check", "steps")])
+@pytest.mark.parametrize(
+    ("kind", "key"),
+    [
+        ("deep-linear", "seeds"),
+        ("trainability", "width"),
+        ("jacobian", "members"),
+        ("coord-check", "steps"),
+    ],
+)
 def test_an_integral_float_setting_is_the_integer(kind, key):
     """Review P2: ``seeds = 2.0`` is 2 (as ``depths = [2.0]`` is [2]): the same spec and
     cells (ids) as ``seeds = 2``, not a TypeError, nor cells that fail in the workers."""

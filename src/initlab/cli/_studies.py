@@ -61,8 +61,10 @@ def execute(
         try:
             return _study.execute(plan, jobs=jobs, scheduler=scheduler, progress=bar)
         except KeyboardInterrupt:
-            err_console.print(interrupted_note(study, plan.store.statuses("cells"),
-                                               plan.store.path, kept=kept), markup=False)
+            err_console.print(
+                interrupted_note(study, plan.store.statuses("cells"), plan.store.path, kept=kept),
+                markup=False,
+            )
             raise
 
 

@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(required), data, hidden, activation, learning_rate, seed or seeds, output, "
         "optimizer, batch_size, weight_decay (the other keys as in `initlab run --help`); a "
         "grid of more than [sweep] max_runs runs (100,000 by default) is refused at once. A "
-        'spec with a [study] table is a study (kind = one of trainability, deep-linear, '
+        "spec with a [study] table is a study (kind = one of trainability, deep-linear, "
         "correlation, jacobian, kernels, lr-transfer, coord-check; written by its command's "
         "--write-spec FILE.toml, e.g. `initlab theory trainability --write-spec t.toml`): its "
         "cells are computed and stored the same way, under the same memory and work limits "
