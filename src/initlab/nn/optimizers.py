@@ -197,7 +197,8 @@ class SGD:
                     g = np.add(g, tmp.product(mu, b, 1), out=tmp.get(1, g, mu, b))
                 else:
                     g = b
-            p -= tmp.product(lrs[i], g, 2)
+            for at in _blocks(p, g):  # one pass in cache, not a weight-sized temporary
+                p[at] -= tmp.product(_member_rows(at, p.shape[0])(lrs[i]), g[at], 2)
         state["t"] += 1
 
 

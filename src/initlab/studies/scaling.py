@@ -277,6 +277,6 @@ def _measure(model, X, Y, T, lr_scale, optimizer, learning_rate, head) -> tuple[
     train(
         model, X, Y, learning_rate=learning_rate, lr_scale=lr_scale, iterations=T + 1,
         optimizer=optimizer, head=head, divergence_factor=None, record_at=range(T + 1),
-        hooks=[observe], return_network=False,
+        hooks=[observe], return_network=False, overwrite=True,
     )  # fmt: skip
     return np.array(size).swapaxes(0, 1), np.array(change).swapaxes(0, 1)
