@@ -115,6 +115,7 @@ class Scratch:
 
     def __init__(self) -> None:
         self._kept: dict[tuple, Array] = {}
+        self._seen: dict[tuple, Array] = {}  # by the operands' shapes and types: no broadcasting
 
     @classmethod
     def of(cls, state: dict[str, Any]) -> Scratch:
@@ -123,6 +124,14 @@ class Scratch:
 
     def get(self, slot: int, *operands: Array) -> Array:
         """A kept array for the result of an elementwise operation on `operands`."""
+        seen = (slot, *[(x.shape, x.dtype) if isinstance(x, np.ndarray) else (type(x),)
+                        for x in operands])  # fmt: skip
+        out = self._seen.get(seen)
+        if out is None:
+            out = self._seen[seen] = self._of(slot, *operands)
+        return out
+
+    def _of(self, slot: int, *operands: Array) -> Array:
         shape = np.broadcast_shapes(*(np.shape(x) for x in operands))
         dtype = np.result_type(*operands)
         key = (slot, shape, dtype)
@@ -197,7 +206,8 @@ class SGD:
                     g = np.add(g, tmp.product(mu, b, 1), out=tmp.get(1, g, mu, b))
                 else:
                     g = b
-            p -= tmp.product(lrs[i], g, 2)
+            for at in _blocks(p, g):  # one pass in cache, not a weight-sized temporary
+                p[at] -= tmp.product(_member_rows(at, p.shape[0])(lrs[i]), g[at], 2)
         state["t"] += 1
 
 

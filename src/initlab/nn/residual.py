@@ -148,27 +148,52 @@ class ResMLP:
                                                     else self.depth**e)  # fmt: skip
         return np.full((self.K, self.depth), a, dtype=self.dtype)  # float32 stays float32
 
-    def forward(self, X: Array) -> tuple[Array, dict]:
+    def forward(self, X: Array, out: dict | None = None) -> tuple[Array, dict]:
         """Logits ``(K, d_out, m)`` and the cache for :meth:`backward`.
 
         ``cache["x"]`` holds :math:`x_0 .. x_L`, each ``(K, n, m)``; ``cache["h"][l]`` the
-        branch values :math:`h_0..h_J` of block l.
+        branch values :math:`h_0..h_J` of block l, ``cache["u"][l]`` their activations
+        :math:`\\phi(h_0)..\\phi(h_{J-1})` and ``cache["aL"]`` :math:`\\phi(x_L)`.
+
+        `out`, a previous call's cache (of an input of this shape and dtype), has its arrays
+        written again, and is returned (``out=`` in every product and elementwise operation:
+        the same bits): a training loop allocates no activation-sized array per step. Its
+        earlier contents are then gone, but for arrays :meth:`records` handed out (new ones
+        are made for them: a hook may keep what it was given).
         """
         P, J, act = self.params, self.branch_layers, self.activation
-        x = np.matmul(P[0], X) + P[1]
-        xs, hs, alphas = [x], [], self.alphas()
+        shape = (self.K, P[0].shape[1], X.shape[1])
+        dtype = np.result_type(P[0], X)
+        reuse = out is not None and out["x"][0].shape == shape and out["x"][0].dtype == dtype
+        buf = _Buffers(out if reuse else {"work": {}}, shape, dtype)
+        if buf.cache.pop("given", False):  # the records are the caller's now
+            buf.cache.pop("x"), buf.cache.pop("Z")
+        x = np.matmul(P[0], X, out=buf.slot("x", 0, rows=shape[1]))
+        x += P[1]
+        xs, hs, us, alphas = [x], [], [], self.alphas()
         for l in range(self.depth):
-            h = [x]
+            h, u = [x], []
             for j in range(J):
                 V, c = P[2 + 2 * (l * J + j)], P[3 + 2 * (l * J + j)]
-                h.append(np.matmul(V, act.f(h[-1])) + c)
+                u.append(_apply(act, h[-1], buf.slot("u", l, j, rows=h[-1].shape[1])))
+                y = np.matmul(V, u[-1], out=buf.slot("h", l, j + 1, rows=V.shape[1]))
+                y += c
+                h.append(y)
             a = alphas[:, l, None, None]
-            x = (x + a * h[-1]) if self.skip else a * h[-1]
+            x = buf.slot("x", l + 1, rows=h[-1].shape[1])
+            if self.skip:
+                np.add(xs[-1], np.multiply(a, h[-1], out=buf.work("t", x.shape[1])), out=x)
+            else:
+                np.multiply(a, h[-1], out=x)
             xs.append(x)
             hs.append(h)
+            us.append(u)
         W_out, b_out = P[len(P) - 2 - self.learnable], P[len(P) - 1 - self.learnable]
-        Z = np.matmul(W_out, act.f(x)) + b_out
-        return Z, {"X": X, "x": xs, "h": hs}
+        aL = _apply(act, x, buf.slot("aL", rows=x.shape[1]))
+        Z = np.matmul(W_out, aL, out=buf.cache.get("Z"))
+        Z += b_out
+        buf.cache.update({"X": X, "x": xs, "h": hs, "u": us, "aL": aL, "Z": Z})
+        return Z, buf.cache
 
     def backward(self, dZ: Array, cache: dict, out: list[Array] | None = None) -> list[Array]:
         """Gradients of the mean loss for every parameter, in the order of :attr:`params`.
@@ -178,6 +203,9 @@ class ResMLP:
         dZ : ndarray (K, d_out, m)
             :math:`m\\, \\partial J / \\partial Z` per example (``A - Y`` for the sigmoid and
             softmax heads), as :func:`initlab.nn.network.backward` uses it.
+        cache : dict
+            :meth:`forward`'s; its activations are used, not recomputed, and its work arrays
+            hold this pass's ``(K, n, m)`` temporaries (kept for the next call).
         out : list of ndarray, optional
             A previous call's gradients, whose weight gradients are then written in place
             (``out=``, the same bits): a training loop allocates no weight-sized array.
@@ -185,25 +213,30 @@ class ResMLP:
         P, J, act, m = self.params, self.branch_layers, self.activation, dZ.shape[-1]
         grads: list[Array] = [np.empty(0)] * len(P)
         i_out = len(P) - 2 - self.learnable
-        xL = cache["x"][-1]
-        aL = act.f(xL)
+        xL, aL = cache["x"][-1], cache["aL"]
+        buf = _Buffers(cache, xL.shape, xL.dtype)
+        work, pick = buf.work, buf.pick
         grads[i_out] = _mean_product(dZ, aL.swapaxes(-1, -2), m, out, i_out)
         grads[i_out + 1] = dZ.sum(axis=-1, keepdims=True) / m
-        dx = np.matmul(P[i_out].swapaxes(-1, -2), dZ) * act.df(xL, aL)
+        dx = np.matmul(P[i_out].swapaxes(-1, -2), dZ, out=pick(xL.shape[1]))
+        _times_df(act, dx, xL, aL, work)
         alphas = self.alphas()
         dalpha = np.zeros_like(alphas)
         for l in range(self.depth - 1, -1, -1):
-            h = cache["h"][l]
+            h, u = cache["h"][l], cache["u"][l]
             a = alphas[:, l, None, None]
-            dalpha[:, l] = (dx * h[-1]).sum(axis=(-2, -1)) / m
-            dh = a * dx
+            dalpha[:, l] = np.multiply(dx, h[-1], out=work("t", dx.shape[1])).sum(axis=(-2, -1)) / m
+            dh = np.multiply(a, dx, out=pick(dx.shape[1], dx))
             for j in range(J - 1, -1, -1):
                 k = 2 + 2 * (l * J + j)
-                u = act.f(h[j])
-                grads[k] = _mean_product(dh, u.swapaxes(-1, -2), m, out, k)
+                grads[k] = _mean_product(dh, u[j].swapaxes(-1, -2), m, out, k)
                 grads[k + 1] = dh.sum(axis=-1, keepdims=True) / m
-                dh = np.matmul(P[k].swapaxes(-1, -2), dh) * act.df(h[j], u)
-            dx = (dx + dh) if self.skip else dh
+                dh = np.matmul(P[k].swapaxes(-1, -2), dh, out=pick(P[k].shape[2], dx, dh))
+                _times_df(act, dh, h[j], u[j], work)
+            if self.skip:
+                dx += dh
+            else:
+                dx = dh
         X = cache["X"]
         grads[0] = _mean_product(dx, X.T, m, out, 0)
         grads[1] = dx.sum(axis=-1, keepdims=True) / m
@@ -212,7 +245,9 @@ class ResMLP:
         return grads
 
     def records(self, cache: dict, Z: Array) -> list[Array]:
-        """The per-layer outputs a coordinate check measures: :math:`x_0, .., x_L` and ``Z``."""
+        """The per-layer outputs a coordinate check measures: :math:`x_0, .., x_L` and ``Z``
+        (the caller's to keep: a :meth:`forward` reusing `cache` makes new ones)."""
+        cache["given"] = True
         return [*cache["x"], Z]
 
     def record_names(self) -> list[str]:
@@ -234,3 +269,50 @@ def _mean_product(A: Array, B: Array, m: int, out: list[Array] | None, i: int) -
     P = np.matmul(A, B, out=None if out is None else out[i])
     P /= m
     return P
+
+
+class _Buffers:
+    """The ``(K, rows, m)`` arrays of a cache: its activations by name and index
+    (:meth:`slot`, in the cache's lists when it has them) and its work arrays by name and
+    rows (:meth:`work`, in ``cache["work"]``), made at first use."""
+
+    def __init__(self, cache: dict, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.cache, self.K, self.m, self.dtype = cache, shape[0], shape[-1], dtype
+        self._work = cache.setdefault("work", {})
+
+    def slot(self, name: str, *at: int, rows: int) -> Array:
+        """``cache[name][at...]`` when the cache holds it (of `rows` rows), else a new array."""
+        A = self.cache.get(name)
+        for i in at:
+            A = None if A is None or i >= len(A) else A[i]
+        shape = (self.K, rows, self.m)
+        return A if A is not None and A.shape == shape else np.empty(shape, self.dtype)
+
+    def work(self, name: str, rows: int, dtype: np.dtype | None = None) -> Array:
+        key = (name, rows, np.dtype(dtype or self.dtype))
+        A = self._work.get(key)
+        if A is None or A.shape != (self.K, rows, self.m):
+            A = self._work[key] = np.empty((self.K, rows, self.m), key[2])
+        return A
+
+    def pick(self, rows: int, *busy: Array) -> Array:
+        """One of three work arrays of `rows` rows that is none of `busy`."""
+        return next(A for A in (self.work(f"d{i}", rows) for i in range(3))
+                    if not any(A is B for B in busy))  # fmt: skip
+
+
+def _apply(act: _activations.Activation, Z: Array, out: Array) -> Array:
+    """:math:`\\phi(Z)`, into `out` for relu (``np.maximum(Z, 0.0)``, the same bits), else a
+    new array from the activation's own function."""
+    if act.name == "relu":
+        return np.maximum(Z, 0.0, out=out)
+    return act.f(Z)
+
+
+def _times_df(act: _activations.Activation, D: Array, Z: Array, A: Array, work) -> None:
+    """``D *= phi'(Z)`` in place (``A = phi(Z)``); relu's derivative ``Z > 0`` as a boolean
+    array kept in `work` (times 1.0 or 0.0, as its float form: the same bits)."""
+    if act.name == "relu":
+        D *= np.greater(Z, 0, out=work("mask", Z.shape[1], np.bool_))
+    else:
+        D *= act.df(Z, A)

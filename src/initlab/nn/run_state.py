@@ -87,6 +87,7 @@ class _ModelRun:
     alive: Array
     saved: dict[int, list[Array]] = field(default_factory=dict)
     test: tuple[Array, Array] | None = None
+    cache: dict | None = None  # the last forward pass's, whose arrays the next reuses
     eval_every: int = 1
     evals: tuple[list[int], list[Array], list[Array]] = field(default_factory=lambda: ([], [], []))
     grads: list[Array] | None = None  # the last step's gradients (their arrays are reused)
@@ -106,6 +107,7 @@ def _check_X(X: Array, n_in: int, dtype: np.dtype, name: str = "X") -> Array:
 def _prepare_model(
     model, X, Y, learning_rate, lr_scale, iterations, epochs, head, optimizer, batch_size,
     shuffle_seed, batch_order, engine, divergence_factor, X_test, Y_test, eval_every, start,
+    overwrite=False,
 ) -> _ModelRun:  # fmt: skip
     """Validate once at the boundary and build a Model's loop state."""
     name = type(model).__name__
@@ -131,7 +133,7 @@ def _prepare_model(
             f"layer_lr_scale and bias_lr_scale are the plain Network's; give a {name}'s "
             "factors as lr_scale, one per parameter"
         )
-    copy = model.copy()
+    copy = model if overwrite else model.copy()
     scale = _lr_scale(lr_scale, len(copy.params))
     lrs = [(lr * s).astype(dtype)[:, None, None] for s in scale]
     run = _ModelRun(

@@ -86,6 +86,7 @@ def train(
     lr_scale: Sequence[float] | None = None,
     batch_order: str = "epochs",
     arithmetic: str = "exact",
+    overwrite: bool = False,
 ) -> tuple[Network | Model | None, History]:
     r"""Train every member of `network`; by default, the post's full-batch gradient descent.
 
@@ -136,6 +137,10 @@ def train(
         ``"fast"``: plain SGD on the direct engine with one rate per member takes
         :class:`initlab.nn.lean.LeanStep` (fewer passes over memory; the same step up to
         roundings, not the exact path's bits); any other run is exact.
+    overwrite : bool
+        A Model only: train `network`'s own parameter arrays in place, without copying the
+        population first (it is then the trained population, a diverged member's parameters
+        zero); for a caller that does not need the initial one. The same bits.
 
     Returns
     -------
@@ -144,6 +149,8 @@ def train(
     """
     if start is not None and return_network:
         raise InitlabError("train with a start needs return_network=False (W1(0) is not kept)")
+    if overwrite and not isinstance(network, Model):
+        raise InitlabError("overwrite=True trains a Model's own arrays; a Network is copied")
     if arithmetic not in ARITHMETICS:
         raise InitlabError(
             f"arithmetic must be one of {', '.join(ARITHMETICS)}; got {arithmetic!r}"
@@ -159,7 +166,7 @@ def train(
             run = _prepare_model(
                 network, X, Y, learning_rate, lr_scale, iterations, epochs, head, optimizer,
                 batch_size, shuffle_seed, batch_order, engine, divergence_factor, X_test,
-                Y_test, eval_every, start,
+                Y_test, eval_every, start, overwrite,
             )  # fmt: skip
         else:
             raise InitlabError(
@@ -236,7 +243,8 @@ def _model_step(run: _ModelRun, i: int, hooks: Sequence[Hook]) -> None:
     cols = run.sched.cols(i)
     X, Y = (run.X, run.Y) if cols is None else (run.X[:, cols], run.Y[:, cols])
     model = run.model
-    Z, cache = model.forward(X)
+    Z, cache = model.forward(X, out=run.cache)  # the last step's arrays, written again
+    run.cache = cache
     J = run.head.loss(Z, Y)
     _check_divergence(run, i, J)
     run.costs[run.alive, i] = J[run.alive]

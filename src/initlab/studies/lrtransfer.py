@@ -349,7 +349,7 @@ def _train_group(configs: Sequence[Mapping[str, Any]], X: Array, Y: Array) -> li
     _, h = train(
         model, X, Y, learning_rate=lrs, lr_scale=lr_scale, iterations=c["steps"],
         optimizer=c["optimizer"], head=c["head"], batch_size=c["batch_size"],
-        batch_order="stream", divergence_factor=None, return_network=False,
+        batch_order="stream", divergence_factor=None, return_network=False, overwrite=True,
     )  # fmt: skip
     loss, curves = W.finite_or_inf(h.final_cost), W.finite_or_inf(h.costs)
     return [{"loss": loss[k], "curve": curves[k]} for k in range(len(configs))]

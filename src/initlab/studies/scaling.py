@@ -312,21 +312,27 @@ def _measure(model, X, Y, T, lr_scale, optimizer, learning_rate, head) -> tuple[
     """Sizes ``mean|x_t|`` and changes ``mean|x_t - x_0|``, each ``(layers, T+1, K)``, by a
     hook on every step's forward pass (``Step.Zs``); NaN from the step after a member
     diverged (it is frozen)."""
-    size, change, first = [], [], []
+    size, change, first, tmp = [], [], [], {}
     frozen = np.zeros(model.K, dtype=bool)  # members frozen before this step
+
+    def kept(x: Array, slot: int) -> Array:  # one array per slot and shape, step after step
+        return tmp.setdefault((slot, x.shape, x.dtype), np.empty_like(x))
+
+    def mean_abs(x: Array) -> Array:  # mean |x| (frozen: NaN), through a kept array: same bits
+        return np.where(frozen, np.nan, np.abs(x, out=kept(x, 0)).mean(axis=(-2, -1)))
 
     def observe(st: Step) -> None:
         xs = st.Zs
         if st.iteration == 0:
             first.extend(x.copy() for x in xs)
-        size.append([np.where(frozen, np.nan, np.abs(x).mean(axis=(-2, -1))) for x in xs])
-        change.append([np.where(frozen, np.nan, np.abs(x - x0).mean(axis=(-2, -1)))
+        size.append([mean_abs(x) for x in xs])
+        change.append([mean_abs(np.subtract(x, x0, out=kept(x, 1)))
                        for x, x0 in zip(xs, first, strict=True)])  # fmt: skip
         frozen[:] = ~st.alive
 
     train(
         model, X, Y, learning_rate=learning_rate, lr_scale=lr_scale, iterations=T + 1,
         optimizer=optimizer, head=head, divergence_factor=None, record_at=range(T + 1),
-        hooks=[observe], return_network=False,
+        hooks=[observe], return_network=False, overwrite=True,
     )  # fmt: skip
     return np.array(size).swapaxes(0, 1), np.array(change).swapaxes(0, 1)
