@@ -190,3 +190,26 @@ def test_lr_transfer_is_the_few_step_loop_it_replaced_bit_for_bit():
                     opt.step(model.params, grads, rates, state)
         np.testing.assert_array_equal(result.curves[0, w, :, 0], np.array(curve).T)
         np.testing.assert_array_equal(result.loss[0, w, :, 0], head.loss(model.forward(X)[0], Y))
+
+
+@pytest.mark.parametrize("kind", ["model", "network"])
+def test_final_false_skips_the_final_pass_and_changes_nothing_else(kind):
+    """``final=False`` (the coordinate check measures the trained population itself): the
+    same costs and parameters, bit for bit; no final pass (NaN final cost and accuracy)."""
+    X, Y = _digits(48)
+    if kind == "model":
+        net, scale = par.init_model((64, 16, 10), [0, 1], depth=2, skip=True)
+        kw = dict(lr_scale=scale)
+    else:
+        net = init_population([64, 16, 10], [("he", 0), ("he", 1)], activation="relu",
+                              head="softmax")  # fmt: skip
+        kw = {}
+    runs = [train(net, X, Y, learning_rate=0.1, iterations=5, head="softmax", optimizer="sgd",
+                  final=f, **kw) for f in (True, False)]  # fmt: skip
+    (a, ha), (b, hb) = runs
+    assert ha.costs.tobytes() == hb.costs.tobytes()
+    pa = a.params if kind == "model" else [*a.weights, *a.biases]
+    pb = b.params if kind == "model" else [*b.weights, *b.biases]
+    assert all(x.tobytes() == y.tobytes() for x, y in zip(pa, pb, strict=True))
+    assert np.isfinite(ha.final_cost).all() and np.isnan(hb.final_cost).all()
+    assert np.isnan(hb.final_accuracy).all()

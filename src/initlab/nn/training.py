@@ -87,6 +87,7 @@ def train(
     batch_order: str = "epochs",
     arithmetic: str = "exact",
     overwrite: bool = False,
+    final: bool = True,
 ) -> tuple[Network | Model | None, History]:
     r"""Train every member of `network`; by default, the post's full-batch gradient descent.
 
@@ -141,6 +142,10 @@ def train(
         A Model only: train `network`'s own parameter arrays in place, without copying the
         population first (it is then the trained population, a diverged member's parameters
         zero); for a caller that does not need the initial one. The same bits.
+    final : bool
+        With False, the final pass over the whole training set (and the test set) is not
+        made: ``final_cost`` and ``final_accuracy`` are NaN (for a caller that measures the
+        trained population its own way, as the coordinate check does).
 
     Returns
     -------
@@ -174,13 +179,18 @@ def train(
                 f"{type(network).__name__}"
             )
         t0 = time.perf_counter()
-        final, counts = _loop(run, set(record_at), hooks, progress, arithmetic)
+        final, counts = _loop(run, set(record_at), hooks, progress, arithmetic, final)
         trained = _trained_network(run) if return_network else None
     return trained, _history(run, final, time.perf_counter() - t0, counts)
 
 
 def _loop(
-    run: _Run | _ModelRun, record: set[int], hooks: Sequence[Hook], progress, arithmetic: str
+    run: _Run | _ModelRun,
+    record: set[int],
+    hooks: Sequence[Hook],
+    progress,
+    arithmetic: str,
+    final: bool = True,
 ) -> tuple:
     """Every step, then the final measurements (step T); floating-point events counted, and
     the steps they occurred at kept, not printed."""
@@ -205,7 +215,9 @@ def _loop(
             if progress is not None:
                 progress(i)
         at[0] = run.sched.steps
-        return _finish(run), (dict(counts), {k: sorted(v) for k, v in steps.items()})
+        none = np.full(run.costs.shape[0], np.nan)
+        ends = _finish(run) if final else (none, none.copy())
+        return ends, (dict(counts), {k: sorted(v) for k, v in steps.items()})
 
 
 def _step(run: _Run, i: int, hooks: Sequence[Hook]) -> None:

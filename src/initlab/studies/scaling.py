@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from initlab._validation import InitlabError, SpecError, check_number
 from initlab.analysis import coordcheck as _cc
@@ -321,18 +322,25 @@ def _measure(model, X, Y, T, lr_scale, optimizer, learning_rate, head) -> tuple[
     def mean_abs(x: Array) -> Array:  # mean |x| (frozen: NaN), through a kept array: same bits
         return np.where(frozen, np.nan, np.abs(x, out=kept(x, 0)).mean(axis=(-2, -1)))
 
-    def observe(st: Step) -> None:
-        xs = st.Zs
-        if st.iteration == 0:
+    def measure(t: int, xs: list[Array]) -> None:
+        if t == 0:
             first.extend(x.copy() for x in xs)
         size.append([mean_abs(x) for x in xs])
         change.append([mean_abs(np.subtract(x, x0, out=kept(x, 1)))
                        for x, x0 in zip(xs, first, strict=True)])  # fmt: skip
+
+    def observe(st: Step) -> None:
+        measure(st.iteration, st.Zs)
         frozen[:] = ~st.alive
 
     train(
-        model, X, Y, learning_rate=learning_rate, lr_scale=lr_scale, iterations=T + 1,
-        optimizer=optimizer, head=head, divergence_factor=None, record_at=range(T + 1),
-        hooks=[observe], return_network=False, overwrite=True,
+        model, X, Y, learning_rate=learning_rate, lr_scale=lr_scale, iterations=T,
+        optimizer=optimizer, head=head, divergence_factor=None, record_at=range(T),
+        hooks=[observe], return_network=False, overwrite=True, final=False,
     )  # fmt: skip
+    # step T is measured, not taken: its forward pass alone, as the step would make it (one
+    # BLAS thread, as in the loop), on the parameters after T updates
+    with threadpool_limits(limits=1, user_api="blas"), np.errstate(all="ignore"):
+        Z, cache = model.forward(np.ascontiguousarray(X.astype(model.dtype, copy=False)))
+        measure(T, model.records(cache, Z))
     return np.array(size).swapaxes(0, 1), np.array(change).swapaxes(0, 1)
