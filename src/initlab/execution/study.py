@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from initlab._validation import InitlabError
 from initlab.execution.executor import (
     Held,
     Progress,
@@ -65,8 +66,8 @@ from initlab.results.sweep_store import SweepStore, open_store
 from initlab.specs.sweep_spec import canonical, partition
 
 __all__ = [
-    "Cell", "Study", "StudyPlan", "cell", "execute", "only_other_kinds", "prepare", "records",
-    "specs",
+    "Cell", "Study", "StudyPlan", "cell", "execute", "has_kind", "last_settings",
+    "only_other_kinds", "prepare", "records", "specs",
 ]  # fmt: skip
 
 CONNECT_TIMEOUT = "15s"
@@ -188,7 +189,18 @@ def _failed(store: SweepStore):
 
 
 def records(out_dir: str | os.PathLike, ids: Sequence[str]) -> dict[str, dict[str, Any] | None]:
-    """``{id: record}`` of the cells `ids` in the store of `out_dir` (None: not done)."""
+    """``{id: record}`` of the cells `ids` in the store of `out_dir` (None: not done).
+
+    Raises
+    ------
+    InitlabError
+        If `out_dir` holds no store (or a damaged one, named).
+    """
+    from initlab.results.sweep_store import STORE_FILE
+
+    if not (Path(out_dir) / STORE_FILE).exists():
+        raise InitlabError(f"no study results in {out_dir}: expected {STORE_FILE}, written "
+                           "by a study's --out or `initlab sweep`")  # fmt: skip
     with open_store(out_dir, readonly=True) as s:
         rows = s.cells(ids=list(dict.fromkeys(ids)))
     found = {r["id"]: r["record"] for r in rows}
@@ -200,6 +212,27 @@ def specs(out_dir: str | os.PathLike, kind: str) -> list[dict[str, Any]]:
     recorded: ``{"runs_hash", "n_runs", "spec", "source", "added_at"}``)."""
     with open_store(out_dir, readonly=True) as s:
         return [x for x in s.specs() if (x["spec"].get("study") or {}).get("kind") == kind]
+
+
+def has_kind(out_dir: str | os.PathLike, kind: str) -> bool:
+    """Whether ``out_dir/sweep.sqlite`` exists and holds a spec of study `kind`."""
+    from initlab.results.sweep_store import STORE_FILE
+
+    return (Path(out_dir) / STORE_FILE).is_file() and bool(specs(out_dir, kind))
+
+
+def last_settings(out_dir: str | os.PathLike, kind: str, command: str) -> dict[str, Any]:
+    """The settings table of the last spec of study `kind` run into `out_dir` (what its
+    config is built from).
+
+    Raises
+    ------
+    InitlabError
+        If `out_dir` holds no store or none of `kind`, naming `command` to make one.
+    """
+    if not has_kind(out_dir, kind):
+        raise InitlabError(f"no {kind} study in {out_dir}: run `{command}`")
+    return specs(out_dir, kind)[-1]["spec"][kind]
 
 
 def only_other_kinds(out_dir: str | os.PathLike, kind: str) -> bool:

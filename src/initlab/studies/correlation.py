@@ -50,7 +50,6 @@ from initlab.analysis import theory as _theory
 from initlab.execution import study as _study
 from initlab.nn import activations as _activations
 from initlab.results.records import jsonable
-from initlab.results.sweep_store import STORE_FILE
 from initlab.specs.sweep_spec import canonical
 from initlab.studies._studyio import SCHEMA_VERSION, config_dict, config_from_table
 
@@ -216,7 +215,7 @@ def study(config: CorrelationConfig, max_population: int = MAX_POPULATION,
 
 def has_study(out_dir: str | os.PathLike) -> bool:
     """Whether the store of `out_dir` holds a correlation study."""
-    return (Path(out_dir) / STORE_FILE).is_file() and bool(_study.specs(out_dir, KIND))
+    return _study.has_kind(out_dir, KIND)
 
 
 def read(out_dir: str | os.PathLike, config: CorrelationConfig | None = None) -> dict[str, Any]:
@@ -231,10 +230,7 @@ def read(out_dir: str | os.PathLike, config: CorrelationConfig | None = None) ->
     """
     out = Path(out_dir)
     if config is None:
-        found = _study.specs(out, KIND) if (out / STORE_FILE).is_file() else []
-        if not found:
-            raise InitlabError(f"no correlation study at {out}: run `{_COMMAND}`")
-        config = CorrelationConfig(**found[-1]["spec"][KIND])
+        config = CorrelationConfig(**_study.last_settings(out, KIND, _COMMAND))
     every = cells(config)
     stored = _study.records(out, [c.id for c in every])
     theory, nets = stored[every[0].id], [stored[c.id] for c in every[1:]]

@@ -49,7 +49,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from initlab._rng import child_seeds, make_rng
-from initlab._validation import InitlabError, check_number
+from initlab._validation import check_number
 from initlab.execution import study as _study
 from initlab.execution.executor import Progress
 from initlab.init.build import init_population
@@ -250,7 +250,7 @@ def stored(path: str | os.PathLike) -> bool:
     path = Path(path)
     if (path / FILE).is_file():
         return True
-    return (path / STORE_FILE).is_file() and bool(_study.specs(path, KIND))
+    return _study.has_kind(path, KIND)
 
 
 def read(path: str | os.PathLike, config: DeepLinearConfig | None = None) -> dict[str, Any]:
@@ -260,13 +260,8 @@ def read(path: str | os.PathLike, config: DeepLinearConfig | None = None) -> dic
     path = Path(path)
     if path.is_file() or ((path / FILE).is_file() and not (path / STORE_FILE).exists()):
         return load(path, FILE, "initlab.deeplinear", _COMMAND)
-    if not (path / STORE_FILE).is_file():
-        raise InitlabError(f"no deep linear results at {path}: run `{_COMMAND}`")
     if config is None:
-        found = _study.specs(path, KIND)
-        if not found:
-            raise InitlabError(f"{path / STORE_FILE} holds no deep linear study: run `{_COMMAND}`")
-        config = DeepLinearConfig(**found[-1]["spec"][KIND])
+        config = DeepLinearConfig(**_study.last_settings(path, KIND, _COMMAND))
     every = cells(config)
     got = _study.records(path, [c.id for c in every])
     shape = (len(config.depths), len(INITS), len(config.rates), config.seeds)

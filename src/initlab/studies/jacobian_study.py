@@ -188,7 +188,7 @@ def study(config: JacobianConfig, max_population: int = MAX_POPULATION,
 
 def has_study(out_dir: str | os.PathLike) -> bool:
     """Whether the store of `out_dir` holds Jacobian spectra."""
-    return (Path(out_dir) / STORE_FILE).is_file() and bool(_study.specs(out_dir, KIND))
+    return _study.has_kind(out_dir, KIND)
 
 
 def missing(out_dir: str | os.PathLike, config: JacobianConfig) -> int:
@@ -199,11 +199,7 @@ def missing(out_dir: str | os.PathLike, config: JacobianConfig) -> int:
 
 def stored_config(out_dir: str | os.PathLike) -> JacobianConfig:
     """The config of the last Jacobian spec run into the store of `out_dir`."""
-    found = _study.specs(out_dir, KIND) if has_study(out_dir) else []
-    if not found:
-        raise InitlabError(f"{Path(out_dir) / STORE_FILE} holds no Jacobian spectra: run "
-                           f"`{_COMMAND}`")  # fmt: skip
-    return JacobianConfig(**found[-1]["spec"][KIND])
+    return JacobianConfig(**_study.last_settings(out_dir, KIND, _COMMAND))
 
 
 def read(out_dir: str | os.PathLike, config: JacobianConfig | None = None) -> dict[str, Any]:

@@ -35,7 +35,6 @@ from initlab.analysis import theory as _theory
 from initlab.execution import study as _study
 from initlab.nn import activations as _activations
 from initlab.results.records import jsonable
-from initlab.results.sweep_store import STORE_FILE
 from initlab.studies import kernels as K
 from initlab.studies._studyio import SCHEMA_VERSION, config_from_table
 
@@ -147,7 +146,7 @@ def study(c: K.KernelConfig, max_population: int = MAX_POPULATION,
 
 def has_study(out_dir: str | os.PathLike) -> bool:
     """Whether the store of `out_dir` holds a kernel study."""
-    return (Path(out_dir) / STORE_FILE).is_file() and bool(_study.specs(out_dir, KIND))
+    return _study.has_kind(out_dir, KIND)
 
 
 def read(out_dir: str | os.PathLike, config: K.KernelConfig | None = None) -> dict[str, Any]:
@@ -161,10 +160,7 @@ def read(out_dir: str | os.PathLike, config: K.KernelConfig | None = None) -> di
     """
     out = Path(out_dir)
     if config is None:
-        found = _study.specs(out, KIND) if (out / STORE_FILE).is_file() else []
-        if not found:
-            raise InitlabError(f"no kernel study at {out}: run `{_COMMAND}`")
-        config = K.KernelConfig(**found[-1]["spec"][KIND])
+        config = K.KernelConfig(**_study.last_settings(out, KIND, _COMMAND))
     every = cells(config)
     stored = _study.records(out, [c.id for c in every])
     missing = [c for c in every if stored[c.id] is None]

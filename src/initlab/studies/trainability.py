@@ -182,7 +182,7 @@ def stored(out_dir: str | os.PathLike) -> bool:
     out = Path(out_dir)
     if (out / OLD_FILE).is_file():
         return True
-    return (out / STORE_FILE).is_file() and bool(_study.specs(out, KIND))
+    return _study.has_kind(out, KIND)
 
 
 def read(out_dir: str | os.PathLike, config: TrainabilityConfig | None = None) -> dict[str, Any]:
@@ -193,13 +193,8 @@ def read(out_dir: str | os.PathLike, config: TrainabilityConfig | None = None) -
     """
     out = Path(out_dir)
     refuse_old(out)
-    if not (out / STORE_FILE).exists():
-        raise InitlabError(f"no trainability map at {out}: run `{_COMMAND}`")
     if config is None:
-        found = _study.specs(out, KIND)
-        if not found:
-            raise InitlabError(f"{out / STORE_FILE} holds no trainability map: run `{_COMMAND}`")
-        config = TrainabilityConfig(**found[-1]["spec"][KIND])
+        config = TrainabilityConfig(**_study.last_settings(out, KIND, _COMMAND))
     every = cells(config)
     stored = _study.records(out, [c.id for c in every])
     shape = (len(config.depths), len(config.sigma_w2), config.seeds)
