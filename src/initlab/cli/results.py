@@ -82,7 +82,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from initlab._validation import InitlabError
-    from initlab.results import table as T
 
     if args.dir[0] == "compare" and len(args.dir) > 1:
         if len(args.dir) == 3:
@@ -98,10 +97,20 @@ def run(args: argparse.Namespace) -> int:
         raise InitlabError(f"--limit must be >= 0; got {args.limit}")
     if _cells.has_cells(args.dir):  # a study's store (initlab theory trainability, ...)
         notes = _cells.run(args, _export)
-        for note in filter(None, notes):
-            err_console.print(f"initlab results: error: {note}")
-        return 1 if any(notes) else 0
-    args.metric, args.aggregate = args.metric or "final_cost", args.aggregate or "mean"
+    else:
+        args.metric, args.aggregate = args.metric or "final_cost", args.aggregate or "mean"
+        notes = _runs(args)
+    for note in filter(None, notes):
+        err_console.print(f"initlab results: error: {note}")
+    return 1 if any(notes) else 0
+
+
+def _runs(args: argparse.Namespace) -> list[str | None]:
+    """``initlab results DIR`` on a store of runs (a sweep's, or results.json): filter, sort,
+    print, export; the notes of exports that failed."""
+    from initlab._validation import InitlabError
+    from initlab.results import table as T
+
     if args.heatmap:
         _checks.heatmap_options("--heatmap", args.heatmap, args.metric)
     if args.heatmap and args.out is None:
@@ -132,7 +141,6 @@ def run(args: argparse.Namespace) -> int:
         shown = shown[: args.limit]
     if not args.quiet and not args.heatmap:  # a heatmap is the answer; the rows are in it
         console.print(_mean_table(shown) if args.mean else _run_table(shown))
-    if not args.quiet and not args.heatmap:
         for note in chaos_notes(shown, unmeasured=False):
             console.print(note)
     if not args.quiet:
@@ -142,9 +150,7 @@ def run(args: argparse.Namespace) -> int:
         notes.append(_export("csv", lambda f: T.write_csv(shown, f), args.csv))
     if args.parquet:
         notes.append(_export("parquet", lambda f: T.write_parquet(shown, f), args.parquet))
-    for note in filter(None, notes):
-        err_console.print(f"initlab results: error: {note}")
-    return 1 if any(notes) else 0
+    return notes
 
 
 def integrity_warning(directory: Path) -> str | None:
