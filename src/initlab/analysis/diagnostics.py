@@ -39,28 +39,21 @@ drawn from stored results (:mod:`initlab.report.diagnostics`).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from scipy.special import expit
 
 from initlab._validation import InitlabError, check_number
-from initlab.analysis.histograms import finite_list, member_histograms
+from initlab.analysis.diagnostics_data import KINDS, QUANTITIES, SCHEMA, Diagnostics  # noqa: F401
+from initlab.analysis.histograms import member_histograms
 from initlab.analysis.symmetry import distinct_rows, distinct_units  # noqa: F401
 from initlab.nn import activations as _activations
+from initlab.nn.history import Layers
 
 Array = np.ndarray
 
-SCHEMA = 1
-QUANTITIES = (
-    "z_mean", "z_std", "a_mean", "a_std", "saturated",
-    "grad_norm", "weight_norm", "update_ratio", "distinct_units",
-)  # fmt: skip
-"""The per-layer series, in the order of :class:`Diagnostics` and of :meth:`Diagnostics.member`."""
-KINDS = ("A", "dZ")
-"""Histogrammed arrays: activations ``A_l`` (output: ``sigmoid(Z_L)``) and gradients ``dZ_l``."""
 DEFAULT_TOL = {"float64": 1e-10, "float32": 1e-4}
 """Relative tolerance of :func:`distinct_units` used by :class:`Recorder`, by weight dtype."""
 
@@ -99,146 +92,9 @@ def _norms(A: Array) -> Array:
     return np.sqrt(np.einsum("kij,kij->k", A, A))
 
 
-@dataclass
-class Diagnostics:
-    """Recorded diagnostics of a population (see the module docstring for each quantity).
-
-    Attributes
-    ----------
-    iterations : ndarray of int (R,)
-        The recorded iterations.
-    units : tuple of int
-        ``(n_1, ..., n_L)``.
-    activation : str
-        The hidden activation (its rule defines ``saturated``).
-    tol : float
-        Tolerance of ``distinct_units``.
-    cost : ndarray (R, K)
-        Training cost at each recorded iteration (NaN once diverged).
-    diverged : bool ndarray (R, K)
-    z_mean, z_std, a_mean, a_std, saturated, grad_norm, weight_norm, update_ratio, \
-distinct_units : ndarray (R, L, K)
-    histogram_iterations : ndarray of int (2,)
-        The first and the last recorded iteration.
-    histogram_counts : dict
-        ``{"A": counts, "dZ": counts}``, each int64 ``(2, L, K, bins)``: ``[0]`` at the first,
-        ``[1]`` at the last recorded iteration.
-    histogram_edges : dict
-        The bin edges, float64 ``(2, L, K, bins + 1)``, chosen per layer and member from the
-        data (min to max of its finite values); NaN where there is no histogram.
-    unit_columns : int or None
-        How many input columns layer 1's ``distinct_units`` compared (all of them when it
-        equals ``n_0``; see the module docstring); None if not known.
-    """
-
-    iterations: Array
-    units: tuple[int, ...]
-    activation: str
-    tol: float
-    cost: Array
-    diverged: Array
-    z_mean: Array
-    z_std: Array
-    a_mean: Array
-    a_std: Array
-    saturated: Array
-    grad_norm: Array
-    weight_norm: Array
-    update_ratio: Array
-    distinct_units: Array
-    histogram_iterations: Array
-    histogram_counts: dict[str, Array]
-    histogram_edges: dict[str, Array]
-    unit_columns: int | None = None
-
-    @property
-    def K(self) -> int:
-        """Population size."""
-        return self.cost.shape[1]
-
-    def member(self, k: int) -> dict[str, Any]:
-        """Member `k` as plain JSON data (``json.dumps(..., allow_nan=False)`` works).
-
-        Layout: ``schema`` (int), ``activation`` (str), ``units`` (``[n_1..n_L]``), ``tol``,
-        ``unit_columns`` (the input columns layer 1's symmetry count compared),
-        ``iterations`` (R ints), ``diverged`` (R bools), ``cost`` (R floats), one key per
-        name in :data:`QUANTITIES` holding L lists (layer 1 first) of R values, and
-        ``histograms = {"bins": int, "first": H, "last": H}`` with
-        ``H = {"iteration": int, "A": [h_1..h_L], "dZ": [h_1..h_L]}`` and
-        ``h_l = {"counts": [bins ints], "edges": [bins + 1 floats]}`` or None (diverged).
-        Every NaN or infinite value is written as None (and read back as NaN).
-        """
-        k = int(check_number("k", k, low=0, high=self.K - 1, integer=True))
-        out: dict[str, Any] = {
-            "schema": SCHEMA,
-            "activation": self.activation,
-            "units": list(self.units),
-            "tol": self.tol,
-            "unit_columns": self.unit_columns,
-            "iterations": [int(i) for i in self.iterations],
-            "diverged": [bool(d) for d in self.diverged[:, k]],
-            "cost": finite_list(self.cost[:, k]),
-        }
-        for q in QUANTITIES:
-            values = getattr(self, q)[:, :, k].T
-            out[q] = [finite_list(v, integer=q == "distinct_units") for v in values]
-        out["histograms"] = {"bins": self.histogram_counts["A"].shape[-1]}
-        for j, when in enumerate(("first", "last")):
-            h: dict[str, Any] = {"iteration": int(self.histogram_iterations[j])}
-            for kind in KINDS:
-                counts, edges = self.histogram_counts[kind][j], self.histogram_edges[kind][j]
-                h[kind] = [
-                    None if not np.isfinite(edges[l, k]).all()
-                    else {"counts": counts[l, k].tolist(), "edges": edges[l, k].tolist()}
-                    for l in range(len(self.units))
-                ]  # fmt: skip
-            out["histograms"][when] = h
-        return out
-
-    @classmethod
-    def from_member_dicts(cls, members: Sequence[Mapping[str, Any]]) -> Diagnostics:
-        """Rebuild diagnostics from :meth:`member` dicts; member k is ``members[k]``."""
-        if not members:
-            raise InitlabError("from_member_dicts needs at least one member dict")
-        first = members[0]
-        for k, m in enumerate(members):
-            if m.get("schema") != SCHEMA:
-                raise InitlabError(f"member {k} has schema {m.get('schema')!r}; expected {SCHEMA}")
-            for key in ("iterations", "units", "activation"):
-                if m[key] != first[key]:
-                    raise InitlabError(f"member {k} has other {key} than member 0: {m[key]!r}")
-        L, bins = len(first["units"]), first["histograms"]["bins"]
-        col = lambda key: np.array([m[key] for m in members], dtype=float).T  # noqa: E731
-        series = {q: col(q) for q in QUANTITIES}  # (K, L, R) -> (R, L, K)
-        counts = {kind: np.zeros((2, L, len(members), bins), np.int64) for kind in KINDS}
-        edges = {kind: np.full((2, L, len(members), bins + 1), np.nan) for kind in KINDS}
-        for k, m in enumerate(members):
-            for j, when in enumerate(("first", "last")):
-                for kind in KINDS:
-                    for l, h in enumerate(m["histograms"][when][kind]):
-                        if h is not None:
-                            counts[kind][j, l, k], edges[kind][j, l, k] = h["counts"], h["edges"]
-        return cls(
-            iterations=np.array(first["iterations"], dtype=int),
-            units=tuple(first["units"]),
-            activation=first["activation"],
-            tol=first["tol"],
-            cost=col("cost"),
-            diverged=np.array([m["diverged"] for m in members], dtype=bool).T,
-            **series,
-            histogram_iterations=np.array(
-                [first["histograms"][w]["iteration"] for w in ("first", "last")]
-            ),
-            histogram_counts=counts,
-            histogram_edges=edges,
-            unit_columns=first.get("unit_columns"),
-        )
-
-
-def _first_weights(step: Any) -> Array:
+def _first_weights(lay: Layers) -> Array:
     """``W_1`` on the step's sample of input columns (``weight_columns_1``), or all of it."""
-    W = getattr(step, "weight_columns_1", None)
-    return step.weights[0] if W is None else W
+    return lay.weights[0] if lay.weight_columns_1 is None else lay.weight_columns_1
 
 
 class Recorder:
@@ -301,9 +157,11 @@ class Recorder:
         self._last: tuple[int, dict[str, tuple[Array, Array]]] | None = None
         self._units: tuple[int, ...] = ()
         self._unit_columns: int | None = None
+        self._names: tuple[str, ...] | None = None
 
     def __call__(self, step: Any) -> None:
-        self._check(step)
+        lay: Layers = step.layers
+        self._check(step, lay)
         L, K, bins = self.n_layers, self.K, self.bins
         alive = np.asarray(step.alive, dtype=bool)
         idx = np.flatnonzero(alive & self._measured)
@@ -312,18 +170,18 @@ class Recorder:
                 for kind in KINDS}  # fmt: skip
         with np.errstate(all="ignore"):
             for l in range(L):
-                for q, v in self._layer(step, l, idx).items():
+                for q, v in self._layer(step, lay, l, idx).items():
                     row[q][l, idx] = v
-                Ws = step.weights[l] if l > 0 else _first_weights(step)
+                Ws = lay.weights[l] if l > 0 else _first_weights(lay)
                 if idx.size:
                     row["distinct_units"][l, idx] = distinct_units(
-                        Ws[idx], step.biases[l][idx], self.tol
+                        Ws[idx], lay.biases[l][idx], self.tol
                     )
-                A = step.As[l] if l < L - 1 else None
+                A = lay.As[l] if l < L - 1 else None
                 for kind in KINDS:
                     if idx.size:
-                        V = step.dZs[l][idx] if kind == "dZ" else (
-                            A[idx] if A is not None else expit(step.Zs[l][idx]))  # fmt: skip
+                        V = lay.dZs[l][idx] if kind == "dZ" else (
+                            A[idx] if A is not None else expit(lay.Zs[l][idx]))  # fmt: skip
                         hist[kind][0][l, idx], hist[kind][1][l, idx] = member_histograms(V, bins)
         row["cost"] = np.where(alive, step.costs, np.nan)
         row["diverged"] = ~alive
@@ -332,14 +190,16 @@ class Recorder:
         self._last = (int(step.iteration), hist)
         self._first = self._first or self._last
 
-    def _layer(self, step: Any, l: int, idx: Array) -> dict[str, Array]:
+    def _layer(self, step: Any, lay: Layers, l: int, idx: Array) -> dict[str, Array]:
         """Every statistic but the symmetry count for layer ``l + 1``, members `idx` at once."""
-        Z = step.Zs[l][idx]
+        Z = lay.Zs[l][idx]
         last = l == self.n_layers - 1
-        act, A = (_SIGMOID, expit(Z)) if last else (self.activation, step.As[l][idx])
-        g = (step.grad_norm_1 if l == 0 else _norms(step.dWs[l]))[idx]
-        w = (step.weight_norm_1 if l == 0 else _norms(step.weights[l]))[idx]
-        lr = np.broadcast_to(np.asarray(step.learning_rate, dtype=np.float64), (self.K,))[idx]
+        act, A = (_SIGMOID, expit(Z)) if last else (self.activation, lay.As[l][idx])
+        first = l == 0 and lay.grad_norm_1 is not None
+        g = (lay.grad_norm_1 if first else _norms(lay.dWs[l]))[idx]
+        w = (lay.weight_norm_1 if first else _norms(lay.weights[l]))[idx]
+        rate = np.asarray(step.learning_rate, dtype=np.float64) * lay.lr_scale[l]
+        lr = np.broadcast_to(rate, (self.K,))[idx]
         return {
             "z_mean": Z.mean(axis=(1, 2)),
             "z_std": Z.std(axis=(1, 2)),
@@ -351,23 +211,27 @@ class Recorder:
             "update_ratio": np.where(w > 0, lr * g / np.where(w > 0, w, 1.0), np.nan),
         }
 
-    def _check(self, step: Any) -> None:
+    def _check(self, step: Any, lay: Layers) -> None:
         """Validate the step against (n_layers, K) and, once, the activation."""
-        if len(step.Zs) != self.n_layers or step.Zs[0].shape[0] != self.K:
+        L, K = len(lay.Zs), lay.Zs[0].shape[0]
+        if (L, K) != (self.n_layers, self.K):
+            names = "" if lay.names is None else f" ({', '.join(lay.names)})"
             raise InitlabError(
-                f"the recorder was built for n_layers={self.n_layers}, K={self.K}, but the "
-                f"step has {len(step.Zs)} layers and {step.Zs[0].shape[0]} members: build it "
-                "as Recorder(len(net.weights), net.K, activation=net.activation)"
+                f"Recorder(n_layers={self.n_layers}, K={self.K}) does not fit this network: "
+                f"it has {L} weight layers{names} and {K} members; build it as "
+                f"Recorder({L}, {K}, activation=...): n_layers is len(net.weights) for a "
+                "Network, len(model.layer_names()) for a ResMLP"
             )
         if self.tol is None:
-            dtype = np.dtype(step.weights[-1].dtype).name
+            dtype = np.dtype(lay.weights[-1].dtype).name
             self.tol = DEFAULT_TOL.get(dtype, DEFAULT_TOL["float32"])
         if not self._rows:
-            self._units = tuple(Z.shape[1] for Z in step.Zs)
-            self._unit_columns = _first_weights(step).shape[-1]
+            self._units = tuple(Z.shape[1] for Z in lay.Zs)
+            self._unit_columns = _first_weights(lay).shape[-1]
+            self._names = lay.names
             alive = np.asarray(step.alive, dtype=bool)
             if self.n_layers > 1 and alive.any():
-                Z, A = step.Zs[0][alive, :, :1], step.As[0][alive, :, :1]
+                Z, A = lay.Zs[0][alive, :, :1], lay.As[0][alive, :, :1]
                 with np.errstate(all="ignore"):
                     same = np.allclose(self.activation.f(Z), A, equal_nan=True)
                 if not same:
@@ -390,6 +254,7 @@ class Recorder:
             iterations=np.array(self._iterations, dtype=int),
             units=self._units,
             unit_columns=self._unit_columns,
+            layers=self._names,
             activation=self.activation.name,
             tol=float(self.tol),
             cost=stack("cost"),

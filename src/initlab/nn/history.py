@@ -1,4 +1,5 @@
-"""What a training run hands back: :class:`Step` for hooks, :class:`History` at the end."""
+r"""What a training run hands back: :class:`Step` for hooks (and its per-layer view
+:class:`Layers`), :class:`History` at the end."""
 
 from __future__ import annotations
 
@@ -7,7 +8,60 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from initlab._validation import InitlabError
+
 Array = np.ndarray
+
+
+@dataclass
+class Layers:
+    r"""A step's weight layers :math:`l = 1..L`, in forward order, as the diagnostics read
+    them (:class:`initlab.analysis.diagnostics.Recorder`); :attr:`Step.layers`.
+
+    For the plain MLP, :math:`Z_l = W_l A_{l-1} + b_l` (:math:`A_0 = X`),
+    :math:`A_l = \phi(Z_l)` and :math:`dZ_l = m\, \partial J / \partial Z_l`, so that
+    :math:`dW_l = dZ_l A_{l-1}^T / m`. A :class:`~initlab.nn.model.Model` gives the same
+    three for each of its weight matrices, in its own documented form (a
+    :class:`~initlab.nn.residual.ResMLP`: :meth:`~initlab.nn.residual.ResMLP.layers`):
+    :math:`Z_l` the pre-activation that layer l writes, :math:`A_l = \phi(Z_l)` the input
+    of layer l + 1, and :math:`dZ_l` the gradient of the mean loss with respect to
+    :math:`Z_l` times m.
+
+    Attributes
+    ----------
+    Zs : list of ndarray (K, n_l, m)
+        :math:`Z_1 .. Z_L` (the logits last).
+    As : list of ndarray (K, n_l, m)
+        :math:`A_1 .. A_{L-1}` (hidden layers only).
+    dZs : list of ndarray (K, n_l, m)
+        :math:`dZ_1 .. dZ_L`, not divided by m.
+    dWs : list of ndarray (K, n_l, n_{l-1})
+        Every weight matrix's gradient of the mean loss (divided by m).
+    weights, biases : list of ndarray
+        :math:`W_l` and :math:`b_l` ``(K, n_l, 1)``.
+    lr_scale : tuple of float (L,)
+        The learning-rate factor :math:`s_l` of :math:`W_l`: it moves at :math:`\eta_k s_l`.
+    grad_norm_1, weight_norm_1 : ndarray (K,), optional
+        :math:`\lVert dW_1 \rVert_F` and :math:`\lVert W_1 \rVert_F` when computed without
+        ``dWs[0]``/``weights[0]`` (a Network's engine); None: from those.
+    weight_columns_1 : ndarray (K, n_1, |S|), optional
+        :math:`W_1` on the fixed sample :math:`S` of input columns
+        (:func:`initlab.nn.engines.diagnostic_columns`); None: all of ``weights[0]``.
+    names : tuple of str, optional
+        The layers' names (a ResMLP's ``W_in``, ``V1.1``, ..., ``W_out``).
+    """
+
+    Zs: list[Array]
+    As: list[Array]
+    dZs: list[Array]
+    dWs: Sequence[Array | None]
+    weights: Sequence[Array]
+    biases: Sequence[Array]
+    lr_scale: tuple[float, ...]
+    grad_norm_1: Array | None = None
+    weight_norm_1: Array | None = None
+    weight_columns_1: Array | None = None
+    names: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -31,6 +85,10 @@ class Step:
     plain network's fields (``As``, ``dZs``, ``dWs``, ``dbs``, ``weights``, ``biases``) are
     empty, and ``params``/``grads`` are None for a Network. The arrays are the loop's: read
     or copy them during the call.
+
+    :attr:`layers` is the per-weight-layer view the diagnostics read (:class:`Layers`),
+    for a Network and a Model alike; a Model's is computed when first read (its ``dZ``
+    take a pass back through the network), so a hook that does not read it costs nothing.
     """
 
     iteration: int
@@ -50,6 +108,21 @@ class Step:
     weight_columns_1: Array | None = None
     params: list[Array] | None = None
     grads: list[Array] | None = None
+    layer_source: Callable[[], Layers] | None = field(default=None, repr=False)
+    _layers: Layers | None = field(default=None, init=False, repr=False)
+
+    @property
+    def layers(self) -> Layers:
+        """:class:`Layers` of this step, made by ``layer_source`` at the first read, which
+        must come during the hook's call (the loop then moves on and closes it)."""
+        if self._layers is None:
+            if self.layer_source is None:
+                raise InitlabError(
+                    "Step.layers is read during the hook's call: the training loop's arrays "
+                    "have moved on since"
+                )
+            self._layers = self.layer_source()
+        return self._layers
 
 
 Hook = Callable[[Step], None]

@@ -9,7 +9,12 @@ to the logits ``(K, n_out, m)`` and a cache; :meth:`~Model.backward` takes the h
 :math:`dZ = m\, \partial J / \partial Z` (not divided by m) and gives every parameter's
 gradient of the mean loss, in the order of ``params``; :meth:`~Model.records` gives the
 per-layer outputs of a forward pass (logits last), which the hooks see as ``Step.Zs``
-(a coordinate check measures them).
+(a coordinate check measures them); :meth:`~Model.layers` gives, for each weight matrix,
+the pre-activation it writes, its activation and gradient
+(:class:`~initlab.nn.history.Layers`), which the diagnostics read as ``Step.layers``
+(:class:`initlab.analysis.diagnostics.Recorder`): the training loop calls it only when a
+hook reads them, during that hook's call, after :meth:`~Model.backward` (which must leave
+`dZ` and the cache's forward arrays as they were).
 
 :class:`initlab.nn.residual.ResMLP` (residual and plain MLPs) is a Model. The plain
 :class:`initlab.nn.network.Network` is trained by the same loop through its engines
@@ -20,9 +25,12 @@ forward pass multiplies its first weight matrix by the batch.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from initlab.nn.history import Layers
 
 Array = np.ndarray
 
@@ -50,5 +58,9 @@ class Model(Protocol):
     def backward(self, dZ: Array, cache: Any, out: list[Array] | None = None) -> list[Array]: ...
 
     def records(self, cache: Any, Z: Array) -> list[Array]: ...
+
+    def layers(
+        self, cache: Any, dZ: Array, grads: list[Array], lr_scale: Sequence[float] | None = None
+    ) -> Layers: ...
 
     def copy(self) -> Model: ...

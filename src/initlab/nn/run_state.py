@@ -92,6 +92,7 @@ class _ModelRun:
     evals: tuple[list[int], list[Array], list[Array]] = field(default_factory=lambda: ([], [], []))
     grads: list[Array] | None = None  # the last step's gradients (their arrays are reused)
     reason: str = "a Model computes its own first layer (its forward multiplies W by X)"
+    lr_scale: list[float] | None = None  # s_i per parameter (the diagnostics' update ratio)
 
 
 def _check_X(X: Array, n_in: int, dtype: np.dtype, name: str = "X") -> Array:
@@ -139,7 +140,7 @@ def _prepare_model(
     run = _ModelRun(
         copy, head, X, Y, sched, lr, opt, lrs, opt.init_state(copy.params, dtype),
         _bound(divergence_factor), np.full((K, sched.steps), np.nan), np.full(K, -1),
-        np.ones(K, dtype=bool),
+        np.ones(K, dtype=bool), lr_scale=scale,
     )  # fmt: skip
     if X_test is not None:
         X_test = _check_X(X_test, model.n_in, dtype, "X_test")

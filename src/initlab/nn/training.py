@@ -49,7 +49,7 @@ from initlab._validation import InitlabError
 from initlab.nn import engines as _engines
 from initlab.nn import optimizers as _optimizers
 from initlab.nn.fused import PlainStep, divergence_limit
-from initlab.nn.history import FirstOnDemand, History, Hook, Step
+from initlab.nn.history import FirstOnDemand, History, Hook, Layers, Step
 from initlab.nn.lean import ARITHMETICS, LeanStep
 from initlab.nn.losses import Head
 from initlab.nn.model import Model
@@ -240,12 +240,13 @@ def _step(run: _Run, i: int, hooks: Sequence[Hook]) -> None:
         S = _engines.diagnostic_columns(run.X.shape[0])
         dW1 = FirstOnDemand(lambda: run.eng.weight_gradient(dZ1, cols), dWs[1:])
         W1 = FirstOnDemand(run.eng.weight_later(), run.weights[1:])
-        st = Step(
-            i, Zs, As, dZs, dW1, dbs, run.eng.grad_norm(dZ1, cols), run.eng.weight_norm(),
-            W1, run.biases, run.lr, run.alive.copy(), J, S, run.eng.weight_columns(S),
-        )  # fmt: skip
-        for hook in hooks:
-            hook(st)
+        g1, w1, WS = run.eng.grad_norm(dZ1, cols), run.eng.weight_norm(), run.eng.weight_columns(S)
+        scale = tuple(run.opt.layer_lr_scale or (1.0,) * len(run.weights))
+        layers = Layers(Zs, As, dZs, dW1, W1, run.biases, scale, g1, w1, WS)
+        _call(hooks, Step(
+            i, Zs, As, dZs, dW1, dbs, g1, w1, W1, run.biases, run.lr, run.alive.copy(), J, S,
+            WS, layer_source=lambda: layers,
+        ))  # fmt: skip
     _update(run, dZ1, dWs, dbs, cols)
 
 
@@ -262,20 +263,42 @@ def _model_step(run: _ModelRun, i: int, hooks: Sequence[Hook]) -> None:
     run.costs[run.alive, i] = J[run.alive]
     if run.test is not None and i % run.eval_every == 0:
         _evaluate(run, i)
-    run.grads = model.backward(run.head.dZ(Z, Y), cache, out=run.grads)
+    dZ = run.head.dZ(Z, Y)
+    run.grads = model.backward(dZ, cache, out=run.grads)
     if not run.alive.all():
         for g in run.grads:  # a frozen member's: zero (its forward pass may hold inf)
             g[~run.alive] = 0.0
     if hooks:
         norm = lambda A: np.sqrt(np.square(A).sum(axis=(-2, -1)))  # noqa: E731
-        st = Step(
+        _call(hooks, Step(
             i, model.records(cache, Z), [], [], [], [], norm(run.grads[0]),
             norm(model.params[0]), [], [], run.lr, run.alive.copy(), J,
             params=model.params, grads=run.grads,
-        )  # fmt: skip
-        for hook in hooks:
-            hook(st)
+            layer_source=lambda: _model_layers(run, cache, dZ),
+        ))  # fmt: skip
     run.opt.step(model.params, run.grads, run.lrs, run.state)
+
+
+def _model_layers(run: _ModelRun, cache, dZ: Array) -> Layers:
+    """The Model's :class:`~initlab.nn.history.Layers` of this step (with its first weight
+    matrix on the diagnostic columns, as a Network's); the arithmetic of diagnostics, whose
+    floating-point events are not the loop's (``History.warnings`` does not depend on the
+    hooks)."""
+    model = run.model
+    with np.errstate(all="ignore"):
+        layers = model.layers(cache, dZ, run.grads, run.lr_scale)
+    S = _engines.diagnostic_columns(model.n_in)
+    if S.size < model.n_in:
+        layers.weight_columns_1 = layers.weights[0][:, :, S]
+    return layers
+
+
+def _call(hooks: Sequence[Hook], st: Step) -> None:
+    """Every hook on `st`; then its :attr:`~initlab.nn.history.Step.layers`, if no hook read
+    them, are never made (the loop's arrays move on)."""
+    for hook in hooks:
+        hook(st)
+    st.layer_source = None
 
 
 def _plain_step(run: _Run, arithmetic: str = "exact") -> PlainStep | None:
