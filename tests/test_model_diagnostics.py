@@ -21,6 +21,8 @@ matplotlib.use("Agg")
 
 from initlab.report.diagnostics import LABELS, plot_diagnostics, plot_histograms
 
+pytestmark = pytest.mark.filterwarnings("error")
+
 PHI = {"tanh": np.tanh, "relu": lambda Z: np.maximum(Z, 0.0)}
 
 
@@ -146,6 +148,19 @@ def _by_hand(model, X, Y, eps=1e-6):
     return Zs, As, dZs, dWs
 
 
+def _statistics(Z, A, act, dW, W, rate):
+    """The Recorder's statistics of one layer from its arrays (A None: the output layer,
+    read through the sigmoid), as its docstring defines them."""
+    out = A is None
+    A = expit(Z) if out else A
+    sat = np.abs(A - 0.5) > 0.495 if out else (A == 0 if act == "relu" else np.abs(A) > 0.99)
+    g, w = np.linalg.norm(dW, axis=(1, 2)), np.linalg.norm(W, axis=(1, 2))
+    mean, std = lambda V: V.mean(axis=(1, 2)), lambda V: V.std(axis=(1, 2))
+    return {"z_mean": mean(Z), "z_std": std(Z), "a_mean": mean(A), "a_std": std(A),
+            "saturated": mean(sat), "grad_norm": g, "weight_norm": w,
+            "update_ratio": rate * g / w}  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("act", "J", "scaling"), [("relu", 1, "constant"), ("tanh", 2, "learnable"),
                               ("relu", 2, "depth")],
@@ -174,8 +189,7 @@ def test_residual_layers_against_a_hand_forward_pass_and_central_differences(act
     train(model, X, Y, iterations=4, record_at=[0, 3], hooks=[keep, rec], **kw)
     dg = rec.result()
     at_3, _ = train(model, X, Y, iterations=3, **kw)
-    weight_at = [0, *range(2, n_params - 2 - (scaling == "learnable"), 2),
-                 n_params - 2 - (scaling == "learnable")]  # fmt: skip
+    weight_at = [i for i, name in enumerate(model.names()) if name[0] in "WV"]
     for r, (it, state) in enumerate([(0, model), (3, at_3)]):
         Zs, As, dZs, dWs = _by_hand(state, X, Y)
         got = kept[it]
@@ -185,26 +199,19 @@ def test_residual_layers_against_a_hand_forward_pass_and_central_differences(act
             np.testing.assert_allclose(got[3][l], dWs[l], rtol=1e-6, atol=1e-9)
             if l < L - 1:
                 np.testing.assert_allclose(got[1][l], As[l], rtol=1e-12, atol=1e-14)
-            A = As[l] if l < L - 1 else expit(Zs[l])
-            sat = (A == 0) if (l < L - 1 and act == "relu") else (
-                np.abs(A) > 0.99 if l < L - 1 else np.abs(A - 0.5) > 0.495)  # fmt: skip
-            W = state.params[weight_at[l]]
-            g, w = np.linalg.norm(dWs[l], axis=(1, 2)), np.linalg.norm(W, axis=(1, 2))
-            close = lambda q, want, tol=1e-12: np.testing.assert_allclose(  # noqa: E731
-                getattr(dg, q)[r, l], want, rtol=tol, atol=1e-14, err_msg=f"{q} {it} {l}")
-            close("z_mean", Zs[l].mean(axis=(1, 2)))
-            close("z_std", Zs[l].std(axis=(1, 2)))
-            close("a_mean", A.mean(axis=(1, 2)))
-            close("a_std", A.std(axis=(1, 2)))
-            close("saturated", sat.mean(axis=(1, 2)))
-            close("weight_norm", w)
-            close("grad_norm", g, 1e-6)
-            close("update_ratio", lr * scale[weight_at[l]] * g / w, 1e-6)
+            want = _statistics(Zs[l], As[l] if l < L - 1 else None, act, dWs[l],
+                               state.params[weight_at[l]], lr * scale[weight_at[l]])  # fmt: skip
+            for q, v in want.items():
+                tol = 1e-6 if q in ("grad_norm", "update_ratio") else 1e-12  # dW: differences
+                np.testing.assert_allclose(getattr(dg, q)[r, l], v, rtol=tol, atol=1e-14,
+                                           err_msg=f"{q} at {it}, layer {l + 1}")  # fmt: skip
             edges = dg.histogram_edges["dZ"][r, l]  # [0] at iteration 0, [1] at 3
             np.testing.assert_allclose(edges[:, [0, -1]],
                                        np.stack([dZs[l].min(axis=(1, 2)),
                                                  dZs[l].max(axis=(1, 2))], axis=1),
                                        rtol=1e-6, atol=1e-9)  # fmt: skip
+    units = np.array([n] * (L - 1) + [out])[None, :, None]  # Gaussian rows: all distinct
+    np.testing.assert_array_equal(dg.distinct_units, np.broadcast_to(units, (2, L, K)))
 
 
 # --- (3) diverged members --------------------------------------------------------------
@@ -311,7 +318,7 @@ def test_the_figures_of_a_resmlp_show_its_numbers_and_layer_names():
             np.testing.assert_array_equal(values, h["counts"])
             np.testing.assert_array_equal(edges, h["edges"])
     deep = _recorded(9, 1, iterations=2).member(0)  # 11 layers: heatmaps
-    image = [ax for ax in plot_diagnostics(deep).axes if ax.get_title() == LABELS["z_std"]][0]
+    image = next(ax for ax in plot_diagnostics(deep).axes if ax.get_title() == LABELS["z_std"])
     shown = np.ma.filled(image.get_images()[0].get_array().astype(float), np.nan)
     np.testing.assert_array_equal(shown, np.array(deep["z_std"], dtype=float))
     fig.savefig(io.BytesIO(), format="png", dpi=30)
