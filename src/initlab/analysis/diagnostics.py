@@ -2,7 +2,8 @@ r"""Per-layer diagnostics recorded during training: statistics, symmetry, histog
 
 A :class:`Recorder` is a training hook (``train(..., record_at=iters, hooks=[rec])``). At
 each recorded iteration :math:`i` (before that iteration's update) it measures, for every
-layer :math:`l = 1..L` and every population member :math:`k`:
+weight layer :math:`l = 1..L` and every population member :math:`k`, from the step's
+:class:`~initlab.nn.history.Layers` (``step.layers``):
 
 - ``z_mean``, ``z_std``: mean and standard deviation of :math:`Z_l` over units and examples;
 - ``a_mean``, ``a_std``: the same for :math:`A_l = \phi(Z_l)`; for the output layer
@@ -11,12 +12,14 @@ layer :math:`l = 1..L` and every population member :math:`k`:
   (tanh, sigmoid: outside the central 99% of the output range; ReLU: exactly 0, dead);
   the output layer uses sigmoid's rule;
 - ``grad_norm``: :math:`\lVert dW_l \rVert_F`; ``weight_norm``: :math:`\lVert W_l \rVert_F`;
-- ``update_ratio``: :math:`\eta_k \lVert dW_l \rVert_F / \lVert W_l \rVert_F`, the relative
-  size of the coming update; **NaN when** :math:`\lVert W_l \rVert_F = 0` (e.g. zeros init),
+- ``update_ratio``: :math:`\eta_k s_l \lVert dW_l \rVert_F / \lVert W_l \rVert_F`, the
+  relative size of the coming (gradient-descent) update, :math:`s_l` the learning-rate
+  factor of :math:`W_l` (``lr_scale``, or the optimizer's ``layer_lr_scale``; 1 without);
+  **NaN when** :math:`\lVert W_l \rVert_F = 0` (e.g. zeros init),
   whatever the gradient: a relative change of a zero matrix is undefined;
 - ``distinct_units``: the number of distinct rows of :math:`[W_l \mid b_l]`
   (:func:`distinct_units`); 1 for every layer of a zeros init, :math:`n_l` for He or Xavier;
-  the output layer has one unit, so it is always 1. For layer 1 the rows are read on a
+  a one-unit output layer always has 1. For layer 1 the rows are read on a
   fixed sample :math:`S` of input columns, :math:`[W_1[:, S] \mid b_1]`
   (:func:`initlab.nn.engines.diagnostic_columns`: all columns up to 1024 features, else
   1024 drawn once with seed 0), so the sample engine never materializes :math:`W_1`;
@@ -25,10 +28,24 @@ layer :math:`l = 1..L` and every population member :math:`k`:
 and the cost. It also keeps histograms of :math:`A_l` and :math:`dZ_l` (the back-propagated
 gradient, not divided by m) at the first and the last recorded iteration.
 
-A member that has diverged (``step.alive[k]`` False, from the iteration at which its cost
-became non-finite) gets NaN everywhere, ``diverged`` True and no histogram. Nothing here
-raises or warns on NaN or inf: statistics of an overflowing member that is still alive are
-whatever IEEE arithmetic gives (inf or NaN).
+**Every network** :func:`~initlab.nn.training.train` takes is recorded the same way: the
+plain :class:`~initlab.nn.network.Network` (:math:`Z_l = W_l A_{l-1} + b_l`) and any
+:class:`~initlab.nn.model.Model`, whose :meth:`~initlab.nn.model.Model.layers` gives each
+weight matrix's :math:`Z_l` (the pre-activation it writes), :math:`A_l = \phi(Z_l)` (the
+next layer's input) and :math:`dZ_l = m\, \partial J / \partial Z_l`. For a residual
+:class:`~initlab.nn.residual.ResMLP` the layers are :math:`W_{in}`, every block's
+:math:`V_{l,1..J}` and :math:`W_{out}` (:meth:`~initlab.nn.residual.ResMLP.layer_names`,
+so ``n_layers = 2 + depth * branch_layers``); a branch's last layer writes the residual
+stream :math:`x_l`, whose statistics and gradient it carries; the branch output alone and
+the learnable multipliers are not recorded
+(:meth:`~initlab.nn.residual.ResMLP.layers` has the math). A plain ResMLP records the
+plain Network's numbers (``tests/test_model_diagnostics.py``); the layers' names are
+kept (:attr:`Diagnostics.layers`).
+
+A member that has diverged (``step.alive[k]`` False, from the iteration at which it was
+marked diverged: :mod:`initlab.nn.training`) gets NaN everywhere, ``diverged`` True and no
+histogram. Nothing here raises or warns on NaN or inf: statistics of an overflowing member
+that is still alive are whatever IEEE arithmetic gives (inf or NaN).
 
 Arrays are indexed ``[recorded iteration, layer, member]``, the layer axis running over
 ``1..L`` (index 0 is layer 1). :meth:`Diagnostics.member` gives one member as plain JSON
@@ -103,7 +120,8 @@ class Recorder:
     Parameters
     ----------
     n_layers : int
-        L, the number of weight layers (hidden layers + 1).
+        L, the number of weight layers: ``len(net.weights)`` for a Network,
+        ``len(model.layer_names())`` for a ResMLP.
     K : int
         Population size.
     histogram_bins : int
