@@ -322,3 +322,27 @@ def test_the_figures_of_a_resmlp_show_its_numbers_and_layer_names():
     shown = np.ma.filled(image.get_images()[0].get_array().astype(float), np.nan)
     np.testing.assert_array_equal(shown, np.array(deep["z_std"], dtype=float))
     fig.savefig(io.BytesIO(), format="png", dpi=30)
+
+
+def test_wide_inputs_count_the_first_layers_units_on_the_networks_columns():
+    """Beyond 1024 features layer 1's distinct units are read on the fixed sample of columns
+    (nn.engines.diagnostic_columns), for a ResMLP as for the Network: two rows of W_in that
+    differ only outside it count as one for both."""
+    from initlab.nn.engines import diagnostic_columns
+
+    X, Y = _problem(d=1030, m=12)
+    net = init_population([1030, 6, 6, 3], [("he", 1)], activation="tanh", head="softmax")
+    outside = np.setdiff1d(np.arange(1030), diagnostic_columns(1030))
+    net.weights[0][0, 1] = net.weights[0][0, 0]
+    net.weights[0][0, 1, outside[0]] += 1.0
+    net.biases[0][0, 1] = net.biases[0][0, 0]
+    res = ResMLP([p.copy() for W, b in zip(net.weights, net.biases, strict=True)
+                  for p in (W, b)], 1, 1, "tanh", skip=False)  # fmt: skip
+    kw = dict(learning_rate=0.1, iterations=1, record_at=[0])
+    ra, rb = Recorder(3, 1, activation="tanh"), Recorder(3, 1, activation="tanh")
+    train(net, X, Y, engine="direct", hooks=[ra], **kw)
+    train(res, X, Y, head="softmax", hooks=[rb], **kw)
+    a, b = ra.result(), rb.result()
+    assert a.unit_columns == b.unit_columns == 1024
+    np.testing.assert_array_equal(b.distinct_units, a.distinct_units)
+    assert b.distinct_units[0, 0, 0] == 5
