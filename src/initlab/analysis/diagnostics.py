@@ -38,7 +38,7 @@ next layer's input) and :math:`dZ_l = m\, \partial J / \partial Z_l`. For a resi
 so ``n_layers = 2 + depth * branch_layers``); a branch's last layer writes the residual
 stream :math:`x_l`, whose statistics and gradient it carries; the branch output alone and
 the learnable multipliers are not recorded
-(:meth:`~initlab.nn.residual.ResMLP.layers` has the math). A plain ResMLP records the
+(:func:`initlab.nn.residual_layers.layers` has the math). A plain ResMLP records the
 plain Network's numbers (``tests/test_model_diagnostics.py``); the layers' names are
 kept (:attr:`Diagnostics.layers`).
 

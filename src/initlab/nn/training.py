@@ -27,6 +27,14 @@ says which members are frozen. Before this loop, the scaling studies trained a d
 member on NaNs; every number they store from it, a non-finite cost and what follows it,
 is unchanged: stored as inf.)
 
+Hooks. At each step of ``record_at``, after the backward pass and before the update,
+every hook is called with a :class:`~initlab.nn.history.Step`; nothing of it is made on
+the other steps, or without hooks. Its per-weight-layer view ``Step.layers`` (what
+:class:`~initlab.analysis.diagnostics.Recorder` reads) is made when a hook first reads it:
+for a Model by :meth:`~initlab.nn.model.Model.layers`, one more pass back through the
+network, whose floating-point events are not counted (so ``History`` is the same with any
+hooks: ``tests/test_model_diagnostics.py``).
+
 Determinism. The loop runs its BLAS calls on one thread
 (``threadpoolctl.threadpool_limits(1, "blas")``): a population's products are small, and
 parallelism comes from members, chunks and processes, which never change a member's
