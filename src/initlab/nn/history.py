@@ -124,6 +124,13 @@ class Step:
             self._layers = self.layer_source()
         return self._layers
 
+    def call(self, hooks: Sequence[Hook]) -> None:
+        """Every hook on this step, in order; then :attr:`layers`, if none read them, are
+        never made (the loop's arrays move on)."""
+        for hook in hooks:
+            hook(self)
+        self.layer_source = None
+
 
 Hook = Callable[[Step], None]
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from initlab.nn import engines as _engines
 from initlab.nn import optimizers as _optimizers
 from initlab.nn.batches import Schedule
 from initlab.nn.fused import FlatParams
+from initlab.nn.history import Layers
 from initlab.nn.losses import Head, get_head
 from initlab.nn.model import Model
 from initlab.nn.network import Network
@@ -93,6 +95,18 @@ class _ModelRun:
     grads: list[Array] | None = None  # the last step's gradients (their arrays are reused)
     reason: str = "a Model computes its own first layer (its forward multiplies W by X)"
     lr_scale: list[float] | None = None  # s_i per parameter (the diagnostics' update ratio)
+
+    def layers(self, cache: Any, dZ: Array) -> Layers:
+        """The model's :class:`~initlab.nn.history.Layers` of this step (its first weight
+        matrix also on the diagnostic columns, as a Network's), by arithmetic whose
+        floating-point events are not the loop's (``History.warnings`` does not depend on
+        the hooks)."""
+        with np.errstate(all="ignore"):
+            layers = self.model.layers(cache, dZ, self.grads, self.lr_scale)
+        S = _engines.diagnostic_columns(self.model.n_in)
+        if S.size < self.model.n_in:
+            layers.weight_columns_1 = layers.weights[0][:, :, S]
+        return layers
 
 
 def _check_X(X: Array, n_in: int, dtype: np.dtype, name: str = "X") -> Array:

@@ -27,13 +27,10 @@ says which members are frozen. Before this loop, the scaling studies trained a d
 member on NaNs; every number they store from it, a non-finite cost and what follows it,
 is unchanged: stored as inf.)
 
-Hooks. At each step of ``record_at``, after the backward pass and before the update,
-every hook is called with a :class:`~initlab.nn.history.Step`; nothing of it is made on
-the other steps, or without hooks. Its per-weight-layer view ``Step.layers`` (what
-:class:`~initlab.analysis.diagnostics.Recorder` reads) is made when a hook first reads it:
-for a Model by :meth:`~initlab.nn.model.Model.layers`, one more pass back through the
-network, whose floating-point events are not counted (so ``History`` is the same with any
-hooks: ``tests/test_model_diagnostics.py``).
+Hooks get a :class:`~initlab.nn.history.Step` at each step of ``record_at`` (after the
+backward pass, before the update), made on no other step; its ``layers`` (what the
+diagnostics read; a Model's one more pass back) only when a hook reads them, their
+floating-point events uncounted: ``History`` is the same with any hooks.
 
 Determinism. The loop runs its BLAS calls on one thread
 (``threadpoolctl.threadpool_limits(1, "blas")``): a population's products are small, and
@@ -251,10 +248,10 @@ def _step(run: _Run, i: int, hooks: Sequence[Hook]) -> None:
         g1, w1, WS = run.eng.grad_norm(dZ1, cols), run.eng.weight_norm(), run.eng.weight_columns(S)
         scale = tuple(run.opt.layer_lr_scale or (1.0,) * len(run.weights))
         layers = Layers(Zs, As, dZs, dW1, W1, run.biases, scale, g1, w1, WS)
-        _call(hooks, Step(
+        Step(
             i, Zs, As, dZs, dW1, dbs, g1, w1, W1, run.biases, run.lr, run.alive.copy(), J, S,
             WS, layer_source=lambda: layers,
-        ))  # fmt: skip
+        ).call(hooks)  # fmt: skip
     _update(run, dZ1, dWs, dbs, cols)
 
 
@@ -278,35 +275,13 @@ def _model_step(run: _ModelRun, i: int, hooks: Sequence[Hook]) -> None:
             g[~run.alive] = 0.0
     if hooks:
         norm = lambda A: np.sqrt(np.square(A).sum(axis=(-2, -1)))  # noqa: E731
-        _call(hooks, Step(
+        Step(
             i, model.records(cache, Z), [], [], [], [], norm(run.grads[0]),
             norm(model.params[0]), [], [], run.lr, run.alive.copy(), J,
             params=model.params, grads=run.grads,
-            layer_source=lambda: _model_layers(run, cache, dZ),
-        ))  # fmt: skip
+            layer_source=lambda: run.layers(cache, dZ),
+        ).call(hooks)  # fmt: skip
     run.opt.step(model.params, run.grads, run.lrs, run.state)
-
-
-def _model_layers(run: _ModelRun, cache, dZ: Array) -> Layers:
-    """The Model's :class:`~initlab.nn.history.Layers` of this step (with its first weight
-    matrix on the diagnostic columns, as a Network's); the arithmetic of diagnostics, whose
-    floating-point events are not the loop's (``History.warnings`` does not depend on the
-    hooks)."""
-    model = run.model
-    with np.errstate(all="ignore"):
-        layers = model.layers(cache, dZ, run.grads, run.lr_scale)
-    S = _engines.diagnostic_columns(model.n_in)
-    if S.size < model.n_in:
-        layers.weight_columns_1 = layers.weights[0][:, :, S]
-    return layers
-
-
-def _call(hooks: Sequence[Hook], st: Step) -> None:
-    """Every hook on `st`; then its :attr:`~initlab.nn.history.Step.layers`, if no hook read
-    them, are never made (the loop's arrays move on)."""
-    for hook in hooks:
-        hook(st)
-    st.layer_source = None
 
 
 def _plain_step(run: _Run, arithmetic: str = "exact") -> PlainStep | None:
