@@ -14,7 +14,7 @@ from initlab.analysis import correlation, empirical_ntk, kernel_regression, kern
 from initlab.analysis.gauss2d import gaussian_expectation_2d
 from initlab.init.build import init_population
 from initlab.init.parametrization import init_model
-from initlab.studies.kernels import digits
+from initlab.studies.kernels import examples
 from initlab.studies.kernels import gaussian_init as gaussian
 
 REF = Path(__file__).parent / "reference" / "nt_kernels.npz"
@@ -199,7 +199,7 @@ def test_ntk_predict_is_gradient_descent_on_the_linear_model_and_gp_is_a_solve()
 
 
 def _digits(m: int, m_test: int):
-    X, Y, X_test, _ = digits(m, m_test)
+    X, Y, X_test, _ = examples(m, m_test)
     return X, Y, X_test
 
 
