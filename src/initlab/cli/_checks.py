@@ -21,8 +21,9 @@ Estimates (8 bytes per float64; :math:`K` members measured one after another):
 - ``theory trainability`` / ``deep-linear`` and ``scaling``: a population's training arrays by
   :func:`initlab.execution.budget.estimate_bytes`; work :math:`6 K b P T`. A population is
   at most the study's ``max_population`` members (the executor splits a group beyond it), so
-  the memory is that of :math:`\min(K, \text{max\_population})` members; the work is all
-  :math:`K` members' however they are split.
+  the arrays are those of :math:`\min(K, \text{max\_population})` members, plus
+  :data:`CELL_BYTES` for every member of the study; the work is all :math:`K` members'
+  however they are split.
 
 A study spec (``initlab sweep STUDY.toml``) gets its command's estimate (:func:`study_cost`),
 refused in a line that names the spec file and the keys of its table.
@@ -75,6 +76,11 @@ SWEEP_RULES = {"jobs": POSITIVE_INT, "max_population": POSITIVE_INT}
 
 DIGITS = 1797
 """Examples of scikit-learn's digits (the scaling and trainability studies' data)."""
+CELL_BYTES = 2000
+"""Memory a trained study holds for each member besides its population's arrays, counted
+for every member (the cap of a population does not bound it): its cell, 0.7 kB as measured
+by tracemalloc over a trainability map of 24,001 cells; the rest allows for its row read
+back from the store and the executor's lists (an allowance, not a measurement)."""
 
 
 def nonempty_out(args: argparse.Namespace, *dests: str) -> None:
@@ -193,13 +199,14 @@ def _jacobian(args: argparse.Namespace) -> Cost:
 
 
 def _population(what: str, sizes: list[int], K: int, m: int, batch: int, steps: int,
-                cap: int = MAX_POPULATION) -> Cost:  # fmt: skip
+                cap: int = MAX_POPULATION, groups: int = 1) -> Cost:  # fmt: skip
     """The training memory of a population of ``min(K, cap)`` members (the executor splits
-    a group of `K` beyond `cap`; the runner's estimate) and the work of all `K`."""
+    a group of `K` beyond `cap`; the runner's estimate) with the :data:`CELL_BYTES` of every
+    member of the `groups`, and the work of all `K`."""
     from initlab.execution.budget import estimate_bytes
 
     need = estimate_bytes(sizes, min(K, cap), m=m, batch=batch, steps=steps,
-                          optimizer="momentum")  # fmt: skip
+                          optimizer="momentum") + CELL_BYTES * K * groups  # fmt: skip
     hint = "Use a smaller width, fewer depths, grid values or seeds, or fewer steps."
     return Cost(need, 6 * K * min(batch, m) * _params(sizes) * steps, what, hint)
 
@@ -214,7 +221,7 @@ def _trainability_config(c, cap: int = MAX_POPULATION) -> Cost:
     K, n_out, depth = len(c.sigma_w2) * c.seeds, 10 if c.task == "digits10" else 1, max(c.depths)
     what = f"theory trainability at --width {c.width}, depth {depth}, {K} members"
     sizes = [64, *[c.width] * depth, n_out]
-    return _population(what, sizes, K, DIGITS, c.batch_size, c.steps, cap)
+    return _population(what, sizes, K, DIGITS, c.batch_size, c.steps, cap, len(c.depths))
 
 
 def _deep_linear(args: argparse.Namespace) -> Cost:
@@ -226,7 +233,8 @@ def _deep_linear(args: argparse.Namespace) -> Cost:
 def _deep_linear_config(c, cap: int = MAX_POPULATION) -> Cost:
     K, depth = 2 * len(c.rates) * c.seeds, max(c.depths)
     what = f"theory deep-linear at --width {c.width}, depth {depth}, {K} members"
-    return _population(what, [c.width] * (depth + 1), K, c.width, c.width, c.steps, cap)
+    sizes = [c.width] * (depth + 1)
+    return _population(what, sizes, K, c.width, c.width, c.steps, cap, len(c.depths))
 
 
 # --------------------------------------------------------------------------- scaling
@@ -269,7 +277,8 @@ def scaling_cost(args: argparse.Namespace, lr_transfer: bool) -> Cost:
 def _scaling(lr_transfer: bool, K: int, m: int, batch: int, widths, blocks: int, steps: int,
              what: str, hint: str = "Use smaller --widths, --depth, --seeds or fewer learning "
              "rates.", cap: int = MAX_POPULATION) -> Cost:  # fmt: skip
-    """Memory of a population of ``min(K, cap)`` members, work of all `K` (at 3 widths)."""
+    """Memory of a population of ``min(K, cap)`` members with the :data:`CELL_BYTES` of all
+    `K` at every width and up to 3 parametrizations; the work of all of them."""
     from initlab.execution.budget import estimate_bytes
 
     n, k = max(widths), min(K, cap)
@@ -277,6 +286,7 @@ def _scaling(lr_transfer: bool, K: int, m: int, batch: int, widths, blocks: int,
     records = 0 if lr_transfer else 3 * k * m * n * (blocks + 2) * 8
     need = estimate_bytes(sizes, k, m=m, batch=batch, steps=steps, optimizer="adam")
     need += 2 * 8 * k * _params(sizes)  # the update's temporaries (Adam's step, the decay)
+    need += CELL_BYTES * K * len(widths) * 3
     flops = 6 * K * min(batch, m) * _params(sizes) * steps * len(widths) * 3
     return Cost(need + records, flops, what, hint)
 
