@@ -147,7 +147,7 @@ def _kernel_data(smoke: bool):
     from initlab.studies import kernels as ek
 
     sizes = (16,) if smoke else (128, 1024)
-    return [ek.digits(m, 2)[0] for m in sizes]
+    return [ek.examples(m, 2)[0] for m in sizes]
 
 
 def kernels_case(smoke: bool, nt_python: str | None) -> dict:

@@ -3,6 +3,7 @@ field; a store failing its integrity check is read with a warning (issue 21)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bad_input import damaged_copy, refused, refused_limited, stored_results
@@ -53,6 +54,10 @@ OPTIONS = [
         ["--metric must be one of"],
     ),
     (["--heatmap", "init", "seed"], ["--heatmap needs --out"]),
+    # a heatmap's own options without --heatmap used to be ignored in silence
+    (["--metric", "train_accuracy"], ["--metric is for --heatmap X Y (the metric it draws)"]),
+    (["--aggregate", "max", "--mean"], ["--aggregate is for --heatmap X Y", "drop --aggregate"]),
+    (["--out", "h.png"], ["--out is for --heatmap X Y (the file it draws into)"]),
 ]
 
 
@@ -60,6 +65,29 @@ OPTIONS = [
 def test_bad_options(argv, contains, stored, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     refused(["results", str(stored[0]), *argv], capsys, tmp_path, *contains)
+
+
+def test_metric_and_aggregate_draw_the_heatmap(stored, tmp_path, monkeypatch):
+    """With --heatmap, --metric and --aggregate choose what each cell is: here the largest
+    train accuracy over the two seeds of each init (x: init, y: hidden), read back from the
+    figure drawn and held to the store's rows."""
+    from initlab.report import sweep as sweep_plots
+    from initlab.results.table import load_rows
+
+    drawn = []
+    original = sweep_plots.heatmap
+    monkeypatch.setattr(sweep_plots, "heatmap", lambda *a, **k: drawn.append(original(*a, **k))
+                        or drawn[-1])  # fmt: skip
+    png = tmp_path / "h.png"
+    assert main(["results", str(stored[0]), "--heatmap", "init", "hidden", "--metric",
+                 "train_accuracy", "--aggregate", "max", "--out", str(png), "-q"]) == 0  # fmt: skip
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    grid = np.asarray(drawn[0].axes[0].images[0].get_array())
+    rows = load_rows(stored[0])
+    by_init = [[r["train_accuracy"] for r in rows if r["init"] == i] for i in ("he", "xavier")]
+    assert grid.ravel().tolist() == [max(v) for v in by_init]
+    assert all(max(v) > np.mean(v) for v in by_init)  # the mean (the default) would differ
+    assert "max over seeds" in drawn[0].axes[0].get_title()
 
 
 def test_store_failing_its_integrity_check_is_read_with_a_warning(stored, capsys, tmp_path):

@@ -93,12 +93,16 @@ def test_a_long_seed_list_is_refused_at_once(tmp_path):
 
 
 HUGE_STUDIES = [
-    ("deep-linear", "steps = 10000000000", "theory deep-linear at --width 32"),
-    ("trainability", "width = 100000", "theory trainability at --width 100000"),
-    ("correlation", "width = 1000000", "theory correlation at --width 1000000"),
-    ("jacobian", "width = 100000", "theory jacobian at --width 100000"),
-    ("lr-transfer", 'parametrizations = ["sp"]\nsteps = 4000000000', "lr-transfer (9 members)"),
-    ("coord-check", 'parametrizations = ["sp"]\nsteps = 2000000000', "coord-check (4 members)"),
+    ("deep-linear", "steps = 10000000000", "s.toml: [deep-linear] width = 32, depths up to 64, "
+     "steps = 10000000000"),
+    ("trainability", "width = 100000", "s.toml: [trainability] width = 100000, depths up to 32"),
+    ("correlation", "width = 1000000", "s.toml: [correlation] width = 1000000, depth = 20"),
+    ("jacobian", "width = 100000", "s.toml: [jacobian] width = 100000, depths up to 64"),
+    ("lr-transfer", 'parametrizations = ["sp"]\nsteps = 4000000000',
+     "s.toml: [lr-transfer] widths up to 256, steps = 4000000000, architecture.depth = 2 (9 "
+     "members"),
+    ("coord-check", 'parametrizations = ["sp"]\nsteps = 2000000000',
+     "s.toml: [coord-check] widths up to 512, steps = 2000000000"),
 ]  # fmt: skip
 
 
@@ -106,11 +110,13 @@ HUGE_STUDIES = [
                          ids=[h[0] for h in HUGE_STUDIES])  # fmt: skip
 def test_a_study_spec_gets_its_commands_limits(kind, setting, what, tmp_path):
     """Review P1: a study spec too large for memory or time is refused as its command
-    refuses it, before any store is made (it used to try to allocate 1.5 TiB)."""
+    refuses it, before any store is made (it used to try to allocate 1.5 TiB); the line
+    names the spec file and its keys, not the command's options."""
     spec(tmp_path / "s.toml", f'[study]\nkind = "{kind}"\n[{kind}]\n{setting}\n')
     line = refused_limited(["sweep", "s.toml", "--out", "out"], tmp_path, what,
                            "refused before any work")  # fmt: skip
     assert not (tmp_path / "out").exists(), line
+    assert "--" not in line.split("refused before any work")[0], line
 
 
 @pytest.mark.parametrize(

@@ -219,6 +219,25 @@ def test_bundled_digits10_has_the_ten_digits():
     assert ds.class_counts() == np.bincount(ref.target).tolist()
 
 
+def test_digits_selects_and_targets_as_documented():
+    """`data.digits`, the studies' one loader, against scikit-learn's arrays directly: the
+    seeded sample, the first n, and the split stratified by the digit (for odd/even too)."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    ref = load_digits()
+    X_all, d = ref.data.T / 16, ref.target
+    idx = np.sort(np.random.default_rng(0).permutation(d.size)[:40])
+    X, Y = data.digits(40)
+    assert np.array_equal(X, X_all[:, idx]) and np.array_equal(Y, np.eye(10)[:, d[idx]])
+    X, Y = data.digits(25, name="digits", seed=None)
+    assert np.array_equal(X, X_all[:, :25]) and np.array_equal(Y, d[None, :25] % 2)
+    train, test = train_test_split(np.arange(d.size), test_size=0.3, random_state=7, stratify=d)
+    X, Y, Xt, Yt = data.digits(name="digits", seed=7, test_fraction=0.3)
+    assert np.array_equal(X, X_all[:, train]) and np.array_equal(Xt, X_all[:, test])
+    assert np.array_equal(Y, d[None, train] % 2) and np.array_equal(Yt, d[None, test] % 2)
+
+
 # --------------------------------------------------------------------------- bad inputs
 
 
@@ -228,6 +247,21 @@ def test_bundled_digits10_has_the_ten_digits():
 def test_missing_path(tmp_path, loader):
     with pytest.raises(DataError, match="nowhere"):
         loader(tmp_path / "nowhere.h5")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": "digits3"}, r"^name must be one of digits10, digits; got 'digits3'$"),
+        ({"seed": None, "test_fraction": 0.2}, r"^seed=None .*needs a seed$"),
+        ({"n_examples": 1798, "seed": None}, r"^n_examples"),
+        ({"n_examples": 0}, r"^n_examples"),
+    ],
+)
+def test_digits_bad_input_is_one_line(kwargs, message):
+    with pytest.raises(InitlabError, match=message) as err:  # DataError is one
+        data.digits(**kwargs)
+    assert "\n" not in str(err.value)
 
 
 def test_unknown_kind_names_file_and_kinds(tmp_path):

@@ -14,7 +14,7 @@ from initlab.analysis import correlation, empirical_ntk, kernel_regression, kern
 from initlab.analysis.gauss2d import gaussian_expectation_2d
 from initlab.init.build import init_population
 from initlab.init.parametrization import init_model
-from initlab.studies.kernels import digits
+from initlab.studies.kernels import examples
 from initlab.studies.kernels import gaussian_init as gaussian
 
 REF = Path(__file__).parent / "reference" / "nt_kernels.npz"
@@ -199,7 +199,7 @@ def test_ntk_predict_is_gradient_descent_on_the_linear_model_and_gp_is_a_solve()
 
 
 def _digits(m: int, m_test: int):
-    X, Y, X_test, _ = digits(m, m_test)
+    X, Y, X_test, _ = examples(m, m_test)
     return X, Y, X_test
 
 
@@ -285,14 +285,15 @@ def test_initlab_table_ntk_has_a_width_free_limit_that_its_networks_approach():
 @pytest.mark.parametrize("activation", ["relu", "erf", "leaky_relu", "tanh"])
 def test_kernels_by_blocks_of_rows_are_the_whole_kernels_bits(activation, monkeypatch):
     """Closed-form networks run every layer on one block of rows before the next
-    (``_run_blocks``); ``by_layer=True`` runs whole layers. Blocks of 7 rows (a last one
+    (``kernel_steps.run_blocks``); ``by_layer=True`` runs whole layers. Blocks of 7 rows (a last one
     shorter), one set of inputs (the diagonal set exactly) and two: the same bits."""
+    from initlab.analysis import kernel_steps
     from initlab.analysis import kernels as K
     from initlab.studies.kernels import gaussian_init
 
     rng = np.random.default_rng(0)
     X1, X2 = rng.standard_normal((5, 23)), rng.standard_normal((5, 9))
-    monkeypatch.setattr(K, "BLOCK", 7 * 23)
+    monkeypatch.setattr(kernel_steps, "BLOCK", 7 * 23)
     for other in (None, X2):
         kw = dict(layer_sizes=[5, 8, 8, 1], init=gaussian_init(1.7), activation=activation,
                   sigma_b2=0.05)  # fmt: skip

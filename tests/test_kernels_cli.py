@@ -54,7 +54,7 @@ def stored(tmp_path_factory):
 def test_kernels_record_holds_the_library_numbers(stored):
     r = kernel_study.read(stored)
     assert (stored / "kernels.png").stat().st_size > 10_000
-    X, _, Xt, _ = study.digits(8, 64)
+    X, _, Xt, _ = study.examples(8, 64)
     init = study.gaussian_init(r["sigma_w2"])
     assert r["sigma_w2"] == 2.0  # relu's critical value, at every sigma_b^2
     k = kernels.mlp_kernels(

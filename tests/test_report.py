@@ -143,7 +143,7 @@ def test_cost_figures_and_setup_name_the_head_the_optimizer_and_the_batches():
 
     from initlab.execution import runner
     from initlab.report import figures
-    from initlab.report.html import _schedule
+    from initlab.report.experiment import _schedule
     from initlab.specs import spec
 
     s = spec.parse({

@@ -154,3 +154,28 @@ def test_a_written_spec_gets_the_memory_and_work_estimate_of_its_command(argv, t
         want = _checks.scaling_cost(args, argv[1] == "lr-transfer")
     got = _checks.study_cost(specs.load(path))
     assert (got.bytes, got.flops) == (want.bytes, want.flops)
+
+
+def test_a_spec_estimates_the_memory_of_a_population_of_at_most_max_population(
+    tmp_path, monkeypatch, capsys
+):
+    """A trainability spec of 3 sigma_w2 x 8 seeds = 24 members per depth, [64, 10, 10]
+    networks (P = 10*65 + 10*11 = 760 parameters), batch 64, 300 steps, m = 1797 digits:
+    per member (3 + 1) P + 4 * 64 * 20 + 2 * 1797 * 10 = 44100 floats and 300 costs, so a
+    population of k members holds 8 k (44100 + 300) = 355200 k bytes, and the study 2000
+    bytes (CELL_BYTES) for each of its 24 cells. max_population = 5 makes it 5 members
+    (1,776,000 + 48,000 bytes), not 24 (8,524,800 + 48,000); the work is all 24 members'
+    6 * 24 * 64 * 760 * 300 operations either way. Under a 5 MiB limit the capped spec
+    passes and the uncapped one is refused, naming the file and the cap."""
+    body = "[trainability]\nwidth = 10\ndepths = [1]\nsigma_w2 = [1.0, 2.0, 3.0]\nseeds = 8\n"
+    for cap, need in ((5, 1_824_000), (256, 8_572_800)):
+        path = tmp_path / f"cap{cap}.toml"
+        path.write_text(f'[study]\nkind = "trainability"\nmax_population = {cap}\n{body}')
+        cost = _checks.study_cost(specs.load(path))
+        assert (cost.bytes, cost.flops) == (need, 6 * 24 * 64 * 760 * 300)
+    monkeypatch.setenv("INITLAB_MAX_MEMORY", "5M")
+    monkeypatch.chdir(tmp_path)
+    _checks.study_cost(specs.load(tmp_path / "cap5.toml")).check()
+    line = refused(["sweep", "cap256.toml", "--out", "out"], capsys, tmp_path,
+                   "cap256.toml: [trainability] width = 10", "populations of at most 256")  # fmt: skip
+    assert "refused before any work" in line

@@ -234,7 +234,7 @@ def test_kernels_training_cells_hold_the_library_numbers(reference):
     from initlab.studies import kernels as K
 
     r = kernel_study.read(reference[3])
-    X, Y, Xt, _ = K.digits(8, 64)
+    X, Y, Xt, _ = K.examples(8, 64)
     X, Y = X[:, :32], Y[:, :32]
     init, w2 = K.gaussian_init(2.0), 2.0
     ntk = kernels.mlp_kernels(X, layer_sizes=[64, 1024, 1], init=init, activation="relu",

@@ -45,8 +45,10 @@ The dual activations :math:`E[\phi\phi]`, :math:`E[\phi'\phi']` are closed forms
 (Cho & Saul 2009), leaky relu, linear units and erf (Williams 1997), and otherwise (tanh,
 sigmoid) a batched two-dimensional quadrature (:func:`initlab.analysis.dual.dual`), whose
 error is stated there.
-Every array is float64; the activations are evaluated in row blocks of at most
-:data:`BLOCK` kernel entries, so memory stays a few times that of the kernel matrix.
+Every array is float64; the layer steps are in :mod:`initlab.analysis.kernel_steps`,
+which evaluates the activations in row blocks of at most
+:data:`~initlab.analysis.kernel_steps.BLOCK` kernel entries, so memory stays a few times
+that of the kernel matrix.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ from typing import Any
 import numpy as np
 
 from initlab._validation import InitlabError, check_number, unknown_name
-from initlab.analysis.dual import CLOSED_FORMS, NODES, _variance, dual
+from initlab.analysis.dual import CLOSED_FORMS, NODES, dual
+from initlab.analysis.kernel_steps import Act, Dense, Residual, State, run, symmetric
 from initlab.analysis.theory import InitLike, sigma_w2
 from initlab.init import catalogue as _initializers
 from initlab.init import parametrization as _table
@@ -79,133 +82,6 @@ __all__ = [
 
 Array = np.ndarray
 PARAMETRIZATIONS = ("ntk", "sp")
-BLOCK = 1 << 16
-"""Kernel entries per block of rows of an activation step: the closed forms' dozen
-elementwise passes then run on arrays that stay in cache (half the time of whole 1024 x 1024
-kernels, measured in ``BENCHMARKS.md``; every entry's operations are the same)."""
-
-
-# --- the layer steps -------------------------------------------------------------------------
-
-
-@dataclass
-class _State:
-    """Kernels between two sets: diagonals ``k1`` (m1,), ``k2`` (m2,), ``K``, ``T`` (m1, m2).
-
-    ``row0``: None for whole kernels; else ``K``, ``T`` and ``k1`` are the rows from
-    ``row0`` on of whole ones (:func:`_run_blocks`), ``k2`` all of its."""
-
-    k1: Array
-    k2: Array
-    K: Array
-    T: Array
-    same: bool = False
-    row0: int | None = None
-
-    def scaled(self, a: float) -> _State:
-        return _State(a * self.k1, a * self.k2, a * self.K, a * self.T, self.same)
-
-    def plus(self, other: _State) -> _State:
-        return _State(
-            self.k1 + other.k1, self.k2 + other.k2, self.K + other.K, self.T + other.T, self.same
-        )
-
-
-@dataclass(frozen=True)
-class _Dense:
-    sigma_w2: float
-    sigma_b2: float
-    fan_in: int
-    lam_w: float
-    lam_b: float
-
-    def __call__(self, st: _State, nodes: int) -> _State:
-        w2, b2 = self.sigma_w2, self.sigma_b2
-        T = self.lam_w * self.fan_in * st.K + self.lam_b + w2 * st.T
-        return _State(w2 * st.k1 + b2, w2 * st.k2 + b2, w2 * st.K + b2, T, st.same, st.row0)
-
-
-@dataclass(frozen=True)
-class _Act:
-    act: _activations.Activation
-
-    def __call__(self, st: _State, nodes: int) -> _State:
-        if st.same and self.act.name not in CLOSED_FORMS:
-            return self._symmetric(st, nodes)
-        K, T = np.empty_like(st.K), np.empty_like(st.T)
-        rows = max(1, BLOCK // max(st.K.shape[1], 1))
-        for i in range(0, K.shape[0], rows):
-            E, Ed = dual(
-                self.act, st.k1[i : i + rows, None], st.k2[None, :], st.K[i : i + rows], nodes=nodes
-            )
-            K[i : i + rows], T[i : i + rows] = E, Ed * st.T[i : i + rows]
-        k1 = _variance(self.act, st.k1)
-        if st.same:  # K(x, x) is the variance exactly: a rounding below c = 1 would grow by
-            i = np.arange(K.shape[0])  # chi_1 per layer in the chaotic phase
-            K[i, i + (st.row0 or 0)] = k1
-        whole = st.same and st.row0 is None
-        k2 = k1 if whole else _variance(self.act, st.k2)
-        return _State(k1, k2, K, T, st.same, st.row0)
-
-    def _symmetric(self, st: _State, nodes: int) -> _State:
-        """One set of inputs, quadrature: the upper triangle only, half the evaluations."""
-        i, j = np.triu_indices(st.K.shape[0])
-        E, Ed = dual(self.act, st.k1[i], st.k1[j], st.K[i, j], nodes=nodes)
-        K, T = np.empty_like(st.K), np.empty_like(st.T)
-        K[i, j] = K[j, i] = E
-        T[i, j] = T[j, i] = Ed * st.T[i, j]
-        k1 = _variance(self.act, st.k1)
-        np.fill_diagonal(K, k1)
-        return _State(k1, k1, K, T, True)
-
-
-@dataclass(frozen=True)
-class _Residual:
-    """``x' = s x + alpha f(x)``: kernels ``s^2 K + alpha^2 K_f`` (cross terms vanish, the
-    branch's last weights being zero-mean and independent of x)."""
-
-    skip: float
-    alpha: float
-    branch: tuple
-
-    def __call__(self, st: _State, nodes: int) -> _State:
-        out = _run(self.branch, st, nodes).scaled(self.alpha**2)
-        return out.plus(st.scaled(self.skip**2)) if self.skip else out
-
-
-def _run(steps: Sequence, st: _State, nodes: int, record: list | None = None) -> _State:
-    if record is None and all(
-        isinstance(s, _Dense) or (isinstance(s, _Act) and s.act.name in CLOSED_FORMS) for s in steps
-    ):
-        return _run_blocks(steps, st, nodes)
-    for step in steps:
-        st = step(st, nodes)
-        if record is not None and isinstance(step, _Dense):
-            record.append((st.K, st.T))
-    return st
-
-
-def _run_blocks(steps: Sequence, st: _State, nodes: int) -> _State:
-    """:func:`_run` by blocks of rows of at most :data:`BLOCK` entries, every step on one
-    block before the next: each entry of a layer's kernels depends only on the same entry
-    before it and on the two diagonals (:math:`K(x, x)`, :math:`K(x', x')`), so the numbers
-    are the whole steps' (the same operations on every entry), and a closed-form network's
-    dozens of elementwise passes stay in cache (Dense layers and closed-form activations)."""
-    m1, m2 = st.K.shape
-    rows = max(1, BLOCK // max(m2, 1))
-    K, T, k1 = np.empty_like(st.K), np.empty_like(st.T), []
-    sub = st
-    for i in range(0, m1, rows):
-        sub = _State(st.k1[i : i + rows], st.k2, st.K[i : i + rows], st.T[i : i + rows],
-                     st.same, i)  # fmt: skip
-        for step in steps:
-            sub = step(sub, nodes)
-        K[i : i + rows], T[i : i + rows] = sub.K, sub.T
-        k1.append(sub.k1)
-    k1_all = np.concatenate(k1) if k1 else st.k1
-    return _State(k1_all, k1_all if st.same else sub.k2, K, T, st.same)
-
-
 # --- architectures ---------------------------------------------------------------------------
 
 
@@ -239,13 +115,13 @@ def _check_parametrization(parametrization: str) -> str:
     return parametrization
 
 
-def _dense(w2: float, b2: float, fan_in: int, parametrization: str) -> _Dense:
+def _dense(w2: float, b2: float, fan_in: int, parametrization: str) -> Dense:
     if parametrization == "ntk":
-        return _Dense(w2, b2, fan_in, w2 / fan_in, b2)
-    return _Dense(w2, b2, fan_in, 1.0, 1.0)
+        return Dense(w2, b2, fan_in, w2 / fan_in, b2)
+    return Dense(w2, b2, fan_in, 1.0, 1.0)
 
 
-def _inputs(X1: Any, X2: Any, n0: int) -> tuple[_State, bool]:
+def _inputs(X1: Any, X2: Any, n0: int) -> tuple[State, bool]:
     X1 = np.asarray(X1, dtype=np.float64)
     same = X2 is None
     X2 = X1 if same else np.asarray(X2, dtype=np.float64)
@@ -258,7 +134,7 @@ def _inputs(X1: Any, X2: Any, n0: int) -> tuple[_State, bool]:
     K = X1.T @ X2 / n0
     k1 = np.einsum("ij,ij->j", X1, X1) / n0
     k2 = k1 if same else np.einsum("ij,ij->j", X2, X2) / n0
-    return _State(k1, k2, K, np.zeros_like(K), same), same
+    return State(k1, k2, K, np.zeros_like(K), same), same
 
 
 def layer_rates(
@@ -345,32 +221,19 @@ def mlp_kernels(
     steps: list = []
     for l in range(len(w2)):
         if l > 0:
-            steps.append(_Act(act))
-        steps.append(_Dense(float(w2[l]), b2, sizes[l], float(lam_w[l]), float(lam_b[l])))
+            steps.append(Act(act))
+        steps.append(Dense(float(w2[l]), b2, sizes[l], float(lam_w[l]), float(lam_b[l])))
     st, same = _inputs(X1, X2, sizes[0])
     record: list = []
-    st = _run(steps, st, nodes, record if by_layer else None)
+    st = run(steps, st, nodes, record if by_layer else None)
     return _finish(st, same, record)
 
 
-def _finish(st: _State, same: bool, record: list) -> Kernels:
+def _finish(st: State, same: bool, record: list) -> Kernels:
     K, T = st.K, st.T
     if same:  # exact symmetry (the quadrature's rounding is not symmetric in its arguments)
-        K, T = _symmetric(K), _symmetric(T)
+        K, T = symmetric(K), symmetric(T)
     return Kernels(K, T, tuple(record))
-
-
-def _symmetric(A: Array, tile: int = 128) -> Array:
-    """``(A + A.T) / 2`` tile by tile (each tile beside its mirror image in cache; a
-    transposed operand across a whole large matrix misses the cache at every entry): the
-    same operations on every entry, so the same bits."""
-    out = np.empty_like(A)
-    for i in range(0, A.shape[0], tile):
-        for j in range(0, A.shape[1], tile):
-            block = out[i : i + tile, j : j + tile]
-            np.add(A[i : i + tile, j : j + tile], A[j : j + tile, i : i + tile].T, out=block)
-            block /= 2
-    return out
 
 
 def resmlp_kernels(
@@ -411,11 +274,11 @@ def resmlp_kernels(
     d_out = model.params[-2].shape[1]
     initializer = _initializers.get(init)
 
-    def dense(shape: tuple[int, int], zero: bool = False) -> _Dense:
+    def dense(shape: tuple[int, int], zero: bool = False) -> Dense:
         w2 = 0.0 if zero else sigma_w2(initializer, shape)
         return _dense(w2, 0.0, shape[1], p)
 
-    act = _Act(model.activation)
+    act = Act(model.activation)
     J = model.branch_layers
     alpha = float(model.alphas()[0, 0]) if model.depth else 0.0
     steps: list = [dense((n, d))]
@@ -423,7 +286,7 @@ def resmlp_kernels(
         branch = []
         for j in range(J):
             branch += [act, dense((n, n), zero_branch and j == J - 1)]
-        steps.append(_Residual(1.0 if model.skip else 0.0, alpha, tuple(branch)))
+        steps.append(Residual(1.0 if model.skip else 0.0, alpha, tuple(branch)))
     steps += [act, dense((d_out, n))]
     st, same = _inputs(X1, X2, d)
-    return _finish(_run(steps, st, nodes), same, [])
+    return _finish(run(steps, st, nodes), same, [])

@@ -19,7 +19,14 @@ Estimates (8 bytes per float64; :math:`K` members measured one after another):
   SVD's workspace (LAPACK ``gesdd``), :math:`8 [10 N^2 + K |depths| N]`; work, two weight laws,
   :math:`2 K [\max(depths) (2 N^3 + 10 N^2) + 10 |depths| N^3]`.
 - ``theory trainability`` / ``deep-linear`` and ``scaling``: a population's training arrays by
-  :func:`initlab.execution.budget.estimate_bytes`; work :math:`6 K b P T`.
+  :func:`initlab.execution.budget.estimate_bytes`; work :math:`6 K b P T`. A population is
+  at most the study's ``max_population`` members (the executor splits a group beyond it), so
+  the arrays are those of :math:`\min(K, \text{max\_population})` members, plus
+  :data:`CELL_BYTES` for every member of the study; the work is all :math:`K` members'
+  however they are split.
+
+A study spec (``initlab sweep STUDY.toml``) gets its command's estimate (:func:`study_cost`),
+refused in a line that names the spec file and the keys of its table.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from initlab._limits import (
 )
 from initlab._validation import InitlabError, check_number, shorten
 from initlab.cli import _studies
+from initlab.studies.specs import MAX_POPULATION
 
 THEORY_RULES = {
     "layers": POSITIVE_INT, "input_dim": POSITIVE_INT, "sigma_b2": NONNEGATIVE, "seed": NATURAL,
@@ -68,6 +76,11 @@ SWEEP_RULES = {"jobs": POSITIVE_INT, "max_population": POSITIVE_INT}
 
 DIGITS = 1797
 """Examples of scikit-learn's digits (the scaling and trainability studies' data)."""
+CELL_BYTES = 2000
+"""Memory a trained study holds for each member besides its population's arrays, counted
+for every member (the cap of a population does not bound it): its cell, 0.7 kB as measured
+by tracemalloc over a trainability map of 24,001 cells; the rest allows for its row read
+back from the store and the executor's lists (an allowance, not a measurement)."""
 
 
 def nonempty_out(args: argparse.Namespace, *dests: str) -> None:
@@ -185,11 +198,15 @@ def _jacobian(args: argparse.Namespace) -> Cost:
     )  # fmt: skip
 
 
-def _population(what: str, sizes: list[int], K: int, m: int, batch: int, steps: int) -> Cost:
-    """A population's training memory (the runner's estimate) and work."""
+def _population(what: str, sizes: list[int], K: int, m: int, batch: int, steps: int,
+                cap: int = MAX_POPULATION, groups: int = 1) -> Cost:  # fmt: skip
+    """The training memory of a population of ``min(K, cap)`` members (the executor splits
+    a group of `K` beyond `cap`; the runner's estimate) with the :data:`CELL_BYTES` of every
+    member of the `groups`, and the work of all `K`."""
     from initlab.execution.budget import estimate_bytes
 
-    need = estimate_bytes(sizes, K, m=m, batch=batch, steps=steps, optimizer="momentum")
+    need = estimate_bytes(sizes, min(K, cap), m=m, batch=batch, steps=steps,
+                          optimizer="momentum") + CELL_BYTES * K * groups  # fmt: skip
     hint = "Use a smaller width, fewer depths, grid values or seeds, or fewer steps."
     return Cost(need, 6 * K * min(batch, m) * _params(sizes) * steps, what, hint)
 
@@ -200,10 +217,11 @@ def _trainability(args: argparse.Namespace) -> Cost:
     return _trainability_config(trainability_config(args))
 
 
-def _trainability_config(c) -> Cost:
+def _trainability_config(c, cap: int = MAX_POPULATION) -> Cost:
     K, n_out, depth = len(c.sigma_w2) * c.seeds, 10 if c.task == "digits10" else 1, max(c.depths)
     what = f"theory trainability at --width {c.width}, depth {depth}, {K} members"
-    return _population(what, [64, *[c.width] * depth, n_out], K, DIGITS, c.batch_size, c.steps)
+    sizes = [64, *[c.width] * depth, n_out]
+    return _population(what, sizes, K, DIGITS, c.batch_size, c.steps, cap, len(c.depths))
 
 
 def _deep_linear(args: argparse.Namespace) -> Cost:
@@ -212,10 +230,11 @@ def _deep_linear(args: argparse.Namespace) -> Cost:
     return _deep_linear_config(deep_linear_config(args))
 
 
-def _deep_linear_config(c) -> Cost:
+def _deep_linear_config(c, cap: int = MAX_POPULATION) -> Cost:
     K, depth = 2 * len(c.rates) * c.seeds, max(c.depths)
     what = f"theory deep-linear at --width {c.width}, depth {depth}, {K} members"
-    return _population(what, [c.width] * (depth + 1), K, c.width, c.width, c.steps)
+    sizes = [c.width] * (depth + 1)
+    return _population(what, sizes, K, c.width, c.width, c.steps, cap, len(c.depths))
 
 
 # --------------------------------------------------------------------------- scaling
@@ -257,14 +276,17 @@ def scaling_cost(args: argparse.Namespace, lr_transfer: bool) -> Cost:
 
 def _scaling(lr_transfer: bool, K: int, m: int, batch: int, widths, blocks: int, steps: int,
              what: str, hint: str = "Use smaller --widths, --depth, --seeds or fewer learning "
-             "rates.") -> Cost:  # fmt: skip
+             "rates.", cap: int = MAX_POPULATION) -> Cost:  # fmt: skip
+    """Memory of a population of ``min(K, cap)`` members with the :data:`CELL_BYTES` of all
+    `K` at every width and up to 3 parametrizations; the work of all of them."""
     from initlab.execution.budget import estimate_bytes
 
-    n = max(widths)
+    n, k = max(widths), min(K, cap)
     sizes = [64, *[n] * (blocks + 1), 10]
-    records = 0 if lr_transfer else 3 * K * m * n * (blocks + 2) * 8
-    need = estimate_bytes(sizes, K, m=m, batch=batch, steps=steps, optimizer="adam")
-    need += 2 * 8 * K * _params(sizes)  # the update's temporaries (Adam's step, the decay)
+    records = 0 if lr_transfer else 3 * k * m * n * (blocks + 2) * 8
+    need = estimate_bytes(sizes, k, m=m, batch=batch, steps=steps, optimizer="adam")
+    need += 2 * 8 * k * _params(sizes)  # the update's temporaries (Adam's step, the decay)
+    need += CELL_BYTES * K * len(widths) * 3
     flops = 6 * K * min(batch, m) * _params(sizes) * steps * len(widths) * 3
     return Cost(need + records, flops, what, hint)
 
@@ -272,33 +294,52 @@ def _scaling(lr_transfer: bool, K: int, m: int, batch: int, widths, blocks: int,
 # --------------------------------------------------------------------------- study specs
 
 
-def study_cost(study) -> Cost | None:
+def study_cost(study, spec_file: object = None) -> Cost | None:
     """The estimate of a study spec's study (``initlab sweep STUDY.toml``): the one its own
     command checks, from the spec's ``[kind]`` table (its full config, as
-    :func:`initlab.studies.specs.parse` leaves it); None for a kind whose command bounds
-    nothing here (``kernels``: its config's own ranges)."""
+    :func:`initlab.studies.specs.parse` leaves it), its memory that of a population of at
+    most the study's ``max_population`` members; None for a kind whose command bounds
+    nothing here (``kernels``: its config's own ranges). The refusal names `spec_file`
+    (default: the study's source) and the keys of its ``[kind]`` table."""
     from types import SimpleNamespace as NS
 
-    t = study.spec[study.kind]
-    kind = study.kind
+    t, kind, cap = study.spec[study.kind], study.kind, study.max_population
+    where = f"{spec_file or study.source or 'the study spec'}: [{kind}]"
     if kind in ("trainability", "deep-linear"):
         from initlab.studies import deeplinear, trainability
 
         if kind == "trainability":
-            return _trainability_config(trainability.TrainabilityConfig(**t))
-        return _deep_linear_config(deeplinear.DeepLinearConfig(**t))
+            c = trainability.TrainabilityConfig(**t)
+            cost, K, group = _trainability_config(c, cap), len(c.sigma_w2) * c.seeds, "sigma_w2"
+        else:
+            c = deeplinear.DeepLinearConfig(**t)
+            cost, K, group = _deep_linear_config(c, cap), 2 * len(c.rates) * c.seeds, "2 x rates"
+        return cost._replace(
+            what=f"{where} width = {c.width}, depths up to {max(c.depths)}, steps = {c.steps}"
+            f" ({K:,} members per depth: {group} x seeds, in populations of at most {cap})",
+            hint="Use a smaller width, fewer depths, grid values or seeds, fewer steps, or a "
+            "smaller [study] max_population.",
+        )  # fmt: skip
     if kind == "correlation":
-        return _correlation(NS(width=t["width"], depth=t["depth"], members=t["members"],
+        cost = _correlation(NS(width=t["width"], depth=t["depth"], members=t["members"],
                                c0=t["c0"]))  # fmt: skip
+        return cost._replace(what=f"{where} width = {t['width']}, depth = {t['depth']}",
+                             hint="Use a smaller width or depth.")  # fmt: skip
     if kind == "jacobian":
-        return _jacobian(NS(width=t["width"], members=t["members"], depths=t["depths"]))
+        cost = _jacobian(NS(width=t["width"], members=t["members"], depths=t["depths"]))
+        return cost._replace(what=f"{where} width = {t['width']}, depths up to "
+                             f"{max(t['depths'])}", hint="Use a smaller width or smaller "
+                             "depths.")  # fmt: skip
     if kind in ("lr-transfer", "coord-check"):
         a, lr = t["architecture"], kind == "lr-transfer"
         K = len(t["seeds"]) * (len(t["log2_lrs"]) if lr else 1)
         m = t["n_examples"]
         blocks = a["depth"] * (a["branch_layers"] if a["skip"] else 1)
         return _scaling(lr, K, m, t["batch_size"] if lr else m, t["widths"], blocks,
-                        t["steps"], f"{kind} ({K:,} members) at width {max(t['widths'])}, "
-                        f"depth {a['depth']}", "Use smaller widths, depth, fewer seeds or "
-                        "learning rates.")  # fmt: skip
+                        t["steps"], f"{where} widths up to {max(t['widths'])}, steps = "
+                        f"{t['steps']}, architecture.depth = {a['depth']} ({K:,} members: "
+                        f"seeds{' x log2_lrs' * lr}, in populations of at most {cap})",
+                        "Use smaller widths or depth, fewer "
+                        "steps, seeds or learning rates, or a smaller [study] max_population.",
+                        cap)  # fmt: skip
     return None

@@ -157,10 +157,11 @@ def progress_bar(
 
 
 def summary_table(results: dict[str, Any]) -> Table:
-    """The comparison table of :func:`initlab.report.html.comparison_rows`, for the terminal."""
+    """The comparison table of :func:`initlab.report.experiment.comparison_rows`, for the
+    terminal."""
     from rich.markup import escape
 
-    from initlab.report.html import INTERVAL_NOTE, comparison_rows
+    from initlab.report.experiment import INTERVAL_NOTE, comparison_rows
     from initlab.report.provenance import chaos_notes
 
     head, *rows = comparison_rows(results)

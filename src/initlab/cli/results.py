@@ -98,7 +98,6 @@ def run(args: argparse.Namespace) -> int:
     if _cells.has_cells(args.dir):  # a study's store (initlab theory trainability, ...)
         notes = _cells.run(args, _export)
     else:
-        args.metric, args.aggregate = args.metric or "final_cost", args.aggregate or "mean"
         notes = _runs(args)
     for note in filter(None, notes):
         err_console.print(f"initlab results: error: {note}")
@@ -111,6 +110,14 @@ def _runs(args: argparse.Namespace) -> list[str | None]:
     from initlab._validation import InitlabError
     from initlab.results import table as T
 
+    for option, what in _HEATMAP_ONLY.items():
+        if getattr(args, option) is not None and not args.heatmap:
+            raise InitlabError(
+                f"--{option} is for --heatmap X Y ({what}); the table shows every metric of "
+                f"every run: add --heatmap X Y --out FILE.png, or drop --{option} (sort the "
+                "table with --sort, average over seeds with --mean)"
+            )
+    args.metric, args.aggregate = args.metric or "final_cost", args.aggregate or "mean"
     if args.heatmap:
         _checks.heatmap_options("--heatmap", args.heatmap, args.metric)
     if args.heatmap and args.out is None:
@@ -151,6 +158,14 @@ def _runs(args: argparse.Namespace) -> list[str | None]:
     if args.parquet:
         notes.append(_export("parquet", lambda f: T.write_parquet(shown, f), args.parquet))
     return notes
+
+
+_HEATMAP_ONLY = {
+    "metric": "the metric it draws",
+    "aggregate": "how it aggregates the other axes",
+    "out": "the file it draws into",
+}
+"""The options that only a heatmap reads, and what each is to it."""
 
 
 def integrity_warning(directory: Path) -> str | None:

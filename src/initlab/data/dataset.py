@@ -114,7 +114,7 @@ def sample(dataset: Dataset, n_examples: int, seed: int = 0) -> Dataset:
     """`n_examples` of `dataset`'s examples drawn without replacement, in their order.
 
     The columns ``sort(default_rng(seed).permutation(m)[:n_examples])`` (the width-scaling
-    studies' data, :mod:`initlab.studies.scaling`).
+    studies' data, :func:`initlab.data.digits`).
     """
     check_number("n_examples", n_examples, low=1, high=dataset.n_examples, integer=True)
     seed = check_number("seed", seed, low=0, integer=True)

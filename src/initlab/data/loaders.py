@@ -10,7 +10,8 @@ Sources (see :func:`load`):
 - an HDF5 file (:func:`initlab.data.arrays.load_hdf5`): e.g. the catvnoncat
   ``train/test_catvnoncat.h5`` files;
 - an ``.npz`` file (:func:`initlab.data.arrays.load_npz`);
-- a dataset bundled with a dependency (:func:`load_bundled`), so initlab works offline;
+- a dataset bundled with a dependency (:func:`load_bundled`), so initlab works offline
+  (:func:`digits`: the bundled digits as arrays with their head's targets, the studies' data);
 - ``"cats-vs-dogs"`` once fetched into the cache (:func:`initlab.data.download.fetch`).
 
 Scaling rule for arrays read from files: integer data is taken as 8-bit pixel intensities and
@@ -31,10 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from initlab._limits import regular_file
-from initlab._validation import DataError
+from initlab._validation import DataError, check_number
 from initlab.data.arrays import load_hdf5, load_npz
-from initlab.data.dataset import Dataset
-from initlab.data.dataset import split as split  # re-exported: it was defined here
+from initlab.data.dataset import Dataset, sample, split  # split: re-exported, defined here once
 from initlab.data.download import FETCHABLE, cache_dir, locate
 from initlab.data.images import IMAGE_SUFFIXES as IMAGE_SUFFIXES  # re-exported, as split
 from initlab.data.images import POST_FOLDERS as POST_FOLDERS
@@ -176,3 +176,54 @@ def load_bundled(name: str) -> Dataset:
     ``"digits10"``: the same examples with their 10 classes, label c for digit c.
     """
     return _bundled_entry(name)[0]()
+
+
+def digits(
+    n_examples: int | None = None,
+    *,
+    name: str = "digits10",
+    seed: int | None = 0,
+    test_fraction: float | None = None,
+) -> tuple[np.ndarray, ...]:
+    r"""The bundled digits as arrays with their head's targets: the one digits loader of the
+    studies (width scaling, trainability, kernels).
+
+    ``X`` is ``(64, m)`` (pixels / 16). `name` is a bundled digit set: ``"digits10"`` gives
+    one-hot targets ``Y`` of shape ``(10, m)`` (a softmax head), ``"digits"`` the odd/even
+    labels ``Y`` of shape ``(1, m)``, 1 for an odd digit (a sigmoid head).
+
+    Parameters
+    ----------
+    n_examples : int or None
+        Examples kept, of the 1797 (None: all). With an int `seed` they are
+        :func:`initlab.data.sample`'s (``sort(default_rng(seed).permutation(1797)[:n])``);
+        with ``seed=None`` the first `n_examples`, in order.
+    name : {"digits10", "digits"}
+    seed : int or None
+        The seed of the sample and of the split.
+    test_fraction : float or None
+        If given, the kept examples are split by :func:`initlab.data.split`, stratified by
+        the digit (for ``"digits"`` as well), and ``(X, Y, X_test, Y_test)`` is returned.
+
+    Returns
+    -------
+    (X, Y) or (X, Y, X_test, Y_test) : ndarray
+    """
+    if name not in ("digits10", "digits"):
+        raise DataError(f"name must be one of digits10, digits; got {name!r}")
+    if test_fraction is not None and seed is None:
+        raise DataError("seed=None keeps the first examples; a test_fraction split needs a seed")
+    ds = load_bundled("digits10")
+    if n_examples is not None and seed is not None:
+        ds = sample(ds, n_examples, seed)
+    elif n_examples is not None:
+        n = check_number("n_examples", n_examples, low=1, high=ds.n_examples, integer=True)
+        ds = Dataset(ds.X[:, :n], ds.Y[:, :n], f"the first {n} of {ds.name}", ds.example_ids[:n],
+                     ds.image_shape, ds.classes)  # fmt: skip
+    parts = (ds,) if test_fraction is None else split(ds, test_fraction, seed)
+    return tuple(a for part in parts for a in (part.X, _targets(part, name)))
+
+
+def _targets(ds: Dataset, name: str) -> np.ndarray:
+    """`ds`'s digit labels as set `name`'s targets (:func:`digits`)."""
+    return ds.one_hot() if name == "digits10" else (ds.Y % 2 == 1).astype(np.float64)

@@ -18,6 +18,7 @@ import numpy as np
 from initlab._rng import child_seeds
 from initlab._validation import InitlabError, check_number
 from initlab.analysis import correlation as _correlation
+from initlab.data import digits
 from initlab.init.build import init_population
 from initlab.nn import activations as _activations
 from initlab.nn.lean import ARITHMETICS
@@ -111,33 +112,16 @@ class TrainabilityConfig:
 def load_task(name: str, test_fraction: float, seed: int) -> dict[str, Any]:
     r"""The task's stratified train/test split, in initlab's layout (one column per example).
 
-    Both tasks are scikit-learn's bundled 8x8 digits (1797 examples, pixels / 16):
-    ``digits10`` with one-hot targets :math:`Y \in \{0,1\}^{10 \times m}` (softmax head),
-    ``digits`` with the odd/even label of :func:`initlab.data.loaders.load_bundled`
-    (sigmoid head). Split by ``train_test_split(..., random_state=seed, stratify=digit)``.
+    :func:`initlab.data.digits` of set `name` (all 1797 examples, split stratified by the
+    digit with `test_fraction` and `seed`): ``digits10``, one-hot targets
+    :math:`Y \in \{0,1\}^{10 \times m}` (softmax head); ``digits``, odd/even labels
+    (sigmoid head).
     """
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
     if name not in TASKS:
         raise InitlabError(f"task must be one of {', '.join(TASKS)}; got {name!r}")
-    digits = load_digits()
-    X, d = digits.data.T / 16.0, digits.target
-    if name == "digits10":
-        Y, head, chance = np.eye(10)[:, d], "softmax", 0.1
-    else:
-        Y, head, chance = (d % 2 == 1).astype(np.float64)[None, :], "sigmoid", 0.5
-    train_idx, test_idx = train_test_split(
-        np.arange(d.size), test_size=test_fraction, random_state=seed, stratify=d
-    )
-    return {
-        "X": X[:, train_idx],
-        "Y": Y[:, train_idx],
-        "X_test": X[:, test_idx],
-        "Y_test": Y[:, test_idx],
-        "head": head,
-        "chance": chance,
-    }
+    X, Y, X_test, Y_test = digits(name=name, seed=seed, test_fraction=test_fraction)
+    head, chance = ("softmax", 0.1) if name == "digits10" else ("sigmoid", 0.5)
+    return {"X": X, "Y": Y, "X_test": X_test, "Y_test": Y_test, "head": head, "chance": chance}
 
 
 def theory_curve(config: TrainabilityConfig, points: int = 121) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from initlab._validation import InitlabError, SpecError, check_keys, check_number
-from initlab.data import load_bundled, sample
+from initlab.data import digits as digits  # the studies' data: W.digits(n_examples)
 from initlab.execution import study as _study
 from initlab.init import parametrization as _par
 from initlab.results.provenance import provenance
@@ -62,15 +62,6 @@ class Architecture:
             (d, n, d_out), seeds, parametrization=parametrization, base_width=base_width,
             optimizer=column, dtype=np.dtype(dtype), **asdict(self),
         )  # fmt: skip
-
-
-def digits(n_examples: int | None = None) -> tuple[Array, Array]:
-    """The studies' default data: ``X`` (64, m) and one-hot ``Y`` (10, m) of the bundled
-    ``"digits10"``, all 1797 or :func:`initlab.data.sample`'s `n_examples` (seed 0)."""
-    ds = load_bundled("digits10")
-    if n_examples is not None:
-        ds = sample(ds, n_examples, seed=0)
-    return ds.X, ds.one_hot()
 
 
 def check_dtype(dtype: str) -> None:

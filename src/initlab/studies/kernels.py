@@ -42,6 +42,7 @@ from initlab.analysis import correlation as _correlation
 from initlab.analysis import empirical_ntk as _finite
 from initlab.analysis import kernel_regression as _kr
 from initlab.analysis.kernels import mlp_kernels
+from initlab.data import digits
 from initlab.nn import activations as _activations
 from initlab.studies._studyio import config_dict, set_grid
 
@@ -92,15 +93,13 @@ class KernelConfig:
         return config_dict(self)
 
 
-def digits(train: int, test: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    r"""``(X, Y, X_test, Y_test)``: the first `train` and next `test` digits, odd vs even as
-    :math:`\pm 1`, each image scaled to :math:`\lVert x \rVert^2 = 64` (:math:`q_0 = 1`)."""
-    from initlab.data.loaders import load_bundled
-
-    ds = load_bundled("digits")
-    X = ds.X[:, : train + test]
+def examples(train: int, test: int) -> tuple[np.ndarray, ...]:
+    r"""``(X, Y, X_test, Y_test)``: the first `train` and next `test` of
+    :func:`initlab.data.digits` (odd vs even), targets :math:`\pm 1`, each image scaled to
+    :math:`\lVert x \rVert^2 = 64` (:math:`q_0 = 1`)."""
+    X, Y = digits(train + test, name="digits", seed=None)
     X = X / np.linalg.norm(X, axis=0) * math.sqrt(X.shape[0])
-    Y = _kr.regression_targets(ds.Y[:, : train + test], 2)
+    Y = _kr.regression_targets(Y, 2)
     return X[:, :train], Y[:, :train], X[:, train:], Y[:, train:]
 
 
@@ -121,7 +120,7 @@ def _scores(pred: np.ndarray, Y: np.ndarray) -> dict[str, float]:
 
 def summary_part(p: dict[str, Any]) -> dict[str, Any]:
     """The ``summary`` (module docstring) of cell config `p` (:mod:`.kernel_study`)."""
-    X, Y, Xt, Yt = digits(p["train"], p["test"])
+    X, Y, Xt, Yt = examples(p["train"], p["test"])
     m = X.shape[1]
     sizes = [X.shape[0], *[p["width"]] * p["hidden_layers"], 1]
     k = mlp_kernels(
@@ -151,7 +150,7 @@ def summary_part(p: dict[str, Any]) -> dict[str, Any]:
 
 def convergence_part(p: dict[str, Any]) -> dict[str, Any]:
     """The ``convergence`` (module docstring) of cell config `p`."""
-    X = digits(p["train"], p["test"])[0]
+    X = examples(p["train"], p["test"])[0]
     return _finite.ntk_convergence(
         X[:, : p["convergence_examples"]],
         widths=p["widths"],
@@ -167,7 +166,7 @@ def convergence_part(p: dict[str, Any]) -> dict[str, Any]:
 def _fit_data(p: dict[str, Any]):
     """The first ``fit_examples`` train examples, the test inputs, and the rate
     ``rate`` m / lambda_max of the NTK of ``[n0, rate_width, 1]`` on them."""
-    X, Y, Xt, _ = digits(p["train"], p["test"])
+    X, Y, Xt, _ = examples(p["train"], p["test"])
     X, Y = X[:, : p["fit_examples"]], Y[:, : p["fit_examples"]]
     sizes = [X.shape[0], p["rate_width"], 1]
     act = _activations.get(p["activation"])
@@ -207,7 +206,7 @@ def movement_part(p: dict[str, Any]) -> dict[str, Any]:
 
 def depth_part(p: dict[str, Any]) -> list[dict[str, Any]]:
     """The ``depth`` rows (module docstring) of cell config `p`."""
-    X = digits(p["train"], p["test"])[0][:, : p["depth_examples"]]
+    X = examples(p["train"], p["test"])[0][:, : p["depth_examples"]]
     act, rows = _activations.get(p["activation"]), []
     for phase, factor in (("ordered", 0.5), ("critical", 1.0), ("chaotic", 2.0)):
         w2 = factor * p["critical_sigma_w2"]
