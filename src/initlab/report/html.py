@@ -305,7 +305,7 @@ def _page_parts(source: Path, axes: tuple[str, str] | None, embed: _Embed) -> li
 def _tables_parts(tables: Iterable[Table]) -> tuple[str, str]:
     """(HTML, Markdown) of :class:`initlab.report.tables.Table` s: each its head, then rows."""
     tables = list(tables)
-    h = "".join("".join(f"<p>{html.escape(x)}</p>" for x in t.head) + _html_table(t.rows)
+    h = "".join("<p>" + "<br>".join(map(html.escape, t.head)) + "</p>" + _html_table(t.rows)
                 for t in tables)  # fmt: skip
     md = "\n\n".join("\n".join(t.head) + "\n\n" + _md_table(t.rows) for t in tables)
     return h, md
