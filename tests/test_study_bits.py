@@ -242,7 +242,7 @@ def test_a_machine_without_pins_holds_the_studies_to_their_compositions(monkeypa
     """Another CPU, simulated: OpenBLAS reports a Zen kernel, so the fingerprint has no pins;
     the studies are then held to their other composition (they run and pass, not skip)."""
     libs = _provenance.blas_libraries
-    other = [{**lib, "architecture": "Zen"} for lib in libs()]
+    other = [{**lib, "architecture": "Zen (simulated)"} for lib in libs()]
     monkeypatch.setattr(_provenance, "blas_libraries", lambda: other)
     assert machine_key() not in PINS
     assert _hold(_studies()) == "compositions"

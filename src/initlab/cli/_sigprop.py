@@ -10,6 +10,9 @@ the theory's; :mod:`initlab.studies.jacobian_study`: a cell per weight law and m
 chain), run as every study command runs (:func:`initlab.cli._studies.run`: ``--out DIR``
 stores the cells in ``DIR/sweep.sqlite``, resuming, and draws the figure from the store;
 without it, a temporary store; ``--jobs``, ``--scheduler``, ``--write-spec``).
+
+The tables printed are built in :mod:`initlab.report.sigprop` (``TABLES``), which
+``initlab report DIR`` shows beside the figures; this module prints them.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ study command runs (:func:`initlab.cli._studies.run`): ``--out DIR`` stores the 
 stored; ``--jobs N`` local processes or ``--scheduler ADDRESS`` a Dask cluster) and draws
 ``DIR/trainability.png`` or ``DIR/deeplinear.png`` from the store; without ``--out``, a
 temporary store, printed only; ``--write-spec FILE.toml`` writes the spec instead, which
-``initlab sweep FILE.toml --out DIR`` runs to the same bits.
+``initlab sweep FILE.toml --out DIR`` runs to the same bits. The tables printed are built in
+:mod:`initlab.report.trainability`, which ``initlab report DIR`` shows beside the figures.
 """
 
 from __future__ import annotations
