@@ -14,6 +14,7 @@ from pathlib import Path
 
 from initlab.cli import _studies
 from initlab.report import kernels as plots
+from initlab.report.tables import lines as table_lines
 from initlab.results.sweep_store import STORE_FILE
 from initlab.studies import kernel_study
 from initlab.studies import kernels as study
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace, progress=None) -> tuple[list[str], str | None]
     (checked before by the caller), resuming, or a temporary store
     (:func:`initlab.cli._studies.run`)."""
     c = config(args)
-    lines = lambda d: plots.summary_lines(kernel_study.read(d, c))  # noqa: E731
+    lines = lambda d: table_lines(plots.kernel_tables(kernel_study.read(d, c)))  # noqa: E731
     return _studies.run(kernel_study.study(c), args, lines=lines, outputs=kernels_outputs,
                         progress=progress)  # fmt: skip
 
@@ -54,4 +55,5 @@ def kernels_outputs(s, out: Path) -> list[str]:
     record = kernel_study.read(out, study.KernelConfig(**s.spec[kernel_study.KIND]))
     figure = out / "kernels.png"
     plots.plot_kernels(record).savefig(figure, dpi=120)
-    return [*plots.summary_lines(record), "", f"wrote {out / STORE_FILE}", f"wrote {figure}"]
+    lines = table_lines(plots.kernel_tables(record))
+    return [*lines, "", f"wrote {out / STORE_FILE}", f"wrote {figure}"]

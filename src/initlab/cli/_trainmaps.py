@@ -8,31 +8,24 @@ study command runs (:func:`initlab.cli._studies.run`): ``--out DIR`` stores the 
 stored; ``--jobs N`` local processes or ``--scheduler ADDRESS`` a Dask cluster) and draws
 ``DIR/trainability.png`` or ``DIR/deeplinear.png`` from the store; without ``--out``, a
 temporary store, printed only; ``--write-spec FILE.toml`` writes the spec instead, which
-``initlab sweep FILE.toml --out DIR`` runs to the same bits.
+``initlab sweep FILE.toml --out DIR`` runs to the same bits. The tables printed are built in
+:mod:`initlab.report.trainability`, which ``initlab report DIR`` shows beside the figures.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from initlab.analysis import correlation as _correlation
-from initlab.analysis import stats as _stats
 from initlab.cli import _studies
+from initlab.report import tables as T
 from initlab.report import trainability as plots
 from initlab.results.sweep_store import STORE_FILE
 from initlab.studies import deeplinear, trainability
 
 STUDIES = ("trainability", "deep-linear")
 _T = trainability.TrainabilityConfig()
-
-
-def _words(values: Any) -> str:
-    return " ".join(f"{v:g}" for v in values)
 
 
 def trainability_config(args: argparse.Namespace) -> trainability.TrainabilityConfig:
@@ -70,79 +63,20 @@ def deep_linear_config(args: argparse.Namespace) -> deeplinear.DeepLinearConfig:
     )
 
 
-def _cell(x: float) -> str:
-    return "-" if math.isnan(x) else f"{x:.2f}"
-
-
-def _table(rows: list[list[str]]) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(x.rjust(w) for x, w in zip(r, widths, strict=True)) for r in rows]
-
-
 def trainability_lines(data: dict[str, Any]) -> list[str]:
-    """Test accuracy per (depth, sigma_w^2), the curve's depth at each sigma_w^2 below; with
-    several draws per cell, then the half-width of each cell's 95% interval (Student t)."""
-    c = data["config"]
-    acc = np.nanmean(data["test_accuracy"], axis=-1)
-    act = c["activation"]
-    curve = [
-        c["multiple"] * _correlation.depth_scales(act, w2, c["sigma_b2"]).xi_c
-        for w2 in c["sigma_w2"]
-    ]
-    head = ["L \\ sigma_w^2", *(f"{w:g}" for w in c["sigma_w2"])]
-    rows = [head, *([str(d), *(_cell(a) for a in acc[j])] for j, d in enumerate(c["depths"]))]
-    rows.append([f"{c['multiple']:g} xi_c", *(f"{v:.3g}" for v in curve)])
-    lines = [
-        f"trainability: {act}, width {c['width']}, sigma_b^2 = {c['sigma_b2']:g}, task "
-        f"{c['task']} (chance {data['chance']:g}), {c['optimizer']} lr {c['learning_rate']:g}, "
-        f"batch {c['batch_size']}, {c['steps']} steps, {c['seeds']} draw(s) per cell",
-        "test accuracy after training (mean over draws); last row: the theory's depth "
-        f"{c['multiple']:g} xi_c(sigma_w^2) (Schoenholz et al. 2017: trainable below it)",
-        "",
-        *_table(rows),
-    ]
-    if c["seeds"] > 1:
-        _, low, high = _stats.mean_interval(np.moveaxis(data["test_accuracy"], -1, 0))
-        half = (high - low) / 2
-        spread = [
-            head,
-            *([str(d), *(_cell(h) for h in half[j])] for j, d in enumerate(c["depths"])),
-        ]
-        lines += [
-            "",
-            f"+- half-width of each cell's 95% interval of the mean over its {c['seeds']} draws "
-            "(Student t): cells near the boundary vary from draw to draw, and between CPUs",
-            "",
-            *_table(spread),
-        ]
+    """The map's tables (:func:`initlab.report.trainability.trainability_tables`), then the
+    depths not yet computed."""
+    lines = T.lines(plots.trainability_tables(data))
     if data["missing"]:
-        lines += ["", f"not yet computed: depths {_words(data['missing'])}"]
+        lines += ["", "not yet computed: depths " + " ".join(f"{d:g}" for d in data["missing"])]
     return lines
-
-
-def deep_linear_lines(record: dict[str, Any]) -> list[str]:
-    """Learning time per depth and init (best rate, median over draws)."""
-    c = record["config"]
-    rows = [["D", *record["time"]]]
-    for j, d in enumerate(c["depths"]):
-        cells = [record["time"][name][j] for name in record["time"]]
-        rows.append([str(d), *(f"> {c['steps']}" if t is None else f"{t:g}" for t in cells)])
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return [
-        f"deep linear networks (Saxe et al. 2014): width {c['width']}, linear teacher on "
-        f"whitened inputs, MSE, full-batch GD at eta_0 / D, eta_0 in {_words(c['rates'])}",
-        f"learning time = steps until the cost <= {c['criterion']:g} x its initial value; "
-        f"best eta_0's median over {c['seeds']} draws",
-        "",
-        *("  ".join(x.rjust(w) for x, w in zip(r, widths, strict=True)) for r in rows),
-    ]
 
 
 def _lines(kind: str, config: Any):
     """The lines the study prints, read from the store of a directory (no ``--out``)."""
     if kind == "trainability":
         return lambda d: trainability_lines(trainability.read(d, config))
-    return lambda d: deep_linear_lines(deeplinear.read(d, config))
+    return lambda d: plots.deep_linear_table(deeplinear.read(d, config)).lines()
 
 
 def trainability_outputs(study, out: Path) -> list[str]:
@@ -155,11 +89,13 @@ def trainability_outputs(study, out: Path) -> list[str]:
 
 
 def deep_linear_outputs(study, out: Path) -> list[str]:
-    """The learning times (:func:`deep_linear_lines`) from the store, the figure drawn."""
+    """The learning times (:func:`initlab.report.trainability.deep_linear_table`) from the
+    store, the figure drawn."""
     record = deeplinear.read(out, deeplinear.DeepLinearConfig(**study.spec[deeplinear.KIND]))
     figure = out / "deeplinear.png"
     plots.plot_learning_time(record).savefig(figure, dpi=120)
-    return [*deep_linear_lines(record), "", f"wrote {out / STORE_FILE}", f"wrote {figure}"]
+    lines = plots.deep_linear_table(record).lines()
+    return [*lines, "", f"wrote {out / STORE_FILE}", f"wrote {figure}"]
 
 
 _KINDS = {

@@ -34,6 +34,8 @@ from initlab.results.records import RESULTS_FILE, read_results, write_atomic
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from initlab.report.tables import Table
+
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em;
        color: #222; line-height: 1.45; }
@@ -82,8 +84,9 @@ def _html_table(rows: list[list[str]]) -> str:
 
 
 def _md_table(rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows[1:]]
+    cells = [[c.replace("|", "\\|") for c in r] for r in rows]  # a cell's | is not a column's
+    lines = ["| " + " | ".join(cells[0]) + " |", "|" + "---|" * len(rows[0])]
+    lines += ["| " + " | ".join(r) + " |" for r in cells[1:]]
     return "\n".join(lines)
 
 
@@ -171,11 +174,22 @@ def _page_parts(source: Path, axes: tuple[str, str] | None, embed: _Embed) -> li
         _kernels.report_sections(source),
     ):
         body = "".join(embed(f, c) for f, c in figs)
+        words = (f"<pre>{html.escape(text)}</pre>", f"```\n{text}\n```") if isinstance(
+            text, str) else _tables_parts(text)  # fmt: skip
         parts.append((
-            f"<h2>{html.escape(title)}</h2><pre>{html.escape(text)}</pre>{body}",
-            f"## {title}\n\n```\n{text}\n```\n\nFigures: report.html.",
+            f"<h2>{html.escape(title)}</h2>{words[0]}{body}",
+            f"## {title}\n\n{words[1]}\n\nFigures: report.html.",
         ))  # fmt: skip
     return parts
+
+
+def _tables_parts(tables: Iterable[Table]) -> tuple[str, str]:
+    """(HTML, Markdown) of :class:`initlab.report.tables.Table` s: each its head, then rows."""
+    tables = list(tables)
+    h = "".join("<p>" + "<br>".join(map(html.escape, t.head)) + "</p>" + _html_table(t.rows)
+                for t in tables)  # fmt: skip
+    md = "\n\n".join("\n".join(t.head) + "\n\n" + _md_table(t.rows) for t in tables)
+    return h, md
 
 
 def _experiment_parts(results: dict[str, Any], embed: _Embed) -> tuple[str, str]:
@@ -202,9 +216,9 @@ def _experiment_parts(results: dict[str, Any], embed: _Embed) -> tuple[str, str]
 
 
 def _sigprop_parts(source: Path, embed: _Embed) -> tuple[str, str]:
-    """Figures of the studies `initlab theory critical/correlation/jacobian --out`
-    stored in `source`, drawn from their JSON."""
-    from initlab.report import sigprop as plots_sigprop
+    """Figures and tables of the studies `initlab theory critical/correlation/jacobian/
+    trainability/deep-linear --out` stored in `source`, drawn from their stored results."""
+    from initlab.report.sigprop import FIGURES, TABLES
     from initlab.report.trainability import stored_figures
     from initlab.studies import sigprop
 
@@ -217,19 +231,19 @@ def _sigprop_parts(source: Path, embed: _Embed) -> tuple[str, str]:
         "jacobian": "Jacobian singular values at initialization, Gaussian vs orthogonal "
         f"weights ({where.get('jacobian')})",
     }
-    draw = {
-        "critical": plots_sigprop.plot_critical_line,
-        "correlation": plots_sigprop.plot_correlation,
-        "jacobian": plots_sigprop.plot_jacobian_spectra,
-    }
-    figs = "".join(embed(draw[k](data), captions[k]) for k, data in stored.items())
     trained = stored_figures(source)
-    figs += "".join(embed(fig, caption) for fig, caption in trained)
-    files = [*where.values(), *(c.split("(")[-1][:-1] for _, c in trained)]
-    names = ", ".join(dict.fromkeys(files))
+    files = [*where.values(), *(c.split("(")[-1][:-1] for _, c, _ in trained)]
+    figs, md = "", [f"From {', '.join(dict.fromkeys(files))}. Figures: report.html."]
+    for fig, caption, tables in [
+        *((FIGURES[k](data), captions[k], [TABLES[k](data)]) for k, data in stored.items()),
+        *trained,
+    ]:
+        h, m = _tables_parts(tables)  # each figure, its tables below it
+        figs += embed(fig, caption) + h
+        md.append(m)
     return (
         f"<h2>Signal propagation studies</h2>{figs}",
-        f"## Signal propagation studies\n\nFrom {names}. Figures: report.html.",
+        "## Signal propagation studies\n\n" + "\n\n".join(md),
     )
 
 

@@ -1,9 +1,9 @@
-r"""The kernel study's text and figure, drawn from its stored cells only.
+r"""The kernel study's tables and figure, drawn from its stored cells only.
 
 ``initlab theory kernels --out DIR`` stores the study's cells in ``DIR/sweep.sqlite``, from
 which :func:`initlab.studies.kernel_study.read` assembles the record;
-:func:`summary_lines` is what the command prints and the report shows, :func:`plot_kernels`
-its figure, :func:`report_sections` the report's section.
+:func:`kernel_tables` are what the command prints and the report shows,
+:func:`plot_kernels` its figure, :func:`report_sections` the report's section.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from initlab.report.tables import Table
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -25,12 +27,8 @@ def _g(x: Any, digits: int = 4) -> str:
     return "inf" if math.isinf(x) else f"{x:.{digits}g}"
 
 
-def _table(rows: list[list[str]]) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-
-
-def _summary(r: dict[str, Any]) -> list[str]:
+def _summary(r: dict[str, Any]) -> Table:
+    """Test MSE and accuracy of the NNGP posterior mean and of NTK gradient descent."""
     c, s = r["config"], r["summary"]
     rows = [["predictor", "test MSE", "test accuracy"]]
     rows.append(
@@ -38,7 +36,7 @@ def _summary(r: dict[str, Any]) -> list[str]:
     )
     for e in s["ntk_test"]:
         rows.append([f"NTK GD, t = {_g(e['time'])}", f"{e['mse']:.4f}", f"{e['accuracy']:.4f}"])
-    return [
+    head = [
         f"infinite-width kernels: {c['activation']} MLP, {c['hidden_layers']} hidden layers, "
         f"sigma_w^2 = {_g(r['sigma_w2'], 6)} ({r['phase']}; the critical value is "
         f"{_g(r['critical_sigma_w2'], 6)}), sigma_b^2 = {_g(c['sigma_b2'])}, NTK "
@@ -48,12 +46,12 @@ def _summary(r: dict[str, Any]) -> list[str]:
         f"number on the train set: NNGP {_g(s['nngp_condition'])}, NTK {_g(s['ntk_condition'])}",
         f"NTK gradient descent at eta = {_g(s['learning_rate'])} = {c['rate']:g} m / "
         "lambda_max, mean prediction (f_0 = 0):",
-        "",
-        *_table(rows),
     ]
+    return Table(head, rows)
 
 
-def _convergence(r: dict[str, Any]) -> list[str]:
+def _convergence(r: dict[str, Any]) -> Table:
+    """The empirical NTK's relative error against the analytic one, per width."""
     v, c = r["convergence"], r["config"]
     errors = np.asarray(v["errors"], dtype=float)
     rows = [["width", "|Theta_hat - Theta|_F / |Theta|_F", "spread over networks"]]
@@ -65,16 +63,17 @@ def _convergence(r: dict[str, Any]) -> list[str]:
                 f"{errors[:, j].std(ddof=1):.4f}" if errors.shape[0] > 1 else "-",
             ]
         )
-    return [
+    head = [
         f"finite vs infinite at initialization: empirical NTK of {c['members']} networks on "
         f"{c['convergence_examples']} train inputs; log-log slope {v['slope']:.3f} "
         "(1/sqrt(n): -0.5)",
-        "",
-        *_table(rows),
     ]
+    return Table(head, rows)
 
 
-def _training(r: dict[str, Any]) -> list[str]:
+def _training(r: dict[str, Any]) -> Table:
+    """Per width: the trained network's distance to the kernel's prediction, and how much
+    each parametrization's NTK moved."""
     head = ["width", "steps", "|f_net - f_kernel| (test RMS)", "kernel's change"]
     rows = [[*head, "NTK change", "muP NTK change", "SP NTK change"]]
     for t in r["training"]:
@@ -85,18 +84,18 @@ def _training(r: dict[str, Any]) -> list[str]:
             + [_g(moved[p]) for p in ("ntk", "mup", "sp")]
         )
     c = r["config"]
-    return [
+    head = [
         f"trained: full-batch GD on the MSE, {c['fit_examples']} train digits, rate "
         f"{c['rate']:g} m / lambda_max; test outputs of the NTK-parametrized network vs the "
         "kernel's prediction from the same f_0; NTK change = |Theta_T - Theta_0|_F / "
         "|Theta_0|_F of each network's own kernel (muP and SP: base width "
         f"{c['train_widths'][0]}, rate eta sigma_w^2 / base width; inf: diverged)",
-        "",
-        *_table(rows),
     ]
+    return Table(head, rows)
 
 
-def _depth(r: dict[str, Any]) -> list[str]:
+def _depth(r: dict[str, Any]) -> Table:
+    """The NNGP kernel's condition number after L hidden layers, per phase."""
     depths = range(1, r["config"]["max_depth"] + 1)
     shown = [d for d in depths if d in (1, 2, 4, 8, 16, 32, 64) or d == max(depths)]
     rows = [["phase", "sigma_w^2", "c*", "xi_c", *(f"L={d}" for d in shown)]]
@@ -110,26 +109,18 @@ def _depth(r: dict[str, Any]) -> list[str]:
                 *(_g(p["nngp_condition"][d - 1], 3) for d in shown),
             ]
         )
-    return [
+    head = [
         f"degeneration with depth: condition number of the NNGP kernel on "
         f"{r['config']['depth_examples']} train inputs after L hidden layers (ordered: K -> "
         "q* 1 1^T, c* = 1, grows without bound; chaotic: K -> q*((1 - c*) I + c* 1 1^T))",
-        "",
-        *_table(rows),
     ]
+    return Table(head, rows)
 
 
-def summary_lines(record: dict[str, Any]) -> list[str]:
-    """The study as text: summary, convergence, training and depth tables."""
-    return [
-        *_summary(record),
-        "",
-        *_convergence(record),
-        "",
-        *_training(record),
-        "",
-        *_depth(record),
-    ]
+def kernel_tables(record: dict[str, Any]) -> list[Table]:
+    """The study's tables: summary, convergence, training and depth (`record`:
+    :func:`initlab.studies.kernel_study.read`'s)."""
+    return [_summary(record), _convergence(record), _training(record), _depth(record)]
 
 
 def plot_kernels(record: dict[str, Any]) -> Figure:
@@ -181,8 +172,10 @@ def has_results(source: Path) -> bool:
     return kernel_study.has_study(source)
 
 
-def report_sections(source: Path) -> Iterator[tuple[str, str, list[tuple[Figure, str]]]]:
-    """The report's section for the kernel study stored in `source`: (title, text, figures)."""
+def report_sections(
+    source: Path,
+) -> Iterator[tuple[str, list[Table], list[tuple[Figure, str]]]]:
+    """The report's section for the kernel study stored in `source`: (title, tables, figures)."""
     from initlab.studies import kernel_study  # the reader and its checks
 
     if has_results(source):
@@ -190,6 +183,6 @@ def report_sections(source: Path) -> Iterator[tuple[str, str, list[tuple[Figure,
         caption = "empirical NTK vs width; trained network vs kernel; NNGP condition vs depth"
         yield (
             "Infinite-width kernels",
-            "\n".join(summary_lines(record)),
+            kernel_tables(record),
             [(plot_kernels(record), caption)],
         )

@@ -1,9 +1,11 @@
-r"""Figures of signal propagation: critical line, correlation map, Jacobian spectra.
+r"""Figures and tables of signal propagation: critical line, correlation map, Jacobian spectra.
 
-Drawn only from stored results: the plain data that ``initlab theory critical`` and
-``jacobian`` write as ``critical.json`` and ``jacobian.json``, and the correlation record
-assembled from the correlation study's stored cells (see :mod:`initlab.cli._sigprop`).
-Each function returns a :class:`matplotlib.figure.Figure` built without pyplot's state.
+Drawn only from stored results: the plain data that ``initlab theory critical`` writes as
+``critical.json``, and the correlation and Jacobian records assembled from their studies'
+stored cells (:func:`initlab.studies.sigprop.read`). Each ``plot_*`` function returns a
+:class:`matplotlib.figure.Figure` built without pyplot's state; each ``*_table`` function
+the :class:`~initlab.report.tables.Table` that ``initlab theory critical | correlation |
+jacobian`` prints and ``initlab report`` shows beside the figure.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from initlab.report.tables import Table
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -182,3 +186,128 @@ def plot_jacobian_spectra(data: dict[str, Any]) -> Figure:
         f"$\\sigma_w^2$ = {s['sigma_w2']:.4g}, $\\sigma_b^2$ = {s['sigma_b2']:.4g}"
     )
     return fig
+
+
+def _g(x: float | None, digits: int = 6) -> str:
+    """`x` to `digits` significant digits; ``none`` for a missing value (a stored null or
+    nan), ``inf`` for an infinite one."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "none"
+    return "inf" if math.isinf(x) else f"{x:.{digits}g}"
+
+
+def critical_table(critical: dict[str, Any]) -> Table:
+    r"""The critical line: one row per :math:`\sigma_b^2`, one column per activation, each
+    cell the critical :math:`\sigma_w^2` and :math:`q^*` there (`critical` as in
+    :func:`plot_critical_line`, computed or read back: a :math:`q^*` stored as null at a
+    critical point is infinite, as :func:`initlab.analysis.meanfield.fixed_point` returns
+    0, a finite value or inf; both are missing where there is no critical point)."""
+    names = list(critical["lines"])
+    rows = [["sigma_b^2", *names]]
+    for i, b2 in enumerate(critical["sigma_b2"]):
+        cells = []
+        for name in names:
+            p = critical["lines"][name][i]
+            q = math.inf if p["q_star"] is None and p["sigma_w2"] is not None else p["q_star"]
+            cells.append(f"{_g(p['sigma_w2'])} (q* {_g(q, 4)})")
+        rows.append([f"{b2:g}", *cells])
+    head = [
+        "critical line chi_1 = 1: the sigma_w^2 = n_in Var(W) at which gradients neither "
+        "vanish nor explode with depth (Brent's method; q* = the variance fixed point there; "
+        "ordered below, chaotic above)"
+    ]
+    return Table(head, rows)
+
+
+def _scales_lines(point: dict[str, Any], m: dict[str, Any]) -> list[str]:
+    """The point (activation, variances) of `point`, then the fixed points, slopes and depth
+    scales `m` (:meth:`initlab.analysis.correlation.DepthScales.as_dict`) there."""
+    return [
+        f"correlation map: {point['activation']}, sigma_w^2 = {_g(point['sigma_w2'])}, "
+        f"sigma_b^2 = {_g(point['sigma_b2'])}",
+        f"q* = {_g(m['q_star'])}, chi_1 = {_g(m['chi_1'])} ({m['phase']}), "
+        f"c* = {_g(m['c_star'])}, chi_c = {_g(m['chi_c'])}",
+        f"depth scales (layers): xi_q = {_g(m['xi_q'], 4)}, xi_c = {_g(m['xi_c'], 4)}, "
+        f"gradients xi_grad = {_g(m['xi_grad'], 4)}",
+    ]
+
+
+def depth_scales_lines(scales: dict[str, Any]) -> list[str]:
+    """The fixed points, slopes and depth scales alone (``initlab theory correlation
+    --no-map``), from :meth:`initlab.analysis.correlation.DepthScales.as_dict`."""
+    return _scales_lines(scales, scales)
+
+
+def correlation_table(data: dict[str, Any]) -> Table:
+    r"""The depth scales above :math:`c_l` per layer: for each :math:`c_0`, the mean-field
+    prediction, then the measured mean over the networks ± one standard error (`data` as in
+    :func:`plot_correlation`)."""
+    m, s = data["map"], data["study"]
+    K = len(s["measured"])
+    head = [
+        *_scales_lines(s, m),
+        f"measured on {K} networks of width {s['width']} (seed {s['seed']}), inputs at "
+        f"q0 = {_g(s['q0'], 4)}; ± one standard error over the networks",
+        "c_l per layer: for each starting c0, the mean-field prediction, then the measured mean",
+    ]
+    measured = _floats(s["measured"])  # (K, P, L + 1)
+    mean = measured.mean(axis=0)
+    se = measured.std(axis=0, ddof=1) / math.sqrt(K) if K > 1 else np.full(mean.shape, np.nan)
+    rows = [["layer"]]
+    for c in s["c0"]:
+        rows[0] += [f"c0={c:g}", "measured"]
+    for l in range(mean.shape[1]):
+        cells = [str(l)]
+        for p in range(mean.shape[0]):
+            err = "" if l == 0 or math.isnan(se[p, l]) else f" ± {se[p, l]:.1g}"
+            cells += [f"{s['predicted'][p][l]:.4f}", f"{mean[p, l]:.4f}{err}"]
+        rows.append(cells)
+    return Table(head, rows)
+
+
+def jacobian_table(data: dict[str, Any]) -> Table:
+    r"""Per weight law and depth: the mean and variance of :math:`\sigma^2`, theory beside
+    measured (per network, then averaged), and the extreme singular values over the networks
+    (`data` as in :func:`plot_jacobian_spectra`)."""
+    first = data["panels"][0]["spectra"]
+    head = [
+        f"Jacobian singular values at initialization: {first['activation']}, "
+        f"sigma_w^2 = {_g(first['sigma_w2'])}, sigma_b^2 = {_g(first['sigma_b2'])}, "
+        f"inputs at q* = {_g(first['q_star'], 4)}, width {first['width']}, "
+        f"{len(first['singular_values'])} network(s)",
+        "E[s^2], Var[s^2]: mean and variance of the squared singular values (theory: free "
+        "probability, N -> inf); measured: per network, then averaged",
+    ]
+    rows = [["weights", "depth", "E[s^2] theory", "measured", "Var[s^2] theory", "measured",
+             "s_max", "s_min"]]  # fmt: skip
+    for panel in data["panels"]:
+        sv = _floats(panel["spectra"]["singular_values"])  # (K, D, N)
+        for j, th in enumerate(panel["theory"]):
+            lam = sv[:, j] ** 2
+            rows.append([
+                panel["spectra"]["weights"], str(th["depth"]), f"{th['mean']:.4g}",
+                f"{lam.mean():.4g}", f"{th['variance']:.4g}", f"{lam.var(axis=-1).mean():.4g}",
+                f"{sv[:, j].max():.3g}", _s_min(sv[:, j]),
+            ])  # fmt: skip
+    return Table(head, rows)
+
+
+def _s_min(sv: np.ndarray) -> str:
+    """The smallest singular value over the networks ``sv`` (K, N), or ``< 1e-15 s_max`` if
+    any network's is below float64 resolution relative to its own largest (rounding noise)."""
+    from initlab.analysis.jacobian import RESOLUTION
+
+    if (sv.min(axis=-1) < RESOLUTION * sv.max(axis=-1)).any():
+        return f"< {RESOLUTION:.0e} s_max"
+    return f"{sv.min():.3g}"
+
+
+FIGURES = {
+    "critical": plot_critical_line,
+    "correlation": plot_correlation,
+    "jacobian": plot_jacobian_spectra,
+}
+"""Each kind's figure (:data:`initlab.studies.sigprop.KINDS`)."""
+
+TABLES = {"critical": critical_table, "correlation": correlation_table, "jacobian": jacobian_table}
+"""Each kind's table: what ``initlab theory KIND`` prints, and the report shows by its figure."""

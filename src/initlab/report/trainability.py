@@ -1,10 +1,11 @@
-r"""Figures of trainability: the accuracy heat map with the depth-scale curve, and the
-learning time of deep linear networks against depth.
+r"""Figures and tables of trainability: the accuracy heat map with the depth-scale curve, and
+the learning time of deep linear networks against depth.
 
 Drawn only from stored results: :func:`initlab.studies.trainability.read` of the
 store ``initlab theory trainability --out DIR`` writes, and of ``initlab theory deep-linear
---out DIR``'s (:func:`initlab.studies.deeplinear.read`). Each function returns a
-:class:`matplotlib.figure.Figure` built without pyplot's state.
+--out DIR``'s (:func:`initlab.studies.deeplinear.read`). Each ``plot_*`` function returns a
+:class:`matplotlib.figure.Figure` built without pyplot's state; each ``*_table`` function the
+:class:`~initlab.report.tables.Table` the command prints and the report shows beside it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from initlab.analysis import correlation as _correlation
+from initlab.analysis import stats as _stats
+from initlab.report.tables import Table
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -120,9 +125,81 @@ def plot_learning_time(record: dict[str, Any]) -> Figure:
     return fig
 
 
-def stored_figures(source: Any) -> list[tuple[Figure, str]]:
+def _cell(x: float) -> str:
+    return "-" if np.isnan(x) else f"{x:.2f}"
+
+
+def _by_depth(data: dict[str, Any], values: np.ndarray) -> list[list[str]]:
+    """The header ``L \\ sigma_w^2`` and one row of `values` (n_depths, n_sigma_w2) per depth."""
+    c = data["config"]
+    head = ["L \\ sigma_w^2", *(f"{w:g}" for w in c["sigma_w2"])]
+    return [head, *([str(d), *(_cell(a) for a in values[j])] for j, d in enumerate(c["depths"]))]
+
+
+def _accuracy_table(data: dict[str, Any]) -> Table:
+    r"""Test accuracy per (depth, :math:`\sigma_w^2`), the mean over draws (``-``: not yet
+    computed), and in the last row the theory's depth ``multiple`` :math:`\times\,\xi_c` at
+    each :math:`\sigma_w^2` (`data` as in :func:`plot_trainability`)."""
+    c = data["config"]
+    act = c["activation"]
+    curve = [
+        c["multiple"] * _correlation.depth_scales(act, w2, c["sigma_b2"]).xi_c
+        for w2 in c["sigma_w2"]
+    ]
+    rows = _by_depth(data, np.nanmean(data["test_accuracy"], axis=-1))
+    rows.append([f"{c['multiple']:g} xi_c", *(f"{v:.3g}" for v in curve)])
+    head = [
+        f"trainability: {act}, width {c['width']}, sigma_b^2 = {c['sigma_b2']:g}, task "
+        f"{c['task']} (chance {data['chance']:g}), {c['optimizer']} lr {c['learning_rate']:g}, "
+        f"batch {c['batch_size']}, {c['steps']} steps, {c['seeds']} draw(s) per cell",
+        "test accuracy after training (mean over draws); last row: the theory's depth "
+        f"{c['multiple']:g} xi_c(sigma_w^2) (Schoenholz et al. 2017: trainable below it)",
+    ]
+    return Table(head, rows)
+
+
+def _interval_table(data: dict[str, Any]) -> Table | None:
+    """The half-width of each cell's 95% interval of the mean test accuracy over its draws
+    (Student t, :func:`initlab.analysis.stats.mean_interval`); None with one draw per cell."""
+    seeds = data["config"]["seeds"]
+    if seeds < 2:
+        return None
+    _, low, high = _stats.mean_interval(np.moveaxis(data["test_accuracy"], -1, 0))
+    head = [
+        f"+- half-width of each cell's 95% interval of the mean over its {seeds} draws "
+        "(Student t): cells near the boundary vary from draw to draw, and between CPUs"
+    ]
+    return Table(head, _by_depth(data, (high - low) / 2))
+
+
+def trainability_tables(data: dict[str, Any]) -> list[Table]:
+    """The map's tables: test accuracy per cell with the theory's depths, then, with several
+    draws per cell, each cell's 95% half-width (`data`: as in :func:`plot_trainability`)."""
+    return [t for t in (_accuracy_table(data), _interval_table(data)) if t is not None]
+
+
+def deep_linear_table(record: dict[str, Any]) -> Table:
+    """Learning time per depth and init: the best rate's median over the draws, ``> steps``
+    where no rate reached the criterion (`record` as in :func:`plot_learning_time`)."""
+    c = record["config"]
+    rows = [["D", *record["time"]]]
+    for j, d in enumerate(c["depths"]):
+        cells = [record["time"][name][j] for name in record["time"]]
+        rows.append([str(d), *(f"> {c['steps']}" if t is None else f"{t:g}" for t in cells)])
+    rates = " ".join(f"{v:g}" for v in c["rates"])
+    head = [
+        f"deep linear networks (Saxe et al. 2014): width {c['width']}, linear teacher on "
+        f"whitened inputs, MSE, full-batch GD at eta_0 / D, eta_0 in {rates}",
+        f"learning time = steps until the cost <= {c['criterion']:g} x its initial value; "
+        f"best eta_0's median over {c['seeds']} draws",
+    ]
+    return Table(head, rows)
+
+
+def stored_figures(source: Any) -> list[tuple[Figure, str, list[Table]]]:
     """The figures of the trainability and deep-linear studies stored in directory `source`
-    (those present only), with their captions, for the report."""
+    (those present only), each with its caption and the tables the commands print, for the
+    report."""
     from pathlib import Path
 
     from initlab.studies import deeplinear, trainability
@@ -130,19 +207,12 @@ def stored_figures(source: Any) -> list[tuple[Figure, str]]:
     source, figs = Path(source), []
     if trainability.stored(source):
         data = trainability.read(source)
-        figs.append(
-            (
-                plot_trainability(data),
-                "Trainability: accuracy over depth x sigma_w^2 "
-                f"with {data['theory']['multiple']:g} xi_c drawn over it (sweep.sqlite)",
-            )
-        )
+        caption = ("Trainability: accuracy over depth x sigma_w^2 with "
+                   f"{data['theory']['multiple']:g} xi_c drawn over it (sweep.sqlite)")  # fmt: skip
+        figs.append((plot_trainability(data), caption, trainability_tables(data)))
     if deeplinear.stored(source):
         where = "sweep.sqlite" if (source / "sweep.sqlite").is_file() else deeplinear.FILE
-        figs.append(
-            (
-                plot_learning_time(deeplinear.read(source)),
-                f"Deep linear networks: learning time vs depth, orthogonal vs Gaussian ({where})",
-            )
-        )
+        record = deeplinear.read(source)
+        caption = f"Deep linear networks: learning time vs depth, orthogonal vs Gaussian ({where})"
+        figs.append((plot_learning_time(record), caption, [deep_linear_table(record)]))
     return figs
