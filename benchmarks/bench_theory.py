@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.linalg  # noqa: F401  (its OpenBLAS loaded before set_threads limits the pools)
 import torch
 
 import _torchstudies as peers
@@ -71,8 +72,13 @@ def deep_linear_case(smoke: bool, nt_python: str | None) -> dict:
 
 
 def torch_spectra(act: str, w2: float, b2: float, q: float, depths, N: int, members: int,
-                  weights: str, seed: int) -> np.ndarray:  # fmt: skip
-    r""":func:`initlab.analysis.jacobian.jacobian_spectra`'s arithmetic in PyTorch, float64."""
+                  weights: str, seed: int, reflectors: bool = False) -> np.ndarray:  # fmt: skip
+    r""":func:`initlab.analysis.jacobian.jacobian_spectra`'s arithmetic in PyTorch, float64:
+    per layer the draws (A, then the bias noise), :math:`h = W x + \sigma_b \xi`,
+    :math:`J \leftarrow D (W J)` (the first layer: :math:`J = D W`, no product by
+    :math:`I`, as initlab), ``svdvals`` at each depth. Orthogonal W: ``torch.linalg.qr`` and
+    the sign correction, W formed; or with `reflectors`, initlab's method in torch:
+    ``torch.geqrf`` and ``torch.ormqr`` applied to :math:`S [J \mid x]`, Q never formed."""
     phi = {"tanh": torch.tanh, "linear": lambda h: h}[act]
     dphi = {"tanh": lambda h, x: 1 - x * x, "linear": lambda h, x: torch.ones_like(h)}[act]
     g = torch.Generator().manual_seed(seed)
@@ -80,17 +86,25 @@ def torch_spectra(act: str, w2: float, b2: float, q: float, depths, N: int, memb
     out = np.empty((members, len(depths), N))
     for k in range(members):
         x = phi(math.sqrt(q) * torch.randn(N, generator=g, dtype=f64))
-        J = torch.eye(N, dtype=f64)
+        J = None
         for l in range(1, depths[-1] + 1):
             A = torch.randn(N, N, generator=g, dtype=f64)
-            if weights == "orthogonal":
-                Q, R = torch.linalg.qr(A)
-                W = math.sqrt(w2) * (Q * torch.sign(torch.diagonal(R)))
+            noise = torch.randn(N, generator=g, dtype=f64)
+            if weights == "orthogonal" and reflectors and J is not None:
+                a, tau = torch.geqrf(A)
+                s = torch.where(torch.diagonal(a) < 0, -1.0, 1.0).to(f64)[:, None]
+                Y = math.sqrt(w2) * torch.ormqr(a, tau, s * torch.cat([J, x[:, None]], 1))
+                WJ, Wx = Y[:, :N], Y[:, N]
             else:
-                W = A * math.sqrt(w2 / N)
-            h = W @ x + math.sqrt(b2) * torch.randn(N, generator=g, dtype=f64)
+                if weights == "orthogonal":
+                    Q, R = torch.linalg.qr(A)
+                    W = math.sqrt(w2) * (Q * torch.sign(torch.diagonal(R)))
+                else:
+                    W = A * math.sqrt(w2 / N)
+                WJ, Wx = (W if J is None else W @ J), W @ x
+            h = Wx + math.sqrt(b2) * noise
             x = phi(h)
-            J = dphi(h, x)[:, None] * (W @ J)
+            J = dphi(h, x)[:, None] * WJ
             if l in depths:
                 out[k, depths.index(l)] = torch.linalg.svdvals(J).numpy()
     return out
@@ -110,37 +124,57 @@ def jacobian_case(smoke: bool, nt_python: str | None) -> dict:
 
     q = jac._q_input(jac._activations.get("tanh"), w2, b2)
 
-    def peer():
-        return [torch_spectra("tanh", w2, b2, q, depths, N, members, law, 0) for law in laws]
+    def peer(reflectors=False):
+        return [torch_spectra("tanh", w2, b2, q, depths, N, members, law, 0, reflectors)
+                for law in laws]  # fmt: skip
 
-    return {"initlab": initlab, "torch": peer}
+    return {"initlab": initlab, "torch": peer,
+            "torch reflectors": lambda: peer(reflectors=True)}  # fmt: skip
 
 
 def jacobian_breakdown(smoke: bool) -> None:
-    """The chain's operations at width 400 in NumPy (OpenBLAS, LAPACK) and torch (MKL):
-    one product W J, one SVD's singular values, one orthogonal draw's QR, one Gaussian draw."""
+    """The chain's operations at width 400, initlab's (NumPy and SciPy: OpenBLAS and its
+    LAPACK) beside torch's (MKL), one thread: a product W [J | x]; one SVD's singular values;
+    an orthogonal layer (initlab: ``geqrt`` + ``gemqrt`` on S [J | x]; torch: ``linalg.qr``
+    + the sign + the product, or ``geqrf`` + ``ormqr``); one Gaussian draw."""
+    from scipy.linalg import lapack
+
+    from initlab.analysis import jacobian as jac
+
     N, reps = (20, 1) if smoke else (400, 10)
     rng, g = np.random.default_rng(0), torch.Generator().manual_seed(0)
-    W, J = rng.standard_normal((N, N)), rng.standard_normal((N, N))
-    Wt, Jt = torch.from_numpy(W), torch.from_numpy(J)
+    A, C = rng.standard_normal((N, N)), np.asfortranarray(rng.standard_normal((N, N + 1)))
+    At, Ct = torch.from_numpy(A), torch.from_numpy(np.ascontiguousarray(C))
+
+    def qr_layer():
+        Q, R = torch.linalg.qr(At)
+        return (Q * torch.sign(torch.diagonal(R))) @ Ct
+
+    def reflector_layer():
+        a, tau = torch.geqrf(At)
+        return torch.ormqr(a, tau, torch.where(torch.diagonal(a) < 0, -1.0, 1.0).to(At)[:, None]
+                           * Ct)  # fmt: skip
+
     ops = {
-        "W @ J": (lambda: W @ J, lambda: Wt @ Jt),
-        "singular values": (lambda: np.linalg.svd(J, compute_uv=False),
-                            lambda: torch.linalg.svdvals(Jt)),
-        "QR (orthogonal draw)": (lambda: np.linalg.qr(W), lambda: torch.linalg.qr(Wt)),
+        "W [J | x]": (lambda: A @ C, lambda: At @ Ct, None),
+        "singular values": (lambda: lapack.dgesdd(C[:, :N], compute_uv=0),
+                            lambda: torch.linalg.svdvals(Ct[:, :N]), None),
+        "orthogonal layer": (lambda: jac._product("orthogonal", A, C.copy(order="F"), C[:, N]),
+                             qr_layer, reflector_layer),
         "N x N normals": (lambda: rng.standard_normal((N, N)),
-                          lambda: torch.randn(N, N, generator=g, dtype=torch.float64)),
+                          lambda: torch.randn(N, N, generator=g, dtype=torch.float64), None),
     }  # fmt: skip
     for name, fns in ops.items():
         t = []
-        for f in fns:
+        for f in (f for f in fns if f is not None):
             f()
             t0 = time.perf_counter()
             for _ in range(reps):
                 f()
             t.append((time.perf_counter() - t0) / reps * 1e3)
-        print(f"  width {N}, {name}: numpy {t[0]:.2f} ms, torch {t[1]:.2f} ms "
-              f"(numpy / torch {t[0] / t[1]:.2f})")  # fmt: skip
+        more = f", torch geqrf + ormqr {t[2]:.2f} ms" if len(t) > 2 else ""
+        print(f"  width {N}, {name}: initlab {t[0]:.2f} ms, torch {t[1]:.2f} ms{more} "
+              f"(initlab / torch {t[0] / t[1]:.2f})")  # fmt: skip
 
 
 def _kernel_data(smoke: bool):
@@ -223,6 +257,10 @@ def check(name: str, results: dict) -> None:
             err = max(np.max(np.abs(getattr(k, f) - t[f])) / np.max(np.abs(getattr(k, f)))
                       for k, t in pairs for f in ("nngp", "ntk"))  # fmt: skip
             ok = err < 1e-7  # relu's NTK diagonal: 6.6e-9 (neural-tangents clips c < 1)
+        elif name == "jacobian" and peer == "torch reflectors":  # torch's draws: the same
+            err = max(np.max(np.abs(t - r)) / np.max(r) for t, r in zip(theirs, results["torch"],
+                                                                     strict=True))  # fmt: skip
+            ok = err < 1e-12
         elif name == "jacobian":
             err = max(abs(np.mean(t**2) / np.mean(o**2) - 1) for o, t in pairs)
             ok = err < 0.25

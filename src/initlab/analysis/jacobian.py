@@ -242,49 +242,62 @@ def _spectra(act, weights, w2, q, b2, depths, N, members, seed) -> np.ndarray:
     return np.stack(chains)
 
 
-def _product(weights: str, A: Array, C: Array | None, x: Array) -> Array:
-    r""":math:`W [J \mid x]` up to the scalar :func:`_scale`, ``(N, N + 1)``: the Gaussian
-    :math:`A [J \mid x]`, or the orthogonal :math:`Q S [J \mid x]` from the Householder QR
-    :math:`A = QR`, :math:`S = \operatorname{diag}(\operatorname{sign} R_{ii})` (0 taken as
-    +1, the catalogue's sign correction), applied as reflectors (LAPACK ``gemqrt``, :math:`2N^3`
-    flops) without forming :math:`Q` (``orgqr`` and a product: :math:`4N^3/3 + 2N^3`).
-    `C` is :math:`[J \mid x]` (overwritten, orthogonal), or None at the first layer
-    (:math:`J = I`: no product, :math:`A` itself is :math:`W`'s part)."""
-    N = A.shape[0]
-    if weights == "gaussian":
-        if C is not None:
-            return A @ C
-        C = np.empty((N, N + 1), order="F")
-        C[:, :N] = A
-        C[:, N] = A @ x
-        return C
-    V, T, _ = _lapack.dgeqrt(min(_BLOCK, N), A)  # R above the diagonal, reflectors below
-    s = np.where(np.diagonal(V) < 0, -1.0, 1.0)
-    if C is None:
-        C = np.zeros((N, N + 1), order="F")
-        C[np.arange(N), np.arange(N)] = s
-        C[:, N] = s * x
-    else:
-        C *= s[:, None]  # Fortran order: gemqrt's own output
-    return _lapack.dgemqrt(V, T, C, overwrite_c=1)[0]
+class _Layers:
+    r"""One chain's products :math:`W [J \mid x]` up to the scalar :func:`_scale`, in
+    ``(N, N + 1)`` buffers reused layer after layer (fresh arrays of this size cost their
+    page faults at every layer): the Gaussian :math:`A [J \mid x]`, or the orthogonal
+    :math:`Q S [J \mid x]` from the Householder QR :math:`A = QR`,
+    :math:`S = \operatorname{diag}(\operatorname{sign} R_{ii})` (0 taken as +1, the
+    catalogue's sign correction), applied as reflectors (LAPACK ``geqrt`` then ``gemqrt``,
+    :math:`4N^3/3 + 2N^3` flops) without forming :math:`Q` (``orgqr`` and a product:
+    :math:`4N^3/3` more). At the first layer :math:`J = I`: no product."""
+
+    def __init__(self, weights: str, N: int) -> None:
+        self.orthogonal, self.N = weights == "orthogonal", N
+        self.A = np.empty((N, N))  # the layer's normals
+        # Fortran order: LAPACK's (in place), and J's rows scaled along contiguous columns
+        self.C = [np.empty((N, N + 1), order="F") for _ in range(1 if self.orthogonal else 2)]
+        self.R = np.empty((N, N), order="F") if self.orthogonal else None
+
+    def __call__(self, C: Array | None, x: Array) -> Array:
+        """``W [C | x]`` (C: J before this layer, None at the first) into a buffer."""
+        A, N = self.A, self.N
+        if not self.orthogonal:
+            if C is None:
+                C = self.C[0]
+                C[:, :N] = A
+                np.matmul(A, x, out=C[:, N])
+                return C
+            return np.matmul(A, C, out=self.C[1] if C is self.C[0] else self.C[0])
+        self.R[...] = A
+        V, T, _ = _lapack.dgeqrt(min(_BLOCK, N), self.R, overwrite_a=1)  # reflectors below R
+        s = np.where(np.diagonal(V) < 0, -1.0, 1.0)
+        if C is None:
+            C = self.C[0]
+            C[...] = 0.0
+            C[np.arange(N), np.arange(N)] = s
+            np.multiply(s, x, out=C[:, N])
+        else:
+            C *= s[:, None]
+        return _lapack.dgemqrt(V, T, C, overwrite_c=1)[0]
 
 
 def _chain(act, weights, w2, q, b2, depths, N, child: int) -> np.ndarray:
     r"""One member's chain (drawn from seed `child`): its singular values ``(len(depths), N)``.
 
-    Per layer: :math:`A` (N x N normals), the bias noise, then
-    :math:`[J \mid x] \leftarrow` ``_product`` in one call, :math:`h = c\,(\cdot)_{:, N} +
+    Per layer: :math:`A` (N x N normals), the bias noise :math:`\xi`, then
+    :math:`[J \mid x] \leftarrow` :class:`_Layers`, :math:`h = c\,(\cdot)_{:, N} +
     \sigma_b \xi`, :math:`J \leftarrow \operatorname{diag}(c\,\phi'(h))\,(\cdot)_{:, :N}`
     with :math:`c` = :func:`_scale` (one pass over :math:`J`)."""
     out = np.empty((len(depths), N))
     rng = make_rng(child)
     x = act.f(math.sqrt(q) * rng.standard_normal(N))
     c, b = _scale(weights, w2, N), math.sqrt(b2)
-    C = None  # [J | x], (N, N + 1)
+    product, C = _Layers(weights, N), None  # C: [J | x], (N, N + 1)
     for l in range(1, depths[-1] + 1):
-        A = rng.standard_normal((N, N))  # the catalogue's draw's normals, in its order
+        rng.standard_normal(out=product.A)  # the catalogue's draw's normals, in its order
         noise = rng.standard_normal(N)
-        C = _product(weights, A, C, x)
+        C = product(C, x)
         h = c * C[:, N] + b * noise
         x = act.f(h)
         C[:, :N] *= (c * act.df(h, x))[:, None]
@@ -317,11 +330,15 @@ def jacobian_spectra(
     r"""Singular values of :math:`J = \prod D_l W_l` at each of `depths` (module docstring).
 
     One chain of ``max(depths)`` layers per member; :math:`J` is accumulated as
-    :math:`J \leftarrow D_l (W_l J)` and its singular values taken (LAPACK ``gesdd``) when
-    the depth is in `depths`. Cost: ``max(depths)`` products of :math:`N \times N` matrices
-    and one SVD per depth, per member (N = 400, depth 64: about a second). The products and
-    SVDs run on one BLAS thread (``threadpoolctl``), as training's do, so a seed gives the
-    same bits at any thread count.
+    :math:`J \leftarrow D_l (W_l J)` (from :math:`J = D_1 W_1`) and its singular values
+    taken (LAPACK ``gesdd``) when the depth is in `depths`. The weights are the catalogue's
+    draws (``normal(0, sigma_w / sqrt(N))``, ``orthogonal(sigma_w)``: the same normals in
+    the same order), an orthogonal one applied as the Householder reflectors of its QR,
+    never formed (:class:`_Layers`). Cost: ``max(depths)`` products of :math:`N \times N`
+    matrices (orthogonal: a QR and the reflectors' product, 5/3 as many flops) and one SVD
+    per depth, per member (N = 400, depth 64: a third of a second Gaussian, half a second
+    orthogonal). The products and SVDs run on one BLAS thread (``threadpoolctl``, NumPy's
+    and SciPy's), as training's do, so a seed gives the same bits at any thread count.
 
     Float64 resolves a singular value only down to about :data:`RESOLUTION` times the
     largest of the same :math:`J`: smaller values (ill-conditioned :math:`J`, e.g. deep
