@@ -145,6 +145,11 @@ def jacobian_breakdown(smoke: bool) -> None:
     rng, g = np.random.default_rng(0), torch.Generator().manual_seed(0)
     A, C = rng.standard_normal((N, N)), np.asfortranarray(rng.standard_normal((N, N + 1)))
     At, Ct = torch.from_numpy(A), torch.from_numpy(np.ascontiguousarray(C))
+    D = np.empty_like(C, order="F")  # initlab's products go to reused buffers
+
+    layers = jac._Layers("orthogonal", N)  # initlab's orthogonal layer on its buffers
+    layers.A[...] = A
+    CF = layers(None, C[:, N])
 
     def qr_layer():
         Q, R = torch.linalg.qr(At)
@@ -156,11 +161,10 @@ def jacobian_breakdown(smoke: bool) -> None:
                            * Ct)  # fmt: skip
 
     ops = {
-        "W [J | x]": (lambda: A @ C, lambda: At @ Ct, None),
+        "W [J | x]": (lambda: np.matmul(A, C, out=D), lambda: At @ Ct, None),
         "singular values": (lambda: lapack.dgesdd(C[:, :N], compute_uv=0),
                             lambda: torch.linalg.svdvals(Ct[:, :N]), None),
-        "orthogonal layer": (lambda: jac._product("orthogonal", A, C.copy(order="F"), C[:, N]),
-                             qr_layer, reflector_layer),
+        "orthogonal layer": (lambda: layers(CF, C[:, N]), qr_layer, reflector_layer),
         "N x N normals": (lambda: rng.standard_normal((N, N)),
                           lambda: torch.randn(N, N, generator=g, dtype=torch.float64), None),
     }  # fmt: skip
