@@ -8,8 +8,10 @@ r"""The theory studies beside their peers: deep-linear learning time, Jacobian s
   jacobian``'s defaults: tanh at the critical sigma_w^2 = 1, sigma_b^2 = 0, width 400, depths
   1 4 16 64, 2 members, Gaussian and orthogonal weights) beside PyTorch doing the same
   arithmetic (:func:`torch_spectra`: the same draws' laws from torch's generator, the same
-  chain of products :math:`J \leftarrow D_l (W_l J)`, ``torch.linalg.svdvals``; orthogonal
-  weights by the QR of a Gaussian matrix with the sign correction, as initlab's);
+  chain of products :math:`J \leftarrow D_l (W_l J)` from :math:`J = D_1 W_1`,
+  ``torch.linalg.svdvals``; orthogonal weights by the QR of a Gaussian matrix with the sign
+  correction, as initlab's: ``torch`` forms Q (``linalg.qr``), ``torch reflectors`` applies
+  it as initlab does, as Householder reflectors (``geqrf``, ``ormqr``));
 - ``kernels`` (:func:`initlab.analysis.kernels.mlp_kernels`, NNGP and NTK of a 2-hidden-layer
   MLP, NTK parametrization, relu and erf: closed forms on both sides) beside neural-tangents'
   jitted ``kernel_fn`` (``--nt-python PATH``, an interpreter with neural-tangents; its
@@ -271,7 +273,8 @@ def check(name: str, results: dict) -> None:
         else:
             err = np.max(np.abs(np.concatenate(theirs) - np.concatenate(ours)))
             ok = err < 1e-10
-        print(f"  {peer} vs initlab: max |difference| {err:.1e}")
+        ref = "torch (relative to s_max)" if peer == "torch reflectors" else "initlab"
+        print(f"  {peer} vs {ref}: max |difference| {err:.1e}")
         if not ok:
             raise SystemExit(f"{peer} does not compute initlab's numbers ({name})")
 
