@@ -138,12 +138,13 @@ def jacobian_breakdown(smoke: bool) -> None:
     """The chain's operations at width 400, initlab's (NumPy and SciPy: OpenBLAS and its
     LAPACK) beside torch's (MKL), one thread: a product W [J | x]; one SVD's singular values;
     an orthogonal layer (initlab: ``geqrt`` + ``gemqrt`` on S [J | x]; torch: ``linalg.qr``
-    + the sign + the product, or ``geqrf`` + ``ormqr``); one Gaussian draw."""
+    + the sign + the product, or ``geqrf`` + ``ormqr``); one Gaussian draw. Interleaved
+    call by call, the median of 21."""
     from scipy.linalg import lapack
 
     from initlab.analysis import jacobian as jac
 
-    N, reps = (20, 1) if smoke else (400, 10)
+    N, reps = (20, 1) if smoke else (400, 21)
     rng, g = np.random.default_rng(0), torch.Generator().manual_seed(0)
     A, C = rng.standard_normal((N, N)), np.asfortranarray(rng.standard_normal((N, N + 1)))
     At, Ct = torch.from_numpy(A), torch.from_numpy(np.ascontiguousarray(C))
@@ -170,14 +171,15 @@ def jacobian_breakdown(smoke: bool) -> None:
         "N x N normals": (lambda: rng.standard_normal((N, N)),
                           lambda: torch.randn(N, N, generator=g, dtype=torch.float64), None),
     }  # fmt: skip
-    for name, fns in ops.items():
-        t = []
-        for f in (f for f in fns if f is not None):
-            f()
-            t0 = time.perf_counter()
-            for _ in range(reps):
+    for name, fns in ops.items():  # interleaved call by call; the median per contender
+        fns = [f for f in fns if f is not None]
+        runs: list[list[float]] = [[] for _ in fns]
+        for _ in range(reps + 1):
+            for f, r in zip(fns, runs, strict=True):
+                t0 = time.perf_counter()
                 f()
-            t.append((time.perf_counter() - t0) / reps * 1e3)
+                r.append((time.perf_counter() - t0) * 1e3)
+        t = [statistics.median(r[1:]) for r in runs]  # the first call: warm-up
         more = f", torch geqrf + ormqr {t[2]:.2f} ms" if len(t) > 2 else ""
         print(f"  width {N}, {name}: initlab {t[0]:.2f} ms, torch {t[1]:.2f} ms{more} "
               f"(initlab / torch {t[0] / t[1]:.2f})")  # fmt: skip
