@@ -20,7 +20,8 @@ r"""The theory studies beside their peers: deep-linear learning time, Jacobian s
   its time per call is printed.
 
 Rounds interleave the contenders; each figure is the median over rounds of peer / initlab
-(> 1: initlab is faster), min..max, one thread, float64.
+(> 1: initlab is faster), min..max, one thread, float64; in wall time, and for the peers in
+this process also in process time (CPU seconds: less sensitive to a shared machine's load).
 
     python benchmarks/bench_theory.py [--rounds 3] [--nt-python PATH] [--only ...]
 """
@@ -287,13 +288,15 @@ def bench(name: str, smoke: bool, rounds: int, nt_python: str | None) -> None:
     if contenders is None:
         return
     times: dict[str, list[float]] = {k: [] for k in contenders}
+    cpu: dict[str, list[float]] = {k: [] for k in contenders}  # this process's CPU seconds
     nt: list[list[dict]] = []
     for r in range(rounds):
         results = {}
         for who, fn in contenders.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             results[who] = fn()
             times[who].append(time.perf_counter() - t0)
+            cpu[who].append(time.process_time() - c0)
         if r == 0:
             check(name, results)
         if "neural-tangents" in results:
@@ -308,8 +311,10 @@ def bench(name: str, smoke: bool, rounds: int, nt_python: str | None) -> None:
                   "process": "whole process, start-up included"}  # fmt: skip
         for key, label in labels.items():
             series[f"neural-tangents {label}"] = [sum(run[key] for run in rnd) for rnd in nt]
-    for who, t in series.items():
-        rs = [a / b for a, b in zip(t, base, strict=True)]
+    in_process = {f"{k}, process time": cpu[k] for k in series if k in contenders}
+    for who, t in {**series, **in_process}.items():  # process time: less sensitive to load
+        rs = [a / b for a, b in zip(t, cpu["initlab"] if who in in_process else base,
+                                    strict=True)]  # fmt: skip
         print(f"  {who} / initlab: {statistics.median(rs):.2f}x "
               f"(min {min(rs):.2f}, max {max(rs):.2f}, n={len(rs)})")  # fmt: skip
     if name == "jacobian":
