@@ -8,8 +8,10 @@ r"""The theory studies beside their peers: deep-linear learning time, Jacobian s
   jacobian``'s defaults: tanh at the critical sigma_w^2 = 1, sigma_b^2 = 0, width 400, depths
   1 4 16 64, 2 members, Gaussian and orthogonal weights) beside PyTorch doing the same
   arithmetic (:func:`torch_spectra`: the same draws' laws from torch's generator, the same
-  chain of products :math:`J \leftarrow D_l (W_l J)`, ``torch.linalg.svdvals``; orthogonal
-  weights by the QR of a Gaussian matrix with the sign correction, as initlab's);
+  chain of products :math:`J \leftarrow D_l (W_l J)` from :math:`J = D_1 W_1`,
+  ``torch.linalg.svdvals``; orthogonal weights by the QR of a Gaussian matrix with the sign
+  correction, as initlab's: ``torch`` forms Q (``linalg.qr``), ``torch reflectors`` applies
+  it as initlab does, as Householder reflectors (``geqrf``, ``ormqr``));
 - ``kernels`` (:func:`initlab.analysis.kernels.mlp_kernels`, NNGP and NTK of a 2-hidden-layer
   MLP, NTK parametrization, relu and erf: closed forms on both sides) beside neural-tangents'
   jitted ``kernel_fn`` (``--nt-python PATH``, an interpreter with neural-tangents; its
@@ -18,7 +20,8 @@ r"""The theory studies beside their peers: deep-linear learning time, Jacobian s
   its time per call is printed.
 
 Rounds interleave the contenders; each figure is the median over rounds of peer / initlab
-(> 1: initlab is faster), min..max, one thread, float64.
+(> 1: initlab is faster), min..max, one thread, float64; in wall time, and for the peers in
+this process also in process time (CPU seconds: less sensitive to a shared machine's load).
 
     python benchmarks/bench_theory.py [--rounds 3] [--nt-python PATH] [--only ...]
 """
@@ -34,6 +37,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.linalg  # noqa: F401  (its OpenBLAS loaded before set_threads limits the pools)
 import torch
 
 import _torchstudies as peers
@@ -71,8 +75,13 @@ def deep_linear_case(smoke: bool, nt_python: str | None) -> dict:
 
 
 def torch_spectra(act: str, w2: float, b2: float, q: float, depths, N: int, members: int,
-                  weights: str, seed: int) -> np.ndarray:  # fmt: skip
-    r""":func:`initlab.analysis.jacobian.jacobian_spectra`'s arithmetic in PyTorch, float64."""
+                  weights: str, seed: int, reflectors: bool = False) -> np.ndarray:  # fmt: skip
+    r""":func:`initlab.analysis.jacobian.jacobian_spectra`'s arithmetic in PyTorch, float64:
+    per layer the draws (A, then the bias noise), :math:`h = W x + \sigma_b \xi`,
+    :math:`J \leftarrow D (W J)` (the first layer: :math:`J = D W`, no product by
+    :math:`I`, as initlab), ``svdvals`` at each depth. Orthogonal W: ``torch.linalg.qr`` and
+    the sign correction, W formed; or with `reflectors`, initlab's method in torch:
+    ``torch.geqrf`` and ``torch.ormqr`` applied to :math:`S [J \mid x]`, Q never formed."""
     phi = {"tanh": torch.tanh, "linear": lambda h: h}[act]
     dphi = {"tanh": lambda h, x: 1 - x * x, "linear": lambda h, x: torch.ones_like(h)}[act]
     g = torch.Generator().manual_seed(seed)
@@ -80,17 +89,25 @@ def torch_spectra(act: str, w2: float, b2: float, q: float, depths, N: int, memb
     out = np.empty((members, len(depths), N))
     for k in range(members):
         x = phi(math.sqrt(q) * torch.randn(N, generator=g, dtype=f64))
-        J = torch.eye(N, dtype=f64)
+        J = None
         for l in range(1, depths[-1] + 1):
             A = torch.randn(N, N, generator=g, dtype=f64)
-            if weights == "orthogonal":
-                Q, R = torch.linalg.qr(A)
-                W = math.sqrt(w2) * (Q * torch.sign(torch.diagonal(R)))
+            noise = torch.randn(N, generator=g, dtype=f64)
+            if weights == "orthogonal" and reflectors and J is not None:
+                a, tau = torch.geqrf(A)
+                s = torch.where(torch.diagonal(a) < 0, -1.0, 1.0).to(f64)[:, None]
+                Y = math.sqrt(w2) * torch.ormqr(a, tau, s * torch.cat([J, x[:, None]], 1))
+                WJ, Wx = Y[:, :N], Y[:, N]
             else:
-                W = A * math.sqrt(w2 / N)
-            h = W @ x + math.sqrt(b2) * torch.randn(N, generator=g, dtype=f64)
+                if weights == "orthogonal":
+                    Q, R = torch.linalg.qr(A)
+                    W = math.sqrt(w2) * (Q * torch.sign(torch.diagonal(R)))
+                else:
+                    W = A * math.sqrt(w2 / N)
+                WJ, Wx = (W if J is None else W @ J), W @ x
+            h = Wx + math.sqrt(b2) * noise
             x = phi(h)
-            J = dphi(h, x)[:, None] * (W @ J)
+            J = dphi(h, x)[:, None] * WJ
             if l in depths:
                 out[k, depths.index(l)] = torch.linalg.svdvals(J).numpy()
     return out
@@ -110,37 +127,63 @@ def jacobian_case(smoke: bool, nt_python: str | None) -> dict:
 
     q = jac._q_input(jac._activations.get("tanh"), w2, b2)
 
-    def peer():
-        return [torch_spectra("tanh", w2, b2, q, depths, N, members, law, 0) for law in laws]
+    def peer(reflectors=False):
+        return [torch_spectra("tanh", w2, b2, q, depths, N, members, law, 0, reflectors)
+                for law in laws]  # fmt: skip
 
-    return {"initlab": initlab, "torch": peer}
+    return {"initlab": initlab, "torch": peer,
+            "torch reflectors": lambda: peer(reflectors=True)}  # fmt: skip
 
 
 def jacobian_breakdown(smoke: bool) -> None:
-    """The chain's operations at width 400 in NumPy (OpenBLAS, LAPACK) and torch (MKL):
-    one product W J, one SVD's singular values, one orthogonal draw's QR, one Gaussian draw."""
-    N, reps = (20, 1) if smoke else (400, 10)
+    """The chain's operations at width 400, initlab's (NumPy and SciPy: OpenBLAS and its
+    LAPACK) beside torch's (MKL), one thread: a product W [J | x]; one SVD's singular values;
+    an orthogonal layer (initlab: ``geqrt`` + ``gemqrt`` on S [J | x]; torch: ``linalg.qr``
+    + the sign + the product, or ``geqrf`` + ``ormqr``); one Gaussian draw. Interleaved
+    call by call, the median of 21."""
+    from scipy.linalg import lapack
+
+    from initlab.analysis import jacobian as jac
+
+    N, reps = (20, 1) if smoke else (400, 21)
     rng, g = np.random.default_rng(0), torch.Generator().manual_seed(0)
-    W, J = rng.standard_normal((N, N)), rng.standard_normal((N, N))
-    Wt, Jt = torch.from_numpy(W), torch.from_numpy(J)
+    A, C = rng.standard_normal((N, N)), np.asfortranarray(rng.standard_normal((N, N + 1)))
+    At, Ct = torch.from_numpy(A), torch.from_numpy(np.ascontiguousarray(C))
+    D = np.empty_like(C, order="F")  # initlab's products go to reused buffers
+
+    layers = jac._Layers("orthogonal", N)  # initlab's orthogonal layer on its buffers
+    layers.A[...] = A
+    CF = layers(None, C[:, N])
+
+    def qr_layer():
+        Q, R = torch.linalg.qr(At)
+        return (Q * torch.sign(torch.diagonal(R))) @ Ct
+
+    def reflector_layer():
+        a, tau = torch.geqrf(At)
+        return torch.ormqr(a, tau, torch.where(torch.diagonal(a) < 0, -1.0, 1.0).to(At)[:, None]
+                           * Ct)  # fmt: skip
+
     ops = {
-        "W @ J": (lambda: W @ J, lambda: Wt @ Jt),
-        "singular values": (lambda: np.linalg.svd(J, compute_uv=False),
-                            lambda: torch.linalg.svdvals(Jt)),
-        "QR (orthogonal draw)": (lambda: np.linalg.qr(W), lambda: torch.linalg.qr(Wt)),
+        "W [J | x]": (lambda: np.matmul(A, C, out=D), lambda: At @ Ct, None),
+        "singular values": (lambda: lapack.dgesdd(C[:, :N], compute_uv=0),
+                            lambda: torch.linalg.svdvals(Ct[:, :N]), None),
+        "orthogonal layer": (lambda: layers(CF, C[:, N]), qr_layer, reflector_layer),
         "N x N normals": (lambda: rng.standard_normal((N, N)),
-                          lambda: torch.randn(N, N, generator=g, dtype=torch.float64)),
+                          lambda: torch.randn(N, N, generator=g, dtype=torch.float64), None),
     }  # fmt: skip
-    for name, fns in ops.items():
-        t = []
-        for f in fns:
-            f()
-            t0 = time.perf_counter()
-            for _ in range(reps):
+    for name, fns in ops.items():  # interleaved call by call; the median per contender
+        fns = [f for f in fns if f is not None]
+        runs: list[list[float]] = [[] for _ in fns]
+        for _ in range(reps + 1):
+            for f, r in zip(fns, runs, strict=True):
+                t0 = time.perf_counter()
                 f()
-            t.append((time.perf_counter() - t0) / reps * 1e3)
-        print(f"  width {N}, {name}: numpy {t[0]:.2f} ms, torch {t[1]:.2f} ms "
-              f"(numpy / torch {t[0] / t[1]:.2f})")  # fmt: skip
+                r.append((time.perf_counter() - t0) * 1e3)
+        t = [statistics.median(r[1:]) for r in runs]  # the first call: warm-up
+        more = f", torch geqrf + ormqr {t[2]:.2f} ms" if len(t) > 2 else ""
+        print(f"  width {N}, {name}: initlab {t[0]:.2f} ms, torch {t[1]:.2f} ms{more} "
+              f"(initlab / torch {t[0] / t[1]:.2f})")  # fmt: skip
 
 
 def _kernel_data(smoke: bool):
@@ -223,13 +266,18 @@ def check(name: str, results: dict) -> None:
             err = max(np.max(np.abs(getattr(k, f) - t[f])) / np.max(np.abs(getattr(k, f)))
                       for k, t in pairs for f in ("nngp", "ntk"))  # fmt: skip
             ok = err < 1e-7  # relu's NTK diagonal: 6.6e-9 (neural-tangents clips c < 1)
+        elif name == "jacobian" and peer == "torch reflectors":  # torch's draws: the same
+            err = max(np.max(np.abs(t - r)) / np.max(r) for t, r in zip(theirs, results["torch"],
+                                                                     strict=True))  # fmt: skip
+            ok = err < 1e-12
         elif name == "jacobian":
             err = max(abs(np.mean(t**2) / np.mean(o**2) - 1) for o, t in pairs)
             ok = err < 0.25
         else:
             err = np.max(np.abs(np.concatenate(theirs) - np.concatenate(ours)))
             ok = err < 1e-10
-        print(f"  {peer} vs initlab: max |difference| {err:.1e}")
+        ref = "torch (relative to s_max)" if peer == "torch reflectors" else "initlab"
+        print(f"  {peer} vs {ref}: max |difference| {err:.1e}")
         if not ok:
             raise SystemExit(f"{peer} does not compute initlab's numbers ({name})")
 
@@ -240,13 +288,15 @@ def bench(name: str, smoke: bool, rounds: int, nt_python: str | None) -> None:
     if contenders is None:
         return
     times: dict[str, list[float]] = {k: [] for k in contenders}
+    cpu: dict[str, list[float]] = {k: [] for k in contenders}  # this process's CPU seconds
     nt: list[list[dict]] = []
     for r in range(rounds):
         results = {}
         for who, fn in contenders.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             results[who] = fn()
             times[who].append(time.perf_counter() - t0)
+            cpu[who].append(time.process_time() - c0)
         if r == 0:
             check(name, results)
         if "neural-tangents" in results:
@@ -261,8 +311,10 @@ def bench(name: str, smoke: bool, rounds: int, nt_python: str | None) -> None:
                   "process": "whole process, start-up included"}  # fmt: skip
         for key, label in labels.items():
             series[f"neural-tangents {label}"] = [sum(run[key] for run in rnd) for rnd in nt]
-    for who, t in series.items():
-        rs = [a / b for a, b in zip(t, base, strict=True)]
+    in_process = {f"{k}, process time": cpu[k] for k in series if k in contenders}
+    for who, t in {**series, **in_process}.items():  # process time: less sensitive to load
+        rs = [a / b for a, b in zip(t, cpu["initlab"] if who in in_process else base,
+                                    strict=True)]  # fmt: skip
         print(f"  {who} / initlab: {statistics.median(rs):.2f}x "
               f"(min {min(rs):.2f}, max {max(rs):.2f}, n={len(rs)})")  # fmt: skip
     if name == "jacobian":

@@ -20,8 +20,9 @@ import json
 from initlab.analysis.jacobian import jacobian_spectra
 from initlab.analysis.propagation import study_correlations
 j = jacobian_spectra("tanh", 1.0, 1e-4, depths=(1, 4), width=400, members=2, seed=3)
+o = jacobian_spectra("tanh", 1.0, 1e-4, depths=(1, 4), width=400, weights="orthogonal", seed=3)
 c = study_correlations("tanh", 1.0, 1e-4, depth=4, width=400, members=2, seed=3)
-print(json.dumps({"jacobian": j.as_dict(), "correlation": c.as_dict()}))
+print(json.dumps({"jacobian": j.as_dict(), "orthogonal": o.as_dict(), "correlation": c.as_dict()}))
 """
 
 
@@ -37,4 +38,5 @@ def _run(threads: int) -> dict:
 def test_jacobian_and_correlation_studies_are_bitwise_the_same_at_1_and_2_threads():
     one, two = _run(1), _run(2)
     assert one["jacobian"] == two["jacobian"]  # every float, exactly
+    assert one["orthogonal"] == two["orthogonal"]  # SciPy's LAPACK (geqrt, gemqrt) too
     assert one["correlation"] == two["correlation"]
