@@ -336,13 +336,14 @@ def _digits(n_examples: int | None) -> tuple[Array, Array]:
     return W.digits(n_examples)
 
 
-CHUNK_BYTES = 48 << 20
+CHUNK_BYTES = 24 << 20
 """Bytes of parameters, gradients and Adam's two moments of the members trained at once: a
-larger group is trained in chunks of consecutive members of about this size (the fewest such
-chunks, of equal sizes), so that one step's arrays stay in the processor's cache between its
-passes instead of streaming from memory in each (at width 512, 16 members of SP and muP: 2.3x
-faster by chunks of 3; see BENCHMARKS.md). A member's numbers do not depend on the members
-trained with it (:mod:`initlab.nn.training`, "Determinism"): the chunks give the same bits."""
+group is trained in chunks of consecutive members of at most this size (at least one member;
+the fewest chunks, of sizes differing by at most one), so that a step's arrays stay in the
+processor's cache between its passes more than they would for the whole group (at width 512,
+17 MiB a member: chunks of one). A member's numbers do not depend on the members trained
+with it (:mod:`initlab.nn.training`, "Determinism"): the chunks give the same bits. Measured
+in BENCHMARKS.md ("The studies beside their peers", fifth pass)."""
 
 
 def _train_group(configs: Sequence[Mapping[str, Any]], X: Array, Y: Array) -> list[dict]:
@@ -359,7 +360,8 @@ def _train_group(configs: Sequence[Mapping[str, Any]], X: Array, Y: Array) -> li
 
     first = build(configs[:1])
     K, per_member = len(configs), 4 * sum(P[0].nbytes for P in first[0].params)
-    chunks = np.array_split(np.arange(K), min(K, -(-K * per_member // CHUNK_BYTES)))
+    size = max(1, CHUNK_BYTES // per_member)
+    chunks = np.array_split(np.arange(K), -(-K // size))
     out: list[dict] = []
     for at in chunks:
         members = [configs[k] for k in at]
