@@ -7,11 +7,12 @@ width; under SP it does.
 
 A cell is one member: (parametrization, width, :math:`\log_2` learning rate, seed) and the
 settings that decide its numbers (optimizer, steps, batch size, examples, head, dtype, base
-width, architecture); its group is its (parametrization, width), trained as one population
-(:mod:`initlab.studies._widths`). Its record is its final loss and its loss curve (+inf
-where diverged). :func:`lr_transfer` with ``out=DIR`` runs the cells on the sweep's executor
-into ``DIR/sweep.sqlite`` (``initlab results DIR`` lists them; a rerun computes only what
-is missing), and without it computes them here; both give the same bits.
+width, architecture); its group is its (parametrization, width), trained together
+(:mod:`initlab.studies._widths`): as one population, or by chunks of consecutive members that
+fit in cache (:data:`CHUNK_BYTES`; the same bits). Its record is its final loss and its loss
+curve (+inf where diverged). :func:`lr_transfer` with ``out=DIR`` runs the cells on the
+sweep's executor into ``DIR/sweep.sqlite`` (``initlab results DIR`` lists them; a rerun
+computes only what is missing), and without it computes them here; both give the same bits.
 """
 
 from __future__ import annotations
