@@ -54,7 +54,7 @@ class BlockViews:
         flat = [np.empty(max(sizes), np.result_type(P, G, M, V)) for _ in range(2)]
         self.views: list[tuple] = []
         for at, size in zip(self.ats, sizes, strict=True):
-            c = _member_rows(at, K)
+            c = member_rows(at, K)
             p = P[at]
             s0, s1 = (buf[:size].reshape(p.shape) for buf in flat)
             self.views.append((
@@ -85,7 +85,7 @@ class BlockViews:
         return zip(self.views, self.gs, strict=True)
 
 
-def _member_rows(at: tuple[slice, ...], K: int):
+def member_rows(at: tuple[slice, ...], K: int):
     """A per-member coefficient ``(K, 1, 1)`` restricted to the members of block `at`
     (a scalar or a coefficient of one row, broadcast to all, as it is)."""
     return lambda x: x[at[0]] if np.ndim(x) and np.shape(x)[0] == K else x

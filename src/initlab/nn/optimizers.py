@@ -53,7 +53,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 
 from initlab._validation import InitlabError, check_number, unknown_name
-from initlab.nn.block_views import BlockViews, _member_rows
+from initlab.nn.block_views import BlockViews, member_rows
 
 Array = np.ndarray
 PerMember = float | Sequence[float] | np.ndarray
@@ -208,7 +208,7 @@ class SGD:
                 else:
                     g = b
             for at in _blocks(p, g):  # one pass in cache, not a weight-sized temporary
-                p[at] -= tmp.product(_member_rows(at, p.shape[0])(lrs[i]), g[at], 2)
+                p[at] -= tmp.product(member_rows(at, p.shape[0])(lrs[i]), g[at], 2)
         state["t"] += 1
 
 
@@ -263,10 +263,10 @@ class Adam:
             if p.dtype != dtype:
                 raise InitlabError(f"adam: parameter {i} is {p.dtype}, the training's dtype "
                                    f"is {np.dtype(dtype)}: give them one dtype")  # fmt: skip
-        one = lambda x: _column(x, dtype)  # noqa: E731 - the constants, cast once
+        one = lambda x: _column(x, dtype)  # noqa: E731 - cast once; bc2_sqrt is set per step
         cast = {"eps": one(hp["eps"]), "one_b1": one(1 - hp["beta1"]), "b2": one(hp["beta2"]),
                 "one_b2": one(1 - hp["beta2"]), "wd": one(hp["weight_decay"]),
-                "bc2_sqrt": one(np.ones_like(hp["beta2"]))}  # fmt: skip - set per step
+                "bc2_sqrt": one(np.ones_like(hp["beta2"]))}  # fmt: skip
         return {
             "t": 0,
             "use_decay": bool((hp["weight_decay"] != 0).any()),
