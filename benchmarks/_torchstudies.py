@@ -122,9 +122,11 @@ def train_loop(
     activation: str,
     optimizer: str = "sgd",
     observe: Observe = None,
+    evaluate: Sequence[np.ndarray] = (),
 ) -> np.ndarray:
     """:func:`train_bmm`'s training, one member after the other, each a model of its own
-    with ``torch.optim.SGD`` / ``Adam`` (a parameter group per parameter)."""
+    with ``torch.optim.SGD`` / ``Adam`` (a parameter group per parameter). ``evaluate``:
+    inputs whose logits each member computes after its last step (a study's final loss)."""
     phi = ACTS[activation]
     Xt, Yt = _tensor(X), _tensor(Y)
     K = weights[0].shape[0]
@@ -135,12 +137,10 @@ def train_loop(
             params += [_tensor(W[k]).requires_grad_(), _tensor(b[k]).requires_grad_()]
         groups = [{"params": [p], "lr": float(r[k])} for p, r in zip(params, rates, strict=True)]
         opt = torch.optim.SGD(groups) if optimizer == "sgd" else torch.optim.Adam(groups)
+
         for t, cols in enumerate(batches):
             XB, YB = (Xt, Yt) if cols is None else (Xt[:, cols], Yt[:, cols])
-            Z = torch.addmm(params[1], params[0], XB)
-            Zs = [Z]
-            for l in range(2, len(params), 2):
-                Zs.append(torch.addmm(params[l + 1], params[l], phi(Zs[-1])))
+            Zs = _forward_one(params, XB, phi)
             J = _cost(Zs[-1][None], YB)[0]
             if observe is not None:
                 observe(t, [Z.detach()[None] for Z in Zs])
@@ -148,4 +148,15 @@ def train_loop(
             J.backward()
             opt.step()
             costs[k, t] = J.item()
+        with torch.no_grad():
+            for A in evaluate:
+                _forward_one(params, _tensor(A), phi)
     return costs
+
+
+def _forward_one(params: list[torch.Tensor], XB: torch.Tensor, phi) -> list[torch.Tensor]:
+    """One member's pre-activations ``Z_1 .. Z_L`` on the columns `XB`."""
+    Zs = [torch.addmm(params[1], params[0], XB)]
+    for l in range(2, len(params), 2):
+        Zs.append(torch.addmm(params[l + 1], params[l], phi(Zs[-1])))
+    return Zs

@@ -100,7 +100,7 @@ def lr_transfer_case(smoke: bool):
             widths, log2_lrs, seeds=seeds, base_width=widths[0], **kw
         ).curves[..., 0]
 
-    def peer(fn):
+    def peer(fn, **final):
         def run():
             out = []
             for p in ("sp", "mup"):
@@ -108,14 +108,17 @@ def lr_transfer_case(smoke: bool):
                     Ws, bs, rates = _model_rates(
                         arch, X, Y, n, seeds * len(log2_lrs), p, widths[0], "adam", lrs
                     )
-                    J = fn(Ws, bs, X, Y, batches, rates, activation="relu", optimizer="adam")
+                    J = fn(Ws, bs, X, Y, batches, rates, activation="relu", optimizer="adam",
+                           **final)  # fmt: skip
                     out.append(J[:, 0])
             return out
 
         return run
 
-    return {"initlab": initlab, "torch bmm": peer(peers.train_bmm),
-            "torch loop": peer(peers.train_loop)}  # fmt: skip
+    # the study's record is each member's final loss on the whole training set: the peers
+    # compute those logits too
+    return {"initlab": initlab, "torch bmm": peer(peers.train_bmm, evaluate=((), [X])),
+            "torch loop": peer(peers.train_loop, evaluate=[X])}  # fmt: skip
 
 
 def coord_check_case(smoke: bool):

@@ -53,6 +53,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 
 from initlab._validation import InitlabError, check_number, unknown_name
+from initlab.nn.block_views import BlockViews, member_rows
 
 Array = np.ndarray
 PerMember = float | Sequence[float] | np.ndarray
@@ -207,7 +208,7 @@ class SGD:
                 else:
                     g = b
             for at in _blocks(p, g):  # one pass in cache, not a weight-sized temporary
-                p[at] -= tmp.product(_member_rows(at, p.shape[0])(lrs[i]), g[at], 2)
+                p[at] -= tmp.product(member_rows(at, p.shape[0])(lrs[i]), g[at], 2)
         state["t"] += 1
 
 
@@ -229,12 +230,6 @@ def _blocks(P: Array, *others: Array) -> Iterator[tuple[slice, ...]]:
     for k in range(P.shape[0]):
         for r in range(0, P.shape[1], rows):
             yield (slice(k, k + 1), slice(r, r + rows))
-
-
-def _member_rows(at: tuple[slice, ...], K: int):
-    """A per-member coefficient ``(K, 1, 1)`` restricted to the members of block `at`
-    (a scalar or a coefficient of one row, broadcast to all, as it is)."""
-    return lambda x: x[at[0]] if np.ndim(x) and np.shape(x)[0] == K else x
 
 
 @dataclass(frozen=True)
@@ -264,45 +259,53 @@ class Adam:
 
     def init_state(self, params: Sequence[Array], dtype: np.dtype) -> dict[str, Any]:
         hp = self.hyper(params[0].shape[0])
-        zeros = [np.zeros_like(p) for p in params]
+        for i, p in enumerate(params):
+            if p.dtype != dtype:
+                raise InitlabError(f"adam: parameter {i} is {p.dtype}, the training's dtype "
+                                   f"is {np.dtype(dtype)}: give them one dtype")  # fmt: skip
+        one = lambda x: _column(x, dtype)  # noqa: E731 - cast once; bc2_sqrt is set per step
+        cast = {"eps": one(hp["eps"]), "one_b1": one(1 - hp["beta1"]), "b2": one(hp["beta2"]),
+                "one_b2": one(1 - hp["beta2"]), "wd": one(hp["weight_decay"]),
+                "bc2_sqrt": one(np.ones_like(hp["beta2"]))}  # fmt: skip
         return {
             "t": 0,
             "use_decay": bool((hp["weight_decay"] != 0).any()),
             **{key: _column(v, np.float64) for key, v in hp.items()},
             "dtype": dtype,
-            "buffers": {"m": zeros, "v": [np.zeros_like(p) for p in params]},
+            "buffers": {key: [np.zeros(p.shape, p.dtype) for p in params] for key in "mv"},
+            "cast": cast,
+            "views": [None] * len(params),  # BlockViews, made at the first step
         }
 
     def step(
         self, params: list[Array], grads: Sequence[Array], lrs: Sequence[Array], state: dict
     ) -> None:
         state["t"] += 1
-        t, dt = state["t"], state["dtype"]
-        b1, b2, wd = state["beta1"], state["beta2"], state["weight_decay"]
+        t, dt, cast = state["t"], state["dtype"], state["cast"]
         # the bias corrections in float64, then one cast: as PyTorch computes them in Python
-        bc1, bc2_sqrt = 1 - b1**t, np.sqrt(1 - b2**t)
-        eps, one_b1, one_b2 = (x.astype(dt) for x in (state["eps"], 1 - b1, 1 - b2))
-        bc2_sqrt_d, b2_d = bc2_sqrt.astype(dt), b2.astype(dt)
-        tmp, wd_d = Scratch.of(state), wd.astype(dt)
+        bc1 = 1 - state["beta1"] ** t
+        np.copyto(cast["bc2_sqrt"], np.sqrt(1 - state["beta2"] ** t).astype(dt))
+        decay = ("decoupled" if self.decoupled else "l2") if state["use_decay"] else None
         for i, (P, G) in enumerate(zip(params, grads, strict=True)):
-            M, V = state["buffers"]["m"][i], state["buffers"]["v"][i]
-            lr, coef = lrs[i], (lrs[i].astype(np.float64) / bc1).astype(dt)
-            for at in _blocks(P, G, M, V):  # each block's numbers in cache for every operation
-                p, g, m, v = P[at], G[at], M[at], V[at]
-                c = _member_rows(at, P.shape[0])
-                if state["use_decay"] and self.decoupled:
-                    p *= 1 - c(lr) * c(wd_d)
-                elif state["use_decay"]:
-                    g = np.add(g, tmp.product(c(wd_d), p, 0), out=tmp.get(0, g, c(wd_d), p))
-                d = np.subtract(g, m, out=tmp.get(1, g, m))
-                m += np.multiply(c(one_b1), d, out=d)  # torch's lerp_(g, 1 - beta1), weight < 0.5
-                v *= c(b2_d)
-                v += tmp.product(c(one_b2), np.multiply(g, g, out=tmp.get(1, g)), 1)
-                denom = np.sqrt(v, out=tmp.get(1, v))
-                denom /= c(bc2_sqrt_d)
-                denom += c(eps)
-                ratio = np.divide(m, denom, out=tmp.get(1, m, denom))
-                p -= tmp.product(c(coef), ratio, 1)
+            M, V, lr = state["buffers"]["m"][i], state["buffers"]["v"][i], lrs[i]
+            ats = list(_blocks(P, G, M, V))  # each block's numbers in cache for every operation
+            kept = state["views"][i]
+            if kept is None or not kept.fits(P, G, lr, ats):
+                kept = state["views"][i] = BlockViews(P, G, M, V, lr, ats, cast, dt, decay)
+            kept.set_rates(lr, bc1, cast["wd"])
+            for (p, m, v, s0, s1, coef, bc2, one_b1, b2, one_b2, eps, w), g in kept.blocks(G):
+                if decay == "decoupled":
+                    p *= w  # 1 - lr wd
+                elif decay == "l2":
+                    g = np.add(g, np.multiply(w, p, out=s0), out=s0)
+                np.subtract(g, m, out=s1)
+                m += np.multiply(one_b1, s1, out=s1)  # torch's lerp_(g, 1 - beta1), weight < 0.5
+                v *= b2
+                v += np.multiply(one_b2, np.multiply(g, g, out=s1), out=s1)
+                np.sqrt(v, out=s1)
+                s1 /= bc2
+                s1 += eps
+                p -= np.multiply(coef, np.divide(m, s1, out=s1), out=s1)
 
 
 OPTIMIZERS: dict[str, tuple[type, dict[str, Any]]] = {

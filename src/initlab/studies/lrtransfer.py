@@ -7,11 +7,12 @@ width; under SP it does.
 
 A cell is one member: (parametrization, width, :math:`\log_2` learning rate, seed) and the
 settings that decide its numbers (optimizer, steps, batch size, examples, head, dtype, base
-width, architecture); its group is its (parametrization, width), trained as one population
-(:mod:`initlab.studies._widths`). Its record is its final loss and its loss curve (+inf
-where diverged). :func:`lr_transfer` with ``out=DIR`` runs the cells on the sweep's executor
-into ``DIR/sweep.sqlite`` (``initlab results DIR`` lists them; a rerun computes only what
-is missing), and without it computes them here; both give the same bits.
+width, architecture); its group is its (parametrization, width), trained together
+(:mod:`initlab.studies._widths`): as one population, or by chunks of consecutive members that
+fit in cache (:data:`CHUNK_BYTES`; the same bits). Its record is its final loss and its loss
+curve (+inf where diverged). :func:`lr_transfer` with ``out=DIR`` runs the cells on the
+sweep's executor into ``DIR/sweep.sqlite`` (``initlab results DIR`` lists them; a rerun
+computes only what is missing), and without it computes them here; both give the same bits.
 """
 
 from __future__ import annotations
@@ -336,20 +337,42 @@ def _digits(n_examples: int | None) -> tuple[Array, Array]:
     return W.digits(n_examples)
 
 
+CHUNK_BYTES = 24 << 20
+"""Bytes of parameters, gradients and Adam's two moments of the members trained at once: a
+group is trained in chunks of consecutive members of at most this size (at least one member;
+the fewest chunks, of sizes differing by at most one), so that a step's arrays stay in the
+processor's cache between its passes more than they would for the whole group (at width 512,
+17 MiB a member: chunks of one). A member's numbers do not depend on the members trained
+with it (:mod:`initlab.nn.training`, "Determinism"): the chunks give the same bits. Measured
+in BENCHMARKS.md ("The studies beside their peers", fifth pass)."""
+
+
 def _train_group(configs: Sequence[Mapping[str, Any]], X: Array, Y: Array) -> list[dict]:
-    """Train the members `configs` (one group) as one population on `(X, Y)`; each one's
-    ``{"loss": final training loss, "curve": batch loss before each update}`` (+inf where
-    not finite: a diverged member)."""
+    """Train the members `configs` (one group) on `(X, Y)`, by chunks of at most
+    :data:`CHUNK_BYTES`; each one's ``{"loss": final training loss, "curve": batch loss
+    before each update}`` (+inf where not finite: a diverged member)."""
     c = configs[0]
     arch = Architecture(**c["architecture"])
-    model, lr_scale = arch.build(X.shape[0], c["width"], Y.shape[0], [m["seed"] for m in configs],
-                                 c["parametrization"], c["base_width"], c["optimizer"],
-                                 c["dtype"])  # fmt: skip
-    lrs = 2.0 ** np.asarray([m["log2_lr"] for m in configs], dtype=float)
-    _, h = train(
-        model, X, Y, learning_rate=lrs, lr_scale=lr_scale, iterations=c["steps"],
-        optimizer=c["optimizer"], head=c["head"], batch_size=c["batch_size"],
-        batch_order="stream", divergence_factor=None, return_network=False, overwrite=True,
-    )  # fmt: skip
-    loss, curves = W.finite_or_inf(h.final_cost), W.finite_or_inf(h.costs)
-    return [{"loss": loss[k], "curve": curves[k]} for k in range(len(configs))]
+
+    def build(members: Sequence[Mapping[str, Any]]):
+        seeds = [m["seed"] for m in members]
+        return arch.build(X.shape[0], c["width"], Y.shape[0], seeds, c["parametrization"],
+                          c["base_width"], c["optimizer"], c["dtype"])  # fmt: skip
+
+    first = build(configs[:1])
+    K, per_member = len(configs), 4 * sum(P[0].nbytes for P in first[0].params)
+    size = max(1, CHUNK_BYTES // per_member)
+    chunks = np.array_split(np.arange(K), -(-K // size))
+    out: list[dict] = []
+    for at in chunks:
+        members = [configs[k] for k in at]
+        model, lr_scale = first if len(members) == 1 and at[0] == 0 else build(members)
+        lrs = 2.0 ** np.asarray([m["log2_lr"] for m in members], dtype=float)
+        _, h = train(
+            model, X, Y, learning_rate=lrs, lr_scale=lr_scale, iterations=c["steps"],
+            optimizer=c["optimizer"], head=c["head"], batch_size=c["batch_size"],
+            batch_order="stream", divergence_factor=None, return_network=False, overwrite=True,
+        )  # fmt: skip
+        loss, curves = W.finite_or_inf(h.final_cost), W.finite_or_inf(h.costs)
+        out += [{"loss": loss[k], "curve": curves[k]} for k in range(len(members))]
+    return out
