@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import functools
 import os
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ from threadpoolctl import threadpool_limits
 from initlab._validation import InitlabError, SpecError, check_number
 from initlab.analysis import coordcheck as _cc
 from initlab.execution import study as _study
+from initlab.init import draws as _draws
 from initlab.nn.history import Step
 from initlab.nn.training import train
 from initlab.studies import _widths as W
@@ -179,10 +181,15 @@ def coord_check(
     if settings.get("data") is not None and out is not None:
         raise InitlabError("coord_check stores its cells (out=) for the bundled digits "
                            "only; with data= arrays, leave out unset")  # fmt: skip
-    records, seconds = W.compute_cells(
-        plan, functools.partial(_measure_group, X=X, Y=Y), out, jobs=jobs, scheduler=scheduler,
-        progress=progress,
-    )  # fmt: skip
+    if out is None:  # width by width: a width's populations share one draw (_Shared)
+        order = replace(plan, cells=sorted(plan.cells, key=lambda c: c.config["width"]))
+        groups = list(dict.fromkeys(c.group for c in order.cells))
+        shared = _Shared([[c.config for c in order.cells if c.group == g] for g in groups], X, Y)
+        group = functools.partial(_measure_group, X=X, Y=Y, shared=shared)
+    else:
+        order, group = plan, functools.partial(_measure_group, X=X, Y=Y)
+    records, seconds = W.compute_cells(order, group, out, jobs=jobs, scheduler=scheduler,
+                                       progress=progress)  # fmt: skip
     kw = plan.spec[KIND]
     found = [records[c.id] for c in plan.cells]
     T = kw["steps"]
@@ -196,7 +203,7 @@ def coord_check(
     names = {c.group: f"{c.config['parametrization']}/{c.config['width']}" for c in plan.cells}
     return CoordCheck(
         kw["parametrizations"], kw["widths"], found[0]["layers"], list(range(T + 1)),
-        kw["seeds"], size, change, stored, {names[g]: s for g, s in seconds.items()},
+        kw["seeds"], size, change, stored, {names[g]: seconds[g] for g in names},
     )  # fmt: skip
 
 
@@ -295,14 +302,64 @@ def _digits(n_examples: int) -> tuple[Array, Array]:
     return W.digits(n_examples)
 
 
-def _measure_group(configs: Sequence[Mapping[str, Any]], X: Array, Y: Array) -> list[dict]:
+SHARED_BYTES = 512 * 2**20
+"""The most a coordinate check keeps of one width's draws for its next populations (above
+it, each population draws its own: 4 seeds' 2 hidden layers at width 4096 are 1 GiB)."""
+
+
+class _Shared:
+    r"""One width's draws for its parametrizations' populations, computed one after the other
+    (:func:`coord_check` orders the groups width by width): the first to need them draws
+    them and keeps them (at most :data:`SHARED_BYTES`), each takes a copy, the last takes
+    them; the same bits as each drawing its own (:func:`initlab.init.draws.draw_weights`:
+    the parametrization only scales the draws afterwards)."""
+
+    def __init__(self, groups: Sequence[Sequence[Mapping[str, Any]]], X: Array, Y: Array):
+        self.shape = (X.shape[0], Y.shape[0])
+        self.left = Counter(self.key(g) for g in groups)
+        self.last: str | None = None
+        self.kept: list[Array] = []
+
+    def key(self, configs: Sequence[Mapping[str, Any]]) -> str:
+        """What the draws depend on: sizes, seeds, initializer, depth, branch layers, dtype."""
+        c, a = configs[0], configs[0]["architecture"]
+        return W.group_key({"sizes": [self.shape[0], c["width"], self.shape[1]],
+                            "seeds": [m["seed"] for m in configs], "init": a["init"],
+                            "depth": a["depth"], "branch_layers": a["branch_layers"],
+                            "dtype": c["dtype"]})  # fmt: skip
+
+    def weights(self, configs: Sequence[Mapping[str, Any]]) -> list[Array]:
+        """The draws of the group `configs`, the model's to keep."""
+        key = self.key(configs)
+        self.left[key] -= 1
+        if key != self.last:
+            self.last, self.kept = None, []  # the last width's draws go first
+            c, a = configs[0], configs[0]["architecture"]
+            Ws = _draws.draw_weights(
+                (self.shape[0], c["width"], self.shape[1]), [m["seed"] for m in configs],
+                depth=a["depth"], branch_layers=a["branch_layers"], init=a["init"],
+                dtype=np.dtype(c["dtype"]),
+            )  # fmt: skip
+            if not self.left[key] or sum(W.nbytes for W in Ws) > SHARED_BYTES:
+                return Ws
+            self.last, self.kept = key, Ws
+        if not self.left[key]:
+            Ws, self.last, self.kept = self.kept, None, []
+            return Ws
+        return [W.copy() for W in self.kept]
+
+
+def _measure_group(configs: Sequence[Mapping[str, Any]], X: Array, Y: Array,
+                   shared: _Shared | None = None) -> list[dict]:  # fmt: skip
     """Train the members `configs` (one group) as one population on the batch `(X, Y)`; each
-    one's ``{"layers", "size", "change"}`` (sizes and changes ``(layers, T+1)``)."""
+    one's ``{"layers", "size", "change"}`` (sizes and changes ``(layers, T+1)``). `shared`:
+    the draws come from it."""
     c = configs[0]
     arch = Architecture(**c["architecture"])
+    drawn = None if shared is None else shared.weights(configs)
     model, lr_scale = arch.build(X.shape[0], c["width"], Y.shape[0], [m["seed"] for m in configs],
                                  c["parametrization"], c["base_width"], c["optimizer"],
-                                 c["dtype"])  # fmt: skip
+                                 c["dtype"], drawn)  # fmt: skip
     s, ch = _measure(model, X, Y, c["steps"], lr_scale, c["optimizer"], c["learning_rate"],
                      c["head"])  # fmt: skip
     names = model.record_names()
@@ -323,8 +380,8 @@ def _measure(model, X, Y, T, lr_scale, optimizer, learning_rate, head) -> tuple[
         return np.where(frozen, np.nan, np.abs(x, out=kept(x, 0)).mean(axis=(-2, -1)))
 
     def measure(t: int, xs: list[Array]) -> None:
-        if t == 0:
-            first.extend(x.copy() for x in xs)
+        if t == 0:  # the hook's to keep (ResMLP.records): no copy
+            first.extend(xs)
         size.append([mean_abs(x) for x in xs])
         change.append([mean_abs(np.subtract(x, x0, out=kept(x, 1)))
                        for x, x0 in zip(xs, first, strict=True)])  # fmt: skip
