@@ -302,9 +302,11 @@ def _digits(n_examples: int) -> tuple[Array, Array]:
     return W.digits(n_examples)
 
 
-SHARED_BYTES = 512 * 2**20
-"""The most a coordinate check keeps of one width's draws for its next populations (above
-it, each population draws its own: 4 seeds' 2 hidden layers at width 4096 are 1 GiB)."""
+SHARED_BYTES = 128 * 2**20
+"""The most a coordinate check keeps of one width's draws for its next populations (4 seeds
+of the default MLP up to width 1024; above it each population draws its own). Kept draws
+raise the peak memory by their size, and on a VM whose fresh pages are slow (BENCHMARKS.md,
+fifth pass) a copy into fresh pages cost as much as the draw it saved at width 2048."""
 
 
 class _Shared:
