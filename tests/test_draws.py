@@ -61,14 +61,18 @@ def test_a_widths_parametrizations_share_one_draw_and_keep_their_cells_numbers(b
                                                                              monkeypatch):  # fmt: skip
     """SP, NTK and muP at one width start from one draw (each of the first two trains a copy:
     none changes another's start); every cell's sizes are those of its group computed alone
-    by the executor's ``compute``. With no room for the draws, each population draws its own."""
+    by the executor's ``compute``. With no room for the draws, each population draws its own,
+    the second and third into the arrays of the one before (done with)."""
     monkeypatch.setattr(scaling, "SHARED_BYTES", budget)
     made = []
     draw = draws.draw_weights
-    monkeypatch.setattr(draws, "draw_weights", lambda *a, **k: made.append(a[0]) or draw(*a, **k))
+    monkeypatch.setattr(draws, "draw_weights",
+                        lambda *a, **k: made.append((a[0][1], k.get("out") is not None))
+                        or draw(*a, **k))  # fmt: skip
     kw = dict(widths=(16, 32), seeds=(0, 2, 1), steps=2, n_examples=48, base_width=16)
     cc = scaling.coord_check(**kw)
-    assert [n for _, n, _ in made] == ([16, 32] if budget else [16, 16, 16, 32, 32, 32])
+    recycled = [(16, False), (16, True), (16, True), (32, False), (32, True), (32, True)]
+    assert made == ([(16, False), (32, False)] if budget else recycled)
     groups: dict[str, list] = {}
     for c in scaling.study(**kw).cells:
         groups.setdefault(c.group, []).append(c.config)

@@ -38,12 +38,20 @@ def layer_shapes(
 
 
 def draw_stacked(
-    initializer: Initializer, shapes: Sequence[tuple[int, ...]], seeds: Sequence[int], dtype: Any
+    initializer: Initializer,
+    shapes: Sequence[tuple[int, ...]],
+    seeds: Sequence[int],
+    dtype: Any,
+    out: Sequence[np.ndarray] | None = None,
 ) -> list[np.ndarray]:
-    """One array ``(K, *shape)`` per shape: member k's layers drawn in order from
-    ``make_rng(seeds[k])``; a seed met again is copied from its first member (the same bits:
-    an initializer is a function of its generator)."""
-    Ws = [np.empty((len(seeds), *shape), dtype=dtype) for shape in shapes]
+    """One array ``(K, *shape)`` per shape (`out`'s, when given: every number is written
+    again): member k's layers drawn in order from ``make_rng(seeds[k])``; a seed met again is
+    copied from its first member (the same bits: an initializer is a function of its
+    generator)."""
+    if out is None:
+        Ws = [np.empty((len(seeds), *shape), dtype=dtype) for shape in shapes]
+    else:
+        Ws = check_weights(out, shapes, len(seeds), dtype)
     first: dict[int, int] = {}
     for k, seed in enumerate(seeds):
         if seed in first:
@@ -65,18 +73,21 @@ def draw_weights(
     branch_layers: int = 1,
     init: str | Mapping[str, Any] = "he",
     dtype: Any = np.float64,
+    out: Sequence[np.ndarray] | None = None,
 ) -> list[np.ndarray]:
     r"""The weights of a population of :func:`~initlab.init.parametrization.init_model` before
     its parametrization's factors and ``zero_branch``: ``W_in`` (K, n, d), each block's
     ``V`` (K, n, n), ``W_out`` (K, d_out, n), drawn by `init` (SP's weights).
 
     ``init_model(sizes, seeds, ..., weights=draw_weights(sizes, seeds, ...))`` is
-    ``init_model(sizes, seeds, ...)`` bit for bit, for every parametrization.
+    ``init_model(sizes, seeds, ...)`` bit for bit, for every parametrization. `out`: arrays
+    of these shapes and dtype to draw into (another population's, no longer needed: no
+    fresh pages).
     """
     if not seeds:
         raise InitlabError("draw_weights needs at least one seed")
     shapes = layer_shapes(sizes, depth, branch_layers)
-    return draw_stacked(_initializers.get(init), shapes, [int(s) for s in seeds], dtype)
+    return draw_stacked(_initializers.get(init), shapes, [int(s) for s in seeds], dtype, out)
 
 
 def check_weights(

@@ -314,13 +314,16 @@ class _Shared:
     (:func:`coord_check` orders the groups width by width): the first to need them draws
     them and keeps them (at most :data:`SHARED_BYTES`), each takes a copy, the last takes
     them; the same bits as each drawing its own (:func:`initlab.init.draws.draw_weights`:
-    the parametrization only scales the draws afterwards)."""
+    the parametrization only scales the draws afterwards). A population's weight arrays,
+    given back when it is done (:attr:`spare`), receive the next one's draws or copy when
+    their shapes fit: fresh pages cost as much as a draw here (BENCHMARKS.md, fifth pass)."""
 
     def __init__(self, groups: Sequence[Sequence[Mapping[str, Any]]], X: Array, Y: Array):
         self.shape = (X.shape[0], Y.shape[0])
         self.left = Counter(self.key(g) for g in groups)
         self.last: str | None = None
         self.kept: list[Array] = []
+        self.spare: list[Array] = []
 
     def key(self, configs: Sequence[Mapping[str, Any]]) -> str:
         """What the draws depend on: sizes, seeds, initializer, depth, branch layers, dtype."""
@@ -332,23 +335,30 @@ class _Shared:
 
     def weights(self, configs: Sequence[Mapping[str, Any]]) -> list[Array]:
         """The draws of the group `configs`, the model's to keep."""
-        key = self.key(configs)
+        key, (c, a) = self.key(configs), (configs[0], configs[0]["architecture"])
+        sizes, seeds = (self.shape[0], c["width"], self.shape[1]), [m["seed"] for m in configs]
+        want = [((len(seeds), *s), np.dtype(c["dtype"]))
+                for s in _draws.layer_shapes(sizes, a["depth"], a["branch_layers"])]  # fmt: skip
+        spare, self.spare = self.spare, []
+        if [(S.shape, S.dtype) for S in spare] != want:
+            spare = []  # freed before anything is drawn
         self.left[key] -= 1
         if key != self.last:
             self.last, self.kept = None, []  # the last width's draws go first
-            c, a = configs[0], configs[0]["architecture"]
-            Ws = _draws.draw_weights(
-                (self.shape[0], c["width"], self.shape[1]), [m["seed"] for m in configs],
-                depth=a["depth"], branch_layers=a["branch_layers"], init=a["init"],
-                dtype=np.dtype(c["dtype"]),
-            )  # fmt: skip
+            Ws = _draws.draw_weights(sizes, seeds, depth=a["depth"], init=a["init"],
+                                     branch_layers=a["branch_layers"], dtype=np.dtype(c["dtype"]),
+                                     out=spare or None)  # fmt: skip
             if not self.left[key] or sum(W.nbytes for W in Ws) > SHARED_BYTES:
                 return Ws
-            self.last, self.kept = key, Ws
+            self.last, self.kept, spare = key, Ws, []
         if not self.left[key]:
             Ws, self.last, self.kept = self.kept, None, []
             return Ws
-        return [W.copy() for W in self.kept]
+        if spare:
+            for S, K in zip(spare, self.kept, strict=True):
+                np.copyto(S, K)
+            return spare
+        return [K.copy() for K in self.kept]
 
 
 def _measure_group(configs: Sequence[Mapping[str, Any]], X: Array, Y: Array,
@@ -364,6 +374,8 @@ def _measure_group(configs: Sequence[Mapping[str, Any]], X: Array, Y: Array,
                                  c["dtype"], drawn)  # fmt: skip
     s, ch = _measure(model, X, Y, c["steps"], lr_scale, c["optimizer"], c["learning_rate"],
                      c["head"])  # fmt: skip
+    if shared is not None:  # its weights, trained and done with, for the next population
+        shared.spare = model.params[: 2 * len(drawn) : 2]
     names = model.record_names()
     return [{"layers": names, "size": s[..., k], "change": ch[..., k]} for k in range(len(configs))]
 
