@@ -230,20 +230,27 @@ def same_coordinates(results: dict, tol: float = 0.05) -> None:
 
 
 def coord_check_breakdown(smoke: bool) -> None:
-    """Where the coordinate check's time goes: building the populations as it does (one draw
-    per width, :func:`initlab.init.draws.draw_weights`, a copy for SP, muP's factors on the
-    draw) beside training them, and the widest layer's three products in NumPy (OpenBLAS) and
-    torch (MKL), per member, the same shapes and layouts."""
-    from initlab.init.draws import draw_weights
+    """Where the coordinate check's time goes: building the populations as it does (a
+    width's draws shared up to ``scaling.SHARED_BYTES``, a population's arrays recycled for
+    the next) beside training them, and the widest layer's three products in NumPy (OpenBLAS)
+    and torch (MKL), per member, the same shapes and layouts; ``V A`` and ``V^T dZ`` also
+    written transposed and copied back, as ``ResMLP`` computes them at this width
+    (``nn.residual._product``)."""
+    from dataclasses import asdict
+
     from initlab.studies import _widths, scaling
 
     widths = (16, 32) if smoke else (64, 128, 256, 512, 1024, 2048)
     arch, (X, Y) = scaling.Architecture(), _widths.digits(128)
+    groups = [[{"width": n, "seed": s, "dtype": "float64", "architecture": asdict(arch)}
+               for s in range(4)] for n in widths for _ in ("sp", "mup")]  # fmt: skip
+    shared = scaling._Shared(groups, X, Y)
     t0 = time.perf_counter()
-    for n in widths:
-        drawn = draw_weights((X.shape[0], n, Y.shape[0]), [0, 1, 2, 3], depth=arch.depth)
-        for p, Ws in (("sp", [W.copy() for W in drawn]), ("mup", drawn)):
-            arch.build(X.shape[0], n, Y.shape[0], [0, 1, 2, 3], p, widths[0], "sgd", weights=Ws)
+    for g, p in zip(groups, ["sp", "mup"] * len(widths), strict=True):
+        Ws = shared.weights(g)
+        model, _ = arch.build(X.shape[0], g[0]["width"], Y.shape[0], range(4), p, widths[0],
+                              "sgd", weights=Ws)  # fmt: skip
+        shared.spare = model.params[: 2 * len(Ws) : 2]
     build = time.perf_counter() - t0
     t0 = time.perf_counter()
     scaling.coord_check(widths, ("sp", "mup"), seeds=[0, 1, 2, 3], learning_rate=0.5,
@@ -252,8 +259,21 @@ def coord_check_breakdown(smoke: bool) -> None:
           f"{time.perf_counter() - t0:.2f} s")  # fmt: skip
     n, m, rng = widths[-1], X.shape[1], np.random.default_rng(0)
     V, A, dZ = (rng.standard_normal(shape) for shape in ((n, n), (n, m), (n, m)))
-    products = {"V A": (lambda a, b: a @ b, (V, A)), "dZ A^T": (lambda a, b: a @ b.T, (dZ, A)),
-                "V^T dZ": (lambda a, b: a.T @ b, (V, dZ))}  # fmt: skip
+    T, out = np.empty((m, n)), np.empty((n, m))
+
+    def transposed(a, b):  # the product written transposed, copied back
+        if isinstance(a, torch.Tensor):
+            return a @ b
+        np.matmul(a, b, out=T.T)
+        return np.copyto(out, T.T)
+
+    products = {
+        "V A": (lambda a, b: a @ b, (V, A)),
+        "dZ A^T": (lambda a, b: a @ b.T, (dZ, A)),
+        "V^T dZ": (lambda a, b: a.T @ b, (V, dZ)),
+        "V A, numpy written transposed": (transposed, (V, A)),
+        "V^T dZ, numpy written transposed": (lambda a, b: transposed(a.T, b), (V, dZ)),
+    }
     reps = 1 if smoke else 5
     for name, (f, (a, b)) in products.items():
         t = []
