@@ -212,8 +212,9 @@ def same_coordinates(results: dict, tol: float = 0.05) -> None:
     r"""mup's step-0 sizes :math:`\operatorname{mean}|x|` of each linear layer at the widest
     width, averaged over seeds, against initlab's: other draws of the same laws, so they
     agree statistically: at width 2048 the hidden layers within `tol` (relative; four other
-    sets of 4 seeds of initlab's spread by 2%), the readout, whose size rests on 10 rows a
-    seed, within 4 `tol` (14% at width 256). Below width 1024 (``--smoke``), printed only."""
+    sets of 4 seeds of initlab's spread by up to 5% at width 256, a spread that shrinks as
+    1/sqrt(width)), the readout, whose size rests on 10 rows a seed, within 4 `tol` (14% at
+    width 256). Below width 1024 (``--smoke``), printed only."""
     ours, frames = results["initlab"], results.get("mup get_coord_data")
     if frames is None:
         return
