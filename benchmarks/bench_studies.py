@@ -232,20 +232,20 @@ def same_coordinates(results: dict, tol: float = 0.05) -> None:
 
 def coord_check_breakdown(smoke: bool) -> None:
     """Where the coordinate check's time goes: building the populations as it does (a
-    width's draws shared up to ``scaling.SHARED_BYTES``, a population's arrays recycled for
-    the next) beside training them, and the widest layer's three products in NumPy (OpenBLAS)
-    and torch (MKL), per member, the same shapes and layouts; ``V A`` and ``V^T dZ`` also
-    written transposed and copied back, as ``ResMLP`` computes them at this width
-    (``nn.residual._product``)."""
+    width's draws shared up to ``studies._draws.SHARED_BYTES``, a population's arrays
+    recycled for the next) beside training them, and the widest layer's three products in
+    NumPy (OpenBLAS) and torch (MKL), per member, the same shapes and layouts; ``V A`` and
+    ``V^T dZ`` also written transposed and copied back, as ``ResMLP`` computes them at this
+    width (``nn.residual._product``)."""
     from dataclasses import asdict
 
-    from initlab.studies import _widths, scaling
+    from initlab.studies import _draws, _widths, scaling
 
     widths = (16, 32) if smoke else (64, 128, 256, 512, 1024, 2048)
     arch, (X, Y) = scaling.Architecture(), _widths.digits(128)
     groups = [[{"width": n, "seed": s, "dtype": "float64", "architecture": asdict(arch)}
                for s in range(4)] for n in widths for _ in ("sp", "mup")]  # fmt: skip
-    shared = scaling._Shared(groups, X, Y)
+    shared = _draws.SharedDraws(groups, X, Y)
     t0 = time.perf_counter()
     for g, p in zip(groups, ["sp", "mup"] * len(widths), strict=True):
         Ws = shared.weights(g)

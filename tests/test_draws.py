@@ -9,6 +9,7 @@ from initlab._rng import make_rng
 from initlab._validation import InitlabError
 from initlab.init import catalogue, draws
 from initlab.init import parametrization as par
+from initlab.studies import _draws as shared_draws
 from initlab.studies import scaling
 
 SHAPES = [(6, 5), (6, 6), (6, 6), (3, 6)]
@@ -56,14 +57,14 @@ def test_init_model_with_drawn_weights_is_init_model(p):
         par.init_model((5, 8, 3), seeds, **kw, weights=drawn[:-1])
 
 
-@pytest.mark.parametrize("budget", [scaling.SHARED_BYTES, 0])
+@pytest.mark.parametrize("budget", [shared_draws.SHARED_BYTES, 0])
 def test_a_widths_parametrizations_share_one_draw_and_keep_their_cells_numbers(budget,
                                                                              monkeypatch):  # fmt: skip
     """SP, NTK and muP at one width start from one draw (each of the first two trains a copy:
     none changes another's start); every cell's sizes are those of its group computed alone
     by the executor's ``compute``. With no room for the draws, each population draws its own,
     the second and third into the arrays of the one before (done with)."""
-    monkeypatch.setattr(scaling, "SHARED_BYTES", budget)
+    monkeypatch.setattr(shared_draws, "SHARED_BYTES", budget)
     made = []
     draw = draws.draw_weights
     monkeypatch.setattr(draws, "draw_weights",

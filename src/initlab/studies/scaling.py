@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import functools
 import os
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -48,10 +47,10 @@ from threadpoolctl import threadpool_limits
 from initlab._validation import InitlabError, SpecError, check_number
 from initlab.analysis import coordcheck as _cc
 from initlab.execution import study as _study
-from initlab.init import draws as _draws
 from initlab.nn.history import Step
 from initlab.nn.training import train
 from initlab.studies import _widths as W
+from initlab.studies._draws import SharedDraws
 from initlab.studies._widths import DTYPES, Architecture
 from initlab.studies.lrtransfer import LrTransfer, lr_transfer
 
@@ -181,10 +180,11 @@ def coord_check(
     if settings.get("data") is not None and out is not None:
         raise InitlabError("coord_check stores its cells (out=) for the bundled digits "
                            "only; with data= arrays, leave out unset")  # fmt: skip
-    if out is None:  # width by width: a width's populations share one draw (_Shared)
+    if out is None:  # width by width: a width's populations share one draw (SharedDraws)
         order = replace(plan, cells=sorted(plan.cells, key=lambda c: c.config["width"]))
         groups = list(dict.fromkeys(c.group for c in order.cells))
-        shared = _Shared([[c.config for c in order.cells if c.group == g] for g in groups], X, Y)
+        configs = [[c.config for c in order.cells if c.group == g] for g in groups]
+        shared = SharedDraws(configs, X, Y)
         group = functools.partial(_measure_group, X=X, Y=Y, shared=shared)
     else:
         order, group = plan, functools.partial(_measure_group, X=X, Y=Y)
@@ -302,67 +302,8 @@ def _digits(n_examples: int) -> tuple[Array, Array]:
     return W.digits(n_examples)
 
 
-SHARED_BYTES = 128 * 2**20
-"""The most a coordinate check keeps of one width's draws for its next populations (4 seeds
-of the default MLP up to width 1024; above it each population draws its own). Kept draws
-raise the peak memory by their size, and on a VM whose fresh pages are slow (BENCHMARKS.md,
-fifth pass) a copy into fresh pages cost as much as the draw it saved at width 2048."""
-
-
-class _Shared:
-    r"""One width's draws for its parametrizations' populations, computed one after the other
-    (:func:`coord_check` orders the groups width by width): the first to need them draws
-    them and keeps them (at most :data:`SHARED_BYTES`), each takes a copy, the last takes
-    them; the same bits as each drawing its own (:func:`initlab.init.draws.draw_weights`:
-    the parametrization only scales the draws afterwards). A population's weight arrays,
-    given back when it is done (:attr:`spare`), receive the next one's draws or copy when
-    their shapes fit: fresh pages cost as much as a draw here (BENCHMARKS.md, fifth pass)."""
-
-    def __init__(self, groups: Sequence[Sequence[Mapping[str, Any]]], X: Array, Y: Array):
-        self.shape = (X.shape[0], Y.shape[0])
-        self.left = Counter(self.key(g) for g in groups)
-        self.last: str | None = None
-        self.kept: list[Array] = []
-        self.spare: list[Array] = []
-
-    def key(self, configs: Sequence[Mapping[str, Any]]) -> str:
-        """What the draws depend on: sizes, seeds, initializer, depth, branch layers, dtype."""
-        c, a = configs[0], configs[0]["architecture"]
-        return W.group_key({"sizes": [self.shape[0], c["width"], self.shape[1]],
-                            "seeds": [m["seed"] for m in configs], "init": a["init"],
-                            "depth": a["depth"], "branch_layers": a["branch_layers"],
-                            "dtype": c["dtype"]})  # fmt: skip
-
-    def weights(self, configs: Sequence[Mapping[str, Any]]) -> list[Array]:
-        """The draws of the group `configs`, the model's to keep."""
-        key, (c, a) = self.key(configs), (configs[0], configs[0]["architecture"])
-        sizes, seeds = (self.shape[0], c["width"], self.shape[1]), [m["seed"] for m in configs]
-        want = [((len(seeds), *s), np.dtype(c["dtype"]))
-                for s in _draws.layer_shapes(sizes, a["depth"], a["branch_layers"])]  # fmt: skip
-        spare, self.spare = self.spare, []
-        if [(S.shape, S.dtype) for S in spare] != want:
-            spare = []  # freed before anything is drawn
-        self.left[key] -= 1
-        if key != self.last:
-            self.last, self.kept = None, []  # the last width's draws go first
-            Ws = _draws.draw_weights(sizes, seeds, depth=a["depth"], init=a["init"],
-                                     branch_layers=a["branch_layers"], dtype=np.dtype(c["dtype"]),
-                                     out=spare or None)  # fmt: skip
-            if not self.left[key] or sum(W.nbytes for W in Ws) > SHARED_BYTES:
-                return Ws
-            self.last, self.kept, spare = key, Ws, []
-        if not self.left[key]:
-            Ws, self.last, self.kept = self.kept, None, []
-            return Ws
-        if spare:
-            for S, K in zip(spare, self.kept, strict=True):
-                np.copyto(S, K)
-            return spare
-        return [K.copy() for K in self.kept]
-
-
 def _measure_group(configs: Sequence[Mapping[str, Any]], X: Array, Y: Array,
-                   shared: _Shared | None = None) -> list[dict]:  # fmt: skip
+                   shared: SharedDraws | None = None) -> list[dict]:  # fmt: skip
     """Train the members `configs` (one group) as one population on the batch `(X, Y)`; each
     one's ``{"layers", "size", "change"}`` (sizes and changes ``(layers, T+1)``). `shared`:
     the draws come from it."""
