@@ -163,8 +163,15 @@ def coord_check_case(smoke: bool):
 
 
 def _mup_peer(widths, X, Y, lr, nseeds):
-    """mup's ``get_coord_data`` on torch MLPs 64 -> n -> n -> n -> 10 (ReLU, ``MuReadout``),
-    SP and muP; None (and a note) when mup or its pandas is missing."""
+    r"""mup's ``get_coord_data`` on torch MLPs 64 -> n -> n -> n -> 10 (ReLU, ``MuReadout``),
+    SP and muP, the same arithmetic as initlab's: after ``set_base_shapes`` every weight is
+    drawn again, as mup's README asks of a user (``mup.init`` or one's own init), from normal
+    draws in float64 at initlab's standard deviations (He's :math:`\sqrt{2/\text{fan-in}}`
+    times the parametrization's factor, :func:`initlab.init.parametrization.layer_scales`;
+    ``MuReadout``'s times its ``width_mult``, which it divides its output by), biases zero.
+    (``nn.Linear``'s own kaiming-uniform draws in float32, made first, stay: they are what
+    building a torch model costs.) Its run returns the two data frames (SP, muP). None (and a
+    note) when mup or its pandas is missing."""
     try:
         import pandas  # noqa: F401 - mup.coord_check imports it
         from mup import MuReadout, set_base_shapes
@@ -172,37 +179,82 @@ def _mup_peer(widths, X, Y, lr, nseeds):
     except ImportError as e:
         print(f"note: mup's get_coord_data is left out ({e})")
         return None
-    nn = torch.nn
+    from initlab.init.parametrization import layer_scales
 
-    def mlp(n):
-        return nn.Sequential(nn.Linear(64, n), nn.ReLU(), nn.Linear(n, n), nn.ReLU(),
-                             nn.Linear(n, n), nn.ReLU(), MuReadout(n, 10)).double()  # fmt: skip
+    nn, n0 = torch.nn, widths[0]
+
+    def mlp(n, base):
+        model = nn.Sequential(nn.Linear(64, n), nn.ReLU(), nn.Linear(n, n), nn.ReLU(),
+                              nn.Linear(n, n), nn.ReLU(), MuReadout(n, 10)).double()  # fmt: skip
+        model = set_base_shapes(model, base)
+        factors = layer_scales("sp" if base is None else "mup", [64, n, n, n, 10], n0).init
+        linears = [m for m in model if isinstance(m, nn.Linear)]
+        with torch.no_grad():
+            for lin, f in zip(linears, factors, strict=True):
+                mult = lin.weight.infshape.width_mult() if isinstance(lin, MuReadout) else 1.0
+                lin.weight.normal_(0.0, (2.0 / lin.in_features) ** 0.5 * f * mult)
+                lin.bias.zero_()
+        return model
 
     data = [(torch.from_numpy(X.T.copy()), torch.from_numpy(Y.argmax(0)))] * 3
 
     def run():
+        frames = []
         for mup in (False, True):
-            base = set_base_shapes(mlp(widths[0]), None)
-            shapes = base if mup else None
-            models = {n: (lambda n=n, s=shapes: set_base_shapes(mlp(n), s)) for n in widths}
-            get_coord_data(models, data, optimizer="sgd", lr=lr, mup=mup, nseeds=nseeds,
-                           nsteps=3, cuda=False, show_progress=False)  # fmt: skip
+            base = mlp(n0, None) if mup else None
+            models = {n: (lambda n=n, b=base: mlp(n, b)) for n in widths}
+            frames.append(get_coord_data(models, data, optimizer="sgd", lr=lr, mup=mup,
+                                         nseeds=nseeds, nsteps=3, cuda=False,
+                                         show_progress=False))  # fmt: skip
+        return frames
 
     return run
 
 
+def same_coordinates(results: dict, tol: float = 0.05) -> None:
+    r"""mup's step-0 sizes :math:`\operatorname{mean}|x|` of each linear layer at the widest
+    width, averaged over seeds, against initlab's: other draws of the same laws, so they
+    agree statistically: at width 2048 the hidden layers within `tol` (relative; four other
+    sets of 4 seeds of initlab's spread by up to 5% at width 256, a spread that shrinks as
+    1/sqrt(width)), the readout, whose size rests on 10 rows a seed, within 4 `tol` (14% at
+    width 256). Below width 1024 (``--smoke``), printed only."""
+    ours, frames = results["initlab"], results.get("mup get_coord_data")
+    if frames is None:
+        return
+    n = ours.widths[-1]
+    for i, (p, df) in enumerate(zip(ours.parametrizations, frames, strict=True)):
+        at = df[(df.width == n) & (df.t == 1)]
+        theirs = [at[at.module == m].l1.mean() for m in ("0", "2", "4", "6")]
+        mine = ours.size[i, :, 0, -1, :].mean(axis=-1)
+        rel = np.abs(np.array(theirs) / mine - 1)
+        print(f"  step-0 mean |x| at width {n}, {p}: mup / initlab - 1 by layer "
+              + ", ".join(f"{r:+.3f}" for r in np.array(theirs) / mine - 1))  # fmt: skip
+        if n >= 1024 and not ((rel[:-1] < tol).all() and rel[-1] < 4 * tol):
+            raise SystemExit(f"mup's {p} networks do not start as initlab's (coord-check)")
+
+
 def coord_check_breakdown(smoke: bool) -> None:
-    """Where the coordinate check's time goes: building the populations (drawing) beside
-    training them, and the widest layer's three products in NumPy (OpenBLAS) and torch
-    (MKL), per member, the same shapes and layouts."""
-    from initlab.studies import _widths, scaling
+    """Where the coordinate check's time goes: building the populations as it does (a
+    width's draws shared up to ``studies._draws.SHARED_BYTES``, a population's arrays
+    recycled for the next) beside training them, and the widest layer's three products in
+    NumPy (OpenBLAS) and torch (MKL), per member, the same shapes and layouts; ``V A`` and
+    ``V^T dZ`` also written transposed and copied back, as ``ResMLP`` computes them at this
+    width (``nn.residual._product``)."""
+    from dataclasses import asdict
+
+    from initlab.studies import _draws, _widths, scaling
 
     widths = (16, 32) if smoke else (64, 128, 256, 512, 1024, 2048)
     arch, (X, Y) = scaling.Architecture(), _widths.digits(128)
+    groups = [[{"width": n, "seed": s, "dtype": "float64", "architecture": asdict(arch)}
+               for s in range(4)] for n in widths for _ in ("sp", "mup")]  # fmt: skip
+    shared = _draws.SharedDraws(groups, X, Y)
     t0 = time.perf_counter()
-    for p in ("sp", "mup"):
-        for n in widths:
-            arch.build(X.shape[0], n, Y.shape[0], [0, 1, 2, 3], p, widths[0], "sgd")
+    for g, p in zip(groups, ["sp", "mup"] * len(widths), strict=True):
+        Ws = shared.weights(g)
+        model, _ = arch.build(X.shape[0], g[0]["width"], Y.shape[0], range(4), p, widths[0],
+                              "sgd", weights=Ws)  # fmt: skip
+        shared.spare = model.params[: 2 * len(Ws) : 2]
     build = time.perf_counter() - t0
     t0 = time.perf_counter()
     scaling.coord_check(widths, ("sp", "mup"), seeds=[0, 1, 2, 3], learning_rate=0.5,
@@ -211,8 +263,21 @@ def coord_check_breakdown(smoke: bool) -> None:
           f"{time.perf_counter() - t0:.2f} s")  # fmt: skip
     n, m, rng = widths[-1], X.shape[1], np.random.default_rng(0)
     V, A, dZ = (rng.standard_normal(shape) for shape in ((n, n), (n, m), (n, m)))
-    products = {"V A": (lambda a, b: a @ b, (V, A)), "dZ A^T": (lambda a, b: a @ b.T, (dZ, A)),
-                "V^T dZ": (lambda a, b: a.T @ b, (V, dZ))}  # fmt: skip
+    T, out = np.empty((m, n)), np.empty((n, m))
+
+    def transposed(a, b):  # the product written transposed, copied back
+        if isinstance(a, torch.Tensor):
+            return a @ b
+        np.matmul(a, b, out=T.T)
+        return np.copyto(out, T.T)
+
+    products = {
+        "V A": (lambda a, b: a @ b, (V, A)),
+        "dZ A^T": (lambda a, b: a @ b.T, (dZ, A)),
+        "V^T dZ": (lambda a, b: a.T @ b, (V, dZ)),
+        "V A, numpy written transposed": (transposed, (V, A)),
+        "V^T dZ, numpy written transposed": (lambda a, b: transposed(a.T, b), (V, dZ)),
+    }
     reps = 1 if smoke else 5
     for name, (f, (a, b)) in products.items():
         t = []
@@ -238,8 +303,9 @@ CASES = {"trainability": trainability_case, "lr-transfer": lr_transfer_case,
 
 def same_start(name: str, results: dict) -> None:
     """The peers' step-0 costs are initlab's (same networks, data and batch) to 1e-10
-    (float32: 1e-5)."""
+    (float32: 1e-5); mup's coordinate check, drawn by torch, by :func:`same_coordinates`."""
     if name == "coord-check":
+        same_coordinates(results)
         return
     tol = 1e-5 if name.endswith("float32") else 1e-10
     ours = np.ravel(np.asarray(results["initlab"], dtype=float))

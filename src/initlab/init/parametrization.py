@@ -66,9 +66,9 @@ from typing import Any
 
 import numpy as np
 
-from initlab._rng import make_rng
 from initlab._validation import InitlabError, check_number, unknown_name
-from initlab.init import catalogue as _initializers
+from initlab.init import draws as _draws
+from initlab.init.depth import depth_lr_factor
 from initlab.nn.residual import ResMLP
 
 KINDS = ("input", "hidden", "output", "bias", "output_bias")
@@ -282,31 +282,6 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
-def depth_lr_factor(branch_scaling: str, depth: int, base_depth: int, optimizer: str) -> float:
-    r"""Learning-rate factor of a block's parameters for depth :math:`L` against base depth
-    :math:`L_0`, with branch multipliers :math:`\propto L^{-\alpha}`:
-
-    .. math::
-
-        m^{2\alpha - 1} \;(\text{SGD}), \qquad m^{\alpha - 1} \;(\text{Adam}), \qquad
-        m = L / L_0,
-
-    so that each block's output moves by :math:`\Theta(1/L)` per step (its update is
-    multiplier² × lr under SGD, multiplier × lr under Adam): constant for depth-muP under SGD
-    (:math:`\alpha = 1/2`, Tensor Programs VI) and for CompleteP under Adam (:math:`\alpha =
-    1`, Dey et al. 2025). ``"constant"`` branches (:math:`\alpha = 0`) get 1 (SP in depth).
-    """
-    from initlab.nn.residual import DEPTH_EXPONENTS
-
-    if branch_scaling not in DEPTH_EXPONENTS:
-        raise InitlabError(f"a depth learning-rate rule needs branch_scaling in "
-                           f"{', '.join(DEPTH_EXPONENTS)}; got {branch_scaling!r}")  # fmt: skip
-    L0 = int(check_number("base_depth", base_depth, low=1, integer=True))
-    a, m = DEPTH_EXPONENTS[branch_scaling], depth / L0
-    e = (2 * a - 1) if optimizer == "sgd" else (a - 1)
-    return 1.0 if a == 0 or e == 0 or m == 1 else float(m**e)
-
-
 def param_scales(
     model: ResMLP,
     parametrization: str | Parametrization,
@@ -341,17 +316,6 @@ def param_scales(
     return init, lr
 
 
-def _draw(initializer, shapes, seeds, dtype) -> list[np.ndarray]:
-    """Each member's layers in order from its own ``make_rng(seed)``, stacked per layer
-    (drawn into the stacked arrays: :meth:`~initlab.init.base.Initializer.draw_into`)."""
-    Ws = [np.empty((len(seeds), *shape), dtype=dtype) for shape in shapes]
-    for k, seed in enumerate(seeds):
-        rng = make_rng(seed)
-        for W in Ws:
-            initializer.draw_into(W[k], rng)
-    return Ws
-
-
 def init_model(
     sizes: tuple[int, int, int],
     seeds: Sequence[int],
@@ -369,12 +333,14 @@ def init_model(
     optimizer: str = "sgd",
     base_depth: int | None = None,
     dtype: Any = np.float64,
+    weights: Sequence[np.ndarray] | None = None,
 ) -> tuple[ResMLP, list[float]]:
     r"""A population (one member per seed) under `parametrization`, and its lr factors.
 
     Member k draws ``W_in``, the blocks' ``V``s, ``W_out`` in order by `init` from
-    ``make_rng(seeds[k])`` (a plain MLP gets :func:`initlab.init_network`'s weights), biases
-    zero; each weight is then multiplied by its init factor (:func:`param_scales`).
+    ``make_rng(seeds[k])`` (a plain MLP gets :func:`initlab.init_network`'s weights; each
+    distinct seed is drawn once, :mod:`initlab.init.draws`), biases zero; each weight is then
+    multiplied by its init factor (:func:`param_scales`).
 
     Parameters
     ----------
@@ -390,6 +356,11 @@ def init_model(
         :math:`L_0`: scale the blocks' learning rates with the depth as the branch scaling
         requires (:func:`depth_lr_factor`; ``"depth"`` or ``"completep"``). None: no depth
         factor.
+    weights : list of ndarray, optional
+        These draws instead of drawing: :func:`initlab.init.draws.draw_weights`' arrays for
+        the same sizes, seeds, depth, branch layers, init and dtype (the same bits), which
+        become the model's (scaled in place). Populations of several parametrizations can so
+        share one draw, each taking a copy.
 
     Returns
     -------
@@ -397,13 +368,15 @@ def init_model(
     lr_scale : list of float
         The learning-rate factor of each of ``model.params``.
     """
-    d, n, d_out = (int(check_number(k, v, low=1, integer=True))
-                   for k, v in zip(("d", "width", "d_out"), sizes, strict=True))  # fmt: skip
+    shapes = _draws.layer_shapes(sizes, depth, branch_layers)
+    n, J = shapes[0][0], int(branch_layers)
     if not seeds:
         raise InitlabError("init_model needs at least one seed")
-    J = int(check_number("branch_layers", branch_layers, low=1, integer=True))
-    Ws = _draw(_initializers.get(init), [(n, d), *[(n, n)] * (depth * J), (d_out, n)], seeds,
-               dtype)  # fmt: skip
+    if weights is None:
+        Ws = _draws.draw_weights(sizes, seeds, depth=depth, branch_layers=J, init=init,
+                                 dtype=dtype)  # fmt: skip
+    else:
+        Ws = _draws.check_weights(weights, shapes, len(seeds), dtype)
     if zero_branch:
         for l in range(depth):
             Ws[1 + l * J + J - 1][:] = 0.0

@@ -179,7 +179,7 @@ class ResMLP:
             for j in range(J):
                 V, c = P[2 + 2 * (l * J + j)], P[3 + 2 * (l * J + j)]
                 u.append(_apply(act, h[-1], buf.slot("u", l, j, rows=h[-1].shape[1])))
-                y = np.matmul(V, u[-1], out=buf.slot("h", l, j + 1, rows=V.shape[1]))
+                y = _product(V, u[-1], buf.slot("h", l, j + 1, rows=V.shape[1]), buf)
                 y += c
                 h.append(y)
             a = alphas[:, l, None, None]
@@ -234,7 +234,7 @@ class ResMLP:
                 k = 2 + 2 * (l * J + j)
                 grads[k] = _mean_product(dh, u[j].swapaxes(-1, -2), m, out, k)
                 grads[k + 1] = dh.sum(axis=-1, keepdims=True) / m
-                dh = np.matmul(P[k].swapaxes(-1, -2), dh, out=pick(P[k].shape[2], dx, dh))
+                dh = _product(P[k].swapaxes(-1, -2), dh, pick(P[k].shape[2], dx, dh), buf)
                 _times_df(act, dh, h[j], u[j], work)
             if self.skip:
                 dx += dh
@@ -284,6 +284,50 @@ class ResMLP:
         :func:`initlab.nn.residual_layers.layers`'s. `lr_scale`: every parameter's
         learning-rate factor, in the order of :attr:`params`."""
         return _residual_layers.layers(self, cache, dZ, grads, lr_scale)
+
+
+_TRANSPOSED_EXACT: dict[tuple, bool] = {}
+"""Per product shape and layout: whether NumPy's BLAS rounds ``A @ B`` alike when it writes
+the product transposed (:func:`_transposed_exact`); found once per process."""
+
+
+def _product(A: Array, B: Array, out: Array, buf: _Buffers) -> Array:
+    r"""``A @ B`` ``(K, r, k) @ (K, k, m)`` into `out`, with the bits of
+    ``np.matmul(A, B, out=out)``.
+
+    A float64 product of at least :math:`2^{27}` multiply-adds on at most 256 columns (a
+    hidden layer of width 1024 or more on a batch) is written first into a work array
+    ``(K, m, r)`` as its transpose (NumPy then asks BLAS for :math:`B^T A^T`), then copied
+    into `out`: OpenBLAS's SkylakeX kernels take 0.6-0.75x the time that way at width 2048
+    and 128 columns (the copy: 2 ms); ``bench_studies.py``'s breakdown prints both. Each
+    output element is the same sum in both forms, but BLAS may order its terms differently
+    (it does for some shapes, e.g. r = k = 1500): the form is taken only for a shape where
+    :func:`_transposed_exact` found the same bits, else the plain product.
+    """
+    r, k, m = A.shape[-2], A.shape[-1], B.shape[-1]
+    big = A.dtype == B.dtype == np.float64 and m <= 256 and r * k * m >= 2**27
+    if not big or not _transposed_exact(r, k, m, A.strides[-2] < A.strides[-1]):
+        return np.matmul(A, B, out=out)
+    T = buf.work("T", r).reshape(out.shape[0], m, r)  # (K, r, m)'s numbers, as (K, m, r)
+    np.matmul(A, B, out=T.swapaxes(-1, -2))
+    np.copyto(out, T.swapaxes(-1, -2))
+    return out
+
+
+def _transposed_exact(r: int, k: int, m: int, a_transposed: bool) -> bool:
+    """Whether ``a @ b`` written transposed has the bits of ``a @ b``, for one member's
+    shapes ``(r, k) @ (k, m)`` (`a` a transposed view if `a_transposed`), on normal draws of
+    a private generator (BLAS orders a sum's terms by the shapes, not by their values:
+    one draw finds a different order); computed once per process per shape."""
+    key = (r, k, m, a_transposed)
+    if key not in _TRANSPOSED_EXACT:
+        rng = np.random.default_rng(0)
+        a = rng.standard_normal((k, r)).T if a_transposed else rng.standard_normal((r, k))
+        b = rng.standard_normal((k, m))
+        T = np.empty((m, r))
+        np.matmul(a, b, out=T.T)
+        _TRANSPOSED_EXACT[key] = bool(np.array_equal(np.matmul(a, b), T.T))
+    return _TRANSPOSED_EXACT[key]
 
 
 def _mean_product(A: Array, B: Array, m: int, out: list[Array] | None, i: int) -> Array:

@@ -55,12 +55,14 @@ class Architecture:
     zero_branch: bool = False
     base_depth: int | None = None
 
-    def build(self, d, n, d_out, seeds, parametrization, base_width, optimizer, dtype="float64"):
-        """``init_model`` with these settings (``optimizer`` is its lr column)."""
+    def build(self, d, n, d_out, seeds, parametrization, base_width, optimizer, dtype="float64",
+              weights=None):  # fmt: skip
+        """``init_model`` with these settings (``optimizer`` is its lr column; `weights`, its
+        draws if already drawn: :func:`initlab.init.draws.draw_weights`)."""
         column = "adam" if str(optimizer).startswith("adam") else "sgd"
         return _par.init_model(
             (d, n, d_out), seeds, parametrization=parametrization, base_width=base_width,
-            optimizer=column, dtype=np.dtype(dtype), **asdict(self),
+            optimizer=column, dtype=np.dtype(dtype), weights=weights, **asdict(self),
         )  # fmt: skip
 
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ from initlab.execution import study as _study
 from initlab.nn.history import Step
 from initlab.nn.training import train
 from initlab.studies import _widths as W
+from initlab.studies._draws import SharedDraws
 from initlab.studies._widths import DTYPES, Architecture
 from initlab.studies.lrtransfer import LrTransfer, lr_transfer
 
@@ -179,10 +180,16 @@ def coord_check(
     if settings.get("data") is not None and out is not None:
         raise InitlabError("coord_check stores its cells (out=) for the bundled digits "
                            "only; with data= arrays, leave out unset")  # fmt: skip
-    records, seconds = W.compute_cells(
-        plan, functools.partial(_measure_group, X=X, Y=Y), out, jobs=jobs, scheduler=scheduler,
-        progress=progress,
-    )  # fmt: skip
+    if out is None:  # width by width: a width's populations share one draw (SharedDraws)
+        order = replace(plan, cells=sorted(plan.cells, key=lambda c: c.config["width"]))
+        groups = list(dict.fromkeys(c.group for c in order.cells))
+        configs = [[c.config for c in order.cells if c.group == g] for g in groups]
+        shared = SharedDraws(configs, X, Y)
+        group = functools.partial(_measure_group, X=X, Y=Y, shared=shared)
+    else:
+        order, group = plan, functools.partial(_measure_group, X=X, Y=Y)
+    records, seconds = W.compute_cells(order, group, out, jobs=jobs, scheduler=scheduler,
+                                       progress=progress)  # fmt: skip
     kw = plan.spec[KIND]
     found = [records[c.id] for c in plan.cells]
     T = kw["steps"]
@@ -196,7 +203,7 @@ def coord_check(
     names = {c.group: f"{c.config['parametrization']}/{c.config['width']}" for c in plan.cells}
     return CoordCheck(
         kw["parametrizations"], kw["widths"], found[0]["layers"], list(range(T + 1)),
-        kw["seeds"], size, change, stored, {names[g]: s for g, s in seconds.items()},
+        kw["seeds"], size, change, stored, {names[g]: seconds[g] for g in names},
     )  # fmt: skip
 
 
@@ -295,16 +302,21 @@ def _digits(n_examples: int) -> tuple[Array, Array]:
     return W.digits(n_examples)
 
 
-def _measure_group(configs: Sequence[Mapping[str, Any]], X: Array, Y: Array) -> list[dict]:
+def _measure_group(configs: Sequence[Mapping[str, Any]], X: Array, Y: Array,
+                   shared: SharedDraws | None = None) -> list[dict]:  # fmt: skip
     """Train the members `configs` (one group) as one population on the batch `(X, Y)`; each
-    one's ``{"layers", "size", "change"}`` (sizes and changes ``(layers, T+1)``)."""
+    one's ``{"layers", "size", "change"}`` (sizes and changes ``(layers, T+1)``). `shared`:
+    the draws come from it."""
     c = configs[0]
     arch = Architecture(**c["architecture"])
+    drawn = None if shared is None else shared.weights(configs)
     model, lr_scale = arch.build(X.shape[0], c["width"], Y.shape[0], [m["seed"] for m in configs],
                                  c["parametrization"], c["base_width"], c["optimizer"],
-                                 c["dtype"])  # fmt: skip
+                                 c["dtype"], drawn)  # fmt: skip
     s, ch = _measure(model, X, Y, c["steps"], lr_scale, c["optimizer"], c["learning_rate"],
                      c["head"])  # fmt: skip
+    if shared is not None:  # its weights, trained and done with, for the next population
+        shared.spare = model.params[: 2 * len(drawn) : 2]
     names = model.record_names()
     return [{"layers": names, "size": s[..., k], "change": ch[..., k]} for k in range(len(configs))]
 
@@ -323,8 +335,8 @@ def _measure(model, X, Y, T, lr_scale, optimizer, learning_rate, head) -> tuple[
         return np.where(frozen, np.nan, np.abs(x, out=kept(x, 0)).mean(axis=(-2, -1)))
 
     def measure(t: int, xs: list[Array]) -> None:
-        if t == 0:
-            first.extend(x.copy() for x in xs)
+        if t == 0:  # the hook's to keep (ResMLP.records): no copy
+            first.extend(xs)
         size.append([mean_abs(x) for x in xs])
         change.append([mean_abs(np.subtract(x, x0, out=kept(x, 1)))
                        for x, x0 in zip(xs, first, strict=True)])  # fmt: skip
