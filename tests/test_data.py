@@ -238,6 +238,13 @@ def test_digits_selects_and_targets_as_documented():
     assert np.array_equal(Y, d[None, train] % 2) and np.array_equal(Yt, d[None, test] % 2)
 
 
+def test_sample_takes_an_integral_float_count():
+    """A count given as 10.0 passes the integer check, so it is used as the int 10 (it was
+    a slice index: TypeError)."""
+    X, Y = data.digits(10.0)
+    assert np.array_equal(X, data.digits(10)[0]) and X.shape == (64, 10)
+
+
 # --------------------------------------------------------------------------- bad inputs
 
 
