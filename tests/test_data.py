@@ -263,6 +263,7 @@ def test_missing_path(tmp_path, loader):
         ({"seed": None, "test_fraction": 0.2}, r"^seed=None .*needs a seed$"),
         ({"n_examples": 1798, "seed": None}, r"^n_examples"),
         ({"n_examples": 0}, r"^n_examples"),
+        ({"seed": -1}, r"^seed must be >= 0; got -1$"),  # checked without a sample or split
     ],
 )
 def test_digits_bad_input_is_one_line(kwargs, message):
