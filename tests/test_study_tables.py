@@ -233,3 +233,21 @@ def test_kernel_tables_hold_the_stored_values(tmp_path):
         assert row[4:] == [f"{m:.4g}" for m in moved]
     for table in (summary, convergence, training):
         assert _printed_rows(printed, table[0]) == table
+
+
+@pytest.mark.parametrize(("act", "w2", "b2"), [("tanh", 1.0, 0.0), ("relu", 2.0, 0.05)])
+def test_depth_scales_read_back_print_as_computed(act, w2, b2):
+    """The stored form of depth scales (infinities as null, :func:`jsonable`) prints as the
+    computed one: at a critical point xi_q, xi_c, xi_grad are inf (and ReLU's q* with
+    sigma_b^2 > 0), never "none" (the stored study's table said none where --no-map and the
+    figure say inf)."""
+    from initlab.analysis.correlation import depth_scales
+    from initlab.report.sigprop import depth_scales_lines
+    from initlab.results.records import jsonable
+
+    computed = depth_scales(act, w2, b2).as_dict()
+    stored = json.loads(json.dumps(jsonable(computed)))
+    assert None in stored.values()  # the case that matters: a null to read back
+    lines = depth_scales_lines(stored)
+    assert lines == depth_scales_lines(computed)
+    assert "xi_c = inf" in lines[2] and "none" not in " ".join(lines)
