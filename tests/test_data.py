@@ -241,7 +241,7 @@ def test_digits_selects_and_targets_as_documented():
 def test_sample_takes_an_integral_float_count():
     """A count given as 10.0 passes the integer check, so it is used as the int 10 (it was
     a slice index: TypeError)."""
-    X, Y = data.digits(10.0)
+    X, _ = data.digits(10.0)
     assert np.array_equal(X, data.digits(10)[0]) and X.shape == (64, 10)
 
 

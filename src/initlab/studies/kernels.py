@@ -46,6 +46,9 @@ from initlab.data import digits
 from initlab.nn import activations as _activations
 from initlab.studies._studyio import config_dict, set_grid
 
+SUBSETS = ("convergence_examples", "fit_examples", "depth_examples")
+"""The settings that count the first of the ``train`` examples (module docstring)."""
+
 
 @dataclass(frozen=True)
 class KernelConfig:
@@ -84,6 +87,12 @@ class KernelConfig:
             check_number(name, getattr(self, name), low=1, integer=True)
         for name in ("train", "test", "convergence_examples", "fit_examples", "depth_examples"):
             check_number(name, getattr(self, name), low=2, high=900, integer=True)
+        for name in SUBSETS:  # the first of the train examples: a larger one would be cut
+            if getattr(self, name) > self.train:
+                raise InitlabError(
+                    f"{name} must be <= train ({self.train}, the examples it is taken from); "
+                    f"got {getattr(self, name)}"
+                )
         check_number("seed", self.seed, low=0, integer=True)
         set_grid(self, "times", int, low=0, integer=True)
         set_grid(self, "widths", int, low=1, integer=True)
