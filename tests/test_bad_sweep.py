@@ -98,6 +98,8 @@ HUGE_STUDIES = [
     ("trainability", "width = 100000", "s.toml: [trainability] width = 100000, depths up to 32"),
     ("correlation", "width = 1000000", "s.toml: [correlation] width = 1000000, depth = 20"),
     ("jacobian", "width = 100000", "s.toml: [jacobian] width = 100000, depths up to 64"),
+    ("jacobian", "members = 20000", "depths up to 64, members = 20000"),
+    ("correlation", "members = 20000\ndepth = 100", "depth = 100, members = 20000, c0 (5"),
     ("lr-transfer", 'parametrizations = ["sp"]\nsteps = 4000000000',
      "s.toml: [lr-transfer] widths up to 256, steps = 4000000000, architecture.depth = 2 (9 "
      "members"),

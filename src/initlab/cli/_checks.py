@@ -184,7 +184,8 @@ def _correlation(args: argparse.Namespace) -> Cost:
     N, L, K, C = args.width or 1000, args.depth, args.members or 8, len(args.c0)
     return Cost(
         8 * (3 * N * N + K * C * (L + 1) + 4 * N * C), K * L * N * N * (2 * C + 10),
-        f"theory correlation at --width {N}, --depth {L}", "Use a smaller --width or --depth.",
+        f"theory correlation at --width {N}, --depth {L}, --members {K}, {C} --c0 value(s)",
+        "Use a smaller --width, --depth or --members, or fewer --c0 values.",
     )  # fmt: skip
 
 
@@ -193,8 +194,8 @@ def _jacobian(args: argparse.Namespace) -> Cost:
     return Cost(
         8 * (10 * N * N + K * len(D) * N),
         2 * K * (D[-1] * (2 * N**3 + 10 * N**2) + 10 * len(D) * N**3),
-        f"theory jacobian at --width {N}, --depths up to {D[-1]}",
-        "Use a smaller --width or smaller --depths.",
+        f"theory jacobian at --width {N}, --depths up to {D[-1]}, --members {K}",
+        "Use a smaller --width, smaller --depths or fewer --members.",
     )  # fmt: skip
 
 
@@ -323,13 +324,15 @@ def study_cost(study, spec_file: object = None) -> Cost | None:
     if kind == "correlation":
         cost = _correlation(NS(width=t["width"], depth=t["depth"], members=t["members"],
                                c0=t["c0"]))  # fmt: skip
-        return cost._replace(what=f"{where} width = {t['width']}, depth = {t['depth']}",
-                             hint="Use a smaller width or depth.")  # fmt: skip
+        return cost._replace(what=f"{where} width = {t['width']}, depth = {t['depth']}, "
+                             f"members = {t['members']}, c0 ({len(t['c0'])} values)",
+                             hint="Use a smaller width, depth or members, or fewer c0 "
+                             "values.")  # fmt: skip
     if kind == "jacobian":
         cost = _jacobian(NS(width=t["width"], members=t["members"], depths=t["depths"]))
         return cost._replace(what=f"{where} width = {t['width']}, depths up to "
-                             f"{max(t['depths'])}", hint="Use a smaller width or smaller "
-                             "depths.")  # fmt: skip
+                             f"{max(t['depths'])}, members = {t['members']}", hint="Use a "
+                             "smaller width, smaller depths or fewer members.")  # fmt: skip
     if kind in ("lr-transfer", "coord-check"):
         a, lr = t["architecture"], kind == "lr-transfer"
         K = len(t["seeds"]) * (len(t["log2_lrs"]) if lr else 1)
