@@ -251,3 +251,19 @@ def test_depth_scales_read_back_print_as_computed(act, w2, b2):
     lines = depth_scales_lines(stored)
     assert lines == depth_scales_lines(computed)
     assert "xi_c = inf" in lines[2] and "none" not in " ".join(lines)
+
+
+def test_a_studys_table_aligns_its_numbers_right_as_printed():
+    """In the report a study's table has one label column, then numbers right-aligned, as
+    the command prints them (the page's style left-aligned every table's second column: a
+    correlation table's first c0 column, a trainability map's first sigma_w^2); the run
+    comparison keeps its two label columns (run, init)."""
+    from initlab.report.html import STYLE, _html_table, _tables_parts
+    from initlab.report.tables import Table
+
+    h, _ = _tables_parts([Table(["t"], [["layer", "c0=0.1", "c0=0.9"], ["0", "0.1", "0.9"]])])
+    assert '<tr><td class="label">0</td><td>0.1</td><td>0.9</td></tr>' in h
+    assert '<th class="label">layer</th><th>c0=0.1</th>' in h
+    assert "nth-child" not in STYLE and "td.label { text-align: left; }" in STYLE
+    comparison = _html_table([["run", "init", "seeds"], ["a", "he", "0"]])
+    assert '<td class="label">a</td><td class="label">he</td><td>0</td>' in comparison
