@@ -257,11 +257,13 @@ def test_a_studys_table_aligns_its_numbers_right_as_printed():
     """In the report a study's table has one label column, then numbers right-aligned, as
     the command prints them (the page's style left-aligned every table's second column: a
     correlation table's first c0 column, a trainability map's first sigma_w^2); the run
-    comparison keeps its two label columns (run, init)."""
+    comparison keeps its two label columns (run, init). In report.md the head's lines end in
+    a hard break (they ran together into one line)."""
     from initlab.report.html import STYLE, _html_table, _tables_parts
     from initlab.report.tables import Table
 
-    h, _ = _tables_parts([Table(["t"], [["layer", "c0=0.1", "c0=0.9"], ["0", "0.1", "0.9"]])])
+    h, md = _tables_parts([Table(["t", "u"], [["layer", "c0=0.1", "c0=0.9"], ["0", "0.1", "0.9"]])])
+    assert md.startswith("t  \nu\n\n| layer |")  # Markdown: a hard break, not "t u"
     assert '<tr><td class="label">0</td><td>0.1</td><td>0.9</td></tr>' in h
     assert '<th class="label">layer</th><th>c0=0.1</th>' in h
     assert "nth-child" not in STYLE and "td.label { text-align: left; }" in STYLE

@@ -190,11 +190,12 @@ def _page_parts(source: Path, axes: tuple[str, str] | None, embed: _Embed) -> li
 
 
 def _tables_parts(tables: Iterable[Table]) -> tuple[str, str]:
-    """(HTML, Markdown) of :class:`initlab.report.tables.Table` s: each its head, then rows."""
+    """(HTML, Markdown) of :class:`initlab.report.tables.Table` s: each its head (one
+    paragraph, a line break after each line: two trailing spaces in Markdown), then rows."""
     tables = list(tables)
     h = "".join("<p>" + "<br>".join(map(html.escape, t.head)) + "</p>"
                 + _html_table(t.rows, labels=1) for t in tables)  # fmt: skip
-    md = "\n\n".join("\n".join(t.head) + "\n\n" + _md_table(t.rows) for t in tables)
+    md = "\n\n".join("  \n".join(t.head) + "\n\n" + _md_table(t.rows) for t in tables)
     return h, md
 
 
