@@ -356,3 +356,12 @@ def test_members_with_and_without_layer_names_are_refused_in_one_line():
     with pytest.raises(InitlabError, match=r"^member 1 has other layers than member 0: None, "
                        r"not \['W_in', 'V1.1', 'W_out'\]$"):  # fmt: skip
         Diagnostics.from_member_dicts([member, plain])
+
+
+def test_the_update_ratio_panel_names_the_layers_lr_factor():
+    """The update ratio recorded is eta s_l ||dW_l|| / ||W_l|| (s_l the layer's learning-rate
+    factor, since the diagnostics read Step.layers); the panel's title says so (it said
+    eta ||dW_l|| / ||W_l||, which is not what a ResMLP under muP plots)."""
+    d = _recorded(1, 1, iterations=2)
+    fig = plot_diagnostics(d.member(0), ["update_ratio"])
+    assert fig.axes[0].get_title() == r"$\eta\, s_l \|dW_l\| / \|W_l\|$"
