@@ -269,3 +269,24 @@ def test_a_studys_table_aligns_its_numbers_right_as_printed():
     assert "nth-child" not in STYLE and "td.label { text-align: left; }" in STYLE
     comparison = _html_table([["run", "init", "seeds"], ["a", "he", "0"]])
     assert '<td class="label">a</td><td class="label">he</td><td>0</td>' in comparison
+
+
+def test_a_map_stopped_part_way_shows_its_missing_cells_without_warnings(trained_dir):
+    """A cell not yet computed (all its draws NaN, a study stopped part way) is "-" in the
+    tables and blank in the figure, with no RuntimeWarning (numpy's nanmean warned on the
+    empty slice, in `initlab report`'s output); the other cells keep their means."""
+    import warnings
+
+    from initlab.report.trainability import plot_trainability, trainability_tables
+    from initlab.studies import trainability
+
+    data = trainability.read(trained_dir[0])
+    full = trainability_tables(data)
+    data["test_accuracy"] = np.array(data["test_accuracy"], dtype=float)
+    data["test_accuracy"][0, 1, :] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        means, halves = trainability_tables(data)
+        plot_trainability(data)
+    assert means.rows[1][2] == "-" and halves.rows[1][2] == "-"
+    assert means.rows[1][1] == full[0].rows[1][1] and means.rows[2:] == full[0].rows[2:]
