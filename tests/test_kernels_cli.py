@@ -165,12 +165,15 @@ def test_kernels_refuses_a_zero_bias_variance_before_work(capsys):
 def test_kernels_subsets_are_among_the_train_examples(stored, capsys):
     """--train-examples 8: the empirical NTK, the trained networks and the depth table take
     at most those 8 (the defaults, 16 and 32, were cut to 8 in silence and printed as 16 and
-    32); a config asking for more than `train` is refused naming the key."""
+    32); a spec asking for more than `train` is refused naming the key, while the config of
+    a store made before the check is still read."""
     r = kernel_study.read(stored)
     assert [r["config"][k] for k in study.SUBSETS] == [8, 8, 8]
     assert main(SMALL) == 0
     text = capsys.readouterr().out
     assert "on 8 train inputs" in text and "8 train digits" in text
     assert "16 train inputs" not in text and "32 train" not in text
-    with pytest.raises(InitlabError, match=r"^fit_examples must be <= train \(20, .*got 32$"):
-        study.KernelConfig(train=20)
+    with pytest.raises(InitlabError, match=r"^\[kernels\] fit_examples must be <= train "
+                       r"\(20, .*got 32$"):  # fmt: skip
+        kernel_study.from_spec({"train": 20})
+    assert study.KernelConfig(train=20).fit_examples == 32  # an old store's settings
