@@ -162,3 +162,16 @@ def test_explicit_zero_weight_decay_is_kept():
     del raw["training"]["weight_decay"]
     (run,) = sweep_spec.parse(raw).runs
     assert run.config["optimizer"]["weight_decay"] == 0.01
+
+
+def test_an_oversized_study_names_the_max_population_option_given(tmp_path):
+    """With --max-population on the command line the hint names that option, which is
+    what sets the cap (it named the spec's [study] max_population, which the option
+    overrides); without it, the spec's key."""
+    spec(tmp_path / "s.toml", '[study]\nkind = "trainability"\n[trainability]\nwidth = 100000\n')
+    line = refused_limited(["sweep", "s.toml", "--out", "out", "--max-population", "4"],
+                           tmp_path, "populations of at most 4)", "or a smaller "
+                           "--max-population.")  # fmt: skip
+    assert "[study] max_population" not in line
+    refused_limited(["sweep", "s.toml", "--out", "out"], tmp_path,
+                    "or a smaller [study] max_population.")  # fmt: skip

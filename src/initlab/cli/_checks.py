@@ -295,13 +295,15 @@ def _scaling(lr_transfer: bool, K: int, m: int, batch: int, widths, blocks: int,
 # --------------------------------------------------------------------------- study specs
 
 
-def study_cost(study, spec_file: object = None) -> Cost | None:
+def study_cost(study, spec_file: object = None, cap_option: str = "[study] max_population",
+               ) -> Cost | None:  # fmt: skip
     """The estimate of a study spec's study (``initlab sweep STUDY.toml``): the one its own
     command checks, from the spec's ``[kind]`` table (its full config, as
     :func:`initlab.studies.specs.parse` leaves it), its memory that of a population of at
     most the study's ``max_population`` members; None for a kind whose command bounds
     nothing here (``kernels``: its config's own ranges). The refusal names `spec_file`
-    (default: the study's source) and the keys of its ``[kind]`` table."""
+    (default: the study's source) and the keys of its ``[kind]`` table, and `cap_option`
+    where the population's cap was set (``--max-population`` when given on the command)."""
     from types import SimpleNamespace as NS
 
     t, kind, cap = study.spec[study.kind], study.kind, study.max_population
@@ -319,7 +321,7 @@ def study_cost(study, spec_file: object = None) -> Cost | None:
             what=f"{where} width = {c.width}, depths up to {max(c.depths)}, steps = {c.steps}"
             f" ({K:,} members per depth: {group} x seeds, in populations of at most {cap})",
             hint="Use a smaller width, fewer depths, grid values or seeds, fewer steps, or a "
-            "smaller [study] max_population.",
+            f"smaller {cap_option}.",
         )  # fmt: skip
     if kind == "correlation":
         cost = _correlation(NS(width=t["width"], depth=t["depth"], members=t["members"],
@@ -343,6 +345,6 @@ def study_cost(study, spec_file: object = None) -> Cost | None:
                         f"{t['steps']}, architecture.depth = {a['depth']} ({K:,} members: "
                         f"seeds{' x log2_lrs' * lr}, in populations of at most {cap})",
                         "Use smaller widths or depth, fewer "
-                        "steps, seeds or learning rates, or a smaller [study] max_population.",
+                        f"steps, seeds or learning rates, or a smaller {cap_option}.",
                         cap)  # fmt: skip
     return None
