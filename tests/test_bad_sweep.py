@@ -98,6 +98,8 @@ HUGE_STUDIES = [
     ("trainability", "width = 100000", "s.toml: [trainability] width = 100000, depths up to 32"),
     ("correlation", "width = 1000000", "s.toml: [correlation] width = 1000000, depth = 20"),
     ("jacobian", "width = 100000", "s.toml: [jacobian] width = 100000, depths up to 64"),
+    ("jacobian", "members = 20000", "depths up to 64, members = 20000"),
+    ("correlation", "members = 20000\ndepth = 100", "depth = 100, members = 20000, c0 (5"),
     ("lr-transfer", 'parametrizations = ["sp"]\nsteps = 4000000000',
      "s.toml: [lr-transfer] widths up to 256, steps = 4000000000, architecture.depth = 2 (9 "
      "members"),
@@ -160,3 +162,16 @@ def test_explicit_zero_weight_decay_is_kept():
     del raw["training"]["weight_decay"]
     (run,) = sweep_spec.parse(raw).runs
     assert run.config["optimizer"]["weight_decay"] == 0.01
+
+
+def test_an_oversized_study_names_the_max_population_option_given(tmp_path):
+    """With --max-population on the command line the hint names that option, which is
+    what sets the cap (it named the spec's [study] max_population, which the option
+    overrides); without it, the spec's key."""
+    spec(tmp_path / "s.toml", '[study]\nkind = "trainability"\n[trainability]\nwidth = 100000\n')
+    line = refused_limited(["sweep", "s.toml", "--out", "out", "--max-population", "4"],
+                           tmp_path, "populations of at most 4)", "or a smaller "
+                           "--max-population.")  # fmt: skip
+    assert "[study] max_population" not in line
+    refused_limited(["sweep", "s.toml", "--out", "out"], tmp_path,
+                    "or a smaller [study] max_population.")  # fmt: skip

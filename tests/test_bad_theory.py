@@ -20,6 +20,9 @@ CASES = [
         ["theory correlation at --width", "TiB"],
     ),
     (["jacobian", "--width", "1000000"], ["theory jacobian at --width 1000000"]),
+    # too much work from the members alone: the line names them
+    (["correlation", "--members", "10000000"], ["--members 10000000", "fewer --c0 values"]),
+    (["jacobian", "--members", "1000000"], ["--members 1000000", "fewer --members"]),
     (
         ["trainability", "--width", "1000000", "--out", "OUT"],
         ["theory trainability at --width", "PiB"],

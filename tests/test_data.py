@@ -238,6 +238,13 @@ def test_digits_selects_and_targets_as_documented():
     assert np.array_equal(Y, d[None, train] % 2) and np.array_equal(Yt, d[None, test] % 2)
 
 
+def test_sample_takes_an_integral_float_count():
+    """A count given as 10.0 passes the integer check, so it is used as the int 10 (it was
+    a slice index: TypeError)."""
+    X, _ = data.digits(10.0)
+    assert np.array_equal(X, data.digits(10)[0]) and X.shape == (64, 10)
+
+
 # --------------------------------------------------------------------------- bad inputs
 
 
@@ -256,6 +263,7 @@ def test_missing_path(tmp_path, loader):
         ({"seed": None, "test_fraction": 0.2}, r"^seed=None .*needs a seed$"),
         ({"n_examples": 1798, "seed": None}, r"^n_examples"),
         ({"n_examples": 0}, r"^n_examples"),
+        ({"seed": -1}, r"^seed must be >= 0; got -1$"),  # checked without a sample or split
     ],
 )
 def test_digits_bad_input_is_one_line(kwargs, message):

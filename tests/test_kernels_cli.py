@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+from initlab._validation import InitlabError
 from initlab.analysis import correlation, empirical_ntk, kernels
 from initlab.cli import main
 from initlab.report.html import write_report
@@ -159,3 +160,20 @@ def test_kernels_refuses_a_zero_bias_variance_before_work(capsys):
     assert main(["theory", "kernels", "--sigma-b2", "0", "-q"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "sigma_b2" in err[0]
+
+
+def test_kernels_subsets_are_among_the_train_examples(stored, capsys):
+    """--train-examples 8: the empirical NTK, the trained networks and the depth table take
+    at most those 8 (the defaults, 16 and 32, were cut to 8 in silence and printed as 16 and
+    32); a spec asking for more than `train` is refused naming the key, while the config of
+    a store made before the check is still read."""
+    r = kernel_study.read(stored)
+    assert [r["config"][k] for k in study.SUBSETS] == [8, 8, 8]
+    assert main(SMALL) == 0
+    text = capsys.readouterr().out
+    assert "on 8 train inputs" in text and "8 train digits" in text
+    assert "16 train inputs" not in text and "32 train" not in text
+    with pytest.raises(InitlabError, match=r"^\[kernels\] fit_examples must be <= train "
+                       r"\(20, .*got 32$"):  # fmt: skip
+        kernel_study.from_spec({"train": 20})
+    assert study.KernelConfig(train=20).fit_examples == 32  # an old store's settings

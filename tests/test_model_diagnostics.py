@@ -346,3 +346,22 @@ def test_wide_inputs_count_the_first_layers_units_on_the_networks_columns():
     assert a.unit_columns == b.unit_columns == 1024
     np.testing.assert_array_equal(b.distinct_units, a.distinct_units)
     assert b.distinct_units[0, 0, 0] == 5
+
+
+def test_members_with_and_without_layer_names_are_refused_in_one_line():
+    """A ResMLP's member dict (with ``layers``) beside a plain Network's (without) is refused
+    naming the key and both values (it raised a KeyError on the missing key)."""
+    member = _recorded(1, 1, iterations=1).member(0)
+    plain = {k: v for k, v in member.items() if k != "layers"}
+    with pytest.raises(InitlabError, match=r"^member 1 has other layers than member 0: None, "
+                       r"not \['W_in', 'V1.1', 'W_out'\]$"):  # fmt: skip
+        Diagnostics.from_member_dicts([member, plain])
+
+
+def test_the_update_ratio_panel_names_the_layers_lr_factor():
+    """The update ratio recorded is eta s_l ||dW_l|| / ||W_l|| (s_l the layer's learning-rate
+    factor, since the diagnostics read Step.layers); the panel's title says so (it said
+    eta ||dW_l|| / ||W_l||, which is not what a ResMLP under muP plots)."""
+    d = _recorded(1, 1, iterations=2)
+    fig = plot_diagnostics(d.member(0), ["update_ratio"])
+    assert fig.axes[0].get_title() == r"$\eta\, s_l \|dW_l\| / \|W_l\|$"

@@ -130,6 +130,8 @@ def test_results_lists_filters_and_compares_the_cells(reference, tmp_path, capsy
     assert main(["results", str(out), "--where", "depth=7", "--sort=-test_accuracy"]) == 0
     text = capsys.readouterr().out
     assert "4 cells shown of 25; study: trainability" in text
+    assert main(["results", str(out), "--where", "depth=1000"]) == 0  # none shown: the
+    assert "0 cells shown of 25; study: trainability" in capsys.readouterr().out  # store's
     with open_store(out, readonly=True) as s:
         accs = sorted((c["record"]["test_accuracy"] for c in s.cells()
                        if c["config"].get("depth") == 7), reverse=True)  # fmt: skip

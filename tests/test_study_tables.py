@@ -233,3 +233,60 @@ def test_kernel_tables_hold_the_stored_values(tmp_path):
         assert row[4:] == [f"{m:.4g}" for m in moved]
     for table in (summary, convergence, training):
         assert _printed_rows(printed, table[0]) == table
+
+
+@pytest.mark.parametrize(("act", "w2", "b2"), [("tanh", 1.0, 0.0), ("relu", 2.0, 0.05)])
+def test_depth_scales_read_back_print_as_computed(act, w2, b2):
+    """The stored form of depth scales (infinities as null, :func:`jsonable`) prints as the
+    computed one: at a critical point xi_q, xi_c, xi_grad are inf (and ReLU's q* with
+    sigma_b^2 > 0), never "none" (the stored study's table said none where --no-map and the
+    figure say inf)."""
+    from initlab.analysis.correlation import depth_scales
+    from initlab.report.sigprop import depth_scales_lines
+    from initlab.results.records import jsonable
+
+    computed = depth_scales(act, w2, b2).as_dict()
+    stored = json.loads(json.dumps(jsonable(computed)))
+    assert None in stored.values()  # the case that matters: a null to read back
+    lines = depth_scales_lines(stored)
+    assert lines == depth_scales_lines(computed)
+    assert "xi_c = inf" in lines[2] and "none" not in " ".join(lines)
+
+
+def test_a_studys_table_aligns_its_numbers_right_as_printed():
+    """In the report a study's table has one label column, then numbers right-aligned, as
+    the command prints them (the page's style left-aligned every table's second column: a
+    correlation table's first c0 column, a trainability map's first sigma_w^2); the run
+    comparison keeps its two label columns (run, init). In report.md the head's lines end in
+    a hard break (they ran together into one line)."""
+    from initlab.report.html import STYLE, _html_table, _tables_parts
+    from initlab.report.tables import Table
+
+    h, md = _tables_parts([Table(["t", "u"], [["layer", "c0=0.1", "c0=0.9"], ["0", "0.1", "0.9"]])])
+    assert md.startswith("t  \nu\n\n| layer |")  # Markdown: a hard break, not "t u"
+    assert '<tr><td class="label">0</td><td>0.1</td><td>0.9</td></tr>' in h
+    assert '<th class="label">layer</th><th>c0=0.1</th>' in h
+    assert "nth-child" not in STYLE and "td.label { text-align: left; }" in STYLE
+    comparison = _html_table([["run", "init", "seeds"], ["a", "he", "0"]])
+    assert '<td class="label">a</td><td class="label">he</td><td>0</td>' in comparison
+
+
+def test_a_map_stopped_part_way_shows_its_missing_cells_without_warnings(trained_dir):
+    """A cell not yet computed (all its draws NaN, a study stopped part way) is "-" in the
+    tables and blank in the figure, with no RuntimeWarning (numpy's nanmean warned on the
+    empty slice, in `initlab report`'s output); the other cells keep their means."""
+    import warnings
+
+    from initlab.report.trainability import plot_trainability, trainability_tables
+    from initlab.studies import trainability
+
+    data = trainability.read(trained_dir[0])
+    full = trainability_tables(data)
+    data["test_accuracy"] = np.array(data["test_accuracy"], dtype=float)
+    data["test_accuracy"][0, 1, :] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        means, halves = trainability_tables(data)
+        plot_trainability(data)
+    assert means.rows[1][2] == "-" and halves.rows[1][2] == "-"
+    assert means.rows[1][1] == full[0].rows[1][1] and means.rows[2:] == full[0].rows[2:]

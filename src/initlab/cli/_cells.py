@@ -43,7 +43,7 @@ def run(args: argparse.Namespace, export) -> list[str | None]:
 
         check_file(args.csv, need=200 * len(rows), option="--csv")
     columns = list(dict.fromkeys(k for r in rows for k in r))
-    total = len(rows)
+    total, stored = len(rows), ", ".join(dict.fromkeys(r["study"] for r in rows))
     rows = T.where(rows, T.parse_where(args.where, columns))
     if args.sort:
         rows = T.sort(rows, args.sort)
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace, export) -> list[str | None]:
             console.print(_table(some, f"initlab: study cells ({kind})"))
         studies = ", ".join(kinds) if len(kinds) < 2 else ", ".join(
             f"{k} ({len(v)} cells)" for k, v in kinds.items())  # fmt: skip
-        console.print(f"{len(rows)} cells shown of {total}; study: {studies or '-'}")
+        console.print(f"{len(rows)} cells shown of {total}; study: {studies or stored}")
     return [export("csv", lambda f: T.write_csv(rows, f), args.csv)] if args.csv else []
 
 

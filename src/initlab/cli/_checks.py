@@ -184,7 +184,8 @@ def _correlation(args: argparse.Namespace) -> Cost:
     N, L, K, C = args.width or 1000, args.depth, args.members or 8, len(args.c0)
     return Cost(
         8 * (3 * N * N + K * C * (L + 1) + 4 * N * C), K * L * N * N * (2 * C + 10),
-        f"theory correlation at --width {N}, --depth {L}", "Use a smaller --width or --depth.",
+        f"theory correlation at --width {N}, --depth {L}, --members {K}, {C} --c0 value(s)",
+        "Use a smaller --width, --depth or --members, or fewer --c0 values.",
     )  # fmt: skip
 
 
@@ -193,8 +194,8 @@ def _jacobian(args: argparse.Namespace) -> Cost:
     return Cost(
         8 * (10 * N * N + K * len(D) * N),
         2 * K * (D[-1] * (2 * N**3 + 10 * N**2) + 10 * len(D) * N**3),
-        f"theory jacobian at --width {N}, --depths up to {D[-1]}",
-        "Use a smaller --width or smaller --depths.",
+        f"theory jacobian at --width {N}, --depths up to {D[-1]}, --members {K}",
+        "Use a smaller --width, smaller --depths or fewer --members.",
     )  # fmt: skip
 
 
@@ -294,13 +295,15 @@ def _scaling(lr_transfer: bool, K: int, m: int, batch: int, widths, blocks: int,
 # --------------------------------------------------------------------------- study specs
 
 
-def study_cost(study, spec_file: object = None) -> Cost | None:
+def study_cost(study, spec_file: object = None, cap_option: str = "[study] max_population",
+               ) -> Cost | None:  # fmt: skip
     """The estimate of a study spec's study (``initlab sweep STUDY.toml``): the one its own
     command checks, from the spec's ``[kind]`` table (its full config, as
     :func:`initlab.studies.specs.parse` leaves it), its memory that of a population of at
     most the study's ``max_population`` members; None for a kind whose command bounds
     nothing here (``kernels``: its config's own ranges). The refusal names `spec_file`
-    (default: the study's source) and the keys of its ``[kind]`` table."""
+    (default: the study's source) and the keys of its ``[kind]`` table, and `cap_option`
+    where the population's cap was set (``--max-population`` when given on the command)."""
     from types import SimpleNamespace as NS
 
     t, kind, cap = study.spec[study.kind], study.kind, study.max_population
@@ -318,18 +321,20 @@ def study_cost(study, spec_file: object = None) -> Cost | None:
             what=f"{where} width = {c.width}, depths up to {max(c.depths)}, steps = {c.steps}"
             f" ({K:,} members per depth: {group} x seeds, in populations of at most {cap})",
             hint="Use a smaller width, fewer depths, grid values or seeds, fewer steps, or a "
-            "smaller [study] max_population.",
+            f"smaller {cap_option}.",
         )  # fmt: skip
     if kind == "correlation":
         cost = _correlation(NS(width=t["width"], depth=t["depth"], members=t["members"],
                                c0=t["c0"]))  # fmt: skip
-        return cost._replace(what=f"{where} width = {t['width']}, depth = {t['depth']}",
-                             hint="Use a smaller width or depth.")  # fmt: skip
+        return cost._replace(what=f"{where} width = {t['width']}, depth = {t['depth']}, "
+                             f"members = {t['members']}, c0 ({len(t['c0'])} values)",
+                             hint="Use a smaller width, depth or members, or fewer c0 "
+                             "values.")  # fmt: skip
     if kind == "jacobian":
         cost = _jacobian(NS(width=t["width"], members=t["members"], depths=t["depths"]))
         return cost._replace(what=f"{where} width = {t['width']}, depths up to "
-                             f"{max(t['depths'])}", hint="Use a smaller width or smaller "
-                             "depths.")  # fmt: skip
+                             f"{max(t['depths'])}, members = {t['members']}", hint="Use a "
+                             "smaller width, smaller depths or fewer members.")  # fmt: skip
     if kind in ("lr-transfer", "coord-check"):
         a, lr = t["architecture"], kind == "lr-transfer"
         K = len(t["seeds"]) * (len(t["log2_lrs"]) if lr else 1)
@@ -340,6 +345,6 @@ def study_cost(study, spec_file: object = None) -> Cost | None:
                         f"{t['steps']}, architecture.depth = {a['depth']} ({K:,} members: "
                         f"seeds{' x log2_lrs' * lr}, in populations of at most {cap})",
                         "Use smaller widths or depth, fewer "
-                        "steps, seeds or learning rates, or a smaller [study] max_population.",
+                        f"steps, seeds or learning rates, or a smaller {cap_option}.",
                         cap)  # fmt: skip
     return None

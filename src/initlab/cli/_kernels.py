@@ -37,6 +37,9 @@ def config(args: argparse.Namespace) -> study.KernelConfig:
         "steps": args.steps,
         "max_depth": args.max_depth,
     }
+    if args.train_examples is not None:  # the finite networks' examples are among them
+        given.update({k: min(getattr(study.KernelConfig, k), args.train_examples)
+                      for k in study.SUBSETS})  # fmt: skip
     return study.KernelConfig(**{k: v for k, v in given.items() if v is not None}, seed=args.seed)
 
 

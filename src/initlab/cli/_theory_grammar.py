@@ -134,7 +134,8 @@ HELP: dict[str, str | dict[str, str]] = {
     "ntk_widths": f"widths of the empirical NTK's convergence (default {_words(_K.widths)})",
     "train_widths": f"widths of the trained networks (default {_words(_K.train_widths)})",
     "train_examples": f"digits for the kernels' predictions (default {_K.train}; "
-    f"next {_K.test} test)",
+    f"next {_K.test} test); the finite networks' take the first {_K.convergence_examples} "
+    f"(NTK), {_K.fit_examples} (trained), {_K.depth_examples} (depth) of them, at most M",
     "max_depth": f"deepest network of the condition-number table (default {_K.max_depth})",
     "out": {
         **dict.fromkeys(("variance", "critical"), "write the results and figures here"),

@@ -154,7 +154,8 @@ def _study(study, args: argparse.Namespace) -> int:
                         f"({study.kind}), which draws its own figure")  # fmt: skip
     if args.max_population is not None:
         study.max_population = args.max_population
-    cost = _checks.study_cost(study, args.spec)
+    cap = "--max-population" if args.max_population is not None else "[study] max_population"
+    cost = _checks.study_cost(study, args.spec, cap)
     if cost is not None:
         cost.check()  # the limits of the study's own command, before any directory
     groups = len({c.group for c in study.cells})

@@ -116,7 +116,8 @@ def sample(dataset: Dataset, n_examples: int, seed: int = 0) -> Dataset:
     The columns ``sort(default_rng(seed).permutation(m)[:n_examples])`` (the width-scaling
     studies' data, :func:`initlab.data.digits`).
     """
-    check_number("n_examples", n_examples, low=1, high=dataset.n_examples, integer=True)
+    n_examples = check_number("n_examples", n_examples, low=1, high=dataset.n_examples,
+                              integer=True)  # fmt: skip
     seed = check_number("seed", seed, low=0, integer=True)
     idx = np.sort(np.random.default_rng(seed).permutation(dataset.n_examples)[:n_examples])
     return Dataset(

@@ -213,6 +213,8 @@ def digits(
         raise DataError(f"name must be one of digits10, digits; got {name!r}")
     if test_fraction is not None and seed is None:
         raise DataError("seed=None keeps the first examples; a test_fraction split needs a seed")
+    if seed is not None:  # checked even where unused (all examples, no split)
+        check_number("seed", seed, low=0, integer=True)
     ds = load_bundled("digits10")
     if n_examples is not None and seed is not None:
         ds = sample(ds, n_examples, seed)

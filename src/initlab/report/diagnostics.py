@@ -27,7 +27,7 @@ LABELS = {
     "saturated": "fraction saturated",
     "grad_norm": r"$\|dW_l\|_F$",
     "weight_norm": r"$\|W_l\|_F$",
-    "update_ratio": r"$\eta\,\|dW_l\| / \|W_l\|$",
+    "update_ratio": r"$\eta\, s_l \|dW_l\| / \|W_l\|$",  # s_l: the layer's lr factor
     "distinct_units": "distinct units",
 }
 """Panel titles, one per quantity of :data:`initlab.analysis.diagnostics.QUANTITIES`."""

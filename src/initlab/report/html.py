@@ -14,7 +14,7 @@ import base64
 import html
 import io
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +41,7 @@ body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; 
        color: #222; line-height: 1.45; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.92em; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
-th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) { text-align: left; }
+th.label, td.label { text-align: left; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
 figure { margin: 1em 0; } figcaption { color: #555; font-size: 0.9em; }
 code { background: #f4f4f4; padding: 0 0.2em; }
@@ -75,12 +75,18 @@ def _figure_html(fig: Figure | None, caption: str) -> str:
     )
 
 
-def _html_table(rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows[1:]
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def _html_table(rows: Sequence[Sequence[str]], labels: int = 2) -> str:
+    """`rows` (the header first) as an HTML table: the first `labels` columns (names, left
+    aligned), the others right aligned (numbers, as the commands print them)."""
+
+    def row(tag: str, cells: Sequence[str]) -> str:
+        opens = [f'<{tag} class="label">'] * labels + [f"<{tag}>"] * (len(cells) - labels)
+        return "<tr>" + "".join(
+            f"{o}{html.escape(c)}</{tag}>" for o, c in zip(opens, cells, strict=False)
+        ) + "</tr>"  # fmt: skip
+
+    body = "".join(row("td", r) for r in rows[1:])
+    return f"<table><thead>{row('th', rows[0])}</thead><tbody>{body}</tbody></table>"
 
 
 def _md_table(rows: list[list[str]]) -> str:
@@ -184,11 +190,12 @@ def _page_parts(source: Path, axes: tuple[str, str] | None, embed: _Embed) -> li
 
 
 def _tables_parts(tables: Iterable[Table]) -> tuple[str, str]:
-    """(HTML, Markdown) of :class:`initlab.report.tables.Table` s: each its head, then rows."""
+    """(HTML, Markdown) of :class:`initlab.report.tables.Table` s: each its head (one
+    paragraph, a line break after each line: two trailing spaces in Markdown), then rows."""
     tables = list(tables)
-    h = "".join("<p>" + "<br>".join(map(html.escape, t.head)) + "</p>" + _html_table(t.rows)
-                for t in tables)  # fmt: skip
-    md = "\n\n".join("\n".join(t.head) + "\n\n" + _md_table(t.rows) for t in tables)
+    h = "".join("<p>" + "<br>".join(map(html.escape, t.head)) + "</p>"
+                + _html_table(t.rows, labels=1) for t in tables)  # fmt: skip
+    md = "\n\n".join("  \n".join(t.head) + "\n\n" + _md_table(t.rows) for t in tables)
     return h, md
 
 

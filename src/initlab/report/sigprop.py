@@ -221,7 +221,10 @@ def critical_table(critical: dict[str, Any]) -> Table:
 
 def _scales_lines(point: dict[str, Any], m: dict[str, Any]) -> list[str]:
     """The point (activation, variances) of `point`, then the fixed points, slopes and depth
-    scales `m` (:meth:`initlab.analysis.correlation.DepthScales.as_dict`) there."""
+    scales `m` (:meth:`initlab.analysis.correlation.DepthScales.as_dict`) there, computed or
+    read back: a :class:`~initlab.analysis.correlation.DepthScales` holds no nan, so a value
+    stored as null is infinite (a depth scale at a critical point, an unbounded q*)."""
+    m = {k: math.inf if v is None else v for k, v in m.items()}
     return [
         f"correlation map: {point['activation']}, sigma_w^2 = {_g(point['sigma_w2'])}, "
         f"sigma_b^2 = {_g(point['sigma_b2'])}",

@@ -31,11 +31,21 @@ def _edges(values: np.ndarray) -> np.ndarray:
     return np.concatenate([[2 * v[0] - mid[0]], mid, [2 * v[-1] - mid[-1]]])
 
 
+def mean_over_draws(values: Any) -> np.ndarray:
+    """The mean over the last axis (the draws) of the computed values, NaN where none is
+    (a cell not yet computed): :func:`numpy.nanmean`'s arithmetic, without its warning on
+    an empty slice (``initlab report`` of a study stopped part way)."""
+    a = np.asarray(values, dtype=np.float64)
+    known = ~np.isnan(a)
+    n = known.sum(axis=-1)
+    return np.where(n > 0, np.where(known, a, 0.0).sum(axis=-1) / np.maximum(n, 1), np.nan)
+
+
 def _heat(ax, data: dict[str, Any], which: str):
     config = data["config"]
     w2, depths = np.array(config["sigma_w2"]), np.array(config["depths"])
     order_w, order_d = np.argsort(w2), np.argsort(depths)
-    acc = np.nanmean(data[which], axis=-1)[order_d][:, order_w]
+    acc = mean_over_draws(data[which])[order_d][:, order_w]
     mesh = ax.pcolormesh(
         _edges(w2[order_w]),
         _edges(depths[order_d]),
@@ -146,7 +156,7 @@ def _accuracy_table(data: dict[str, Any]) -> Table:
         c["multiple"] * _correlation.depth_scales(act, w2, c["sigma_b2"]).xi_c
         for w2 in c["sigma_w2"]
     ]
-    rows = _by_depth(data, np.nanmean(data["test_accuracy"], axis=-1))
+    rows = _by_depth(data, mean_over_draws(data["test_accuracy"]))
     rows.append([f"{c['multiple']:g} xi_c", *(f"{v:.3g}" for v in curve)])
     head = [
         f"trainability: {act}, width {c['width']}, sigma_b^2 = {c['sigma_b2']:g}, task "

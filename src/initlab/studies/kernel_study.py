@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from initlab._validation import InitlabError
+from initlab._validation import InitlabError, SpecError
 from initlab.analysis import theory as _theory
 from initlab.execution import study as _study
 from initlab.nn import activations as _activations
@@ -134,6 +134,10 @@ def from_spec(table: Mapping[str, Any], max_population: int = MAX_POPULATION,
               source: str | None = None) -> _study.Study:  # fmt: skip
     """The :class:`~initlab.execution.study.Study` of a ``[kernels]`` table, checked."""
     config = config_from_table(KIND, table, K.KernelConfig, ["times", "widths", "train_widths"])
+    try:
+        config.check_examples()
+    except InitlabError as exc:
+        raise SpecError(f"[{KIND}] {exc}") from None
     return study(config, max_population, source)
 
 

@@ -46,6 +46,9 @@ from initlab.data import digits
 from initlab.nn import activations as _activations
 from initlab.studies._studyio import config_dict, set_grid
 
+SUBSETS = ("convergence_examples", "fit_examples", "depth_examples")
+"""The settings that count the first of the ``train`` examples (module docstring)."""
+
 
 @dataclass(frozen=True)
 class KernelConfig:
@@ -91,6 +94,18 @@ class KernelConfig:
 
     def as_dict(self) -> dict[str, Any]:
         return config_dict(self)
+
+    def check_examples(self) -> None:
+        """Refuse a :data:`SUBSETS` setting above ``train``: it counts the first of the train
+        examples, so a larger one would be cut to ``train`` (and printed as asked). Checked
+        where a study is asked for (a spec; the command caps them), not on reading a store
+        made before this check."""
+        for name in SUBSETS:
+            if getattr(self, name) > self.train:
+                raise InitlabError(
+                    f"{name} must be <= train ({self.train}, the examples it is taken from); "
+                    f"got {getattr(self, name)}"
+                )
 
 
 def examples(train: int, test: int) -> tuple[np.ndarray, ...]:
