@@ -123,18 +123,20 @@ def train_loop(
     optimizer: str = "sgd",
     observe: Observe = None,
     evaluate: Sequence[np.ndarray] = (),
+    dtype: torch.dtype = torch.float64,
 ) -> np.ndarray:
     """:func:`train_bmm`'s training, one member after the other, each a model of its own
     with ``torch.optim.SGD`` / ``Adam`` (a parameter group per parameter). ``evaluate``:
     inputs whose logits each member computes after its last step (a study's final loss)."""
     phi = ACTS[activation]
-    Xt, Yt = _tensor(X), _tensor(Y)
+    Xt, Yt = _tensor(X, dtype), _tensor(Y, dtype)
     K = weights[0].shape[0]
     costs = np.zeros((K, len(batches)))
     for k in range(K):
         params = []
         for W, b in zip(weights, biases, strict=True):
-            params += [_tensor(W[k]).requires_grad_(), _tensor(b[k]).requires_grad_()]
+            params += [_tensor(W[k], dtype).requires_grad_(),
+                       _tensor(b[k], dtype).requires_grad_()]  # fmt: skip
         groups = [{"params": [p], "lr": float(r[k])} for p, r in zip(params, rates, strict=True)]
         opt = torch.optim.SGD(groups) if optimizer == "sgd" else torch.optim.Adam(groups)
 
@@ -150,7 +152,7 @@ def train_loop(
             costs[k, t] = J.item()
         with torch.no_grad():
             for A in evaluate:
-                _forward_one(params, _tensor(A), phi)
+                _forward_one(params, _tensor(A, dtype), phi)
     return costs
 
 

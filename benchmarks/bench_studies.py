@@ -81,7 +81,7 @@ def _model_rates(arch, X, Y, n, seeds, p, n0, optimizer, lrs):
     return model.params[0::2], model.params[1::2], [lrs * s for s in scale]
 
 
-def lr_transfer_case(smoke: bool):
+def lr_transfer_case(smoke: bool, dtype: str = "float64"):
     """SP and muP, widths 64..512, learning rates 2^-10..2^-3, 2 seeds; Adam, 40 steps of 32."""
     from initlab.data import load, sample
     from initlab.nn.batches import Schedule
@@ -97,7 +97,7 @@ def lr_transfer_case(smoke: bool):
 
     def initlab():
         return scaling.lr_transfer(
-            widths, log2_lrs, seeds=seeds, base_width=widths[0], **kw
+            widths, log2_lrs, seeds=seeds, base_width=widths[0], dtype=dtype, **kw
         ).curves[..., 0]
 
     def peer(fn, **final):
@@ -109,7 +109,7 @@ def lr_transfer_case(smoke: bool):
                         arch, X, Y, n, seeds * len(log2_lrs), p, widths[0], "adam", lrs
                     )
                     J = fn(Ws, bs, X, Y, batches, rates, activation="relu", optimizer="adam",
-                           **final)  # fmt: skip
+                           dtype=getattr(torch, dtype), **final)  # fmt: skip
                     out.append(J[:, 0])
             return out
 
@@ -291,6 +291,11 @@ def coord_check_breakdown(smoke: bool) -> None:
               f"(numpy / torch {t[0] / t[1]:.2f})")  # fmt: skip
 
 
+def lr_transfer_float32_case(smoke: bool):
+    """The same transfer in float32 (``lr_transfer(..., dtype="float32")``) vs torch float32."""
+    return lr_transfer_case(smoke, "float32")
+
+
 def trainability_float32_case(smoke: bool):
     """The same map in float32 (``TrainabilityConfig(dtype="float32")``) vs torch bmm float32."""
     return trainability_case(smoke, "float32")
@@ -298,7 +303,8 @@ def trainability_float32_case(smoke: bool):
 
 CASES = {"trainability": trainability_case, "lr-transfer": lr_transfer_case,
          "coord-check": coord_check_case,
-         "trainability-float32": trainability_float32_case}  # fmt: skip
+         "trainability-float32": trainability_float32_case,
+         "lr-transfer-float32": lr_transfer_float32_case}  # fmt: skip
 
 
 def same_start(name: str, results: dict) -> None:

@@ -141,9 +141,9 @@ distinct_units : ndarray (R, L, K)
             for key in ("iterations", "units", "activation", "layers"):
                 if m.get(key) != first.get(key):
                     raise InitlabError(
-                    f"member {k} has other {key} than member 0: {m.get(key)!r}, not "
-                    f"{first.get(key)!r}"
-                )
+                        f"member {k} has other {key} than member 0: {m.get(key)!r}, not "
+                        f"{first.get(key)!r}"
+                    )
         L, bins = len(first["units"]), first["histograms"]["bins"]
         col = lambda key: np.array([m[key] for m in members], dtype=float).T  # noqa: E731
         series = {q: col(q) for q in QUANTITIES}  # (K, L, R) -> (R, L, K)
