@@ -121,7 +121,7 @@ def lr_transfer_case(smoke: bool, dtype: str = "float64"):
             "torch loop": peer(peers.train_loop, evaluate=[X])}  # fmt: skip
 
 
-def coord_check_case(smoke: bool):
+def coord_check_case(smoke: bool, dtype: str = "float64"):
     """SP and muP, widths 64..2048, 4 seeds, 2 SGD steps at 0.5 on 128 digits (3 passes)."""
     from initlab.studies import scaling
 
@@ -133,9 +133,8 @@ def coord_check_case(smoke: bool):
     seeds, lr = [0, 1, 2, 3], 0.5
 
     def initlab():
-        return scaling.coord_check(
-            widths, ("sp", "mup"), seeds=seeds, learning_rate=lr, base_width=widths[0]
-        )
+        kw = {"learning_rate": lr, "base_width": widths[0], "dtype": dtype}
+        return scaling.coord_check(widths, ("sp", "mup"), seeds=seeds, **kw)
 
     def observe(t, Zs, first=[]):  # noqa: B006 - the step-0 records, kept across calls
         if t == 0:
@@ -150,12 +149,15 @@ def coord_check_case(smoke: bool):
                     Ws, bs, rates = _model_rates(
                         arch, X, Y, n, seeds, p, widths[0], "sgd", np.full(4, lr)
                     )
-                    fn(Ws, bs, X, Y, [None] * 3, rates, activation="relu", observe=observe)
+                    fn(Ws, bs, X, Y, [None] * 3, rates, activation="relu", observe=observe,
+                       dtype=getattr(torch, dtype))  # fmt: skip
 
         return run
 
     contenders = {"initlab": initlab, "torch bmm": peer(peers.train_bmm),
                   "torch loop": peer(peers.train_loop)}  # fmt: skip
+    if dtype == "float32":  # mup's peer is drawn in float64 (the same arithmetic as initlab's)
+        return contenders
     mup_run = _mup_peer(widths, X, Y, lr, len(seeds))
     if mup_run is not None:
         contenders["mup get_coord_data"] = mup_run
@@ -291,6 +293,11 @@ def coord_check_breakdown(smoke: bool) -> None:
               f"(numpy / torch {t[0] / t[1]:.2f})")  # fmt: skip
 
 
+def coord_check_float32_case(smoke: bool):
+    """The same check in float32 (``coord_check(..., dtype="float32")``) vs torch float32."""
+    return coord_check_case(smoke, "float32")
+
+
 def lr_transfer_float32_case(smoke: bool):
     """The same transfer in float32 (``lr_transfer(..., dtype="float32")``) vs torch float32."""
     return lr_transfer_case(smoke, "float32")
@@ -304,13 +311,14 @@ def trainability_float32_case(smoke: bool):
 CASES = {"trainability": trainability_case, "lr-transfer": lr_transfer_case,
          "coord-check": coord_check_case,
          "trainability-float32": trainability_float32_case,
-         "lr-transfer-float32": lr_transfer_float32_case}  # fmt: skip
+         "lr-transfer-float32": lr_transfer_float32_case,
+         "coord-check-float32": coord_check_float32_case}  # fmt: skip
 
 
 def same_start(name: str, results: dict) -> None:
     """The peers' step-0 costs are initlab's (same networks, data and batch) to 1e-10
     (float32: 1e-5); mup's coordinate check, drawn by torch, by :func:`same_coordinates`."""
-    if name == "coord-check":
+    if name.startswith("coord-check"):
         same_coordinates(results)
         return
     tol = 1e-5 if name.endswith("float32") else 1e-10
