@@ -105,6 +105,8 @@ HUGE_STUDIES = [
      "members"),
     ("coord-check", 'parametrizations = ["sp"]\nsteps = 2000000000',
      "s.toml: [coord-check] widths up to 512, steps = 2000000000"),
+    ("kernels", "train_widths = [256, 1000000]",
+     "s.toml: [kernels] widths up to 1024 (members = 8), train_widths up to 1000000, steps"),
 ]  # fmt: skip
 
 

@@ -102,10 +102,13 @@ LIMITED = [
     (["variance", "--layers", "100000", "100000", "1"], ["GiB of memory"]),
     (["jacobian", "--depths", "1000000"], ["floating-point operations", "hours"]),
     (["correlation", "--width", "3000", "--depth", "2000000"], ["floating-point"]),
+    (["kernels", "--ntk-widths", "64", "10000000"], ["--ntk-widths up to 10000000", "PiB"]),
+    (["kernels", "--steps", "100000000000"], ["--steps 100000000000", "floating-point"]),
 ]
 
 
-@pytest.mark.parametrize(("argv", "contains"), LIMITED, ids=["memory", "depths", "depth"])
+@pytest.mark.parametrize(("argv", "contains"), LIMITED,
+                         ids=["memory", "depths", "depth", "kernel-widths", "kernel-steps"])  # fmt: skip
 def test_refused_under_limits(argv, contains, tmp_path):
     """Without the guards: a MemoryError (or the OOM killer), or hours of work. In a child
     limited to 3 GiB of address space and 60 s, the refusal comes before either."""
@@ -133,6 +136,11 @@ STUDIES = [
     (
         "jacobian",
         ["jacobian", "--width", "300", "--depths", "1", "3", "--members", "1", "--jobs", "1"],
+    ),
+    (
+        "kernels",
+        "kernels --ntk-widths 64 512 --members 2 --train-widths 64 512 --steps 3 --max-depth 2 "
+        "--jobs 1".split(),
     ),
 ]
 

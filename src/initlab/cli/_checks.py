@@ -18,6 +18,16 @@ Estimates (8 bytes per float64; :math:`K` members measured one after another):
 - ``theory jacobian``: :math:`W`, :math:`J`, :math:`W J`, its product with :math:`D_l` and the
   SVD's workspace (LAPACK ``gesdd``), :math:`8 [10 N^2 + K |depths| N]`; work, two weight laws,
   :math:`2 K [\max(depths) (2 N^3 + 10 N^2) + 10 |depths| N^3]`.
+- ``theory kernels``: its finite networks (the closed forms are :math:`O(m^2)` whatever the
+  width): with :math:`P(n) = 64 n + (L - 1) n^2 + (L + 2) n + 1` parameters at width
+  :math:`n` and :math:`L` hidden layers, the empirical NTK of :math:`K` members on
+  :math:`m_c` examples holds :math:`8 K [3 P + 4 L n m_c + m_c^2]` at the widest of
+  ``widths``, a trained network :math:`8 [6 P + 8 L n (m_f + m_t)]` on :math:`m_f` fit and
+  :math:`m_t` test examples; work :math:`\sum_n K (6 m_c P + 2 L n m_c^2)` over ``widths``
+  and :math:`\sum_n 4 \cdot 6 m_f P T` over ``train_widths`` (one network and three
+  moving kernels, :math:`T` steps each), plus the closed forms' quadrature
+  (:func:`_quadrature_bytes`)
+  (whatever the width).
 - ``theory trainability`` / ``deep-linear`` and ``scaling``: a population's training arrays by
   :func:`initlab.execution.budget.estimate_bytes`; work :math:`6 K b P T`. A population is
   at most the study's ``max_population`` members (the executor splits a group beyond it), so
@@ -161,7 +171,7 @@ def theory_cost(args: argparse.Namespace, study: str | None) -> Cost | None:
     """The estimate of ``initlab theory``'s chosen study (None: seconds, nothing to bound)."""
     if study is None:
         return _mean_field(args) if args.layers else None
-    costs = {"correlation": _correlation, "jacobian": _jacobian,
+    costs = {"correlation": _correlation, "jacobian": _jacobian, "kernels": _kernels,
              "trainability": _trainability, "deep-linear": _deep_linear}  # fmt: skip
     return costs[study](args) if study in costs else None
 
@@ -197,6 +207,42 @@ def _jacobian(args: argparse.Namespace) -> Cost:
         f"theory jacobian at --width {N}, --depths up to {D[-1]}, --members {K}",
         "Use a smaller --width, smaller --depths or fewer --members.",
     )  # fmt: skip
+
+
+def _quadrature_bytes() -> int:
+    """The kernels' closed forms by blocks (:mod:`initlab.analysis.kernel_steps`): five
+    arrays of ``BLOCK`` entries by ``NODES`` quadrature nodes; a part's traced peak measured
+    56-58 MB (tanh, 128 examples), this 63 MB."""
+    from initlab.analysis.dual import NODES
+    from initlab.analysis.kernel_steps import BLOCK
+
+    return 5 * BLOCK * NODES * 8
+
+
+def _kernels(args: argparse.Namespace) -> Cost:
+    from initlab.cli._kernels import config
+
+    c = config(args)
+    return _kernels_config(c)._replace(
+        what=f"theory kernels at --ntk-widths up to {max(c.widths)} (--members {c.members}), "
+        f"--train-widths up to {max(c.train_widths)}, --steps {c.steps}",
+        hint="Use smaller --ntk-widths or --train-widths, fewer --members or --steps.",
+    )  # fmt: skip
+
+
+def _kernels_config(c) -> Cost:
+    """The finite networks of a :class:`~initlab.studies.kernels.KernelConfig` (module
+    docstring); its ``what`` and ``hint`` are the caller's."""
+    L, mc, mf, mt = c.hidden_layers, c.convergence_examples, c.fit_examples, c.test
+    P = lambda n: 64 * n + (L - 1) * n * n + (L + 2) * n + 1  # noqa: E731
+    n, t = max(c.widths), max(c.train_widths)
+    # traced peaks at widths 2048 (8 members) and 2048 (trained): 596 and 212 MB; these
+    # give 894 and 271 MB with the quadrature's 63 MB
+    need = max(8 * c.members * (3 * P(n) + 4 * L * n * mc + mc * mc),
+               8 * (6 * P(t) + 8 * L * t * (mf + mt))) + _quadrature_bytes()  # fmt: skip
+    work = sum(c.members * (6 * mc * P(n) + 2 * L * n * mc * mc) for n in c.widths)
+    work += sum(4 * 6 * mf * P(n) * c.steps for n in c.train_widths)
+    return Cost(need, work, "", "")
 
 
 def _population(what: str, sizes: list[int], K: int, m: int, batch: int, steps: int,
@@ -300,8 +346,7 @@ def study_cost(study, spec_file: object = None, cap_option: str = "[study] max_p
     """The estimate of a study spec's study (``initlab sweep STUDY.toml``): the one its own
     command checks, from the spec's ``[kind]`` table (its full config, as
     :func:`initlab.studies.specs.parse` leaves it), its memory that of a population of at
-    most the study's ``max_population`` members; None for a kind whose command bounds
-    nothing here (``kernels``: its config's own ranges). The refusal names `spec_file`
+    most the study's ``max_population`` members. The refusal names `spec_file`
     (default: the study's source) and the keys of its ``[kind]`` table, and `cap_option`
     where the population's cap was set (``--max-population`` when given on the command)."""
     from types import SimpleNamespace as NS
@@ -335,6 +380,15 @@ def study_cost(study, spec_file: object = None, cap_option: str = "[study] max_p
         return cost._replace(what=f"{where} width = {t['width']}, depths up to "
                              f"{max(t['depths'])}, members = {t['members']}", hint="Use a "
                              "smaller width, smaller depths or fewer members.")  # fmt: skip
+    if kind == "kernels":
+        from initlab.studies import kernels
+
+        c = kernels.KernelConfig(**t)
+        return _kernels_config(c)._replace(
+            what=f"{where} widths up to {max(c.widths)} (members = {c.members}), "
+            f"train_widths up to {max(c.train_widths)}, steps = {c.steps}",
+            hint="Use smaller widths or train_widths, fewer members or steps.",
+        )  # fmt: skip
     if kind in ("lr-transfer", "coord-check"):
         a, lr = t["architecture"], kind == "lr-transfer"
         K = len(t["seeds"]) * (len(t["log2_lrs"]) if lr else 1)
