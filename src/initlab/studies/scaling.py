@@ -317,7 +317,7 @@ def _measure_group(configs: Sequence[Mapping[str, Any]], X: Array, Y: Array,
                                  c["parametrization"], c["base_width"], c["optimizer"],
                                  c["dtype"], drawn)  # fmt: skip
     s, ch = _measure(model, X, Y, c["steps"], lr_scale, c["optimizer"], c["learning_rate"],
-                     c["head"], ws or Workspace())  # fmt: skip
+                     c["head"], Workspace() if ws is None else ws)  # fmt: skip
     if shared is not None:  # its weights, trained and done with, for the next population
         shared.spare = model.params[: 2 * len(drawn) : 2]
     names = model.record_names()
