@@ -29,7 +29,7 @@ from initlab.nn import engines as _engines
 from initlab.nn import optimizers as _optimizers
 from initlab.nn.batches import Schedule
 from initlab.nn.fused import FlatParams
-from initlab.nn.history import Layers
+from initlab.nn.history import History, Layers
 from initlab.nn.losses import Head, get_head
 from initlab.nn.model import Model
 from initlab.nn.network import Network
@@ -122,9 +122,10 @@ def _check_X(X: Array, n_in: int, dtype: np.dtype, name: str = "X") -> Array:
 def _prepare_model(
     model, X, Y, learning_rate, lr_scale, iterations, epochs, head, optimizer, batch_size,
     shuffle_seed, batch_order, engine, divergence_factor, X_test, Y_test, eval_every, start,
-    overwrite=False,
+    overwrite=False, workspace=None,
 ) -> _ModelRun:  # fmt: skip
-    """Validate once at the boundary and build a Model's loop state."""
+    """Validate once at the boundary and build a Model's loop state; with a `workspace`
+    (:class:`initlab.nn.workspace.Workspace`), the cache and gradients it holds, if they fit."""
     name = type(model).__name__
     if engine not in _engines.CHOICES:
         raise unknown_name("engine", engine, _engines.CHOICES)
@@ -161,6 +162,8 @@ def _prepare_model(
         Y_test = head.check_targets(Y_test, model.n_out, X_test.shape[1], "Y_test")
         run.test = (X_test, Y_test.astype(dtype))
         run.eval_every = eval_every or max(1, sched.steps // 100)
+    if workspace is not None:
+        run.cache, run.grads = workspace.take(copy)
     return run
 
 
@@ -265,3 +268,27 @@ def _param_groups(opt, eng, weights, biases, lr):
         first = ([first_lr] * len(eng.params), opt.init_state(eng.params, dtype))
     rest = (params, lrs, opt.init_state(params, dtype))
     return rest, first, plain, lr * scale[0]
+
+
+def history(run: _Run | _ModelRun, final: tuple[Array, Array], seconds: float, counts) -> History:
+    """The :class:`~initlab.nn.history.History` of a finished loop: `final` its final costs
+    and accuracies, `counts` its floating-point events and their steps."""
+    iters, costs, accs = run.evals
+    return History(
+        costs=run.costs,
+        final_cost=final[0],
+        final_accuracy=final[1],
+        diverged_at=run.diverged_at,
+        engine=run.eng.name if isinstance(run, _Run) else "direct",
+        seconds=seconds,
+        eval_iterations=iters,
+        test_costs=np.array(costs).T if run.test is not None else None,
+        test_accuracy_history=np.array(accs).T if run.test is not None else None,
+        engine_reason=run.reason,
+        optimizer=run.opt.name,
+        head=run.head.name,
+        batch_size=run.sched.batch_size,
+        steps_per_epoch=run.sched.per_epoch,
+        warnings=counts[0],
+        warning_steps=counts[1],
+    )

@@ -59,8 +59,9 @@ from initlab.nn.lean import ARITHMETICS, LeanStep
 from initlab.nn.losses import Head
 from initlab.nn.model import Model
 from initlab.nn.network import Network, backward, forward_rest, logits
-from initlab.nn.run_state import _ModelRun, _prepare, _prepare_model, _Run
+from initlab.nn.run_state import _ModelRun, _prepare, _prepare_model, _Run, history
 from initlab.nn.start import SampleStart
+from initlab.nn.workspace import Workspace
 
 log = logging.getLogger(__name__)
 Array = np.ndarray
@@ -93,6 +94,7 @@ def train(
     arithmetic: str = "exact",
     overwrite: bool = False,
     final: bool = True,
+    workspace: Workspace | None = None,
 ) -> tuple[Network | Model | None, History]:
     r"""Train every member of `network`; by default, the post's full-batch gradient descent.
 
@@ -151,6 +153,10 @@ def train(
         With False, the final pass over the whole training set (and the test set) is not
         made: ``final_cost`` and ``final_accuracy`` are NaN (for a caller that measures the
         trained population its own way, as the coordinate check does).
+    workspace : Workspace, optional
+        A Model only: the forward cache and gradients of an earlier training given it, used
+        again when they fit (:class:`initlab.nn.workspace.Workspace`), then this training's
+        are left in it. The same bits.
 
     Returns
     -------
@@ -159,8 +165,8 @@ def train(
     """
     if start is not None and return_network:
         raise InitlabError("train with a start needs return_network=False (W1(0) is not kept)")
-    if overwrite and not isinstance(network, Model):
-        raise InitlabError("overwrite=True trains a Model's own arrays; a Network is copied")
+    if (overwrite or workspace is not None) and not isinstance(network, Model):
+        raise InitlabError("overwrite=True and workspace= are a Model's; a Network is copied")
     if arithmetic not in ARITHMETICS:
         raise InitlabError(
             f"arithmetic must be one of {', '.join(ARITHMETICS)}; got {arithmetic!r}"
@@ -176,7 +182,7 @@ def train(
             run = _prepare_model(
                 network, X, Y, learning_rate, lr_scale, iterations, epochs, head, optimizer,
                 batch_size, shuffle_seed, batch_order, engine, divergence_factor, X_test,
-                Y_test, eval_every, start, overwrite,
+                Y_test, eval_every, start, overwrite, workspace,
             )  # fmt: skip
         else:
             raise InitlabError(
@@ -186,7 +192,9 @@ def train(
         t0 = time.perf_counter()
         final, counts = _loop(run, set(record_at), hooks, progress, arithmetic, final)
         trained = _trained_network(run) if return_network else None
-    return trained, _history(run, final, time.perf_counter() - t0, counts)
+        if workspace is not None:
+            workspace.keep(run.model, run.cache, run.grads)
+    return trained, history(run, final, time.perf_counter() - t0, counts)
 
 
 def _loop(
@@ -409,25 +417,3 @@ def _trained_network(run: _Run | _ModelRun) -> Network | Model:
         for l in range(len(weights)):
             weights[l][k], biases[l][k] = Ws[l], bs[l]
     return Network(run.net.layer_sizes, run.net.activation, weights, biases, run.head)
-
-
-def _history(run: _Run | _ModelRun, final: tuple[Array, Array], seconds: float, counts) -> History:
-    iters, costs, accs = run.evals
-    return History(
-        costs=run.costs,
-        final_cost=final[0],
-        final_accuracy=final[1],
-        diverged_at=run.diverged_at,
-        engine=run.eng.name if isinstance(run, _Run) else "direct",
-        seconds=seconds,
-        eval_iterations=iters,
-        test_costs=np.array(costs).T if run.test is not None else None,
-        test_accuracy_history=np.array(accs).T if run.test is not None else None,
-        engine_reason=run.reason,
-        optimizer=run.opt.name,
-        head=run.head.name,
-        batch_size=run.sched.batch_size,
-        steps_per_epoch=run.sched.per_epoch,
-        warnings=counts[0],
-        warning_steps=counts[1],
-    )

@@ -49,6 +49,7 @@ from initlab.analysis import coordcheck as _cc
 from initlab.execution import study as _study
 from initlab.nn.history import Step
 from initlab.nn.training import train
+from initlab.nn.workspace import Workspace
 from initlab.studies import _widths as W
 from initlab.studies._draws import SharedDraws
 from initlab.studies._widths import DTYPES, Architecture
@@ -185,7 +186,7 @@ def coord_check(
         groups = list(dict.fromkeys(c.group for c in order.cells))
         configs = [[c.config for c in order.cells if c.group == g] for g in groups]
         shared = SharedDraws(configs, X, Y)
-        group = functools.partial(_measure_group, X=X, Y=Y, shared=shared)
+        group = functools.partial(_measure_group, X=X, Y=Y, shared=shared, ws=Workspace())
     else:
         order, group = plan, functools.partial(_measure_group, X=X, Y=Y)
     records, seconds = W.compute_cells(order, group, out, jobs=jobs, scheduler=scheduler,
@@ -303,10 +304,12 @@ def _digits(n_examples: int) -> tuple[Array, Array]:
 
 
 def _measure_group(configs: Sequence[Mapping[str, Any]], X: Array, Y: Array,
-                   shared: SharedDraws | None = None) -> list[dict]:  # fmt: skip
+                   shared: SharedDraws | None = None,
+                   ws: Workspace | None = None) -> list[dict]:  # fmt: skip
     """Train the members `configs` (one group) as one population on the batch `(X, Y)`; each
     one's ``{"layers", "size", "change"}`` (sizes and changes ``(layers, T+1)``). `shared`:
-    the draws come from it."""
+    the draws come from it; `ws`: the cache and gradients of the last population (of these
+    shapes), for this one's training (:class:`initlab.nn.workspace.Workspace`)."""
     c = configs[0]
     arch = Architecture(**c["architecture"])
     drawn = None if shared is None else shared.weights(configs)
@@ -314,17 +317,19 @@ def _measure_group(configs: Sequence[Mapping[str, Any]], X: Array, Y: Array,
                                  c["parametrization"], c["base_width"], c["optimizer"],
                                  c["dtype"], drawn)  # fmt: skip
     s, ch = _measure(model, X, Y, c["steps"], lr_scale, c["optimizer"], c["learning_rate"],
-                     c["head"])  # fmt: skip
+                     c["head"], Workspace() if ws is None else ws)  # fmt: skip
     if shared is not None:  # its weights, trained and done with, for the next population
         shared.spare = model.params[: 2 * len(drawn) : 2]
     names = model.record_names()
     return [{"layers": names, "size": s[..., k], "change": ch[..., k]} for k in range(len(configs))]
 
 
-def _measure(model, X, Y, T, lr_scale, optimizer, learning_rate, head) -> tuple[Array, Array]:
+def _measure(model, X, Y, T, lr_scale, optimizer, learning_rate, head,
+             ws: Workspace) -> tuple[Array, Array]:  # fmt: skip
     """Sizes ``mean|x_t|`` and changes ``mean|x_t - x_0|``, each ``(layers, T+1, K)``, by a
     hook on every step's forward pass (``Step.Zs``); NaN from the step after a member
-    diverged (it is frozen)."""
+    diverged (it is frozen). The training and the last forward pass write into `ws`'s
+    arrays, left there for the next population."""
     size, change, first, tmp = [], [], [], {}
     frozen = np.zeros(model.K, dtype=bool)  # members frozen before this step
 
@@ -348,11 +353,13 @@ def _measure(model, X, Y, T, lr_scale, optimizer, learning_rate, head) -> tuple[
     train(
         model, X, Y, learning_rate=learning_rate, lr_scale=lr_scale, iterations=T,
         optimizer=optimizer, head=head, divergence_factor=None, record_at=range(T),
-        hooks=[observe], return_network=False, overwrite=True, final=False,
+        hooks=[observe], return_network=False, overwrite=True, final=False, workspace=ws,
     )  # fmt: skip
     # step T is measured, not taken: its forward pass alone, as the step would make it (one
     # BLAS thread, as in the loop), on the parameters after T updates
     with threadpool_limits(limits=1, user_api="blas"), np.errstate(all="ignore"):
-        Z, cache = model.forward(np.ascontiguousarray(X.astype(model.dtype, copy=False)))
+        cache, grads = ws.take(model)
+        Z, cache = model.forward(np.ascontiguousarray(X.astype(model.dtype, copy=False)), cache)
         measure(T, model.records(cache, Z))
+        ws.keep(model, cache, grads)
     return np.array(size).swapaxes(0, 1), np.array(change).swapaxes(0, 1)
