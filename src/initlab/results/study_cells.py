@@ -76,16 +76,10 @@ class Cells:
         """Insert ``(id, study, config, group)`` rows as pending unless present, and record
         the `spec` they come from, in one transaction; return how many rows were new."""
         rows = [(cid, study, _dumps(config), group) for cid, study, config, group in cells]
-        with self._transaction():
-            before = self._con.total_changes
-            self._con.executemany(
-                "INSERT OR IGNORE INTO cells (id, study, config, group_key) VALUES (?, ?, ?, ?)",
-                rows,
-            )
-            added = self._con.total_changes - before
-            if spec is not None:
-                self._add_spec([r[0] for r in rows], spec, source)
-            return added
+        return self._insert_pending(
+            "INSERT OR IGNORE INTO cells (id, study, config, group_key) VALUES (?, ?, ?, ?)",
+            rows, spec, source,
+        )
 
     @_guard
     def save_cells_done(

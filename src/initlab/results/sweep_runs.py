@@ -123,17 +123,10 @@ class Runs:
              json.dumps(a["params"], sort_keys=True), a["learning_rate"], a["seed"])
             for rid, config, a in runs
         ]  # fmt: skip
-        with self._transaction():
-            before = self._con.total_changes
-            self._con.executemany(
-                "INSERT OR IGNORE INTO runs (id, config, data, hidden, activation, init, "
-                "params, learning_rate, seed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            added = self._con.total_changes - before
-            if spec is not None:
-                self._add_spec([r[0] for r in rows], spec, source)
-            return added
+        return self._insert_pending(
+            "INSERT OR IGNORE INTO runs (id, config, data, hidden, activation, init, params, "
+            "learning_rate, seed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows, spec, source
+        )  # fmt: skip
 
     @_guard
     def save_done(

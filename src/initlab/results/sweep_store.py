@@ -183,6 +183,18 @@ class SweepStore(Runs, Cells):
                 [(f"{_DATA}{src}", h) for src, h in hashes.items()],
             )
 
+    def _insert_pending(self, sql: str, rows: list[tuple], spec: Mapping[str, Any] | None,
+                        source: str | None) -> int:  # fmt: skip
+        """Run ``INSERT OR IGNORE`` `sql` over `rows` (each an id first) and record the
+        `spec` they come from, in one transaction; return how many rows were new."""
+        with self._transaction():
+            before = self._con.total_changes
+            self._con.executemany(sql, rows)
+            added = self._con.total_changes - before
+            if spec is not None:
+                self._add_spec([r[0] for r in rows], spec, source)
+            return added
+
     def _add_spec(self, ids: Sequence[str], spec: Mapping[str, Any], source: str | None) -> None:
         """Record `spec` (whose runs or cells are `ids`), inside the caller's transaction."""
         self._con.execute(
