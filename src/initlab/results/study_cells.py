@@ -79,7 +79,7 @@ class Cells:
         return self._insert_pending(
             "INSERT OR IGNORE INTO cells (id, study, config, group_key) VALUES (?, ?, ?, ?)",
             rows, spec, source,
-        )
+        )  # fmt: skip
 
     @_guard
     def save_cells_done(
