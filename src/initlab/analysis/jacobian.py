@@ -317,6 +317,17 @@ def _singular_values(J: Array) -> Array:
     return s
 
 
+def _checked(act, sigma_w2, sigma_b2, depths, width, weights) -> tuple:
+    """``(act, w2, b2, depths, N, weights, q)``: the arguments checked (depths sorted, without
+    repeats), and the input's :math:`q^*`."""
+    act = _activations.get(act)
+    w2 = float(check_number("sigma_w2", sigma_w2, low=0, low_open=True))
+    b2 = float(check_number("sigma_b2", sigma_b2, low=0))
+    depths = tuple(sorted({int(check_number("depths", d, low=1, integer=True)) for d in depths}))
+    N = int(check_number("width", width, low=1, integer=True))
+    return act, w2, b2, depths, N, _check_weights(weights), _q_input(act, w2, b2)
+
+
 def jacobian_spectra(
     act: ActivationLike,
     sigma_w2: float,
@@ -361,15 +372,9 @@ def jacobian_spectra(
     members : int
         Independent networks (child seeds of `seed`).
     """
-    act = _activations.get(act)
-    w2 = float(check_number("sigma_w2", sigma_w2, low=0, low_open=True))
-    b2 = float(check_number("sigma_b2", sigma_b2, low=0))
-    depths = tuple(sorted({int(check_number("depths", d, low=1, integer=True)) for d in depths}))
-    N = int(check_number("width", width, low=1, integer=True))
+    act, w2, b2, depths, N, weights, q = _checked(act, sigma_w2, sigma_b2, depths, width, weights)
     members = int(check_number("members", members, low=1, integer=True))
     seed = int(check_number("seed", seed, low=0, integer=True))
-    weights = _check_weights(weights)
-    q = _q_input(act, w2, b2)
     with threadpool_limits(limits=1, user_api="blas"):  # same bits at any thread count
         out = _spectra(act, weights, w2, q, b2, depths, N, members, seed)
     return JacobianSpectra(theory._describe(act), weights, w2, b2, q, depths, out, N, seed)
@@ -384,13 +389,7 @@ def member_spectra(
     singular values ``(len(depths), N)``, the same bits as row `member` of
     ``jacobian_spectra(..., members > member).singular_values`` (member k's chain is drawn
     from ``child_seeds(seed, .)[k]``, whatever the number of members)."""
-    act = _activations.get(act)
-    w2 = float(check_number("sigma_w2", sigma_w2, low=0, low_open=True))
-    b2 = float(check_number("sigma_b2", sigma_b2, low=0))
-    depths = tuple(sorted({int(check_number("depths", d, low=1, integer=True)) for d in depths}))
-    N = int(check_number("width", width, low=1, integer=True))
+    act, w2, b2, depths, N, weights, q = _checked(act, sigma_w2, sigma_b2, depths, width, weights)
     k = int(check_number("member", member, low=0, integer=True))
-    weights = _check_weights(weights)
-    q = _q_input(act, w2, b2)
     with threadpool_limits(limits=1, user_api="blas"):
         return q, _chain(act, weights, w2, q, b2, depths, N, child_seeds(seed, k + 1)[k])

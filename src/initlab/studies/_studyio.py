@@ -72,6 +72,14 @@ def config_dict(config: Any) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
 
 
+def config_spec(kind: str, config: Any, max_population: int) -> dict[str, Any]:
+    """A study's spec, ``{"study": {"kind", "max_population"}, kind: config's table}``, what
+    ``--write-spec`` writes as TOML and ``initlab sweep`` reads back; unset values (None) are
+    left out, TOML having no null (the config's default is then taken on reading)."""
+    table = {k: v for k, v in config.as_dict().items() if v is not None}
+    return {"study": {"kind": kind, "max_population": max_population}, kind: table}
+
+
 def integers(where: str, table: Mapping[str, Any], cls: type) -> dict[str, Any]:
     """`table` with the values of `cls`'s integer fields (``int``, ``int | None``) checked
     to be integers, errors naming ``where.key``, and stored as ``int`` (TOML's ``2.0`` is

@@ -51,7 +51,7 @@ from initlab.execution import study as _study
 from initlab.nn import activations as _activations
 from initlab.results.records import jsonable
 from initlab.specs.sweep_spec import canonical
-from initlab.studies._studyio import SCHEMA_VERSION, config_dict, config_from_table
+from initlab.studies._studyio import SCHEMA_VERSION, config_dict, config_from_table, config_spec
 
 KIND = "correlation"
 VERSION = 1
@@ -195,8 +195,7 @@ def record(config: CorrelationConfig) -> dict[str, Any]:
 def spec(config: CorrelationConfig, max_population: int = MAX_POPULATION) -> dict[str, Any]:
     """The study's spec (``--write-spec``; :func:`from_spec` reads it back); unset values
     (None) are left out, TOML having no null."""
-    table = {k: v for k, v in config.as_dict().items() if v is not None}
-    return {"study": {"kind": KIND, "max_population": max_population}, KIND: table}
+    return config_spec(KIND, config, max_population)
 
 
 def from_spec(table: Mapping[str, Any], max_population: int = MAX_POPULATION,

@@ -58,7 +58,7 @@ from initlab.nn.training import train
 from initlab.results.records import jsonable
 from initlab.results.sweep_store import STORE_FILE
 from initlab.specs.sweep_spec import canonical
-from initlab.studies._studyio import config_dict, config_from_table, load, set_grid
+from initlab.studies._studyio import config_dict, config_from_table, config_spec, load, set_grid
 
 FILE = "deeplinear.json"
 """The record of an earlier release (read, never written)."""
@@ -191,8 +191,7 @@ def cells(config: DeepLinearConfig) -> list[_study.Cell]:
 
 def spec(config: DeepLinearConfig, max_population: int = 256) -> dict[str, Any]:
     """The study's spec, as ``--write-spec`` writes it (:mod:`initlab.studies.specs`)."""
-    return {"study": {"kind": KIND, "max_population": max_population},
-            KIND: config.as_dict()}  # fmt: skip
+    return config_spec(KIND, config, max_population)
 
 
 def from_spec(table: Mapping[str, Any], max_population: int = 256,

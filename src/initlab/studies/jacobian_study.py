@@ -36,7 +36,13 @@ from initlab.execution import study as _study
 from initlab.nn import activations as _activations
 from initlab.results.records import jsonable
 from initlab.results.sweep_store import STORE_FILE
-from initlab.studies._studyio import SCHEMA_VERSION, config_dict, config_from_table, set_grid
+from initlab.studies._studyio import (
+    SCHEMA_VERSION,
+    config_dict,
+    config_from_table,
+    config_spec,
+    set_grid,
+)
 
 KIND = "jacobian"
 VERSION = 2
@@ -171,8 +177,7 @@ def assemble(config: JacobianConfig, records: Mapping[str, Sequence[Mapping[str,
 def spec(config: JacobianConfig, max_population: int = MAX_POPULATION) -> dict[str, Any]:
     """The study's spec (``--write-spec``; :func:`from_spec` reads it back); an unset
     ``sigma_w2`` is left out (TOML has no null)."""
-    table = {k: v for k, v in config.as_dict().items() if v is not None}
-    return {"study": {"kind": KIND, "max_population": max_population}, KIND: table}
+    return config_spec(KIND, config, max_population)
 
 
 def from_spec(table: Mapping[str, Any], max_population: int = MAX_POPULATION,

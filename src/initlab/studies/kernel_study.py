@@ -36,7 +36,7 @@ from initlab.execution import study as _study
 from initlab.nn import activations as _activations
 from initlab.results.records import jsonable
 from initlab.studies import kernels as K
-from initlab.studies._studyio import SCHEMA_VERSION, config_from_table
+from initlab.studies._studyio import SCHEMA_VERSION, config_from_table, config_spec
 
 KIND = "kernels"
 VERSION = 1
@@ -126,8 +126,7 @@ def record(c: K.KernelConfig) -> dict[str, Any]:
 def spec(c: K.KernelConfig, max_population: int = MAX_POPULATION) -> dict[str, Any]:
     """The study's spec (``--write-spec``); an unset ``sigma_w2`` is left out (TOML has
     no null)."""
-    table = {k: v for k, v in c.as_dict().items() if v is not None}
-    return {"study": {"kind": KIND, "max_population": max_population}, KIND: table}
+    return config_spec(KIND, c, max_population)
 
 
 def from_spec(table: Mapping[str, Any], max_population: int = MAX_POPULATION,

@@ -45,7 +45,7 @@ from initlab.execution import study as _study
 from initlab.execution.executor import Progress
 from initlab.results.sweep_store import STORE_FILE
 from initlab.specs.sweep_spec import canonical
-from initlab.studies._studyio import config_from_table
+from initlab.studies._studyio import config_from_table, config_spec
 from initlab.studies._trainnets import (
     DTYPES,
     TASKS,
@@ -101,8 +101,7 @@ def cells(config: TrainabilityConfig) -> list[_study.Cell]:
 def spec(config: TrainabilityConfig, max_population: int = MAX_POPULATION) -> dict[str, Any]:
     """The map's spec: ``{"study": {"kind", "max_population"}, "trainability": config}``,
     what ``--write-spec`` writes as TOML and ``initlab sweep`` reads back (:func:`from_spec`)."""
-    return {"study": {"kind": KIND, "max_population": max_population},
-            "trainability": config.as_dict()}  # fmt: skip
+    return config_spec(KIND, config, max_population)
 
 
 def from_spec(table: Mapping[str, Any], max_population: int = MAX_POPULATION,
