@@ -63,12 +63,13 @@ class BlockViews:
             ))  # fmt: skip
         self.gs = [G[at] for at in self.ats]
 
-    def fits(self, P: Array, G: Array, lr: Array, ats: Sequence[tuple]) -> bool:
+    def fits(self, P: Array, G: Array, lr: Array) -> bool:
         """Whether these views serve a step of `P` with gradient `G` (whose views are made
-        again if it is another array of its shape), rate `lr` and blocks `ats`."""
+        again if it is another array of its shape) and rate `lr`: the blocks depend only on
+        the shapes, which the moments (made once for `P`) and `G` keep."""
         return (
             P is self.P and G.shape == self.G.shape and G.dtype == self.G.dtype
-            and (np.shape(lr), lr.dtype) == self.lr_key and list(ats) == self.ats
+            and (np.shape(lr), lr.dtype) == self.lr_key
         )  # fmt: skip
 
     def set_rates(self, lr: Array, bc1: Array, wd: Array | None) -> None:

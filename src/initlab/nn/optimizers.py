@@ -288,9 +288,9 @@ class Adam:
         decay = ("decoupled" if self.decoupled else "l2") if state["use_decay"] else None
         for i, (P, G) in enumerate(zip(params, grads, strict=True)):
             M, V, lr = state["buffers"]["m"][i], state["buffers"]["v"][i], lrs[i]
-            ats = list(_blocks(P, G, M, V))  # each block's numbers in cache for every operation
             kept = state["views"][i]
-            if kept is None or not kept.fits(P, G, lr, ats):
+            if kept is None or not kept.fits(P, G, lr):  # blocks: each in cache for every op
+                ats = list(_blocks(P, G, M, V))
                 kept = state["views"][i] = BlockViews(P, G, M, V, lr, ats, cast, dt, decay)
             kept.set_rates(lr, bc1, cast["wd"])
             for (p, m, v, s0, s1, coef, bc2, one_b1, b2, one_b2, eps, w), g in kept.blocks(G):
