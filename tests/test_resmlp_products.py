@@ -3,7 +3,7 @@ that form alike, they keep the bits of ``np.matmul``; where it does not, the pla
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from initlab.nn import residual
 
@@ -22,11 +22,25 @@ def test_wide_products_have_the_bits_of_matmul(n, transposed):
     with threadpool_limits(limits=1, user_api="blas"):
         got = residual._product(A, u, np.empty((2, n, 128)), buf)
         want = np.matmul(A, u)
+        key = (n, n, 128, transposed, residual._blas_threads())
     assert got.tobytes() == want.tobytes()
     took = ("T", n, np.dtype(np.float64)) in buf.cache["work"]
-    assert took == residual._TRANSPOSED_EXACT[(n, n, 128, transposed)]
-    if n == 1024:
-        assert took  # the fast form is exercised (this test's machine: OpenBLAS SkylakeX)
+    assert took == residual._TRANSPOSED_EXACT[key]
+    kernels = {lib.get("architecture") for lib in threadpool_info() if lib["user_api"] == "blas"}
+    if n == 1024 and kernels == {"SkylakeX"}:
+        assert took  # the fast form is exercised (OpenBLAS's SkylakeX kernels: measured exact)
+
+
+def test_the_verdict_is_per_blas_thread_count(monkeypatch):
+    """The check's verdict is kept per thread count: a product split between two threads may
+    order its terms otherwise than on one, as training runs it; a verdict found outside
+    training must not decide training's form."""
+    monkeypatch.setattr(residual, "_TRANSPOSED_EXACT", {})
+    for threads in (2, 1):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            residual._transposed_exact(64, 64, 8, False)
+    counts = sorted({max(key[-1]) for key in residual._TRANSPOSED_EXACT})
+    assert counts == [1, 2], residual._TRANSPOSED_EXACT
 
 
 def test_small_or_float32_products_are_plain():

@@ -54,6 +54,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from initlab._validation import InitlabError, check_number, unknown_name
 from initlab.nn import activations as _activations
@@ -314,12 +315,25 @@ def _product(A: Array, B: Array, out: Array, buf: _Buffers) -> Array:
     return out
 
 
+def _blas_threads() -> tuple[int, ...]:
+    """The thread count of every BLAS library loaded (0.5 us a call)."""
+    global _BLAS
+    if _BLAS is None:
+        _BLAS = ThreadpoolController().select(user_api="blas").lib_controllers
+    return tuple(lib.get_num_threads() for lib in _BLAS)
+
+
+_BLAS: list | None = None
+
+
 def _transposed_exact(r: int, k: int, m: int, a_transposed: bool) -> bool:
     """Whether ``a @ b`` written transposed has the bits of ``a @ b``, for one member's
     shapes ``(r, k) @ (k, m)`` (`a` a transposed view if `a_transposed`), on normal draws of
     a private generator (BLAS orders a sum's terms by the shapes, not by their values:
-    one draw finds a different order); computed once per process per shape."""
-    key = (r, k, m, a_transposed)
+    one draw finds a different order); computed once per process per shape and BLAS thread
+    count (the split of a product between threads may order its terms otherwise: training
+    runs on one thread, a call outside it on the process's)."""
+    key = (r, k, m, a_transposed, _blas_threads())
     if key not in _TRANSPOSED_EXACT:
         rng = np.random.default_rng(0)
         a = rng.standard_normal((k, r)).T if a_transposed else rng.standard_normal((r, k))
