@@ -20,7 +20,6 @@ with tracing and compilation against initlab's training of the same populations.
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import tempfile
 import time
@@ -30,7 +29,7 @@ import numpy as np
 import torch
 
 import _torchstudies as peers
-from _common import header, load, parser, set_threads
+from _common import header, load, parser, ratios, set_threads, spread
 
 HERE = Path(__file__).resolve().parent
 
@@ -356,9 +355,7 @@ def bench(name: str, smoke: bool, rounds: int, jax_python: str | None) -> None:
     base = times["initlab"]
     for who, t in times.items():
         if who != "initlab":
-            rs = [a / b for a, b in zip(t, base, strict=True)]
-            print(f"  {who} / initlab: {statistics.median(rs):.2f}x "
-                  f"(min {min(rs):.2f}, max {max(rs):.2f}, n={len(rs)})")  # fmt: skip
+            print(f"  {who} / initlab: {spread(ratios(t, base), '.2f', 'x')}")
     if jax_runs:
         report_jax(jax_runs, base)
     if name == "coord-check":
@@ -396,9 +393,7 @@ def report_jax(runs: list[dict], initlab: list[float]) -> None:
         ("first call, compilation included", first),
         ("whole process, start-up included", [r["process"] for r in runs]),
     ):
-        rs = [a / b for a, b in zip(t, initlab, strict=True)]
-        print(f"  JAX {label} / initlab: {statistics.median(rs):.2f}x "
-              f"(min {min(rs):.2f}, max {max(rs):.2f}, n={len(rs)})")  # fmt: skip
+        print(f"  JAX {label} / initlab: {spread(ratios(t, initlab), '.2f', 'x')}")
 
 
 def main() -> None:

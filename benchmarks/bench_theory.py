@@ -41,7 +41,7 @@ import scipy.linalg  # noqa: F401  (its OpenBLAS loaded before set_threads limit
 import torch
 
 import _torchstudies as peers
-from _common import header, load, parser, set_threads
+from _common import header, load, parser, ratios, set_threads, spread
 
 HERE = Path(__file__).resolve().parent
 
@@ -313,10 +313,8 @@ def bench(name: str, smoke: bool, rounds: int, nt_python: str | None) -> None:
             series[f"neural-tangents {label}"] = [sum(run[key] for run in rnd) for rnd in nt]
     in_process = {f"{k}, process time": cpu[k] for k in series if k in contenders}
     for who, t in {**series, **in_process}.items():  # process time: less sensitive to load
-        rs = [a / b for a, b in zip(t, cpu["initlab"] if who in in_process else base,
-                                    strict=True)]  # fmt: skip
-        print(f"  {who} / initlab: {statistics.median(rs):.2f}x "
-              f"(min {min(rs):.2f}, max {max(rs):.2f}, n={len(rs)})")  # fmt: skip
+        rs = ratios(t, cpu["initlab"] if who in in_process else base)
+        print(f"  {who} / initlab: {spread(rs, '.2f', 'x')}")
     if name == "jacobian":
         jacobian_breakdown(smoke)
 
